@@ -1,0 +1,242 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The flow table; see flowtab.h.
+ *
+ * Counts are exact because the kernel never writes a map the agent reads: the programs write
+ * through slot 0 of an array-of-maps, and replacing that slot returns only after every
+ * program that could have seen the old map has finished (the kernel's synchronize_rcu() on
+ * map-in-map updates). The old map is then read and emptied in batches, alone. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <linux/tcp.h>
+#include <bpf/bpf.h>
+#include "flowtab.h"
+#include "log.h"
+
+#define BATCH 4096
+#define TCP_FIN 0x01
+#define TCP_RST 0x04
+
+struct sv_flow {
+	struct sv_flow_key key;
+	__u64 packets; /* pending: since the previous record */
+	__u64 bytes;
+	__u64 first_ns; /* monotonic, of the pending packets */
+	__u64 last_ns;
+	__u64 record_start_ns; /* when the pending record's window began */
+	__u32 tcp_flags;
+	struct sv_flow *next;
+};
+
+__u64 sv_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+__u64 sv_wall_offset_ns(void)
+{
+	struct timespec ts;
+	__u64 mono = sv_mono_ns();
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (__u64)ts.tv_sec * 1000000000ull + ts.tv_nsec - mono;
+}
+
+/* FNV-1a over the key: the key is small and fixed, and this runs once per flow a collect. */
+static size_t key_hash(const struct sv_flow_key *k)
+{
+	const unsigned char *p = (const void *)k;
+	__u64 h = 1469598103934665603ull;
+	size_t i;
+
+	for (i = 0; i < sizeof(*k); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+int sv_flowtab_init(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, __u64 active_ns,
+		    __u64 idle_ns)
+{
+	memset(t, 0, sizeof(*t));
+	t->nbuckets = 1024;
+	t->buckets = calloc(t->nbuckets, sizeof(*t->buckets));
+	if (!t->buckets)
+		return -ENOMEM;
+	t->outer_fd = outer_fd;
+	t->map_fd[0] = fd_a;
+	t->map_fd[1] = fd_b;
+	t->active_ns = active_ns;
+	t->idle_ns = idle_ns;
+	t->window_start_ns = sv_mono_ns();
+	return 0;
+}
+
+static int grow(struct sv_flowtab *t)
+{
+	size_t n = t->nbuckets * 2, i;
+	struct sv_flow **b = calloc(n, sizeof(*b));
+
+	if (!b)
+		return -ENOMEM;
+	for (i = 0; i < t->nbuckets; i++) {
+		struct sv_flow *f = t->buckets[i], *next;
+
+		for (; f; f = next) {
+			next = f->next;
+			f->next = b[key_hash(&f->key) & (n - 1)];
+			b[key_hash(&f->key) & (n - 1)] = f;
+		}
+	}
+	free(t->buckets);
+	t->buckets = b;
+	t->nbuckets = n;
+	return 0;
+}
+
+static int merge(struct sv_flowtab *t, const struct sv_flow_key *k, const struct sv_flow_val *v)
+{
+	size_t h = key_hash(k) & (t->nbuckets - 1);
+	struct sv_flow *f;
+
+	for (f = t->buckets[h]; f; f = f->next)
+		if (!memcmp(&f->key, k, sizeof(*k)))
+			break;
+	if (!f) {
+		if (t->count >= t->nbuckets && !grow(t))
+			h = key_hash(k) & (t->nbuckets - 1);
+		f = calloc(1, sizeof(*f));
+		if (!f)
+			return -ENOMEM;
+		f->key = *k;
+		f->record_start_ns = t->window_start_ns;
+		f->next = t->buckets[h];
+		t->buckets[h] = f;
+		t->count++;
+	}
+	if (!f->packets || v->first_ns < f->first_ns)
+		f->first_ns = v->first_ns;
+	if (v->last_ns > f->last_ns)
+		f->last_ns = v->last_ns;
+	f->packets += v->packets;
+	f->bytes += v->bytes;
+	f->tcp_flags |= v->tcp_flags;
+	return 0;
+}
+
+/* Reads and empties a map no program writes any more. */
+static int drain(struct sv_flowtab *t, int fd)
+{
+	static struct sv_flow_key keys[BATCH];
+	static struct sv_flow_val vals[BATCH];
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u64 batch = 0;
+	int first = 1, err = 0;
+
+	while (!err) {
+		__u32 i, n = BATCH;
+
+		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &batch, &batch, keys, vals,
+						      &n, &opts);
+		if (err)
+			err = -errno;
+		first = 0;
+		for (i = 0; i < n; i++) {
+			int e = merge(t, &keys[i], &vals[i]);
+
+			if (e)
+				return e;
+		}
+	}
+	return err == -ENOENT ? 0 : err;
+}
+
+int sv_flowtab_collect(struct sv_flowtab *t)
+{
+	__u32 zero = 0;
+	int old = t->active, err;
+
+	err = bpf_map_update_elem(t->outer_fd, &zero, &t->map_fd[!old], BPF_ANY);
+	if (err)
+		return -errno;
+	t->active = !old;
+	err = drain(t, t->map_fd[old]);
+	t->window_start_ns = sv_mono_ns();
+	return err;
+}
+
+static int emit(struct sv_flowtab *t, struct sv_flow *f, __u64 wall_off, enum sv_end_reason r,
+		sv_flow_cb cb, void *ctx)
+{
+	struct sv_flow_rec rec = {
+		.key = &f->key,
+		.packets = f->packets,
+		.bytes = f->bytes,
+		.first_ns = f->first_ns + wall_off,
+		.last_ns = f->last_ns + wall_off,
+		.tcp_flags = f->tcp_flags,
+		.reason = r,
+	};
+
+	f->packets = 0;
+	f->bytes = 0;
+	f->tcp_flags = 0;
+	t->records++;
+	return cb(ctx, &rec);
+}
+
+int sv_flowtab_export(struct sv_flowtab *t, __u64 now, int force, sv_flow_cb cb, void *ctx)
+{
+	__u64 wall_off = sv_wall_offset_ns();
+	size_t i;
+	int err = 0;
+
+	for (i = 0; i < t->nbuckets; i++) {
+		struct sv_flow **pp = &t->buckets[i], *f;
+
+		while ((f = *pp)) {
+			int idle = now - f->last_ns >= t->idle_ns;
+			int ended = f->packets && (f->tcp_flags & (TCP_FIN | TCP_RST));
+
+			if (f->packets && !err) {
+				if (force)
+					err = emit(t, f, wall_off, SV_END_FORCED, cb, ctx);
+				else if (ended)
+					err = emit(t, f, wall_off, SV_END_FLOW, cb, ctx);
+				else if (idle)
+					err = emit(t, f, wall_off, SV_END_IDLE, cb, ctx);
+				else if (now - f->record_start_ns + t->slack_ns >= t->active_ns) {
+					err = emit(t, f, wall_off, SV_END_ACTIVE, cb, ctx);
+					f->record_start_ns = t->window_start_ns;
+				}
+			}
+			if (force || ended || idle) {
+				*pp = f->next;
+				free(f);
+				t->count--;
+			} else {
+				pp = &f->next;
+			}
+		}
+	}
+	return err;
+}
+
+void sv_flowtab_free(struct sv_flowtab *t)
+{
+	size_t i;
+
+	for (i = 0; i < t->nbuckets; i++) {
+		struct sv_flow *f = t->buckets[i], *next;
+
+		for (; f; f = next) {
+			next = f->next;
+			free(f);
+		}
+	}
+	free(t->buckets);
+	t->buckets = NULL;
+}

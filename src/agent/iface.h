@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Which interfaces are traced: attach at start, follow interfaces that come and go (rtnetlink),
+ * detach on exit. Only what this agent attached is ever removed. */
+#ifndef SV_IFACE_H
+#define SV_IFACE_H
+
+#include <net/if.h>
+
+enum sv_attach_mode {
+	SV_ATTACH_AUTO, /* tcx links where the kernel has them, clsact otherwise */
+	SV_ATTACH_TCX,
+	SV_ATTACH_TC,
+};
+
+struct sv_iface {
+	int ifindex;
+	char name[IF_NAMESIZE];
+	int attached;
+	int l3; /* no Ethernet header: the l3 programs */
+	int link_fd[2]; /* tcx links, ingress and egress */
+	int tc_attached; /* clsact filters of ours are in place */
+	int tc_created; /* we created the clsact qdisc, so we remove it */
+	struct sv_iface *next;
+};
+
+struct sv_ifaces {
+	struct sv_iface *list;
+	char **names; /* -i names; NULL: every interface that is up, except loopback */
+	int n_names;
+	enum sv_attach_mode mode;
+	int prog_fd[2][2]; /* [l3][direction] */
+	int nl_fd;
+	int dump_pending;
+};
+
+/* Opens the rtnetlink socket, lists the interfaces and attaches to the chosen ones. With
+ * names given, every name must exist and attach, or this fails. */
+int sv_ifaces_start(struct sv_ifaces *m);
+/* Handles whatever is readable on m->nl_fd: interfaces that appeared, changed or vanished. */
+int sv_ifaces_poll(struct sv_ifaces *m);
+/* Detaches everything this agent attached; names stay known for the last records. */
+void sv_ifaces_stop(struct sv_ifaces *m);
+void sv_ifaces_free(struct sv_ifaces *m);
+/* Name of an interface we traced, even after it vanished; NULL if never seen. */
+const char *sv_ifaces_name(const struct sv_ifaces *m, int ifindex);
+int sv_ifaces_count(const struct sv_ifaces *m);
+
+#endif /* SV_IFACE_H */

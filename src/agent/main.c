@@ -1,0 +1,520 @@
+// SPDX-License-Identifier: GPL-2.0
+/* sitevisor-agent: traces every packet on a box's interfaces with eBPF and reports exact
+ * per-flow counts (and, on request, per-packet records). This file holds the command line,
+ * the start-up checks and the event loop; the work lives in iface.c, flowtab.c, output.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "flow.skel.h"
+#include "flowtab.h"
+#include "iface.h"
+#include "log.h"
+#include "output.h"
+
+#define SV_VERSION "0.1.0"
+#define NS_PER_SEC 1000000000ull
+
+struct sv_opts {
+	char **ifnames;
+	int n_ifnames;
+	char box[256];
+	unsigned int interval;
+	unsigned int active_timeout; /* 0: the interval */
+	unsigned int idle_timeout;
+	unsigned int max_flows;
+	unsigned int sample; /* 0: no packet events */
+	unsigned int vxlan_port;
+	int json;
+	enum sv_attach_mode attach;
+};
+
+struct sv_agent {
+	struct sv_opts o;
+	struct flow_bpf *skel;
+	struct ring_buffer *rb;
+	struct sv_ifaces ifaces;
+	struct sv_flowtab flows;
+	struct sv_output out;
+	__u64 wall_off;
+	__u64 reported[SV_CNT_MAX];
+	int stop;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sitevisor-agent [OPTIONS]\n"
+		"Traces every packet on this box's interfaces with eBPF and prints exact\n"
+		"per-flow counts every interval.\n\n"
+		"  -i, --interface IFACE   trace IFACE (repeatable); default: every interface\n"
+		"                          that is up except loopback, following new ones\n"
+		"      --box NAME          name of this box in records (default: host name)\n"
+		"      --interval SECONDS  export interval (default 10)\n"
+		"      --active-timeout S  a long flow gets a record every S seconds\n"
+		"                          (default: the interval)\n"
+		"      --idle-timeout S    a flow with no packet for S seconds ends (default 15)\n"
+		"      --json              flow records as JSON lines\n"
+		"      --packets           also one JSON line per packet\n"
+		"      --sample N          with --packets: one packet in N on average (default 1)\n"
+		"      --max-flows N       flows the kernel holds per interval (default 65536)\n"
+		"      --vxlan-port PORT   UDP port of VXLAN (default 4789)\n"
+		"      --attach MODE       auto, tcx or tc (clsact) (default auto)\n"
+		"  -v, --verbose           more messages (twice: libbpf's too)\n"
+		"  -q, --quiet             warnings only\n"
+		"  -h, --help              this text\n"
+		"      --version           print the version\n");
+}
+
+/* A whole decimal number in [min, max], or a one-line error naming the option. */
+static int parse_uint(const char *opt, const char *s, unsigned int min, unsigned int max,
+		      unsigned int *out)
+{
+	unsigned long v;
+	char *end;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
+		pr_warn("invalid %s '%s': expected a whole number from %u to %u\n", opt, s, min,
+			max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_BOX = 256,
+	OPT_INTERVAL,
+	OPT_ACTIVE,
+	OPT_IDLE,
+	OPT_JSON,
+	OPT_PACKETS,
+	OPT_SAMPLE,
+	OPT_MAX_FLOWS,
+	OPT_VXLAN_PORT,
+	OPT_ATTACH,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "interface", required_argument, NULL, 'i' },
+	{ "box", required_argument, NULL, OPT_BOX },
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "active-timeout", required_argument, NULL, OPT_ACTIVE },
+	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "packets", no_argument, NULL, OPT_PACKETS },
+	{ "sample", required_argument, NULL, OPT_SAMPLE },
+	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
+	{ "vxlan-port", required_argument, NULL, OPT_VXLAN_PORT },
+	{ "attach", required_argument, NULL, OPT_ATTACH },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{},
+};
+
+/* Returns 0 to run, 1 to exit successfully (help, version), negative on a usage error. */
+static int parse_args(int argc, char **argv, struct sv_opts *o)
+{
+	unsigned int sample = 1;
+	int c, packets = 0, err = 0;
+
+	o->interval = 10;
+	o->idle_timeout = 15;
+	o->max_flows = 65536;
+	o->vxlan_port = 4789;
+	if (gethostname(o->box, sizeof(o->box) - 1))
+		snprintf(o->box, sizeof(o->box), "localhost");
+	while (!err && (c = getopt_long(argc, argv, "i:vqh", long_opts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			if (!*optarg || strlen(optarg) >= IF_NAMESIZE) {
+				pr_warn("invalid interface name '%s'\n", optarg);
+				return -EINVAL;
+			}
+			o->ifnames = realloc(o->ifnames, (o->n_ifnames + 1) * sizeof(char *));
+			if (!o->ifnames)
+				return -ENOMEM;
+			o->ifnames[o->n_ifnames++] = optarg;
+			break;
+		case OPT_BOX:
+			if (!*optarg || strlen(optarg) >= sizeof(o->box)) {
+				pr_warn("invalid --box: 1 to %zu characters\n", sizeof(o->box) - 1);
+				return -EINVAL;
+			}
+			snprintf(o->box, sizeof(o->box), "%s", optarg);
+			break;
+		case OPT_INTERVAL:
+			err = parse_uint("--interval", optarg, 1, 86400, &o->interval);
+			break;
+		case OPT_ACTIVE:
+			err = parse_uint("--active-timeout", optarg, 1, 86400, &o->active_timeout);
+			break;
+		case OPT_IDLE:
+			err = parse_uint("--idle-timeout", optarg, 1, 86400, &o->idle_timeout);
+			break;
+		case OPT_JSON:
+			o->json = 1;
+			break;
+		case OPT_PACKETS:
+			packets = 1;
+			break;
+		case OPT_SAMPLE:
+			err = parse_uint("--sample", optarg, 1, 1u << 30, &sample);
+			break;
+		case OPT_MAX_FLOWS:
+			err = parse_uint("--max-flows", optarg, 16, 1u << 24, &o->max_flows);
+			break;
+		case OPT_VXLAN_PORT:
+			err = parse_uint("--vxlan-port", optarg, 1, 65535, &o->vxlan_port);
+			break;
+		case OPT_ATTACH:
+			if (!strcmp(optarg, "auto"))
+				o->attach = SV_ATTACH_AUTO;
+			else if (!strcmp(optarg, "tcx"))
+				o->attach = SV_ATTACH_TCX;
+			else if (!strcmp(optarg, "tc"))
+				o->attach = SV_ATTACH_TC;
+			else {
+				pr_warn("invalid --attach '%s': auto, tcx or tc\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'v':
+			sv_log_level++;
+			break;
+		case 'q':
+			sv_log_level = SV_LOG_WARN;
+			break;
+		case 'h':
+			usage(stdout);
+			return 1;
+		case OPT_VERSION:
+			printf("sitevisor-agent %s\n", SV_VERSION);
+			return 1;
+		default:
+			fprintf(stderr, "Try 'sitevisor-agent --help'.\n");
+			return -EINVAL;
+		}
+	}
+	if (!err && optind < argc) {
+		pr_warn("unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!o->active_timeout)
+		o->active_timeout = o->interval;
+	o->sample = packets ? sample : 0;
+	return err;
+}
+
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	/* libbpf's messages one level below ours: its warnings are noise next to ours. */
+	if (sv_log_level < SV_LOG_DEBUG + (level == LIBBPF_DEBUG))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/* One clear line for what most often stops a start: privileges or an old kernel. */
+static int check_kernel(void)
+{
+	static const struct {
+		enum bpf_map_type type;
+		const char *what;
+	} maps[] = {
+		{ BPF_MAP_TYPE_RINGBUF, "BPF ring buffers (Linux 5.8)" },
+		{ BPF_MAP_TYPE_ARRAY_OF_MAPS, "BPF map-in-map" },
+	};
+	unsigned int i;
+	int ret;
+
+	ret = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL);
+	if (ret == -EPERM || ret == -EACCES) {
+		pr_warn("not permitted to load BPF programs: run as root (needs CAP_BPF, "
+			"CAP_NET_ADMIN and CAP_PERFMON)\n");
+		return ret;
+	}
+	if (ret <= 0) {
+		pr_warn("this kernel cannot run tc BPF programs (%s)\n",
+			ret ? strerror(-ret) : "unsupported");
+		return ret ? ret : -EOPNOTSUPP;
+	}
+	for (i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		ret = libbpf_probe_bpf_map_type(maps[i].type, NULL);
+		if (ret <= 0) {
+			pr_warn("this kernel lacks %s\n", maps[i].what);
+			return ret ? ret : -EOPNOTSUPP;
+		}
+	}
+	return 0;
+}
+
+static int check_ifnames(const struct sv_opts *o)
+{
+	int i;
+
+	for (i = 0; i < o->n_ifnames; i++) {
+		if (!if_nametoindex(o->ifnames[i])) {
+			pr_warn("unknown interface '%s'\n", o->ifnames[i]);
+			return -ENODEV;
+		}
+	}
+	return 0;
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct sv_agent *a = ctx;
+	const struct sv_pkt_event *e = data;
+
+	if (len < sizeof(*e))
+		return 0;
+	return sv_output_packet(&a->out, e, e->ts_ns + a->wall_off);
+}
+
+static int load(struct sv_agent *a)
+{
+	struct flow_bpf *s;
+	int err;
+
+	s = flow_bpf__open();
+	if (!s)
+		return -errno;
+	a->skel = s;
+	s->rodata->sv_vxlan_port = a->o.vxlan_port;
+	s->rodata->sv_sample_rate = a->o.sample;
+	bpf_map__set_max_entries(s->maps.sv_flows_a, a->o.max_flows);
+	bpf_map__set_max_entries(s->maps.sv_flows_b, a->o.max_flows);
+	if (!a->o.sample)
+		bpf_map__set_max_entries(s->maps.sv_events, 4096); /* unused: keep it small */
+	err = flow_bpf__load(s);
+	if (err) {
+		pr_warn("cannot load the BPF programs: %s%s\n", strerror(-err),
+			err == -EPERM ? " (run as root)" : "");
+		return err;
+	}
+	err = sv_flowtab_init(&a->flows, bpf_map__fd(s->maps.sv_flow_maps),
+			      bpf_map__fd(s->maps.sv_flows_a), bpf_map__fd(s->maps.sv_flows_b),
+			      (__u64)a->o.active_timeout * NS_PER_SEC,
+			      (__u64)a->o.idle_timeout * NS_PER_SEC);
+	if (err)
+		return err;
+	a->flows.slack_ns = (__u64)a->o.interval * NS_PER_SEC / 2;
+	a->wall_off = sv_wall_offset_ns();
+	if (a->o.sample) {
+		a->rb = ring_buffer__new(bpf_map__fd(s->maps.sv_events), on_event, a, NULL);
+		if (!a->rb)
+			return -errno;
+	}
+	return 0;
+}
+
+static int read_counters(struct sv_agent *a, __u64 sum[SV_CNT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus(), i, j;
+	__u64 *vals;
+	__u32 zero = 0;
+
+	memset(sum, 0, sizeof(__u64) * SV_CNT_MAX);
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(__u64) * SV_CNT_MAX);
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.sv_counters), &zero, vals)) {
+		free(vals);
+		return -errno;
+	}
+	for (i = 0; i < ncpu; i++)
+		for (j = 0; j < SV_CNT_MAX; j++)
+			sum[j] += vals[i * SV_CNT_MAX + j];
+	free(vals);
+	return 0;
+}
+
+/* Losses are said as they happen, not only at exit. */
+static void report_losses(struct sv_agent *a)
+{
+	__u64 c[SV_CNT_MAX];
+
+	if (read_counters(a, c))
+		return;
+	if (c[SV_LOST_FLOW_PACKETS] > a->reported[SV_LOST_FLOW_PACKETS])
+		pr_warn("flow table full: %llu packets not counted in flows (raise --max-flows "
+			"or lower --interval)\n",
+			(unsigned long long)(c[SV_LOST_FLOW_PACKETS] -
+					     a->reported[SV_LOST_FLOW_PACKETS]));
+	if (c[SV_LOST_RINGBUF] > a->reported[SV_LOST_RINGBUF])
+		pr_warn("ring buffer full: %llu packet events lost\n",
+			(unsigned long long)(c[SV_LOST_RINGBUF] - a->reported[SV_LOST_RINGBUF]));
+	memcpy(a->reported, c, sizeof(c));
+}
+
+static int scan(struct sv_agent *a, int force)
+{
+	int err;
+
+	err = sv_flowtab_collect(&a->flows);
+	if (err) {
+		pr_warn("cannot read the flow map: %s\n", strerror(-err));
+		return err;
+	}
+	err = sv_flowtab_export(&a->flows, sv_mono_ns(), force, sv_output_flow, &a->out);
+	fflush(a->out.f);
+	report_losses(a);
+	return err;
+}
+
+static int setup_fds(struct sv_agent *a, int *ep, int *sfd, int *tfd)
+{
+	struct itimerspec its = {
+		.it_interval.tv_sec = a->o.interval,
+		.it_value.tv_sec = a->o.interval,
+	};
+	struct epoll_event ev = { .events = EPOLLIN };
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	*sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	*tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	*ep = epoll_create1(EPOLL_CLOEXEC);
+	if (*sfd < 0 || *tfd < 0 || *ep < 0 || timerfd_settime(*tfd, 0, &its, NULL))
+		return -errno;
+	ev.data.fd = *sfd;
+	epoll_ctl(*ep, EPOLL_CTL_ADD, *sfd, &ev);
+	ev.data.fd = *tfd;
+	epoll_ctl(*ep, EPOLL_CTL_ADD, *tfd, &ev);
+	ev.data.fd = a->ifaces.nl_fd;
+	epoll_ctl(*ep, EPOLL_CTL_ADD, a->ifaces.nl_fd, &ev);
+	if (a->rb) {
+		ev.data.fd = ring_buffer__epoll_fd(a->rb);
+		epoll_ctl(*ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	}
+	return 0;
+}
+
+static int run(struct sv_agent *a)
+{
+	struct epoll_event evs[8];
+	int ep = -1, sfd = -1, tfd = -1, err, i, n;
+	__u64 ticks;
+
+	err = setup_fds(a, &ep, &sfd, &tfd);
+	while (!err && !a->stop) {
+		/* Packet events wake us only in bulk; a short timeout delivers the rest. */
+		n = epoll_wait(ep, evs, 8, a->rb ? 100 : -1);
+		if (n < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+		for (i = 0; i < n && !err; i++) {
+			if (evs[i].data.fd == sfd)
+				a->stop = 1;
+			else if (evs[i].data.fd == tfd && read(tfd, &ticks, sizeof(ticks)) > 0)
+				err = scan(a, 0);
+			else if (evs[i].data.fd == a->ifaces.nl_fd)
+				err = sv_ifaces_poll(&a->ifaces);
+		}
+		if (a->rb && !err) {
+			err = ring_buffer__consume(a->rb);
+			err = err < 0 ? err : 0;
+			fflush(a->out.f);
+		}
+	}
+	if (ep >= 0)
+		close(ep);
+	if (sfd >= 0)
+		close(sfd);
+	if (tfd >= 0)
+		close(tfd);
+	return err == -EPIPE ? 0 : err;
+}
+
+static void summary(struct sv_agent *a)
+{
+	__u64 c[SV_CNT_MAX];
+
+	if (read_counters(a, c))
+		return;
+	pr_info("%llu packets, %llu bytes, %llu flow records; %llu malformed frames; lost: %llu "
+		"packets (flow table full), %llu packet events (ring buffer full)\n",
+		(unsigned long long)c[SV_CNT_PACKETS], (unsigned long long)c[SV_CNT_BYTES],
+		(unsigned long long)a->flows.records, (unsigned long long)c[SV_CNT_MALFORMED],
+		(unsigned long long)c[SV_LOST_FLOW_PACKETS], (unsigned long long)c[SV_LOST_RINGBUF]);
+}
+
+int main(int argc, char **argv)
+{
+	struct sv_agent a = { .ifaces.nl_fd = -1 };
+	int err, dir;
+
+	sv_prog_name = "sitevisor-agent";
+	err = parse_args(argc, argv, &a.o);
+	if (err)
+		return err > 0 ? 0 : 2;
+	libbpf_set_print(libbpf_print);
+	err = check_ifnames(&a.o);
+	if (!err)
+		err = check_kernel();
+	if (!err)
+		err = load(&a);
+	if (err)
+		goto out;
+
+	a.out = (struct sv_output){ .f = stdout, .json = a.o.json, .box = a.o.box,
+				    .ifaces = &a.ifaces };
+	a.ifaces.names = a.o.ifnames;
+	a.ifaces.n_names = a.o.n_ifnames;
+	a.ifaces.mode = a.o.attach;
+	for (dir = 0; dir < 2; dir++) {
+		struct bpf_program *l2 = dir ? a.skel->progs.sv_egress : a.skel->progs.sv_ingress;
+		struct bpf_program *l3 = dir ? a.skel->progs.sv_egress_l3 :
+					       a.skel->progs.sv_ingress_l3;
+
+		a.ifaces.prog_fd[0][dir] = bpf_program__fd(l2);
+		a.ifaces.prog_fd[1][dir] = bpf_program__fd(l3);
+	}
+	err = sv_ifaces_start(&a.ifaces);
+	if (err) {
+		if (err != -ENODEV)
+			pr_warn("cannot list interfaces: %s\n", strerror(-err));
+		goto out;
+	}
+	pr_info("tracing %d interfaces; records every %u s\n", sv_ifaces_count(&a.ifaces),
+		a.o.interval);
+	err = run(&a);
+
+	/* Detach first, then collect twice: the first swap waits out programs still running,
+	 * the second empties whatever they wrote into the other map meanwhile. */
+	sv_ifaces_stop(&a.ifaces);
+	if (a.rb)
+		ring_buffer__consume(a.rb);
+	if (!scan(&a, 0))
+		scan(&a, 1);
+	summary(&a);
+out:
+	sv_ifaces_free(&a.ifaces);
+	ring_buffer__free(a.rb);
+	if (a.flows.buckets)
+		sv_flowtab_free(&a.flows);
+	flow_bpf__destroy(a.skel);
+	free(a.o.ifnames);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The per-packet path: tc/tcx programs on ingress and egress of every traced interface. They
+ * parse headers, add the frame to its flow in the active flow map and optionally emit a
+ * packet event. They only read: every program returns TC_ACT_UNSPEC (== TCX_NEXT), so the
+ * packet continues exactly as if nothing were attached. */
+#include <linux/pkt_cls.h>
+#include "parse.bpf.h"
+
+char LICENSE[] SEC("license") = "GPL";
+
+const volatile __u16 sv_vxlan_port = SV_VXLAN_PORT;
+/* 0: no packet events; N: one event per N packets on average. */
+const volatile __u32 sv_sample_rate = 0;
+/* Wake the agent once this much event data waits, not per event: a wakeup per packet would
+ * cost more than the tracing itself. The agent also polls on a short timer. */
+const volatile __u32 sv_wakeup_bytes = 64 * 1024;
+
+/* Two flow maps of this shape exist; the agent points slot 0 of sv_flow_maps at one of them
+ * and swaps them every interval. The swap waits for running programs (the kernel calls
+ * synchronize_rcu() on map-in-map updates), so the agent reads the other map while nothing
+ * writes it: no increment is lost between reading and clearing. */
+struct sv_flow_map {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct sv_flow_key);
+	__type(value, struct sv_flow_val);
+};
+
+struct sv_flow_map sv_flows_a SEC(".maps");
+struct sv_flow_map sv_flows_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct sv_flow_map);
+} sv_flow_maps SEC(".maps") = {
+	.values = { &sv_flows_a },
+};
+
+struct sv_counters {
+	__u64 c[SV_CNT_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct sv_counters);
+} sv_counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} sv_events SEC(".maps");
+
+/* The whole frame: outer layers, then the inner frame of a VXLAN packet. */
+static __always_inline int sv_parse(struct __sk_buff *skb, struct sv_meta *m, int l2)
+{
+	int layer, ret, tags = 0;
+
+	if (skb->vlan_present) {
+		m->key.vlan_id = skb->vlan_tci & 0x0fff;
+		tags = 1;
+	}
+	for (layer = 0; layer < 2; layer++) {
+		if (l2 || layer > 0) {
+			/* Tags of an inner frame are skipped, not keyed (tags = 2). */
+			ret = sv_parse_eth(skb, m, layer ? 2 : tags);
+			if (ret)
+				return ret;
+		} else {
+			m->proto = bpf_ntohs(skb->protocol);
+		}
+		m->key.eth_type = m->proto;
+		ret = sv_parse_ip(skb, m);
+		m->hdr_len = m->off;
+		if (ret || !m->l4)
+			return ret;
+		m->udp_dport = 0;
+		ret = sv_parse_l4(skb, m);
+		m->hdr_len = m->off;
+		if (ret || layer > 0 || m->udp_dport != sv_vxlan_port || !sv_enter_vxlan(skb, m))
+			return ret;
+	}
+	return SV_PARSE_DONE;
+}
+
+static __always_inline void sv_add_to_flow(struct sv_meta *m, struct sv_counters *cnt,
+					   __u64 segs, __u64 len, __u64 now)
+{
+	struct sv_flow_val *v, nv = {};
+	__u32 zero = 0;
+	void *flows;
+	int err;
+
+	flows = bpf_map_lookup_elem(&sv_flow_maps, &zero);
+	if (!flows) {
+		cnt->c[SV_LOST_NO_MAP] += segs;
+		return;
+	}
+	v = bpf_map_lookup_elem(flows, &m->key);
+	if (!v) {
+		nv.packets = segs;
+		nv.bytes = len;
+		nv.first_ns = now;
+		nv.last_ns = now;
+		nv.tcp_flags = m->tcp_flags;
+		err = bpf_map_update_elem(flows, &m->key, &nv, BPF_NOEXIST);
+		if (!err)
+			return;
+		/* Another CPU inserted the same flow between our lookup and update. */
+		v = err == -EEXIST ? bpf_map_lookup_elem(flows, &m->key) : NULL;
+		if (!v) {
+			cnt->c[SV_LOST_FLOW_PACKETS] += segs;
+			cnt->c[SV_LOST_FLOW_BYTES] += len;
+			return;
+		}
+	}
+	__sync_fetch_and_add(&v->packets, segs);
+	__sync_fetch_and_add(&v->bytes, len);
+	v->last_ns = now;
+	if ((v->tcp_flags & m->tcp_flags) != m->tcp_flags)
+		__sync_fetch_and_or(&v->tcp_flags, (__u32)m->tcp_flags);
+}
+
+static __always_inline void sv_emit_event(struct sv_meta *m, struct sv_counters *cnt,
+					  __u64 segs, __u64 len, __u64 now)
+{
+	struct sv_pkt_event *e;
+	__u64 flags;
+
+	if (sv_sample_rate > 1 && bpf_get_prandom_u32() % sv_sample_rate)
+		return;
+	cnt->c[SV_CNT_SAMPLED]++;
+	e = bpf_ringbuf_reserve(&sv_events, sizeof(*e), 0);
+	if (!e) {
+		cnt->c[SV_LOST_RINGBUF]++;
+		return;
+	}
+	e->ts_ns = now;
+	__builtin_memcpy(&e->key, &m->key, sizeof(e->key));
+	e->len = len;
+	e->tcp_seq = m->tcp_seq;
+	e->segs = segs;
+	e->tcp_flags = m->tcp_flags;
+	flags = bpf_ringbuf_query(&sv_events, BPF_RB_AVAIL_DATA) >= sv_wakeup_bytes ?
+			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline int sv_handle(struct __sk_buff *skb, __u8 dir, int l2)
+{
+	struct sv_counters *cnt;
+	struct sv_meta m = {};
+	__u64 segs, len, now;
+	__u32 zero = 0;
+	int ret;
+
+	cnt = bpf_map_lookup_elem(&sv_counters, &zero);
+	if (!cnt)
+		return TC_ACT_UNSPEC;
+	m.key.ifindex = skb->ifindex;
+	m.key.direction = dir;
+	ret = sv_parse(skb, &m, l2);
+	if (ret == SV_PARSE_SHORT && !bpf_skb_pull_data(skb, skb->len < SV_PULL_LEN ?
+								skb->len : SV_PULL_LEN)) {
+		cnt->c[SV_CNT_PULLED]++;
+		__builtin_memset(&m, 0, sizeof(m));
+		m.key.ifindex = skb->ifindex;
+		m.key.direction = dir;
+		ret = sv_parse(skb, &m, l2);
+	}
+	if (ret != SV_PARSE_DONE)
+		m.malformed = 1;
+	if (m.malformed)
+		cnt->c[SV_CNT_MALFORMED]++;
+
+	/* Count what goes on the wire: a GSO skb leaves as gso_segs frames, each repeating
+	 * the headers, and a VLAN tag held in skb metadata is still 4 bytes on the wire. */
+	segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
+	len = skb->len + (segs - 1) * m.hdr_len + (skb->vlan_present ? 4 * segs : 0);
+	now = bpf_ktime_get_ns();
+	cnt->c[SV_CNT_PACKETS] += segs;
+	cnt->c[SV_CNT_BYTES] += len;
+	sv_add_to_flow(&m, cnt, segs, len, now);
+	if (sv_sample_rate)
+		sv_emit_event(&m, cnt, segs, len, now);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int sv_ingress(struct __sk_buff *skb)
+{
+	return sv_handle(skb, SV_INGRESS, 1);
+}
+
+SEC("tc")
+int sv_egress(struct __sk_buff *skb)
+{
+	return sv_handle(skb, SV_EGRESS, 1);
+}
+
+/* For devices without an Ethernet header (tun, wireguard): data starts at the IP header. */
+SEC("tc")
+int sv_ingress_l3(struct __sk_buff *skb)
+{
+	return sv_handle(skb, SV_INGRESS, 0);
+}
+
+SEC("tc")
+int sv_egress_l3(struct __sk_buff *skb)
+{
+	return sv_handle(skb, SV_EGRESS, 0);
+}

@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Every struct and constant the BPF programs and the userspace agent share. Fixed-width
+ * types with explicit padding only, so both compilers lay them out identically. */
+#ifndef SITEVISOR_H
+#define SITEVISOR_H
+
+#include <linux/types.h>
+
+#define SV_VXLAN_PORT 4789
+/* IPv6 extension headers followed before giving up on finding the L4 header. */
+#define SV_MAX_EXT_HDRS 6
+/* How much of a non-linear skb the parser pulls into the linear area when headers cross. */
+#define SV_PULL_LEN 256
+
+enum sv_direction {
+	SV_INGRESS = 0,
+	SV_EGRESS = 1,
+};
+
+/* sv_flow_key.flags */
+#define SV_KEY_TUNNEL (1 << 0) /* vni and outer_* are set: the inner packet is the flow */
+
+/*
+ * The flow key. Every frame belongs to exactly one key: IP frames by addresses, protocol
+ * and ports (ICMP: type and code in the port slots); IP fragments without an L4 header with
+ * ports 0; other frames by ethertype and MAC addresses. Addresses are stored as 16 bytes;
+ * IPv4 ones as IPv4-mapped IPv6 (::ffff:a.b.c.d).
+ */
+struct sv_flow_key {
+	__u32 ifindex;
+	__u8 direction; /* enum sv_direction */
+	__u8 ip_version; /* 0 (not IP), 4 or 6 */
+	__u8 protocol; /* IP protocol, or the next header where IPv6 parsing stopped */
+	__u8 flags; /* SV_KEY_* */
+	__u16 eth_type; /* host order; the ethertype after any VLAN tags */
+	__u16 src_port; /* host order; ICMP type */
+	__u16 dst_port; /* host order; ICMP code */
+	__u16 vlan_id; /* outermost 802.1Q/802.1ad VLAN id, 0 if untagged */
+	__u16 inner_vlan_id; /* second tag, 0 if none */
+	__u16 pad0;
+	__u32 vni; /* VXLAN network identifier when SV_KEY_TUNNEL */
+	__u8 src_mac[6];
+	__u8 dst_mac[6];
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u8 outer_src_addr[16];
+	__u8 outer_dst_addr[16];
+};
+
+/* Per-flow value in the kernel map. packets and bytes count wire frames: a GSO super-packet
+ * counts as the segments it leaves as, each with its own headers. */
+struct sv_flow_val {
+	__u64 packets;
+	__u64 bytes;
+	__u64 first_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 last_ns;
+	__u32 tcp_flags; /* OR of every packet's flags (low 8 bits) */
+	__u32 pad0;
+};
+
+/* One record on the packet ring buffer (--packets). */
+struct sv_pkt_event {
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	struct sv_flow_key key;
+	__u32 len; /* wire length of the frame (sum of segments for GSO) */
+	__u32 tcp_seq;
+	__u16 segs; /* GSO segments this skb stands for, 1 normally */
+	__u8 tcp_flags;
+	__u8 pad0[5];
+};
+
+/*
+ * Per-CPU counters (an array indexed by this enum). SV_LOST_* count what could not be
+ * recorded, so the agent reports it; nothing is dropped without a count.
+ */
+enum sv_counter {
+	SV_CNT_PACKETS, /* frames seen by the programs */
+	SV_CNT_BYTES,
+	SV_CNT_MALFORMED, /* frames whose headers were truncated or lied; still counted */
+	SV_CNT_PULLED, /* non-linear frames whose headers had to be pulled */
+	SV_LOST_FLOW_PACKETS, /* flow map full or update failed */
+	SV_LOST_FLOW_BYTES,
+	SV_LOST_NO_MAP, /* no active flow map (never expected) */
+	SV_CNT_SAMPLED, /* packet events selected by sampling */
+	SV_LOST_RINGBUF, /* packet events the ring buffer had no room for */
+	SV_CNT_MAX,
+};
+
+#endif /* SITEVISOR_H */
