@@ -24,7 +24,7 @@ AGENT_OBJS := $(patsubst src/agent/%.c,$(BUILD)/agent/%.o,$(AGENT_SRCS))
 BPF_OBJS   := $(BUILD)/flow.bpf.o
 SKELS      := $(BUILD)/flow.skel.h
 TEST_TOOLS := $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/tcpxfer
-BENCH_TOOLS := $(BUILD)/bench/udpflood
+BENCH_TOOLS :=
 
 .DELETE_ON_ERROR:
 .PHONY: all deps check test bench demo clean format lint

@@ -1,0 +1,150 @@
+# SPDX-License-Identifier: GPL-2.0
+# Shared by every shell test and benchmark: unique names per run, cleanup on any exit,
+# bounded waits, and PASS/FAIL/SKIP lines that tests/run.sh counts.
+#
+# Namespaces are named sv<run-id><name> and interfaces are created directly inside them, so
+# parallel runs never collide; everything is removed on exit, also on failure. Processes are
+# ended only by the PIDs this file recorded when it started them.
+
+SV_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+AGENT=$SV_ROOT/build/sitevisor-agent
+TOOLS=$SV_ROOT/build/tests
+TRACES=${SV_TRACES:-$SV_ROOT/../shared/traces}
+RUN_ID=$(printf '%x%04x' $$ $((RANDOM)))
+SV_TMP=$(mktemp -d "/tmp/sitevisor-test.$RUN_ID.XXXX")
+SV_NETNS=()
+SV_PIDS=()
+SV_FAILED=0
+
+pass() { echo "PASS: $*"; }
+fail() {
+	echo "FAIL: $*"
+	SV_FAILED=1
+}
+skip() { echo "SKIP: $*"; }
+
+# check_eq NAME EXPECTED ACTUAL
+check_eq() {
+	if [ "$2" == "$3" ]; then pass "$1"; else fail "$1: expected '$2', got '$3'"; fi
+}
+
+# check NAME COMMAND...: passes if the command succeeds.
+check() {
+	local name=$1
+	shift
+	if "$@" >>"$SV_TMP/check.log" 2>&1; then pass "$name"; else fail "$name"; fi
+}
+
+sv_cleanup() {
+	local pid ns i
+	for pid in "${SV_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${SV_PIDS[@]}"; do
+		for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$pid" 2>/dev/null
+	done
+	for ns in "${SV_NETNS[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	rm -rf "$SV_TMP"
+}
+trap sv_cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ns_add NAME: creates namespace sv<run-id>NAME with lo up; prints its full name.
+ns_add() {
+	local ns="sv${RUN_ID}$1"
+	ip netns add "$ns" || return 1
+	SV_NETNS+=("$ns")
+	ip -n "$ns" link set lo up
+	echo "$ns"
+}
+
+# veth NS1 IF1 NS2 IF2 [MTU]: a veth pair created directly in the two namespaces, up.
+veth() {
+	ip link add "$2" netns "$1" type veth peer name "$4" netns "$3" || return 1
+	if [ -n "${5:-}" ]; then
+		ip -n "$1" link set "$2" mtu "$5"
+		ip -n "$3" link set "$4" mtu "$5"
+	fi
+	ip -n "$1" link set "$2" up
+	ip -n "$3" link set "$4" up
+}
+
+# no_ipv6 NS IFACE: keeps the kernel's own IPv6 chatter (ND, MLD) off an interface.
+no_ipv6() {
+	ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
+}
+
+# bg CMD...: starts CMD in the background and records its PID for cleanup; sets BG_PID.
+bg() {
+	"$@" &
+	BG_PID=$!
+	SV_PIDS+=("$BG_PID")
+}
+
+# wait_for SECONDS COMMAND...: polls COMMAND every 0.1 s until it succeeds or time is up.
+wait_for() {
+	local n=$(($1 * 10))
+	shift
+	while [ "$n" -gt 0 ]; do
+		"$@" >/dev/null 2>&1 && return 0
+		sleep 0.1
+		n=$((n - 1))
+	done
+	return 1
+}
+
+# agent_start NS NAME ARGS...: runs the agent in NS, JSON to $SV_TMP/NAME.json, stderr to
+# $SV_TMP/NAME.err; waits until it traces. Sets AGENT_PID.
+agent_start() {
+	local ns=$1 name=$2
+	shift 2
+	bg ip netns exec "$ns" "$AGENT" --json --interval 1 "$@" \
+		>"$SV_TMP/$name.json" 2>"$SV_TMP/$name.err"
+	AGENT_PID=$BG_PID
+	if ! wait_for 10 grep -q 'records every' "$SV_TMP/$name.err"; then
+		echo "agent $name did not start:" >&2
+		cat "$SV_TMP/$name.err" >&2
+		return 1
+	fi
+}
+
+# stop_pid PID: SIGTERM, then waits up to 10 s; returns the process's exit status.
+stop_pid() {
+	local pid=$1 i
+	kill -TERM "$pid" 2>/dev/null
+	for i in $(seq 1 100); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -KILL "$pid"
+		echo "process $pid ignored SIGTERM for 10 s" >&2
+		return 124
+	fi
+	wait "$pid"
+}
+
+# flow_sum FILE FIELD JQ-FILTER: the sum of FIELD over the flow records that match.
+flow_sum() {
+	jq -s "[.[] | select(.type == \"flow\") | select($3) | .$2] | add // 0" "$1"
+}
+
+# The last summary line an agent wrote to stderr, as "packets bytes".
+agent_totals() {
+	sed -n 's/.*: \([0-9]*\) packets, \([0-9]*\) bytes,.*/\1 \2/p' "$1" | tail -1
+}
+
+# finish: ends a test script with the right status.
+finish() {
+	exit "$SV_FAILED"
+}
+
+need_root() {
+	if [ "$(id -u)" -ne 0 ]; then
+		skip "$1 (needs root)"
+		exit 0
+	fi
+}

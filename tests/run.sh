@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Runs every test: the BPF parser tests (BPF_PROG_TEST_RUN) and each tests/test-*.sh.
+# Each prints PASS:/FAIL:/SKIP: lines; a test file that exits non-zero without a FAIL line
+# counts as one failure. The last line is "N passed, N failed, N skipped"; the exit status is
+# non-zero on any failure. TESTS="name ..." runs a subset.
+set -u
+cd "$(dirname "$0")/.."
+log_dir=build/test-logs
+mkdir -p "$log_dir"
+passed=0 failed=0 skipped=0
+
+run_one() {
+	local name=$1 log="$log_dir/$1.log" rc p f s
+	shift
+	echo "== $name"
+	"$@" >"$log" 2>&1
+	rc=$?
+	grep -E '^(PASS|FAIL|SKIP): ' "$log" | sed 's/^/   /'
+	p=$(grep -c '^PASS: ' "$log")
+	f=$(grep -c '^FAIL: ' "$log")
+	s=$(grep -c '^SKIP: ' "$log")
+	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then
+		echo "   FAIL: $name exited with status $rc (log: $log)"
+		tail -5 "$log" | sed 's/^/      /'
+		f=1
+	fi
+	passed=$((passed + p))
+	failed=$((failed + f))
+	skipped=$((skipped + s))
+}
+
+wanted() { [ -z "${TESTS:-}" ] || [[ " $TESTS " == *" $1 "* ]]; }
+
+wanted parser && run_one parser build/tests/parser_test
+for t in tests/test-*.sh; do
+	name=$(basename "$t" .sh)
+	name=${name#test-}
+	wanted "$name" && run_one "$name" timeout 600 bash "$t"
+done
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
