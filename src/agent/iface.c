@@ -76,7 +76,6 @@ static int tc_attach(struct sv_iface *ifc, int prog_fd, int dir)
 		ifc->tc_created = 1;
 	else if (err != -EEXIST)
 		return err;
-	tc_remove_stale(&hook);
 	err = bpf_tc_attach(&hook, &opts);
 	if (err)
 		return err;
@@ -124,7 +123,12 @@ static int attach(struct sv_ifaces *m, struct sv_iface *ifc)
 	int dir, err = 0;
 
 	for (dir = 0; dir < 2 && !err; dir++) {
+		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex,
+			    .attach_point = dir ? BPF_TC_EGRESS : BPF_TC_INGRESS);
 		int fd = m->prog_fd[ifc->l3][dir];
+
+		/* Whatever mode we use now, a killed clsact-mode agent may have left filters. */
+		tc_remove_stale(&hook);
 
 		if (m->mode != SV_ATTACH_TC) {
 			err = tcx_attach(ifc, fd, dir);

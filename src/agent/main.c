@@ -453,11 +453,13 @@ static void summary(struct sv_agent *a)
 
 	if (read_counters(a, c))
 		return;
-	pr_info("%llu packets, %llu bytes, %llu flow records; %llu malformed frames; lost: %llu "
-		"packets (flow table full), %llu packet events (ring buffer full)\n",
+	pr_info("%llu packets, %llu bytes, %llu flow records; %llu malformed frames; %llu packet "
+		"events sampled; lost: %llu packets (flow table full), %llu packet events (ring "
+		"buffer full)\n",
 		(unsigned long long)c[SV_CNT_PACKETS], (unsigned long long)c[SV_CNT_BYTES],
 		(unsigned long long)a->flows.records, (unsigned long long)c[SV_CNT_MALFORMED],
-		(unsigned long long)c[SV_LOST_FLOW_PACKETS], (unsigned long long)c[SV_LOST_RINGBUF]);
+		(unsigned long long)c[SV_CNT_SAMPLED], (unsigned long long)c[SV_LOST_FLOW_PACKETS],
+		(unsigned long long)c[SV_LOST_RINGBUF]);
 }
 
 int main(int argc, char **argv)
