@@ -23,7 +23,8 @@ AGENT_SRCS := $(wildcard src/agent/*.c)
 AGENT_OBJS := $(patsubst src/agent/%.c,$(BUILD)/agent/%.o,$(AGENT_SRCS))
 BPF_OBJS   := $(BUILD)/flow.bpf.o
 SKELS      := $(BUILD)/flow.skel.h
-TEST_TOOLS := $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/tcpxfer
+TEST_TOOLS := $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/tcpxfer \
+	      $(BUILD)/tests/tcxquery 	      $(BUILD)/tests/fixture.bpf.o
 BENCH_TOOLS :=
 
 .DELETE_ON_ERROR:
@@ -56,10 +57,15 @@ $(BUILD)/tests/parser_test: tests/parser_test.c $(SKELS) src/include/sitevisor.h
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
+$(BUILD)/tests/%.bpf.o: tests/bpf/%.bpf.c
+	@mkdir -p $(dir $@)
+	@echo "  BPF     $@"
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
 $(BUILD)/tests/%: tests/tools/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $< -o $@
+	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 $(BUILD)/bench/%: bench/tools/%.c
 	@mkdir -p $(dir $@)

@@ -138,7 +138,7 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 	o->vxlan_port = 4789;
 	if (gethostname(o->box, sizeof(o->box) - 1))
 		snprintf(o->box, sizeof(o->box), "localhost");
-	while (!err && (c = getopt_long(argc, argv, "i:vqh", long_opts, NULL)) != -1) {
+	while (!err && (c = getopt_long(argc, argv, ":i:vqh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
 			if (!*optarg || strlen(optarg) >= IF_NAMESIZE) {
@@ -205,8 +205,11 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 		case OPT_VERSION:
 			printf("sitevisor-agent %s\n", SV_VERSION);
 			return 1;
+		case ':':
+			pr_warn("option '%s' needs a value (see --help)\n", argv[optind - 1]);
+			return -EINVAL;
 		default:
-			fprintf(stderr, "Try 'sitevisor-agent --help'.\n");
+			pr_warn("unknown option '%s' (see --help)\n", argv[optind - 1]);
 			return -EINVAL;
 		}
 	}
@@ -241,12 +244,16 @@ static int check_kernel(void)
 	unsigned int i;
 	int ret;
 
-	ret = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL);
-	if (ret == -EPERM || ret == -EACCES) {
+	/* The probes below say "unsupported" for any failure, EPERM included: ask first. */
+	ret = bpf_map_create(BPF_MAP_TYPE_ARRAY, NULL, 4, 4, 1, NULL);
+	if (ret < 0 && (errno == EPERM || errno == EACCES)) {
 		pr_warn("not permitted to load BPF programs: run as root (needs CAP_BPF, "
 			"CAP_NET_ADMIN and CAP_PERFMON)\n");
-		return ret;
+		return -errno;
 	}
+	if (ret >= 0)
+		close(ret);
+	ret = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL);
 	if (ret <= 0) {
 		pr_warn("this kernel cannot run tc BPF programs (%s)\n",
 			ret ? strerror(-ret) : "unsupported");
@@ -468,6 +475,7 @@ int main(int argc, char **argv)
 	int err, dir;
 
 	sv_prog_name = "sitevisor-agent";
+	opterr = 0; /* one line of our own per mistake, not getopt's and then ours */
 	err = parse_args(argc, argv, &a.o);
 	if (err)
 		return err > 0 ? 0 : 2;
