@@ -2,7 +2,7 @@
 # Shared by every shell test and benchmark: unique names per run, cleanup on any exit,
 # bounded waits, and PASS/FAIL/SKIP lines that tests/run.sh counts.
 #
-# Namespaces are named sv<run-id><name> and interfaces are created directly inside them, so
+# Namespaces are named sv<run-id>-<name> and interfaces are created directly inside them, so
 # parallel runs never collide; everything is removed on exit, also on failure. Processes are
 # ended only by the PIDs this file recorded when it started them.
 
@@ -12,7 +12,6 @@ TOOLS=$SV_ROOT/build/tests
 TRACES=${SV_TRACES:-$SV_ROOT/../shared/traces}
 RUN_ID=$(printf '%x%04x' $$ $((RANDOM)))
 SV_TMP=$(mktemp -d "/tmp/sitevisor-test.$RUN_ID.XXXX")
-SV_NETNS=()
 SV_PIDS=()
 SV_FAILED=0
 
@@ -44,7 +43,9 @@ sv_cleanup() {
 		for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 		kill -KILL "$pid" 2>/dev/null
 	done
-	for ns in "${SV_NETNS[@]}"; do
+	# By prefix, not by a list: ns_add mostly runs in $(...), a subshell whose variables
+	# never reach this shell.
+	for ns in $(ip netns list | awk -v p="sv$RUN_ID-" 'index($1, p) == 1 { print $1 }'); do
 		ip netns del "$ns" 2>/dev/null
 	done
 	rm -rf "$SV_TMP"
@@ -52,11 +53,10 @@ sv_cleanup() {
 trap sv_cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ns_add NAME: creates namespace sv<run-id>NAME with lo up; prints its full name.
+# ns_add NAME: creates namespace sv<run-id>-NAME with lo up; prints its full name.
 ns_add() {
-	local ns="sv${RUN_ID}$1"
+	local ns="sv${RUN_ID}-$1"
 	ip netns add "$ns" || return 1
-	SV_NETNS+=("$ns")
 	ip -n "$ns" link set lo up
 	echo "$ns"
 }
