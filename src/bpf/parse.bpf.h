@@ -180,8 +180,14 @@ static __always_inline int sv_parse_ipv6(struct __sk_buff *skb, struct sv_meta *
 		if (bpf_skb_load_bytes(skb, off, &eh, sizeof(eh)))
 			break;
 		if (nh == IPPROTO_FRAGMENT) {
-			if (bpf_ntohs(eh.frag_off) & 0xfff8)
-				m->l4 = 0; /* not the first fragment */
+			if (bpf_ntohs(eh.frag_off) & 0xfff8) {
+				/* Not the first fragment: what follows is payload, not headers,
+				 * so the fragment header's next header is the protocol. */
+				m->key.protocol = eh.nexthdr;
+				m->l4 = 0;
+				m->off = off + 8;
+				return SV_PARSE_DONE;
+			}
 			off += 8;
 		} else if (nh == IPPROTO_AH) {
 			off += ((__u32)eh.hdrlen + 2) * 4;
