@@ -9,9 +9,11 @@ BPFTOOL  ?= bpftool
 ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
 
 CFLAGS   ?= -O2 -g
-CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -Isrc/include -I$(BUILD) -Isrc/agent
+CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) \
+	    $(addprefix -I,src/include src/lib src/agent src/post src/store src/api)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_INC)
 LDLIBS   := -lbpf -lelf -lz
+POST_LDLIBS := -lmicrohttpd -lsqlite3 -lpthread
 
 ifeq ($(V),1)
 Q :=
@@ -19,18 +21,21 @@ else
 Q := @
 endif
 
-AGENT_SRCS := $(wildcard src/agent/*.c)
-AGENT_OBJS := $(patsubst src/agent/%.c,$(BUILD)/agent/%.o,$(AGENT_SRCS))
+LIB_OBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/lib/*.c))
+AGENT_OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/agent/*.c)) $(LIB_OBJS)
+POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/*.c src/api/*.c)) \
+	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
+WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
 BPF_OBJS   := $(BUILD)/flow.bpf.o
 SKELS      := $(BUILD)/flow.skel.h
 TEST_TOOLS := $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/tcpxfer \
 	      $(BUILD)/tests/tcxquery 	      $(BUILD)/tests/fixture.bpf.o
-BENCH_TOOLS :=
+BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost
 
 .DELETE_ON_ERROR:
 .PHONY: all deps check test bench demo clean format lint
 
-all: $(BUILD)/sitevisor-agent
+all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
 
 deps:
 	$(Q)bash scripts/deps.sh
@@ -43,7 +48,9 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	@echo "  SKEL    $@"
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,_bpf,$(notdir $<)) > $@
 
-$(BUILD)/agent/%.o: src/agent/%.c $(SKELS) $(wildcard src/agent/*.h) src/include/sitevisor.h
+HEADERS := $(wildcard src/*/*.h)
+
+$(BUILD)/%.o: src/%.c $(SKELS) $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
@@ -51,6 +58,28 @@ $(BUILD)/agent/%.o: src/agent/%.c $(SKELS) $(wildcard src/agent/*.h) src/include
 $(BUILD)/sitevisor-agent: $(AGENT_OBJS)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/sitevisor-post: $(POST_OBJS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(POST_LDLIBS)
+
+# The dashboard: npm ci (from the lock file) and our files, embedded into the post.
+$(BUILD)/web/.stamp: $(WEB_SRCS) web/build.sh web/package-lock.json
+	@echo "  WEB     $(BUILD)/web"
+	$(Q)bash web/build.sh $(abspath $(BUILD))/web
+	@touch $@
+
+$(BUILD)/tools/embed: tools/embed.c
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+$(BUILD)/post/web_assets.c: $(BUILD)/web/.stamp $(BUILD)/tools/embed
+	@echo "  EMBED   $@"
+	$(Q)$(BUILD)/tools/embed $(BUILD)/web $$(find $(BUILD)/web -type f ! -name .stamp | sort) > $@
+
+$(BUILD)/post/web_assets.o: $(BUILD)/post/web_assets.c
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -Wno-overlength-strings -c $< -o $@
 
 $(BUILD)/tests/parser_test: tests/parser_test.c $(SKELS) src/include/sitevisor.h
 	@mkdir -p $(dir $@)

@@ -7,11 +7,16 @@ set -euo pipefail
 pkgs=(
 	# build
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev pkg-config
-	libpcap-dev
+	libpcap-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
+	# dashboard build and browser tests (node may come from elsewhere; see below)
+	chromium sqlite3 curl
 	# tests and benchmarks
 	iproute2 iputils-ping jq tcpdump tshark tcpreplay procps util-linux ethtool nftables
 	bsdextrautils
 )
+
+# Node.js: the machine's own if it has one, Debian's otherwise.
+command -v npm >/dev/null 2>&1 || pkgs+=(nodejs npm)
 
 missing=()
 for p in "${pkgs[@]}"; do

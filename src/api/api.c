@@ -1,0 +1,494 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The REST API; see api.h and docs/api.md. Every parameter is checked before the store sees
+ * it: a typo or a bad value gets a 400 that names it, never a silently wider query. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "api.h"
+#include "ingest.h"
+#include "timeparse.h"
+
+#define NS 1000000000LL
+#define MAX_POINTS 10000
+
+int sv_api_error(struct sb *out, int status, const char *fmt, ...)
+{
+	char msg[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	out->len = 0;
+	sb_puts(out, "{\"error\":");
+	sb_json_str(out, msg);
+	sb_puts(out, "}\n");
+	return status;
+}
+
+static const char *param(const struct sv_params *p, const char *k)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		if (!strcmp(p->key[i], k))
+			return p->val[i];
+	return NULL;
+}
+
+/* Every parameter must be one the endpoint knows. */
+static int check_known(const struct sv_params *p, const char *const *known, struct sb *out)
+{
+	int i, k;
+
+	if (p->overflow)
+		return sv_api_error(out, 400, "too many parameters");
+	for (i = 0; i < p->n; i++) {
+		for (k = 0; known[k]; k++)
+			if (!strcmp(p->key[i], known[k]))
+				break;
+		if (!known[k])
+			return sv_api_error(out, 400, "unknown parameter '%s'", p->key[i]);
+	}
+	return 0;
+}
+
+static int int_param(const struct sv_params *p, const char *k, long min, long max, long def,
+		     long *v, struct sb *out)
+{
+	const char *s = param(p, k);
+	char *end;
+
+	*v = def;
+	if (!s)
+		return 0;
+	errno = 0;
+	*v = strtol(s, &end, 10);
+	if (errno || end == s || *end || *v < min || *v > max)
+		return sv_api_error(out, 400, "%s must be a whole number from %ld to %ld", k, min,
+				    max);
+	return 0;
+}
+
+static int time_param(const struct sv_params *p, const char *k, int64_t def, int64_t *v,
+		      struct sb *out)
+{
+	const char *s = param(p, k);
+
+	*v = def;
+	if (s && sv_parse_time(s, v))
+		return sv_api_error(out, 400, "%s must be RFC 3339 or epoch seconds", k);
+	return 0;
+}
+
+/* Addresses in canonical text, as the store keeps them. */
+static int addr_param(const struct sv_params *p, const char *k, char *buf, const char **v,
+		      struct sb *out)
+{
+	const char *s = param(p, k);
+	unsigned char bin[16];
+
+	*v = NULL;
+	if (!s)
+		return 0;
+	if (inet_pton(AF_INET, s, bin) == 1)
+		inet_ntop(AF_INET, bin, buf, SV_ADDR_MAX);
+	else if (inet_pton(AF_INET6, s, bin) == 1)
+		inet_ntop(AF_INET6, bin, buf, SV_ADDR_MAX);
+	else
+		return sv_api_error(out, 400, "%s is not an IP address", k);
+	*v = buf;
+	return 0;
+}
+
+static int protocol_param(const struct sv_params *p, int *v, struct sb *out)
+{
+	static const struct {
+		const char *name;
+		int num;
+	} names[] = { { "tcp", 6 }, { "udp", 17 }, { "icmp", 1 }, { "icmpv6", 58 },
+		      { "sctp", 132 } };
+	const char *s = param(p, "protocol");
+	unsigned int i;
+	long n;
+
+	if (s)
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+			if (!strcasecmp(s, names[i].name)) {
+				*v = names[i].num;
+				return 0;
+			}
+	if (int_param(p, "protocol", 0, 255, -1, &n, out))
+		return 400;
+	*v = n;
+	return 0;
+}
+
+struct filter_bufs {
+	char src[SV_ADDR_MAX], dst[SV_ADDR_MAX], any[SV_ADDR_MAX];
+};
+
+/* The filters every read endpoint shares. Default range: the last hour. */
+static int parse_filter(const struct sv_params *p, struct sv_filter *f, struct filter_bufs *b,
+			struct sb *out)
+{
+	const char *dir = param(p, "direction");
+	int64_t now = sv_now_ns();
+	long v;
+
+	sv_filter_init(f);
+	f->box = param(p, "box");
+	f->iface = param(p, "iface");
+	if (dir) {
+		f->direction = !strcmp(dir, "ingress") ? 0 : !strcmp(dir, "egress") ? 1 : -2;
+		if (f->direction == -2)
+			return sv_api_error(out, 400, "direction must be ingress or egress");
+	}
+	if (time_param(p, "since", now - 3600 * NS, &f->since_ns, out) ||
+	    time_param(p, "until", now, &f->until_ns, out))
+		return 400;
+	if (f->until_ns <= f->since_ns)
+		return sv_api_error(out, 400, "until must be after since");
+	if (addr_param(p, "src_addr", b->src, &f->src_addr, out) ||
+	    addr_param(p, "dst_addr", b->dst, &f->dst_addr, out) ||
+	    addr_param(p, "addr", b->any, &f->addr, out) || protocol_param(p, &f->protocol, out))
+		return 400;
+	if (int_param(p, "src_port", 0, 65535, -1, &v, out))
+		return 400;
+	f->src_port = v;
+	if (int_param(p, "dst_port", 0, 65535, -1, &v, out))
+		return 400;
+	f->dst_port = v;
+	if (int_param(p, "port", 0, 65535, -1, &v, out))
+		return 400;
+	f->port = v;
+	if (int_param(p, "ip_version", 0, 6, -1, &v, out))
+		return 400;
+	f->ip_version = v;
+	if (int_param(p, "vni", 0, 0xffffff, -1, &v, out))
+		return 400;
+	f->vni = v;
+	return 0;
+}
+
+static void json_time(struct sb *out, const char *key, int64_t ns)
+{
+	char t[40];
+
+	sv_format_time(ns, t, sizeof(t));
+	sb_printf(out, "\"%s\":\"%s\"", key, t);
+}
+
+static int box_json(void *ctx, const struct sv_box_row *r)
+{
+	struct sb *out = ctx;
+
+	if (out->buf[out->len - 1] == '}')
+		sb_putc(out, ',');
+	sb_puts(out, "{\"name\":");
+	sb_json_str(out, r->name);
+	sb_putc(out, ',');
+	json_time(out, "first_seen", r->first_seen_ns);
+	sb_putc(out, ',');
+	json_time(out, "last_seen", r->last_seen_ns);
+	sb_puts(out, ",\"agent_version\":");
+	sb_json_str(out, r->agent_version);
+	/* Stored as JSON we wrote ourselves at ingest. */
+	sb_printf(out, ",\"interfaces\":%s,\"flows\":%lld}", r->interfaces[0] ? r->interfaces : "[]",
+		  (long long)r->flows);
+	return 0;
+}
+
+static int get_boxes(struct sv_store *st, const struct sv_params *p, struct sb *out)
+{
+	static const char *const known[] = { NULL };
+	int ret = check_known(p, known, out);
+
+	if (ret)
+		return ret;
+	sb_puts(out, "{\"boxes\":[");
+	if (sv_store_boxes(st, box_json, out))
+		return sv_api_error(out, 500, "store read failed");
+	sb_puts(out, "]}\n");
+	return 200;
+}
+
+static void opt_str(struct sb *out, const char *key, const char *v)
+{
+	sb_printf(out, ",\"%s\":", key);
+	if (*v)
+		sb_json_str(out, v);
+	else
+		sb_puts(out, "null");
+}
+
+struct flows_ctx {
+	struct sb *out;
+	int limit, count;
+};
+
+static int flow_json(void *ctx, const struct sv_flow_row *row)
+{
+	struct flows_ctx *fc = ctx;
+	const struct sv_rec *r = &row->rec;
+	struct sb *out = fc->out;
+
+	if (++fc->count > fc->limit)
+		return 0; /* the extra row only tells that there are more */
+	if (fc->count > 1)
+		sb_putc(out, ',');
+	sb_printf(out, "{\"id\":%lld,\"box\":", (long long)row->id);
+	sb_json_str(out, row->box);
+	sb_puts(out, ",\"iface\":");
+	sb_json_str(out, r->iface);
+	sb_printf(out, ",\"direction\":\"%s\",\"eth_type\":%u,\"ip_version\":%u,\"protocol\":%u",
+		  r->direction ? "egress" : "ingress", r->eth_type, r->ip_version, r->protocol);
+	opt_str(out, "src_addr", r->src_addr);
+	opt_str(out, "dst_addr", r->dst_addr);
+	sb_printf(out, ",\"src_port\":%u,\"dst_port\":%u", r->src_port, r->dst_port);
+	if (r->icmp_type >= 0)
+		sb_printf(out, ",\"icmp_type\":%d,\"icmp_code\":%d", r->icmp_type, r->icmp_code);
+	if (r->vlan)
+		sb_printf(out, ",\"vlan\":%d", r->vlan);
+	if (r->inner_vlan)
+		sb_printf(out, ",\"inner_vlan\":%d", r->inner_vlan);
+	if (r->vni >= 0) {
+		sb_printf(out, ",\"vni\":%lld", (long long)r->vni);
+		opt_str(out, "outer_src_addr", r->outer_src_addr);
+		opt_str(out, "outer_dst_addr", r->outer_dst_addr);
+	}
+	opt_str(out, "src_mac", r->src_mac);
+	opt_str(out, "dst_mac", r->dst_mac);
+	sb_printf(out,
+		  ",\"packets\":%llu,\"bytes\":%llu,\"tcp_flags\":%u,\"first_ns\":%llu,"
+		  "\"last_ns\":%llu",
+		  (unsigned long long)r->packets, (unsigned long long)r->bytes, r->tcp_flags,
+		  (unsigned long long)r->first_ns, (unsigned long long)r->last_ns);
+	opt_str(out, "end_reason", r->end_reason);
+	sb_putc(out, '}');
+	return 0;
+}
+
+static const char *const filter_params[] = {
+	"box", "iface", "direction", "protocol", "src_addr", "dst_addr", "src_port", "dst_port",
+	"vni", "ip_version", "addr", "port", "since", "until",
+};
+#define N_FILTER (sizeof(filter_params) / sizeof(filter_params[0]))
+
+/* filter_params plus the endpoint's own, NULL-terminated. */
+static void known_with(const char **known, const char *a, const char *b, const char *c)
+{
+	unsigned int i;
+
+	for (i = 0; i < N_FILTER; i++)
+		known[i] = filter_params[i];
+	known[i++] = a;
+	known[i++] = b;
+	known[i++] = c;
+	known[i] = NULL;
+}
+
+static int sort_param(const struct sv_params *p, const char **sort, struct sb *out)
+{
+	static const char *const cols[] = { "last_ns", "first_ns", "bytes", "packets",
+					     "box", "src_addr", "dst_addr", "src_port",
+					     "dst_port", "protocol", NULL };
+	const char *s = param(p, "sort");
+	int i;
+
+	*sort = "-last_ns";
+	if (!s)
+		return 0;
+	for (i = 0; cols[i]; i++)
+		if (!strcmp(s + (s[0] == '-'), cols[i])) {
+			*sort = s;
+			return 0;
+		}
+	return sv_api_error(out, 400, "sort must be one of last_ns, first_ns, bytes, packets, "
+				      "box, src_addr, dst_addr, src_port, dst_port, protocol");
+}
+
+static int get_flows(struct sv_store *st, const struct sv_params *p, struct sb *out)
+{
+	const char *known[N_FILTER + 4], *sort;
+	struct filter_bufs bufs;
+	struct flows_ctx fc = { out, 0, 0 };
+	struct sv_filter f;
+	long limit, offset;
+	int ret;
+
+	known_with(known, "sort", "limit", "offset");
+	ret = check_known(p, known, out);
+	if (!ret)
+		ret = parse_filter(p, &f, &bufs, out);
+	if (!ret)
+		ret = sort_param(p, &sort, out);
+	if (!ret)
+		ret = int_param(p, "limit", 1, 10000, 100, &limit, out);
+	if (!ret)
+		ret = int_param(p, "offset", 0, 100000000, 0, &offset, out);
+	if (ret)
+		return ret;
+	fc.limit = limit;
+	sb_puts(out, "{\"flows\":[");
+	if (sv_store_flows(st, &f, sort, limit + 1, offset, flow_json, &fc))
+		return sv_api_error(out, 500, "store read failed");
+	sb_printf(out, "],\"limit\":%ld,\"offset\":%ld,\"more\":%s}\n", limit, offset,
+		  fc.count > limit ? "true" : "false");
+	return 200;
+}
+
+static int get_series(struct sv_store *st, const struct sv_params *p, struct sb *out)
+{
+	const char *known[] = { "box", "iface", "direction", "since", "until", "step", NULL };
+	uint64_t *bytes = NULL, *packets = NULL;
+	struct filter_bufs bufs;
+	struct sv_filter f;
+	int64_t step;
+	long step_s;
+	size_t n, i;
+	int ret;
+
+	ret = check_known(p, known, out);
+	if (!ret)
+		ret = parse_filter(p, &f, &bufs, out);
+	if (!ret)
+		ret = int_param(p, "step", 1, 86400 * 365, 0, &step_s, out);
+	if (ret)
+		return ret;
+	step = step_s ? step_s * NS : (f.until_ns - f.since_ns) / 120;
+	if (step < NS)
+		step = NS;
+	step -= step % NS;
+	/* Aligned steps: points fall on round times, and whole minutes use the rollups. */
+	if (step >= 60 * NS)
+		step -= step % (60 * NS);
+	f.since_ns -= f.since_ns % step;
+	n = (f.until_ns - f.since_ns + step - 1) / step;
+	if (n > MAX_POINTS)
+		return sv_api_error(out, 400, "range / step gives more than %d points", MAX_POINTS);
+	bytes = calloc(n, sizeof(*bytes));
+	packets = calloc(n, sizeof(*packets));
+	if (!bytes || !packets || sv_store_series(st, &f, step, n, bytes, packets)) {
+		free(bytes);
+		free(packets);
+		return sv_api_error(out, 500, "store read failed");
+	}
+	sb_printf(out, "{\"step\":%lld,\"since_ns\":%lld,\"until_ns\":%lld,\"points\":[",
+		  (long long)(step / NS), (long long)f.since_ns, (long long)f.until_ns);
+	for (i = 0; i < n; i++)
+		sb_printf(out, "%s{\"t\":%lld,\"bytes\":%llu,\"packets\":%llu}", i ? "," : "",
+			  (long long)((f.since_ns + (int64_t)i * step) / NS),
+			  (unsigned long long)bytes[i], (unsigned long long)packets[i]);
+	sb_puts(out, "]}\n");
+	free(bytes);
+	free(packets);
+	return 200;
+}
+
+struct top_ctx {
+	struct sb *out;
+	enum sv_top_by by;
+	int n;
+};
+
+static int top_json(void *ctx, const struct sv_top_row *r)
+{
+	struct top_ctx *tc = ctx;
+	struct sb *out = tc->out;
+
+	sb_puts(out, tc->n++ ? ",{" : "{");
+	if (r->src_addr) {
+		sb_puts(out, "\"src_addr\":");
+		sb_json_str(out, r->src_addr);
+		sb_putc(out, ',');
+	}
+	if (r->dst_addr) {
+		sb_puts(out, "\"dst_addr\":");
+		sb_json_str(out, r->dst_addr);
+		sb_putc(out, ',');
+	}
+	if (tc->by == SV_TOP_PORT || tc->by == SV_TOP_PROTOCOL)
+		sb_printf(out, "\"protocol\":%d,", r->protocol);
+	if (tc->by == SV_TOP_PORT)
+		sb_printf(out, "\"dst_port\":%d,", r->dst_port);
+	sb_printf(out, "\"bytes\":%llu,\"packets\":%llu,\"flows\":%llu}",
+		  (unsigned long long)r->bytes, (unsigned long long)r->packets,
+		  (unsigned long long)r->flows);
+	return 0;
+}
+
+static int get_top(struct sv_store *st, const struct sv_params *p, struct sb *out)
+{
+	static const char *const bys[] = { [SV_TOP_SRC] = "src", [SV_TOP_DST] = "dst",
+					   [SV_TOP_PAIR] = "pair", [SV_TOP_PORT] = "port",
+					   [SV_TOP_PROTOCOL] = "protocol" };
+	const char *known[N_FILTER + 4], *by = param(p, "by"), *order = param(p, "order");
+	struct top_ctx tc = { out, SV_TOP_SRC, 0 };
+	struct filter_bufs bufs;
+	struct sv_filter f;
+	unsigned int b = SV_TOP_SRC;
+	long limit;
+	int ret;
+
+	known_with(known, "by", "order", "limit");
+	ret = check_known(p, known, out);
+	if (!ret)
+		ret = parse_filter(p, &f, &bufs, out);
+	if (!ret)
+		ret = int_param(p, "limit", 1, 1000, 10, &limit, out);
+	if (ret)
+		return ret;
+	if (by) {
+		for (b = 0; b < sizeof(bys) / sizeof(bys[0]); b++)
+			if (!strcmp(by, bys[b]))
+				break;
+		if (b == sizeof(bys) / sizeof(bys[0]))
+			return sv_api_error(out, 400, "by must be src, dst, pair, port or protocol");
+	}
+	tc.by = b;
+	if (order && strcmp(order, "bytes") && strcmp(order, "packets"))
+		return sv_api_error(out, 400, "order must be bytes or packets");
+	sb_printf(out, "{\"by\":\"%s\",\"items\":[", bys[b]);
+	if (sv_store_top(st, &f, b, order && !strcmp(order, "packets"), limit, top_json, &tc))
+		return sv_api_error(out, 500, "store read failed");
+	sb_puts(out, "]}\n");
+	return 200;
+}
+
+int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
+	       struct sb *out)
+{
+	if (!strcmp(name, "boxes"))
+		return get_boxes(st, p, out);
+	if (!strcmp(name, "flows"))
+		return get_flows(st, p, out);
+	if (!strcmp(name, "series"))
+		return get_series(st, p, out);
+	if (!strcmp(name, "top"))
+		return get_top(st, p, out);
+	return sv_api_error(out, 404, "no such endpoint: /api/v1/%s", name);
+}
+
+int sv_api_ingest(struct sv_store *st, const char *body, size_t len, struct sb *out)
+{
+	struct sv_batch b;
+	char err[200];
+	int dup = 0, ret;
+
+	ret = sv_ingest_parse(body, len, &b, err, sizeof(err));
+	if (ret) {
+		sv_batch_free(&b);
+		return ret == -ENOMEM ? sv_api_error(out, 500, "out of memory") :
+					sv_api_error(out, 400, "%s", err);
+	}
+	ret = sv_store_ingest(st, &b, sv_now_ns(), &dup);
+	if (!ret)
+		sb_printf(out, "{\"accepted\":%zu,\"skipped\":%zu,\"duplicate\":%s}\n",
+			  dup ? 0 : b.n, b.skipped, dup ? "true" : "false");
+	sv_batch_free(&b);
+	return ret ? sv_api_error(out, 500, "store write failed") : 200;
+}

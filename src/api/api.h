@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The REST API under /api/v1 (docs/api.md): request parameters in, JSON and an HTTP status
+ * out. Knows nothing of HTTP connections; post/http.c calls it. */
+#ifndef SV_API_H
+#define SV_API_H
+
+#include <stddef.h>
+#include "sb.h"
+#include "store.h"
+
+#define SV_API_MAX_PARAMS 32
+
+struct sv_params {
+	const char *key[SV_API_MAX_PARAMS];
+	const char *val[SV_API_MAX_PARAMS];
+	int n;
+	int overflow;
+};
+
+/* GET /api/v1/<name>: fills out with JSON, returns the HTTP status. */
+int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
+	       struct sb *out);
+/* POST /api/v1/ingest with the whole body. */
+int sv_api_ingest(struct sv_store *st, const char *body, size_t len, struct sb *out);
+/* {"error": msg} */
+int sv_api_error(struct sb *out, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif /* SV_API_H */

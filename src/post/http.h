@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The post's HTTP front: libmicrohttpd daemons on the listen sockets, authentication,
+ * request bodies with a size bound, and routing to the API and the dashboard's files. */
+#ifndef SV_HTTP_H
+#define SV_HTTP_H
+
+#include <stddef.h>
+#include "store.h"
+
+struct sv_web_asset {
+	const char *path; /* "/index.html" */
+	const char *type;
+	const unsigned char *data;
+	size_t len;
+};
+
+/* Generated at build time from the dashboard's files (tools/embed.c). */
+extern const struct sv_web_asset sv_web_assets[];
+extern const size_t sv_web_assets_n;
+
+struct sv_http_cfg {
+	struct sv_store *store;
+	char **tokens; /* ingest tokens */
+	int n_tokens;
+	const char *read_token; /* NULL: reading is open */
+	size_t max_body;
+	/* Extra GET handlers (e.g. /metrics) may hook in here; NULL if none. */
+	int (*metrics)(void *ctx, char **body, size_t *len);
+	void *metrics_ctx;
+};
+
+struct sv_http;
+
+/* Starts one daemon per listen socket (already bound and listening). TLS when cert and key
+ * (PEM text) are given. */
+int sv_http_start(struct sv_http_cfg *cfg, const int *fds, int n_fds, int threads,
+		  const char *tls_cert, const char *tls_key, struct sv_http **out);
+void sv_http_stop(struct sv_http *h);
+
+#endif /* SV_HTTP_H */

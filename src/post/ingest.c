@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Ingest batch parsing; see ingest.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ingest.h"
+#include "jsonr.h"
+#include "sb.h"
+
+#define KEY_MAX 32
+
+static int set_err(char *err, size_t len, size_t line, const char *why)
+{
+	snprintf(err, len, "line %zu: %s", line, why);
+	return -EINVAL;
+}
+
+static int u64_in(struct jr *j, uint64_t max, uint64_t *v, const char **why)
+{
+	if (jr_u64(j, v))
+		return -EINVAL;
+	if (*v > max) {
+		*why = "number out of range";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int uint_in(struct jr *j, unsigned int max, unsigned int *v, const char **why)
+{
+	uint64_t x;
+	int err = u64_in(j, max, &x, why);
+
+	*v = x;
+	return err;
+}
+
+/* An address as text, or null; stored in canonical form so queries match it. */
+static int addr(struct jr *j, char *out, const char **why)
+{
+	unsigned char bin[16];
+	char s[64];
+
+	if (jr_null(j)) {
+		out[0] = 0;
+		return 0;
+	}
+	if (jr_string(j, s, sizeof(s)))
+		return -EINVAL;
+	if (inet_pton(AF_INET, s, bin) == 1)
+		inet_ntop(AF_INET, bin, out, SV_ADDR_MAX);
+	else if (inet_pton(AF_INET6, s, bin) == 1)
+		inet_ntop(AF_INET6, bin, out, SV_ADDR_MAX);
+	else {
+		*why = "not an IP address";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int mac(struct jr *j, char *out, const char **why)
+{
+	unsigned int b[6];
+	char s[32], end;
+
+	if (jr_string(j, s, sizeof(s)))
+		return -EINVAL;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6 || strlen(s) != 17) {
+		*why = "not a MAC address";
+		return -EINVAL;
+	}
+	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+	return 0;
+}
+
+static int small_int(struct jr *j, unsigned int max, int *v, const char **why)
+{
+	unsigned int x;
+
+	if (uint_in(j, max, &x, why))
+		return -EINVAL;
+	*v = x;
+	return 0;
+}
+
+/* One member of a flow record. Unknown keys are skipped, so newer agents can add fields. */
+static int rec_field(struct jr *j, const char *k, struct sv_rec *r, char *type, char *box,
+		     const char **why)
+{
+	char s[16];
+	uint64_t v;
+
+	if (!strcmp(k, "type"))
+		return jr_string(j, type, 16);
+	if (!strcmp(k, "box"))
+		return jr_string(j, box, SV_BOX_MAX);
+	if (!strcmp(k, "iface"))
+		return jr_string(j, r->iface, SV_IFNAME_MAX);
+	if (!strcmp(k, "direction")) {
+		if (jr_string(j, s, sizeof(s)))
+			return -EINVAL;
+		r->direction = !strcmp(s, "egress") ? 1 : !strcmp(s, "ingress") ? 0 : -1;
+		if (r->direction < 0)
+			*why = "direction is neither ingress nor egress";
+		return r->direction < 0 ? -EINVAL : 0;
+	}
+	if (!strcmp(k, "eth_type"))
+		return uint_in(j, 0xffff, &r->eth_type, why);
+	if (!strcmp(k, "ip_version")) {
+		if (uint_in(j, 6, &r->ip_version, why))
+			return -EINVAL;
+		if (r->ip_version && r->ip_version != 4 && r->ip_version != 6)
+			*why = "ip_version is not 0, 4 or 6";
+		return r->ip_version && r->ip_version != 4 && r->ip_version != 6 ? -EINVAL : 0;
+	}
+	if (!strcmp(k, "protocol"))
+		return uint_in(j, 255, &r->protocol, why);
+	if (!strcmp(k, "src_port"))
+		return uint_in(j, 65535, &r->src_port, why);
+	if (!strcmp(k, "dst_port"))
+		return uint_in(j, 65535, &r->dst_port, why);
+	if (!strcmp(k, "icmp_type"))
+		return small_int(j, 255, &r->icmp_type, why);
+	if (!strcmp(k, "icmp_code"))
+		return small_int(j, 255, &r->icmp_code, why);
+	if (!strcmp(k, "vlan"))
+		return small_int(j, 4095, &r->vlan, why);
+	if (!strcmp(k, "inner_vlan"))
+		return small_int(j, 4095, &r->inner_vlan, why);
+	if (!strcmp(k, "vni")) {
+		if (u64_in(j, 0xffffff, &v, why))
+			return -EINVAL;
+		r->vni = v;
+		return 0;
+	}
+	if (!strcmp(k, "src_addr"))
+		return addr(j, r->src_addr, why);
+	if (!strcmp(k, "dst_addr"))
+		return addr(j, r->dst_addr, why);
+	if (!strcmp(k, "outer_src_addr"))
+		return addr(j, r->outer_src_addr, why);
+	if (!strcmp(k, "outer_dst_addr"))
+		return addr(j, r->outer_dst_addr, why);
+	if (!strcmp(k, "src_mac"))
+		return mac(j, r->src_mac, why);
+	if (!strcmp(k, "dst_mac"))
+		return mac(j, r->dst_mac, why);
+	if (!strcmp(k, "packets"))
+		return u64_in(j, UINT64_MAX >> 1, &r->packets, why);
+	if (!strcmp(k, "bytes"))
+		return u64_in(j, UINT64_MAX >> 1, &r->bytes, why);
+	if (!strcmp(k, "tcp_flags"))
+		return uint_in(j, 0xffff, &r->tcp_flags, why);
+	if (!strcmp(k, "first_ns"))
+		return u64_in(j, INT64_MAX, &r->first_ns, why);
+	if (!strcmp(k, "last_ns"))
+		return u64_in(j, INT64_MAX, &r->last_ns, why);
+	if (!strcmp(k, "end_reason"))
+		return jr_string(j, r->end_reason, sizeof(r->end_reason));
+	return jr_skip(j);
+}
+
+/* 1: a flow record in r; 0: a line of another type; negative: malformed (*why says). */
+static int parse_rec(const char *p, size_t n, const char *batch_box, struct sv_rec *r,
+		     const char **why)
+{
+	char key[KEY_MAX], type[16] = "", box[SV_BOX_MAX] = "";
+	struct jr j;
+	int k;
+
+	memset(r, 0, sizeof(*r));
+	r->icmp_type = r->icmp_code = -1;
+	r->vni = -1;
+	r->direction = -1;
+	jr_init(&j, p, n);
+	if (jr_object(&j))
+		goto bad;
+	while ((k = jr_key(&j, key, sizeof(key))) == 1)
+		if (rec_field(&j, key, r, type, box, why))
+			goto bad;
+	if (k < 0 || jr_end(&j))
+		goto bad;
+	if (!type[0])
+		return *why = "record without a type", -EINVAL;
+	if (strcmp(type, "flow"))
+		return 0;
+	if (strcmp(box, batch_box))
+		return *why = "record's box differs from the batch's", -EINVAL;
+	if (!r->iface[0] || r->direction < 0 || !r->last_ns)
+		return *why = "record lacks iface, direction or last_ns", -EINVAL;
+	if (r->first_ns > r->last_ns)
+		return *why = "first_ns after last_ns", -EINVAL;
+	if (!strcmp(r->end_reason, "") || !strcmp(r->end_reason, "active") ||
+	    !strcmp(r->end_reason, "idle") || !strcmp(r->end_reason, "end") ||
+	    !strcmp(r->end_reason, "forced"))
+		return 1;
+	return *why = "unknown end_reason", -EINVAL;
+bad:
+	if (!*why)
+		*why = j.err ? j.err : "malformed record";
+	return -EINVAL;
+}
+
+static int valid_id(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("._:-", *s)))
+			return 0;
+	return 1;
+}
+
+static int valid_name(const char *s)
+{
+	if (!*s)
+		return 0;
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return 0;
+	return 1;
+}
+
+static int header_interfaces(struct jr *j, struct sv_batch *b)
+{
+	char name[SV_IFNAME_MAX];
+	struct sb s;
+	int first = 1, r;
+
+	sb_init(&s);
+	if (jr_array(j))
+		return -EINVAL;
+	sb_putc(&s, '[');
+	while ((r = jr_more(j, first)) == 1) {
+		if (jr_string(j, name, sizeof(name)))
+			break;
+		if (!first)
+			sb_putc(&s, ',');
+		sb_json_str(&s, name);
+		first = 0;
+	}
+	sb_putc(&s, ']');
+	if (r == 0 && !sb_failed(&s) && s.len < sizeof(b->interfaces))
+		memcpy(b->interfaces, s.buf, s.len + 1);
+	else if (!j->err)
+		j->err = "interfaces too long";
+	sb_free(&s);
+	return j->err ? -EINVAL : 0;
+}
+
+static int parse_header(const char *p, size_t n, struct sv_batch *b, const char **why)
+{
+	char key[KEY_MAX], type[16] = "";
+	struct jr j;
+	int k = 0, err = 0;
+
+	strcpy(b->interfaces, "[]");
+	jr_init(&j, p, n);
+	if (jr_object(&j))
+		goto bad;
+	while (!err && (k = jr_key(&j, key, sizeof(key))) == 1) {
+		if (!strcmp(key, "type"))
+			err = jr_string(&j, type, sizeof(type));
+		else if (!strcmp(key, "batch_id"))
+			err = jr_string(&j, b->batch_id, sizeof(b->batch_id));
+		else if (!strcmp(key, "box"))
+			err = jr_string(&j, b->box, sizeof(b->box));
+		else if (!strcmp(key, "agent_version"))
+			err = jr_string(&j, b->agent_version, sizeof(b->agent_version));
+		else if (!strcmp(key, "interfaces"))
+			err = header_interfaces(&j, b);
+		else
+			err = jr_skip(&j);
+	}
+	if (err || k < 0 || jr_end(&j))
+		goto bad;
+	if (strcmp(type, "batch"))
+		return *why = "the first line is not a batch header", -EINVAL;
+	if (!valid_id(b->batch_id))
+		return *why = "batch_id missing or not of [A-Za-z0-9._:-]", -EINVAL;
+	if (!valid_name(b->box))
+		return *why = "box missing or not printable", -EINVAL;
+	return 0;
+bad:
+	*why = j.err ? j.err : "malformed batch header";
+	return -EINVAL;
+}
+
+static int push(struct sv_batch *b, const struct sv_rec *r)
+{
+	if (b->n == b->cap) {
+		size_t cap = b->cap ? b->cap * 2 : 256;
+		struct sv_rec *n = realloc(b->recs, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		b->recs = n;
+		b->cap = cap;
+	}
+	b->recs[b->n++] = *r;
+	return 0;
+}
+
+int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err, size_t errlen)
+{
+	const char *p = body, *end = body + len, *nl, *why = NULL;
+	size_t line = 0;
+	struct sv_rec r;
+	int ret;
+
+	memset(b, 0, sizeof(*b));
+	while (p < end) {
+		nl = memchr(p, '\n', end - p);
+		if (!nl)
+			nl = end;
+		line++;
+		if (nl - p == 0 || (nl - p == 1 && *p == '\r')) {
+			p = nl + 1;
+			continue;
+		}
+		if (!b->batch_id[0]) {
+			if (parse_header(p, nl - p, b, &why))
+				return set_err(err, errlen, line, why);
+		} else {
+			ret = parse_rec(p, nl - p, b->box, &r, &why);
+			if (ret < 0)
+				return set_err(err, errlen, line, why);
+			if (ret == 0)
+				b->skipped++;
+			else if (push(b, &r))
+				return -ENOMEM;
+		}
+		p = nl + 1;
+	}
+	if (!b->batch_id[0])
+		return set_err(err, errlen, 1, "empty body: expected a batch header");
+	return 0;
+}
+
+void sv_batch_free(struct sv_batch *b)
+{
+	free(b->recs);
+	b->recs = NULL;
+	b->n = b->cap = 0;
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Parsing an ingest batch (NDJSON: a batch header, then flow records as the agent writes
+ * them) into validated records. Everything here comes over the network: every field is
+ * checked, and a bad line rejects the batch with a one-line reason. */
+#ifndef SV_INGEST_H
+#define SV_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SV_BOX_MAX 128
+#define SV_IFNAME_MAX 16
+#define SV_ADDR_MAX 46
+#define SV_BATCH_ID_MAX 129
+
+struct sv_rec {
+	char iface[SV_IFNAME_MAX];
+	int direction; /* 0 ingress, 1 egress */
+	unsigned int eth_type, ip_version, protocol, src_port, dst_port, tcp_flags;
+	int icmp_type, icmp_code; /* -1: absent */
+	int vlan, inner_vlan; /* 0: untagged */
+	int64_t vni; /* -1: not tunnelled */
+	char src_addr[SV_ADDR_MAX], dst_addr[SV_ADDR_MAX]; /* "": not IP */
+	char outer_src_addr[SV_ADDR_MAX], outer_dst_addr[SV_ADDR_MAX];
+	char src_mac[18], dst_mac[18];
+	uint64_t packets, bytes, first_ns, last_ns;
+	char end_reason[8];
+};
+
+struct sv_batch {
+	char batch_id[SV_BATCH_ID_MAX];
+	char box[SV_BOX_MAX];
+	char agent_version[32];
+	char interfaces[2048]; /* a JSON array of strings, re-encoded */
+	struct sv_rec *recs;
+	size_t n, cap;
+	size_t skipped; /* lines of another type */
+};
+
+/* 0, or -EINVAL with a reason ("line 3: ...") in err; -ENOMEM. */
+int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err, size_t errlen);
+void sv_batch_free(struct sv_batch *b);
+
+#endif /* SV_INGEST_H */

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: GPL-2.0
+/* sitevisor-post: the site server. Gathers every box's flow records over HTTP, stores them
+ * (SQLite by default), serves the REST API and the dashboard. This file holds the command
+ * line and configuration, the listen sockets and the housekeeping loop. */
+#include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <poll.h>
+#include "http.h"
+#include "log.h"
+#include "store.h"
+#include "timeparse.h"
+
+#define SV_VERSION "0.1.0"
+#define NS 1000000000LL
+#define DAY_NS (86400 * NS)
+#define MAX_LISTEN 8
+
+struct post_opts {
+	const char *listen[MAX_LISTEN];
+	int n_listen;
+	const char *db;
+	char **tokens;
+	int n_tokens;
+	const char *read_token;
+	const char *tls_cert, *tls_key;
+	unsigned long max_body;
+	unsigned int retention_days, rollup_days, threads;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sitevisor-post [OPTIONS]\n"
+		"Gathers flow records from every box's agent, stores them and serves the API\n"
+		"and dashboard.\n\n"
+		"  --listen ADDR:PORT|unix:PATH  where to listen (repeatable; default 127.0.0.1:8080)\n"
+		"  --db PATH              SQLite database (default sitevisor.db)\n"
+		"  --token TOKEN          an ingest token agents may use (repeatable)\n"
+		"  --tokens FILE          ingest tokens, one a line (# comments)\n"
+		"  --read-token TOKEN     require this token (or an ingest token) to read\n"
+		"  --tls-cert FILE, --tls-key FILE  serve HTTPS\n"
+		"  --max-body BYTES       largest ingest body (default 16777216)\n"
+		"  --retention DAYS       keep raw flow records this long (default 7)\n"
+		"  --rollup-retention DAYS  keep per-minute rollups this long (default 90)\n"
+		"  --threads N            HTTP worker threads (default 4)\n"
+		"  --config FILE          options from FILE: 'name value' lines, # comments;\n"
+		"                         the command line wins\n"
+		"  -v, --verbose / -q, --quiet / -h, --help / --version\n");
+}
+
+enum {
+	OPT_LISTEN = 256, OPT_DB, OPT_TOKEN, OPT_TOKENS, OPT_READ_TOKEN, OPT_TLS_CERT,
+	OPT_TLS_KEY, OPT_MAX_BODY, OPT_RETENTION, OPT_ROLLUP, OPT_THREADS, OPT_CONFIG,
+	OPT_VERSION,
+};
+
+static const struct option long_opts[] = {
+	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "db", required_argument, NULL, OPT_DB },
+	{ "token", required_argument, NULL, OPT_TOKEN },
+	{ "tokens", required_argument, NULL, OPT_TOKENS },
+	{ "read-token", required_argument, NULL, OPT_READ_TOKEN },
+	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
+	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
+	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
+	{ "retention", required_argument, NULL, OPT_RETENTION },
+	{ "rollup-retention", required_argument, NULL, OPT_ROLLUP },
+	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, OPT_VERSION },
+	{},
+};
+
+static int parse_ulong(const char *opt, const char *s, unsigned long min, unsigned long max,
+		       unsigned long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoul(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || *out < min || *out > max) {
+		pr_warn("invalid --%s '%s': expected a whole number from %lu to %lu\n", opt, s,
+			min, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int add_token(struct post_opts *o, const char *t)
+{
+	char **n;
+
+	if (strlen(t) < 8 || strchr(t, ' ')) {
+		pr_warn("tokens need at least 8 characters and no spaces\n");
+		return -EINVAL;
+	}
+	n = realloc(o->tokens, (o->n_tokens + 1) * sizeof(*n));
+	if (!n)
+		return -ENOMEM;
+	o->tokens = n;
+	o->tokens[o->n_tokens] = strdup(t);
+	return o->tokens[o->n_tokens++] ? 0 : -ENOMEM;
+}
+
+/* Lines of a file with comments, blank lines and surrounding white space dropped. */
+static int each_line(const char *path, const char *what, int (*fn)(void *ctx, char *line),
+		     void *ctx)
+{
+	char buf[4096];
+	FILE *f = fopen(path, "r");
+	int err = 0;
+
+	if (!f) {
+		pr_warn("cannot read %s %s: %s\n", what, path, strerror(errno));
+		return -errno;
+	}
+	while (!err && fgets(buf, sizeof(buf), f)) {
+		char *p = buf, *e;
+
+		if ((e = strchr(p, '#')))
+			*e = 0;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		for (e = p + strlen(p); e > p && strchr(" \t\r\n", e[-1]); e--)
+			;
+		*e = 0;
+		if (*p)
+			err = fn(ctx, p);
+	}
+	fclose(f);
+	return err;
+}
+
+static int token_line(void *ctx, char *line)
+{
+	return add_token(ctx, line);
+}
+
+static int apply(struct post_opts *o, int c, const char *arg);
+
+/* "name value" or "name = value": the long option --name with that value. */
+static int config_line(void *ctx, char *line)
+{
+	const struct option *lo;
+	char *v = line + strcspn(line, " \t=");
+
+	if (*v)
+		*v++ = 0;
+	v += strspn(v, " \t=");
+	for (lo = long_opts; lo->name; lo++)
+		if (!strcmp(lo->name, line) && lo->val != OPT_CONFIG)
+			break;
+	if (!lo->name || (lo->has_arg == required_argument && !*v)) {
+		pr_warn("config: unknown option or missing value: '%s'\n", line);
+		return -EINVAL;
+	}
+	return apply(ctx, lo->val, strdup(v));
+}
+
+static int apply(struct post_opts *o, int c, const char *arg)
+{
+	unsigned long v;
+	int err = 0;
+
+	switch (c) {
+	case OPT_LISTEN:
+		if (o->n_listen == MAX_LISTEN)
+			return pr_warn("at most %d --listen\n", MAX_LISTEN), -EINVAL;
+		o->listen[o->n_listen++] = arg;
+		break;
+	case OPT_DB: o->db = arg; break;
+	case OPT_TOKEN: return add_token(o, arg);
+	case OPT_TOKENS: return each_line(arg, "token file", token_line, o);
+	case OPT_READ_TOKEN: o->read_token = arg; break;
+	case OPT_TLS_CERT: o->tls_cert = arg; break;
+	case OPT_TLS_KEY: o->tls_key = arg; break;
+	case OPT_MAX_BODY:
+		err = parse_ulong("max-body", arg, 1024, 1ul << 30, &o->max_body);
+		break;
+	case OPT_RETENTION:
+		err = parse_ulong("retention", arg, 1, 36500, &v);
+		o->retention_days = v;
+		break;
+	case OPT_ROLLUP:
+		err = parse_ulong("rollup-retention", arg, 1, 36500, &v);
+		o->rollup_days = v;
+		break;
+	case OPT_THREADS:
+		err = parse_ulong("threads", arg, 1, 64, &v);
+		o->threads = v;
+		break;
+	case OPT_CONFIG: return each_line(arg, "config file", config_line, o);
+	case 'v': sv_log_level++; break;
+	case 'q': sv_log_level = SV_LOG_WARN; break;
+	default: return -EINVAL;
+	}
+	return err;
+}
+
+/* Returns 0 to run, 1 to exit 0 (help, version), negative on a usage error. */
+static int parse_args(int argc, char **argv, struct post_opts *o)
+{
+	int c, err = 0;
+
+	o->db = "sitevisor.db";
+	o->max_body = 16 << 20;
+	o->retention_days = 7;
+	o->rollup_days = 90;
+	o->threads = 4;
+	opterr = 0;
+	while (!err && (c = getopt_long(argc, argv, ":vqh", long_opts, NULL)) != -1) {
+		if (c == 'h')
+			return usage(stdout), 1;
+		if (c == OPT_VERSION)
+			return printf("sitevisor-post %s\n", SV_VERSION), 1;
+		if (c == ':') {
+			pr_warn("option '%s' needs a value (see --help)\n", argv[optind - 1]);
+			return -EINVAL;
+		}
+		if (c == '?') {
+			pr_warn("unknown option '%s' (see --help)\n", argv[optind - 1]);
+			return -EINVAL;
+		}
+		err = apply(o, c, optarg);
+	}
+	if (!err && optind < argc) {
+		pr_warn("unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!err && !!o->tls_cert != !!o->tls_key) {
+		pr_warn("--tls-cert and --tls-key go together\n");
+		return -EINVAL;
+	}
+	if (!err && !o->n_listen)
+		o->listen[o->n_listen++] = "127.0.0.1:8080";
+	return err;
+}
+
+static int listen_unix(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path); /* a socket file a previous post left */
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
+		close(fd);
+		return -errno;
+	}
+	return fd;
+}
+
+/* "ADDR:PORT" or "[V6ADDR]:PORT" or "unix:PATH" into a listening socket. */
+static int open_listen(const char *spec)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	char host[256], *port;
+	int fd, one = 1, rc;
+
+	if (!strncmp(spec, "unix:", 5))
+		return listen_unix(spec + 5);
+	snprintf(host, sizeof(host), "%s", spec[0] == '[' ? spec + 1 : spec);
+	port = strrchr(host, ':');
+	if (!port)
+		return -EINVAL;
+	*port++ = 0;
+	if (spec[0] == '[' && port - host >= 2 && port[-2] == ']')
+		port[-2] = 0;
+	rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
+	if (rc)
+		return -EINVAL;
+	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+		close(fd);
+		goto fail;
+	}
+	freeaddrinfo(ai);
+	return fd;
+fail:
+	rc = -errno;
+	freeaddrinfo(ai);
+	return rc;
+}
+
+static char *read_file(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = NULL;
+	size_t len = 0;
+
+	if (!f)
+		return NULL;
+	if (getdelim(&buf, &len, 0, f) < 0) {
+		free(buf);
+		buf = NULL;
+	}
+	fclose(f);
+	return buf;
+}
+
+static void housekeeping(struct post_opts *o, struct sv_store *st)
+{
+	int64_t now = sv_now_ns();
+
+	if (sv_store_prune(st, now - (int64_t)o->retention_days * DAY_NS,
+			   now - (int64_t)o->rollup_days * DAY_NS))
+		pr_warn("pruning old records failed\n");
+}
+
+static int serve(struct post_opts *o, struct sv_store *st, const int *fds)
+{
+	struct sv_http_cfg cfg = {
+		.store = st, .tokens = o->tokens, .n_tokens = o->n_tokens,
+		.read_token = o->read_token, .max_body = o->max_body,
+	};
+	char *cert = NULL, *key = NULL;
+	struct sv_http *http = NULL;
+	struct pollfd pfd;
+	sigset_t mask;
+	int err, i;
+
+	if (o->tls_cert && (!(cert = read_file(o->tls_cert)) || !(key = read_file(o->tls_key)))) {
+		pr_warn("cannot read the TLS certificate or key\n");
+		err = -EINVAL;
+		goto out;
+	}
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	err = sv_http_start(&cfg, fds, o->n_listen, o->threads, cert, key, &http);
+	if (err) {
+		pr_warn("cannot start the HTTP server%s\n", cert ? " (check the TLS files)" : "");
+		goto out;
+	}
+	for (i = 0; i < o->n_listen; i++)
+		pr_info("listening on %s%s\n", o->listen[i], cert ? " (TLS)" : "");
+	if (!o->n_tokens)
+		pr_warn("no --token given: no agent can deliver records\n");
+	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
+	pfd.events = POLLIN;
+	housekeeping(o, st);
+	/* Prune once a minute until told to stop. */
+	while (poll(&pfd, 1, 60000) == 0)
+		housekeeping(o, st);
+	pr_info("stopping\n");
+	close(pfd.fd);
+out:
+	sv_http_stop(http);
+	free(cert);
+	free(key);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	struct post_opts o = { 0 };
+	struct sv_store *st = NULL;
+	int fds[MAX_LISTEN], i, n = 0, err;
+	char msg[256];
+
+	sv_prog_name = "sitevisor-post";
+	err = parse_args(argc, argv, &o);
+	if (err)
+		return err > 0 ? 0 : 2;
+	for (n = 0; n < o.n_listen; n++) {
+		fds[n] = open_listen(o.listen[n]);
+		if (fds[n] < 0) {
+			pr_warn("cannot listen on %s: %s\n", o.listen[n],
+				fds[n] == -EINVAL ? "expected ADDR:PORT or unix:PATH" :
+						    strerror(-fds[n]));
+			err = fds[n];
+			goto out;
+		}
+	}
+	err = sv_store_open(o.db, &st, msg, sizeof(msg));
+	if (err) {
+		pr_warn("cannot open database %s: %s\n", o.db, msg);
+		goto out;
+	}
+	err = serve(&o, st, fds);
+out:
+	for (i = 0; i < n; i++)
+		close(fds[i]);
+	for (i = 0; i < o.n_listen; i++)
+		if (!strncmp(o.listen[i], "unix:", 5) && i < n)
+			unlink(o.listen[i] + 5);
+	sv_store_close(st);
+	for (i = 0; i < o.n_tokens; i++)
+		free(o.tokens[i]);
+	free(o.tokens);
+	return err ? 1 : 0;
+}

@@ -1,0 +1,463 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The embedded SQLite store; see store.h.
+ *
+ * Ingest is exactly-once because the batch id goes into `batches` in the same transaction
+ * as the batch's records: a retried batch conflicts there and the transaction stores
+ * nothing. Rollups are summed per batch in memory and upserted once per (iface, direction,
+ * minute), so a batch costs one statement per record plus a handful. */
+#include <errno.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+#include "sb.h"
+#include "store_int.h"
+
+#define MAX_CONNS 256
+#define NS_PER_MIN 60000000000LL
+
+struct sv_store {
+	char path[PATH_MAX];
+	pthread_mutex_t lock;
+	struct sv_conn *conns[MAX_CONNS];
+	int nconns;
+};
+
+static __thread struct sv_conn *tl_conn;
+
+/* Each migration takes the schema from version i to i + 1. Never edit one that shipped:
+ * add the next. */
+static const char *const migrations[SV_SCHEMA_VERSION] = {
+	"CREATE TABLE flows ("
+	"  id INTEGER PRIMARY KEY, box TEXT NOT NULL, iface TEXT NOT NULL,"
+	"  direction INTEGER NOT NULL, eth_type INTEGER, ip_version INTEGER,"
+	"  protocol INTEGER, src_addr TEXT, dst_addr TEXT, src_port INTEGER,"
+	"  dst_port INTEGER, icmp_type INTEGER, icmp_code INTEGER, vlan INTEGER,"
+	"  inner_vlan INTEGER, vni INTEGER, outer_src_addr TEXT, outer_dst_addr TEXT,"
+	"  src_mac TEXT, dst_mac TEXT, packets INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+	"  tcp_flags INTEGER, first_ns INTEGER, last_ns INTEGER NOT NULL, end_reason TEXT);"
+	"CREATE INDEX flows_last ON flows(last_ns);"
+	"CREATE TABLE rollup_minute ("
+	"  box TEXT NOT NULL, iface TEXT NOT NULL, direction INTEGER NOT NULL,"
+	"  minute INTEGER NOT NULL, packets INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+	"  PRIMARY KEY (box, iface, direction, minute)) WITHOUT ROWID;"
+	"CREATE TABLE boxes ("
+	"  name TEXT PRIMARY KEY, first_seen_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL,"
+	"  agent_version TEXT, interfaces TEXT, flows INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE batches ("
+	"  box TEXT NOT NULL, batch_id TEXT NOT NULL, received_ns INTEGER NOT NULL,"
+	"  PRIMARY KEY (box, batch_id)) WITHOUT ROWID;",
+	/* 2: per-box time ranges (box drill-down) and pruning old batch ids. */
+	"CREATE INDEX flows_box_last ON flows(box, last_ns);"
+	"CREATE INDEX batches_received ON batches(received_ns);",
+};
+
+static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return 0;
+	if (err)
+		snprintf(err, errlen, "%s", msg ? msg : sqlite3_errmsg(db));
+	sqlite3_free(msg);
+	return -EIO;
+}
+
+static int migrate(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	int v = 0;
+	char sql[64];
+
+	if (sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &s, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int(s, 0);
+	sqlite3_finalize(s);
+	if (v > SV_SCHEMA_VERSION) {
+		snprintf(err, errlen, "database schema v%d is newer than this post's (v%d)", v,
+			 SV_SCHEMA_VERSION);
+		return -EINVAL;
+	}
+	for (; v < SV_SCHEMA_VERSION; v++) {
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (exec(db, "BEGIN IMMEDIATE", err, errlen))
+			return -EIO;
+		if (exec(db, migrations[v], err, errlen) || exec(db, sql, err, errlen)) {
+			exec(db, "ROLLBACK", NULL, 0);
+			return -EIO;
+		}
+		if (exec(db, "COMMIT", err, errlen))
+			return -EIO;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+	return -EIO;
+}
+
+static void conn_free(struct sv_conn *c)
+{
+	sqlite3_finalize(c->ins_batch);
+	sqlite3_finalize(c->ins_flow);
+	sqlite3_finalize(c->up_rollup);
+	sqlite3_finalize(c->up_box);
+	sqlite3_close(c->db);
+	free(c);
+}
+
+static struct sv_conn *conn_open(struct sv_store *st, char *err, size_t errlen)
+{
+	struct sv_conn *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->st = st;
+	if (sqlite3_open_v2(st->path, &c->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
+		if (err)
+			snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+		goto fail;
+	}
+	sqlite3_busy_timeout(c->db, 10000);
+	/* WAL: readers never wait for the writer. NORMAL is durable against a crash of the
+	 * post itself (the WAL is on disk); only an OS crash may lose the last commits. */
+	if (exec(c->db,
+		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+		 "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+		 err, errlen))
+		goto fail;
+	return c;
+fail:
+	conn_free(c);
+	return NULL;
+}
+
+/* This thread's connection, opened on first use. */
+struct sv_conn *sv_store_conn(struct sv_store *st)
+{
+	struct sv_conn *c = tl_conn;
+
+	if (c && c->st == st)
+		return c;
+	c = conn_open(st, NULL, 0);
+	if (!c)
+		return NULL;
+	pthread_mutex_lock(&st->lock);
+	if (st->nconns == MAX_CONNS) {
+		pthread_mutex_unlock(&st->lock);
+		conn_free(c);
+		return NULL;
+	}
+	st->conns[st->nconns++] = c;
+	pthread_mutex_unlock(&st->lock);
+	tl_conn = c;
+	return c;
+}
+
+int sv_store_open(const char *path, struct sv_store **out, char *err, size_t errlen)
+{
+	struct sv_store *st = calloc(1, sizeof(*st));
+	struct sv_conn *c;
+	int ret;
+
+	if (!st)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(st->path)) {
+		free(st);
+		snprintf(err, errlen, "path too long");
+		return -ENAMETOOLONG;
+	}
+	strcpy(st->path, path);
+	pthread_mutex_init(&st->lock, NULL);
+	c = conn_open(st, err, errlen);
+	if (!c) {
+		free(st);
+		return -EIO;
+	}
+	ret = migrate(c->db, err, errlen);
+	if (ret) {
+		conn_free(c);
+		free(st);
+		return ret;
+	}
+	st->conns[st->nconns++] = c;
+	tl_conn = c;
+	*out = st;
+	return 0;
+}
+
+void sv_store_close(struct sv_store *st)
+{
+	int i;
+
+	if (!st)
+		return;
+	for (i = 0; i < st->nconns; i++)
+		conn_free(st->conns[i]);
+	tl_conn = NULL;
+	pthread_mutex_destroy(&st->lock);
+	free(st);
+}
+
+static int prepare(struct sv_conn *c, sqlite3_stmt **s, const char *sql)
+{
+	if (*s) {
+		sqlite3_reset(*s);
+		sqlite3_clear_bindings(*s);
+		return 0;
+	}
+	return sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, s, NULL) ==
+			       SQLITE_OK ?
+		       0 :
+		       -EIO;
+}
+
+static void bind_text(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v && *v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+static void bind_opt(sqlite3_stmt *s, int i, int64_t v, int64_t absent)
+{
+	if (v == absent)
+		sqlite3_bind_null(s, i);
+	else
+		sqlite3_bind_int64(s, i, v);
+}
+
+static int insert_flow(struct sv_conn *c, const char *box, const struct sv_rec *r)
+{
+	sqlite3_stmt *s;
+
+	if (prepare(c, &c->ins_flow,
+		    "INSERT INTO flows (box, iface, direction, eth_type, ip_version, protocol,"
+		    " src_addr, dst_addr, src_port, dst_port, icmp_type, icmp_code, vlan,"
+		    " inner_vlan, vni, outer_src_addr, outer_dst_addr, src_mac, dst_mac, packets,"
+		    " bytes, tcp_flags, first_ns, last_ns, end_reason) VALUES (?, ?, ?, ?, ?, ?,"
+		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+		return -EIO;
+	s = c->ins_flow;
+	sqlite3_bind_text(s, 1, box, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, r->iface, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 3, r->direction);
+	sqlite3_bind_int(s, 4, r->eth_type);
+	sqlite3_bind_int(s, 5, r->ip_version);
+	sqlite3_bind_int(s, 6, r->protocol);
+	bind_text(s, 7, r->src_addr);
+	bind_text(s, 8, r->dst_addr);
+	sqlite3_bind_int(s, 9, r->src_port);
+	sqlite3_bind_int(s, 10, r->dst_port);
+	bind_opt(s, 11, r->icmp_type, -1);
+	bind_opt(s, 12, r->icmp_code, -1);
+	bind_opt(s, 13, r->vlan, 0);
+	bind_opt(s, 14, r->inner_vlan, 0);
+	bind_opt(s, 15, r->vni, -1);
+	bind_text(s, 16, r->outer_src_addr);
+	bind_text(s, 17, r->outer_dst_addr);
+	bind_text(s, 18, r->src_mac);
+	bind_text(s, 19, r->dst_mac);
+	sqlite3_bind_int64(s, 20, r->packets);
+	sqlite3_bind_int64(s, 21, r->bytes);
+	sqlite3_bind_int(s, 22, r->tcp_flags);
+	sqlite3_bind_int64(s, 23, r->first_ns);
+	sqlite3_bind_int64(s, 24, r->last_ns);
+	bind_text(s, 25, r->end_reason);
+	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
+}
+
+struct rollup {
+	const char *iface;
+	int direction;
+	int64_t minute;
+	uint64_t packets, bytes;
+};
+
+/* Sums the batch per (iface, direction, minute). Batches span an interval or a few, so the
+ * list stays short and a linear search is fine. */
+static int sum_rollups(const struct sv_batch *b, struct rollup **out, size_t *n)
+{
+	struct rollup *r = NULL;
+	size_t i, k, cnt = 0, cap = 0;
+
+	for (i = 0; i < b->n; i++) {
+		const struct sv_rec *x = &b->recs[i];
+		int64_t m = x->last_ns / NS_PER_MIN;
+
+		for (k = 0; k < cnt; k++)
+			if (r[k].minute == m && r[k].direction == x->direction &&
+			    !strcmp(r[k].iface, x->iface))
+				break;
+		if (k == cnt) {
+			if (cnt == cap) {
+				struct rollup *nr;
+
+				cap = cap ? cap * 2 : 16;
+				nr = realloc(r, cap * sizeof(*r));
+				if (!nr) {
+					free(r);
+					return -ENOMEM;
+				}
+				r = nr;
+			}
+			r[cnt++] = (struct rollup){ x->iface, x->direction, m, 0, 0 };
+		}
+		r[k].packets += x->packets;
+		r[k].bytes += x->bytes;
+	}
+	*out = r;
+	*n = cnt;
+	return 0;
+}
+
+static int upsert_rollups(struct sv_conn *c, const struct sv_batch *b)
+{
+	struct rollup *r;
+	size_t i, n;
+	int err = 0;
+
+	if (sum_rollups(b, &r, &n))
+		return -ENOMEM;
+	for (i = 0; i < n && !err; i++) {
+		if (prepare(c, &c->up_rollup,
+			    "INSERT INTO rollup_minute VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO"
+			    " UPDATE SET packets = packets + excluded.packets,"
+			    " bytes = bytes + excluded.bytes")) {
+			err = -EIO;
+			break;
+		}
+		sqlite3_bind_text(c->up_rollup, 1, b->box, -1, SQLITE_STATIC);
+		sqlite3_bind_text(c->up_rollup, 2, r[i].iface, -1, SQLITE_STATIC);
+		sqlite3_bind_int(c->up_rollup, 3, r[i].direction);
+		sqlite3_bind_int64(c->up_rollup, 4, r[i].minute);
+		sqlite3_bind_int64(c->up_rollup, 5, r[i].packets);
+		sqlite3_bind_int64(c->up_rollup, 6, r[i].bytes);
+		if (sqlite3_step(c->up_rollup) != SQLITE_DONE)
+			err = -EIO;
+	}
+	free(r);
+	return err;
+}
+
+static int upsert_box(struct sv_conn *c, const struct sv_batch *b, int64_t now)
+{
+	sqlite3_stmt *s;
+
+	if (prepare(c, &c->up_box,
+		    "INSERT INTO boxes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
+		    " last_seen_ns = excluded.last_seen_ns, agent_version ="
+		    " excluded.agent_version, interfaces = excluded.interfaces,"
+		    " flows = flows + excluded.flows"))
+		return -EIO;
+	s = c->up_box;
+	sqlite3_bind_text(s, 1, b->box, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int64(s, 3, now);
+	sqlite3_bind_text(s, 4, b->agent_version, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, b->interfaces, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 6, b->n);
+	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Claims the batch id: 1 if new, 0 if stored before. */
+static int claim_batch(struct sv_conn *c, const struct sv_batch *b, int64_t now)
+{
+	if (prepare(c, &c->ins_batch,
+		    "INSERT INTO batches VALUES (?, ?, ?) ON CONFLICT DO NOTHING"))
+		return -EIO;
+	sqlite3_bind_text(c->ins_batch, 1, b->box, -1, SQLITE_STATIC);
+	sqlite3_bind_text(c->ins_batch, 2, b->batch_id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(c->ins_batch, 3, now);
+	if (sqlite3_step(c->ins_batch) != SQLITE_DONE)
+		return -EIO;
+	return sqlite3_changes(c->db) == 1;
+}
+
+int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, int *duplicate)
+{
+	struct sv_conn *c = sv_store_conn(st);
+	size_t i;
+	int ret;
+
+	*duplicate = 0;
+	if (!c)
+		return -EIO;
+	if (exec(c->db, "BEGIN IMMEDIATE", NULL, 0))
+		return -EIO;
+	ret = claim_batch(c, b, now);
+	if (ret <= 0) {
+		*duplicate = ret == 0;
+		goto rollback;
+	}
+	for (i = 0, ret = 0; i < b->n && !ret; i++)
+		ret = insert_flow(c, b->box, &b->recs[i]);
+	if (!ret)
+		ret = upsert_rollups(c, b);
+	if (!ret)
+		ret = upsert_box(c, b, now);
+	if (!ret && !exec(c->db, "COMMIT", NULL, 0))
+		return 0;
+	ret = -EIO;
+rollback:
+	exec(c->db, "ROLLBACK", NULL, 0);
+	return ret < 0 ? ret : 0;
+}
+
+/* Deletes in chunks so a large prune never holds the write lock for long. */
+static int delete_chunked(struct sv_conn *c, const char *sql, int64_t before)
+{
+	sqlite3_stmt *s;
+	int n;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	do {
+		sqlite3_reset(s);
+		sqlite3_bind_int64(s, 1, before);
+		if (sqlite3_step(s) != SQLITE_DONE) {
+			sqlite3_finalize(s);
+			return -EIO;
+		}
+		n = sqlite3_changes(c->db);
+	} while (n > 0);
+	sqlite3_finalize(s);
+	return 0;
+}
+
+int sv_store_prune(struct sv_store *st, int64_t before_ns, int64_t rollup_before_ns)
+{
+	struct sv_conn *c = sv_store_conn(st);
+
+	if (!c)
+		return -EIO;
+	if (delete_chunked(c, "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE"
+			      " last_ns < ? LIMIT 20000)", before_ns) ||
+	    delete_chunked(c, "DELETE FROM batches WHERE received_ns < ?", before_ns))
+		return -EIO;
+	return delete_chunked(c, "DELETE FROM rollup_minute WHERE minute < ?",
+			      rollup_before_ns / NS_PER_MIN);
+}
+
+int64_t sv_store_size(struct sv_store *st)
+{
+	struct sv_conn *c = sv_store_conn(st);
+	sqlite3_stmt *s;
+	int64_t size = -1;
+
+	if (!c || sqlite3_prepare_v2(c->db,
+				     "SELECT (page_count - freelist_count) * page_size FROM"
+				     " pragma_page_count, pragma_freelist_count, pragma_page_size",
+				     -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		size = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return size;
+}
