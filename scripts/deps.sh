@@ -9,7 +9,7 @@ pkgs=(
 	make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev linux-libc-dev pkg-config
 	libpcap-dev libmicrohttpd-dev libsqlite3-dev libcurl4-openssl-dev
 	# dashboard build and browser tests (node may come from elsewhere; see below)
-	chromium sqlite3 curl
+	chromium sqlite3 curl openssl
 	# tests and benchmarks
 	iproute2 iputils-ping jq tcpdump tshark tcpreplay procps util-linux ethtool nftables
 	bsdextrautils

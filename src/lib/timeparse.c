@@ -69,12 +69,13 @@ int sv_parse_time(const char *s, int64_t *ns)
 		return -EINVAL;
 	if (*p == 'Z' || *p == 'z') {
 		p++;
-	} else if (*p == '+' || *p == '-') {
+	} else if (*p == '+' || *p == '-' || *p == ' ') {
+		/* ' ': a '+' that URL decoding of a query string turned into a space. */
 		int h, m, n = 0;
 
 		if (sscanf(p + 1, "%2d:%2d%n", &h, &m, &n) != 2 || n != 5 || h > 23 || m > 59)
 			return -EINVAL;
-		off = (h * 3600 + m * 60) * (*p == '+' ? 1 : -1);
+		off = (h * 3600 + m * 60) * (*p == '-' ? -1 : 1);
 		p += 6;
 	} else {
 		return -EINVAL;
