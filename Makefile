@@ -28,12 +28,12 @@ POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
 BPF_OBJS   := $(BUILD)/flow.bpf.o
 SKELS      := $(BUILD)/flow.skel.h
-TEST_TOOLS := $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/tcpxfer \
+TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/tcpxfer \
 	      $(BUILD)/tests/tcxquery 	      $(BUILD)/tests/fixture.bpf.o
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost
 
 .DELETE_ON_ERROR:
-.PHONY: all deps check test bench demo clean format lint
+.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build
 
 all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
 
@@ -115,6 +115,21 @@ bench: deps all $(BENCH_TOOLS) $(TEST_TOOLS)
 
 demo: deps all
 	$(Q)bash scripts/demo.sh
+
+# Fuzzing (clang's libFuzzer with ASan and UBSan): FUZZ_SECONDS per target, default 60.
+FUZZ_SECONDS ?= 60
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	       -Isrc/lib -Isrc/post -Isrc/store -Isrc/api
+$(BUILD)/fuzz/fuzz_ingest: tests/fuzz/fuzz_ingest.c src/post/ingest.c src/lib/jsonr.c \
+			   src/lib/sb.c src/lib/timeparse.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
+
+fuzz-build: $(BUILD)/fuzz/fuzz_ingest
+
+fuzz: deps fuzz-build
+	$(Q)bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:
 	clang-format -i src/*/*.c src/*/*.h tests/*.c tests/tools/*.c

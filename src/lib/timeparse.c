@@ -83,7 +83,8 @@ int sv_parse_time(const char *s, int64_t *ns)
 	if (*p)
 		return -EINVAL;
 	t = timegm(&tm);
-	if (t < 0)
+	/* Nanoseconds in 64 bits end in 2262: later times are refused, not wrapped. */
+	if (t < 0 || t - off < 0 || t - off > INT64_MAX / NS - 1)
 		return -EINVAL;
 	*ns = (t - off) * NS + frac;
 	return 0;
