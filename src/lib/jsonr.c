@@ -125,6 +125,14 @@ int jr_string(struct jr *j, char *out, size_t len)
 		unsigned char c = *j->p++;
 		unsigned int cp = c;
 
+		/* Plain characters, nearly all of them, are copied without the UTF-8 encoder. */
+		if (c >= 0x20 && c != '\\') {
+			if (out && n + 1 >= len)
+				return fail(j, "string too long");
+			if (out)
+				out[n++] = c;
+			continue;
+		}
 		if (c < 0x20)
 			return fail(j, "control character in a string");
 		if (c == '\\') {

@@ -17,7 +17,7 @@ void sb_free(struct sb *s)
 	sb_init(s);
 }
 
-static int reserve(struct sb *s, size_t n)
+int sb_reserve(struct sb *s, size_t n)
 {
 	size_t cap;
 	char *b;
@@ -40,7 +40,7 @@ static int reserve(struct sb *s, size_t n)
 
 void sb_put(struct sb *s, const char *p, size_t n)
 {
-	if (reserve(s, n))
+	if (sb_reserve(s, n))
 		return;
 	memcpy(s->buf + s->len, p, n);
 	s->len += n;
@@ -65,7 +65,7 @@ void sb_printf(struct sb *s, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
-	if (n < 0 || reserve(s, n))
+	if (n < 0 || sb_reserve(s, n))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(s->buf + s->len, n + 1, fmt, ap);

@@ -15,6 +15,8 @@ struct sb {
 
 void sb_init(struct sb *s);
 void sb_free(struct sb *s);
+/* Room for n more bytes; 0 or -1 (then failed). */
+int sb_reserve(struct sb *s, size_t n);
 void sb_putc(struct sb *s, char c);
 void sb_put(struct sb *s, const char *p, size_t n);
 void sb_puts(struct sb *s, const char *p);

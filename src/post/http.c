@@ -219,6 +219,9 @@ static enum MHD_Result first_call(struct sv_http_cfg *cfg, struct MHD_Connection
 	if (!rq)
 		return MHD_NO;
 	sb_init(&rq->body);
+	/* One allocation for a body of known size, not a doubling per piece. */
+	if (ingest && cl)
+		sb_reserve(&rq->body, strtoull(cl, NULL, 10));
 	*con_cls = rq;
 	return MHD_YES;
 }

@@ -60,19 +60,33 @@ static int addr(struct jr *j, char *out, const char **why)
 	return 0;
 }
 
+static int hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c |= 0x20;
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* "aa:bb:cc:dd:ee:ff" in either case, stored lower case. By hand: sscanf was a tenth of the
+ * ingest's time. */
 static int mac(struct jr *j, char *out, const char **why)
 {
-	unsigned int b[6];
-	char s[32], end;
+	char s[32];
+	int i;
 
 	if (jr_string(j, s, sizeof(s)))
 		return -EINVAL;
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
-		   &end) != 6 || strlen(s) != 17) {
+	for (i = 0; i < 17; i++) {
+		if (i % 3 == 2 ? s[i] != ':' : hexval(s[i]) < 0)
+			break;
+		out[i] = s[i] | (i % 3 == 2 ? 0 : 0x20);
+	}
+	if (i != 17 || s[17]) {
 		*why = "not a MAC address";
 		return -EINVAL;
 	}
-	snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3], b[4], b[5]);
+	out[17] = 0;
 	return 0;
 }
 
@@ -305,6 +319,18 @@ static int push(struct sv_batch *b, const struct sv_rec *r)
 	return 0;
 }
 
+/* Room for every line at once: growing the array by doubling cost page faults per batch. */
+static int reserve_lines(struct sv_batch *b, const char *p, const char *end)
+{
+	size_t n = 0;
+
+	for (; (p = memchr(p, '\n', end - p)); p++)
+		n++;
+	b->recs = malloc((n + 1) * sizeof(*b->recs));
+	b->cap = b->recs ? n + 1 : 0;
+	return b->recs ? 0 : -ENOMEM;
+}
+
 int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err, size_t errlen)
 {
 	const char *p = body, *end = body + len, *nl, *why = NULL;
@@ -313,6 +339,8 @@ int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err,
 	int ret;
 
 	memset(b, 0, sizeof(*b));
+	if (reserve_lines(b, p, end))
+		return -ENOMEM;
 	while (p < end) {
 		nl = memchr(p, '\n', end - p);
 		if (!nl)
