@@ -12,7 +12,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) \
 	    $(addprefix -I,src/include src/lib src/agent src/post src/store src/api)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_INC)
-LDLIBS   := -lbpf -lelf -lz
+LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lpthread
 
 ifeq ($(V),1)
@@ -110,8 +110,14 @@ check: deps all $(TEST_TOOLS)
 
 test: check
 
-bench: deps all $(BENCH_TOOLS) $(TEST_TOOLS)
+bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/run.sh
+	$(Q)bash bench/post.sh
+
+$(BUILD)/bench/ingest_load: bench/tools/ingest_load.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lcurl
 
 demo: deps all
 	$(Q)bash scripts/demo.sh

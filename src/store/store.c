@@ -49,9 +49,13 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"CREATE TABLE batches ("
 	"  box TEXT NOT NULL, batch_id TEXT NOT NULL, received_ns INTEGER NOT NULL,"
 	"  PRIMARY KEY (box, batch_id)) WITHOUT ROWID;",
-	/* 2: pruning old batch ids by age. (Queries by box ride the time index: a second
-	 * index on every record cost a tenth of the ingest rate.) */
-	"CREATE INDEX batches_received ON batches(received_ns);",
+	/* 2: pruning old batch ids by age; and the time index covers what top talkers,
+	 * series and the usual filters read, so those queries never touch the table. It
+	 * replaces the plain one: a second index on every record costs ingest rate. */
+	"CREATE INDEX batches_received ON batches(received_ns);"
+	"DROP INDEX flows_last;"
+	"CREATE INDEX flows_time ON flows(last_ns, box, iface, direction, protocol, src_addr,"
+	"  dst_addr, dst_port, bytes, packets);",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)

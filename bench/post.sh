@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The post's benchmark (a report, not a test): ingest records per second into the embedded
+# store, then p50/p99 latency of the dashboard's queries over 10 million stored flows.
+# POST_BENCH_FLOWS changes the 10 million.
+. "$(dirname "$0")/../tests/lib.sh"
+POST=$SV_ROOT/build/sitevisor-post
+LOAD=$SV_ROOT/build/bench/ingest_load
+TOKEN=bench-token-123
+PORT=$((30000 + $$ % 20000))
+URL=http://127.0.0.1:$PORT
+TOTAL=${POST_BENCH_FLOWS:-10000000}
+TCK=$(getconf CLK_TCK)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+
+start_post() { # THREADS
+	"$POST" --db "$SV_TMP/bench.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" \
+		--threads "$1" --retention 30 2>"$SV_TMP/post.err" &
+	POST_PID=$!
+	SV_PIDS+=("$POST_PID")
+	wait_for 10 grep -q 'listening on' "$SV_TMP/post.err"
+}
+
+# load N DAYS: two senders of N/2 records each, started together once both have built their
+# bodies; prints the records per second of wall time and per post CPU-second.
+load() {
+	local n=$1 days=$2 go=$SV_TMP/go.$RANDOM c0 c1 t0 t1 l1 l2
+	"$LOAD" -u "$URL" -t "$TOKEN" -n $((n / 2)) -b 5000 -d "$days" -s $RANDOM -w "$go" >"$SV_TMP/l1" &
+	l1=$!
+	"$LOAD" -u "$URL" -t "$TOKEN" -n $((n - n / 2)) -b 5000 -d "$days" -s $RANDOM -w "$go" >"$SV_TMP/l2" &
+	l2=$!
+	wait_for 600 sh -c "grep -q ready $SV_TMP/l1 && grep -q ready $SV_TMP/l2"
+	c0=$(cpu_ticks "$POST_PID")
+	t0=$(date +%s%N)
+	touch "$go"
+	wait $l1 $l2
+	t1=$(date +%s%N)
+	c1=$(cpu_ticks "$POST_PID")
+	echo "$n records: $((n * 1000000000 / (t1 - t0))) records/s wall, $((n * TCK / (c1 - c0 + 1))) records per post CPU-second"
+}
+
+echo "== post ingest (one HTTP worker thread, so one core; two senders keep it busy)"
+start_post 1
+load 1000000 1
+echo "== filling the store to $TOTAL flows over 7 days (in steps of 2 million)"
+left=$((TOTAL - 1000000))
+while [ "$left" -gt 0 ]; do
+	n=$((left > 2000000 ? 2000000 : left))
+	load "$n" 7
+	left=$((left - n))
+done
+stop_pid "$POST_PID" >/dev/null
+start_post 4
+stored=$(curl -s "$URL/api/v1/boxes" | jq '[.boxes[].flows] | add')
+size=$(du -m "$SV_TMP/bench.db" | cut -f1)
+echo "stored flows: $stored; database: $size MiB"
+
+# lat NAME PATH: 40 requests after 3 warm-ups; prints p50 and p99 in ms.
+printf '\n%-42s %8s %8s %8s\n' query p50_ms p99_ms items
+lat() {
+	local name=$1 path=$2 i
+	for i in 1 2 3; do curl -s -o /dev/null "$URL$path"; done
+	for i in $(seq 1 40); do
+		curl -s -o /dev/null -w '%{time_total}\n' "$URL$path"
+	done | sort -n | awk -v name="$name" -v items="$(curl -s "$URL$path" | jq '(.items // .points // .flows) | length')" '
+		{ v[NR] = $1 * 1000 }
+		END { p50 = int(NR * 0.5 + 0.5); p99 = int(NR * 0.99 + 0.5)
+		      printf "%-42s %8.1f %8.1f %8s\n", name, v[p50], v[p99], items }'
+}
+now=$(date +%s)
+lat "top by src, last hour" "/api/v1/top?by=src"
+lat "top by pair, last hour" "/api/v1/top?by=pair"
+lat "top by port, last hour" "/api/v1/top?by=port"
+lat "top by src, last 24 h" "/api/v1/top?by=src&since=$((now - 86400))"
+lat "series, last 15 min, 10 s steps (raw)" "/api/v1/series?since=$((now - 900))&step=10"
+lat "series box0, last hour, 60 s (rollups)" "/api/v1/series?box=box0&step=60"
+lat "series, last 24 h, 60 s (rollups)" "/api/v1/series?since=$((now - 86400))&step=60"
+lat "series, last 7 days, 1 h (rollups)" "/api/v1/series?since=$((now - 7 * 86400))&step=3600"
+lat "flows, newest 100" "/api/v1/flows?limit=100"
+lat "flows, addr filter, last hour" "/api/v1/flows?addr=198.18.0.5&limit=100"
+echo
+echo "Targets: ingest >= 200000 records/s on one core; dashboard queries p99 < 100 ms."
