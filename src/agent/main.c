@@ -15,6 +15,7 @@
 #include <sys/timerfd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "deliver.h"
 #include "flow.skel.h"
 #include "flowtab.h"
 #include "iface.h"
@@ -36,6 +37,11 @@ struct sv_opts {
 	unsigned int vxlan_port;
 	int json;
 	enum sv_attach_mode attach;
+	const char *post; /* NULL: no delivery */
+	const char *token, *token_file, *post_ca, *spool;
+	unsigned int spool_max; /* MiB */
+	unsigned int drain_timeout;
+	int post_only_set; /* an option that only means something with --post */
 };
 
 struct sv_agent {
@@ -45,6 +51,8 @@ struct sv_agent {
 	struct sv_ifaces ifaces;
 	struct sv_flowtab flows;
 	struct sv_output out;
+	int print_flows; /* flow records on stdout too */
+	struct sv_deliver *dl;
 	__u64 wall_off;
 	__u64 reported[SV_CNT_MAX];
 	int stop;
@@ -69,6 +77,16 @@ static void usage(FILE *f)
 		"      --max-flows N       flows the kernel holds per interval (default 65536)\n"
 		"      --vxlan-port PORT   UDP port of VXLAN (default 4789)\n"
 		"      --attach MODE       auto, tcx or tc (clsact) (default auto)\n"
+		"      --post URL          deliver records to the post: http://HOST:PORT,\n"
+		"                          https://HOST:PORT or unix:/PATH (then flow records\n"
+		"                          reach stdout only with --json)\n"
+		"      --token TOKEN       the post's ingest token\n"
+		"      --token-file FILE   read the token from FILE (keeps it out of ps)\n"
+		"      --post-ca FILE      CA certificate(s) for an https post with a private CA\n"
+		"      --spool DIR         batches not yet delivered (default\n"
+		"                          /var/lib/sitevisor/spool/BOX)\n"
+		"      --spool-max MIB     spool bound; the oldest batches go first (default 64)\n"
+		"      --drain-timeout S   at exit, time to deliver what is spooled (default 5)\n"
 		"  -v, --verbose           more messages (twice: libbpf's too)\n"
 		"  -q, --quiet             warnings only\n"
 		"  -h, --help              this text\n"
@@ -105,6 +123,13 @@ enum {
 	OPT_VXLAN_PORT,
 	OPT_ATTACH,
 	OPT_VERSION,
+	OPT_POST,
+	OPT_TOKEN,
+	OPT_TOKEN_FILE,
+	OPT_POST_CA,
+	OPT_SPOOL,
+	OPT_SPOOL_MAX,
+	OPT_DRAIN_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -119,12 +144,74 @@ static const struct option long_opts[] = {
 	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
 	{ "vxlan-port", required_argument, NULL, OPT_VXLAN_PORT },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
+	{ "post", required_argument, NULL, OPT_POST },
+	{ "token", required_argument, NULL, OPT_TOKEN },
+	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
+	{ "post-ca", required_argument, NULL, OPT_POST_CA },
+	{ "spool", required_argument, NULL, OPT_SPOOL },
+	{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
+	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{},
 };
+
+/* The string options of delivery; an empty value is a mistake, not "the default". */
+static int post_path_opt(struct sv_opts *o, int c, const char *arg)
+{
+	static const char *const names[] = {
+		[OPT_TOKEN - OPT_POST] = "--token",
+		[OPT_TOKEN_FILE - OPT_POST] = "--token-file",
+		[OPT_POST_CA - OPT_POST] = "--post-ca",
+		[OPT_SPOOL - OPT_POST] = "--spool",
+	};
+	const char **slot[] = {
+		[OPT_TOKEN - OPT_POST] = &o->token,
+		[OPT_TOKEN_FILE - OPT_POST] = &o->token_file,
+		[OPT_POST_CA - OPT_POST] = &o->post_ca,
+		[OPT_SPOOL - OPT_POST] = &o->spool,
+	};
+
+	if (!*arg) {
+		pr_warn("invalid %s: empty\n", names[c - OPT_POST]);
+		return -EINVAL;
+	}
+	*slot[c - OPT_POST] = arg;
+	o->post_only_set = 1;
+	return 0;
+}
+
+/* Delivery options that contradict each other, or a box name the post would refuse. */
+static int check_post_opts(const struct sv_opts *o)
+{
+	const char *p;
+
+	if (!o->post) {
+		if (o->post_only_set) {
+			pr_warn("--token, --token-file, --post-ca, --spool, --spool-max and "
+				"--drain-timeout need --post\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
+	if (!o->token && !o->token_file) {
+		pr_warn("--post needs --token or --token-file\n");
+		return -EINVAL;
+	}
+	if (o->token && o->token_file) {
+		pr_warn("--token and --token-file exclude each other\n");
+		return -EINVAL;
+	}
+	for (p = o->box; *p && (unsigned char)*p >= 0x20 && *p != 0x7f; p++)
+		;
+	if (*p || strlen(o->box) > 127) {
+		pr_warn("invalid --box for --post: 1 to 127 printable characters\n");
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* Returns 0 to run, 1 to exit successfully (help, version), negative on a usage error. */
 static int parse_args(int argc, char **argv, struct sv_opts *o)
@@ -136,6 +223,8 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 	o->idle_timeout = 15;
 	o->max_flows = 65536;
 	o->vxlan_port = 4789;
+	o->spool_max = 64;
+	o->drain_timeout = 5;
 	if (gethostname(o->box, sizeof(o->box) - 1))
 		snprintf(o->box, sizeof(o->box), "localhost");
 	while (!err && (c = getopt_long(argc, argv, ":i:vqh", long_opts, NULL)) != -1) {
@@ -193,6 +282,23 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 				return -EINVAL;
 			}
 			break;
+		case OPT_POST:
+			o->post = optarg;
+			break;
+		case OPT_TOKEN:
+		case OPT_TOKEN_FILE:
+		case OPT_POST_CA:
+		case OPT_SPOOL:
+			err = post_path_opt(o, c, optarg);
+			break;
+		case OPT_SPOOL_MAX:
+			o->post_only_set = 1;
+			err = parse_uint("--spool-max", optarg, 1, 1u << 20, &o->spool_max);
+			break;
+		case OPT_DRAIN_TIMEOUT:
+			o->post_only_set = 1;
+			err = parse_uint("--drain-timeout", optarg, 0, 3600, &o->drain_timeout);
+			break;
 		case 'v':
 			sv_log_level++;
 			break;
@@ -217,6 +323,8 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 		pr_warn("unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
+	if (!err)
+		err = check_post_opts(o);
 	if (!o->active_timeout)
 		o->active_timeout = o->interval;
 	o->sample = packets ? sample : 0;
@@ -370,6 +478,16 @@ static void report_losses(struct sv_agent *a)
 	memcpy(a->reported, c, sizeof(c));
 }
 
+/* An sv_flow_cb: a record goes into the scan's batch for the post and/or to stdout. */
+static int on_flow(void *ctx, const struct sv_flow_rec *r)
+{
+	struct sv_agent *a = ctx;
+
+	if (a->dl)
+		sv_deliver_flow(a->dl, r); /* never fails: what it cannot keep, it counts */
+	return a->print_flows ? sv_output_flow(&a->out, r) : 0;
+}
+
 static int scan(struct sv_agent *a, int force)
 {
 	int err;
@@ -379,7 +497,9 @@ static int scan(struct sv_agent *a, int force)
 		pr_warn("cannot read the flow map: %s\n", strerror(-err));
 		return err;
 	}
-	err = sv_flowtab_export(&a->flows, sv_mono_ns(), force, sv_output_flow, &a->out);
+	err = sv_flowtab_export(&a->flows, sv_mono_ns(), force, on_flow, a);
+	if (a->dl)
+		sv_deliver_end(a->dl); /* this scan's records become one batch (or a few) */
 	fflush(a->out.f);
 	report_losses(a);
 	return err;
@@ -469,6 +589,24 @@ static void summary(struct sv_agent *a)
 		(unsigned long long)c[SV_LOST_RINGBUF]);
 }
 
+static int open_delivery(struct sv_agent *a)
+{
+	struct sv_deliver_cfg cfg = {
+		.url = a->o.post,
+		.token = a->o.token,
+		.token_file = a->o.token_file,
+		.ca_file = a->o.post_ca,
+		.spool_dir = a->o.spool,
+		.spool_max_mb = a->o.spool_max,
+		.drain_timeout = a->o.drain_timeout,
+		.box = a->o.box,
+		.version = SV_VERSION,
+		.ifaces = &a->ifaces,
+	};
+
+	return sv_deliver_open(&cfg, &a->dl);
+}
+
 int main(int argc, char **argv)
 {
 	struct sv_agent a = { .ifaces.nl_fd = -1 };
@@ -483,6 +621,8 @@ int main(int argc, char **argv)
 	err = check_ifnames(&a.o);
 	if (!err)
 		err = check_kernel();
+	if (!err && a.o.post)
+		err = open_delivery(&a);
 	if (!err)
 		err = load(&a);
 	if (err)
@@ -490,6 +630,7 @@ int main(int argc, char **argv)
 
 	a.out = (struct sv_output){ .f = stdout, .json = a.o.json, .box = a.o.box,
 				    .ifaces = &a.ifaces };
+	a.print_flows = !a.o.post || a.o.json;
 	a.ifaces.names = a.o.ifnames;
 	a.ifaces.n_names = a.o.n_ifnames;
 	a.ifaces.mode = a.o.attach;
@@ -507,12 +648,18 @@ int main(int argc, char **argv)
 			pr_warn("cannot list interfaces: %s\n", strerror(-err));
 		goto out;
 	}
+	if (a.dl) {
+		err = sv_deliver_start(a.dl);
+		if (err)
+			goto out;
+	}
 	pr_info("tracing %d interfaces; records every %u s\n", sv_ifaces_count(&a.ifaces),
 		a.o.interval);
 	err = run(&a);
 
 	/* Detach first, then collect twice: the first swap waits out programs still running,
 	 * the second empties whatever they wrote into the other map meanwhile. */
+	sv_deliver_freeze_ifaces(a.dl);
 	sv_ifaces_stop(&a.ifaces);
 	if (a.rb)
 		ring_buffer__consume(a.rb);
@@ -520,6 +667,8 @@ int main(int argc, char **argv)
 		scan(&a, 1);
 	summary(&a);
 out:
+	/* The final records are spooled; the sender gets the drain timeout to deliver them. */
+	sv_deliver_close(a.dl);
 	sv_ifaces_free(&a.ifaces);
 	ring_buffer__free(a.rb);
 	if (a.flows.buckets)

@@ -1,0 +1,1095 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Delivery to the post; see deliver.h.
+ *
+ * Why a spool on disk and not a queue in memory: a post that is down for an hour, or an
+ * agent that restarts meanwhile, must not cost records, and a bound on disk is one we can
+ * keep. Why a thread: a POST can take seconds (slow link, post restarting), and the event
+ * loop must keep emptying the kernel's maps meanwhile. The two share only the queue of
+ * spooled batches: the main thread appends and, when the spool is full, drops the oldest;
+ * the sender takes the oldest, and removes it after a 2xx. The batch being sent is never
+ * dropped, so a batch is either delivered or counted as dropped, never both.
+ *
+ * A spool file is named b-<start ns>-<sequence>-r<records>-p<packets>.ndjson: the padded
+ * numbers sort oldest first, and the counts let a dropped batch be reported unread. Files
+ * are written as .tmp-<name> and renamed, so a crash leaves whole batches or a .tmp- file
+ * (removed at the next start). No fsync: it would stall the event loop on a busy disk, and
+ * what an OS crash truncates the post refuses whole (400), which is counted. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <curl/curl.h>
+#include <sys/file.h>
+#include <sys/queue.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include "deliver.h"
+#include "log.h"
+#include "output.h"
+
+#define NS_PER_MS 1000000ull
+#define NS_PER_SEC 1000000000ull
+#define BATCH_MAX (4u << 20) /* the post takes 16 MiB by default: stay well below */
+#define REC_MAX 2048 /* a record line is under 1 KiB: seal a batch this early */
+#define IFACES_MAX 1900 /* the post keeps at most 2 KiB of interface list */
+#define ID_BOX_MAX 80 /* batch ids have at most 128 characters */
+#define BOX_MAX 127 /* the post's longest box name */
+#define TOKEN_MAX 4096
+#define NAME_MAX_LEN 96
+#define BACKOFF_MIN_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define DRAIN_RETRY_MS 1000 /* while draining, try often: the post may be back any moment */
+#define LOG_EVERY_NS (60 * NS_PER_SEC) /* repeated trouble: one line a minute */
+#define DEFAULT_SPOOL "/var/lib/sitevisor/spool/"
+#define INGEST_PATH "/api/v1/ingest"
+
+struct batch {
+	TAILQ_ENTRY(batch) link;
+	size_t size;
+	unsigned long long records, packets;
+	char name[NAME_MAX_LEN];
+};
+TAILQ_HEAD(batch_q, batch);
+
+struct counts {
+	unsigned long long batches, records, packets;
+};
+
+enum post_state { POST_UNKNOWN, POST_OK, POST_DOWN, POST_TOKEN };
+
+enum outcome { SENT, SENT_DUP, REJECTED, UNREADABLE, BAD_TOKEN, FAILED, ABORTED };
+
+struct sv_deliver {
+	/* Set by open, read-only afterwards. */
+	char *shown; /* the URL as given, for messages */
+	char *url; /* the ingest URL */
+	char *unix_path; /* NULL: TCP */
+	char *auth; /* the Authorization header */
+	char *ca_file;
+	char spool[PATH_MAX];
+	int dir_fd, lock_fd;
+	size_t spool_max, batch_max;
+	unsigned int drain_timeout;
+	char id_box[ID_BOX_MAX + 1];
+	const char *box, *version;
+	const struct sv_ifaces *ifaces;
+	unsigned long long start_ns; /* wall clock: ids stay unique across restarts */
+
+	/* The batch being built: main thread only. */
+	FILE *f;
+	char *buf;
+	size_t len;
+	struct sv_output out;
+	unsigned long long seq;
+	struct counts cur;
+	char ifaces_json[IFACES_MAX + 64];
+	int ifaces_frozen;
+	struct counts lost, drop_unreported;
+	unsigned long long lost_logged_ns, drop_logged_ns;
+
+	/* Shared with the sender, under lock. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond; /* the queue or the schedule changed */
+	struct batch_q q;
+	size_t spool_bytes;
+	unsigned int n_batches;
+	int inflight; /* the sender is sending the queue's first batch */
+	int draining, stop;
+	unsigned long long next_try_ns;
+	struct counts delivered, dropped, rejected;
+	unsigned long long duplicates;
+
+	int abort; /* atomic: cut the transfer in progress short */
+	pthread_t thread;
+	int started, curl_ready;
+
+	/* The sender's own. */
+	enum post_state state;
+	unsigned long long down_since_ns, token_logged_ns;
+	unsigned int backoff_ms;
+	unsigned long long rnd;
+	char resp[256];
+	size_t resp_len;
+	char errbuf[CURL_ERROR_SIZE];
+	char why[320];
+};
+
+static unsigned long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (unsigned long long)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+static unsigned long long wall_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (unsigned long long)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+/* 1 if a rate-limited message may go out now (and remembers it did). */
+static int due(unsigned long long *last, unsigned long long now)
+{
+	if (*last && now - *last < LOG_EVERY_NS)
+		return 0;
+	*last = now;
+	return 1;
+}
+
+static void add(struct counts *c, unsigned long long batches, unsigned long long records,
+		unsigned long long packets)
+{
+	c->batches += batches;
+	c->records += records;
+	c->packets += packets;
+}
+
+/* The sender logs too: one message must not be cut by the main thread's. */
+#define locked_log(fn, ...)                 \
+	do {                                \
+		flockfile(stderr);          \
+		fn(__VA_ARGS__);            \
+		funlockfile(stderr);        \
+	} while (0)
+
+/* --- start-up checks -------------------------------------------------------------- */
+
+static int parse_unix(struct sv_deliver *d, const char *path)
+{
+	if (!*path || strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+		pr_warn("invalid --post 'unix:%s': expected unix:/PATH with a path of 1 to %zu "
+			"characters\n",
+			path, sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return -EINVAL;
+	}
+	d->unix_path = strdup(path);
+	d->url = strdup("http://localhost" INGEST_PATH);
+	return d->unix_path && d->url ? 0 : -ENOMEM;
+}
+
+/* The URL's own path (a reverse proxy's prefix, say) with the ingest path appended. */
+static int ingest_url(struct sv_deliver *d, CURLU *u)
+{
+	char *path = NULL, *full = NULL, *url = NULL;
+	size_t n;
+	int err = -ENOMEM;
+
+	if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+		goto out;
+	n = strlen(path);
+	while (n && path[n - 1] == '/')
+		n--;
+	full = malloc(n + sizeof(INGEST_PATH));
+	if (!full)
+		goto out;
+	memcpy(full, path, n);
+	strcpy(full + n, INGEST_PATH);
+	if (curl_url_set(u, CURLUPART_PATH, full, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_URL, &url, 0) != CURLUE_OK)
+		goto out;
+	d->url = strdup(url);
+	err = d->url ? 0 : -ENOMEM;
+out:
+	curl_free(path);
+	curl_free(url);
+	free(full);
+	return err;
+}
+
+static int parse_url(struct sv_deliver *d, const char *url)
+{
+	char *scheme = NULL, *part = NULL;
+	const char *why = NULL;
+	CURLU *u;
+	CURLUcode rc;
+	int err = -EINVAL;
+
+	if (!strncmp(url, "unix:", 5))
+		return parse_unix(d, url + 5);
+	u = curl_url();
+	if (!u)
+		return -ENOMEM;
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc != CURLUE_OK)
+		why = curl_url_strerror(rc);
+	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		 (strcmp(scheme, "http") && strcmp(scheme, "https")))
+		why = "the scheme must be http or https";
+	else if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK)
+		why = "no user or password in the URL: the token authenticates";
+	else if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
+		 curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK)
+		why = "no query or fragment in the URL";
+	if (why)
+		pr_warn("invalid --post '%s': %s (expected http://HOST:PORT, https://HOST:PORT or "
+			"unix:/PATH)\n",
+			url, why);
+	else
+		err = ingest_url(d, u);
+	curl_free(scheme);
+	curl_free(part);
+	curl_url_cleanup(u);
+	return err;
+}
+
+/* Printable ASCII without spaces: anything else would end up in an HTTP header. */
+static int valid_token(const char *t)
+{
+	if (!*t || strlen(t) > TOKEN_MAX)
+		return 0;
+	for (; *t; t++)
+		if (*t < 0x21 || *t > 0x7e)
+			return 0;
+	return 1;
+}
+
+/* The first line that is neither blank nor a # comment (as in the post's --tokens file),
+ * surrounding white space dropped. */
+static int read_token(const char *path, char *buf, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	char *p, *e;
+
+	if (!f) {
+		pr_warn("cannot read --token-file %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	buf[0] = 0;
+	while (fgets(buf, size, f)) {
+		for (p = buf; *p == ' ' || *p == '\t'; p++)
+			;
+		for (e = p + strlen(p); e > p && strchr(" \t\r\n", e[-1]); e--)
+			;
+		*e = 0;
+		if (*p && *p != '#') {
+			memmove(buf, p, e - p + 1);
+			break;
+		}
+		buf[0] = 0;
+	}
+	fclose(f);
+	if (!buf[0]) {
+		pr_warn("--token-file %s holds no token\n", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int set_token(struct sv_deliver *d, const struct sv_deliver_cfg *cfg)
+{
+	static const char hdr[] = "Authorization: Bearer ";
+	char *buf = malloc(TOKEN_MAX + 2);
+	const char *t = cfg->token;
+	int err = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	if (!t) {
+		err = read_token(cfg->token_file, buf, TOKEN_MAX + 2);
+		t = buf;
+	}
+	if (!err && !valid_token(t)) {
+		pr_warn("invalid %s: 1 to %d printable characters without spaces\n",
+			cfg->token ? "--token" : "token in --token-file", TOKEN_MAX);
+		err = -EINVAL;
+	}
+	if (!err) {
+		d->auth = malloc(sizeof(hdr) + strlen(t));
+		if (d->auth)
+			sprintf(d->auth, "%s%s", hdr, t);
+		err = d->auth ? 0 : -ENOMEM;
+	}
+	memset(buf, 0, TOKEN_MAX + 2);
+	free(buf);
+	return err;
+}
+
+/* Batch ids and the default spool path allow [A-Za-z0-9._:-]: anything else becomes '_'. */
+static void safe_name(const char *s, char *out, size_t size)
+{
+	size_t i;
+
+	for (i = 0; s[i] && i + 1 < size; i++)
+		out[i] = (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+					 (s[i] >= '0' && s[i] <= '9') || strchr("._:-", s[i]) ?
+				 s[i] :
+				 '_';
+	out[i] = 0;
+	if (out[0] == '.') /* never "." or ".." as a directory */
+		out[0] = '_';
+}
+
+static int mkdir_p(char *path)
+{
+	char *p;
+
+	for (p = path + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(path, 0755) && errno != EEXIST) {
+			*p = '/';
+			return -errno;
+		}
+		*p = '/';
+	}
+	if (mkdir(path, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/* Creates, locks and test-writes the spool: problems show at start, not at the first batch. */
+static int open_spool(struct sv_deliver *d, const char *dir)
+{
+	char safe[ID_BOX_MAX + 1];
+	int fd, err;
+
+	if (dir)
+		snprintf(d->spool, sizeof(d->spool), "%s", dir);
+	else {
+		safe_name(d->box, safe, sizeof(safe));
+		snprintf(d->spool, sizeof(d->spool), DEFAULT_SPOOL "%s", safe);
+	}
+	err = mkdir_p(d->spool);
+	if (!err) {
+		d->dir_fd = open(d->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		err = d->dir_fd < 0 ? -errno : 0;
+	}
+	if (!err) {
+		d->lock_fd = openat(d->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		err = d->lock_fd < 0 ? -errno : 0;
+	}
+	if (!err && flock(d->lock_fd, LOCK_EX | LOCK_NB)) {
+		pr_warn("spool %s is in use by another agent\n", d->spool);
+		return -EBUSY;
+	}
+	if (!err) {
+		fd = openat(d->dir_fd, ".tmp-probe", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			    0600);
+		err = fd < 0 || write(fd, "", 0) < 0 ? -errno : 0;
+		if (fd >= 0) {
+			close(fd);
+			unlinkat(d->dir_fd, ".tmp-probe", 0);
+		}
+	}
+	if (err)
+		pr_warn("cannot use spool directory %s: %s\n", d->spool, strerror(-err));
+	return err;
+}
+
+static int parse_batch_name(const char *name, struct batch *b)
+{
+	unsigned long long start, seq;
+	int n = 0;
+
+	if (strlen(name) >= sizeof(b->name) ||
+	    sscanf(name, "b-%20llu-%10llu-r%llu-p%llu.ndjson%n", &start, &seq, &b->records,
+		   &b->packets, &n) != 4 ||
+	    !n || name[n])
+		return -EINVAL;
+	strcpy(b->name, name);
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp((*(struct batch *const *)a)->name, (*(struct batch *const *)b)->name);
+}
+
+static void append(struct sv_deliver *d, struct batch *b)
+{
+	TAILQ_INSERT_TAIL(&d->q, b, link);
+	d->spool_bytes += b->size;
+	d->n_batches++;
+}
+
+/* What a previous run left: queued oldest first, to go out before anything new. */
+static int load_spool(struct sv_deliver *d)
+{
+	struct batch **v = NULL, **nv, *b = NULL;
+	struct counts left = { 0 };
+	size_t n = 0, cap = 0, i;
+	struct dirent *de;
+	struct stat st;
+	DIR *dir;
+	int fd = dup(d->dir_fd);
+
+	if (fd < 0 || !(dir = fdopendir(fd))) {
+		if (fd >= 0)
+			close(fd);
+		return -errno;
+	}
+	while ((de = readdir(dir))) {
+		if (!strncmp(de->d_name, ".tmp-", 5)) { /* a write a crash cut short */
+			unlinkat(d->dir_fd, de->d_name, 0);
+			continue;
+		}
+		if (!b && !(b = calloc(1, sizeof(*b))))
+			break;
+		if (parse_batch_name(de->d_name, b) ||
+		    fstatat(d->dir_fd, de->d_name, &st, 0) || !S_ISREG(st.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			nv = realloc(v, cap * sizeof(*v));
+			if (!nv)
+				break;
+			v = nv;
+		}
+		b->size = st.st_size;
+		v[n++] = b;
+		b = NULL;
+	}
+	free(b);
+	closedir(dir);
+	qsort(v, n, sizeof(*v), by_name);
+	for (i = 0; i < n; i++) {
+		add(&left, 1, v[i]->records, v[i]->packets);
+		append(d, v[i]);
+	}
+	free(v);
+	if (n)
+		pr_info("%llu batches (%llu records) a previous run left in %s go out first\n",
+			left.batches, left.records, d->spool);
+	return 0;
+}
+
+int sv_deliver_open(const struct sv_deliver_cfg *cfg, struct sv_deliver **out)
+{
+	struct sv_deliver *d = calloc(1, sizeof(*d));
+	pthread_condattr_t ca;
+	int err;
+
+	if (!d)
+		return -ENOMEM;
+	d->dir_fd = d->lock_fd = -1;
+	TAILQ_INIT(&d->q);
+	pthread_mutex_init(&d->lock, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	d->box = cfg->box;
+	d->version = cfg->version;
+	d->ifaces = cfg->ifaces;
+	d->drain_timeout = cfg->drain_timeout;
+	d->spool_max = (size_t)cfg->spool_max_mb << 20;
+	/* At least four batches fit: dropping the oldest always makes room for the newest. */
+	d->batch_max = d->spool_max / 4 < BATCH_MAX ? d->spool_max / 4 : BATCH_MAX;
+	d->start_ns = wall_ns();
+	d->rnd = d->start_ns ^ ((unsigned long long)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+	safe_name(cfg->box, d->id_box, sizeof(d->id_box));
+	strcpy(d->ifaces_json, "[]");
+	*out = d;
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		pr_warn("cannot initialise libcurl\n");
+		return -EIO;
+	}
+	d->curl_ready = 1;
+	d->shown = strdup(cfg->url);
+	if (!d->shown)
+		return -ENOMEM;
+	err = parse_url(d, cfg->url);
+	if (!err && cfg->ca_file) {
+		if (d->unix_path || strncmp(d->url, "https:", 6)) {
+			pr_warn("--post-ca needs an https:// --post URL\n");
+			return -EINVAL;
+		}
+		if (access(cfg->ca_file, R_OK)) {
+			pr_warn("cannot read --post-ca %s: %s\n", cfg->ca_file, strerror(errno));
+			return -errno;
+		}
+		d->ca_file = strdup(cfg->ca_file);
+		err = d->ca_file ? 0 : -ENOMEM;
+	}
+	if (!err)
+		err = set_token(d, cfg);
+	if (!err)
+		err = open_spool(d, cfg->spool_dir);
+	if (!err)
+		err = load_spool(d);
+	return err;
+}
+
+/* --- building batches (main thread) ------------------------------------------------ */
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		unsigned char c = *s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+/* The interfaces traced now, as a JSON array the post keeps (and shows) with the box. */
+static void list_ifaces(struct sv_deliver *d)
+{
+	const struct sv_iface *ifc;
+	FILE *f;
+	char *buf = NULL;
+	size_t len = 0;
+	int n = 0;
+
+	if (d->ifaces_frozen || !(f = open_memstream(&buf, &len)))
+		return;
+	fputc('[', f);
+	for (ifc = d->ifaces->list; ifc; ifc = ifc->next) {
+		if (!ifc->attached)
+			continue;
+		if (ftell(f) > IFACES_MAX - 2 * IF_NAMESIZE - 4)
+			break; /* a long list is cut, not refused by the post */
+		if (n++)
+			fputc(',', f);
+		json_str(f, ifc->name);
+	}
+	fputc(']', f);
+	if (!fclose(f) && len < sizeof(d->ifaces_json))
+		memcpy(d->ifaces_json, buf, len + 1);
+	free(buf);
+}
+
+static int begin_batch(struct sv_deliver *d)
+{
+	d->f = open_memstream(&d->buf, &d->len);
+	if (!d->f)
+		return -errno;
+	list_ifaces(d);
+	d->seq++;
+	d->cur = (struct counts){ 1, 0, 0 };
+	d->out = (struct sv_output){ .f = d->f, .json = 1, .box = d->box, .ifaces = d->ifaces };
+	fprintf(d->f, "{\"type\":\"batch\",\"batch_id\":\"%s-%llu-%llu\",\"box\":", d->id_box,
+		d->start_ns, d->seq);
+	json_str(d->f, d->box);
+	fprintf(d->f, ",\"agent_version\":");
+	json_str(d->f, d->version);
+	fprintf(d->f, ",\"interfaces\":%s}\n", d->ifaces_json);
+	return 0;
+}
+
+static void report_drops(struct sv_deliver *d, int force)
+{
+	struct counts *c = &d->drop_unreported;
+
+	if (!c->batches || (!force && !due(&d->drop_logged_ns, mono_ns())))
+		return;
+	locked_log(pr_warn,
+		   "spool %s full (%zu MiB): dropped the %llu oldest undelivered batches, %llu "
+		   "records (%llu packets)\n",
+		   d->spool, d->spool_max >> 20, c->batches, c->records, c->packets);
+	*c = (struct counts){ 0 };
+}
+
+/* Drops the oldest batches until need more bytes fit; never the one being sent. */
+static void make_room(struct sv_deliver *d, size_t need)
+{
+	struct batch *b, *next;
+
+	pthread_mutex_lock(&d->lock);
+	for (b = TAILQ_FIRST(&d->q); b && d->spool_bytes + need > d->spool_max; b = next) {
+		next = TAILQ_NEXT(b, link);
+		if (b == TAILQ_FIRST(&d->q) && d->inflight)
+			continue;
+		unlinkat(d->dir_fd, b->name, 0);
+		TAILQ_REMOVE(&d->q, b, link);
+		d->spool_bytes -= b->size;
+		d->n_batches--;
+		add(&d->dropped, 1, b->records, b->packets);
+		add(&d->drop_unreported, 1, b->records, b->packets);
+		free(b);
+	}
+	pthread_mutex_unlock(&d->lock);
+	report_drops(d, 0);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	ssize_t w;
+
+	while (n) {
+		w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -errno;
+		p += w;
+		n -= w;
+	}
+	return 0;
+}
+
+/* tmp + rename: the sender, and a later start, only ever see whole batches. */
+static int spool_write(struct sv_deliver *d, const char *name)
+{
+	char tmp[NAME_MAX_LEN + 8];
+	int fd, err;
+
+	snprintf(tmp, sizeof(tmp), ".tmp-%s", name);
+	fd = openat(d->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	err = write_all(fd, d->buf, d->len);
+	if (close(fd) && !err)
+		err = -errno;
+	if (!err && renameat(d->dir_fd, tmp, d->dir_fd, name))
+		err = -errno;
+	if (err)
+		unlinkat(d->dir_fd, tmp, 0);
+	return err;
+}
+
+static void seal_batch(struct sv_deliver *d)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+	int bad = ferror(d->f), err;
+
+	err = fclose(d->f) || bad || !b ? -ENOMEM : 0;
+	d->f = NULL;
+	if (!err) {
+		snprintf(b->name, sizeof(b->name), "b-%020llu-%010llu-r%llu-p%llu.ndjson",
+			 d->start_ns, d->seq, d->cur.records, d->cur.packets);
+		b->size = d->len;
+		b->records = d->cur.records;
+		b->packets = d->cur.packets;
+		make_room(d, d->len);
+		err = spool_write(d, b->name);
+	}
+	free(d->buf);
+	d->buf = NULL;
+	if (err) {
+		add(&d->lost, 1, d->cur.records, d->cur.packets);
+		if (due(&d->lost_logged_ns, mono_ns()))
+			locked_log(pr_warn, "cannot spool a batch of %llu records in %s: %s\n",
+				   d->cur.records, d->spool, strerror(-err));
+		free(b);
+		return;
+	}
+	pthread_mutex_lock(&d->lock);
+	append(d, b);
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+}
+
+int sv_deliver_flow(void *ctx, const struct sv_flow_rec *r)
+{
+	struct sv_deliver *d = ctx;
+
+	if (!d->f && begin_batch(d)) {
+		add(&d->lost, 0, 1, r->packets);
+		return 0;
+	}
+	sv_output_flow(&d->out, r);
+	d->cur.records++;
+	d->cur.packets += r->packets;
+	if (ftell(d->f) > (long)(d->batch_max - REC_MAX))
+		seal_batch(d);
+	return 0;
+}
+
+void sv_deliver_end(struct sv_deliver *d)
+{
+	if (d->f)
+		seal_batch(d);
+}
+
+void sv_deliver_freeze_ifaces(struct sv_deliver *d)
+{
+	if (d)
+		d->ifaces_frozen = 1;
+}
+
+/* --- sending (the sender thread) --------------------------------------------------- */
+
+static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+{
+	struct sv_deliver *d = ctx;
+	size_t len = size * n, room = sizeof(d->resp) - 1 - d->resp_len;
+
+	if (len < room)
+		room = len;
+	memcpy(d->resp + d->resp_len, p, room);
+	d->resp_len += room;
+	d->resp[d->resp_len] = 0;
+	return len;
+}
+
+static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	struct sv_deliver *d = ctx;
+
+	return __atomic_load_n(&d->abort, __ATOMIC_RELAXED);
+}
+
+static CURL *curl_setup(struct sv_deliver *d, struct curl_slist **hdrs)
+{
+	struct curl_slist *h = NULL, *n;
+	CURL *c = curl_easy_init();
+	char ua[64];
+
+	if (!c)
+		return NULL;
+	snprintf(ua, sizeof(ua), "sitevisor-agent/%s", d->version);
+	n = curl_slist_append(h, "Content-Type: application/x-ndjson");
+	n = n ? curl_slist_append(h = n, "Expect:") : NULL; /* no 100-continue round trip */
+	n = n ? curl_slist_append(h = n, d->auth) : NULL;
+	if (!n) {
+		curl_slist_free_all(h);
+		curl_easy_cleanup(c);
+		return NULL;
+	}
+	*hdrs = n;
+	curl_easy_setopt(c, CURLOPT_URL, d->url);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (d->unix_path)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
+	if (d->ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, d->ca_file);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, n);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, ua);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, d);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, d->errbuf);
+	return c;
+}
+
+static int read_batch(struct sv_deliver *d, const char *name, char **out, size_t *len)
+{
+	char *buf = NULL;
+	struct stat st;
+	size_t got = 0;
+	ssize_t r;
+	int fd = openat(d->dir_fd, name, O_RDONLY | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st))
+		err = -errno;
+	else if (!(buf = malloc(st.st_size + 1)))
+		err = -ENOMEM;
+	while (!err && got < (size_t)st.st_size) {
+		r = read(fd, buf + got, st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			err = r < 0 ? -errno : -EIO; /* shorter than it was a moment ago */
+		else
+			got += r;
+	}
+	close(fd);
+	if (err) {
+		free(buf);
+		return err;
+	}
+	*out = buf;
+	*len = got;
+	return 0;
+}
+
+/* The post's own words, one line: its errors are {"error":"..."}. */
+static const char *post_says(struct sv_deliver *d)
+{
+	char *p = d->resp;
+
+	p[strcspn(p, "\r\n")] = 0;
+	return *p ? p : "no answer";
+}
+
+static enum outcome send_batch(struct sv_deliver *d, CURL *c, const char *name)
+{
+	CURLcode rc;
+	long status = 0;
+	char *body = NULL;
+	size_t len = 0;
+	int err = read_batch(d, name, &body, &len);
+
+	if (err) {
+		snprintf(d->why, sizeof(d->why), "cannot read it: %s", strerror(-err));
+		return UNREADABLE;
+	}
+	d->resp_len = 0;
+	d->resp[0] = d->errbuf[0] = 0;
+	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+	rc = curl_easy_perform(c);
+	free(body);
+	if (rc == CURLE_ABORTED_BY_CALLBACK)
+		return ABORTED;
+	if (rc != CURLE_OK) {
+		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &status);
+		/* curl names "localhost port 80" for a unix socket: the OS's reason says more. */
+		if (d->unix_path && rc == CURLE_COULDNT_CONNECT && status)
+			snprintf(d->why, sizeof(d->why), "cannot connect: %s", strerror(status));
+		else
+			snprintf(d->why, sizeof(d->why), "%s",
+				 d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
+		return FAILED;
+	}
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	snprintf(d->why, sizeof(d->why), "HTTP %ld: %s", status, post_says(d));
+	pr_debug("batch %s: %s\n", name, d->why);
+	if (status >= 200 && status < 300)
+		return strstr(d->resp, "\"duplicate\":true") ? SENT_DUP : SENT;
+	if (status == 400 || status == 413)
+		return REJECTED; /* it will never be accepted: retrying would block the rest */
+	if (status == 401 || status == 403)
+		return BAD_TOKEN;
+	return FAILED;
+}
+
+/* Next try after a failure: 1 s doubling to 30 s, each wait drawn from its upper half so
+ * a site's agents do not all come back at the same instant. */
+static void back_off(struct sv_deliver *d, unsigned long long now)
+{
+	unsigned int ms;
+
+	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : BACKOFF_MIN_MS;
+	if (d->backoff_ms > BACKOFF_MAX_MS)
+		d->backoff_ms = BACKOFF_MAX_MS;
+	d->rnd ^= d->rnd << 13;
+	d->rnd ^= d->rnd >> 7;
+	d->rnd ^= d->rnd << 17;
+	ms = d->backoff_ms / 2 + d->rnd % (d->backoff_ms / 2 + 1);
+	if (d->draining && ms > DRAIN_RETRY_MS)
+		ms = DRAIN_RETRY_MS;
+	d->next_try_ns = now + ms * NS_PER_MS;
+}
+
+static void remove_batch(struct sv_deliver *d, struct batch *b)
+{
+	unlinkat(d->dir_fd, b->name, 0);
+	TAILQ_REMOVE(&d->q, b, link);
+	d->spool_bytes -= b->size;
+	d->n_batches--;
+	free(b);
+	pthread_cond_broadcast(&d->cond);
+}
+
+/* The post answered: say so once if it had been failing. */
+static void post_is_back(struct sv_deliver *d, unsigned long long now)
+{
+	if (d->state == POST_DOWN || d->state == POST_TOKEN)
+		locked_log(pr_info, "post %s accepts batches again after %llu s; %u waiting\n",
+			   d->shown, (now - d->down_since_ns) / NS_PER_SEC, d->n_batches - 1);
+	d->state = POST_OK;
+	d->backoff_ms = 0;
+	d->next_try_ns = 0;
+}
+
+/* One line when trouble starts, not one per retry (the token: one a minute). */
+static void post_fails(struct sv_deliver *d, enum outcome o, unsigned long long now)
+{
+	if (d->state != POST_DOWN && d->state != POST_TOKEN)
+		d->down_since_ns = now;
+	if (o == BAD_TOKEN && (d->state != POST_TOKEN || due(&d->token_logged_ns, now))) {
+		d->token_logged_ns = now;
+		locked_log(pr_warn, "post %s refuses our token (%s); %u batches kept in the spool\n",
+			   d->shown, d->why, d->n_batches);
+	} else if (o == FAILED && d->state != POST_DOWN) {
+		locked_log(pr_warn, "post %s unreachable: %s; retrying, batches kept in the spool\n",
+			   d->shown, d->why);
+	}
+	d->state = o == BAD_TOKEN ? POST_TOKEN : POST_DOWN;
+	back_off(d, now);
+}
+
+/* Under the lock: what the answer means for the batch and for the next try. */
+static void settle(struct sv_deliver *d, struct batch *b, enum outcome o)
+{
+	unsigned long long now = mono_ns();
+
+	switch (o) {
+	case SENT:
+	case SENT_DUP:
+		post_is_back(d, now);
+		add(&d->delivered, 1, b->records, b->packets);
+		d->duplicates += o == SENT_DUP;
+		remove_batch(d, b);
+		break;
+	case REJECTED:
+		post_is_back(d, now);
+		/* fall through */
+	case UNREADABLE:
+		locked_log(pr_warn, "batch %s dropped, %llu records (%llu packets): %s\n", b->name,
+			   b->records, b->packets, d->why);
+		add(&d->rejected, 1, b->records, b->packets);
+		remove_batch(d, b);
+		break;
+	case BAD_TOKEN:
+	case FAILED:
+		post_fails(d, o, now);
+		break;
+	case ABORTED:
+		break;
+	}
+}
+
+/* Under the lock: the oldest batch once its try is due, or NULL when told to stop. */
+static struct batch *next_batch(struct sv_deliver *d)
+{
+	struct timespec ts;
+	struct batch *b;
+
+	for (;;) {
+		if (d->stop)
+			return NULL;
+		b = TAILQ_FIRST(&d->q);
+		if (b && mono_ns() >= d->next_try_ns)
+			return b;
+		if (!b) {
+			pthread_cond_wait(&d->cond, &d->lock);
+			continue;
+		}
+		ts.tv_sec = d->next_try_ns / NS_PER_SEC;
+		ts.tv_nsec = d->next_try_ns % NS_PER_SEC;
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+	}
+}
+
+static void *sender(void *arg)
+{
+	struct sv_deliver *d = arg;
+	struct curl_slist *hdrs = NULL;
+	char name[NAME_MAX_LEN];
+	struct batch *b;
+	enum outcome o;
+	CURL *c = curl_setup(d, &hdrs);
+
+	if (!c) {
+		locked_log(pr_warn, "cannot set up libcurl: batches stay in the spool\n");
+		return NULL;
+	}
+	pthread_mutex_lock(&d->lock);
+	while ((b = next_batch(d))) {
+		d->inflight = 1;
+		memcpy(name, b->name, sizeof(name));
+		pthread_mutex_unlock(&d->lock);
+		o = send_batch(d, c, name);
+		pthread_mutex_lock(&d->lock);
+		d->inflight = 0;
+		settle(d, b, o);
+	}
+	pthread_mutex_unlock(&d->lock);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	return NULL;
+}
+
+int sv_deliver_start(struct sv_deliver *d)
+{
+	sigset_t all, old;
+	int err;
+
+	/* Signals are the event loop's (signalfd): none may land on the sender. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	err = pthread_create(&d->thread, NULL, sender, d);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err) {
+		pr_warn("cannot start the sender thread: %s\n", strerror(err));
+		return -err;
+	}
+	d->started = 1;
+	pr_info("delivering to %s; spool %s (at most %zu MiB)\n", d->shown, d->spool,
+		d->spool_max >> 20);
+	return 0;
+}
+
+/* --- the end ------------------------------------------------------------------------ */
+
+static void drain(struct sv_deliver *d)
+{
+	unsigned long long deadline = mono_ns() + d->drain_timeout * NS_PER_SEC;
+	struct timespec ts = { deadline / NS_PER_SEC, deadline % NS_PER_SEC };
+
+	pthread_mutex_lock(&d->lock);
+	if (d->n_batches && d->drain_timeout)
+		pr_info("sending the last %u batches (at most %u s)\n", d->n_batches,
+			d->drain_timeout);
+	d->draining = 1;
+	d->next_try_ns = 0; /* now, whatever the backoff said */
+	pthread_cond_broadcast(&d->cond);
+	while (d->n_batches && mono_ns() < deadline)
+		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+	d->stop = 1;
+	__atomic_store_n(&d->abort, 1, __ATOMIC_RELAXED);
+	pthread_cond_broadcast(&d->cond);
+	pthread_mutex_unlock(&d->lock);
+	pthread_join(d->thread, NULL);
+}
+
+static void summary(struct sv_deliver *d)
+{
+	unsigned long long left = 0;
+	struct batch *b;
+	int trouble;
+
+	TAILQ_FOREACH(b, &d->q, link)
+		left += b->records;
+	trouble = d->dropped.records || d->rejected.records || d->lost.records || d->n_batches;
+	sv_log(trouble ? SV_LOG_WARN : SV_LOG_INFO,
+	       "post: %llu batches delivered (%llu records, %llu packets), %llu of them "
+	       "duplicates; %llu records dropped (spool full), %llu packets in them; %llu records "
+	       "refused by the post; %llu records not spooled; %u batches (%llu records) remain "
+	       "in the spool %s\n",
+	       d->delivered.batches, d->delivered.records, d->delivered.packets, d->duplicates,
+	       d->dropped.records, d->dropped.packets, d->rejected.records, d->lost.records,
+	       d->n_batches, left, d->spool);
+}
+
+void sv_deliver_close(struct sv_deliver *d)
+{
+	struct batch *b;
+
+	if (!d)
+		return;
+	if (d->f) {
+		fclose(d->f);
+		free(d->buf);
+	}
+	if (d->started) {
+		drain(d);
+		report_drops(d, 1);
+		summary(d);
+	}
+	while ((b = TAILQ_FIRST(&d->q))) {
+		TAILQ_REMOVE(&d->q, b, link);
+		free(b);
+	}
+	if (d->lock_fd >= 0)
+		close(d->lock_fd);
+	if (d->dir_fd >= 0)
+		close(d->dir_fd);
+	pthread_cond_destroy(&d->cond);
+	pthread_mutex_destroy(&d->lock);
+	if (d->curl_ready)
+		curl_global_cleanup();
+	free(d->shown);
+	free(d->url);
+	free(d->unix_path);
+	free(d->auth);
+	free(d->ca_file);
+	free(d);
+}
