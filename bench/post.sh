@@ -39,6 +39,8 @@ load() {
 	echo "$n records: $((n * 1000000000 / (t1 - t0))) records/s wall, $((n * TCK / (c1 - c0 + 1))) records per post CPU-second"
 }
 
+echo "== data: 3 boxes, 3000 conversations each (500 clients, 200 servers, 10 services),"
+echo "   picked with a strong skew, a few source ports each (bench/tools/ingest_load.c)"
 echo "== post ingest (one HTTP worker thread, so one core; two senders keep it busy)"
 start_post 1
 load 1000000 1

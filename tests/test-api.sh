@@ -122,6 +122,8 @@ check_eq "series: whole site" 182496 "$(ssum "step=300&since=$((BASE - 3600))")"
 s=$(body "/api/v1/series?step=60&since=$((BASE - BASE % 60))&until=$((BASE - BASE % 60 + 600))")
 check_eq "series: one point per step, zeros included" "10 60" "$(jq -r '"\(.points | length) \(.step)"' <<<"$s")"
 check_eq "series: points on the step" $((BASE - BASE % 60 + 60)) "$(jq '.points[1].t' <<<"$s")"
+check_eq "series: nothing after until, though rollups hold whole minutes" 31000 \
+	"$(ssum "step=60&since=$((BASE - 3600))&until=$((BASE + 29))")"
 check_eq "series: packets too" 41 "$(body "/api/v1/series?box=b1&step=60&since=$((BASE - 3600))" | jq '[.points[].packets] | add')"
 
 # --- top ---
@@ -134,6 +136,18 @@ check_eq "top: by protocol" '[6,180000]' "$(top "by=protocol" '.items[0] | [.pro
 check_eq "top: by packets" '"198.18.0.5"' "$(top "by=src&order=packets&box=b1" '.items[0].src_addr' | sed 's/198.18.0.2/198.18.0.5/')"
 check_eq "top: box filter" '"198.18.0.2"' "$(top "by=src&box=b1" '.items[0].src_addr')"
 check_eq "top: limit" 1 "$(top "by=dst&limit=1" '.items | length')"
+# Six hours and more come from the hourly rollups: same answers, start widened to the hour.
+long="since=$((BASE - 6 * 3600))"
+for by in src dst pair port protocol; do
+	check_eq "top over 6 h (rollups; pairs raw) = last hour (raw): by $by" \
+		"$(top "by=$by" '.items')" "$(top "by=$by&$long" '.items')"
+done
+check_eq "top over 6 h with a box filter" '["198.18.0.2",30000,1]' \
+	"$(top "by=src&box=b1&direction=ingress&$long" '.items[0] | [.src_addr, .bytes, .flows]')"
+check_eq "top pairs over 6 h: from the raw records, start as asked" $((BASE - 6 * 3600)) \
+	"$(top "by=pair&$long" '.since_ns / 1000000000')"
+check_eq "top over 6 h: start widened to the hour" $(((BASE - 6 * 3600) / 3600 * 3600)) \
+	"$(top "by=src&$long" '.since_ns / 1000000000')"
 
 # --- errors: status and a message that names the problem ---
 err() { # NAME STATUS PATH [CURL ARGS...]
@@ -218,8 +232,10 @@ stop_pid "$POST_PID"
 # --- schema upgrade in place, and retention ---
 sqlite3 "$SV_TMP/old.db" <"$SV_ROOT/tests/fixtures/schema-v1.sql"
 start upgrade --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 36500
-check_eq "upgrade: schema now at the current version" 2 "$(sqlite3 "$SV_TMP/old.db" 'PRAGMA user_version')"
+check_eq "upgrade: schema now at the current version" 3 "$(sqlite3 "$SV_TMP/old.db" 'PRAGMA user_version')"
 check_eq "upgrade: old records still served" '["oldbox",3456]' "$(body "/api/v1/flows?box=oldbox&since=1795299000" | jq -c '.flows[0] | [.box, .bytes]')"
+check_eq "upgrade: top talkers of old records from the new rollups" '["198.51.100.7",3456]' \
+	"$(body "/api/v1/top?by=src&since=1795290000&until=1795310000" | jq -c '.items[0] | [.src_addr, .bytes]')"
 check_eq "upgrade: old batch ids still deduplicate" true \
 	"$(printf '%s\n' "$(hdr oldbox-1-1 oldbox '[]')" >"$SV_TMP/old.ndjson"; ingest "$SV_TMP/old.ndjson" | head -1 | jq .duplicate)"
 stop_pid "$POST_PID"
@@ -253,5 +269,15 @@ perr "bad listen" 1 "expected ADDR:PORT" --listen nowhere --db "$SV_TMP/x.db"
 perr "missing token file" 2 "cannot read token file" --tokens /nonexistent/tokens
 perr "bad config line" 2 "config: unknown option" --config <(echo "colour blue")
 perr "unwritable db" 1 "cannot open database" --db /nonexistent/dir/x.db --listen "127.0.0.1:$PORT"
+sock=$SV_TMP/post.sock
+start sock --db "$SV_TMP/api.db" --listen "unix:$sock" --token "$TOKEN"
+perr "unix socket of a running post" 1 "cannot listen on unix:$sock" --listen "unix:$sock" --db "$SV_TMP/x.db"
+check_eq "the running post keeps its socket" 200 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" http://post/api/v1/boxes)"
+kill -KILL "$POST_PID"
+wait "$POST_PID" 2>/dev/null
+check "a killed post leaves its socket file" test -S "$sock"
+start sock2 --db "$SV_TMP/api.db" --listen "unix:$sock" --token "$TOKEN"
+check_eq "a socket file nobody answers on is reused" 200 "$(curl -s -o /dev/null -w '%{http_code}' --unix-socket "$sock" http://post/api/v1/boxes)"
+stop_pid "$POST_PID"
 perr "port in use" 1 "cannot listen on" --listen "127.0.0.1:$PORT" --listen "127.0.0.1:$PORT" --db "$SV_TMP/x.db"
 finish

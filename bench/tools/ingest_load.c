@@ -34,34 +34,41 @@ static size_t sink(void *p, size_t s, size_t n, void *u)
 	return s * n;
 }
 
-/* One batch of realistic records: a few hundred hosts, skewed towards some talkers, TCP
- * and UDP services, times spread evenly over the range and increasing. */
+/* One batch of records shaped like a site's: a pool of conversations (client, server,
+ * service) per box, picked with a strong skew, each using a few source ports; times spread
+ * evenly over the range and increasing. Real flow records repeat conversations (a long flow
+ * is re-exported every interval, clients reconnect); purely random tuples would not. */
+#define CONVERSATIONS 3000
+
 static void build(struct body *b, long first, long n, long total, int boxes, long long t0,
 		  long long span, unsigned int seed, const char *run)
 {
 	static const int ports[] = { 443, 80, 53, 22, 8080, 5432, 6379, 123, 3306, 9100 };
 	FILE *f = open_memstream(&b->p, &b->len);
-	long i;
 	int box = first / n % boxes;
+	long i;
 
 	fprintf(f, "{\"type\":\"batch\",\"batch_id\":\"load-%s-%ld\",\"box\":\"box%d\","
 		   "\"agent_version\":\"bench\",\"interfaces\":[\"eth0\",\"eth1\"]}\n",
 		run, first, box);
 	for (i = first; i < first + n && i < total; i++) {
 		unsigned int r = rand_r(&seed);
-		int src = (r % 100) < 20 ? r % 10 : r % 250, dst = (r >> 8) % 250;
+		double u = (r & 0xffff) / 65536.0;
+		/* u^3 skews towards the first conversations: a few talk most. */
+		unsigned int c = CONVERSATIONS * u * u * u, h = c * 2654435761u;
+		int src = h % 500, dst = (h >> 9) % 200, svc = (h >> 17) % 10;
 		long long last = t0 + (long long)((double)span * i / total);
 
 		fprintf(f,
 			"{\"type\":\"flow\",\"box\":\"box%d\",\"iface\":\"eth%d\",\"direction\":\"%s\","
 			"\"eth_type\":2048,\"ip_version\":4,\"protocol\":%d,\"src_addr\":\"198.18.%d.%d\","
-			"\"dst_addr\":\"198.19.%d.%d\",\"src_port\":%u,\"dst_port\":%d,"
+			"\"dst_addr\":\"198.19.0.%d\",\"src_port\":%u,\"dst_port\":%d,"
 			"\"src_mac\":\"02:00:00:00:00:01\",\"dst_mac\":\"02:00:00:00:00:02\","
 			"\"packets\":%u,\"bytes\":%u,\"tcp_flags\":24,\"first_ns\":%lld,\"last_ns\":%lld,"
 			"\"end_reason\":\"active\"}\n",
-			box, (r >> 3) & 1, (r >> 4) & 1 ? "egress" : "ingress", (r >> 5) & 1 ? 6 : 17,
-			src / 250, src % 250 + 1, dst / 250, dst % 250 + 1, 32768 + (r >> 12) % 28000,
-			ports[(r >> 16) % 10], 1 + (r >> 20) % 100, 64 + (r >> 14) % 100000,
+			box, (h >> 5) & 1, (h >> 6) & 1 ? "egress" : "ingress", svc == 2 || svc == 7 ? 17 : 6,
+			src / 250, src % 250 + 1, dst + 1, 32768 + (h + (r >> 16) % 4) % 28000,
+			ports[svc], 1 + (r >> 20) % 100, 64 + (r >> 14) % 100000,
 			last - 1000000000LL, last);
 	}
 	fclose(f);

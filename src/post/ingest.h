@@ -31,7 +31,7 @@ struct sv_batch {
 	char batch_id[SV_BATCH_ID_MAX];
 	char box[SV_BOX_MAX];
 	char agent_version[32];
-	char interfaces[2048]; /* a JSON array of strings, re-encoded */
+	char interfaces[16384]; /* a JSON array of strings, re-encoded: ~1000 names */
 	struct sv_rec *recs;
 	size_t n, cap;
 	size_t skipped; /* lines of another type */

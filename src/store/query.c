@@ -9,7 +9,17 @@
 #include "store_int.h"
 
 #define NS_PER_MIN 60000000000LL
+#define NS_PER_HOUR 3600000000000LL
 #define MAX_BINDS 24
+
+/* Which records count in each dimension of top talkers. */
+static const char *const only[] = {
+	[SV_TOP_SRC] = "src_addr IS NOT NULL",
+	[SV_TOP_DST] = "dst_addr IS NOT NULL",
+	[SV_TOP_PAIR] = "src_addr IS NOT NULL",
+	[SV_TOP_PORT] = "protocol IN (6, 17, 132)",
+	[SV_TOP_PROTOCOL] = "ip_version > 0",
+};
 
 struct where {
 	struct sb sql;
@@ -268,8 +278,10 @@ int sv_store_series(struct sv_store *st, const struct sv_filter *f, int64_t step
 {
 	struct sv_conn *c = sv_store_conn(st);
 	struct series_ctx sc = { n, bytes, packets };
+	int64_t until_min = f->until_ns / NS_PER_MIN;
 	struct where w;
-	char head[160];
+	char head[192];
+	int err;
 
 	if (!c || step_ns <= 0)
 		return -EIO;
@@ -278,20 +290,28 @@ int sv_store_series(struct sv_store *st, const struct sv_filter *f, int64_t step
 	where_common(&w, f);
 	/* The bucket arithmetic uses numbers computed here, not request text: literals. */
 	if (step_ns % NS_PER_MIN == 0 && f->since_ns % NS_PER_MIN == 0) {
-		/* Whole minutes: the rollups answer without touching the raw records. */
+		/* Whole minutes come from the rollups; the minute `until` cuts is read raw below,
+		 * so nothing after `until` is counted. */
 		w_num(&w, "minute >= ?", f->since_ns / NS_PER_MIN);
-		w_num(&w, "minute < ?", (f->until_ns + NS_PER_MIN - 1) / NS_PER_MIN);
+		w_num(&w, "minute < ?", until_min);
 		snprintf(head, sizeof(head),
 			 "SELECT (minute - %lld) / %lld AS b, SUM(bytes), SUM(packets)"
 			 " FROM rollup_minute",
 			 (long long)(f->since_ns / NS_PER_MIN), (long long)(step_ns / NS_PER_MIN));
+		err = each_row(prepare_where(c, head, &w, " GROUP BY b", 0, NULL), series_row, &sc);
+		if (err || until_min * NS_PER_MIN == f->until_ns)
+			return err;
+		sb_init(&w.sql);
+		w.n = 0;
+		where_common(&w, f);
+		w_num(&w, "last_ns >= ?", until_min * NS_PER_MIN);
 	} else {
 		w_num(&w, "last_ns >= ?", f->since_ns);
-		w_num(&w, "last_ns < ?", f->until_ns);
-		snprintf(head, sizeof(head),
-			 "SELECT (last_ns - %lld) / %lld AS b, SUM(bytes), SUM(packets) FROM flows",
-			 (long long)f->since_ns, (long long)step_ns);
 	}
+	w_num(&w, "last_ns < ?", f->until_ns);
+	snprintf(head, sizeof(head),
+		 "SELECT (last_ns - %lld) / %lld AS b, SUM(bytes), SUM(packets) FROM flows",
+		 (long long)f->since_ns, (long long)step_ns);
 	return each_row(prepare_where(c, head, &w, " GROUP BY b", 0, NULL), series_row, &sc);
 }
 
@@ -321,8 +341,81 @@ static int top_row(sqlite3_stmt *s, void *p)
 	return tc->cb(tc->ctx, &r);
 }
 
+/* Whether talk_hour can answer: a dimension it keeps, narrowed only by box, interface and
+ * direction. */
+static int rollup_answers(const struct sv_filter *f, enum sv_top_by by)
+{
+	return by != SV_TOP_PAIR && !f->src_addr && !f->dst_addr && !f->addr && f->protocol < 0 && f->ip_version < 0 &&
+	       f->src_port < 0 && f->dst_port < 0 && f->port < 0 && f->vni < 0;
+}
+
+/* The rollup's a, b, p, q columns as the dimension's fields. */
+static int talk_row(sqlite3_stmt *s, void *p)
+{
+	struct top_ctx *tc = p;
+	struct sv_top_row r = {
+		.protocol = sqlite3_column_int(s, 2),
+		.dst_port = sqlite3_column_int(s, 3),
+		.bytes = sqlite3_column_int64(s, 4),
+		.packets = sqlite3_column_int64(s, 5),
+		.flows = sqlite3_column_int64(s, 6),
+	};
+
+	if (tc->by == SV_TOP_SRC || tc->by == SV_TOP_PAIR)
+		r.src_addr = col_text(s, 0);
+	if (tc->by == SV_TOP_DST)
+		r.dst_addr = col_text(s, 0);
+	if (tc->by == SV_TOP_PAIR)
+		r.dst_addr = col_text(s, 1);
+	return tc->cb(tc->ctx, &r);
+}
+
+/* Whole hours from talk_hour, the hour still under way from the raw records. */
+static int top_from_rollups(struct sv_conn *c, const struct sv_filter *f, enum sv_top_by by,
+			    int by_packets, int limit, int64_t *since_ns, struct top_ctx *tc)
+{
+	static const char *const raw_cols[] = {
+		[SV_TOP_SRC] = "src_addr, '', 0, 0",
+		[SV_TOP_DST] = "dst_addr, '', 0, 0",
+		[SV_TOP_PAIR] = "src_addr, dst_addr, 0, 0",
+		[SV_TOP_PORT] = "'', '', protocol, dst_port",
+		[SV_TOP_PROTOCOL] = "'', '', protocol, 0",
+	};
+	int64_t hour_lo = f->since_ns / NS_PER_HOUR, hour_hi = f->until_ns / NS_PER_HOUR;
+	struct sv_filter tail = *f;
+	int64_t extra[1] = { limit };
+	struct where w;
+	char head[256], mid[320], end[96];
+
+	*since_ns = hour_lo * NS_PER_HOUR;
+	tail.since_ns = hour_hi * NS_PER_HOUR;
+	/* Bind order follows the text: the rollup's conditions, then the raw tail's. */
+	sb_init(&w.sql);
+	w.n = 0;
+	sb_printf(&w.sql, " WHERE dim = %d", by);
+	w_num(&w, "hour >= ?", hour_lo);
+	w_num(&w, "hour < ?", hour_hi);
+	if (!f->box && !f->iface && f->direction < 0)
+		sb_puts(&w.sql, " AND box = '' AND iface = '' AND direction = -1");
+	else
+		sb_puts(&w.sql, " AND box != ''");
+	where_common(&w, f);
+	snprintf(head, sizeof(head),
+		 "SELECT a, b, p, q, SUM(bytes) AS tb, SUM(packets) AS tp, SUM(flows) FROM ("
+		 "SELECT a, b, p, q, bytes, packets, flows FROM talk_hour");
+	snprintf(mid, sizeof(mid), " UNION ALL SELECT %s, bytes, packets, 1 FROM flows WHERE %s",
+		 raw_cols[by], only[by]);
+	sb_puts(&w.sql, mid);
+	w_num(&w, "last_ns >= ?", tail.since_ns);
+	w_num(&w, "last_ns < ?", tail.until_ns);
+	where_common(&w, &tail);
+	snprintf(end, sizeof(end), ") GROUP BY a, b, p, q ORDER BY %s DESC LIMIT ?",
+		 by_packets ? "tp" : "tb");
+	return each_row(prepare_where(c, head, &w, end, 1, extra), talk_row, tc);
+}
+
 int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
-		 int by_packets, int limit, sv_top_cb cb, void *ctx)
+		 int by_packets, int limit, int64_t *since_ns, sv_top_cb cb, void *ctx)
 {
 	static const char *const cols[] = {
 		[SV_TOP_SRC] = "src_addr",
@@ -330,13 +423,6 @@ int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by 
 		[SV_TOP_PAIR] = "src_addr, dst_addr",
 		[SV_TOP_PORT] = "protocol, dst_port",
 		[SV_TOP_PROTOCOL] = "protocol",
-	};
-	static const char *const only[] = {
-		[SV_TOP_SRC] = "src_addr IS NOT NULL",
-		[SV_TOP_DST] = "dst_addr IS NOT NULL",
-		[SV_TOP_PAIR] = "src_addr IS NOT NULL",
-		[SV_TOP_PORT] = "protocol IN (6, 17, 132)",
-		[SV_TOP_PROTOCOL] = "ip_version > 0",
 	};
 	struct sv_conn *c = sv_store_conn(st);
 	struct top_ctx tc = { by, cb, ctx };
@@ -346,6 +432,9 @@ int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by 
 
 	if (!c)
 		return -EIO;
+	*since_ns = f->since_ns;
+	if (f->until_ns - f->since_ns >= SV_TOP_ROLLUP_NS && rollup_answers(f, by))
+		return top_from_rollups(c, f, by, by_packets, limit, since_ns, &tc);
 	where_flows(&w, f);
 	sb_puts(&w.sql, w.sql.len ? " AND " : " WHERE ");
 	sb_puts(&w.sql, only[by]);

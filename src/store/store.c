@@ -56,6 +56,31 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"DROP INDEX flows_last;"
 	"CREATE INDEX flows_time ON flows(last_ns, box, iface, direction, protocol, src_addr,"
 	"  dst_addr, dst_port, bytes, packets);",
+	/* 3: top talkers per hour, one row per (dimension, box, iface, direction, key), so
+	 * top over a day reads thousands of rows, not millions. Filled from what is stored.
+	 * Sources, destinations, ports and protocols; not pairs (see talk_record). Rows with
+	 * box '', iface '' and direction -1 sum the whole site, for queries without those
+	 * filters: a site's day is then a few thousand rows. */
+	"CREATE TABLE talk_hour ("
+	"  hour INTEGER NOT NULL, dim INTEGER NOT NULL, box TEXT NOT NULL, iface TEXT NOT NULL,"
+	"  direction INTEGER NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, p INTEGER NOT NULL,"
+	"  q INTEGER NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,"
+	"  flows INTEGER NOT NULL,"
+	"  PRIMARY KEY (hour, dim, box, iface, direction, a, b, p, q)) WITHOUT ROWID;"
+	"INSERT INTO talk_hour SELECT last_ns / 3600000000000, 0, box, iface, direction,"
+	"  src_addr, '', 0, 0, SUM(bytes), SUM(packets), COUNT(*) FROM flows"
+	"  WHERE src_addr IS NOT NULL GROUP BY 1, 3, 4, 5, 6;"
+	"INSERT INTO talk_hour SELECT last_ns / 3600000000000, 1, box, iface, direction,"
+	"  dst_addr, '', 0, 0, SUM(bytes), SUM(packets), COUNT(*) FROM flows"
+	"  WHERE dst_addr IS NOT NULL GROUP BY 1, 3, 4, 5, 6;"
+	"INSERT INTO talk_hour SELECT last_ns / 3600000000000, 3, box, iface, direction, '', '',"
+	"  protocol, dst_port, SUM(bytes), SUM(packets), COUNT(*) FROM flows"
+	"  WHERE protocol IN (6, 17, 132) GROUP BY 1, 3, 4, 5, 8, 9;"
+	"INSERT INTO talk_hour SELECT last_ns / 3600000000000, 4, box, iface, direction, '', '',"
+	"  protocol, 0, SUM(bytes), SUM(packets), COUNT(*) FROM flows"
+	"  WHERE ip_version > 0 GROUP BY 1, 3, 4, 5, 8;"
+	"INSERT INTO talk_hour SELECT hour, dim, '', '', -1, a, b, p, q, SUM(bytes), SUM(packets),"
+	"  SUM(flows) FROM talk_hour GROUP BY hour, dim, a, b, p, q;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
@@ -109,6 +134,7 @@ static void conn_free(struct sv_conn *c)
 	sqlite3_finalize(c->ins_flow);
 	sqlite3_finalize(c->up_rollup);
 	sqlite3_finalize(c->up_box);
+	sqlite3_finalize(c->up_talk);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -359,6 +385,140 @@ static int upsert_rollups(struct sv_conn *c, const struct sv_batch *b)
 	return err;
 }
 
+#define NS_PER_HOUR 3600000000000LL
+
+struct talk {
+	int64_t hour;
+	const char *box, *iface, *a, *b;
+	int dim, direction, p, q;
+	uint64_t bytes, packets, flows;
+};
+
+static size_t talk_hash(const struct talk *t)
+{
+	size_t h = t->hour * 131 + t->dim * 31 + t->direction * 7 + t->p * 65537 + t->q;
+	const char *s;
+
+	for (s = t->iface; *s; s++)
+		h = h * 131 + (unsigned char)*s;
+	for (s = t->a; *s; s++)
+		h = h * 131 + (unsigned char)*s;
+	for (s = t->b; *s; s++)
+		h = h * 131 + (unsigned char)*s;
+	return h;
+}
+
+static int talk_eq(const struct talk *x, const struct talk *y)
+{
+	return x->hour == y->hour && x->dim == y->dim && x->direction == y->direction &&
+	       x->p == y->p && x->q == y->q && !strcmp(x->box, y->box) && !strcmp(x->iface, y->iface) &&
+	       !strcmp(x->a, y->a) && !strcmp(x->b, y->b);
+}
+
+static void talk_add1(struct talk *tab, size_t cap, const struct talk *t,
+		      const struct sv_rec *r)
+{
+	size_t k = talk_hash(t) & (cap - 1);
+
+	while (tab[k].iface && !talk_eq(&tab[k], t))
+		k = (k + 1) & (cap - 1);
+	if (!tab[k].iface)
+		tab[k] = *t;
+	tab[k].bytes += r->bytes;
+	tab[k].packets += r->packets;
+	tab[k].flows++;
+}
+
+/* Into the box's row and into the site's. */
+static void talk_add(struct talk *tab, size_t cap, const struct talk *t, const struct sv_rec *r)
+{
+	struct talk site = *t;
+
+	talk_add1(tab, cap, t, r);
+	site.box = "";
+	site.iface = "";
+	site.direction = -1;
+	talk_add1(tab, cap, &site, r);
+}
+
+/* The dimensions of top talkers a record counts in, as in sv_store_top's raw queries. */
+static void talk_record(struct talk *tab, size_t cap, const char *box, const struct sv_rec *r)
+{
+	struct talk t = { .hour = r->last_ns / NS_PER_HOUR, .box = box, .iface = r->iface,
+			  .direction = r->direction, .a = "", .b = "" };
+
+	/* No pairs: nearly one row per record, twice the write work for little gain. */
+	if (r->src_addr[0]) {
+		t.dim = SV_TOP_SRC;
+		t.a = r->src_addr;
+		talk_add(tab, cap, &t, r);
+	}
+	if (r->dst_addr[0]) {
+		t.dim = SV_TOP_DST;
+		t.a = r->dst_addr;
+		talk_add(tab, cap, &t, r);
+	}
+	t.a = "";
+	if (r->protocol == 6 || r->protocol == 17 || r->protocol == 132) {
+		t.dim = SV_TOP_PORT;
+		t.p = r->protocol;
+		t.q = r->dst_port;
+		talk_add(tab, cap, &t, r);
+	}
+	if (r->ip_version) {
+		t.dim = SV_TOP_PROTOCOL;
+		t.p = r->protocol;
+		t.q = 0;
+		talk_add(tab, cap, &t, r);
+	}
+}
+
+static int upsert_talk(struct sv_conn *c, const struct talk *t)
+{
+	sqlite3_stmt *s;
+
+	if (prepare(c, &c->up_talk,
+		    "INSERT INTO talk_hour VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT"
+		    " DO UPDATE SET bytes = bytes + excluded.bytes, packets = packets +"
+		    " excluded.packets, flows = flows + excluded.flows"))
+		return -EIO;
+	s = c->up_talk;
+	sqlite3_bind_int64(s, 1, t->hour);
+	sqlite3_bind_int(s, 2, t->dim);
+	sqlite3_bind_text(s, 3, t->box, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, t->iface, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 5, t->direction);
+	sqlite3_bind_text(s, 6, t->a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, t->b, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 8, t->p);
+	sqlite3_bind_int(s, 9, t->q);
+	sqlite3_bind_int64(s, 10, t->bytes);
+	sqlite3_bind_int64(s, 11, t->packets);
+	sqlite3_bind_int64(s, 12, t->flows);
+	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Sums the batch per talker dimension and hour, then one upsert per sum. */
+static int upsert_talkers(struct sv_conn *c, const struct sv_batch *b)
+{
+	size_t cap = 16, i;
+	struct talk *tab;
+	int err = 0;
+
+	while (cap < b->n * 16)
+		cap *= 2;
+	tab = calloc(cap, sizeof(*tab));
+	if (!tab)
+		return -ENOMEM;
+	for (i = 0; i < b->n; i++)
+		talk_record(tab, cap, b->box, &b->recs[i]);
+	for (i = 0; i < cap && !err; i++)
+		if (tab[i].iface)
+			err = upsert_talk(c, &tab[i]);
+	free(tab);
+	return err;
+}
+
 static int upsert_box(struct sv_conn *c, const struct sv_batch *b, int64_t now)
 {
 	sqlite3_stmt *s;
@@ -414,6 +574,8 @@ int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, 
 	if (!ret)
 		ret = upsert_rollups(c, b);
 	if (!ret)
+		ret = upsert_talkers(c, b);
+	if (!ret)
 		ret = upsert_box(c, b, now);
 	if (!ret && !exec(c->db, "COMMIT", NULL, 0))
 		return 0;
@@ -453,6 +615,9 @@ int sv_store_prune(struct sv_store *st, int64_t before_ns, int64_t rollup_before
 	if (delete_chunked(c, "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE"
 			      " last_ns < ? LIMIT 20000)", before_ns) ||
 	    delete_chunked(c, "DELETE FROM batches WHERE received_ns < ?", before_ns))
+		return -EIO;
+	if (delete_chunked(c, "DELETE FROM talk_hour WHERE hour < ?",
+			   rollup_before_ns / NS_PER_HOUR))
 		return -EIO;
 	return delete_chunked(c, "DELETE FROM rollup_minute WHERE minute < ?",
 			      rollup_before_ns / NS_PER_MIN);

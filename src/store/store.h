@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "ingest.h"
 
-#define SV_SCHEMA_VERSION 2
+#define SV_SCHEMA_VERSION 3
 
 struct sv_store;
 
@@ -73,7 +73,10 @@ struct sv_top_row {
 };
 
 typedef int (*sv_top_cb)(void *ctx, const struct sv_top_row *row);
+/* Ranges of SV_TOP_ROLLUP_NS or more without address, port or protocol filters are answered
+ * from hourly rollups: their start is widened to the hour, *since_ns tells the start used. */
+#define SV_TOP_ROLLUP_NS (3 * 3600 * 1000000000LL)
 int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
-		 int by_packets, int limit, sv_top_cb cb, void *ctx);
+		 int by_packets, int limit, int64_t *since_ns, sv_top_cb cb, void *ctx);
 
 #endif /* SV_STORE_H */

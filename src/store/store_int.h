@@ -9,7 +9,7 @@
 struct sv_conn {
 	struct sv_store *st;
 	sqlite3 *db;
-	sqlite3_stmt *ins_batch, *ins_flow, *up_rollup, *up_box;
+	sqlite3_stmt *ins_batch, *ins_flow, *up_rollup, *up_box, *up_talk;
 };
 
 /* This thread's connection, opened on first use; NULL if it cannot be opened. */
