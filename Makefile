@@ -142,7 +142,9 @@ format:
 
 lint: all
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
-		--suppress=missingIncludeSystem -Isrc/include -Isrc/agent src/agent
+		--suppress=missingIncludeSystem --include=tools/cppcheck.h \
+		$(addprefix -I,src/include src/lib src/agent src/post src/store src/api) \
+		src/agent src/post src/store src/api src/lib tools
 
 clean:
 	rm -rf $(BUILD)
