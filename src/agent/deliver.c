@@ -523,22 +523,6 @@ int sv_deliver_open(const struct sv_deliver_cfg *cfg, struct sv_deliver **out)
 
 /* --- building batches (main thread) ------------------------------------------------ */
 
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		unsigned char c = *s;
-
-		if (c == '"' || c == '\\')
-			fprintf(f, "\\%c", c);
-		else if (c < 0x20)
-			fprintf(f, "\\u%04x", c);
-		else
-			fputc(c, f);
-	}
-	fputc('"', f);
-}
-
 /* The interfaces traced now, as a JSON array the post keeps (and shows) with the box. */
 static void list_ifaces(struct sv_deliver *d)
 {
@@ -558,7 +542,7 @@ static void list_ifaces(struct sv_deliver *d)
 			break; /* a long list is cut, not refused by the post */
 		if (n++)
 			fputc(',', f);
-		json_str(f, ifc->name);
+		sv_json_fstr(f, ifc->name);
 	}
 	fputc(']', f);
 	if (!fclose(f) && len < sizeof(d->ifaces_json))
@@ -577,9 +561,9 @@ static int begin_batch(struct sv_deliver *d)
 	d->out = (struct sv_output){ .f = d->f, .json = 1, .box = d->box, .ifaces = d->ifaces };
 	fprintf(d->f, "{\"type\":\"batch\",\"batch_id\":\"%s-%llu-%llu\",\"box\":", d->id_box,
 		d->start_ns, d->seq);
-	json_str(d->f, d->box);
+	sv_json_fstr(d->f, d->box);
 	fprintf(d->f, ",\"agent_version\":");
-	json_str(d->f, d->version);
+	sv_json_fstr(d->f, d->version);
 	fprintf(d->f, ",\"interfaces\":%s}\n", d->ifaces_json);
 	return 0;
 }

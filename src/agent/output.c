@@ -21,7 +21,7 @@ const char *sv_end_reason_str(enum sv_end_reason r)
 	return r >= SV_END_IDLE && r <= SV_END_FORCED ? end_reasons[r] : "unknown";
 }
 
-static void json_str(FILE *f, const char *s)
+void sv_json_fstr(FILE *f, const char *s)
 {
 	fputc('"', f);
 	for (; *s; s++) {
@@ -60,9 +60,9 @@ static void json_key(const struct sv_output *o, const struct sv_flow_key *k)
 	FILE *f = o->f;
 
 	fputs("\"box\":", f);
-	json_str(f, o->box);
+	sv_json_fstr(f, o->box);
 	fputs(",\"iface\":", f);
-	json_str(f, iface_name(o, k->ifindex, ifb));
+	sv_json_fstr(f, iface_name(o, k->ifindex, ifb));
 	fprintf(f, ",\"direction\":\"%s\",\"eth_type\":%u,\"ip_version\":%u,\"protocol\":%u",
 		k->direction == SV_EGRESS ? "egress" : "ingress", k->eth_type, k->ip_version,
 		k->protocol);

@@ -19,5 +19,7 @@ struct sv_output {
 int sv_output_flow(void *ctx, const struct sv_flow_rec *rec);
 int sv_output_packet(struct sv_output *o, const struct sv_pkt_event *e, __u64 wall_ns);
 const char *sv_end_reason_str(enum sv_end_reason r);
+/* s as a JSON string literal, quotes included. */
+void sv_json_fstr(FILE *f, const char *s);
 
 #endif /* SV_OUTPUT_H */
