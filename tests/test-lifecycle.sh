@@ -85,6 +85,23 @@ check "next start removes a killed agent's filters" \
 stop_pid "$AGENT_PID"
 check_eq "after restart and exit nothing of ours is left" 0 "$(ours)"
 
+# --- a device without an Ethernet header (tun, WireGuard): the L3 programs ---
+if ip -n "$A" tuntap add mode tun name tn0 2>/dev/null; then
+	ip -n "$A" addr add 198.18.6.1/24 dev tn0
+	ip -n "$A" link set tn0 up
+	agent_start "$A" l3 -i tn0 || exit 1
+	# Nobody reads the tun device, so no reply comes; the requests still leave through it.
+	ip netns exec "$A" ping -c 3 -i 0.2 -W 1 198.18.6.2 >/dev/null
+	stop_pid "$AGENT_PID"
+	l3='.iface == "tn0" and .direction == "egress" and .icmp_type == 8'
+	check_eq "tun: pings counted" 3 "$(flow_sum "$SV_TMP/l3.json" packets "$l3")"
+	check_eq "tun: bytes from the IP header (20 + 8 + 56)" 252 "$(flow_sum "$SV_TMP/l3.json" bytes "$l3")"
+	check_eq "tun: keyed as IPv4 with addresses" '[2048,4,"198.18.6.1","198.18.6.2"]' \
+		"$(jq -sc "[.[] | select($l3)][0] | [.eth_type, .ip_version, .src_addr, .dst_addr]" "$SV_TMP/l3.json")"
+else
+	skip "tun: no tun devices here"
+fi
+
 # --- user errors: one line, non-zero status, never a hang ---
 # usage_err NAME STATUS PATTERN ARGS...
 usage_err() {
