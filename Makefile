@@ -33,6 +33,8 @@ TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/tests/parser_test $(BUILD)/test
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost
 
 .DELETE_ON_ERROR:
+# Keep the BPF objects: make would delete them as intermediates of the skeletons.
+.SECONDARY: $(BPF_OBJS)
 .PHONY: all deps check test bench demo clean format lint fuzz fuzz-build
 
 all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
