@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: GPL-2.0
+/* bpfcost: what the pieces of a per-packet BPF program cost on this machine, so the benchmark
+ * can say where sv_ingress's time goes. Tiny tc programs written as raw instructions (no
+ * clang, no libbpf) run through BPF_PROG_TEST_RUN on a 60-byte frame, K calls each:
+ *   empty   an empty program: the cost of one run itself
+ *   ktime   one bpf_ktime_get_ns() (every packet takes a timestamp)
+ *   lookup  one hash map lookup that hits, with the agent's flow key (sizeof sv_flow_key)
+ *   stats   what kernel.bpf_stats_enabled adds to one run (two clock reads), measured by
+ *           running the empty program with BPF_ENABLE_STATS held open
+ *   prog    with -P PID: the agent's own sv_ingress, held by process PID, on a 60-byte
+ *           UDP frame, maps and all (it then counts that frame on ifindex 1, loopback:
+ *           use an agent that measures nothing else)
+ * Each is the best of several tries (the least disturbed by a noisy machine), in ns.
+ * Prints one line: "empty=N ktime=N lookup=N stats=N keysize=N [prog=N]".
+ *
+ *   bpfcost [-P PID] */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <linux/bpf.h>
+#include <sys/syscall.h>
+#include "sitevisor.h"
+
+#define K 8 /* calls per program: the run's own cost is then spread over them */
+#define REPEAT 200000
+#define TRIES 10
+
+static int sys_bpf(int cmd, union bpf_attr *a)
+{
+	return syscall(__NR_bpf, cmd, a, sizeof(*a));
+}
+
+static struct bpf_insn insn(uint8_t code, uint8_t dst, uint8_t src, int16_t off, int32_t imm)
+{
+	return (struct bpf_insn){ .code = code, .dst_reg = dst, .src_reg = src, .off = off,
+				  .imm = imm };
+}
+
+#define MOV_IMM(d, i) insn(BPF_ALU64 | BPF_MOV | BPF_K, d, 0, 0, i)
+#define MOV_REG(d, s) insn(BPF_ALU64 | BPF_MOV | BPF_X, d, s, 0, 0)
+#define ADD_IMM(d, i) insn(BPF_ALU64 | BPF_ADD | BPF_K, d, 0, 0, i)
+#define ST_DW(d, o, i) insn(BPF_ST | BPF_MEM | BPF_DW, d, 0, o, i)
+#define CALL(f) insn(BPF_JMP | BPF_CALL, 0, 0, 0, f)
+#define EXIT() insn(BPF_JMP | BPF_EXIT, 0, 0, 0, 0)
+
+static int load(const struct bpf_insn *p, int n)
+{
+	static char log[65536];
+	union bpf_attr a;
+	int fd;
+
+	memset(&a, 0, sizeof(a));
+	a.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+	a.insns = (uintptr_t)p;
+	a.insn_cnt = n;
+	a.license = (uintptr_t) "GPL";
+	a.log_buf = (uintptr_t)log;
+	a.log_size = sizeof(log);
+	a.log_level = 1;
+	fd = sys_bpf(BPF_PROG_LOAD, &a);
+	if (fd < 0)
+		fprintf(stderr, "bpfcost: load: %s\n%s", strerror(errno), log);
+	return fd;
+}
+
+/* Ethernet, IPv4 198.18.9.1 -> 198.18.9.2, UDP 40000 -> 9000, 18 bytes of payload. */
+static unsigned char frame[60] = {
+	0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00,
+	0x45, 0, 0, 46, 0, 0, 0x40, 0, 64, 17, 0, 0, 198, 18, 9, 1, 198, 18, 9, 2,
+	40000 >> 8, 40000 & 0xff, 9000 >> 8, 9000 & 0xff, 0, 26, 0, 0,
+};
+
+/* Best (lowest) average ns per run over TRIES test runs of REPEAT runs each. */
+static double best_run(int fd)
+{
+	double best = -1;
+	union bpf_attr a;
+	int t;
+
+	for (t = 0; t < TRIES; t++) {
+		memset(&a, 0, sizeof(a));
+		a.test.prog_fd = fd;
+		a.test.data_in = (uintptr_t)frame;
+		a.test.data_size_in = sizeof(frame);
+		a.test.repeat = REPEAT;
+		if (sys_bpf(BPF_PROG_TEST_RUN, &a)) {
+			fprintf(stderr, "bpfcost: test run: %s\n", strerror(errno));
+			return -1;
+		}
+		if (best < 0 || a.test.duration < best)
+			best = a.test.duration;
+	}
+	return best;
+}
+
+/* The BPF program called NAME among those process PID holds, as a new fd; -1 if none. */
+static int prog_of(int pid, const char *name)
+{
+	char path[64], line[128];
+	struct dirent *d;
+	DIR *dir;
+	int fd = -1;
+
+	snprintf(path, sizeof(path), "/proc/%d/fdinfo", pid);
+	dir = opendir(path);
+	while (dir && fd < 0 && (d = readdir(dir))) {
+		struct bpf_prog_info info;
+		union bpf_attr a;
+		FILE *f;
+		unsigned int id = 0;
+
+		snprintf(path, sizeof(path), "/proc/%d/fdinfo/%.20s", pid, d->d_name);
+		f = fopen(path, "r");
+		while (f && fgets(line, sizeof(line), f))
+			sscanf(line, "prog_id: %u", &id);
+		if (f)
+			fclose(f);
+		if (!id)
+			continue;
+		memset(&a, 0, sizeof(a));
+		a.prog_id = id;
+		fd = sys_bpf(BPF_PROG_GET_FD_BY_ID, &a);
+		if (fd < 0)
+			continue;
+		memset(&info, 0, sizeof(info));
+		memset(&a, 0, sizeof(a));
+		a.info.bpf_fd = fd;
+		a.info.info_len = sizeof(info);
+		a.info.info = (uintptr_t)&info;
+		if (sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &a) || strcmp(info.name, name)) {
+			close(fd);
+			fd = -1;
+		}
+	}
+	if (dir)
+		closedir(dir);
+	return fd;
+}
+
+int main(int argc, char **argv)
+{
+	struct bpf_insn p[8 + K * 4];
+	struct sv_flow_key key;
+	static char val[sizeof(struct sv_flow_val)];
+	union bpf_attr a;
+	double empty, ktime, lookup, stats;
+	int n, i, fd_empty, fd_ktime, fd_lookup, map, sfd, fd_prog = -1;
+	double prog = -1;
+
+	if (argc == 3 && !strcmp(argv[1], "-P")) {
+		fd_prog = prog_of(atoi(argv[2]), "sv_ingress");
+		if (fd_prog < 0) {
+			fprintf(stderr, "bpfcost: process %s holds no sv_ingress program\n", argv[2]);
+			return 1;
+		}
+	} else if (argc != 1) {
+		fprintf(stderr, "usage: bpfcost [-P PID]\n");
+		return 2;
+	}
+
+	/* empty: r0 = 0; exit */
+	n = 0;
+	p[n++] = MOV_IMM(BPF_REG_0, 0);
+	p[n++] = EXIT();
+	fd_empty = load(p, n);
+
+	/* ktime: K x call bpf_ktime_get_ns */
+	n = 0;
+	for (i = 0; i < K; i++)
+		p[n++] = CALL(BPF_FUNC_ktime_get_ns);
+	p[n++] = MOV_IMM(BPF_REG_0, 0);
+	p[n++] = EXIT();
+	fd_ktime = load(p, n);
+
+	/* lookup: a hash map shaped like the agent's, holding the all-zero key; the program
+	 * zeroes a key on its stack and looks it up K times. */
+	memset(&a, 0, sizeof(a));
+	a.map_type = BPF_MAP_TYPE_HASH;
+	a.key_size = sizeof(key);
+	a.value_size = sizeof(val);
+	a.max_entries = 65536;
+	map = sys_bpf(BPF_MAP_CREATE, &a);
+	if (map < 0) {
+		fprintf(stderr, "bpfcost: map: %s\n", strerror(errno));
+		return 1;
+	}
+	memset(&key, 0, sizeof(key));
+	memset(&a, 0, sizeof(a));
+	a.map_fd = map;
+	a.key = (uintptr_t)&key;
+	a.value = (uintptr_t)val;
+	if (sys_bpf(BPF_MAP_UPDATE_ELEM, &a)) {
+		fprintf(stderr, "bpfcost: map update: %s\n", strerror(errno));
+		return 1;
+	}
+	{
+		/* the key's stack slot, rounded up to whole 8-byte words */
+		int words = (sizeof(key) + 7) / 8, off = -8 * words;
+		struct bpf_insn q[(sizeof(key) + 7) / 8 + K * 5 + 2];
+
+		n = 0;
+		for (i = 0; i < words; i++)
+			q[n++] = ST_DW(BPF_REG_10, off + 8 * i, 0);
+		for (i = 0; i < K; i++) {
+			/* r1 = map (ld_imm64 with a map fd), r2 = fp + off, call lookup */
+			q[n++] = insn(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_1, BPF_PSEUDO_MAP_FD, 0, map);
+			q[n++] = insn(0, 0, 0, 0, 0);
+			q[n++] = MOV_REG(BPF_REG_2, BPF_REG_10);
+			q[n++] = ADD_IMM(BPF_REG_2, off);
+			q[n++] = CALL(BPF_FUNC_map_lookup_elem);
+		}
+		q[n++] = MOV_IMM(BPF_REG_0, 0);
+		q[n++] = EXIT();
+		fd_lookup = load(q, n);
+	}
+	if (fd_empty < 0 || fd_ktime < 0 || fd_lookup < 0)
+		return 1;
+
+	empty = best_run(fd_empty);
+	ktime = best_run(fd_ktime);
+	lookup = best_run(fd_lookup);
+	if (fd_prog >= 0)
+		prog = best_run(fd_prog);
+	memset(&a, 0, sizeof(a));
+	a.enable_stats.type = BPF_STATS_RUN_TIME;
+	sfd = sys_bpf(BPF_ENABLE_STATS, &a);
+	stats = sfd < 0 ? -1 : best_run(fd_empty);
+	if (sfd >= 0)
+		close(sfd); /* stats off again (unless someone else holds them on) */
+	if (empty < 0 || ktime < 0 || lookup < 0)
+		return 1;
+	printf("empty=%.1f ktime=%.1f lookup=%.1f stats=", empty, (ktime - empty) / K,
+	       (lookup - empty) / K);
+	if (stats < 0)
+		printf("n/a");
+	else
+		printf("%.1f", stats - empty);
+	printf(" keysize=%zu", sizeof(key));
+	if (prog >= 0)
+		printf(" prog=%.1f", prog);
+	printf("\n");
+	return 0;
+}
