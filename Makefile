@@ -12,7 +12,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) \
 	    $(addprefix -I,src/include src/lib src/agent src/post src/store src/api)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_INC)
-LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread
+LDLIBS   := -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lpthread
 
 ifeq ($(V),1)
@@ -29,7 +29,7 @@ WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
 BPF_OBJS   := $(BUILD)/flow.bpf.o
 SKELS      := $(BUILD)/flow.skel.h
 TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/tcpxfer \
-	      $(BUILD)/tests/tcxquery 	      $(BUILD)/tests/fixture.bpf.o
+	      $(BUILD)/tests/tcxquery $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost
 
 .DELETE_ON_ERROR:

@@ -104,7 +104,7 @@ struct sv_deliver {
 	int draining, stop;
 	unsigned long long next_try_ns;
 	struct counts delivered, dropped, rejected;
-	unsigned long long duplicates;
+	unsigned long long duplicates, failures;
 
 	int abort; /* atomic: cut the transfer in progress short */
 	pthread_t thread;
@@ -885,6 +885,7 @@ static void post_is_back(struct sv_deliver *d, unsigned long long now)
 /* One line when trouble starts, not one per retry (the token: one a minute). */
 static void post_fails(struct sv_deliver *d, enum outcome o, unsigned long long now)
 {
+	d->failures++;
 	if (d->state != POST_DOWN && d->state != POST_TOKEN)
 		d->down_since_ns = now;
 	if (o == BAD_TOKEN && (d->state != POST_TOKEN || due(&d->token_logged_ns, now))) {
@@ -1076,4 +1077,17 @@ void sv_deliver_close(struct sv_deliver *d)
 	free(d->auth);
 	free(d->ca_file);
 	free(d);
+}
+
+void sv_deliver_stats(struct sv_deliver *d, struct sv_deliver_stats *st)
+{
+	pthread_mutex_lock(&d->lock);
+	st->spool_batches = d->n_batches;
+	st->spool_bytes = d->spool_bytes;
+	st->delivered_records = d->delivered.records;
+	st->dropped_records = d->dropped.records + d->lost.records;
+	st->rejected_records = d->rejected.records;
+	st->duplicates = d->duplicates;
+	st->failures = d->failures;
+	pthread_mutex_unlock(&d->lock);
 }

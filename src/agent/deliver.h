@@ -36,6 +36,15 @@ int sv_deliver_flow(void *ctx, const struct sv_flow_rec *rec);
 void sv_deliver_end(struct sv_deliver *d);
 /* Batch headers keep naming the interfaces traced now: the agent is detaching them. */
 void sv_deliver_freeze_ifaces(struct sv_deliver *d);
+struct sv_deliver_stats {
+	unsigned long long spool_batches, spool_bytes;
+	unsigned long long delivered_records, dropped_records, rejected_records;
+	unsigned long long duplicates; /* batches the post already had */
+	unsigned long long failures; /* sends that failed (unreachable, 5xx, token) */
+};
+
+/* A consistent snapshot, from any thread. */
+void sv_deliver_stats(struct sv_deliver *d, struct sv_deliver_stats *st);
 /* Gives the sender up to the drain timeout to empty the spool, stops it, reports what was
  * delivered, dropped and left, and frees d. Unsent batches stay for the next start. */
 void sv_deliver_close(struct sv_deliver *d);

@@ -20,7 +20,9 @@
 #include "flowtab.h"
 #include "iface.h"
 #include "log.h"
+#include "metrics.h"
 #include "output.h"
+#include "sdnotify.h"
 
 #define SV_VERSION "0.1.0"
 #define NS_PER_SEC 1000000000ull
@@ -42,6 +44,7 @@ struct sv_opts {
 	unsigned int spool_max; /* MiB */
 	unsigned int drain_timeout;
 	int post_only_set; /* an option that only means something with --post */
+	const char *metrics; /* --metrics ADDR:PORT, or NULL */
 };
 
 struct sv_agent {
@@ -53,6 +56,9 @@ struct sv_agent {
 	struct sv_output out;
 	int print_flows; /* flow records on stdout too */
 	struct sv_deliver *dl;
+	struct sv_metrics *metrics;
+	struct sv_iface_total *totals; /* per interface and direction, for the metrics */
+	size_t n_totals, cap_totals;
 	__u64 wall_off;
 	__u64 reported[SV_CNT_MAX];
 	int stop;
@@ -87,6 +93,7 @@ static void usage(FILE *f)
 		"                          /var/lib/sitevisor/spool/BOX)\n"
 		"      --spool-max MIB     spool bound; the oldest batches go first (default 64)\n"
 		"      --drain-timeout S   at exit, time to deliver what is spooled (default 5)\n"
+		"      --metrics ADDR:PORT serve Prometheus metrics at /metrics there\n"
 		"  -v, --verbose           more messages (twice: libbpf's too)\n"
 		"  -q, --quiet             warnings only\n"
 		"  -h, --help              this text\n"
@@ -130,6 +137,7 @@ enum {
 	OPT_SPOOL,
 	OPT_SPOOL_MAX,
 	OPT_DRAIN_TIMEOUT,
+	OPT_METRICS,
 };
 
 static const struct option long_opts[] = {
@@ -151,6 +159,7 @@ static const struct option long_opts[] = {
 	{ "spool", required_argument, NULL, OPT_SPOOL },
 	{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -298,6 +307,9 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 		case OPT_DRAIN_TIMEOUT:
 			o->post_only_set = 1;
 			err = parse_uint("--drain-timeout", optarg, 0, 3600, &o->drain_timeout);
+			break;
+		case OPT_METRICS:
+			o->metrics = optarg;
 			break;
 		case 'v':
 			sv_log_level++;
@@ -478,14 +490,74 @@ static void report_losses(struct sv_agent *a)
 	memcpy(a->reported, c, sizeof(c));
 }
 
+/* Adds a record to its interface's totals (a short list: one entry per interface and
+ * direction ever seen). */
+static void count_iface(struct sv_agent *a, const struct sv_flow_rec *r)
+{
+	struct sv_iface_total *t;
+	size_t i;
+
+	for (i = 0; i < a->n_totals; i++)
+		if (a->totals[i].ifindex == (int)r->key->ifindex &&
+		    a->totals[i].direction == r->key->direction)
+			break;
+	if (i == a->n_totals) {
+		if (i == a->cap_totals) {
+			size_t cap = a->cap_totals ? a->cap_totals * 2 : 16;
+
+			t = realloc(a->totals, cap * sizeof(*t));
+			if (!t)
+				return; /* the metric lags; the records are unaffected */
+			a->totals = t;
+			a->cap_totals = cap;
+		}
+		a->totals[i] = (struct sv_iface_total){ r->key->ifindex, r->key->direction, 0, 0 };
+		a->n_totals++;
+	}
+	a->totals[i].packets += r->packets;
+	a->totals[i].bytes += r->bytes;
+}
+
 /* An sv_flow_cb: a record goes into the scan's batch for the post and/or to stdout. */
 static int on_flow(void *ctx, const struct sv_flow_rec *r)
 {
 	struct sv_agent *a = ctx;
 
+	if (a->metrics)
+		count_iface(a, r);
 	if (a->dl)
 		sv_deliver_flow(a->dl, r); /* never fails: what it cannot keep, it counts */
 	return a->print_flows ? sv_output_flow(&a->out, r) : 0;
+}
+
+/* A fresh snapshot for /metrics: after every collect, on this thread. */
+static void publish_metrics(struct sv_agent *a)
+{
+	struct sv_metrics_input in = {
+		.box = a->o.box,
+		.version = SV_VERSION,
+		.ifs = a->totals,
+		.n_ifs = a->n_totals,
+		.ifaces = &a->ifaces,
+		.flows_active = a->flows.count,
+		.records = a->flows.records,
+		.traced = sv_ifaces_count(&a->ifaces),
+	};
+	struct sv_deliver_stats dl;
+	__u64 c[SV_CNT_MAX];
+	unsigned long long k[SV_CNT_MAX];
+	int i;
+
+	if (!a->metrics || read_counters(a, c))
+		return;
+	for (i = 0; i < SV_CNT_MAX; i++)
+		k[i] = c[i];
+	in.kernel = k;
+	if (a->dl) {
+		sv_deliver_stats(a->dl, &dl);
+		in.dl = &dl;
+	}
+	sv_metrics_publish(a->metrics, &in);
 }
 
 static int scan(struct sv_agent *a, int force)
@@ -502,6 +574,7 @@ static int scan(struct sv_agent *a, int force)
 		sv_deliver_end(a->dl); /* this scan's records become one batch (or a few) */
 	fflush(a->out.f);
 	report_losses(a);
+	publish_metrics(a);
 	return err;
 }
 
@@ -625,6 +698,12 @@ int main(int argc, char **argv)
 		err = open_delivery(&a);
 	if (!err)
 		err = load(&a);
+	if (!err && a.o.metrics) {
+		err = sv_metrics_start(a.o.metrics, &a.metrics);
+		if (err)
+			pr_warn("cannot serve metrics on %s: %s\n", a.o.metrics,
+				err == -EINVAL ? "expected ADDR:PORT" : strerror(-err));
+	}
 	if (err)
 		goto out;
 
@@ -655,7 +734,10 @@ int main(int argc, char **argv)
 	}
 	pr_info("tracing %d interfaces; records every %u s\n", sv_ifaces_count(&a.ifaces),
 		a.o.interval);
+	publish_metrics(&a);
+	sv_notify("READY=1");
 	err = run(&a);
+	sv_notify("STOPPING=1");
 
 	/* Detach first, then collect twice: the first swap waits out programs still running,
 	 * the second empties whatever they wrote into the other map meanwhile. */
@@ -669,6 +751,8 @@ int main(int argc, char **argv)
 out:
 	/* The final records are spooled; the sender gets the drain timeout to deliver them. */
 	sv_deliver_close(a.dl);
+	sv_metrics_stop(a.metrics);
+	free(a.totals);
 	sv_ifaces_free(&a.ifaces);
 	ring_buffer__free(a.rb);
 	if (a.flows.buckets)

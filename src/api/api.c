@@ -476,6 +476,13 @@ int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 	return sv_api_error(out, 404, "no such endpoint: /api/v1/%s", name);
 }
 
+struct sv_api_stats sv_api_stats;
+
+static void stat_add(unsigned long long *c, unsigned long long n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
 int sv_api_ingest(struct sv_store *st, const char *body, size_t len, struct sb *out)
 {
 	struct sv_batch b;
@@ -485,13 +492,18 @@ int sv_api_ingest(struct sv_store *st, const char *body, size_t len, struct sb *
 	ret = sv_ingest_parse(body, len, &b, err, sizeof(err));
 	if (ret) {
 		sv_batch_free(&b);
+		stat_add(&sv_api_stats.batches_rejected, 1);
 		return ret == -ENOMEM ? sv_api_error(out, 500, "out of memory") :
 					sv_api_error(out, 400, "%s", err);
 	}
 	ret = sv_store_ingest(st, &b, sv_now_ns(), &dup);
-	if (!ret)
+	if (!ret) {
 		sb_printf(out, "{\"accepted\":%zu,\"skipped\":%zu,\"duplicate\":%s}\n",
 			  dup ? 0 : b.n, b.skipped, dup ? "true" : "false");
+		stat_add(dup ? &sv_api_stats.batches_duplicate : &sv_api_stats.batches_stored, 1);
+		stat_add(&sv_api_stats.records_stored, dup ? 0 : b.n);
+		stat_add(&sv_api_stats.records_skipped, b.skipped);
+	}
 	sv_batch_free(&b);
 	return ret ? sv_api_error(out, 500, "store write failed") : 200;
 }

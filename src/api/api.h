@@ -22,6 +22,14 @@ int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 	       struct sb *out);
 /* POST /api/v1/ingest with the whole body. */
 int sv_api_ingest(struct sv_store *st, const char *body, size_t len, struct sb *out);
+/* What ingest did, since the start: read by the post's /metrics. Atomic: the HTTP workers
+ * update them concurrently. */
+struct sv_api_stats {
+	unsigned long long batches_stored, batches_duplicate, batches_rejected;
+	unsigned long long records_stored, records_skipped;
+};
+extern struct sv_api_stats sv_api_stats;
+
 /* {"error": msg} */
 int sv_api_error(struct sb *out, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

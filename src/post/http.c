@@ -27,6 +27,18 @@ struct req {
 	int answered;
 };
 
+unsigned long long sv_http_requests[SV_HTTP_CODES];
+
+static void count_status(int status)
+{
+	static const int codes[SV_HTTP_CODES] = { 200, 400, 401, 404, 405, 413, 500 };
+	int i;
+
+	for (i = 0; i < SV_HTTP_CODES - 1 && codes[i] != status; i++)
+		;
+	__atomic_fetch_add(&sv_http_requests[i], 1, __ATOMIC_RELAXED);
+}
+
 static enum MHD_Result reply(struct MHD_Connection *c, int status, struct sb *body,
 			     const char *type)
 {
@@ -45,6 +57,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, int status, struct sb *bo
 		MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
+	count_status(status);
 	return ret;
 }
 
@@ -136,6 +149,7 @@ static enum MHD_Result serve_asset(struct MHD_Connection *c, const char *url)
 				"default-src 'self'; style-src 'self' 'unsafe-inline'");
 	ret = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
+	count_status(200);
 	return ret;
 }
 

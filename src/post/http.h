@@ -31,6 +31,10 @@ struct sv_http_cfg {
 
 struct sv_http;
 
+/* Answers sent, by status: 200, 400, 401, 404, 405, 413, 500, and any other last. */
+#define SV_HTTP_CODES 8
+extern unsigned long long sv_http_requests[SV_HTTP_CODES];
+
 /* Starts one daemon per listen socket (already bound and listening). TLS when cert and key
  * (PEM text) are given. */
 int sv_http_start(struct sv_http_cfg *cfg, const int *fds, int n_fds, int threads,

@@ -16,7 +16,10 @@
 #include <sys/un.h>
 #include <poll.h>
 #include "http.h"
+#include "listen.h"
 #include "log.h"
+#include "metrics.h"
+#include "sdnotify.h"
 #include "store.h"
 #include "timeparse.h"
 
@@ -249,70 +252,6 @@ static int parse_args(int argc, char **argv, struct post_opts *o)
 	return err;
 }
 
-static int listen_unix(const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sa.sun_path, path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	/* A socket file that answers belongs to a running post: never take it over. One that
-	 * does not is what a stopped post left behind. */
-	if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa))) {
-		close(fd);
-		return -EADDRINUSE;
-	}
-	close(fd);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	unlink(path);
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 128)) {
-		close(fd);
-		return -errno;
-	}
-	return fd;
-}
-
-/* "ADDR:PORT" or "[V6ADDR]:PORT" or "unix:PATH" into a listening socket. */
-static int open_listen(const char *spec)
-{
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
-	char host[256], *port;
-	int fd, one = 1, rc;
-
-	if (!strncmp(spec, "unix:", 5))
-		return listen_unix(spec + 5);
-	snprintf(host, sizeof(host), "%s", spec[0] == '[' ? spec + 1 : spec);
-	port = strrchr(host, ':');
-	if (!port)
-		return -EINVAL;
-	*port++ = 0;
-	if (spec[0] == '[' && port - host >= 2 && port[-2] == ']')
-		port[-2] = 0;
-	rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
-	if (rc)
-		return -EINVAL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
-		close(fd);
-		goto fail;
-	}
-	freeaddrinfo(ai);
-	return fd;
-fail:
-	rc = -errno;
-	freeaddrinfo(ai);
-	return rc;
-}
-
 static char *read_file(const char *path)
 {
 	FILE *f = fopen(path, "r");
@@ -340,9 +279,11 @@ static void housekeeping(struct post_opts *o, struct sv_store *st)
 
 static int serve(struct post_opts *o, struct sv_store *st, const int *fds)
 {
+	struct sv_post_metrics metrics = { .store = st, .version = SV_VERSION };
 	struct sv_http_cfg cfg = {
 		.store = st, .tokens = o->tokens, .n_tokens = o->n_tokens,
 		.read_token = o->read_token, .max_body = o->max_body,
+		.metrics = sv_post_metrics_render, .metrics_ctx = &metrics,
 	};
 	char *cert = NULL, *key = NULL;
 	struct sv_http *http = NULL;
@@ -372,9 +313,14 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds)
 	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	pfd.events = POLLIN;
 	housekeeping(o, st);
+	sv_post_metrics_tick(&metrics);
+	sv_notify("READY=1");
 	/* Prune once a minute until told to stop. */
-	while (poll(&pfd, 1, 60000) == 0)
+	while (poll(&pfd, 1, 60000) == 0) {
 		housekeeping(o, st);
+		sv_post_metrics_tick(&metrics);
+	}
+	sv_notify("STOPPING=1");
 	pr_info("stopping\n");
 	close(pfd.fd);
 out:
@@ -396,7 +342,7 @@ int main(int argc, char **argv)
 	if (err)
 		return err > 0 ? 0 : 2;
 	for (n = 0; n < o.n_listen; n++) {
-		fds[n] = open_listen(o.listen[n]);
+		fds[n] = sv_listen(o.listen[n]);
 		if (fds[n] < 0) {
 			pr_warn("cannot listen on %s: %s\n", o.listen[n],
 				fds[n] == -EINVAL ? "expected ADDR:PORT or unix:PATH" :

@@ -625,19 +625,28 @@ int sv_store_prune(struct sv_store *st, int64_t before_ns, int64_t rollup_before
 			      rollup_before_ns / NS_PER_MIN);
 }
 
-int64_t sv_store_size(struct sv_store *st)
+/* The one number a one-row, one-column query answers; -1 on error. */
+static int64_t scalar(struct sv_store *st, const char *sql)
 {
 	struct sv_conn *c = sv_store_conn(st);
 	sqlite3_stmt *s;
-	int64_t size = -1;
+	int64_t v = -1;
 
-	if (!c || sqlite3_prepare_v2(c->db,
-				     "SELECT (page_count - freelist_count) * page_size FROM"
-				     " pragma_page_count, pragma_freelist_count, pragma_page_size",
-				     -1, &s, NULL) != SQLITE_OK)
+	if (!c || sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
 		return -1;
 	if (sqlite3_step(s) == SQLITE_ROW)
-		size = sqlite3_column_int64(s, 0);
+		v = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
-	return size;
+	return v;
+}
+
+int64_t sv_store_size(struct sv_store *st)
+{
+	return scalar(st, "SELECT (page_count - freelist_count) * page_size FROM"
+			  " pragma_page_count, pragma_freelist_count, pragma_page_size");
+}
+
+int64_t sv_store_box_count(struct sv_store *st)
+{
+	return scalar(st, "SELECT COUNT(*) FROM boxes");
 }

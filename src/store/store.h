@@ -24,6 +24,8 @@ int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_n
 int sv_store_prune(struct sv_store *st, int64_t before_ns, int64_t rollup_before_ns);
 /* Size of the database in bytes (pages in use). */
 int64_t sv_store_size(struct sv_store *st);
+/* How many boxes have delivered; -1 on error. */
+int64_t sv_store_box_count(struct sv_store *st);
 
 /* Filters shared by the queries; NULL strings and negative numbers mean "any". */
 struct sv_filter {

@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The post's Prometheus metrics; see metrics.h. Counters come from the API and HTTP layers
+ * (atomics), gauges from the store at scrape time. */
+#include <errno.h>
+#include "api.h"
+#include "http.h"
+#include "metrics.h"
+#include "sb.h"
+#include "timeparse.h"
+
+static unsigned long long get(const unsigned long long *c)
+{
+	return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+void sv_post_metrics_tick(struct sv_post_metrics *m)
+{
+	unsigned long long rec = get(&sv_api_stats.records_stored);
+	long long now = sv_now_ns();
+
+	if (m->last_ns && now > m->last_ns)
+		__atomic_store_n(&m->rate_records,
+				 (rec - m->last_records) * 1000000000ull / (now - m->last_ns),
+				 __ATOMIC_RELAXED);
+	m->last_records = rec;
+	m->last_ns = now;
+}
+
+static void metric(struct sb *s, const char *name, const char *type, const char *help)
+{
+	sb_printf(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void requests(struct sb *s)
+{
+	static const char *const codes[SV_HTTP_CODES] = { "200", "400", "401", "404",
+							  "405", "413", "500", "other" };
+	int i;
+
+	metric(s, "sitevisor_post_http_requests_total", "counter", "HTTP answers by status.");
+	for (i = 0; i < SV_HTTP_CODES; i++)
+		sb_printf(s, "sitevisor_post_http_requests_total{code=\"%s\"} %llu\n", codes[i],
+			  get(&sv_http_requests[i]));
+}
+
+static void ingest(struct sb *s, struct sv_post_metrics *m)
+{
+	const struct sv_api_stats *a = &sv_api_stats;
+
+	metric(s, "sitevisor_post_ingest_batches_total", "counter",
+	       "Ingest batches by result: stored, duplicate (a retry, stored before), rejected "
+	       "(malformed).");
+	sb_printf(s, "sitevisor_post_ingest_batches_total{result=\"stored\"} %llu\n",
+		  get(&a->batches_stored));
+	sb_printf(s, "sitevisor_post_ingest_batches_total{result=\"duplicate\"} %llu\n",
+		  get(&a->batches_duplicate));
+	sb_printf(s, "sitevisor_post_ingest_batches_total{result=\"rejected\"} %llu\n",
+		  get(&a->batches_rejected));
+	metric(s, "sitevisor_post_ingest_records_total", "counter", "Flow records stored.");
+	sb_printf(s, "sitevisor_post_ingest_records_total %llu\n", get(&a->records_stored));
+	metric(s, "sitevisor_post_ingest_records_per_second", "gauge",
+	       "Records stored per second over the last minute.");
+	sb_printf(s, "sitevisor_post_ingest_records_per_second %llu\n", get(&m->rate_records));
+}
+
+int sv_post_metrics_render(void *ctx, char **body, size_t *len)
+{
+	struct sv_post_metrics *m = ctx;
+	struct sb s;
+
+	sb_init(&s);
+	metric(&s, "sitevisor_post_build_info", "gauge", "The post's version.");
+	sb_printf(&s, "sitevisor_post_build_info{version=\"%s\"} 1\n", m->version);
+	requests(&s);
+	ingest(&s, m);
+	metric(&s, "sitevisor_post_store_bytes", "gauge", "Bytes the database uses.");
+	sb_printf(&s, "sitevisor_post_store_bytes %lld\n", (long long)sv_store_size(m->store));
+	metric(&s, "sitevisor_post_boxes", "gauge", "Boxes that have delivered records.");
+	sb_printf(&s, "sitevisor_post_boxes %lld\n", (long long)sv_store_box_count(m->store));
+	if (sb_failed(&s)) {
+		sb_free(&s);
+		return -ENOMEM;
+	}
+	*body = s.buf;
+	*len = s.len;
+	return 0;
+}

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The post's Prometheus metrics, served at /metrics. */
+#ifndef SV_POST_METRICS_H
+#define SV_POST_METRICS_H
+
+#include <stddef.h>
+#include "store.h"
+
+struct sv_post_metrics {
+	struct sv_store *store;
+	const char *version;
+	/* The ingest rate over the last housekeeping minute; written by the main thread. */
+	unsigned long long rate_records, last_records;
+	long long last_ns;
+};
+
+/* Called once a minute: updates the ingest rate. */
+void sv_post_metrics_tick(struct sv_post_metrics *m);
+/* The http.h metrics hook: renders the text exposition format into *body (malloc'd). */
+int sv_post_metrics_render(void *ctx, char **body, size_t *len);
+
+#endif /* SV_POST_METRICS_H */
