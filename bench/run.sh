@@ -53,9 +53,10 @@ PAYLOAD=18 # 14 + 20 + 8 + 18 = 60-byte frames, the Ethernet minimum without FCS
 SINK=$SV_ROOT/build/bench/udpsink
 BPFCOST=$SV_ROOT/build/bench/bpfcost
 ADDR_C=198.18.9.1 ADDR_S=198.18.9.2 PORT=9000
-CONFIGS=(base flow-rx flow-both packets tcpdump)
+CONFIGS=(base floor flow-rx flow-both packets tcpdump)
 declare -A LABEL=(
 	[base]="untraced"
+	[floor]="empty program, rx"
 	[flow-rx]="flow, rx veth"
 	[flow-both]="flow, both veths"
 	[packets]="--packets, rx veth"
@@ -229,6 +230,13 @@ tracer_start() {
 	TR_PIDS=()
 	case $cfg in
 	base) return 0 ;;
+	floor)
+		# A program that does nothing at the same hook: what any tracer there pays for the
+		# hook being on, the floor the agent's own cost sits on.
+		tc -n "$S" qdisc add dev vs clsact &&
+			tc -n "$S" filter add dev vs ingress bpf da obj "$SV_ROOT/build/tests/fixture.bpf.o" sec tc
+		return
+		;;
 	flow-rx | flow-both | packets)
 		local out=$SV_TMP/$tag.s.json extra=()
 		# --interval 1: several exports (map swaps) fall inside every window, so their cost
@@ -256,6 +264,7 @@ tracer_start() {
 }
 tracer_stop() {
 	local p
+	tc -n "$S" qdisc del dev vs clsact 2>/dev/null
 	for p in "${TR_PIDS[@]}"; do
 		stop_pid "$p" >/dev/null 2>&1
 		forget_pid "$p"
@@ -435,7 +444,7 @@ for cfg in "${CONFIGS[@]}"; do
 	fi
 	ns=- cpu=- rss=- lost=-
 	case $cfg in
-	base) ;;
+	base | floor) ;;
 	tcpdump)
 		ns="n/a¹" cpu=${CPU[$cfg]} rss=$(f1 "${RSS[$cfg]}" 1 M)
 		num "${LOST[$cfg]}" && lost="${LOST[$cfg]} dropped by kernel of ${OF[$cfg]} it saw"
@@ -542,4 +551,6 @@ echo "verdict (best rounds, sender-core time; wall clock in brackets): flow mode
 	"${CRATIO[flow-rx]}% of the untraced rate (${RATIO[flow-rx]}%), target >= 95%: $v1;" \
 	"tcpdump keeps ${CRATIO[tcpdump]:-n/a}% (${RATIO[tcpdump]:-n/a}%), flow clearly more" \
 	"(>= 5 points): $v2; flow mode loses nothing: $v3"
+echo "for scale: a program that does nothing at the same hook keeps ${CRATIO[floor]:-n/a}%" \
+	"(${RATIO[floor]:-n/a}%): no tracer at that hook can keep more"
 exit 0

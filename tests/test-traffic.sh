@@ -34,7 +34,8 @@ for a in 198.18.1.2 198.19.1.2 2001:db8:1::2 $([ $vlan = 1 ] && echo 198.18.100.
 done
 
 # No -i: the agents must find every interface that is up (vc, vc.100, vx).
-agent_start "$C" c || exit 1
+# The client side with a two-slot flow cache: slots change hands all the time.
+agent_start "$C" c --flow-cache 2 || exit 1
 agent_start "$S" s || exit 1
 snmp() { ip netns exec "$1" awk '/^Tcp: [0-9]/ { print $11, $12, $13 }' /proc/net/snmp; }
 read -r c_in0 c_out0 c_re0 <<<"$(snmp "$C")"

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <linux/tcp.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
 #include "flowtab.h"
 #include "log.h"
 
@@ -72,6 +73,23 @@ int sv_flowtab_init(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, __u6
 	t->active_ns = active_ns;
 	t->idle_ns = idle_ns;
 	t->window_start_ns = sv_mono_ns();
+	t->cache_outer_fd = -1;
+	return 0;
+}
+
+int sv_flowtab_set_cache(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b,
+			 unsigned int slots)
+{
+	t->ncpus = libbpf_num_possible_cpus();
+	if (t->ncpus <= 0)
+		return -EINVAL;
+	t->cache_buf = calloc((size_t)slots * t->ncpus, sizeof(*t->cache_buf));
+	if (!t->cache_buf)
+		return -ENOMEM;
+	t->cache_outer_fd = outer_fd;
+	t->cache_fd[0] = fd_a;
+	t->cache_fd[1] = fd_b;
+	t->cache_slots = slots;
 	return 0;
 }
 
@@ -154,16 +172,62 @@ static int drain(struct sv_flowtab *t, int fd)
 	return err == -ENOENT ? 0 : err;
 }
 
-int sv_flowtab_collect(struct sv_flowtab *t)
+/* Reads every CPU's slots of a cache no program writes any more, then empties it. A slot
+ * moves its counts to the flow map only when another flow takes it, so what a slot holds
+ * here is counted nowhere else. */
+static int drain_cache(struct sv_flowtab *t, int fd)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts);
+	__u32 n = t->cache_slots, *keys, i;
+	size_t k, all = (size_t)t->cache_slots * t->ncpus;
+	__u64 batch = 0;
+	int err = 0;
+
+	keys = calloc(n, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	if (bpf_map_lookup_batch(fd, NULL, &batch, keys, t->cache_buf, &n, &opts) &&
+	    errno != ENOENT)
+		err = -errno;
+	/* One call reads the whole array (n == slots); the values come per key, per CPU. */
+	for (k = 0; !err && k < (size_t)n * t->ncpus; k++)
+		if (t->cache_buf[k].val.packets)
+			err = merge(t, &t->cache_buf[k].key, &t->cache_buf[k].val);
+	if (!err) {
+		memset(t->cache_buf, 0, all * sizeof(*t->cache_buf));
+		for (i = 0; i < t->cache_slots; i++)
+			keys[i] = i;
+		n = t->cache_slots;
+		if (bpf_map_update_batch(fd, keys, t->cache_buf, &n, &opts))
+			err = -errno;
+	}
+	free(keys);
+	return err;
+}
+
+static int swap(int outer_fd, int new_fd)
 {
 	__u32 zero = 0;
+
+	return bpf_map_update_elem(outer_fd, &zero, &new_fd, BPF_ANY) ? -errno : 0;
+}
+
+int sv_flowtab_collect(struct sv_flowtab *t)
+{
 	int old = t->active, err;
 
-	err = bpf_map_update_elem(t->outer_fd, &zero, &t->map_fd[!old], BPF_ANY);
+	/* Each swap returns once no program can still see the old map or cache. A program
+	 * between the two swaps may move a slot of the old cache into the new flow map: then
+	 * it is counted next time, still once. */
+	err = swap(t->outer_fd, t->map_fd[!old]);
+	if (!err && t->cache_outer_fd >= 0)
+		err = swap(t->cache_outer_fd, t->cache_fd[!old]);
 	if (err)
-		return -errno;
+		return err;
 	t->active = !old;
 	err = drain(t, t->map_fd[old]);
+	if (!err && t->cache_outer_fd >= 0)
+		err = drain_cache(t, t->cache_fd[old]);
 	t->window_start_ns = sv_mono_ns();
 	return err;
 }
@@ -239,4 +303,6 @@ void sv_flowtab_free(struct sv_flowtab *t)
 	}
 	free(t->buckets);
 	t->buckets = NULL;
+	free(t->cache_buf);
+	t->cache_buf = NULL;
 }

@@ -36,7 +36,12 @@ struct sv_flowtab {
 	size_t count;
 	int outer_fd; /* array-of-maps whose slot 0 the programs write through */
 	int map_fd[2];
-	int active; /* index into map_fd of the map the programs write now */
+	int active; /* index into map_fd (and cache_fd) of the map the programs write now */
+	int cache_outer_fd; /* the same for the per-CPU flow caches; -1: no cache */
+	int cache_fd[2];
+	unsigned int cache_slots;
+	int ncpus;
+	struct sv_cache_slot *cache_buf; /* cache_slots * ncpus slots, for draining */
 	__u64 window_start_ns; /* monotonic time of the previous collect */
 	__u64 active_ns;
 	__u64 idle_ns;
@@ -46,6 +51,9 @@ struct sv_flowtab {
 
 int sv_flowtab_init(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, __u64 active_ns,
 		    __u64 idle_ns);
+/* The per-CPU flow caches in front of the maps, swapped and drained with them. */
+int sv_flowtab_set_cache(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b,
+			 unsigned int slots);
 /* Points the programs at the other map, waits until none writes the old one, and moves the
  * old one's contents into the table. */
 int sv_flowtab_collect(struct sv_flowtab *t);

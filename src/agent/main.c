@@ -35,6 +35,7 @@ struct sv_opts {
 	unsigned int active_timeout; /* 0: the interval */
 	unsigned int idle_timeout;
 	unsigned int max_flows;
+	unsigned int cache_slots; /* per CPU, a power of two; 0: no flow cache */
 	unsigned int sample; /* 0: no packet events */
 	unsigned int vxlan_port;
 	int json;
@@ -81,6 +82,8 @@ static void usage(FILE *f)
 		"      --packets           also one JSON line per packet\n"
 		"      --sample N          with --packets: one packet in N on average (default 1)\n"
 		"      --max-flows N       flows the kernel holds per interval (default 65536)\n"
+		"      --flow-cache N      per-CPU flow cache slots, a power of two up to 1024\n"
+		"                          (default 1024; 0: none)\n"
 		"      --vxlan-port PORT   UDP port of VXLAN (default 4789)\n"
 		"      --attach MODE       auto, tcx or tc (clsact) (default auto)\n"
 		"      --post URL          deliver records to the post: http://HOST:PORT,\n"
@@ -127,6 +130,7 @@ enum {
 	OPT_PACKETS,
 	OPT_SAMPLE,
 	OPT_MAX_FLOWS,
+	OPT_FLOW_CACHE,
 	OPT_VXLAN_PORT,
 	OPT_ATTACH,
 	OPT_VERSION,
@@ -150,6 +154,7 @@ static const struct option long_opts[] = {
 	{ "packets", no_argument, NULL, OPT_PACKETS },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
 	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
+	{ "flow-cache", required_argument, NULL, OPT_FLOW_CACHE },
 	{ "vxlan-port", required_argument, NULL, OPT_VXLAN_PORT },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "post", required_argument, NULL, OPT_POST },
@@ -231,6 +236,7 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 	o->interval = 10;
 	o->idle_timeout = 15;
 	o->max_flows = 65536;
+	o->cache_slots = SV_CACHE_SLOTS;
 	o->vxlan_port = 4789;
 	o->spool_max = 64;
 	o->drain_timeout = 5;
@@ -275,6 +281,13 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 			break;
 		case OPT_MAX_FLOWS:
 			err = parse_uint("--max-flows", optarg, 16, 1u << 24, &o->max_flows);
+			break;
+		case OPT_FLOW_CACHE:
+			err = parse_uint("--flow-cache", optarg, 0, SV_CACHE_SLOTS, &o->cache_slots);
+			if (!err && o->cache_slots & (o->cache_slots - 1)) {
+				pr_warn("invalid --flow-cache '%s': a power of two, or 0\n", optarg);
+				err = -EINVAL;
+			}
 			break;
 		case OPT_VXLAN_PORT:
 			err = parse_uint("--vxlan-port", optarg, 1, 65535, &o->vxlan_port);
@@ -425,6 +438,7 @@ static int load(struct sv_agent *a)
 	s->rodata->sv_sample_rate = a->o.sample;
 	bpf_map__set_max_entries(s->maps.sv_flows_a, a->o.max_flows);
 	bpf_map__set_max_entries(s->maps.sv_flows_b, a->o.max_flows);
+	s->rodata->sv_cache_mask = a->o.cache_slots ? a->o.cache_slots - 1 : 0;
 	if (!a->o.sample)
 		bpf_map__set_max_entries(s->maps.sv_events, 4096); /* unused: keep it small */
 	err = flow_bpf__load(s);
@@ -440,6 +454,13 @@ static int load(struct sv_agent *a)
 	if (err)
 		return err;
 	a->flows.slack_ns = (__u64)a->o.interval * NS_PER_SEC / 2;
+	if (a->o.cache_slots) {
+		err = sv_flowtab_set_cache(&a->flows, bpf_map__fd(s->maps.sv_cache_maps),
+					   bpf_map__fd(s->maps.sv_cache_a),
+					   bpf_map__fd(s->maps.sv_cache_b), SV_CACHE_SLOTS);
+		if (err)
+			return err;
+	}
 	a->wall_off = sv_wall_offset_ns();
 	if (a->o.sample) {
 		a->rb = ring_buffer__new(bpf_map__fd(s->maps.sv_events), on_event, a, NULL);

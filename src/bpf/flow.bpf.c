@@ -9,6 +9,8 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u16 sv_vxlan_port = SV_VXLAN_PORT;
+/* Slots of the per-CPU flow cache minus one (a power of two minus one); 0: no cache. */
+const volatile __u32 sv_cache_mask = SV_CACHE_SLOTS - 1;
 /* 0: no packet events; N: one event per N packets on average. */
 const volatile __u32 sv_sample_rate = 0;
 /* Wake the agent once this much event data waits, not per event: a wakeup per packet would
@@ -36,6 +38,32 @@ struct {
 	__array(values, struct sv_flow_map);
 } sv_flow_maps SEC(".maps") = {
 	.values = { &sv_flows_a },
+};
+
+/* The flow cache: a direct-mapped per-CPU array in front of the flow map, so a packet of a
+ * flow its CPU saw lately costs an array lookup, a hash and a compare instead of a hash map
+ * lookup and two atomic adds. Double-buffered like the flow maps and swapped with them, so
+ * the agent reads a cache no program writes; a slot's counts move to the flow map when
+ * another flow takes the slot, so every packet is counted in exactly one place. */
+struct sv_cache_map {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	/* Fixed size (inner arrays must match the outer map's template); --flow-cache uses
+	 * fewer slots through sv_cache_mask. */
+	__uint(max_entries, SV_CACHE_SLOTS);
+	__type(key, __u32);
+	__type(value, struct sv_cache_slot);
+};
+
+struct sv_cache_map sv_cache_a SEC(".maps");
+struct sv_cache_map sv_cache_b SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct sv_cache_map);
+} sv_cache_maps SEC(".maps") = {
+	.values = { &sv_cache_a },
 };
 
 struct sv_counters {
@@ -86,49 +114,100 @@ static __always_inline int sv_parse(struct __sk_buff *skb, struct sv_meta *m, in
 	return SV_PARSE_DONE;
 }
 
-static __always_inline void sv_add_to_flow(struct sv_meta *m, struct sv_counters *cnt,
-					   __u64 segs, __u64 len, __u64 now)
+/* Adds counts to the flow map (atomically: other CPUs add to the same flows). */
+static __always_inline void sv_add_to_flow(const struct sv_flow_key *key,
+					   const struct sv_flow_val *add, struct sv_counters *cnt)
 {
-	struct sv_flow_val *v, nv = {};
+	struct sv_flow_val *v;
 	__u32 zero = 0;
 	void *flows;
 	int err;
 
 	flows = bpf_map_lookup_elem(&sv_flow_maps, &zero);
 	if (!flows) {
-		cnt->c[SV_LOST_NO_MAP] += segs;
+		cnt->c[SV_LOST_NO_MAP] += add->packets;
 		return;
 	}
-	v = bpf_map_lookup_elem(flows, &m->key);
+	v = bpf_map_lookup_elem(flows, key);
 	if (!v) {
-		nv.packets = segs;
-		nv.bytes = len;
-		nv.first_ns = now;
-		nv.last_ns = now;
-		nv.tcp_flags = m->tcp_flags;
-		err = bpf_map_update_elem(flows, &m->key, &nv, BPF_NOEXIST);
+		err = bpf_map_update_elem(flows, key, add, BPF_NOEXIST);
 		if (!err)
 			return;
 		/* Another CPU inserted the same flow between our lookup and update. */
-		v = err == -EEXIST ? bpf_map_lookup_elem(flows, &m->key) : NULL;
+		v = err == -EEXIST ? bpf_map_lookup_elem(flows, key) : NULL;
 		if (!v) {
-			cnt->c[SV_LOST_FLOW_PACKETS] += segs;
-			cnt->c[SV_LOST_FLOW_BYTES] += len;
+			cnt->c[SV_LOST_FLOW_PACKETS] += add->packets;
+			cnt->c[SV_LOST_FLOW_BYTES] += add->bytes;
 			return;
 		}
 	}
-	__sync_fetch_and_add(&v->packets, segs);
-	__sync_fetch_and_add(&v->bytes, len);
-	v->last_ns = now;
-	if ((v->tcp_flags & m->tcp_flags) != m->tcp_flags)
-		__sync_fetch_and_or(&v->tcp_flags, (__u32)m->tcp_flags);
+	__sync_fetch_and_add(&v->packets, add->packets);
+	__sync_fetch_and_add(&v->bytes, add->bytes);
+	if (add->last_ns > v->last_ns)
+		v->last_ns = add->last_ns;
+	if ((v->tcp_flags & add->tcp_flags) != add->tcp_flags)
+		__sync_fetch_and_or(&v->tcp_flags, add->tcp_flags);
+}
+
+static __always_inline __u32 sv_key_hash(const struct sv_flow_key *k)
+{
+	const __u64 *w = (const __u64 *)k;
+	__u64 h = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(*k) / 8); i++)
+		h = ((h << 7) | (h >> 57)) ^ w[i];
+	return (h * 0x9E3779B97F4A7C15ull) >> 40;
+}
+
+static __always_inline int sv_key_eq(const struct sv_flow_key *a, const struct sv_flow_key *b)
+{
+	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;
+	__u64 d = 0;
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(*a) / 8); i++)
+		d |= x[i] ^ y[i];
+	return !d;
+}
+
+/* Counts the frame in its CPU's cache slot, moving whatever flow held the slot to the flow
+ * map first. */
+static __always_inline void sv_count(struct sv_meta *m, struct sv_counters *cnt, __u64 segs,
+				     __u64 len, __u64 now)
+{
+	struct sv_flow_val add = { segs, len, now, now, m->tcp_flags };
+	struct sv_cache_slot *s;
+	__u32 zero = 0, idx;
+	void *cache;
+
+	cache = sv_cache_mask ? bpf_map_lookup_elem(&sv_cache_maps, &zero) : NULL;
+	idx = sv_key_hash(&m->key) & sv_cache_mask;
+	s = cache ? bpf_map_lookup_elem(cache, &idx) : NULL;
+	if (!s) {
+		sv_add_to_flow(&m->key, &add, cnt);
+		return;
+	}
+	if (s->val.packets && sv_key_eq(&s->key, &m->key)) {
+		s->val.packets += segs;
+		s->val.bytes += len;
+		s->val.last_ns = now;
+		s->val.tcp_flags |= m->tcp_flags;
+		return;
+	}
+	if (s->val.packets)
+		sv_add_to_flow(&s->key, &s->val, cnt);
+	__builtin_memcpy(&s->key, &m->key, sizeof(s->key));
+	s->val = add;
 }
 
 static __always_inline void sv_emit_event(struct sv_meta *m, struct sv_counters *cnt,
-					  __u64 segs, __u64 len, __u64 now)
+					  __u64 segs, __u64 len)
 {
 	struct sv_pkt_event *e;
-	__u64 flags;
+	__u64 flags, avail;
 
 	if (sv_sample_rate > 1 && bpf_get_prandom_u32() % sv_sample_rate)
 		return;
@@ -138,14 +217,17 @@ static __always_inline void sv_emit_event(struct sv_meta *m, struct sv_counters 
 		cnt->c[SV_LOST_RINGBUF]++;
 		return;
 	}
-	e->ts_ns = now;
+	e->ts_ns = bpf_ktime_get_ns(); /* events need the precise clock, flows do not */
 	__builtin_memcpy(&e->key, &m->key, sizeof(e->key));
 	e->len = len;
 	e->tcp_seq = m->tcp_seq;
 	e->segs = segs;
 	e->tcp_flags = m->tcp_flags;
-	flags = bpf_ringbuf_query(&sv_events, BPF_RB_AVAIL_DATA) >= sv_wakeup_bytes ?
-			BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	/* Wake the agent once per sv_wakeup_bytes of new data (when this event crosses a
+	 * multiple of it): not per event, which costs an interrupt per packet once the reader
+	 * falls behind, and not only once, which lets a reader sleep while the buffer fills. */
+	avail = bpf_ringbuf_query(&sv_events, BPF_RB_AVAIL_DATA);
+	flags = avail % sv_wakeup_bytes < sizeof(*e) + 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(e, flags);
 }
 
@@ -180,12 +262,14 @@ static __always_inline int sv_handle(struct __sk_buff *skb, __u8 dir, int l2)
 	 * the headers, and a VLAN tag held in skb metadata is still 4 bytes on the wire. */
 	segs = skb->gso_segs > 1 ? skb->gso_segs : 1;
 	len = skb->len + (segs - 1) * m.hdr_len + (skb->vlan_present ? 4 * segs : 0);
-	now = bpf_ktime_get_ns();
+	/* Flow times need milliseconds (IPFIX has no finer), and the coarse clock costs a
+	 * tenth of the precise one here. */
+	now = bpf_ktime_get_coarse_ns();
 	cnt->c[SV_CNT_PACKETS] += segs;
 	cnt->c[SV_CNT_BYTES] += len;
-	sv_add_to_flow(&m, cnt, segs, len, now);
+	sv_count(&m, cnt, segs, len, now);
 	if (sv_sample_rate)
-		sv_emit_event(&m, cnt, segs, len, now);
+		sv_emit_event(&m, cnt, segs, len);
 	return TC_ACT_UNSPEC;
 }
 

@@ -45,7 +45,8 @@ struct sv_flow_key {
 	__u8 dst_addr[16];
 	__u8 outer_src_addr[16];
 	__u8 outer_dst_addr[16];
-};
+	__u32 pad1;
+} __attribute__((aligned(8))); /* whole 64-bit words: the flow cache hashes and compares them */
 
 /* Per-flow value in the kernel map. packets and bytes count wire frames: a GSO super-packet
  * counts as the segments it leaves as, each with its own headers. */
@@ -57,6 +58,15 @@ struct sv_flow_val {
 	__u32 tcp_flags; /* OR of every packet's flags (low 8 bits) */
 	__u32 pad0;
 };
+
+/* A slot of the per-CPU flow cache in front of the flow map: the flow the slot holds and
+ * what it counted since it took the slot. val.packets == 0: an empty slot. */
+struct sv_cache_slot {
+	struct sv_flow_key key;
+	struct sv_flow_val val;
+};
+
+#define SV_CACHE_SLOTS 1024 /* default slots per CPU (a power of two) */
 
 /* One record on the packet ring buffer (--packets). */
 struct sv_pkt_event {
