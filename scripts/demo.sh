@@ -81,7 +81,7 @@ if [ -n "${DEMO_SECONDS:-}" ]; then
 	sleep "$DEMO_SECONDS"
 	# What the post has seen, for whoever runs this unattended.
 	curl -s "http://127.0.0.1:$port/api/v1/boxes" | jq -c '.boxes[] | {name, flows, interfaces}'
-	curl -s "http://127.0.0.1:$port/api/v1/flows?vni=100&limit=1" | jq -c '.flows[0] | {box, iface, vni, src_addr, dst_addr, outer_src_addr, outer_dst_addr}'
+	curl -s "http://127.0.0.1:$port/api/v1/flows?vni=100&ip_version=4&limit=1" | jq -c '.flows[0] | {box, iface, vni, src_addr, dst_addr, outer_src_addr, outer_dst_addr}'
 else
 	while sleep 3600; do :; done
 fi
