@@ -13,6 +13,9 @@ pkgs=(
 	# tests and benchmarks
 	iproute2 iputils-ping jq tcpdump tshark tcpreplay procps util-linux ethtool nftables
 	bsdextrautils
+	# the real programs on the other side of each exit: flow collectors and exporters,
+	# InfluxDB, Prometheus (promtool), systemd (unit checks)
+	nfdump softflowd influxdb influxdb-client prometheus systemd
 )
 
 # Node.js: the machine's own if it has one, Debian's otherwise.
