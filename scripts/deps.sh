@@ -13,6 +13,8 @@ pkgs=(
 	# tests and benchmarks
 	iproute2 iputils-ping jq tcpdump tshark tcpreplay procps util-linux ethtool nftables
 	bsdextrautils
+	# the InfluxDB exit's test: a real influxd (1.x), YAML of the Grafana provisioning
+	influxdb influxdb-client python3-yaml
 )
 
 # Node.js: the machine's own if it has one, Debian's otherwise.
