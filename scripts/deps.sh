@@ -15,7 +15,7 @@ pkgs=(
 	bsdextrautils
 	# the real programs on the other side of each exit: flow collectors and exporters,
 	# InfluxDB, Prometheus (promtool), systemd (unit checks)
-	nfdump softflowd influxdb influxdb-client prometheus systemd
+	nfdump softflowd influxdb influxdb-client prometheus systemd python3-yaml
 )
 
 # Node.js: the machine's own if it has one, Debian's otherwise.

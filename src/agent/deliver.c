@@ -25,7 +25,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <curl/curl.h>
 #include <sys/file.h>
 #include <sys/queue.h>
 #include <sys/stat.h>
@@ -33,9 +32,10 @@
 #include "deliver.h"
 #include "log.h"
 #include "output.h"
+#include "sender.h"
 
-#define NS_PER_MS 1000000ull
-#define NS_PER_SEC 1000000000ull
+#define NS_PER_MS SV_NS_PER_MS
+#define NS_PER_SEC SV_NS_PER_SEC
 #define BATCH_MAX (4u << 20) /* the post takes 16 MiB by default: stay well below */
 #define REC_MAX 2048 /* a record line is under 1 KiB: seal a batch this early */
 #define IFACES_MAX 1900 /* the post keeps at most 2 KiB of interface list */
@@ -43,10 +43,7 @@
 #define BOX_MAX 127 /* the post's longest box name */
 #define TOKEN_MAX 4096
 #define NAME_MAX_LEN 96
-#define BACKOFF_MIN_MS 1000
-#define BACKOFF_MAX_MS 30000
 #define DRAIN_RETRY_MS 1000 /* while draining, try often: the post may be back any moment */
-#define LOG_EVERY_NS (60 * NS_PER_SEC) /* repeated trouble: one line a minute */
 #define DEFAULT_SPOOL "/var/lib/sitevisor/spool/"
 #define INGEST_PATH "/api/v1/ingest"
 
@@ -113,21 +110,9 @@ struct sv_deliver {
 	/* The sender's own. */
 	enum post_state state;
 	unsigned long long down_since_ns, token_logged_ns;
-	unsigned int backoff_ms;
-	unsigned long long rnd;
-	char resp[256];
-	size_t resp_len;
-	char errbuf[CURL_ERROR_SIZE];
+	struct sv_backoff backoff;
 	char why[320];
 };
-
-static unsigned long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
-}
 
 static unsigned long long wall_ns(void)
 {
@@ -137,15 +122,6 @@ static unsigned long long wall_ns(void)
 	return (unsigned long long)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
 }
 
-/* 1 if a rate-limited message may go out now (and remembers it did). */
-static int due(unsigned long long *last, unsigned long long now)
-{
-	if (*last && now - *last < LOG_EVERY_NS)
-		return 0;
-	*last = now;
-	return 1;
-}
-
 static void add(struct counts *c, unsigned long long batches, unsigned long long records,
 		unsigned long long packets)
 {
@@ -153,14 +129,6 @@ static void add(struct counts *c, unsigned long long batches, unsigned long long
 	c->records += records;
 	c->packets += packets;
 }
-
-/* The sender logs too: one message must not be cut by the main thread's. */
-#define locked_log(fn, ...)                 \
-	do {                                \
-		flockfile(stderr);          \
-		fn(__VA_ARGS__);            \
-		funlockfile(stderr);        \
-	} while (0)
 
 /* --- start-up checks -------------------------------------------------------------- */
 
@@ -487,7 +455,7 @@ int sv_deliver_open(const struct sv_deliver_cfg *cfg, struct sv_deliver **out)
 	/* At least four batches fit: dropping the oldest always makes room for the newest. */
 	d->batch_max = d->spool_max / 4 < BATCH_MAX ? d->spool_max / 4 : BATCH_MAX;
 	d->start_ns = wall_ns();
-	d->rnd = d->start_ns ^ ((unsigned long long)getpid() << 32) ^ 0x9e3779b97f4a7c15ull;
+	sv_backoff_seed(&d->backoff, d->start_ns ^ ((unsigned long long)getpid() << 32));
 	safe_name(cfg->box, d->id_box, sizeof(d->id_box));
 	strcpy(d->ifaces_json, "[]");
 	*out = d;
@@ -572,12 +540,12 @@ static void report_drops(struct sv_deliver *d, int force)
 {
 	struct counts *c = &d->drop_unreported;
 
-	if (!c->batches || (!force && !due(&d->drop_logged_ns, mono_ns())))
+	if (!c->batches || (!force && !sv_ratelimit(&d->drop_logged_ns, sv_mono_now_ns())))
 		return;
-	locked_log(pr_warn,
-		   "spool %s full (%zu MiB): dropped the %llu oldest undelivered batches, %llu "
-		   "records (%llu packets)\n",
-		   d->spool, d->spool_max >> 20, c->batches, c->records, c->packets);
+	sv_locked_log(pr_warn,
+		      "spool %s full (%zu MiB): dropped the %llu oldest undelivered batches, %llu "
+		      "records (%llu packets)\n",
+		      d->spool, d->spool_max >> 20, c->batches, c->records, c->packets);
 	*c = (struct counts){ 0 };
 }
 
@@ -659,9 +627,9 @@ static void seal_batch(struct sv_deliver *d)
 	d->buf = NULL;
 	if (err) {
 		add(&d->lost, 1, d->cur.records, d->cur.packets);
-		if (due(&d->lost_logged_ns, mono_ns()))
-			locked_log(pr_warn, "cannot spool a batch of %llu records in %s: %s\n",
-				   d->cur.records, d->spool, strerror(-err));
+		if (sv_ratelimit(&d->lost_logged_ns, sv_mono_now_ns()))
+			sv_locked_log(pr_warn, "cannot spool a batch of %llu records in %s: %s\n",
+				      d->cur.records, d->spool, strerror(-err));
 		free(b);
 		return;
 	}
@@ -701,62 +669,24 @@ void sv_deliver_freeze_ifaces(struct sv_deliver *d)
 
 /* --- sending (the sender thread) --------------------------------------------------- */
 
-static size_t on_body(char *p, size_t size, size_t n, void *ctx)
+static int curl_setup(struct sv_deliver *d, struct sv_curl *h)
 {
-	struct sv_deliver *d = ctx;
-	size_t len = size * n, room = sizeof(d->resp) - 1 - d->resp_len;
-
-	if (len < room)
-		room = len;
-	memcpy(d->resp + d->resp_len, p, room);
-	d->resp_len += room;
-	d->resp[d->resp_len] = 0;
-	return len;
-}
-
-static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	struct sv_deliver *d = ctx;
-
-	return __atomic_load_n(&d->abort, __ATOMIC_RELAXED);
-}
-
-static CURL *curl_setup(struct sv_deliver *d, struct curl_slist **hdrs)
-{
-	struct curl_slist *h = NULL, *n;
-	CURL *c = curl_easy_init();
+	const char *hdrs[] = {
+		"Content-Type: application/x-ndjson",
+		"Expect:", /* no 100-continue round trip */
+		d->auth,
+		NULL,
+	};
 	char ua[64];
 
-	if (!c)
-		return NULL;
 	snprintf(ua, sizeof(ua), "sitevisor-agent/%s", d->version);
-	n = curl_slist_append(h, "Content-Type: application/x-ndjson");
-	n = n ? curl_slist_append(h = n, "Expect:") : NULL; /* no 100-continue round trip */
-	n = n ? curl_slist_append(h = n, d->auth) : NULL;
-	if (!n) {
-		curl_slist_free_all(h);
-		curl_easy_cleanup(c);
-		return NULL;
-	}
-	*hdrs = n;
-	curl_easy_setopt(c, CURLOPT_URL, d->url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (sv_curl_init(h, d->url, hdrs, ua, &d->abort))
+		return -ENOMEM;
 	if (d->unix_path)
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
+		curl_easy_setopt(h->c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
 	if (d->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, d->ca_file);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, n);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, ua);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT, 120L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, d);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, d);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, d->errbuf);
-	return c;
+		curl_easy_setopt(h->c, CURLOPT_CAINFO, d->ca_file);
+	return 0;
 }
 
 static int read_batch(struct sv_deliver *d, const char *name, char **out, size_t *len)
@@ -792,19 +722,10 @@ static int read_batch(struct sv_deliver *d, const char *name, char **out, size_t
 	return 0;
 }
 
-/* The post's own words, one line: its errors are {"error":"..."}. */
-static const char *post_says(struct sv_deliver *d)
-{
-	char *p = d->resp;
-
-	p[strcspn(p, "\r\n")] = 0;
-	return *p ? p : "no answer";
-}
-
-static enum outcome send_batch(struct sv_deliver *d, CURL *c, const char *name)
+static enum outcome send_batch(struct sv_deliver *d, struct sv_curl *h, const char *name)
 {
 	CURLcode rc;
-	long status = 0;
+	long oserr = 0;
 	char *body = NULL;
 	size_t len = 0;
 	int err = read_batch(d, name, &body, &len);
@@ -813,51 +734,36 @@ static enum outcome send_batch(struct sv_deliver *d, CURL *c, const char *name)
 		snprintf(d->why, sizeof(d->why), "cannot read it: %s", strerror(-err));
 		return UNREADABLE;
 	}
-	d->resp_len = 0;
-	d->resp[0] = d->errbuf[0] = 0;
-	curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	rc = curl_easy_perform(c);
+	rc = sv_curl_post(h, body, len);
 	free(body);
 	if (rc == CURLE_ABORTED_BY_CALLBACK)
 		return ABORTED;
 	if (rc != CURLE_OK) {
-		curl_easy_getinfo(c, CURLINFO_OS_ERRNO, &status);
+		curl_easy_getinfo(h->c, CURLINFO_OS_ERRNO, &oserr);
 		/* curl names "localhost port 80" for a unix socket: the OS's reason says more. */
-		if (d->unix_path && rc == CURLE_COULDNT_CONNECT && status)
-			snprintf(d->why, sizeof(d->why), "cannot connect: %s", strerror(status));
+		if (d->unix_path && rc == CURLE_COULDNT_CONNECT && oserr)
+			snprintf(d->why, sizeof(d->why), "cannot connect: %s", strerror(oserr));
 		else
-			snprintf(d->why, sizeof(d->why), "%s",
-				 d->errbuf[0] ? d->errbuf : curl_easy_strerror(rc));
+			snprintf(d->why, sizeof(d->why), "%s", sv_curl_why(h, rc));
 		return FAILED;
 	}
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	snprintf(d->why, sizeof(d->why), "HTTP %ld: %s", status, post_says(d));
+	/* The post's own words, one line: its errors are {"error":"..."}. */
+	snprintf(d->why, sizeof(d->why), "HTTP %ld: %s", h->status, sv_curl_says(h));
 	pr_debug("batch %s: %s\n", name, d->why);
-	if (status >= 200 && status < 300)
-		return strstr(d->resp, "\"duplicate\":true") ? SENT_DUP : SENT;
-	if (status == 400 || status == 413)
+	if (h->status >= 200 && h->status < 300)
+		return strstr(h->resp, "\"duplicate\":true") ? SENT_DUP : SENT;
+	if (h->status == 400 || h->status == 413)
 		return REJECTED; /* it will never be accepted: retrying would block the rest */
-	if (status == 401 || status == 403)
+	if (h->status == 401 || h->status == 403)
 		return BAD_TOKEN;
 	return FAILED;
 }
 
-/* Next try after a failure: 1 s doubling to 30 s, each wait drawn from its upper half so
- * a site's agents do not all come back at the same instant. */
+/* Next try after a failure; while draining, soon: the post may be back any moment. */
 static void back_off(struct sv_deliver *d, unsigned long long now)
 {
-	unsigned int ms;
+	unsigned int ms = sv_backoff_next(&d->backoff, d->draining ? DRAIN_RETRY_MS : 0);
 
-	d->backoff_ms = d->backoff_ms ? d->backoff_ms * 2 : BACKOFF_MIN_MS;
-	if (d->backoff_ms > BACKOFF_MAX_MS)
-		d->backoff_ms = BACKOFF_MAX_MS;
-	d->rnd ^= d->rnd << 13;
-	d->rnd ^= d->rnd >> 7;
-	d->rnd ^= d->rnd << 17;
-	ms = d->backoff_ms / 2 + d->rnd % (d->backoff_ms / 2 + 1);
-	if (d->draining && ms > DRAIN_RETRY_MS)
-		ms = DRAIN_RETRY_MS;
 	d->next_try_ns = now + ms * NS_PER_MS;
 }
 
@@ -875,10 +781,10 @@ static void remove_batch(struct sv_deliver *d, struct batch *b)
 static void post_is_back(struct sv_deliver *d, unsigned long long now)
 {
 	if (d->state == POST_DOWN || d->state == POST_TOKEN)
-		locked_log(pr_info, "post %s accepts batches again after %llu s; %u waiting\n",
-			   d->shown, (now - d->down_since_ns) / NS_PER_SEC, d->n_batches - 1);
+		sv_locked_log(pr_info, "post %s accepts batches again after %llu s; %u waiting\n",
+			      d->shown, (now - d->down_since_ns) / NS_PER_SEC, d->n_batches - 1);
 	d->state = POST_OK;
-	d->backoff_ms = 0;
+	sv_backoff_reset(&d->backoff);
 	d->next_try_ns = 0;
 }
 
@@ -888,13 +794,16 @@ static void post_fails(struct sv_deliver *d, enum outcome o, unsigned long long 
 	d->failures++;
 	if (d->state != POST_DOWN && d->state != POST_TOKEN)
 		d->down_since_ns = now;
-	if (o == BAD_TOKEN && (d->state != POST_TOKEN || due(&d->token_logged_ns, now))) {
+	if (o == BAD_TOKEN &&
+	    (d->state != POST_TOKEN || sv_ratelimit(&d->token_logged_ns, now))) {
 		d->token_logged_ns = now;
-		locked_log(pr_warn, "post %s refuses our token (%s); %u batches kept in the spool\n",
-			   d->shown, d->why, d->n_batches);
+		sv_locked_log(pr_warn,
+			      "post %s refuses our token (%s); %u batches kept in the spool\n",
+			      d->shown, d->why, d->n_batches);
 	} else if (o == FAILED && d->state != POST_DOWN) {
-		locked_log(pr_warn, "post %s unreachable: %s; retrying, batches kept in the spool\n",
-			   d->shown, d->why);
+		sv_locked_log(pr_warn,
+			      "post %s unreachable: %s; retrying, batches kept in the spool\n",
+			      d->shown, d->why);
 	}
 	d->state = o == BAD_TOKEN ? POST_TOKEN : POST_DOWN;
 	back_off(d, now);
@@ -903,7 +812,7 @@ static void post_fails(struct sv_deliver *d, enum outcome o, unsigned long long 
 /* Under the lock: what the answer means for the batch and for the next try. */
 static void settle(struct sv_deliver *d, struct batch *b, enum outcome o)
 {
-	unsigned long long now = mono_ns();
+	unsigned long long now = sv_mono_now_ns();
 
 	switch (o) {
 	case SENT:
@@ -917,8 +826,8 @@ static void settle(struct sv_deliver *d, struct batch *b, enum outcome o)
 		post_is_back(d, now);
 		/* fall through */
 	case UNREADABLE:
-		locked_log(pr_warn, "batch %s dropped, %llu records (%llu packets): %s\n", b->name,
-			   b->records, b->packets, d->why);
+		sv_locked_log(pr_warn, "batch %s dropped, %llu records (%llu packets): %s\n",
+			      b->name, b->records, b->packets, d->why);
 		add(&d->rejected, 1, b->records, b->packets);
 		remove_batch(d, b);
 		break;
@@ -941,7 +850,7 @@ static struct batch *next_batch(struct sv_deliver *d)
 		if (d->stop)
 			return NULL;
 		b = TAILQ_FIRST(&d->q);
-		if (b && mono_ns() >= d->next_try_ns)
+		if (b && sv_mono_now_ns() >= d->next_try_ns)
 			return b;
 		if (!b) {
 			pthread_cond_wait(&d->cond, &d->lock);
@@ -956,14 +865,13 @@ static struct batch *next_batch(struct sv_deliver *d)
 static void *sender(void *arg)
 {
 	struct sv_deliver *d = arg;
-	struct curl_slist *hdrs = NULL;
 	char name[NAME_MAX_LEN];
+	struct sv_curl h;
 	struct batch *b;
 	enum outcome o;
-	CURL *c = curl_setup(d, &hdrs);
 
-	if (!c) {
-		locked_log(pr_warn, "cannot set up libcurl: batches stay in the spool\n");
+	if (curl_setup(d, &h)) {
+		sv_locked_log(pr_warn, "cannot set up libcurl: batches stay in the spool\n");
 		return NULL;
 	}
 	pthread_mutex_lock(&d->lock);
@@ -971,14 +879,13 @@ static void *sender(void *arg)
 		d->inflight = 1;
 		memcpy(name, b->name, sizeof(name));
 		pthread_mutex_unlock(&d->lock);
-		o = send_batch(d, c, name);
+		o = send_batch(d, &h, name);
 		pthread_mutex_lock(&d->lock);
 		d->inflight = 0;
 		settle(d, b, o);
 	}
 	pthread_mutex_unlock(&d->lock);
-	curl_easy_cleanup(c);
-	curl_slist_free_all(hdrs);
+	sv_curl_free(&h);
 	return NULL;
 }
 
@@ -1006,7 +913,7 @@ int sv_deliver_start(struct sv_deliver *d)
 
 static void drain(struct sv_deliver *d)
 {
-	unsigned long long deadline = mono_ns() + d->drain_timeout * NS_PER_SEC;
+	unsigned long long deadline = sv_mono_now_ns() + d->drain_timeout * NS_PER_SEC;
 	struct timespec ts = { deadline / NS_PER_SEC, deadline % NS_PER_SEC };
 
 	pthread_mutex_lock(&d->lock);
@@ -1016,7 +923,7 @@ static void drain(struct sv_deliver *d)
 	d->draining = 1;
 	d->next_try_ns = 0; /* now, whatever the backoff said */
 	pthread_cond_broadcast(&d->cond);
-	while (d->n_batches && mono_ns() < deadline)
+	while (d->n_batches && sv_mono_now_ns() < deadline)
 		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
 	d->stop = 1;
 	__atomic_store_n(&d->abort, 1, __ATOMIC_RELAXED);

@@ -19,6 +19,7 @@
 #include "flow.skel.h"
 #include "flowtab.h"
 #include "iface.h"
+#include "influx.h"
 #include "log.h"
 #include "metrics.h"
 #include "output.h"
@@ -46,6 +47,8 @@ struct sv_opts {
 	unsigned int drain_timeout;
 	int post_only_set; /* an option that only means something with --post */
 	const char *metrics; /* --metrics ADDR:PORT, or NULL */
+	int drain_set;
+	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
 };
 
 struct sv_agent {
@@ -60,6 +63,8 @@ struct sv_agent {
 	struct sv_metrics *metrics;
 	struct sv_iface_total *totals; /* per interface and direction, for the metrics */
 	size_t n_totals, cap_totals;
+	struct sv_influx *ix;
+	struct sv_influx_batch ixb; /* this scan's points */
 	__u64 wall_off;
 	__u64 reported[SV_CNT_MAX];
 	int stop;
@@ -95,7 +100,13 @@ static void usage(FILE *f)
 		"      --spool DIR         batches not yet delivered (default\n"
 		"                          /var/lib/sitevisor/spool/BOX)\n"
 		"      --spool-max MIB     spool bound; the oldest batches go first (default 64)\n"
-		"      --drain-timeout S   at exit, time to deliver what is spooled (default 5)\n"
+		"      --drain-timeout S   at exit, time to deliver what is spooled or queued\n"
+		"                          for InfluxDB (default 5)\n"
+		"      --influx URL        write points to InfluxDB: 1.x\n"
+		"                          http://HOST:8086/write?db=DB, 2.x\n"
+		"                          http://HOST:8086/api/v2/write?org=ORG&bucket=B\n"
+		"                          (then flow records reach stdout only with --json)\n"
+		"      --influx-token T    sent as 'Authorization: Token T' (2.x, 1.8+)\n"
 		"      --metrics ADDR:PORT serve Prometheus metrics at /metrics there\n"
 		"  -v, --verbose           more messages (twice: libbpf's too)\n"
 		"  -q, --quiet             warnings only\n"
@@ -142,6 +153,8 @@ enum {
 	OPT_SPOOL_MAX,
 	OPT_DRAIN_TIMEOUT,
 	OPT_METRICS,
+	OPT_INFLUX,
+	OPT_INFLUX_TOKEN,
 };
 
 static const struct option long_opts[] = {
@@ -165,6 +178,8 @@ static const struct option long_opts[] = {
 	{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "influx", required_argument, NULL, OPT_INFLUX },
+	{ "influx-token", required_argument, NULL, OPT_INFLUX_TOKEN },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -202,10 +217,18 @@ static int check_post_opts(const struct sv_opts *o)
 {
 	const char *p;
 
+	if (o->influx_token && !o->influx) {
+		pr_warn("--influx-token needs --influx\n");
+		return -EINVAL;
+	}
+	if (o->drain_set && !o->post && !o->influx) {
+		pr_warn("--drain-timeout needs --post or --influx\n");
+		return -EINVAL;
+	}
 	if (!o->post) {
 		if (o->post_only_set) {
-			pr_warn("--token, --token-file, --post-ca, --spool, --spool-max and "
-				"--drain-timeout need --post\n");
+			pr_warn("--token, --token-file, --post-ca, --spool and --spool-max need "
+				"--post\n");
 			return -EINVAL;
 		}
 		return 0;
@@ -307,6 +330,12 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 		case OPT_POST:
 			o->post = optarg;
 			break;
+		case OPT_INFLUX:
+			o->influx = optarg;
+			break;
+		case OPT_INFLUX_TOKEN:
+			o->influx_token = optarg;
+			break;
 		case OPT_TOKEN:
 		case OPT_TOKEN_FILE:
 		case OPT_POST_CA:
@@ -318,7 +347,7 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 			err = parse_uint("--spool-max", optarg, 1, 1u << 20, &o->spool_max);
 			break;
 		case OPT_DRAIN_TIMEOUT:
-			o->post_only_set = 1;
+			o->drain_set = 1;
 			err = parse_uint("--drain-timeout", optarg, 0, 3600, &o->drain_timeout);
 			break;
 		case OPT_METRICS:
@@ -539,15 +568,22 @@ static void count_iface(struct sv_agent *a, const struct sv_flow_rec *r)
 	a->totals[i].bytes += r->bytes;
 }
 
-/* An sv_flow_cb: a record goes into the scan's batch for the post and/or to stdout. */
+/* An sv_flow_cb: a record goes into the scan's batch for the post, its points for InfluxDB
+ * and/or to stdout. */
 static int on_flow(void *ctx, const struct sv_flow_rec *r)
 {
 	struct sv_agent *a = ctx;
+	struct sv_point_strs strs;
+	struct sv_lp_flow p;
 
 	if (a->metrics)
 		count_iface(a, r);
 	if (a->dl)
 		sv_deliver_flow(a->dl, r); /* never fails: what it cannot keep, it counts */
+	if (a->ix) {
+		sv_output_point(&a->out, r, &p, &strs);
+		sv_influx_batch_flow(&a->ixb, &p); /* the same: counted, never failing */
+	}
 	return a->print_flows ? sv_output_flow(&a->out, r) : 0;
 }
 
@@ -593,6 +629,8 @@ static int scan(struct sv_agent *a, int force)
 	err = sv_flowtab_export(&a->flows, sv_mono_ns(), force, on_flow, a);
 	if (a->dl)
 		sv_deliver_end(a->dl); /* this scan's records become one batch (or a few) */
+	if (a->ix) /* the interface sums are stamped with the interval's end */
+		sv_influx_batch_end(&a->ixb, sv_mono_ns() + a->wall_off);
 	fflush(a->out.f);
 	report_losses(a);
 	publish_metrics(a);
@@ -701,6 +739,20 @@ static int open_delivery(struct sv_agent *a)
 	return sv_deliver_open(&cfg, &a->dl);
 }
 
+static int open_influx(struct sv_agent *a)
+{
+	struct sv_influx_cfg cfg = {
+		.url = a->o.influx,
+		.token = a->o.influx_token,
+		.user_agent = "sitevisor-agent/" SV_VERSION,
+		.drain_timeout = a->o.drain_timeout,
+	};
+	int err = sv_influx_open(&cfg, &a->ix);
+
+	sv_influx_batch_init(&a->ixb, a->ix, a->o.box);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	struct sv_agent a = { .ifaces.nl_fd = -1 };
@@ -717,6 +769,8 @@ int main(int argc, char **argv)
 		err = check_kernel();
 	if (!err && a.o.post)
 		err = open_delivery(&a);
+	if (!err && a.o.influx)
+		err = open_influx(&a);
 	if (!err)
 		err = load(&a);
 	if (!err && a.o.metrics) {
@@ -730,7 +784,7 @@ int main(int argc, char **argv)
 
 	a.out = (struct sv_output){ .f = stdout, .json = a.o.json, .box = a.o.box,
 				    .ifaces = &a.ifaces };
-	a.print_flows = !a.o.post || a.o.json;
+	a.print_flows = (!a.o.post && !a.o.influx) || a.o.json;
 	a.ifaces.names = a.o.ifnames;
 	a.ifaces.n_names = a.o.n_ifnames;
 	a.ifaces.mode = a.o.attach;
@@ -750,6 +804,11 @@ int main(int argc, char **argv)
 	}
 	if (a.dl) {
 		err = sv_deliver_start(a.dl);
+		if (err)
+			goto out;
+	}
+	if (a.ix) {
+		err = sv_influx_start(a.ix);
 		if (err)
 			goto out;
 	}
@@ -774,6 +833,8 @@ out:
 	sv_deliver_close(a.dl);
 	sv_metrics_stop(a.metrics);
 	free(a.totals);
+	sv_influx_close(a.ix);
+	sv_influx_batch_free(&a.ixb);
 	sv_ifaces_free(&a.ifaces);
 	ring_buffer__free(a.rb);
 	if (a.flows.buckets)

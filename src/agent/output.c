@@ -162,6 +162,35 @@ int sv_output_flow(void *ctx, const struct sv_flow_rec *r)
 	return ferror(o->f) ? -EPIPE : 0;
 }
 
+void sv_output_point(const struct sv_output *o, const struct sv_flow_rec *r,
+		     struct sv_lp_flow *p, struct sv_point_strs *s)
+{
+	const struct sv_flow_key *k = r->key;
+
+	*p = (struct sv_lp_flow){
+		.iface = iface_name(o, k->ifindex, s->iface),
+		.egress = k->direction == SV_EGRESS,
+		.ip_version = k->ip_version,
+		.protocol = k->protocol,
+		.tcp_flags = r->tcp_flags,
+		.vni = k->flags & SV_KEY_TUNNEL ? (int64_t)k->vni : -1,
+		.packets = r->packets,
+		.bytes = r->bytes,
+		.first_ns = r->first_ns,
+		.last_ns = r->last_ns,
+	};
+	if (k->ip_version) {
+		sv_addr_str(k->src_addr, s->src, sizeof(s->src));
+		sv_addr_str(k->dst_addr, s->dst, sizeof(s->dst));
+		p->src_addr = s->src;
+		p->dst_addr = s->dst;
+	}
+	if (!is_icmp(k)) { /* ICMP keeps type and code there: the JSON record says 0 */
+		p->src_port = k->src_port;
+		p->dst_port = k->dst_port;
+	}
+}
+
 int sv_output_packet(struct sv_output *o, const struct sv_pkt_event *e, __u64 wall_ns)
 {
 	fprintf(o->f, "{\"type\":\"packet\",\"ts_ns\":%llu,", (unsigned long long)wall_ns);

@@ -6,7 +6,9 @@
 
 #include <stdio.h>
 #include "flowtab.h"
+#include "addr.h"
 #include "iface.h"
+#include "lineproto.h"
 
 struct sv_output {
 	FILE *f;
@@ -19,6 +21,15 @@ struct sv_output {
 int sv_output_flow(void *ctx, const struct sv_flow_rec *rec);
 int sv_output_packet(struct sv_output *o, const struct sv_pkt_event *e, __u64 wall_ns);
 const char *sv_end_reason_str(enum sv_end_reason r);
+/* Room for the strings of an InfluxDB point (sv_output_point). */
+struct sv_point_strs {
+	char iface[IF_NAMESIZE + 8];
+	char src[SV_ADDR_STRLEN], dst[SV_ADDR_STRLEN];
+};
+
+/* A record as an InfluxDB flow point: the fields the JSON record has, strings in s. */
+void sv_output_point(const struct sv_output *o, const struct sv_flow_rec *r,
+		     struct sv_lp_flow *p, struct sv_point_strs *s);
 /* s as a JSON string literal, quotes included. */
 void sv_json_fstr(FILE *f, const char *s);
 

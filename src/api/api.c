@@ -483,7 +483,8 @@ static void stat_add(unsigned long long *c, unsigned long long n)
 	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
 }
 
-int sv_api_ingest(struct sv_store *st, const char *body, size_t len, struct sb *out)
+int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
+		  const struct sv_stored_hook *hook, struct sb *out)
 {
 	struct sv_batch b;
 	char err[200];
@@ -497,6 +498,8 @@ int sv_api_ingest(struct sv_store *st, const char *body, size_t len, struct sb *
 					sv_api_error(out, 400, "%s", err);
 	}
 	ret = sv_store_ingest(st, &b, sv_now_ns(), &dup);
+	if (!ret && !dup && hook && hook->fn)
+		hook->fn(hook->ctx, &b);
 	if (!ret) {
 		sb_printf(out, "{\"accepted\":%zu,\"skipped\":%zu,\"duplicate\":%s}\n",
 			  dup ? 0 : b.n, b.skipped, dup ? "true" : "false");

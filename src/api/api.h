@@ -20,8 +20,17 @@ struct sv_params {
 /* GET /api/v1/<name>: fills out with JSON, returns the HTTP status. */
 int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 	       struct sb *out);
-/* POST /api/v1/ingest with the whole body. */
-int sv_api_ingest(struct sv_store *st, const char *body, size_t len, struct sb *out);
+/* What else the post does with a batch once it has stored it (the exits, e.g. InfluxDB):
+ * called for each batch stored for the first time, not for duplicates, from the HTTP
+ * worker thread that stored it. */
+struct sv_stored_hook {
+	void (*fn)(void *ctx, const struct sv_batch *b);
+	void *ctx;
+};
+
+/* POST /api/v1/ingest with the whole body; hook may be NULL. */
+int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
+		  const struct sv_stored_hook *hook, struct sb *out);
 /* What ingest did, since the start: read by the post's /metrics. Atomic: the HTTP workers
  * update them concurrently. */
 struct sv_api_stats {

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <poll.h>
 #include "http.h"
+#include "influx.h"
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
@@ -27,6 +28,7 @@
 #define NS 1000000000LL
 #define DAY_NS (86400 * NS)
 #define MAX_LISTEN 8
+#define INFLUX_DRAIN_S 5 /* at exit, time to write what is queued for InfluxDB */
 
 struct post_opts {
 	const char *listen[MAX_LISTEN];
@@ -38,6 +40,7 @@ struct post_opts {
 	const char *tls_cert, *tls_key;
 	unsigned long max_body;
 	unsigned int retention_days, rollup_days, threads;
+	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
 };
 
 static void usage(FILE *f)
@@ -56,6 +59,10 @@ static void usage(FILE *f)
 		"  --retention DAYS       keep raw flow records this long (default 7)\n"
 		"  --rollup-retention DAYS  keep per-minute rollups this long (default 90)\n"
 		"  --threads N            HTTP worker threads (default 4)\n"
+		"  --influx URL           also write what is stored to InfluxDB: 1.x\n"
+		"                         http://HOST:8086/write?db=DB, 2.x\n"
+		"                         http://HOST:8086/api/v2/write?org=ORG&bucket=B\n"
+		"  --influx-token TOKEN   sent as 'Authorization: Token TOKEN' (2.x, 1.8+)\n"
 		"  --config FILE          options from FILE: 'name value' lines, # comments;\n"
 		"                         the command line wins\n"
 		"  -v, --verbose / -q, --quiet / -h, --help / --version\n");
@@ -64,7 +71,7 @@ static void usage(FILE *f)
 enum {
 	OPT_LISTEN = 256, OPT_DB, OPT_TOKEN, OPT_TOKENS, OPT_READ_TOKEN, OPT_TLS_CERT,
 	OPT_TLS_KEY, OPT_MAX_BODY, OPT_RETENTION, OPT_ROLLUP, OPT_THREADS, OPT_CONFIG,
-	OPT_VERSION,
+	OPT_VERSION, OPT_INFLUX, OPT_INFLUX_TOKEN,
 };
 
 static const struct option long_opts[] = {
@@ -80,6 +87,8 @@ static const struct option long_opts[] = {
 	{ "rollup-retention", required_argument, NULL, OPT_ROLLUP },
 	{ "threads", required_argument, NULL, OPT_THREADS },
 	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "influx", required_argument, NULL, OPT_INFLUX },
+	{ "influx-token", required_argument, NULL, OPT_INFLUX_TOKEN },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -206,6 +215,8 @@ static int apply(struct post_opts *o, int c, const char *arg)
 		o->threads = v;
 		break;
 	case OPT_CONFIG: return each_line(arg, "config file", config_line, o);
+	case OPT_INFLUX: o->influx = arg; break;
+	case OPT_INFLUX_TOKEN: o->influx_token = arg; break;
 	case 'v': sv_log_level++; break;
 	case 'q': sv_log_level = SV_LOG_WARN; break;
 	default: return -EINVAL;
@@ -247,6 +258,10 @@ static int parse_args(int argc, char **argv, struct post_opts *o)
 		pr_warn("--tls-cert and --tls-key go together\n");
 		return -EINVAL;
 	}
+	if (!err && o->influx_token && !o->influx) {
+		pr_warn("--influx-token needs --influx\n");
+		return -EINVAL;
+	}
 	if (!err && !o->n_listen)
 		o->listen[o->n_listen++] = "127.0.0.1:8080";
 	return err;
@@ -277,13 +292,53 @@ static void housekeeping(struct post_opts *o, struct sv_store *st)
 		pr_warn("pruning old records failed\n");
 }
 
-static int serve(struct post_opts *o, struct sv_store *st, const int *fds)
+/* A stored batch's points for InfluxDB (an sv_stored_hook), from the worker that stored it;
+ * the sums per interface and direction are stamped with the batch's newest record. */
+static void to_influx(void *ctx, const struct sv_batch *b)
+{
+	struct sv_influx_batch ib;
+	const struct sv_rec *r;
+	size_t i;
+
+	sv_influx_batch_init(&ib, ctx, b->box);
+	for (i = 0; i < b->n; i++) {
+		r = &b->recs[i];
+		sv_influx_batch_flow(&ib, &(struct sv_lp_flow){
+			.iface = r->iface, .egress = r->direction == 1,
+			.ip_version = r->ip_version, .protocol = r->protocol,
+			.src_addr = r->src_addr, .dst_addr = r->dst_addr,
+			.src_port = r->src_port, .dst_port = r->dst_port,
+			.tcp_flags = r->tcp_flags, .vni = r->vni,
+			.packets = r->packets, .bytes = r->bytes,
+			.first_ns = r->first_ns, .last_ns = r->last_ns,
+		});
+	}
+	sv_influx_batch_end(&ib, 0);
+	sv_influx_batch_free(&ib);
+}
+
+static int open_influx(const struct post_opts *o, struct sv_influx **ix)
+{
+	struct sv_influx_cfg cfg = {
+		.url = o->influx,
+		.token = o->influx_token,
+		.user_agent = "sitevisor-post/" SV_VERSION,
+		.drain_timeout = INFLUX_DRAIN_S,
+	};
+	int err = sv_influx_open(&cfg, ix);
+
+	return err ? err : sv_influx_start(*ix);
+}
+
+static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
+		 struct sv_influx *ix)
 {
 	struct sv_post_metrics metrics = { .store = st, .version = SV_VERSION };
 	struct sv_http_cfg cfg = {
 		.store = st, .tokens = o->tokens, .n_tokens = o->n_tokens,
 		.read_token = o->read_token, .max_body = o->max_body,
 		.metrics = sv_post_metrics_render, .metrics_ctx = &metrics,
+		.stored = { .fn = ix ? to_influx : NULL, .ctx = ix },
 	};
 	char *cert = NULL, *key = NULL;
 	struct sv_http *http = NULL;
@@ -334,6 +389,7 @@ int main(int argc, char **argv)
 {
 	struct post_opts o = { 0 };
 	struct sv_store *st = NULL;
+	struct sv_influx *ix = NULL;
 	int fds[MAX_LISTEN], i, n = 0, err;
 	char msg[256];
 
@@ -356,8 +412,14 @@ int main(int argc, char **argv)
 		pr_warn("cannot open database %s: %s\n", o.db, msg);
 		goto out;
 	}
-	err = serve(&o, st, fds);
+	if (o.influx) {
+		err = open_influx(&o, &ix);
+		if (err)
+			goto out;
+	}
+	err = serve(&o, st, fds, ix);
 out:
+	sv_influx_close(ix); /* after serve: no worker stores any more */
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 	for (i = 0; i < o.n_listen; i++)
