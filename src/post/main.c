@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <poll.h>
+#include "collect.h"
 #include "http.h"
 #include "log.h"
 #include "store.h"
@@ -29,6 +30,7 @@ struct post_opts {
 	const char *listen[MAX_LISTEN];
 	int n_listen;
 	const char *db;
+	const char *ipfix_listen;
 	char **tokens;
 	int n_tokens;
 	const char *read_token;
@@ -44,6 +46,7 @@ static void usage(FILE *f)
 		"Gathers flow records from every box's agent, stores them and serves the API\n"
 		"and dashboard.\n\n"
 		"  --listen ADDR:PORT|unix:PATH  where to listen (repeatable; default 127.0.0.1:8080)\n"
+		"  --ipfix-listen ADDR:PORT  collect IPFIX and NetFlow v9 over UDP there\n"
 		"  --db PATH              SQLite database (default sitevisor.db)\n"
 		"  --token TOKEN          an ingest token agents may use (repeatable)\n"
 		"  --tokens FILE          ingest tokens, one a line (# comments)\n"
@@ -61,11 +64,12 @@ static void usage(FILE *f)
 enum {
 	OPT_LISTEN = 256, OPT_DB, OPT_TOKEN, OPT_TOKENS, OPT_READ_TOKEN, OPT_TLS_CERT,
 	OPT_TLS_KEY, OPT_MAX_BODY, OPT_RETENTION, OPT_ROLLUP, OPT_THREADS, OPT_CONFIG,
-	OPT_VERSION,
+	OPT_VERSION, OPT_IPFIX_LISTEN,
 };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "ipfix-listen", required_argument, NULL, OPT_IPFIX_LISTEN },
 	{ "db", required_argument, NULL, OPT_DB },
 	{ "token", required_argument, NULL, OPT_TOKEN },
 	{ "tokens", required_argument, NULL, OPT_TOKENS },
@@ -182,6 +186,7 @@ static int apply(struct post_opts *o, int c, const char *arg)
 		o->listen[o->n_listen++] = arg;
 		break;
 	case OPT_DB: o->db = arg; break;
+	case OPT_IPFIX_LISTEN: o->ipfix_listen = arg; break;
 	case OPT_TOKEN: return add_token(o, arg);
 	case OPT_TOKENS: return each_line(arg, "token file", token_line, o);
 	case OPT_READ_TOKEN: o->read_token = arg; break;
@@ -278,15 +283,16 @@ static int listen_unix(const char *path)
 	return fd;
 }
 
-/* "ADDR:PORT" or "[V6ADDR]:PORT" or "unix:PATH" into a listening socket. */
-static int open_listen(const char *spec)
+/* "ADDR:PORT" or "[V6ADDR]:PORT" or (for TCP) "unix:PATH" into a listening socket of type
+ * SOCK_STREAM, or a bound SOCK_DGRAM one. */
+static int open_listen(const char *spec, int type)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	struct addrinfo hints = { .ai_socktype = type, .ai_flags = AI_PASSIVE }, *ai;
 	char host[256], *port;
 	int fd, one = 1, rc;
 
 	if (!strncmp(spec, "unix:", 5))
-		return listen_unix(spec + 5);
+		return type == SOCK_STREAM ? listen_unix(spec + 5) : -EINVAL;
 	snprintf(host, sizeof(host), "%s", spec[0] == '[' ? spec + 1 : spec);
 	port = strrchr(host, ':');
 	if (!port)
@@ -297,11 +303,13 @@ static int open_listen(const char *spec)
 	rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
 	if (rc)
 		return -EINVAL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ai->ai_family, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) ||
+	    (type == SOCK_STREAM && listen(fd, 128))) {
 		close(fd);
 		goto fail;
 	}
@@ -338,7 +346,7 @@ static void housekeeping(struct post_opts *o, struct sv_store *st)
 		pr_warn("pruning old records failed\n");
 }
 
-static int serve(struct post_opts *o, struct sv_store *st, const int *fds)
+static int serve(struct post_opts *o, struct sv_store *st, const int *fds, int ipfix_fd)
 {
 	struct sv_http_cfg cfg = {
 		.store = st, .tokens = o->tokens, .n_tokens = o->n_tokens,
@@ -346,6 +354,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds)
 	};
 	char *cert = NULL, *key = NULL;
 	struct sv_http *http = NULL;
+	struct sv_collect *collect = NULL;
 	struct pollfd pfd;
 	sigset_t mask;
 	int err, i;
@@ -365,6 +374,15 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds)
 		pr_warn("cannot start the HTTP server%s\n", cert ? " (check the TLS files)" : "");
 		goto out;
 	}
+	/* After the signals are blocked, so the collector's thread never takes them. */
+	if (ipfix_fd >= 0) {
+		err = sv_collect_start(ipfix_fd, st, &collect);
+		if (err) {
+			pr_warn("cannot start the IPFIX collector: %s\n", strerror(-err));
+			goto out;
+		}
+		pr_info("collecting IPFIX and NetFlow v9 on %s (UDP)\n", o->ipfix_listen);
+	}
 	for (i = 0; i < o->n_listen; i++)
 		pr_info("listening on %s%s\n", o->listen[i], cert ? " (TLS)" : "");
 	if (!o->n_tokens)
@@ -378,6 +396,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds)
 	pr_info("stopping\n");
 	close(pfd.fd);
 out:
+	sv_collect_stop(collect);
 	sv_http_stop(http);
 	free(cert);
 	free(key);
@@ -388,7 +407,7 @@ int main(int argc, char **argv)
 {
 	struct post_opts o = { 0 };
 	struct sv_store *st = NULL;
-	int fds[MAX_LISTEN], i, n = 0, err;
+	int fds[MAX_LISTEN], i, n = 0, ipfix_fd = -1, err;
 	char msg[256];
 
 	sv_prog_name = "sitevisor-post";
@@ -396,7 +415,7 @@ int main(int argc, char **argv)
 	if (err)
 		return err > 0 ? 0 : 2;
 	for (n = 0; n < o.n_listen; n++) {
-		fds[n] = open_listen(o.listen[n]);
+		fds[n] = open_listen(o.listen[n], SOCK_STREAM);
 		if (fds[n] < 0) {
 			pr_warn("cannot listen on %s: %s\n", o.listen[n],
 				fds[n] == -EINVAL ? "expected ADDR:PORT or unix:PATH" :
@@ -405,15 +424,26 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (o.ipfix_listen) {
+		ipfix_fd = open_listen(o.ipfix_listen, SOCK_DGRAM);
+		if (ipfix_fd < 0) {
+			pr_warn("cannot listen on %s (UDP): %s\n", o.ipfix_listen,
+				ipfix_fd == -EINVAL ? "expected ADDR:PORT" : strerror(-ipfix_fd));
+			err = ipfix_fd;
+			goto out;
+		}
+	}
 	err = sv_store_open(o.db, &st, msg, sizeof(msg));
 	if (err) {
 		pr_warn("cannot open database %s: %s\n", o.db, msg);
 		goto out;
 	}
-	err = serve(&o, st, fds);
+	err = serve(&o, st, fds, ipfix_fd);
 out:
 	for (i = 0; i < n; i++)
 		close(fds[i]);
+	if (ipfix_fd >= 0)
+		close(ipfix_fd);
 	for (i = 0; i < o.n_listen; i++)
 		if (!strncmp(o.listen[i], "unix:", 5) && i < n)
 			unlink(o.listen[i] + 5);
