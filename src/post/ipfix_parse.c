@@ -5,8 +5,9 @@
  * data sets hold records in the layout of the template whose id is the set id. Every length
  * comes from the network: each read is checked against the end of the set it belongs to,
  * every loop advances by at least a byte, and a length that lies ends the message (header,
- * set) or the set (a template or record that runs past it). Templates live in a bounded
- * table keyed by exporter session, observation domain and template id. */
+ * set; checked before anything in the message is used) or the set (a template or record
+ * that runs past it). Templates live in a bounded table keyed by exporter session,
+ * observation domain and template id. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -844,22 +845,32 @@ static enum sv_ipfix_msg header(struct msg *m, const uint8_t *p, size_t *len, si
 	return SV_IPFIX_MSG_OK;
 }
 
-static enum sv_ipfix_msg sets(struct msg *m, const uint8_t *p, size_t off, size_t len)
+/* The set lengths must tile the message before anything in it is believed: a message whose
+ * framing lies is dropped whole, templates included. */
+static enum sv_ipfix_msg framing(const struct msg *m, const uint8_t *p, size_t off, size_t len)
 {
-	uint16_t id, slen;
+	uint16_t slen;
 
 	while (len - off >= 4) {
-		id = get16(p + off);
 		slen = get16(p + off + 2);
 		if (slen < 4 || slen > len - off)
 			return SV_IPFIX_MSG_BAD_SET;
-		if (one_set(m, id, p + off + 4, slen - 4))
-			return SV_IPFIX_MSG_NOMEM;
 		off += slen;
 	}
 	/* An IPFIX message's length is its sets' lengths; v9 has none, bytes may trail. */
-	if (off < len && m->key.version == 10)
-		return SV_IPFIX_MSG_BAD_SET;
+	return off < len && m->key.version == 10 ? SV_IPFIX_MSG_BAD_SET : SV_IPFIX_MSG_OK;
+}
+
+static enum sv_ipfix_msg sets(struct msg *m, const uint8_t *p, size_t off, size_t len)
+{
+	uint16_t slen;
+
+	while (len - off >= 4) {
+		slen = get16(p + off + 2);
+		if (one_set(m, get16(p + off), p + off + 4, slen - 4))
+			return SV_IPFIX_MSG_NOMEM;
+		off += slen;
+	}
 	return SV_IPFIX_MSG_OK;
 }
 
@@ -878,11 +889,11 @@ enum sv_ipfix_msg sv_ipfix_parse(struct sv_ipfix_cache *c, const struct sv_ipfix
 	b->n = 0;
 	res = header(&m, msg, &len, &off, hdr);
 	if (res == SV_IPFIX_MSG_OK)
+		res = framing(&m, msg, off, len);
+	if (res == SV_IPFIX_MSG_OK)
 		res = sets(&m, msg, off, len);
-	if (res != SV_IPFIX_MSG_OK) {
-		st->recs[SV_IPFIX_REC_DROPPED] += b->n;
-		b->n = 0;
-	}
+	if (res != SV_IPFIX_MSG_OK)
+		b->n = 0; /* out of memory */
 	st->templates = c->ntmpl;
 	st->domains = c->ndom;
 	return res;

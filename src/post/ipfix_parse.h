@@ -54,8 +54,8 @@ enum sv_ipfix_rec {
 	SV_IPFIX_REC_STORED, /* flow records stored */
 	SV_IPFIX_REC_DUPLICATE, /* flow records of a duplicate message, stored before */
 	SV_IPFIX_REC_OPTIONS, /* options records read */
-	SV_IPFIX_REC_DROPPED, /* read, but the message was malformed further on, had more than
-			       * SV_IPFIX_MAX_RECORDS, or could not be stored */
+	SV_IPFIX_REC_DROPPED, /* read, but past SV_IPFIX_MAX_RECORDS in their message, or the
+			       * database refused them */
 	SV_IPFIX_REC_N
 };
 
@@ -96,9 +96,11 @@ int sv_ipfix_cache_new(struct sv_ipfix_cache **out);
 void sv_ipfix_cache_free(struct sv_ipfix_cache *c);
 
 /* Parses one message. Templates update c; the flow records replace b's (b->n, b->recs,
- * growing b->cap); st counts what happened (the message result is also returned). Any result
- * but SV_IPFIX_MSG_OK leaves b->n at 0: a message whose framing lies is dropped whole. now_ns
- * ages templates and stands in for a missing export time. */
+ * growing b->cap); st counts templates, sets and records, and the message's result is returned
+ * for the caller to count (storing may still change it). A message whose header or set
+ * lengths lie is dropped whole, before any of it is used: templates too. Any result but
+ * SV_IPFIX_MSG_OK leaves b->n at 0. now_ns ages templates and stands in for a missing
+ * export time. */
 enum sv_ipfix_msg sv_ipfix_parse(struct sv_ipfix_cache *c, const struct sv_ipfix_src *src,
 				 const uint8_t *msg, size_t len, int64_t now_ns,
 				 struct sv_ipfix_hdr *hdr, struct sv_batch *b,
