@@ -28,7 +28,7 @@ POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
 BPF_OBJS   := $(BUILD)/flow.bpf.o
 SKELS      := $(BUILD)/flow.skel.h
-TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/tcpxfer \
+TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer \
 	      $(BUILD)/tests/tcxquery 	      $(BUILD)/tests/fixture.bpf.o
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost
 
