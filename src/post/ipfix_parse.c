@@ -73,12 +73,16 @@ struct sv_ipfix_cache {
 	struct tmpl *tmpl[TMPL_BUCKETS];
 	struct dom *dom[DOM_BUCKETS];
 	size_t ntmpl, ndom;
+	/* When full, no entry can go stale before these: until then newcomers are refused
+	 * without a scan, so a flood of new templates costs no scan each. */
+	int64_t tmpl_full_until, dom_full_until;
 };
 
 /* One message being parsed. */
 struct msg {
 	struct sv_ipfix_cache *c;
 	struct dkey key;
+	int withdrawn_all; /* bit 0: data templates, bit 1: options templates */
 	uint32_t uptime_ms; /* v9: the header's sysUptime */
 	int64_t export_ns, now_ns;
 	struct sv_batch *b;
@@ -190,18 +194,22 @@ static void tmpl_unlink(struct sv_ipfix_cache *c, struct tmpl **p)
 }
 
 /* Makes room by dropping the least recently used template, if nobody used it for a while.
- * A full scan, but only when the table is full. */
+ * A full scan, but only when the table is full and something may have gone stale. */
 static int tmpl_evict(struct sv_ipfix_cache *c, int64_t now)
 {
 	struct tmpl **oldest = NULL, **p;
 	size_t i;
 
+	if (now < c->tmpl_full_until)
+		return -ENOSPC;
 	for (i = 0; i < TMPL_BUCKETS; i++)
 		for (p = &c->tmpl[i]; *p; p = &(*p)->next)
 			if (!oldest || (*p)->used_ns < (*oldest)->used_ns)
 				oldest = p;
-	if (!oldest || now - (*oldest)->used_ns < SV_IPFIX_STALE_NS)
+	if (!oldest || now - (*oldest)->used_ns < SV_IPFIX_STALE_NS) {
+		c->tmpl_full_until = oldest ? (*oldest)->used_ns + SV_IPFIX_STALE_NS : now;
 		return -ENOSPC;
+	}
 	tmpl_unlink(c, oldest);
 	return 0;
 }
@@ -246,6 +254,11 @@ static void tmpl_withdraw(struct msg *m, uint16_t id, int all, int options)
 			tmpl_unlink(c, p);
 		return;
 	}
+	/* Once per message is enough: a message of nothing but withdrawals must not cost a
+	 * table scan each. */
+	if (m->withdrawn_all & (1 << options))
+		return;
+	m->withdrawn_all |= 1 << options;
 	for (i = 0; i < TMPL_BUCKETS; i++)
 		for (p = &c->tmpl[i]; *p;)
 			if ((*p)->options == options && !memcmp(&(*p)->key, &m->key, sizeof(m->key)))
@@ -407,19 +420,51 @@ static int template_set(struct msg *m, const uint8_t *p, size_t n, int options)
 
 /* --- time bases --- */
 
+/* Drops the least recently used time base if it went stale; as tmpl_evict. */
+static int dom_evict(struct sv_ipfix_cache *c, int64_t now)
+{
+	struct dom **oldest = NULL, **p, *d;
+	size_t i;
+
+	if (now < c->dom_full_until)
+		return -ENOSPC;
+	for (i = 0; i < DOM_BUCKETS; i++)
+		for (p = &c->dom[i]; *p; p = &(*p)->next)
+			if (!oldest || (*p)->used_ns < (*oldest)->used_ns)
+				oldest = p;
+	if (!oldest || now - (*oldest)->used_ns < SV_IPFIX_STALE_NS) {
+		c->dom_full_until = oldest ? (*oldest)->used_ns + SV_IPFIX_STALE_NS : now;
+		return -ENOSPC;
+	}
+	d = *oldest;
+	*oldest = d->next;
+	free(d);
+	c->ndom--;
+	return 0;
+}
+
+static struct dom **dom_slot(struct sv_ipfix_cache *c, const struct dkey *k)
+{
+	struct dom **p = &c->dom[hash_key(k, 0) % DOM_BUCKETS];
+
+	for (; *p; p = &(*p)->next)
+		if (!memcmp(&(*p)->key, k, sizeof(*k)))
+			break;
+	return p;
+}
+
+/* The time base of the message's session and domain; with create, made if missing (NULL
+ * when the table is full of fresh ones: those exporters' times fall back). */
 static struct dom *dom_get(struct msg *m, int create)
 {
 	struct sv_ipfix_cache *c = m->c;
-	struct dom **p = &c->dom[hash_key(&m->key, 0) % DOM_BUCKETS], *d;
+	struct dom **p = dom_slot(c, &m->key), *d;
 
-	for (; *p; p = &(*p)->next)
-		if (!memcmp(&(*p)->key, &m->key, sizeof(m->key))) {
-			(*p)->used_ns = m->now_ns;
-			return *p;
-		}
-	/* Few exporters send a time base; when the table is full, the newcomers go without
-	 * one (their times fall back to the export time) rather than evict. */
-	if (!create || c->ndom >= SV_IPFIX_MAX_DOMAINS)
+	if (*p) {
+		(*p)->used_ns = m->now_ns;
+		return *p;
+	}
+	if (!create || (c->ndom >= SV_IPFIX_MAX_DOMAINS && dom_evict(c, m->now_ns)))
 		return NULL;
 	d = calloc(1, sizeof(*d));
 	if (!d)
@@ -427,6 +472,7 @@ static struct dom *dom_get(struct msg *m, int create)
 	d->key = m->key;
 	d->init_ms = -1;
 	d->used_ns = m->now_ns;
+	p = dom_slot(c, &m->key); /* eviction may have changed the chain */
 	*p = d;
 	c->ndom++;
 	return d;

@@ -13,7 +13,8 @@
 #define SV_IPFIX_MAX_TEMPLATES 4096 /* held at once, over every exporter */
 #define SV_IPFIX_MAX_DOMAINS 4096 /* time bases (systemInitTimeMilliseconds) held */
 #define SV_IPFIX_MAX_RECORDS 4096 /* flow records taken from one message */
-/* A template unused this long may make room for a new one when the table is full. */
+/* A template or time base unused this long may make room for a new one when its table is
+ * full. */
 #define SV_IPFIX_STALE_NS (600 * 1000000000LL)
 
 /* What became of a message (one result each). */
