@@ -136,7 +136,7 @@ static void iface_add(char (*list)[SV_IFNAME_MAX], int *n, const char *name)
 }
 
 /* The box's interfaces: every one its records named so far. */
-static void interfaces(struct sv_collect *c, struct exporter *e, struct sv_batch *b)
+static void interfaces(struct exporter *e, struct sv_batch *b)
 {
 	char tmp[MAX_IFACES][SV_IFNAME_MAX];
 	char (*list)[SV_IFNAME_MAX] = e ? e->ifaces : tmp;
@@ -177,7 +177,7 @@ static enum sv_ipfix_msg store(struct sv_collect *c, const struct sv_ipfix_src *
 		 (unsigned long long)fnv64(c->buf, len));
 	snprintf(b->agent_version, sizeof(b->agent_version), "%s",
 		 h->version == 10 ? "ipfix" : "netflow-v9");
-	interfaces(c, exporter_get(c, src->addr, addr, b->box, h->version), b);
+	interfaces(exporter_get(c, src->addr, addr, b->box, h->version), b);
 	if (sv_store_ingest(c->store, b, sv_now_ns(), &dup)) {
 		st->recs[SV_IPFIX_REC_DROPPED] += b->n;
 		return SV_IPFIX_MSG_STORE_ERROR;
@@ -190,11 +190,15 @@ static enum sv_ipfix_msg store(struct sv_collect *c, const struct sv_ipfix_src *
 static void report(struct sv_collect *c, const struct sv_ipfix_src *src, enum sv_ipfix_msg res,
 		   const struct sv_ipfix_stats *st)
 {
-	int64_t now = sv_now_ns();
+	int bad = res != SV_IPFIX_MSG_OK && res != SV_IPFIX_MSG_DUPLICATE;
+	int64_t now;
 	char addr[INET6_ADDRSTRLEN];
 
+	if (!bad && !st->sets[SV_IPFIX_SET_NO_TEMPLATE])
+		return;
+	now = sv_now_ns();
 	addr_text(src->addr, addr, sizeof(addr));
-	if (res != SV_IPFIX_MSG_OK && res != SV_IPFIX_MSG_DUPLICATE) {
+	if (bad) {
 		c->bad_msgs++;
 		if (now - c->warn_ns >= WARN_EVERY_NS) {
 			c->warn_ns = now;
