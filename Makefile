@@ -29,7 +29,8 @@ POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
 BPF_OBJS   := $(BUILD)/flow.bpf.o
 SKELS      := $(BUILD)/flow.skel.h
-TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/tests/parser_test $(BUILD)/tests/udpsend $(BUILD)/tests/tcpxfer \
+TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test \
+	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer \
 	      $(BUILD)/tests/tcxquery $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost
 
@@ -135,7 +136,12 @@ $(BUILD)/fuzz/fuzz_ingest: tests/fuzz/fuzz_ingest.c src/post/ingest.c src/lib/js
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
 
-fuzz-build: $(BUILD)/fuzz/fuzz_ingest
+$(BUILD)/fuzz/fuzz_ipfix: tests/fuzz/fuzz_ipfix.c src/post/ipfix_parse.c $(HEADERS)
+	@mkdir -p $(dir $@)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
+
+fuzz-build: $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix
 
 fuzz: deps fuzz-build
 	$(Q)bash tests/fuzz/run.sh $(FUZZ_SECONDS)

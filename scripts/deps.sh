@@ -11,7 +11,7 @@ pkgs=(
 	# dashboard build and browser tests (node may come from elsewhere; see below)
 	chromium sqlite3 curl openssl
 	# tests and benchmarks
-	iproute2 iputils-ping jq tcpdump tshark tcpreplay procps util-linux ethtool nftables
+	iproute2 iputils-ping jq tcpdump tshark tcpreplay softflowd procps util-linux ethtool nftables
 	bsdextrautils
 	# the real programs on the other side of each exit: flow collectors and exporters,
 	# InfluxDB, Prometheus (promtool), systemd (unit checks)

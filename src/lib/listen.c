@@ -40,14 +40,12 @@ static int listen_unix(const char *path)
 }
 
 /* "ADDR:PORT" or "[V6ADDR]:PORT" or "unix:PATH" into a listening socket. */
-int sv_listen(const char *spec)
+static int open_inet(const char *spec, int type)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE }, *ai;
+	struct addrinfo hints = { .ai_socktype = type, .ai_flags = AI_PASSIVE }, *ai;
 	char host[256], *port;
 	int fd, one = 1, rc;
 
-	if (!strncmp(spec, "unix:", 5))
-		return listen_unix(spec + 5);
 	snprintf(host, sizeof(host), "%s", spec[0] == '[' ? spec + 1 : spec);
 	port = strrchr(host, ':');
 	if (!port)
@@ -58,11 +56,12 @@ int sv_listen(const char *spec)
 	rc = getaddrinfo(*host ? host : NULL, port, &hints, &ai);
 	if (rc)
 		return -EINVAL;
-	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(ai->ai_family, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		goto fail;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 128)) {
+	if (type == SOCK_STREAM)
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) || (type == SOCK_STREAM && listen(fd, 128))) {
 		close(fd);
 		goto fail;
 	}
@@ -74,3 +73,14 @@ fail:
 	return rc;
 }
 
+int sv_listen(const char *spec)
+{
+	if (!strncmp(spec, "unix:", 5))
+		return listen_unix(spec + 5);
+	return open_inet(spec, SOCK_STREAM);
+}
+
+int sv_listen_dgram(const char *spec)
+{
+	return strncmp(spec, "unix:", 5) ? open_inet(spec, SOCK_DGRAM) : -EINVAL;
+}

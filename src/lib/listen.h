@@ -7,5 +7,7 @@
  * errno otherwise (-EINVAL: not of those forms; -EADDRINUSE for a unix socket a running
  * process answers on). */
 int sv_listen(const char *spec);
+/* A bound UDP socket for "ADDR:PORT" or "[V6ADDR]:PORT" (flow collectors). */
+int sv_listen_dgram(const char *spec);
 
 #endif /* SV_LISTEN_H */

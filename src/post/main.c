@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <poll.h>
+#include "collect.h"
 #include "http.h"
 #include "influx.h"
 #include "listen.h"
@@ -34,6 +35,7 @@ struct post_opts {
 	const char *listen[MAX_LISTEN];
 	int n_listen;
 	const char *db;
+	const char *ipfix_listen;
 	char **tokens;
 	int n_tokens;
 	const char *read_token;
@@ -50,6 +52,7 @@ static void usage(FILE *f)
 		"Gathers flow records from every box's agent, stores them and serves the API\n"
 		"and dashboard.\n\n"
 		"  --listen ADDR:PORT|unix:PATH  where to listen (repeatable; default 127.0.0.1:8080)\n"
+		"  --ipfix-listen ADDR:PORT  collect IPFIX and NetFlow v9 over UDP there\n"
 		"  --db PATH              SQLite database (default sitevisor.db)\n"
 		"  --token TOKEN          an ingest token agents may use (repeatable)\n"
 		"  --tokens FILE          ingest tokens, one a line (# comments)\n"
@@ -71,11 +74,12 @@ static void usage(FILE *f)
 enum {
 	OPT_LISTEN = 256, OPT_DB, OPT_TOKEN, OPT_TOKENS, OPT_READ_TOKEN, OPT_TLS_CERT,
 	OPT_TLS_KEY, OPT_MAX_BODY, OPT_RETENTION, OPT_ROLLUP, OPT_THREADS, OPT_CONFIG,
-	OPT_VERSION, OPT_INFLUX, OPT_INFLUX_TOKEN,
+	OPT_VERSION, OPT_INFLUX, OPT_INFLUX_TOKEN, OPT_IPFIX_LISTEN,
 };
 
 static const struct option long_opts[] = {
 	{ "listen", required_argument, NULL, OPT_LISTEN },
+	{ "ipfix-listen", required_argument, NULL, OPT_IPFIX_LISTEN },
 	{ "db", required_argument, NULL, OPT_DB },
 	{ "token", required_argument, NULL, OPT_TOKEN },
 	{ "tokens", required_argument, NULL, OPT_TOKENS },
@@ -194,6 +198,7 @@ static int apply(struct post_opts *o, int c, const char *arg)
 		o->listen[o->n_listen++] = arg;
 		break;
 	case OPT_DB: o->db = arg; break;
+	case OPT_IPFIX_LISTEN: o->ipfix_listen = arg; break;
 	case OPT_TOKEN: return add_token(o, arg);
 	case OPT_TOKENS: return each_line(arg, "token file", token_line, o);
 	case OPT_READ_TOKEN: o->read_token = arg; break;
@@ -331,7 +336,7 @@ static int open_influx(const struct post_opts *o, struct sv_influx **ix)
 }
 
 static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
-		 struct sv_influx *ix)
+		 struct sv_influx *ix, int ipfix_fd)
 {
 	struct sv_post_metrics metrics = { .store = st, .version = SV_VERSION };
 	struct sv_http_cfg cfg = {
@@ -342,6 +347,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	};
 	char *cert = NULL, *key = NULL;
 	struct sv_http *http = NULL;
+	struct sv_collect *collect = NULL;
 	struct pollfd pfd;
 	sigset_t mask;
 	int err, i;
@@ -361,6 +367,16 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 		pr_warn("cannot start the HTTP server%s\n", cert ? " (check the TLS files)" : "");
 		goto out;
 	}
+	/* After the signals are blocked, so the collector's thread never takes them. */
+	if (ipfix_fd >= 0) {
+		err = sv_collect_start(ipfix_fd, st, &collect);
+		if (err) {
+			pr_warn("cannot start the IPFIX collector: %s\n", strerror(-err));
+			goto out;
+		}
+		__atomic_store_n(&metrics.collect, collect, __ATOMIC_RELEASE);
+		pr_info("collecting IPFIX and NetFlow v9 on %s (UDP)\n", o->ipfix_listen);
+	}
 	for (i = 0; i < o->n_listen; i++)
 		pr_info("listening on %s%s\n", o->listen[i], cert ? " (TLS)" : "");
 	if (!o->n_tokens)
@@ -379,6 +395,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	pr_info("stopping\n");
 	close(pfd.fd);
 out:
+	sv_collect_stop(collect);
 	sv_http_stop(http);
 	free(cert);
 	free(key);
@@ -390,7 +407,7 @@ int main(int argc, char **argv)
 	struct post_opts o = { 0 };
 	struct sv_store *st = NULL;
 	struct sv_influx *ix = NULL;
-	int fds[MAX_LISTEN], i, n = 0, err;
+	int fds[MAX_LISTEN], i, n = 0, ipfix_fd = -1, err;
 	char msg[256];
 
 	sv_prog_name = "sitevisor-post";
@@ -407,6 +424,15 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (o.ipfix_listen) {
+		ipfix_fd = sv_listen_dgram(o.ipfix_listen);
+		if (ipfix_fd < 0) {
+			pr_warn("cannot listen on %s (UDP): %s\n", o.ipfix_listen,
+				ipfix_fd == -EINVAL ? "expected ADDR:PORT" : strerror(-ipfix_fd));
+			err = ipfix_fd;
+			goto out;
+		}
+	}
 	err = sv_store_open(o.db, &st, msg, sizeof(msg));
 	if (err) {
 		pr_warn("cannot open database %s: %s\n", o.db, msg);
@@ -417,11 +443,13 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
-	err = serve(&o, st, fds, ix);
+	err = serve(&o, st, fds, ix, ipfix_fd);
 out:
 	sv_influx_close(ix); /* after serve: no worker stores any more */
 	for (i = 0; i < n; i++)
 		close(fds[i]);
+	if (ipfix_fd >= 0)
+		close(ipfix_fd);
 	for (i = 0; i < o.n_listen; i++)
 		if (!strncmp(o.listen[i], "unix:", 5) && i < n)
 			unlink(o.listen[i] + 5);

@@ -3,6 +3,7 @@
  * (atomics), gauges from the store at scrape time. */
 #include <errno.h>
 #include "api.h"
+#include "collect.h"
 #include "http.h"
 #include "metrics.h"
 #include "sb.h"
@@ -77,6 +78,12 @@ int sv_post_metrics_render(void *ctx, char **body, size_t *len)
 	sb_printf(&s, "sitevisor_post_store_bytes %lld\n", (long long)sv_store_size(m->store));
 	metric(&s, "sitevisor_post_boxes", "gauge", "Boxes that have delivered records.");
 	sb_printf(&s, "sitevisor_post_boxes %lld\n", (long long)sv_store_box_count(m->store));
+	if (__atomic_load_n(&m->collect, __ATOMIC_ACQUIRE)) {
+		struct sv_ipfix_stats st;
+
+		sv_collect_stats(m->collect, &st);
+		sv_collect_metrics(&st, &s);
+	}
 	if (sb_failed(&s)) {
 		sb_free(&s);
 		return -ENOMEM;

@@ -6,8 +6,11 @@
 #include <stddef.h>
 #include "store.h"
 
+struct sv_collect;
+
 struct sv_post_metrics {
 	struct sv_store *store;
+	struct sv_collect *collect; /* the IPFIX collector, once started; NULL without */
 	const char *version;
 	/* The ingest rate over the last housekeeping minute; written by the main thread. */
 	unsigned long long rate_records, last_records;

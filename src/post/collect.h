@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The IPFIX / NetFlow v9 collector: a thread that reads UDP messages from third-party
+ * exporters (routers, switches, softflowd) and stores their flow records like an agent's
+ * batches, one batch per message, so every exporter becomes a box of the site. */
+#ifndef SV_COLLECT_H
+#define SV_COLLECT_H
+
+#include "ipfix_parse.h"
+#include "sb.h"
+#include "store.h"
+
+struct sv_collect;
+
+/* Starts the collector thread on fd (which stays the caller's to close). */
+int sv_collect_start(int fd, struct sv_store *st, struct sv_collect **out);
+/* Stops the thread, logs the counters and frees everything; NULL is fine. */
+void sv_collect_stop(struct sv_collect *c);
+
+/* The counters so far (a consistent copy). */
+void sv_collect_stats(struct sv_collect *c, struct sv_ipfix_stats *out);
+/* The counters as Prometheus text: sitevisor_post_ipfix_messages_total{result="..."} and
+ * the templates, data sets, records and socket drops alike. */
+void sv_collect_metrics(const struct sv_ipfix_stats *st, struct sb *out);
+
+#endif /* SV_COLLECT_H */
