@@ -10,7 +10,7 @@ ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) \
-	    $(addprefix -I,src/include src/lib src/agent src/post src/store src/api)
+	    $(addprefix -I,src/include src/lib src/agent src/export src/post src/store src/api)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_INC)
 LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lpthread
@@ -22,7 +22,7 @@ Q := @
 endif
 
 LIB_OBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/lib/*.c))
-AGENT_OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/agent/*.c)) $(LIB_OBJS)
+AGENT_OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/agent/*.c src/export/*.c)) $(LIB_OBJS)
 POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/*.c src/api/*.c)) \
 	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
@@ -145,8 +145,8 @@ format:
 lint: all
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--suppress=missingIncludeSystem --include=tools/cppcheck.h \
-		$(addprefix -I,src/include src/lib src/agent src/post src/store src/api) \
-		src/agent src/post src/store src/api src/lib tools
+		$(addprefix -I,src/include src/lib src/agent src/export src/post src/store src/api) \
+		src/agent src/export src/post src/store src/api src/lib tools
 
 clean:
 	rm -rf $(BUILD)
