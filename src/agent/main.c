@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* sitevisor-agent: traces every packet on a box's interfaces with eBPF and reports exact
  * per-flow counts (and, on request, per-packet records). This file holds the command line,
- * the start-up checks and the event loop; the work lives in iface.c, flowtab.c, output.c. */
+ * the start-up checks and the event loop; the work lives in iface.c, flowtab.c, output.c,
+ * deliver.c and the exporters in src/export/. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -19,6 +20,7 @@
 #include "flow.skel.h"
 #include "flowtab.h"
 #include "iface.h"
+#include "ipfix.h"
 #include "log.h"
 #include "output.h"
 
@@ -42,6 +44,10 @@ struct sv_opts {
 	unsigned int spool_max; /* MiB */
 	unsigned int drain_timeout;
 	int post_only_set; /* an option that only means something with --post */
+	const char *ipfix; /* NULL: no IPFIX export */
+	struct sv_ipfix_target ipfix_target;
+	unsigned int ipfix_domain, ipfix_mtu, ipfix_tmpl_interval;
+	int ipfix_only_set; /* an option that only means something with --ipfix */
 };
 
 struct sv_agent {
@@ -53,6 +59,7 @@ struct sv_agent {
 	struct sv_output out;
 	int print_flows; /* flow records on stdout too */
 	struct sv_deliver *dl;
+	struct sv_ipfix *ipfix;
 	__u64 wall_off;
 	__u64 reported[SV_CNT_MAX];
 	int stop;
@@ -87,6 +94,13 @@ static void usage(FILE *f)
 		"                          /var/lib/sitevisor/spool/BOX)\n"
 		"      --spool-max MIB     spool bound; the oldest batches go first (default 64)\n"
 		"      --drain-timeout S   at exit, time to deliver what is spooled (default 5)\n"
+		"      --ipfix TARGET      export records over IPFIX to a collector: HOST:PORT\n"
+		"                          (UDP) or tcp://HOST:PORT (then flow records reach\n"
+		"                          stdout only with --json)\n"
+		"      --ipfix-domain N    IPFIX observation domain id (default 0)\n"
+		"      --ipfix-mtu BYTES   largest IPFIX message (default 1400)\n"
+		"      --ipfix-template-interval S\n"
+		"                          UDP: templates again every S seconds (default 60)\n"
 		"  -v, --verbose           more messages (twice: libbpf's too)\n"
 		"  -q, --quiet             warnings only\n"
 		"  -h, --help              this text\n"
@@ -130,6 +144,10 @@ enum {
 	OPT_SPOOL,
 	OPT_SPOOL_MAX,
 	OPT_DRAIN_TIMEOUT,
+	OPT_IPFIX,
+	OPT_IPFIX_DOMAIN,
+	OPT_IPFIX_MTU,
+	OPT_IPFIX_TMPL,
 };
 
 static const struct option long_opts[] = {
@@ -151,6 +169,10 @@ static const struct option long_opts[] = {
 	{ "spool", required_argument, NULL, OPT_SPOOL },
 	{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
 	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
+	{ "ipfix", required_argument, NULL, OPT_IPFIX },
+	{ "ipfix-domain", required_argument, NULL, OPT_IPFIX_DOMAIN },
+	{ "ipfix-mtu", required_argument, NULL, OPT_IPFIX_MTU },
+	{ "ipfix-template-interval", required_argument, NULL, OPT_IPFIX_TMPL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -213,6 +235,28 @@ static int check_post_opts(const struct sv_opts *o)
 	return 0;
 }
 
+/* The IPFIX options; the target is resolved here, so a bad one is a usage error. */
+static int ipfix_opt(struct sv_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_IPFIX:
+		o->ipfix = arg;
+		return sv_ipfix_parse_target("--ipfix", arg, &o->ipfix_target);
+	case OPT_IPFIX_DOMAIN:
+		o->ipfix_only_set = 1;
+		return parse_uint("--ipfix-domain", arg, 0, UINT_MAX, &o->ipfix_domain);
+	case OPT_IPFIX_MTU:
+		o->ipfix_only_set = 1;
+		return parse_uint("--ipfix-mtu", arg, SV_IPFIX_MTU_MIN, SV_IPFIX_MTU_MAX,
+				  &o->ipfix_mtu);
+	case OPT_IPFIX_TMPL:
+		o->ipfix_only_set = 1;
+		return parse_uint("--ipfix-template-interval", arg, 1, 86400,
+				  &o->ipfix_tmpl_interval);
+	}
+	return -EINVAL;
+}
+
 /* Returns 0 to run, 1 to exit successfully (help, version), negative on a usage error. */
 static int parse_args(int argc, char **argv, struct sv_opts *o)
 {
@@ -225,6 +269,8 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 	o->vxlan_port = 4789;
 	o->spool_max = 64;
 	o->drain_timeout = 5;
+	o->ipfix_mtu = SV_IPFIX_MTU_DEFAULT;
+	o->ipfix_tmpl_interval = SV_IPFIX_TMPL_INTERVAL_DEFAULT;
 	if (gethostname(o->box, sizeof(o->box) - 1))
 		snprintf(o->box, sizeof(o->box), "localhost");
 	while (!err && (c = getopt_long(argc, argv, ":i:vqh", long_opts, NULL)) != -1) {
@@ -299,6 +345,12 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 			o->post_only_set = 1;
 			err = parse_uint("--drain-timeout", optarg, 0, 3600, &o->drain_timeout);
 			break;
+		case OPT_IPFIX:
+		case OPT_IPFIX_DOMAIN:
+		case OPT_IPFIX_MTU:
+		case OPT_IPFIX_TMPL:
+			err = ipfix_opt(o, c, optarg);
+			break;
 		case 'v':
 			sv_log_level++;
 			break;
@@ -325,6 +377,10 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 	}
 	if (!err)
 		err = check_post_opts(o);
+	if (!err && !o->ipfix && o->ipfix_only_set) {
+		pr_warn("--ipfix-domain, --ipfix-mtu and --ipfix-template-interval need --ipfix\n");
+		err = -EINVAL;
+	}
 	if (!o->active_timeout)
 		o->active_timeout = o->interval;
 	o->sample = packets ? sample : 0;
@@ -478,13 +534,16 @@ static void report_losses(struct sv_agent *a)
 	memcpy(a->reported, c, sizeof(c));
 }
 
-/* An sv_flow_cb: a record goes into the scan's batch for the post and/or to stdout. */
+/* An sv_flow_cb: a record goes into the scan's batch for the post, to the IPFIX collector
+ * and/or to stdout. */
 static int on_flow(void *ctx, const struct sv_flow_rec *r)
 {
 	struct sv_agent *a = ctx;
 
 	if (a->dl)
 		sv_deliver_flow(a->dl, r); /* never fails: what it cannot keep, it counts */
+	if (a->ipfix)
+		sv_ipfix_flow(a->ipfix, r); /* the same */
 	return a->print_flows ? sv_output_flow(&a->out, r) : 0;
 }
 
@@ -500,6 +559,8 @@ static int scan(struct sv_agent *a, int force)
 	err = sv_flowtab_export(&a->flows, sv_mono_ns(), force, on_flow, a);
 	if (a->dl)
 		sv_deliver_end(a->dl); /* this scan's records become one batch (or a few) */
+	if (a->ipfix)
+		sv_ipfix_end(a->ipfix); /* this scan's last IPFIX message goes out */
 	fflush(a->out.f);
 	report_losses(a);
 	return err;
@@ -574,19 +635,36 @@ static int run(struct sv_agent *a)
 	return err == -EPIPE ? 0 : err;
 }
 
+/* The exporters' part of the summary line, empty without them. */
+static void export_summary(struct sv_agent *a, char *buf, size_t size)
+{
+	struct sv_ipfix_stats st;
+
+	buf[0] = 0;
+	if (!a->ipfix)
+		return;
+	sv_ipfix_get_stats(a->ipfix, &st);
+	snprintf(buf, size,
+		 "; ipfix: %llu records exported in %llu messages, %llu records dropped, %llu "
+		 "send errors",
+		 st.records, st.messages, st.dropped, st.send_errors);
+}
+
 static void summary(struct sv_agent *a)
 {
 	__u64 c[SV_CNT_MAX];
+	char ex[256];
 
 	if (read_counters(a, c))
 		return;
+	export_summary(a, ex, sizeof(ex));
 	pr_info("%llu packets, %llu bytes, %llu flow records; %llu malformed frames; %llu packet "
 		"events sampled; lost: %llu packets (flow table full), %llu packet events (ring "
-		"buffer full)\n",
+		"buffer full)%s\n",
 		(unsigned long long)c[SV_CNT_PACKETS], (unsigned long long)c[SV_CNT_BYTES],
 		(unsigned long long)a->flows.records, (unsigned long long)c[SV_CNT_MALFORMED],
 		(unsigned long long)c[SV_CNT_SAMPLED], (unsigned long long)c[SV_LOST_FLOW_PACKETS],
-		(unsigned long long)c[SV_LOST_RINGBUF]);
+		(unsigned long long)c[SV_LOST_RINGBUF], ex);
 }
 
 static int open_delivery(struct sv_agent *a)
@@ -607,6 +685,18 @@ static int open_delivery(struct sv_agent *a)
 	return sv_deliver_open(&cfg, &a->dl);
 }
 
+static int open_ipfix(struct sv_agent *a)
+{
+	struct sv_ipfix_cfg cfg = {
+		.target = &a->o.ipfix_target,
+		.domain = a->o.ipfix_domain,
+		.mtu = a->o.ipfix_mtu,
+		.template_interval = a->o.ipfix_tmpl_interval,
+	};
+
+	return sv_ipfix_open(&cfg, &a->ipfix);
+}
+
 int main(int argc, char **argv)
 {
 	struct sv_agent a = { .ifaces.nl_fd = -1 };
@@ -623,6 +713,8 @@ int main(int argc, char **argv)
 		err = check_kernel();
 	if (!err && a.o.post)
 		err = open_delivery(&a);
+	if (!err && a.o.ipfix)
+		err = open_ipfix(&a);
 	if (!err)
 		err = load(&a);
 	if (err)
@@ -630,7 +722,7 @@ int main(int argc, char **argv)
 
 	a.out = (struct sv_output){ .f = stdout, .json = a.o.json, .box = a.o.box,
 				    .ifaces = &a.ifaces };
-	a.print_flows = !a.o.post || a.o.json;
+	a.print_flows = (!a.o.post && !a.o.ipfix) || a.o.json;
 	a.ifaces.names = a.o.ifnames;
 	a.ifaces.n_names = a.o.n_ifnames;
 	a.ifaces.mode = a.o.attach;
@@ -653,6 +745,8 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
+	if (a.ipfix)
+		sv_ipfix_start(a.ipfix);
 	pr_info("tracing %d interfaces; records every %u s\n", sv_ifaces_count(&a.ifaces),
 		a.o.interval);
 	err = run(&a);
@@ -669,6 +763,7 @@ int main(int argc, char **argv)
 out:
 	/* The final records are spooled; the sender gets the drain timeout to deliver them. */
 	sv_deliver_close(a.dl);
+	sv_ipfix_close(a.ipfix);
 	sv_ifaces_free(&a.ifaces);
 	ring_buffer__free(a.rb);
 	if (a.flows.buckets)
