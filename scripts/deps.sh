@@ -11,7 +11,7 @@ pkgs=(
 	# dashboard build and browser tests (node may come from elsewhere; see below)
 	chromium sqlite3 curl openssl
 	# tests and benchmarks
-	iproute2 iputils-ping jq tcpdump tshark tcpreplay procps util-linux ethtool nftables
+	iproute2 iputils-ping jq tcpdump tshark tcpreplay procps util-linux ethtool nftables nfdump
 	bsdextrautils
 )
 
