@@ -164,15 +164,19 @@ int sv_ipfix_parse_target(const char *opt, const char *s, struct sv_ipfix_target
 
 /* --- TCP connection ---------------------------------------------------------------- */
 
+/* err 0: the collector closed the connection. */
 static void say_trouble(struct sv_ipfix *x, const char *what, int err)
 {
+	const char *why = err ? strerror(err) : "the collector closed the connection";
+
 	if (!x->said_down)
 		pr_warn("ipfix: %s %s: %s; retrying (records meanwhile are dropped and "
 			"counted)\n",
-			what, x->t.shown, strerror(err));
+			what, x->t.shown, why);
 	x->said_down = 1;
 }
 
+/* err as for say_trouble(). */
 static void conn_down(struct sv_ipfix *x, const char *what, int err)
 {
 	__u64 now = mono_ns();
@@ -246,7 +250,7 @@ static void conn_check(struct sv_ipfix *x)
 		return;
 	n = recv(x->fd, junk, sizeof(junk), MSG_DONTWAIT);
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-		conn_down(x, "lost the collector", n ? errno : ECONNRESET);
+		conn_down(x, "lost", n ? errno : 0);
 }
 
 /* Brings the connection as far up as it gets within wait_ms. */
@@ -346,7 +350,7 @@ static void send_msg(struct sv_ipfix *x)
 		x->st.send_errors++;
 		x->st.dropped += recs;
 		if (x->t.tcp)
-			conn_down(x, "lost the collector", -err);
+			conn_down(x, "lost", -err);
 		else
 			say_send_error(x, err);
 		return;
