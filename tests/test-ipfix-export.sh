@@ -47,6 +47,13 @@ ip -n "$S" link set vx up
 for a in 198.18.1.2 198.19.1.2 2001:db8:1::2; do
 	wait_for 5 ip netns exec "$C" ping -c 1 -W 1 "$a" || fail "ping $a before tracing"
 done
+# The exporter alone: framing at several MTUs, and a TCP collector that stops reading.
+if [ -x "$TOOLS/ipfix_test" ]; then
+	ip netns exec "$C" "$TOOLS/ipfix_test" 2>"$SV_TMP/ipfix_test.err" || fail "ipfix_test exit status"
+else
+	skip "ipfix_test: not built (make build/tests/ipfix_test, or make check)"
+fi
+
 ifindex() { ip -n "$C" -j link show "$1" | jq '.[0].ifindex'; }
 VC=$(ifindex vc) VX=$(ifindex vx)
 IDX="{\"vc\":$VC,\"vx\":$VX}"
