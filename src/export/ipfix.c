@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* IPFIX export to a collector; see ipfix.h, and ipfix_msg.c for the encoding.
  *
- * Everything runs on the event loop's thread, so every wait is bounded: a UDP send that
- * finds the socket full waits at most SEND_WAIT_MS, a TCP connect at most CONNECT_WAIT_MS
- * per scan, and a scan's TCP sends at most SEND_BUDGET_MS together. A TCP message that could
- * not be written whole in time ends the connection (the stream would be cut mid-message);
- * the next one is tried with backoff, and gets the templates again.
+ * Everything runs on the event loop's thread, so every wait is bounded: a TCP connect waits
+ * at most CONNECT_WAIT_MS per scan, and all sends of a scan wait at most SEND_BUDGET_MS
+ * together (a UDP send that finds the socket full at most SEND_WAIT_MS of it). A TCP message
+ * that could not be written whole in time ends the connection (the stream would be cut
+ * mid-message); the next one is tried with backoff, and gets the templates again.
  *
  * The sequence number counts every data record the exporter built, sent or not, so a
  * collector's sequence check shows exactly the records lost on the way. */
@@ -266,6 +266,17 @@ static void conn_ensure(struct sv_ipfix *x, int wait_ms)
 
 /* --- sending ----------------------------------------------------------------------- */
 
+/* Milliseconds left of this scan's send budget, at most max. */
+static int budget_ms(const struct sv_ipfix *x, int max)
+{
+	__u64 now = mono_ns(), left;
+
+	if (now >= x->deadline_ns)
+		return 0;
+	left = (x->deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS;
+	return left < (__u64)max ? (int)left : max;
+}
+
 static int wait_out(int fd, int ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLOUT };
@@ -287,7 +298,7 @@ static int send_udp(struct sv_ipfix *x, const __u8 *buf, size_t len)
 			return -EMSGSIZE;
 		if (errno != EAGAIN && errno != ENOBUFS && errno != EINTR)
 			return -errno;
-		if (errno != EINTR && wait_out(x->fd, SEND_WAIT_MS))
+		if (errno != EINTR && wait_out(x->fd, budget_ms(x, SEND_WAIT_MS)))
 			return -EAGAIN;
 	}
 	return -EAGAIN;
@@ -298,7 +309,6 @@ static int send_tcp(struct sv_ipfix *x, const __u8 *buf, size_t len)
 {
 	size_t off = 0;
 	ssize_t n;
-	__u64 now;
 
 	while (off < len) {
 		n = send(x->fd, buf + off, len - off, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -308,9 +318,7 @@ static int send_tcp(struct sv_ipfix *x, const __u8 *buf, size_t len)
 		}
 		if (n < 0 && errno != EAGAIN && errno != EINTR)
 			return -errno;
-		now = mono_ns();
-		if (now >= x->deadline_ns ||
-		    wait_out(x->fd, (x->deadline_ns - now + NS_PER_MS - 1) / NS_PER_MS))
+		if (wait_out(x->fd, budget_ms(x, SEND_BUDGET_MS)))
 			return -ETIMEDOUT;
 	}
 	return 0;
