@@ -30,7 +30,7 @@ WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
 BPF_OBJS   := $(BUILD)/flow.bpf.o
 SKELS      := $(BUILD)/flow.skel.h
 TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test \
-	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer \
+	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
 	      $(BUILD)/tests/tcxquery $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost
 
@@ -89,6 +89,12 @@ $(BUILD)/tests/parser_test: tests/parser_test.c $(SKELS) src/include/sitevisor.h
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+$(BUILD)/tests/ipfix_test: tests/ipfix_test.c $(BUILD)/export/ipfix.o $(BUILD)/export/ipfix_msg.o \
+			   $(BUILD)/lib/log.o
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
 $(BUILD)/tests/%.bpf.o: tests/bpf/%.bpf.c
 	@mkdir -p $(dir $@)

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* sitevisor-agent: traces every packet on a box's interfaces with eBPF and reports exact
  * per-flow counts (and, on request, per-packet records). This file holds the command line,
- * the start-up checks and the event loop; the work lives in iface.c, flowtab.c, output.c. */
+ * the start-up checks and the event loop; the work lives in iface.c, flowtab.c, output.c,
+ * deliver.c and the exporters in src/export/. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -20,6 +21,7 @@
 #include "flowtab.h"
 #include "iface.h"
 #include "influx.h"
+#include "ipfix.h"
 #include "log.h"
 #include "metrics.h"
 #include "output.h"
@@ -49,6 +51,10 @@ struct sv_opts {
 	const char *metrics; /* --metrics ADDR:PORT, or NULL */
 	int drain_set;
 	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
+	const char *ipfix; /* NULL: no IPFIX export */
+	struct sv_ipfix_target ipfix_target;
+	unsigned int ipfix_domain, ipfix_mtu, ipfix_tmpl_interval;
+	int ipfix_only_set; /* an option that only means something with --ipfix */
 };
 
 struct sv_agent {
@@ -65,6 +71,7 @@ struct sv_agent {
 	size_t n_totals, cap_totals;
 	struct sv_influx *ix;
 	struct sv_influx_batch ixb; /* this scan's points */
+	struct sv_ipfix *ipfix;
 	__u64 wall_off;
 	__u64 reported[SV_CNT_MAX];
 	int stop;
@@ -108,6 +115,13 @@ static void usage(FILE *f)
 		"                          (then flow records reach stdout only with --json)\n"
 		"      --influx-token T    sent as 'Authorization: Token T' (2.x, 1.8+)\n"
 		"      --metrics ADDR:PORT serve Prometheus metrics at /metrics there\n"
+		"      --ipfix TARGET      export records over IPFIX to a collector: HOST:PORT\n"
+		"                          (UDP) or tcp://HOST:PORT (then flow records reach\n"
+		"                          stdout only with --json)\n"
+		"      --ipfix-domain N    IPFIX observation domain id (default 0)\n"
+		"      --ipfix-mtu BYTES   largest IPFIX message (default 1400)\n"
+		"      --ipfix-template-interval S\n"
+		"                          UDP: templates again every S seconds (default 60)\n"
 		"  -v, --verbose           more messages (twice: libbpf's too)\n"
 		"  -q, --quiet             warnings only\n"
 		"  -h, --help              this text\n"
@@ -155,6 +169,10 @@ enum {
 	OPT_METRICS,
 	OPT_INFLUX,
 	OPT_INFLUX_TOKEN,
+	OPT_IPFIX,
+	OPT_IPFIX_DOMAIN,
+	OPT_IPFIX_MTU,
+	OPT_IPFIX_TMPL,
 };
 
 static const struct option long_opts[] = {
@@ -180,6 +198,10 @@ static const struct option long_opts[] = {
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "influx", required_argument, NULL, OPT_INFLUX },
 	{ "influx-token", required_argument, NULL, OPT_INFLUX_TOKEN },
+	{ "ipfix", required_argument, NULL, OPT_IPFIX },
+	{ "ipfix-domain", required_argument, NULL, OPT_IPFIX_DOMAIN },
+	{ "ipfix-mtu", required_argument, NULL, OPT_IPFIX_MTU },
+	{ "ipfix-template-interval", required_argument, NULL, OPT_IPFIX_TMPL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -250,6 +272,28 @@ static int check_post_opts(const struct sv_opts *o)
 	return 0;
 }
 
+/* The IPFIX options; the target is resolved here, so a bad one is a usage error. */
+static int ipfix_opt(struct sv_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case OPT_IPFIX:
+		o->ipfix = arg;
+		return sv_ipfix_parse_target("--ipfix", arg, &o->ipfix_target);
+	case OPT_IPFIX_DOMAIN:
+		o->ipfix_only_set = 1;
+		return parse_uint("--ipfix-domain", arg, 0, UINT_MAX, &o->ipfix_domain);
+	case OPT_IPFIX_MTU:
+		o->ipfix_only_set = 1;
+		return parse_uint("--ipfix-mtu", arg, SV_IPFIX_MTU_MIN, SV_IPFIX_MTU_MAX,
+				  &o->ipfix_mtu);
+	case OPT_IPFIX_TMPL:
+		o->ipfix_only_set = 1;
+		return parse_uint("--ipfix-template-interval", arg, 1, 86400,
+				  &o->ipfix_tmpl_interval);
+	}
+	return -EINVAL;
+}
+
 /* Returns 0 to run, 1 to exit successfully (help, version), negative on a usage error. */
 static int parse_args(int argc, char **argv, struct sv_opts *o)
 {
@@ -263,6 +307,8 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 	o->vxlan_port = 4789;
 	o->spool_max = 64;
 	o->drain_timeout = 5;
+	o->ipfix_mtu = SV_IPFIX_MTU_DEFAULT;
+	o->ipfix_tmpl_interval = SV_IPFIX_TMPL_INTERVAL_DEFAULT;
 	if (gethostname(o->box, sizeof(o->box) - 1))
 		snprintf(o->box, sizeof(o->box), "localhost");
 	while (!err && (c = getopt_long(argc, argv, ":i:vqh", long_opts, NULL)) != -1) {
@@ -353,6 +399,12 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 		case OPT_METRICS:
 			o->metrics = optarg;
 			break;
+		case OPT_IPFIX:
+		case OPT_IPFIX_DOMAIN:
+		case OPT_IPFIX_MTU:
+		case OPT_IPFIX_TMPL:
+			err = ipfix_opt(o, c, optarg);
+			break;
 		case 'v':
 			sv_log_level++;
 			break;
@@ -379,6 +431,10 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 	}
 	if (!err)
 		err = check_post_opts(o);
+	if (!err && !o->ipfix && o->ipfix_only_set) {
+		pr_warn("--ipfix-domain, --ipfix-mtu and --ipfix-template-interval need --ipfix\n");
+		err = -EINVAL;
+	}
 	if (!o->active_timeout)
 		o->active_timeout = o->interval;
 	o->sample = packets ? sample : 0;
@@ -568,8 +624,8 @@ static void count_iface(struct sv_agent *a, const struct sv_flow_rec *r)
 	a->totals[i].bytes += r->bytes;
 }
 
-/* An sv_flow_cb: a record goes into the scan's batch for the post, its points for InfluxDB
- * and/or to stdout. */
+/* An sv_flow_cb: a record goes into the scan's batch for the post, its points for InfluxDB,
+ * to the IPFIX collector and/or to stdout. */
 static int on_flow(void *ctx, const struct sv_flow_rec *r)
 {
 	struct sv_agent *a = ctx;
@@ -584,6 +640,8 @@ static int on_flow(void *ctx, const struct sv_flow_rec *r)
 		sv_output_point(&a->out, r, &p, &strs);
 		sv_influx_batch_flow(&a->ixb, &p); /* the same: counted, never failing */
 	}
+	if (a->ipfix)
+		sv_ipfix_flow(a->ipfix, r); /* the same */
 	return a->print_flows ? sv_output_flow(&a->out, r) : 0;
 }
 
@@ -631,6 +689,8 @@ static int scan(struct sv_agent *a, int force)
 		sv_deliver_end(a->dl); /* this scan's records become one batch (or a few) */
 	if (a->ix) /* the interface sums are stamped with the interval's end */
 		sv_influx_batch_end(&a->ixb, sv_mono_ns() + a->wall_off);
+	if (a->ipfix)
+		sv_ipfix_end(a->ipfix); /* this scan's last IPFIX message goes out */
 	fflush(a->out.f);
 	report_losses(a);
 	publish_metrics(a);
@@ -706,19 +766,36 @@ static int run(struct sv_agent *a)
 	return err == -EPIPE ? 0 : err;
 }
 
+/* The exporters' part of the summary line, empty without them. */
+static void export_summary(struct sv_agent *a, char *buf, size_t size)
+{
+	struct sv_ipfix_stats st;
+
+	buf[0] = 0;
+	if (!a->ipfix)
+		return;
+	sv_ipfix_get_stats(a->ipfix, &st);
+	snprintf(buf, size,
+		 "; ipfix: %llu records exported in %llu messages, %llu records dropped, %llu "
+		 "send errors",
+		 st.records, st.messages, st.dropped, st.send_errors);
+}
+
 static void summary(struct sv_agent *a)
 {
 	__u64 c[SV_CNT_MAX];
+	char ex[256];
 
 	if (read_counters(a, c))
 		return;
+	export_summary(a, ex, sizeof(ex));
 	pr_info("%llu packets, %llu bytes, %llu flow records; %llu malformed frames; %llu packet "
 		"events sampled; lost: %llu packets (flow table full), %llu packet events (ring "
-		"buffer full)\n",
+		"buffer full)%s\n",
 		(unsigned long long)c[SV_CNT_PACKETS], (unsigned long long)c[SV_CNT_BYTES],
 		(unsigned long long)a->flows.records, (unsigned long long)c[SV_CNT_MALFORMED],
 		(unsigned long long)c[SV_CNT_SAMPLED], (unsigned long long)c[SV_LOST_FLOW_PACKETS],
-		(unsigned long long)c[SV_LOST_RINGBUF]);
+		(unsigned long long)c[SV_LOST_RINGBUF], ex);
 }
 
 static int open_delivery(struct sv_agent *a)
@@ -753,6 +830,18 @@ static int open_influx(struct sv_agent *a)
 	return err;
 }
 
+static int open_ipfix(struct sv_agent *a)
+{
+	struct sv_ipfix_cfg cfg = {
+		.target = &a->o.ipfix_target,
+		.domain = a->o.ipfix_domain,
+		.mtu = a->o.ipfix_mtu,
+		.template_interval = a->o.ipfix_tmpl_interval,
+	};
+
+	return sv_ipfix_open(&cfg, &a->ipfix);
+}
+
 int main(int argc, char **argv)
 {
 	struct sv_agent a = { .ifaces.nl_fd = -1 };
@@ -771,6 +860,8 @@ int main(int argc, char **argv)
 		err = open_delivery(&a);
 	if (!err && a.o.influx)
 		err = open_influx(&a);
+	if (!err && a.o.ipfix)
+		err = open_ipfix(&a);
 	if (!err)
 		err = load(&a);
 	if (!err && a.o.metrics) {
@@ -784,7 +875,7 @@ int main(int argc, char **argv)
 
 	a.out = (struct sv_output){ .f = stdout, .json = a.o.json, .box = a.o.box,
 				    .ifaces = &a.ifaces };
-	a.print_flows = (!a.o.post && !a.o.influx) || a.o.json;
+	a.print_flows = (!a.o.post && !a.o.influx && !a.o.ipfix) || a.o.json;
 	a.ifaces.names = a.o.ifnames;
 	a.ifaces.n_names = a.o.n_ifnames;
 	a.ifaces.mode = a.o.attach;
@@ -812,6 +903,8 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
+	if (a.ipfix)
+		sv_ipfix_start(a.ipfix);
 	pr_info("tracing %d interfaces; records every %u s\n", sv_ifaces_count(&a.ifaces),
 		a.o.interval);
 	publish_metrics(&a);
@@ -835,6 +928,7 @@ out:
 	free(a.totals);
 	sv_influx_close(a.ix);
 	sv_influx_batch_free(&a.ixb);
+	sv_ipfix_close(a.ipfix);
 	sv_ifaces_free(&a.ifaces);
 	ring_buffer__free(a.rb);
 	if (a.flows.buckets)
