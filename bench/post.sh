@@ -51,6 +51,8 @@ while [ "$left" -gt 0 ]; do
 	load "$n" 7
 	left=$((left - n))
 done
+echo "== ingest into the full store, records of the last day (as agents send them)"
+load 1000000 1
 stop_pid "$POST_PID" >/dev/null
 start_post 4
 stored=$(curl -s "$URL/api/v1/boxes" | jq '[.boxes[].flows] | add')
