@@ -142,7 +142,8 @@ $(BUILD)/fuzz/fuzz_ingest: tests/fuzz/fuzz_ingest.c src/post/ingest.c src/lib/js
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
 
-$(BUILD)/fuzz/fuzz_ipfix: tests/fuzz/fuzz_ipfix.c src/post/ipfix_parse.c $(HEADERS)
+$(BUILD)/fuzz/fuzz_ipfix: tests/fuzz/fuzz_ipfix.c src/post/ipfix_parse.c src/post/ingest.c \
+			  src/lib/jsonr.c src/lib/sb.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@

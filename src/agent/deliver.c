@@ -843,7 +843,6 @@ static void settle(struct sv_deliver *d, struct batch *b, enum outcome o)
 /* Under the lock: the oldest batch once its try is due, or NULL when told to stop. */
 static struct batch *next_batch(struct sv_deliver *d)
 {
-	struct timespec ts;
 	struct batch *b;
 
 	for (;;) {
@@ -852,13 +851,7 @@ static struct batch *next_batch(struct sv_deliver *d)
 		b = TAILQ_FIRST(&d->q);
 		if (b && sv_mono_now_ns() >= d->next_try_ns)
 			return b;
-		if (!b) {
-			pthread_cond_wait(&d->cond, &d->lock);
-			continue;
-		}
-		ts.tv_sec = d->next_try_ns / NS_PER_SEC;
-		ts.tv_nsec = d->next_try_ns % NS_PER_SEC;
-		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
+		sv_sender_wait(&d->cond, &d->lock, b ? d->next_try_ns : 0);
 	}
 }
 

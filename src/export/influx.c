@@ -536,7 +536,6 @@ static void settle(struct sv_influx *x, struct chunk *c, enum outcome o)
 /* Under the lock: the oldest chunk once its try is due, or NULL when told to stop. */
 static struct chunk *next_chunk(struct sv_influx *x)
 {
-	struct timespec ts;
 	struct chunk *c;
 
 	for (;;) {
@@ -545,13 +544,7 @@ static struct chunk *next_chunk(struct sv_influx *x)
 		c = TAILQ_FIRST(&x->q);
 		if (c && sv_mono_now_ns() >= x->next_try_ns)
 			return c;
-		if (!c) {
-			pthread_cond_wait(&x->cond, &x->lock);
-			continue;
-		}
-		ts.tv_sec = x->next_try_ns / SV_NS_PER_SEC;
-		ts.tv_nsec = x->next_try_ns % SV_NS_PER_SEC;
-		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
+		sv_sender_wait(&x->cond, &x->lock, c ? x->next_try_ns : 0);
 	}
 }
 

@@ -135,3 +135,16 @@ void sv_curl_free(struct sv_curl *h)
 	h->c = NULL;
 	h->hdrs = NULL;
 }
+
+void sv_sender_wait(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned long long due_ns)
+{
+	struct timespec ts;
+
+	if (!due_ns) {
+		pthread_cond_wait(cond, lock);
+		return;
+	}
+	ts.tv_sec = due_ns / SV_NS_PER_SEC;
+	ts.tv_nsec = due_ns % SV_NS_PER_SEC;
+	pthread_cond_timedwait(cond, lock, &ts);
+}

@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <curl/curl.h>
+#include <pthread.h>
 
 #define SV_NS_PER_MS 1000000ull
 #define SV_NS_PER_SEC 1000000000ull
@@ -31,6 +32,9 @@ static inline void sv_backoff_reset(struct sv_backoff *b)
 
 /* 1 if a repeated message may go out at now (monotonic ns), and remembers that it did. */
 int sv_ratelimit(unsigned long long *last, unsigned long long now);
+/* A sender thread's wait, under lock: until signalled, and at the latest (if due_ns is not
+ * 0) until the monotonic time due_ns, when the next try is due. */
+void sv_sender_wait(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned long long due_ns);
 
 /* A sender thread logs too: one message must not be cut by another thread's. */
 #define sv_locked_log(fn, ...)              \

@@ -304,7 +304,7 @@ bad:
 	return -EINVAL;
 }
 
-static int push(struct sv_batch *b, const struct sv_rec *r)
+int sv_batch_push(struct sv_batch *b, const struct sv_rec *r)
 {
 	if (b->n == b->cap) {
 		size_t cap = b->cap ? b->cap * 2 : 256;
@@ -359,7 +359,7 @@ int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err,
 				return set_err(err, errlen, line, why);
 			if (ret == 0)
 				b->skipped++;
-			else if (push(b, &r))
+			else if (sv_batch_push(b, &r))
 				return -ENOMEM;
 		}
 		p = nl + 1;

@@ -39,6 +39,8 @@ struct sv_batch {
 
 /* 0, or -EINVAL with a reason ("line 3: ...") in err; -ENOMEM. */
 int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err, size_t errlen);
+/* Appends a record, growing the array; 0 or -ENOMEM. */
+int sv_batch_push(struct sv_batch *b, const struct sv_rec *r);
 void sv_batch_free(struct sv_batch *b);
 
 #endif /* SV_INGEST_H */

@@ -745,21 +745,6 @@ static void rec_build(struct msg *m, const struct fv *v, struct sv_rec *r)
 		strcpy(r->end_reason, reasons[v->end_reason]);
 }
 
-static int push(struct sv_batch *b, const struct sv_rec *r)
-{
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 64;
-		struct sv_rec *n = realloc(b->recs, cap * sizeof(*n));
-
-		if (!n)
-			return -ENOMEM;
-		b->recs = n;
-		b->cap = cap;
-	}
-	b->recs[b->n++] = *r;
-	return 0;
-}
-
 /* Options records only tell us the exporter's system init time. */
 static void options_record(struct msg *m, const struct fv *v)
 {
@@ -806,7 +791,7 @@ static int record(struct msg *m, const struct tmpl *t, const uint8_t *p, size_t 
 		m->st->recs[SV_IPFIX_REC_DROPPED]++;
 	} else {
 		rec_build(m, &v, &r);
-		if (push(m->b, &r))
+		if (sv_batch_push(m->b, &r))
 			return -ENOMEM;
 	}
 	return off;
