@@ -29,6 +29,7 @@
 #include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include "thread.h"
 #include "deliver.h"
 #include "log.h"
 #include "output.h"
@@ -884,17 +885,11 @@ static void *sender(void *arg)
 
 int sv_deliver_start(struct sv_deliver *d)
 {
-	sigset_t all, old;
-	int err;
+	int err = sv_thread_start(&d->thread, sender, d);
 
-	/* Signals are the event loop's (signalfd): none may land on the sender. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&d->thread, NULL, sender, d);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
-		pr_warn("cannot start the sender thread: %s\n", strerror(err));
-		return -err;
+		pr_warn("cannot start the sender thread: %s\n", strerror(-err));
+		return err;
 	}
 	d->started = 1;
 	pr_info("delivering to %s; spool %s (at most %zu MiB)\n", d->shown, d->spool,

@@ -21,6 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/queue.h>
+#include "thread.h"
 #include "influx.h"
 #include "log.h"
 #include "sender.h"
@@ -577,17 +578,11 @@ static void *sender(void *arg)
 
 int sv_influx_start(struct sv_influx *x)
 {
-	sigset_t all, old;
-	int err;
+	int err = sv_thread_start(&x->thread, sender, x);
 
-	/* Signals belong to the main thread's loop: none may land on the sender. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	err = pthread_create(&x->thread, NULL, sender, x);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
-		pr_warn("cannot start the InfluxDB sender thread: %s\n", strerror(err));
-		return -err;
+		pr_warn("cannot start the InfluxDB sender thread: %s\n", strerror(-err));
+		return err;
 	}
 	x->started = 1;
 	pr_info("writing points to InfluxDB %s\n", x->shown);

@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include "thread.h"
 #include "collect.h"
 #include "log.h"
 #include "timeparse.h"
@@ -311,7 +312,7 @@ int sv_collect_start(int fd, struct sv_store *st, struct sv_collect **out)
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)))
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
 	setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof(one));
-	err = -pthread_create(&c->thread, NULL, run, c);
+	err = sv_thread_start(&c->thread, run, c);
 	if (err)
 		goto fail;
 	*out = c;

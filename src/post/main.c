@@ -367,7 +367,6 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 		pr_warn("cannot start the HTTP server%s\n", cert ? " (check the TLS files)" : "");
 		goto out;
 	}
-	/* After the signals are blocked, so the collector's thread never takes them. */
 	if (ipfix_fd >= 0) {
 		err = sv_collect_start(ipfix_fd, st, &collect);
 		if (err) {
