@@ -842,12 +842,38 @@ static int open_ipfix(struct sv_agent *a)
 	return sv_ipfix_open(&cfg, &a->ipfix);
 }
 
+/* Subcommands: "sitevisor-agent NAME ..." runs NAME's main with NAME as argv[0]. Without one,
+ * the agent traces flows. */
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+} subcommands[] = {
+	{ NULL, NULL },
+};
+
+static int run_subcommand(int argc, char **argv, int *ret)
+{
+	size_t i;
+
+	if (argc < 2)
+		return 0;
+	for (i = 0; subcommands[i].name; i++) {
+		if (strcmp(argv[1], subcommands[i].name))
+			continue;
+		*ret = subcommands[i].main(argc - 1, argv + 1);
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sv_agent a = { .ifaces.nl_fd = -1 };
 	int err, dir;
 
 	sv_prog_name = "sitevisor-agent";
+	if (run_subcommand(argc, argv, &err))
+		return err;
 	opterr = 0; /* one line of our own per mistake, not getopt's and then ours */
 	err = parse_args(argc, argv, &a.o);
 	if (err)
