@@ -33,6 +33,7 @@ run_one() {
 wanted() { [ -z "${TESTS:-}" ] || [[ " $TESTS " == *" $1 "* ]]; }
 
 wanted parser && run_one parser build/tests/parser_test
+wanted store && run_one store build/tests/store_test
 for t in tests/test-*.sh; do
 	name=$(basename "$t" .sh)
 	name=${name#test-}

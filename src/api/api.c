@@ -431,7 +431,6 @@ static int get_top(struct sv_store *st, const struct sv_params *p, struct sb *ou
 	struct filter_bufs bufs;
 	struct sv_filter f;
 	unsigned int b = SV_TOP_SRC;
-	int64_t since;
 	long limit;
 	int ret;
 
@@ -454,10 +453,9 @@ static int get_top(struct sv_store *st, const struct sv_params *p, struct sb *ou
 	if (order && strcmp(order, "bytes") && strcmp(order, "packets"))
 		return sv_api_error(out, 400, "order must be bytes or packets");
 	sb_printf(out, "{\"by\":\"%s\",\"items\":[", bys[b]);
-	if (sv_store_top(st, &f, b, order && !strcmp(order, "packets"), limit, &since, top_json,
-			 &tc))
+	if (sv_store_top(st, &f, b, order && !strcmp(order, "packets"), limit, top_json, &tc))
 		return sv_api_error(out, 500, "store read failed");
-	sb_printf(out, "],\"since_ns\":%lld,\"until_ns\":%lld}\n", (long long)since,
+	sb_printf(out, "],\"since_ns\":%lld,\"until_ns\":%lld}\n", (long long)f.since_ns,
 		  (long long)f.until_ns);
 	return 200;
 }

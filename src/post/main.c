@@ -290,11 +290,22 @@ static char *read_file(const char *path)
 
 static void housekeeping(struct post_opts *o, struct sv_store *st)
 {
-	int64_t now = sv_now_ns();
-
-	if (sv_store_prune(st, now - (int64_t)o->retention_days * DAY_NS,
-			   now - (int64_t)o->rollup_days * DAY_NS))
+	if (sv_store_prune(st, sv_now_ns(), (int64_t)o->retention_days * DAY_NS,
+			   (int64_t)o->rollup_days * DAY_NS))
 		pr_warn("pruning old records failed\n");
+}
+
+/* Fills the top-talker buckets that have closed, a second of work at most; how many are
+ * left (a backlog after a restart or an upgrade), or 0. */
+static int rollup(struct post_opts *o, struct sv_store *st, struct sv_post_metrics *m)
+{
+	int left = sv_store_rollup(st, sv_now_ns(), (int64_t)o->rollup_days * DAY_NS,
+				   1000000000LL);
+
+	if (left < 0)
+		pr_warn("filling top-talker rollups failed\n");
+	__atomic_store_n(&m->rollup_pending, left < 0 ? 0 : left, __ATOMIC_RELAXED);
+	return left;
 }
 
 /* A stored batch's points for InfluxDB (an sv_stored_hook), from the worker that stored it;
@@ -349,6 +360,8 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	struct sv_http *http = NULL;
 	struct sv_collect *collect = NULL;
 	struct pollfd pfd;
+	unsigned int tick;
+	int left;
 	sigset_t mask;
 	int err, i;
 
@@ -385,8 +398,14 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	housekeeping(o, st);
 	sv_post_metrics_tick(&metrics);
 	sv_notify("READY=1");
-	/* Prune once a minute until told to stop. */
-	while (poll(&pfd, 1, 60000) == 0) {
+	/* Rollups every ten seconds (at once while behind), pruning once a minute, until told
+	 * to stop. */
+	for (tick = 1;; tick++) {
+		left = rollup(o, st, &metrics);
+		if (poll(&pfd, 1, left > 0 ? 0 : 10000) != 0)
+			break;
+		if (tick % 6)
+			continue;
 		housekeeping(o, st);
 		sv_post_metrics_tick(&metrics);
 	}

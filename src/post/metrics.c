@@ -76,6 +76,10 @@ int sv_post_metrics_render(void *ctx, char **body, size_t *len)
 	ingest(&s, m);
 	metric(&s, "sitevisor_post_store_bytes", "gauge", "Bytes the database uses.");
 	sb_printf(&s, "sitevisor_post_store_bytes %lld\n", (long long)sv_store_size(m->store));
+	metric(&s, "sitevisor_post_rollup_pending_buckets", "gauge",
+	       "Top-talker buckets still to fill (a backlog after a restart or an upgrade).");
+	sb_printf(&s, "sitevisor_post_rollup_pending_buckets %d\n",
+		  __atomic_load_n(&m->rollup_pending, __ATOMIC_RELAXED));
 	metric(&s, "sitevisor_post_boxes", "gauge", "Boxes that have delivered records.");
 	sb_printf(&s, "sitevisor_post_boxes %lld\n", (long long)sv_store_box_count(m->store));
 	if (__atomic_load_n(&m->collect, __ATOMIC_ACQUIRE)) {

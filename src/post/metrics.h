@@ -15,6 +15,7 @@ struct sv_post_metrics {
 	/* The ingest rate over the last housekeeping minute; written by the main thread. */
 	unsigned long long rate_records, last_records;
 	long long last_ns;
+	int rollup_pending; /* top-talker buckets still to fill; written by the main thread */
 };
 
 /* Called once a minute: updates the ingest rate. */

@@ -8,18 +8,8 @@
 #include "sb.h"
 #include "store_int.h"
 
-#define NS_PER_MIN 60000000000LL
-#define NS_PER_HOUR 3600000000000LL
-#define MAX_BINDS 24
-
-/* Which records count in each dimension of top talkers. */
-static const char *const only[] = {
-	[SV_TOP_SRC] = "src_addr IS NOT NULL",
-	[SV_TOP_DST] = "dst_addr IS NOT NULL",
-	[SV_TOP_PAIR] = "src_addr IS NOT NULL",
-	[SV_TOP_PORT] = "protocol IN (6, 17, 132)",
-	[SV_TOP_PROTOCOL] = "ip_version > 0",
-};
+/* Enough for top's pieces: 15 at most, 5 values each. */
+#define MAX_BINDS 80
 
 struct where {
 	struct sb sql;
@@ -341,15 +331,49 @@ static int top_row(sqlite3_stmt *s, void *p)
 	return tc->cb(tc->ctx, &r);
 }
 
-/* Whether talk_hour can answer: a dimension it keeps, narrowed only by box, interface and
- * direction. */
-static int rollup_answers(const struct sv_filter *f, enum sv_top_by by)
+/* Whether the rollups can answer: narrowed only by box, interface and direction. */
+static int rollup_answers(const struct sv_filter *f)
 {
-	return by != SV_TOP_PAIR && !f->src_addr && !f->dst_addr && !f->addr && f->protocol < 0 && f->ip_version < 0 &&
-	       f->src_port < 0 && f->dst_port < 0 && f->port < 0 && f->vni < 0;
+	return !f->src_addr && !f->dst_addr && !f->addr && f->protocol < 0 &&
+	       f->ip_version < 0 && f->src_port < 0 && f->dst_port < 0 && f->port < 0 &&
+	       f->vni < 0;
 }
 
-/* The rollup's a, b, p, q columns as the dimension's fields. */
+/* A piece of the range: level's buckets, or raw records if level is -1. */
+struct piece {
+	int level;
+	int64_t a, b;
+};
+
+/* Covers [s, u) with the coarsest whole buckets the levels hold, recursing into what is left
+ * at either side; the rest comes from the raw records. At most 1 + 2 + 4 + 8 pieces. */
+static int cover(const struct sv_talk_state *ts, enum sv_top_by by, int64_t s, int64_t u,
+		 struct piece *pc, int n)
+{
+	int64_t span, a, b;
+	int l;
+
+	if (s >= u)
+		return n;
+	for (l = SV_LEVELS - 1; l >= 0; l--) {
+		span = sv_levels[l].span_ns;
+		if ((by == SV_TOP_PAIR && !sv_levels[l].pairs) || s > INT64_MAX - span)
+			continue;
+		a = (s + span - 1) / span * span;
+		b = u / span * span;
+		a = a > ts->lo[l] ? a : ts->lo[l];
+		b = b < ts->done[l] ? b : ts->done[l];
+		if (a >= b)
+			continue;
+		pc[n++] = (struct piece){ l, a, b };
+		n = cover(ts, by, s, a, pc, n);
+		return cover(ts, by, b, u, pc, n);
+	}
+	pc[n++] = (struct piece){ -1, s, u };
+	return n;
+}
+
+/* The rollups' (a, b, p, q) as the dimension's fields. */
 static int talk_row(sqlite3_stmt *s, void *p)
 {
 	struct top_ctx *tc = p;
@@ -370,52 +394,49 @@ static int talk_row(sqlite3_stmt *s, void *p)
 	return tc->cb(tc->ctx, &r);
 }
 
-/* Whole hours from talk_hour, the hour still under way from the raw records. */
-static int top_from_rollups(struct sv_conn *c, const struct sv_filter *f, enum sv_top_by by,
-			    int by_packets, int limit, int64_t *since_ns, struct top_ctx *tc)
+/* One SELECT per piece, summed per key. */
+static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_by by,
+		      int by_packets, int limit, const struct piece *pc, int n,
+		      struct top_ctx *tc)
 {
-	static const char *const raw_cols[] = {
-		[SV_TOP_SRC] = "src_addr, '', 0, 0",
-		[SV_TOP_DST] = "dst_addr, '', 0, 0",
-		[SV_TOP_PAIR] = "src_addr, dst_addr, 0, 0",
-		[SV_TOP_PORT] = "'', '', protocol, dst_port",
-		[SV_TOP_PROTOCOL] = "'', '', protocol, 0",
-	};
-	int64_t hour_lo = f->since_ns / NS_PER_HOUR, hour_hi = f->until_ns / NS_PER_HOUR;
-	struct sv_filter tail = *f;
+	int site = !f->box && !f->iface && f->direction < 0;
+	const struct sv_level *lv;
 	int64_t extra[1] = { limit };
 	struct where w;
-	char head[256], mid[320], end[96];
+	char end[96];
+	int i;
 
-	*since_ns = hour_lo * NS_PER_HOUR;
-	tail.since_ns = hour_hi * NS_PER_HOUR;
-	/* Bind order follows the text: the rollup's conditions, then the raw tail's. */
 	sb_init(&w.sql);
 	w.n = 0;
-	sb_printf(&w.sql, " WHERE dim = %d", by);
-	w_num(&w, "hour >= ?", hour_lo);
-	w_num(&w, "hour < ?", hour_hi);
-	if (!f->box && !f->iface && f->direction < 0)
-		sb_puts(&w.sql, " AND box = '' AND iface = '' AND direction = -1");
-	else
-		sb_puts(&w.sql, " AND box != ''");
-	where_common(&w, f);
-	snprintf(head, sizeof(head),
-		 "SELECT a, b, p, q, SUM(bytes) AS tb, SUM(packets) AS tp, SUM(flows) FROM ("
-		 "SELECT a, b, p, q, bytes, packets, flows FROM talk_hour");
-	snprintf(mid, sizeof(mid), " UNION ALL SELECT %s, bytes, packets, 1 FROM flows WHERE %s",
-		 raw_cols[by], only[by]);
-	sb_puts(&w.sql, mid);
-	w_num(&w, "last_ns >= ?", tail.since_ns);
-	w_num(&w, "last_ns < ?", tail.until_ns);
-	where_common(&w, &tail);
+	for (i = 0; i < n; i++) {
+		if (i)
+			sb_puts(&w.sql, " UNION ALL ");
+		if (pc[i].level < 0) {
+			sb_printf(&w.sql, "SELECT %s, bytes, packets, 1 FROM flows WHERE %s",
+				  sv_top_cols[by], sv_top_only[by]);
+			w_num(&w, "last_ns >= ?", pc[i].a);
+			w_num(&w, "last_ns < ?", pc[i].b);
+			where_common(&w, f);
+			continue;
+		}
+		lv = &sv_levels[pc[i].level];
+		sb_printf(&w.sql, "SELECT a, b, p, q, bytes, packets, flows FROM %s WHERE dim = %d%s",
+			  lv->table, by, site ? " AND box = '' AND iface = '' AND direction = -1" :
+						" AND box != ''");
+		sb_printf(&w.sql, " AND %s >= %lld AND %s < %lld", lv->col,
+			  (long long)(pc[i].a / lv->span_ns), lv->col,
+			  (long long)(pc[i].b / lv->span_ns));
+		where_common(&w, f);
+	}
 	snprintf(end, sizeof(end), ") GROUP BY a, b, p, q ORDER BY %s DESC LIMIT ?",
 		 by_packets ? "tp" : "tb");
-	return each_row(prepare_where(c, head, &w, end, 1, extra), talk_row, tc);
+	return each_row(prepare_where(c, "SELECT a, b, p, q, SUM(bytes) AS tb, SUM(packets) AS tp,"
+				      " SUM(flows) FROM (", &w, end, 1, extra),
+			talk_row, tc);
 }
 
 int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
-		 int by_packets, int limit, int64_t *since_ns, sv_top_cb cb, void *ctx)
+		 int by_packets, int limit, sv_top_cb cb, void *ctx)
 {
 	static const char *const cols[] = {
 		[SV_TOP_SRC] = "src_addr",
@@ -427,17 +448,24 @@ int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by 
 	struct sv_conn *c = sv_store_conn(st);
 	struct top_ctx tc = { by, cb, ctx };
 	int64_t extra[1] = { limit };
+	struct sv_talk_state ts;
+	struct piece pc[15];
 	char head[128], tail[160];
 	struct where w;
+	int n = 0;
 
 	if (!c)
 		return -EIO;
-	*since_ns = f->since_ns;
-	if (f->until_ns - f->since_ns >= SV_TOP_ROLLUP_NS && rollup_answers(f, by))
-		return top_from_rollups(c, f, by, by_packets, limit, since_ns, &tc);
+	if (rollup_answers(f)) {
+		if (sv_talk_state(c, &ts))
+			return -EIO;
+		n = cover(&ts, by, f->since_ns, f->until_ns, pc, 0);
+		if (n > 1 || (n == 1 && pc[0].level >= 0))
+			return top_pieces(c, f, by, by_packets, limit, pc, n, &tc);
+	}
 	where_flows(&w, f);
 	sb_puts(&w.sql, w.sql.len ? " AND " : " WHERE ");
-	sb_puts(&w.sql, only[by]);
+	sb_puts(&w.sql, sv_top_only[by]);
 	snprintf(head, sizeof(head), "SELECT %s, SUM(bytes) AS b, SUM(packets) AS p, COUNT(*)"
 		 " FROM flows", cols[by]);
 	snprintf(tail, sizeof(tail), " GROUP BY %s ORDER BY %s DESC LIMIT ?", cols[by],

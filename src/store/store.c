@@ -16,7 +16,6 @@
 #include "store_int.h"
 
 #define MAX_CONNS 256
-#define NS_PER_MIN 60000000000LL
 
 struct sv_store {
 	char path[PATH_MAX];
@@ -83,9 +82,37 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"  SUM(flows) FROM talk_hour GROUP BY hour, dim, a, b, p, q;"
 	/* Overlay views filter by VNI: a partial index costs only tunnelled records. */
 	"CREATE INDEX flows_vni ON flows(vni, last_ns) WHERE vni IS NOT NULL;",
+	/* 4: top talkers per minute and per ten minutes too, pairs included, and every level
+	 * filled once its buckets have closed (talk.c), not upserted by every batch. Each
+	 * level's state says which range it holds whole. The new levels start empty at this
+	 * hour and fill backwards from the raw records; the hourly level keeps its rows up to
+	 * the hour under way, which ingest still completes, and refills the later ones. */
+	"CREATE TABLE talk_min ("
+	"  minute INTEGER NOT NULL, dim INTEGER NOT NULL, box TEXT NOT NULL, iface TEXT NOT NULL,"
+	"  direction INTEGER NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, p INTEGER NOT NULL,"
+	"  q INTEGER NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,"
+	"  flows INTEGER NOT NULL,"
+	"  PRIMARY KEY (minute, dim, box, iface, direction, a, b, p, q)) WITHOUT ROWID;"
+	"CREATE TABLE talk_10m ("
+	"  tenmin INTEGER NOT NULL, dim INTEGER NOT NULL, box TEXT NOT NULL, iface TEXT NOT NULL,"
+	"  direction INTEGER NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL, p INTEGER NOT NULL,"
+	"  q INTEGER NOT NULL, bytes INTEGER NOT NULL, packets INTEGER NOT NULL,"
+	"  flows INTEGER NOT NULL,"
+	"  PRIMARY KEY (tenmin, dim, box, iface, direction, a, b, p, q)) WITHOUT ROWID;"
+	"CREATE TABLE talk_state (level INTEGER PRIMARY KEY, lo INTEGER NOT NULL,"
+	"  done INTEGER NOT NULL);"
+	"CREATE TEMP TABLE now4 AS SELECT CAST(strftime('%s', 'now') AS INTEGER) / 3600"
+	"  * 3600000000000 AS h, EXISTS (SELECT 1 FROM talk_hour) AS old;"
+	"INSERT INTO talk_state SELECT 0, h, h FROM now4;"
+	"INSERT INTO talk_state SELECT 1, h, h FROM now4;"
+	"INSERT INTO talk_state SELECT 2, CASE WHEN old THEN 0 ELSE h END,"
+	"  CASE WHEN old THEN h + 3600000000000 ELSE h END FROM now4;"
+	"DELETE FROM talk_hour WHERE hour >= (SELECT done / 3600000000000 FROM talk_state"
+	"  WHERE level = 2);"
+	"DROP TABLE now4;",
 };
 
-static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
+int sv_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {
 	char *msg = NULL;
 
@@ -115,13 +142,13 @@ static int migrate(sqlite3 *db, char *err, size_t errlen)
 	}
 	for (; v < SV_SCHEMA_VERSION; v++) {
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-		if (exec(db, "BEGIN IMMEDIATE", err, errlen))
+		if (sv_exec(db, "BEGIN IMMEDIATE", err, errlen))
 			return -EIO;
-		if (exec(db, migrations[v], err, errlen) || exec(db, sql, err, errlen)) {
-			exec(db, "ROLLBACK", NULL, 0);
+		if (sv_exec(db, migrations[v], err, errlen) || sv_exec(db, sql, err, errlen)) {
+			sv_exec(db, "ROLLBACK", NULL, 0);
 			return -EIO;
 		}
-		if (exec(db, "COMMIT", err, errlen))
+		if (sv_exec(db, "COMMIT", err, errlen))
 			return -EIO;
 	}
 	return 0;
@@ -136,7 +163,9 @@ static void conn_free(struct sv_conn *c)
 	sqlite3_finalize(c->ins_flow);
 	sqlite3_finalize(c->up_rollup);
 	sqlite3_finalize(c->up_box);
-	sqlite3_finalize(c->up_talk);
+	sqlite3_finalize(c->sel_state);
+	for (int l = 0; l < SV_LEVELS; l++)
+		sqlite3_finalize(c->up_talk[l]);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -158,7 +187,7 @@ static struct sv_conn *conn_open(struct sv_store *st, char *err, size_t errlen)
 	sqlite3_busy_timeout(c->db, 10000);
 	/* WAL: readers never wait for the writer. NORMAL is durable against a crash of the
 	 * post itself (the WAL is on disk); only an OS crash may lose the last commits. */
-	if (exec(c->db,
+	if (sv_exec(c->db,
 		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
 		 "PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
 		 err, errlen))
@@ -240,7 +269,7 @@ void sv_store_close(struct sv_store *st)
 }
 
 /* Every caller binds every parameter, so a reset is enough between uses. */
-static int prepare(struct sv_conn *c, sqlite3_stmt **s, const char *sql)
+int sv_prepare(struct sv_conn *c, sqlite3_stmt **s, const char *sql)
 {
 	if (*s) {
 		sqlite3_reset(*s);
@@ -272,7 +301,7 @@ static int insert_flow(struct sv_conn *c, const char *box, const struct sv_rec *
 {
 	sqlite3_stmt *s;
 
-	if (prepare(c, &c->ins_flow,
+	if (sv_prepare(c, &c->ins_flow,
 		    "INSERT INTO flows (box, iface, direction, eth_type, ip_version, protocol,"
 		    " src_addr, dst_addr, src_port, dst_port, icmp_type, icmp_code, vlan,"
 		    " inner_vlan, vni, outer_src_addr, outer_dst_addr, src_mac, dst_mac, packets,"
@@ -367,7 +396,7 @@ static int upsert_rollups(struct sv_conn *c, const struct sv_batch *b)
 	for (i = 0; i < n && !err; i++) {
 		if (!r[i].iface)
 			continue;
-		if (prepare(c, &c->up_rollup,
+		if (sv_prepare(c, &c->up_rollup,
 			    "INSERT INTO rollup_minute VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO"
 			    " UPDATE SET packets = packets + excluded.packets,"
 			    " bytes = bytes + excluded.bytes")) {
@@ -387,145 +416,11 @@ static int upsert_rollups(struct sv_conn *c, const struct sv_batch *b)
 	return err;
 }
 
-#define NS_PER_HOUR 3600000000000LL
-
-struct talk {
-	int64_t hour;
-	const char *box, *iface, *a, *b;
-	int dim, direction, p, q;
-	uint64_t bytes, packets, flows;
-};
-
-static size_t talk_hash(const struct talk *t)
-{
-	size_t h = t->hour * 131 + t->dim * 31 + t->direction * 7 + t->p * 65537 + t->q;
-	const char *s;
-
-	for (s = t->iface; *s; s++)
-		h = h * 131 + (unsigned char)*s;
-	for (s = t->a; *s; s++)
-		h = h * 131 + (unsigned char)*s;
-	for (s = t->b; *s; s++)
-		h = h * 131 + (unsigned char)*s;
-	return h;
-}
-
-static int talk_eq(const struct talk *x, const struct talk *y)
-{
-	return x->hour == y->hour && x->dim == y->dim && x->direction == y->direction &&
-	       x->p == y->p && x->q == y->q && !strcmp(x->box, y->box) && !strcmp(x->iface, y->iface) &&
-	       !strcmp(x->a, y->a) && !strcmp(x->b, y->b);
-}
-
-static void talk_add1(struct talk *tab, size_t cap, const struct talk *t,
-		      const struct sv_rec *r)
-{
-	size_t k = talk_hash(t) & (cap - 1);
-
-	while (tab[k].iface && !talk_eq(&tab[k], t))
-		k = (k + 1) & (cap - 1);
-	if (!tab[k].iface)
-		tab[k] = *t;
-	tab[k].bytes += r->bytes;
-	tab[k].packets += r->packets;
-	tab[k].flows++;
-}
-
-/* Into the box's row and into the site's. */
-static void talk_add(struct talk *tab, size_t cap, const struct talk *t, const struct sv_rec *r)
-{
-	struct talk site = *t;
-
-	talk_add1(tab, cap, t, r);
-	site.box = "";
-	site.iface = "";
-	site.direction = -1;
-	talk_add1(tab, cap, &site, r);
-}
-
-/* The dimensions of top talkers a record counts in, as in sv_store_top's raw queries. */
-static void talk_record(struct talk *tab, size_t cap, const char *box, const struct sv_rec *r)
-{
-	struct talk t = { .hour = r->last_ns / NS_PER_HOUR, .box = box, .iface = r->iface,
-			  .direction = r->direction, .a = "", .b = "" };
-
-	/* No pairs: nearly one row per record, twice the write work for little gain. */
-	if (r->src_addr[0]) {
-		t.dim = SV_TOP_SRC;
-		t.a = r->src_addr;
-		talk_add(tab, cap, &t, r);
-	}
-	if (r->dst_addr[0]) {
-		t.dim = SV_TOP_DST;
-		t.a = r->dst_addr;
-		talk_add(tab, cap, &t, r);
-	}
-	t.a = "";
-	if (r->protocol == 6 || r->protocol == 17 || r->protocol == 132) {
-		t.dim = SV_TOP_PORT;
-		t.p = r->protocol;
-		t.q = r->dst_port;
-		talk_add(tab, cap, &t, r);
-	}
-	if (r->ip_version) {
-		t.dim = SV_TOP_PROTOCOL;
-		t.p = r->protocol;
-		t.q = 0;
-		talk_add(tab, cap, &t, r);
-	}
-}
-
-static int upsert_talk(struct sv_conn *c, const struct talk *t)
-{
-	sqlite3_stmt *s;
-
-	if (prepare(c, &c->up_talk,
-		    "INSERT INTO talk_hour VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT"
-		    " DO UPDATE SET bytes = bytes + excluded.bytes, packets = packets +"
-		    " excluded.packets, flows = flows + excluded.flows"))
-		return -EIO;
-	s = c->up_talk;
-	sqlite3_bind_int64(s, 1, t->hour);
-	sqlite3_bind_int(s, 2, t->dim);
-	sqlite3_bind_text(s, 3, t->box, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, t->iface, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 5, t->direction);
-	sqlite3_bind_text(s, 6, t->a, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 7, t->b, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 8, t->p);
-	sqlite3_bind_int(s, 9, t->q);
-	sqlite3_bind_int64(s, 10, t->bytes);
-	sqlite3_bind_int64(s, 11, t->packets);
-	sqlite3_bind_int64(s, 12, t->flows);
-	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
-}
-
-/* Sums the batch per talker dimension and hour, then one upsert per sum. */
-static int upsert_talkers(struct sv_conn *c, const struct sv_batch *b)
-{
-	size_t cap = 16, i;
-	struct talk *tab;
-	int err = 0;
-
-	while (cap < b->n * 16)
-		cap *= 2;
-	tab = calloc(cap, sizeof(*tab));
-	if (!tab)
-		return -ENOMEM;
-	for (i = 0; i < b->n; i++)
-		talk_record(tab, cap, b->box, &b->recs[i]);
-	for (i = 0; i < cap && !err; i++)
-		if (tab[i].iface)
-			err = upsert_talk(c, &tab[i]);
-	free(tab);
-	return err;
-}
-
 static int upsert_box(struct sv_conn *c, const struct sv_batch *b, int64_t now)
 {
 	sqlite3_stmt *s;
 
-	if (prepare(c, &c->up_box,
+	if (sv_prepare(c, &c->up_box,
 		    "INSERT INTO boxes VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO UPDATE SET"
 		    " last_seen_ns = excluded.last_seen_ns, agent_version ="
 		    " excluded.agent_version, interfaces = excluded.interfaces,"
@@ -544,7 +439,7 @@ static int upsert_box(struct sv_conn *c, const struct sv_batch *b, int64_t now)
 /* Claims the batch id: 1 if new, 0 if stored before. */
 static int claim_batch(struct sv_conn *c, const struct sv_batch *b, int64_t now)
 {
-	if (prepare(c, &c->ins_batch,
+	if (sv_prepare(c, &c->ins_batch,
 		    "INSERT INTO batches VALUES (?, ?, ?) ON CONFLICT DO NOTHING"))
 		return -EIO;
 	sqlite3_bind_text(c->ins_batch, 1, b->box, -1, SQLITE_STATIC);
@@ -564,7 +459,7 @@ int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, 
 	*duplicate = 0;
 	if (!c)
 		return -EIO;
-	if (exec(c->db, "BEGIN IMMEDIATE", NULL, 0))
+	if (sv_exec(c->db, "BEGIN IMMEDIATE", NULL, 0))
 		return -EIO;
 	ret = claim_batch(c, b, now);
 	if (ret <= 0) {
@@ -576,14 +471,14 @@ int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, 
 	if (!ret)
 		ret = upsert_rollups(c, b);
 	if (!ret)
-		ret = upsert_talkers(c, b);
+		ret = sv_talk_ingest(c, b);
 	if (!ret)
 		ret = upsert_box(c, b, now);
-	if (!ret && !exec(c->db, "COMMIT", NULL, 0))
+	if (!ret && !sv_exec(c->db, "COMMIT", NULL, 0))
 		return 0;
 	ret = -EIO;
 rollback:
-	exec(c->db, "ROLLBACK", NULL, 0);
+	sv_exec(c->db, "ROLLBACK", NULL, 0);
 	return ret < 0 ? ret : 0;
 }
 
@@ -608,8 +503,10 @@ static int delete_chunked(struct sv_conn *c, const char *sql, int64_t before)
 	return 0;
 }
 
-int sv_store_prune(struct sv_store *st, int64_t before_ns, int64_t rollup_before_ns)
+int sv_store_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t rollup_keep_ns)
 {
+	int64_t before_ns = now_ns - keep_ns, rollup_before_ns = now_ns - rollup_keep_ns;
+
 	struct sv_conn *c = sv_store_conn(st);
 
 	if (!c)
@@ -618,8 +515,7 @@ int sv_store_prune(struct sv_store *st, int64_t before_ns, int64_t rollup_before
 			      " last_ns < ? LIMIT 20000)", before_ns) ||
 	    delete_chunked(c, "DELETE FROM batches WHERE received_ns < ?", before_ns))
 		return -EIO;
-	if (delete_chunked(c, "DELETE FROM talk_hour WHERE hour < ?",
-			   rollup_before_ns / NS_PER_HOUR))
+	if (sv_talk_prune(c, now_ns, rollup_keep_ns))
 		return -EIO;
 	return delete_chunked(c, "DELETE FROM rollup_minute WHERE minute < ?",
 			      rollup_before_ns / NS_PER_MIN);

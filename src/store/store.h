@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "ingest.h"
 
-#define SV_SCHEMA_VERSION 3
+#define SV_SCHEMA_VERSION 4
 
 struct sv_store;
 
@@ -20,8 +20,13 @@ void sv_store_close(struct sv_store *st);
 /* Stores a batch in one transaction, unless its id was stored before (*duplicate = 1). */
 int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,
 		    int *duplicate);
-/* Deletes flow records older than before_ns and rollups older than rollup_before_ns. */
-int sv_store_prune(struct sv_store *st, int64_t before_ns, int64_t rollup_before_ns);
+/* Deletes flow records older than keep_ns and rollups older than rollup_keep_ns (the finer
+ * top-talker levels sooner: see talk.c). */
+int sv_store_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t rollup_keep_ns);
+/* Fills the top-talker buckets that have closed, for up to budget_ns of work. Returns how
+ * many buckets were still to fill (0: up to date), or -EIO. */
+int sv_store_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
+		    int64_t budget_ns);
 /* Size of the database in bytes (pages in use). */
 int64_t sv_store_size(struct sv_store *st);
 /* How many boxes have delivered; -1 on error. */
@@ -75,10 +80,9 @@ struct sv_top_row {
 };
 
 typedef int (*sv_top_cb)(void *ctx, const struct sv_top_row *row);
-/* Ranges of SV_TOP_ROLLUP_NS or more without address, port or protocol filters are answered
- * from hourly rollups: their start is widened to the hour, *since_ns tells the start used. */
-#define SV_TOP_ROLLUP_NS (3 * 3600 * 1000000000LL)
+/* Filtered at most by box, interface and direction, the whole buckets of the range come from
+ * the top-talker rollups and only its edges from the raw records; the answer is exact. */
 int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
-		 int by_packets, int limit, int64_t *since_ns, sv_top_cb cb, void *ctx);
+		 int by_packets, int limit, sv_top_cb cb, void *ctx);
 
 #endif /* SV_STORE_H */

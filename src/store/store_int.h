@@ -6,13 +6,49 @@
 #include <sqlite3.h>
 #include "store.h"
 
+#define NS_PER_MIN 60000000000LL
+#define NS_PER_HOUR 3600000000000LL
+
+/* Top talkers are kept at three levels of time buckets, finest first. */
+#define SV_LEVELS 3
+
+struct sv_level {
+	const char *table, *col; /* the table and its bucket column (bucket = ns / span) */
+	int64_t span_ns;
+	int pairs; /* whether it keeps SV_TOP_PAIR: pairs cost nearly a row per record */
+	int64_t keep_ns; /* how long its rows are kept; 0: the post's --rollup-retention */
+};
+
+extern const struct sv_level sv_levels[SV_LEVELS];
+
+/* Per level, the time range [lo, done) whose records it holds, all of them. */
+struct sv_talk_state {
+	int64_t lo[SV_LEVELS], done[SV_LEVELS];
+};
+
+/* What each top-talker dimension groups by, as (a, b, p, q), and which records count. */
+extern const char *const sv_top_cols[];
+extern const char *const sv_top_only[];
+
 struct sv_conn {
 	struct sv_store *st;
 	sqlite3 *db;
-	sqlite3_stmt *ins_batch, *ins_flow, *up_rollup, *up_box, *up_talk;
+	sqlite3_stmt *ins_batch, *ins_flow, *up_rollup, *up_box, *sel_state;
+	sqlite3_stmt *up_talk[SV_LEVELS];
 };
 
 /* This thread's connection, opened on first use; NULL if it cannot be opened. */
 struct sv_conn *sv_store_conn(struct sv_store *st);
+/* Prepares sql into *s once per connection (persistent), or resets it; 0 or -EIO. */
+int sv_prepare(struct sv_conn *c, sqlite3_stmt **s, const char *sql);
+/* Runs sql; on failure, err (if not NULL) gets SQLite's message. 0 or -EIO. */
+int sv_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
+
+int sv_talk_state(struct sv_conn *c, struct sv_talk_state *ts);
+/* In the ingest transaction: the batch's records that fall in a range a level already holds
+ * (late records) are added to that level. */
+int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b);
+/* Deletes each level's rows past its keep and moves its state on. */
+int sv_talk_prune(struct sv_conn *c, int64_t now_ns, int64_t rollup_keep_ns);
 
 #endif /* SV_STORE_INT_H */

@@ -1,0 +1,412 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Top-talker rollups: sums per (bucket, dimension, box, interface, direction, key) at three
+ * bucket sizes, so top over any range reads a few thousand sums and only the ragged edges
+ * of the range from the raw records.
+ *
+ * A level holds every record of its range [lo, done) (talk_state). Buckets are filled once
+ * they have closed, by sv_store_rollup, in one statement per dimension over the records (or
+ * over a finer level that holds the range), with the state moved in the same transaction.
+ * Ingest therefore writes no talker rows for records that arrive on time: only a record
+ * older than a level's `done` (a spool drained after an outage) is added to that level, in
+ * the ingest transaction. SQLite serializes the two writers, so a record is counted either
+ * by the fill or by ingest, never by both and never by neither. Sums with box '', iface ''
+ * and direction -1 are the whole site's, for queries that do not filter by those. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "store_int.h"
+
+/* A bucket closes this long after its end: records usually arrive within an agent's
+ * interval, and waiting spares them the slower late path. */
+#define GRACE_NS (60 * 1000000000LL)
+
+const struct sv_level sv_levels[SV_LEVELS] = {
+	{ "talk_min", "minute", NS_PER_MIN, 1, 6 * NS_PER_HOUR },
+	{ "talk_10m", "tenmin", 10 * NS_PER_MIN, 1, 2 * 24 * NS_PER_HOUR },
+	{ "talk_hour", "hour", NS_PER_HOUR, 0, 0 },
+};
+
+const char *const sv_top_cols[] = {
+	[SV_TOP_SRC] = "src_addr, '', 0, 0",
+	[SV_TOP_DST] = "dst_addr, '', 0, 0",
+	[SV_TOP_PAIR] = "src_addr, IFNULL(dst_addr, ''), 0, 0",
+	[SV_TOP_PORT] = "'', '', protocol, dst_port",
+	[SV_TOP_PROTOCOL] = "'', '', protocol, 0",
+};
+
+const char *const sv_top_only[] = {
+	[SV_TOP_SRC] = "src_addr IS NOT NULL",
+	[SV_TOP_DST] = "dst_addr IS NOT NULL",
+	[SV_TOP_PAIR] = "src_addr IS NOT NULL",
+	[SV_TOP_PORT] = "protocol IN (6, 17, 132)",
+	[SV_TOP_PROTOCOL] = "ip_version > 0",
+};
+
+int sv_talk_state(struct sv_conn *c, struct sv_talk_state *ts)
+{
+	sqlite3_stmt *s;
+	int l, rc;
+
+	memset(ts, 0, sizeof(*ts));
+	if (sv_prepare(c, &c->sel_state, "SELECT level, lo, done FROM talk_state"))
+		return -EIO;
+	s = c->sel_state;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		l = sqlite3_column_int(s, 0);
+		if (l < 0 || l >= SV_LEVELS)
+			continue;
+		ts->lo[l] = sqlite3_column_int64(s, 1);
+		ts->done[l] = sqlite3_column_int64(s, 2);
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* --- late records, summed per batch in memory and upserted once per sum --- */
+
+struct talk {
+	int level, dim, direction, p, q;
+	int64_t bucket;
+	const char *box, *iface, *a, *b;
+	uint64_t bytes, packets, flows;
+};
+
+static size_t talk_hash(const struct talk *t)
+{
+	size_t h = t->bucket * 131 + t->level * 257 + t->dim * 31 + t->direction * 7 +
+		   t->p * 65537 + t->q;
+	const char *s;
+
+	for (s = t->iface; *s; s++)
+		h = h * 131 + (unsigned char)*s;
+	for (s = t->a; *s; s++)
+		h = h * 131 + (unsigned char)*s;
+	for (s = t->b; *s; s++)
+		h = h * 131 + (unsigned char)*s;
+	return h;
+}
+
+static int talk_eq(const struct talk *x, const struct talk *y)
+{
+	return x->bucket == y->bucket && x->level == y->level && x->dim == y->dim &&
+	       x->direction == y->direction && x->p == y->p && x->q == y->q &&
+	       !strcmp(x->box, y->box) && !strcmp(x->iface, y->iface) && !strcmp(x->a, y->a) &&
+	       !strcmp(x->b, y->b);
+}
+
+static void talk_add1(struct talk *tab, size_t cap, const struct talk *t,
+		      const struct sv_rec *r)
+{
+	size_t k = talk_hash(t) & (cap - 1);
+
+	while (tab[k].iface && !talk_eq(&tab[k], t))
+		k = (k + 1) & (cap - 1);
+	if (!tab[k].iface)
+		tab[k] = *t;
+	tab[k].bytes += r->bytes;
+	tab[k].packets += r->packets;
+	tab[k].flows++;
+}
+
+/* Into the box's sum and into the site's. */
+static void talk_add(struct talk *tab, size_t cap, struct talk t, const struct sv_rec *r)
+{
+	talk_add1(tab, cap, &t, r);
+	t.box = "";
+	t.iface = "";
+	t.direction = -1;
+	talk_add1(tab, cap, &t, r);
+}
+
+/* The dimensions a record counts in, as sv_top_only says. At most 10 sums. */
+static void talk_record(struct talk *tab, size_t cap, int level, const char *box,
+			const struct sv_rec *r)
+{
+	struct talk t = { .level = level, .bucket = r->last_ns / sv_levels[level].span_ns,
+			  .box = box, .iface = r->iface, .direction = r->direction,
+			  .a = "", .b = "" };
+
+	if (r->src_addr[0]) {
+		t.dim = SV_TOP_SRC;
+		t.a = r->src_addr;
+		talk_add(tab, cap, t, r);
+		if (sv_levels[level].pairs) {
+			t.dim = SV_TOP_PAIR;
+			t.b = r->dst_addr;
+			talk_add(tab, cap, t, r);
+			t.b = "";
+		}
+	}
+	if (r->dst_addr[0]) {
+		t.dim = SV_TOP_DST;
+		t.a = r->dst_addr;
+		talk_add(tab, cap, t, r);
+	}
+	t.a = "";
+	if (r->protocol == 6 || r->protocol == 17 || r->protocol == 132) {
+		t.dim = SV_TOP_PORT;
+		t.p = r->protocol;
+		t.q = r->dst_port;
+		talk_add(tab, cap, t, r);
+	}
+	if (r->ip_version) {
+		t.dim = SV_TOP_PROTOCOL;
+		t.p = r->protocol;
+		t.q = 0;
+		talk_add(tab, cap, t, r);
+	}
+}
+
+static int upsert_talk(struct sv_conn *c, const struct talk *t)
+{
+	const struct sv_level *lv = &sv_levels[t->level];
+	sqlite3_stmt *s;
+	char sql[256];
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO %s VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO"
+		 " UPDATE SET bytes = bytes + excluded.bytes, packets = packets +"
+		 " excluded.packets, flows = flows + excluded.flows", lv->table);
+	if (sv_prepare(c, &c->up_talk[t->level], sql))
+		return -EIO;
+	s = c->up_talk[t->level];
+	sqlite3_bind_int64(s, 1, t->bucket);
+	sqlite3_bind_int(s, 2, t->dim);
+	sqlite3_bind_text(s, 3, t->box, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, t->iface, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 5, t->direction);
+	sqlite3_bind_text(s, 6, t->a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, t->b, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 8, t->p);
+	sqlite3_bind_int(s, 9, t->q);
+	sqlite3_bind_int64(s, 10, t->bytes);
+	sqlite3_bind_int64(s, 11, t->packets);
+	sqlite3_bind_int64(s, 12, t->flows);
+	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
+}
+
+static int held(const struct sv_talk_state *ts, int l, uint64_t t)
+{
+	return (int64_t)t >= ts->lo[l] && (int64_t)t < ts->done[l];
+}
+
+int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b)
+{
+	struct sv_talk_state ts;
+	size_t i, late = 0, cap = 16;
+	struct talk *tab;
+	int l, err = 0;
+
+	if (sv_talk_state(c, &ts))
+		return -EIO;
+	for (i = 0; i < b->n; i++)
+		for (l = 0; l < SV_LEVELS; l++)
+			late += held(&ts, l, b->recs[i].last_ns);
+	if (!late)
+		return 0;
+	while (cap < late * 20)
+		cap *= 2;
+	tab = calloc(cap, sizeof(*tab));
+	if (!tab)
+		return -ENOMEM;
+	for (i = 0; i < b->n; i++)
+		for (l = 0; l < SV_LEVELS; l++)
+			if (held(&ts, l, b->recs[i].last_ns))
+				talk_record(tab, cap, l, b->box, &b->recs[i]);
+	for (i = 0; i < cap && !err; i++)
+		if (tab[i].iface)
+			err = upsert_talk(c, &tab[i]);
+	free(tab);
+	return err;
+}
+
+/* --- filling closed buckets --- */
+
+static int run(struct sv_conn *c, const char *sql, int64_t a, int64_t b)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, a);
+	sqlite3_bind_int64(s, 2, b);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Level l's buckets in [a, b) from the raw records: the boxes' sums, then the site's. */
+static int fill_raw(struct sv_conn *c, int l, int64_t a, int64_t b)
+{
+	const struct sv_level *lv = &sv_levels[l];
+	char sql[512];
+	int d;
+
+	for (d = SV_TOP_SRC; d <= SV_TOP_PROTOCOL; d++) {
+		if (d == SV_TOP_PAIR && !lv->pairs)
+			continue;
+		snprintf(sql, sizeof(sql),
+			 "INSERT INTO %s SELECT last_ns / %lld, %d, box, iface, direction, %s,"
+			 " SUM(bytes), SUM(packets), COUNT(*) FROM flows WHERE last_ns >= ?1 AND"
+			 " last_ns < ?2 AND %s GROUP BY 1, 3, 4, 5, 6, 7, 8, 9",
+			 lv->table, (long long)lv->span_ns, d, sv_top_cols[d], sv_top_only[d]);
+		if (run(c, sql, a, b))
+			return -EIO;
+	}
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO %s SELECT %s, dim, '', '', -1, a, b, p, q, SUM(bytes), SUM(packets),"
+		 " SUM(flows) FROM %s WHERE %s >= ?1 AND %s < ?2 AND box != ''"
+		 " GROUP BY 1, 2, 6, 7, 8, 9",
+		 lv->table, lv->col, lv->table, lv->col, lv->col);
+	return run(c, sql, a / lv->span_ns, b / lv->span_ns);
+}
+
+/* Level l's buckets in [a, b) from finer level f's sums (site sums included). */
+static int fill_from(struct sv_conn *c, int l, int f, int64_t a, int64_t b)
+{
+	const struct sv_level *lv = &sv_levels[l], *fv = &sv_levels[f];
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO %s SELECT %s / %lld, dim, box, iface, direction, a, b, p, q,"
+		 " SUM(bytes), SUM(packets), SUM(flows) FROM %s WHERE %s >= ?1 AND %s < ?2%s"
+		 " GROUP BY 1, 2, 3, 4, 5, 6, 7, 8, 9",
+		 lv->table, fv->col, (long long)(lv->span_ns / fv->span_ns), fv->table, fv->col,
+		 fv->col, lv->pairs ? "" : " AND dim != 2");
+	return run(c, sql, a / fv->span_ns, b / fv->span_ns);
+}
+
+/* Fills [a, b) of level l and moves its state to [lo, done), in one transaction. */
+static int fill(struct sv_conn *c, const struct sv_talk_state *ts, int l, int64_t a, int64_t b,
+		int64_t lo, int64_t done)
+{
+	char sql[128];
+	int f, err;
+
+	if (sv_exec(c->db, "BEGIN IMMEDIATE", NULL, 0))
+		return -EIO;
+	/* The coarsest finer level that holds the range has the fewest rows to read. */
+	for (f = l - 1; f >= 0; f--)
+		if (ts->lo[f] <= a && b <= ts->done[f])
+			break;
+	err = f >= 0 ? fill_from(c, l, f, a, b) : fill_raw(c, l, a, b);
+	snprintf(sql, sizeof(sql), "UPDATE talk_state SET lo = %lld, done = %lld WHERE level = %d",
+		 (long long)lo, (long long)done, l);
+	if (!err)
+		err = sv_exec(c->db, sql, NULL, 0);
+	if (!err && !sv_exec(c->db, "COMMIT", NULL, 0))
+		return 0;
+	sv_exec(c->db, "ROLLBACK", NULL, 0);
+	return -EIO;
+}
+
+static int64_t floor_to(int64_t t, int64_t span)
+{
+	return t / span * span;
+}
+
+static int64_t oldest_record(struct sv_conn *c)
+{
+	sqlite3_stmt *s;
+	int64_t v = INT64_MAX;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT MIN(last_ns) FROM flows", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return INT64_MAX;
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* One step of level l: forward over closed buckets, else back over stored records the level
+ * does not hold yet (a new level, or records sent late into an empty store). 1 if it
+ * did one, 0 if the level is complete, -EIO. */
+static int step(struct sv_conn *c, int l, int64_t now, int64_t rollup_keep, int64_t oldest,
+		int64_t *pending)
+{
+	const struct sv_level *lv = &sv_levels[l];
+	int64_t span = lv->span_ns, n = span < 10 * NS_PER_MIN ? 10 * NS_PER_MIN / span : 1;
+	int64_t keep = lv->keep_ns ? lv->keep_ns : rollup_keep;
+	int64_t target = floor_to(now - GRACE_NS, span), bottom, a;
+	struct sv_talk_state ts;
+
+	if (sv_talk_state(c, &ts))
+		return -EIO;
+	bottom = floor_to(now - keep, span) + span;
+	if (floor_to(oldest, span) > bottom)
+		bottom = oldest == INT64_MAX ? ts.lo[l] : floor_to(oldest, span);
+	if (ts.done[l] < target) {
+		a = ts.done[l];
+		*pending += (target - a) / span;
+		return fill(c, &ts, l, a, a + n * span < target ? a + n * span : target,
+			    ts.lo[l], a + n * span < target ? a + n * span : target) ?: 1;
+	}
+	if (ts.lo[l] > bottom) {
+		a = ts.lo[l] - n * span > bottom ? ts.lo[l] - n * span : bottom;
+		*pending += (ts.lo[l] - bottom) / span;
+		return fill(c, &ts, l, a, ts.lo[l], a, ts.done[l]) ?: 1;
+	}
+	return 0;
+}
+
+int sv_store_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
+		    int64_t budget_ns)
+{
+	struct sv_conn *c = sv_store_conn(st);
+	int64_t end = mono_ns() + budget_ns, pending, oldest;
+	int l, r, busy;
+
+	if (!c)
+		return -EIO;
+	oldest = oldest_record(c);
+	do {
+		busy = 0;
+		pending = 0;
+		/* Finest first: a coarser level then fills from the finer one's sums. */
+		for (l = 0; l < SV_LEVELS; l++) {
+			r = step(c, l, now_ns, rollup_keep_ns, oldest, &pending);
+			if (r < 0)
+				return r;
+			busy |= r;
+		}
+	} while (busy && mono_ns() < end);
+	return pending > INT32_MAX ? INT32_MAX : (int)pending;
+}
+
+int sv_talk_prune(struct sv_conn *c, int64_t now_ns, int64_t rollup_keep_ns)
+{
+	const struct sv_level *lv;
+	int64_t cut;
+	char sql[256];
+	int l;
+
+	for (l = 0; l < SV_LEVELS; l++) {
+		lv = &sv_levels[l];
+		cut = floor_to(now_ns - (lv->keep_ns ? lv->keep_ns : rollup_keep_ns), lv->span_ns) +
+		      lv->span_ns;
+		snprintf(sql, sizeof(sql),
+			 "DELETE FROM %s WHERE %s < %lld; UPDATE talk_state SET lo = MAX(lo, %lld),"
+			 " done = MAX(done, %lld) WHERE level = %d",
+			 lv->table, lv->col, (long long)(cut / lv->span_ns), (long long)cut,
+			 (long long)cut, l);
+		if (sv_exec(c->db, "BEGIN IMMEDIATE", NULL, 0))
+			return -EIO;
+		if (sv_exec(c->db, sql, NULL, 0) || sv_exec(c->db, "COMMIT", NULL, 0)) {
+			sv_exec(c->db, "ROLLBACK", NULL, 0);
+			return -EIO;
+		}
+	}
+	return 0;
+}
