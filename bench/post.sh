@@ -21,13 +21,14 @@ start_post() { # THREADS
 	wait_for 10 grep -q 'listening on' "$SV_TMP/post.err"
 }
 
-# load N DAYS: two senders of N/2 records each, started together once both have built their
-# bodies; prints the records per second of wall time and per post CPU-second.
+# load N SECONDS: two senders of N/2 records each, their times spread over the last SECONDS,
+# started together once both have built their bodies; prints the records per second of wall
+# time and per post CPU-second.
 load() {
-	local n=$1 days=$2 go=$SV_TMP/go.$RANDOM c0 c1 t0 t1 l1 l2
-	"$LOAD" -u "$URL" -t "$TOKEN" -n $((n / 2)) -b 5000 -d "$days" -s $RANDOM -w "$go" >"$SV_TMP/l1" &
+	local n=$1 secs=$2 go=$SV_TMP/go.$RANDOM c0 c1 t0 t1 l1 l2
+	"$LOAD" -u "$URL" -t "$TOKEN" -n $((n / 2)) -b 5000 -r "$secs" -s $RANDOM -w "$go" >"$SV_TMP/l1" &
 	l1=$!
-	"$LOAD" -u "$URL" -t "$TOKEN" -n $((n - n / 2)) -b 5000 -d "$days" -s $RANDOM -w "$go" >"$SV_TMP/l2" &
+	"$LOAD" -u "$URL" -t "$TOKEN" -n $((n - n / 2)) -b 5000 -r "$secs" -s $RANDOM -w "$go" >"$SV_TMP/l2" &
 	l2=$!
 	wait_for 600 sh -c "grep -q ready $SV_TMP/l1 && grep -q ready $SV_TMP/l2"
 	c0=$(cpu_ticks "$POST_PID")
@@ -42,17 +43,28 @@ load() {
 echo "== data: 3 boxes, 3000 conversations each (500 clients, 200 servers, 10 services),"
 echo "   picked with a strong skew, a few source ports each (bench/tools/ingest_load.c)"
 echo "== post ingest (one HTTP worker thread, so one core; two senders keep it busy)"
+echo "   records of the last 30 s, as agents send them (each its last interval's flows)"
 start_post 1
-load 1000000 1
-echo "== filling the store to $TOTAL flows over 7 days (in steps of 2 million)"
+load 1000000 30
+echo "== importing history: the store filled to $TOTAL flows over 7 days (steps of 2 million;"
+echo "   the rollups fill back over it meanwhile, so this is not the ingest rate)"
 left=$((TOTAL - 1000000))
 while [ "$left" -gt 0 ]; do
 	n=$((left > 2000000 ? 2000000 : left))
-	load "$n" 7
+	load "$n" $((7 * 86400))
 	left=$((left - n))
 done
-echo "== ingest into the full store, records of the last day (as agents send them)"
-load 1000000 1
+# The store was created now, so its top-talker levels fill back over the week of records
+# that arrived "late" (an upgrade does the same): wait for that, and say what it cost.
+pending() { curl -s "$URL/metrics" | awk '/^sitevisor_post_rollup_pending_buckets/ { print $2 }'; }
+c0=$(cpu_ticks "$POST_PID")
+t0=$(date +%s)
+wait_for 1800 sh -c "[ \"\$(curl -s $URL/metrics | awk '/^sitevisor_post_rollup_pending_buckets/ { print \$2 }')\" = 0 ]" ||
+	echo "rollups still behind: $(pending) buckets"
+c1=$(cpu_ticks "$POST_PID")
+echo "rollups filled back over the imported week in $(($(date +%s) - t0)) s, $(((c1 - c0) / TCK)) post CPU-s"
+echo "== ingest into the full store, records of the last 30 s"
+load 1000000 30
 stop_pid "$POST_PID" >/dev/null
 start_post 4
 stored=$(curl -s "$URL/api/v1/boxes" | jq '[.boxes[].flows] | add')
@@ -76,6 +88,9 @@ lat "top by src, last hour" "/api/v1/top?by=src"
 lat "top by pair, last hour" "/api/v1/top?by=pair"
 lat "top by port, last hour" "/api/v1/top?by=port"
 lat "top by src, last 24 h" "/api/v1/top?by=src&since=$((now - 86400))"
+lat "top by pair, last 24 h" "/api/v1/top?by=pair&since=$((now - 86400))"
+lat "top by src, box0 egress, last hour" "/api/v1/top?by=src&box=box0&direction=egress"
+lat "top by src, last 7 days" "/api/v1/top?by=src&since=$((now - 7 * 86400))"
 lat "series, last 15 min, 10 s steps (raw)" "/api/v1/series?since=$((now - 900))&step=10"
 lat "series box0, last hour, 60 s (rollups)" "/api/v1/series?box=box0&step=60"
 lat "series, last 24 h, 60 s (rollups)" "/api/v1/series?since=$((now - 86400))&step=60"

@@ -77,7 +77,8 @@ static void build(struct body *b, long first, long n, long total, int boxes, lon
 int main(int argc, char **argv)
 {
 	long total = 100000, per = 5000, i, nb;
-	int boxes = 3, days = 7, c;
+	int boxes = 3, c;
+	long long secs = 7 * 86400LL;
 	unsigned int seed = 1;
 	const char *url = NULL, *token = "", *start_file = NULL;
 	char auth[256], ingest[512], run[32];
@@ -87,13 +88,14 @@ int main(int argc, char **argv)
 	double t;
 	CURL *cu;
 
-	while ((c = getopt(argc, argv, "u:t:n:b:d:B:s:w:")) != -1) {
+	while ((c = getopt(argc, argv, "u:t:n:b:d:r:B:s:w:")) != -1) {
 		switch (c) {
 		case 'u': url = optarg; break;
 		case 't': token = optarg; break;
 		case 'n': total = atol(optarg); break;
 		case 'b': per = atol(optarg); break;
-		case 'd': days = atoi(optarg); break;
+		case 'd': secs = atoll(optarg) * 86400; break;
+		case 'r': secs = atoll(optarg); break;
 		case 'B': boxes = atoi(optarg); break;
 		case 's': seed = atoi(optarg); break;
 		case 'w': start_file = optarg; break;
@@ -101,7 +103,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!url || total <= 0 || per <= 0 || boxes <= 0) {
-		fprintf(stderr, "usage: ingest_load -u URL -t TOKEN [-n N] [-b PER_BATCH] [-d DAYS] "
+		fprintf(stderr, "usage: ingest_load -u URL -t TOKEN [-n N] [-b PER_BATCH] [-d DAYS | -r SECONDS] "
 				"[-B BOXES] [-s SEED]\n");
 		return 2;
 	}
@@ -109,7 +111,7 @@ int main(int argc, char **argv)
 	nb = (total + per - 1) / per;
 	bodies = calloc(nb, sizeof(*bodies));
 	t1 = (long long)time(NULL) * 1000000000LL;
-	span = days * 86400LL * 1000000000LL;
+	span = secs * 1000000000LL;
 	for (i = 0; i < nb; i++)
 		build(&bodies[i], i * per, per, total, boxes, t1 - span, span, seed + i, run);
 	snprintf(auth, sizeof(auth), "Authorization: Bearer %s", token);

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sqlite3.h>
+#include "log.h"
 #include "sb.h"
 #include "store_int.h"
 
@@ -476,6 +477,7 @@ int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, 
 		ret = upsert_box(c, b, now);
 	if (!ret && !sv_exec(c->db, "COMMIT", NULL, 0))
 		return 0;
+	pr_warn("storing a batch of %s failed: %s\n", b->box, sqlite3_errmsg(c->db));
 	ret = -EIO;
 rollback:
 	sv_exec(c->db, "ROLLBACK", NULL, 0);

@@ -361,11 +361,21 @@ static int step(struct sv_conn *c, int l, int64_t now, int64_t rollup_keep, int6
 	return 0;
 }
 
+static void pause_ns(int64_t ns)
+{
+	struct timespec ts;
+
+	ns = ns < 250000000 ? ns : 250000000;
+	ts.tv_sec = 0;
+	ts.tv_nsec = ns;
+	nanosleep(&ts, NULL);
+}
+
 int sv_store_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
 		    int64_t budget_ns)
 {
 	struct sv_conn *c = sv_store_conn(st);
-	int64_t end = mono_ns() + budget_ns, pending, oldest;
+	int64_t end = mono_ns() + budget_ns, pending, oldest, t;
 	int l, r, busy;
 
 	if (!c)
@@ -376,10 +386,15 @@ int sv_store_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
 		pending = 0;
 		/* Finest first: a coarser level then fills from the finer one's sums. */
 		for (l = 0; l < SV_LEVELS; l++) {
+			t = mono_ns();
 			r = step(c, l, now_ns, rollup_keep_ns, oldest, &pending);
 			if (r < 0)
 				return r;
 			busy |= r;
+			/* A backlog must not starve ingest of the write lock: SQLite's busy
+			 * handler polls, so leave the lock free as long as we held it. */
+			if (r)
+				pause_ns(mono_ns() - t);
 		}
 	} while (busy && mono_ns() < end);
 	return pending > INT32_MAX ? INT32_MAX : (int)pending;
