@@ -39,6 +39,10 @@ struct sv_api_stats {
 };
 extern struct sv_api_stats sv_api_stats;
 
+/* One alert as JSON (the /api/v1/alerts item, also the alerts log's): lists become arrays,
+ * seen_by's "box\tiface" lines objects. */
+void sv_api_alert_json(struct sb *out, const struct sv_alert *a);
+
 /* {"error": msg} */
 int sv_api_error(struct sb *out, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

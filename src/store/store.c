@@ -23,6 +23,8 @@ struct sv_store {
 	pthread_mutex_t lock;
 	struct sv_conn *conns[MAX_CONNS];
 	int nconns;
+	sv_stored_fn stored;
+	void *stored_ctx;
 };
 
 static __thread struct sv_conn *tl_conn;
@@ -83,6 +85,18 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"  SUM(flows) FROM talk_hour GROUP BY hour, dim, a, b, p, q;"
 	/* Overlay views filter by VNI: a partial index costs only tunnelled records. */
 	"CREATE INDEX flows_vni ON flows(vni, last_ns) WHERE vni IS NOT NULL;",
+	/* 4: attacks the detector found (post/detect.c). Lists are '\n'-separated items the
+	 * detector caps; alert_boxes makes "which alerts did this box see" an index lookup. */
+	"CREATE TABLE alerts ("
+	"  id INTEGER PRIMARY KEY, type TEXT NOT NULL, severity TEXT NOT NULL,"
+	"  src TEXT NOT NULL, target TEXT NOT NULL, first_ns INTEGER NOT NULL,"
+	"  last_ns INTEGER NOT NULL, flows INTEGER NOT NULL, packets INTEGER NOT NULL,"
+	"  n_hosts INTEGER NOT NULL, n_ports INTEGER NOT NULL, n_sources INTEGER NOT NULL,"
+	"  hosts TEXT NOT NULL, ports TEXT NOT NULL, sources TEXT NOT NULL,"
+	"  seen_by TEXT NOT NULL);"
+	"CREATE INDEX alerts_last ON alerts(last_ns);"
+	"CREATE TABLE alert_boxes ("
+	"  box TEXT NOT NULL, alert INTEGER NOT NULL, PRIMARY KEY (box, alert)) WITHOUT ROWID;",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
@@ -579,12 +593,21 @@ int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, 
 		ret = upsert_talkers(c, b);
 	if (!ret)
 		ret = upsert_box(c, b, now);
-	if (!ret && !exec(c->db, "COMMIT", NULL, 0))
+	if (!ret && !exec(c->db, "COMMIT", NULL, 0)) {
+		if (st->stored)
+			st->stored(st->stored_ctx, b);
 		return 0;
+	}
 	ret = -EIO;
 rollback:
 	exec(c->db, "ROLLBACK", NULL, 0);
 	return ret < 0 ? ret : 0;
+}
+
+void sv_store_on_stored(struct sv_store *st, sv_stored_fn fn, void *ctx)
+{
+	st->stored = fn;
+	st->stored_ctx = ctx;
 }
 
 /* Deletes in chunks so a large prune never holds the write lock for long. */
@@ -617,6 +640,8 @@ int sv_store_prune(struct sv_store *st, int64_t before_ns, int64_t rollup_before
 	if (delete_chunked(c, "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE"
 			      " last_ns < ? LIMIT 20000)", before_ns) ||
 	    delete_chunked(c, "DELETE FROM batches WHERE received_ns < ?", before_ns))
+		return -EIO;
+	if (sv_alerts_prune(c, before_ns))
 		return -EIO;
 	if (delete_chunked(c, "DELETE FROM talk_hour WHERE hour < ?",
 			   rollup_before_ns / NS_PER_HOUR))

@@ -15,4 +15,7 @@ struct sv_conn {
 /* This thread's connection, opened on first use; NULL if it cannot be opened. */
 struct sv_conn *sv_store_conn(struct sv_store *st);
 
+/* Deletes alerts whose last activity is older than before_ns (alerts.c). */
+int sv_alerts_prune(struct sv_conn *c, int64_t before_ns);
+
 #endif /* SV_STORE_INT_H */
