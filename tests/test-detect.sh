@@ -12,7 +12,7 @@ need_root detect
 POST=$SV_ROOT/build/sitevisor-post
 TOKEN=detect-token-$RUN_ID
 INTERVAL=2
-for t in nmap hping3 iperf3 python3 curl jq; do
+for t in nmap hping3 iperf3 python3 curl jq tcpdump softflowd; do
 	command -v $t >/dev/null || { skip "detect (needs $t)"; exit 0; }
 done
 
@@ -239,8 +239,14 @@ attack() {
 }
 attack "nmap -sS" "type=port_scan&dst=198.18.11.11" "port_scan 198.18.10.2 198.18.11.11" \
 	nmap -n -Pn -sS -p 1-200 --max-retries 0 -T4 198.18.11.11
+# The connect scan is also captured, for the IPFIX path below.
+bg ip netns exec "$ATK" tcpdump -q -n -i eth0 -w "$SV_TMP/scan-t.pcap" host 198.18.11.12 \
+	2>"$SV_TMP/tcpdump.err"
+tcpdump_pid=$BG_PID
+wait_for 10 grep -q 'listening on' "$SV_TMP/tcpdump.err" || fail "tcpdump did not start"
 attack "nmap -sT" "type=port_scan&dst=198.18.11.12" "port_scan 198.18.10.2 198.18.11.12" \
 	nmap -n -Pn -sT -p 1-200 --max-retries 0 -T4 198.18.11.12
+stop_pid "$tcpdump_pid"
 attack "nmap -sU" "type=port_scan&dst=198.18.11.13" "port_scan 198.18.10.2 198.18.11.13" \
 	nmap -n -Pn -sU -p 1-200 --max-retries 0 -T5 --min-rate 500 198.18.11.13
 attack "nmap -sn" "type=host_sweep&src=198.18.10.2" "host_sweep 198.18.10.2 null" \
@@ -296,6 +302,20 @@ m=$(get site /metrics)
 check_eq "metrics: raised per type" "3 1 1" \
 	"$(awk '/^sitevisor_post_alerts_raised_total/ { printf "%s%s", s, $2; s = " " }' <<<"$m")"
 grep '^sitevisor_post_detect' <<<"$m"
+
+# The IPFIX path: the captured connect scan, metered by softflowd and exported to a post's
+# collector, raises the same alert (its box is the exporter).
+UPORT=$((40000 + $$ % 20000))
+post_start ipfix --db "$SV_TMP/ipfix.db" --ipfix-listen "127.0.0.1:$UPORT" || finish
+ipfix_post=$POST_PID
+timeout 30 softflowd -d -r "$SV_TMP/scan-t.pcap" -n "127.0.0.1:$UPORT" -v 10 -c none \
+	-p "$SV_TMP/softflowd.pid" >"$SV_TMP/softflowd.txt" 2>&1
+wait_for 10 bash -c "curl -s --unix-socket '$SV_TMP/ipfix.sock' http://post/api/v1/alerts | jq -e '.alerts | length > 0'"
+check_eq "ipfix: softflowd's records raise the connect scan's alert" \
+	"port_scan 198.18.10.2 198.18.11.12 ipfix:127.0.0.1" \
+	"$(alerts ipfix "" | jq -r '.alerts[] | "\(.type) \(.src) \(.target) \(.boxes | join(","))"')"
+check "ipfix: at least 190 ports" test "$(alerts ipfix "" | jq '.alerts[0].port_count')" -ge 190
+stop_pid "$ipfix_post"
 
 # Alerts survive a restart of the post.
 before=$(alerts site "" | jq -c '[.alerts[] | [.id, .type, .src, .target, .port_count, .host_count]]')
