@@ -225,14 +225,15 @@ static void opt_str(struct sb *out, const char *key, const char *v)
 		sb_puts(out, "null");
 }
 
-struct flows_ctx {
+/* A page of rows: limit + 1 are read, the extra one only tells that there are more. */
+struct page_ctx {
 	struct sb *out;
 	int limit, count;
 };
 
 static int flow_json(void *ctx, const struct sv_flow_row *row)
 {
-	struct flows_ctx *fc = ctx;
+	struct page_ctx *fc = ctx;
 	const struct sv_rec *r = &row->rec;
 	struct sb *out = fc->out;
 
@@ -315,7 +316,7 @@ static int get_flows(struct sv_store *st, const struct sv_params *p, struct sb *
 {
 	const char *known[N_FILTER + 4], *sort;
 	struct filter_bufs bufs;
-	struct flows_ctx fc = { out, 0, 0 };
+	struct page_ctx fc = { out, 0, 0 };
 	struct sv_filter f;
 	long limit, offset;
 	int ret;
@@ -559,14 +560,9 @@ void sv_api_alert_json(struct sb *out, const struct sv_alert *a)
 	sb_putc(out, '}');
 }
 
-struct alerts_ctx {
-	struct sb *out;
-	int limit, count;
-};
-
 static int alert_json(void *ctx, const struct sv_alert *a)
 {
-	struct alerts_ctx *ac = ctx;
+	struct page_ctx *ac = ctx;
 
 	if (++ac->count > ac->limit)
 		return 0; /* the extra row only tells that there are more */
@@ -583,7 +579,7 @@ static int get_alerts(struct sv_store *st, const struct sv_params *p, struct sb 
 	const char *type = param(p, "type"), *sev = param(p, "severity");
 	char src[SV_ADDR_MAX], dst[SV_ADDR_MAX], tgt[SV_ADDR_MAX];
 	struct sv_alert_filter f = { .type = type, .severity = sev, .box = param(p, "box") };
-	struct alerts_ctx ac = { out, 0, 0 };
+	struct page_ctx ac = { out, 0, 0 };
 	const char *d, *t;
 	long limit, offset;
 	int ret;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* Alerts in the store: what post/detect.c found, written when an alert opens and each time
- * the attack it describes goes on, read by /api/v1/alerts, pruned with the flow records. */
+ * the attack it describes goes on, pruned with the flow records (query.c reads them). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -100,77 +100,6 @@ int sv_store_alert_put(struct sv_store *st, struct sv_alert *a)
 		return -EIO;
 	}
 	return 0;
-}
-
-static const char *col(sqlite3_stmt *s, int i)
-{
-	const char *t = (const char *)sqlite3_column_text(s, i);
-
-	return t ? t : "";
-}
-
-static int alert_row(sqlite3_stmt *s, sv_alert_cb cb, void *ctx)
-{
-	struct sv_alert a = {
-		.id = sqlite3_column_int64(s, 0),
-		.first_ns = sqlite3_column_int64(s, 5),
-		.last_ns = sqlite3_column_int64(s, 6),
-		.flows = sqlite3_column_int64(s, 7),
-		.packets = sqlite3_column_int64(s, 8),
-		.n_hosts = sqlite3_column_int64(s, 9),
-		.n_ports = sqlite3_column_int64(s, 10),
-		.n_sources = sqlite3_column_int64(s, 11),
-		.hosts = col(s, 12),
-		.ports = col(s, 13),
-		.sources = col(s, 14),
-		.seen_by = col(s, 15),
-	};
-
-	snprintf(a.type, sizeof(a.type), "%s", col(s, 1));
-	snprintf(a.severity, sizeof(a.severity), "%s", col(s, 2));
-	snprintf(a.src, sizeof(a.src), "%s", col(s, 3));
-	snprintf(a.target, sizeof(a.target), "%s", col(s, 4));
-	return cb(ctx, &a);
-}
-
-int sv_store_alerts(struct sv_store *st, const struct sv_alert_filter *f, int limit, int offset,
-		    sv_alert_cb cb, void *ctx)
-{
-	struct sv_conn *c = sv_store_conn(st);
-	sqlite3_stmt *s;
-	int rc, err = 0;
-
-	if (!c)
-		return -EIO;
-	/* Every filter is bound; a NULL one matches everything. */
-	if (sqlite3_prepare_v2(c->db,
-			       "SELECT id, type, severity, src, target, first_ns, last_ns, flows,"
-			       " packets, n_hosts, n_ports, n_sources, hosts, ports, sources,"
-			       " seen_by FROM alerts WHERE last_ns >= ?1 AND first_ns < ?2"
-			       " AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR severity = ?4)"
-			       " AND (?5 IS NULL OR src = ?5)"
-			       " AND (?6 IS NULL OR target = ?6 OR instr(char(10) || hosts ||"
-			       " char(10), char(10) || ?6 || char(10)) > 0)"
-			       " AND (?7 IS NULL OR id IN (SELECT alert FROM alert_boxes"
-			       " WHERE box = ?7))"
-			       " ORDER BY last_ns DESC, id DESC LIMIT ?8 OFFSET ?9",
-			       -1, &s, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, f->since_ns);
-	sqlite3_bind_int64(s, 2, f->until_ns);
-	sqlite3_bind_text(s, 3, f->type, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, f->severity, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 5, f->src, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 6, f->target, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 7, f->box, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 8, limit);
-	sqlite3_bind_int(s, 9, offset);
-	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW)
-		err = alert_row(s, cb, ctx);
-	if (!err && rc != SQLITE_DONE)
-		err = -EIO;
-	sqlite3_finalize(s);
-	return err;
 }
 
 int sv_alerts_prune(struct sv_conn *c, int64_t before_ns)

@@ -322,6 +322,9 @@ async function main() {
 			`flood row ${JSON.stringify(flood)}`);
 		await page.waitForTimeout(2700);
 		await shot(page, 'alerts');
+		await page.selectOption('#alerts-type', 'port_scan');
+		await until(page, () => location.hash.includes('type=port_scan') &&
+			[...document.querySelectorAll('#alerts-table tr[data-id]')].map((tr) => tr.dataset.type).join() === 'port_scan');
 		await page.click(`#alerts-table tr[data-type="port_scan"] td:nth-child(4) a`);
 		await until(page, (src) => location.hash.startsWith('#/flows?') && location.hash.includes('src_addr=' + src) &&
 			document.querySelectorAll('#flows-table tr[data-id]').length > 0, SCANNER);

@@ -6,7 +6,7 @@
 import { apiGet } from '../api.js';
 import { DataTable, h, segmented, setOptions } from '../dom.js';
 import { RANGES, fmtCount, fmtDuration, fmtTime, rangeSeconds } from '../fmt.js';
-import { fetchBoxes, flowsHref } from './common.js';
+import { fetchBoxes, flowsHref, goState } from './common.js';
 
 const LIVE_MS = 5000;
 const LIMIT = 200;
@@ -76,12 +76,7 @@ function cells(a) {
 
 export function mount(ctx) {
 	let st = readState(ctx.route.params);
-	const go = (change) => {
-		const next = { ...st, ...change };
-		const q = new URLSearchParams();
-		for (const [k, v] of Object.entries(next)) if (v) q.set(k, v);
-		location.hash = '#/alerts?' + q;
-	};
+	const go = (change) => goState('alerts', { ...st, ...change });
 
 	const typeSel = h('select', { id: 'alerts-type', onchange: () => go({ type: typeSel.value }) },
 		TYPES.map(([v, l]) => h('option', { value: v, text: l })));
