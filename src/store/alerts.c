@@ -33,20 +33,19 @@ static void bind_alert(sqlite3_stmt *s, const struct sv_alert *a)
 
 static int write_alert(sqlite3 *db, struct sv_alert *a)
 {
+	static const char *const insert =
+		"INSERT INTO alerts (type, severity, src, target, first_ns, last_ns, flows,"
+		" packets, n_hosts, n_ports, n_sources, hosts, ports, sources, seen_by)"
+		" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)";
+	static const char *const update =
+		"UPDATE alerts SET type = ?1, severity = ?2, src = ?3, target = ?4, first_ns = ?5,"
+		" last_ns = ?6, flows = ?7, packets = ?8, n_hosts = ?9, n_ports = ?10,"
+		" n_sources = ?11, hosts = ?12, ports = ?13, sources = ?14, seen_by = ?15"
+		" WHERE id = ?16";
 	sqlite3_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(db,
-			       a->id ? "UPDATE alerts SET type = ?1, severity = ?2, src = ?3,"
-				       " target = ?4, first_ns = ?5, last_ns = ?6, flows = ?7,"
-				       " packets = ?8, n_hosts = ?9, n_ports = ?10, n_sources = ?11,"
-				       " hosts = ?12, ports = ?13, sources = ?14, seen_by = ?15"
-				       " WHERE id = ?16" :
-				       "INSERT INTO alerts (type, severity, src, target, first_ns,"
-				       " last_ns, flows, packets, n_hosts, n_ports, n_sources, hosts,"
-				       " ports, sources, seen_by) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7,"
-				       " ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, a->id ? update : insert, -1, &s, NULL) != SQLITE_OK)
 		return -EIO;
 	bind_alert(s, a);
 	if (a->id)
