@@ -148,3 +148,28 @@ need_root() {
 		exit 0
 	fi
 }
+
+# --- IPFIX messages as hex, for build/tests/udpmsg ---
+u16() { printf '%04x' "$1"; }
+u32() { printf '%08x' "$1"; }
+u64() { printf '%016x' "$1"; }
+# set ID BODY: a set (FlowSet) with its length.
+set_() { echo "$(u16 "$1")$(u16 $((4 + ${#2} / 2)))$2"; }
+# ipfix DOMAIN SEQ EXPORT_SECS SET...: a message with its length.
+ipfix() {
+	local dom=$1 seq=$2 t=$3 body
+	shift 3
+	body=$(printf '%s' "$@")
+	echo "000a$(u16 $((16 + ${#body} / 2)))$(u32 "$t")$(u32 "$seq")$(u32 "$dom")$body"
+}
+# tmpl ID IE:LEN[:PEN]...: a template record.
+tmpl() {
+	local id=$1 f out="" n=0 ie len pen
+	shift
+	for f in "$@"; do
+		IFS=: read -r ie len pen <<<"$f"
+		if [ -n "$pen" ]; then out+=$(u16 $((ie | 0x8000)))$(u16 "$len")$(u32 "$pen"); else out+=$(u16 "$ie")$(u16 "$len"); fi
+		n=$((n + 1))
+	done
+	echo "$(u16 "$id")$(u16 "$n")$out"
+}

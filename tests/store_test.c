@@ -232,7 +232,7 @@ static void check(int ok, const char *what)
 int main(void)
 {
 	char dir[] = "/tmp/sv-store-test.XXXXXX", path[64], err[256];
-	int64_t h, now, start, rollup_keep = 90 * 24 * 3600 * S;
+	int64_t h, now, last = 0, start, rollup_keep = 90 * 24 * 3600 * S;
 	struct sv_store *st;
 	int id = 0, i, left = 0;
 	sqlite3 *db;
@@ -250,10 +250,17 @@ int main(void)
 	      "a new store's levels start empty at the hour");
 
 	/* Before the store existed: records only a backfill can roll up. */
-	for (now = h - 3 * 3600 * S; now < h; now += (60 + rnd(240)) * S)
+	for (now = h - 3 * 3600 * S; now < h; now += (60 + rnd(240)) * S) {
 		if (deliver(st, now, id++))
 			check(0, "ingest before the store");
-	for (i = 0; i < 100 && (left = sv_store_rollup(st, h, rollup_keep, 10 * S)) > 0; i++)
+		last = now;
+	}
+	/* While older records arrive, levels do not fill back over them (they would only come
+	 * late); once none has come for 30 s, they do. */
+	left = sv_store_rollup(st, last + 10 * S, rollup_keep, 10 * S);
+	check(left > 0 && state(db, "lo", 2) == h, "no filling back while history arrives");
+	for (i = 0; i < 100 && (left = sv_store_rollup(st, last + 45 * S, rollup_keep, 10 * S)) > 0;
+	     i++)
 		;
 	check(left == 0, "rollups catch up");
 	check(state(db, "lo", 0) < h && state(db, "lo", 2) <= h - 3 * 3600 * S,

@@ -64,7 +64,7 @@ check "dashboard history loads into the read-token post" \
 # Live batches for as long as the browser looks (ended by cleanup, bounded anyway).
 bg node "$DASH/gen.mjs" --url "$URL1" --token "$TOKEN" --live 150 2>"$SV_TMP/live.err"
 
-timeout 100 node "$DASH/check.mjs" --url "$URL1" --url2 "$URL2" --read-token "$READ_TOKEN" \
+timeout 130 node "$DASH/check.mjs" --url "$URL1" --url2 "$URL2" --read-token "$READ_TOKEN" --token "$TOKEN" \
 	--out "$OUT" --profile "$SV_TMP/chromium"
 rc=$?
 case $rc in

@@ -141,7 +141,7 @@ check_eq "escaping: a box name with a space, a comma and = round-trips" "$BOX" \
 
 # --- (2) the post forwards what it stores ------------------------------------------------
 bg ip netns exec "$C" "$POST" --listen "127.0.0.1:$PPORT" --db "$SV_TMP/post.db" --token "$TOKEN" \
-	--influx "$IURL/write?db=$DB" 2>"$SV_TMP/post.err"
+	--ipfix-listen "127.0.0.1:$((PPORT + 1))" --influx "$IURL/write?db=$DB" 2>"$SV_TMP/post.err"
 post=$BG_PID
 wait_for 10 grep -q 'listening on' "$SV_TMP/post.err" || { fail "post starts"; cat "$SV_TMP/post.err"; finish; }
 T=$(($(date +%s) - 120))
@@ -185,10 +185,17 @@ check_eq "escaping: a box name with quotes and a comma round-trips" "$PBOX" \
 check_eq "post: ingest a box name with backslashes" 1 "$(ingest "$SV_TMP/p2.ndjson" | jq .accepted)"
 check "escaping: a trailing backslash becomes _, the point is written" wait_for 10 row_is \
 	"SELECT sum(packets) FROM sitevisor_flow WHERE box =~ /^win.*dom_\$/" 1
+# Records an IPFIX exporter sends the post go to InfluxDB too: 1 flow and 1 iface point.
+TMPL=$(tmpl 256 8:4 12:4 4:1 7:2 11:2 2:8 1:8 151:4)
+REC=c6120907c612090811$(u16 5000)$(u16 53)$(u64 6)$(u64 600)$(u32 $((T + 7)))
+check_eq "post: an IPFIX message sent" 1 "$(in_c "$TOOLS/udpmsg" 127.0.0.1 $((PPORT + 1)) \
+	"$(ipfix 9 1 $((T + 8)) "$(set_ 2 "$TMPL")" "$(set_ 256 "$REC")")")"
+check "post: records collected over IPFIX reach InfluxDB" wait_for 10 row_is \
+	"SELECT sum(packets) FROM sitevisor_flow WHERE box = 'ipfix:127.0.0.1'" 6
 stop_pid "$post"
 check_eq "post exits 0" 0 $?
-# 4 + 1 flow points and 3 + 1 iface points: the duplicate was not forwarded.
-check "post: each stored batch forwarded once (9 points)" grep -q 'influxdb: 9 points written in 2 requests; 0 points dropped' "$SV_TMP/post.err"
+# 4 + 1 + 1 flow points and 3 + 1 + 1 iface points: the duplicate was not forwarded.
+check "post: each stored batch forwarded once (11 points)" grep -q 'influxdb: 11 points written in [0-9]* requests; 0 points dropped' "$SV_TMP/post.err"
 
 # --- (3) tags and fields -----------------------------------------------------------------
 check_eq "tags: sitevisor_flow" "box direction iface ip_version protocol" "$(tag_list "SHOW TAG KEYS FROM sitevisor_flow")"

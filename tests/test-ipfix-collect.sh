@@ -121,35 +121,12 @@ done
 # --- 2. and 3. crafted messages ---
 
 u8() { printf '%02x' "$1"; }
-u16() { printf '%04x' "$1"; }
-u32() { printf '%08x' "$1"; }
-u64() { printf '%016x' "$1"; }
-# set ID BODY: a set (FlowSet) with its length.
-set_() { echo "$(u16 "$1")$(u16 $((4 + ${#2} / 2)))$2"; }
-# ipfix DOMAIN SEQ EXPORT_SECS SET...: a message with its length.
-ipfix() {
-	local dom=$1 seq=$2 t=$3 body
-	shift 3
-	body=$(printf '%s' "$@")
-	echo "000a$(u16 $((16 + ${#body} / 2)))$(u32 "$t")$(u32 "$seq")$(u32 "$dom")$body"
-}
 # v9 UPTIME_MS UNIX_SECS SEQ SOURCE_ID SET...
 v9() {
 	local up=$1 t=$2 seq=$3 src=$4 body
 	shift 4
 	body=$(printf '%s' "$@")
 	echo "0009$(u16 1)$(u32 "$up")$(u32 "$t")$(u32 "$seq")$(u32 "$src")$body"
-}
-# tmpl ID IE:LEN[:PEN]...: a template record.
-tmpl() {
-	local id=$1 f out="" n=0 ie len pen
-	shift
-	for f in "$@"; do
-		IFS=: read -r ie len pen <<<"$f"
-		if [ -n "$pen" ]; then out+=$(u16 $((ie | 0x8000)))$(u16 "$len")$(u32 "$pen"); else out+=$(u16 "$ie")$(u16 "$len"); fi
-		n=$((n + 1))
-	done
-	echo "$(u16 "$id")$(u16 "$n")$out"
 }
 
 T=$(($(date +%s) - 120))

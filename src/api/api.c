@@ -225,14 +225,15 @@ static void opt_str(struct sb *out, const char *key, const char *v)
 		sb_puts(out, "null");
 }
 
-struct flows_ctx {
+/* A page of rows: limit + 1 are read, the extra one only tells that there are more. */
+struct page_ctx {
 	struct sb *out;
 	int limit, count;
 };
 
 static int flow_json(void *ctx, const struct sv_flow_row *row)
 {
-	struct flows_ctx *fc = ctx;
+	struct page_ctx *fc = ctx;
 	const struct sv_rec *r = &row->rec;
 	struct sb *out = fc->out;
 
@@ -315,7 +316,7 @@ static int get_flows(struct sv_store *st, const struct sv_params *p, struct sb *
 {
 	const char *known[N_FILTER + 4], *sort;
 	struct filter_bufs bufs;
-	struct flows_ctx fc = { out, 0, 0 };
+	struct page_ctx fc = { out, 0, 0 };
 	struct sv_filter f;
 	long limit, offset;
 	int ret;
@@ -460,9 +461,164 @@ static int get_top(struct sv_store *st, const struct sv_params *p, struct sb *ou
 	return 200;
 }
 
+/* A '\n'-separated list as a JSON array of strings. */
+static void json_list(struct sb *out, const char *key, const char *list)
+{
+	const char *p = list;
+	char item[SV_BOX_MAX + SV_IFNAME_MAX];
+	int n = 0;
+
+	sb_printf(out, ",\"%s\":[", key);
+	while (*p) {
+		size_t len = strcspn(p, "\n");
+
+		snprintf(item, sizeof(item), "%.*s", (int)len, p);
+		if (n++)
+			sb_putc(out, ',');
+		sb_json_str(out, item);
+		p += len + (p[len] == '\n');
+	}
+	sb_putc(out, ']');
+}
+
+/* 1 if item is one of the '\n'-separated lines of list. */
+static int line_in(const char *list, const char *item)
+{
+	size_t n = strlen(item);
+	const char *p = list;
+
+	while (*p) {
+		size_t len = strcspn(p, "\n");
+
+		if (len == n && !memcmp(p, item, n))
+			return 1;
+		p += len + (p[len] == '\n');
+	}
+	return 0;
+}
+
+/* seen_by: [{"box":..,"iface":..}], then the boxes alone. */
+static void json_seen_by(struct sb *out, const char *list)
+{
+	char box[SV_BOX_MAX], iface[SV_IFNAME_MAX];
+	struct sb boxes;
+	const char *p;
+	int n = 0;
+
+	sb_init(&boxes);
+	sb_puts(out, ",\"seen_by\":[");
+	for (p = list; *p;) {
+		size_t len = strcspn(p, "\t\n"), ilen;
+
+		snprintf(box, sizeof(box), "%.*s", (int)len, p);
+		p += len + (p[len] == '\t');
+		ilen = strcspn(p, "\n");
+		snprintf(iface, sizeof(iface), "%.*s", (int)ilen, p);
+		p += ilen + (p[ilen] == '\n');
+		sb_puts(out, n++ ? ",{\"box\":" : "{\"box\":");
+		sb_json_str(out, box);
+		sb_puts(out, ",\"iface\":");
+		sb_json_str(out, iface);
+		sb_putc(out, '}');
+		if (!line_in(boxes.buf ? boxes.buf : "", box))
+			sb_printf(&boxes, "%s%s", boxes.len ? "\n" : "", box);
+	}
+	sb_putc(out, ']');
+	json_list(out, "boxes", boxes.buf ? boxes.buf : "");
+	sb_free(&boxes);
+}
+
+void sv_api_alert_json(struct sb *out, const struct sv_alert *a)
+{
+	sb_printf(out, "{\"id\":%lld,\"type\":", (long long)a->id);
+	sb_json_str(out, a->type);
+	sb_puts(out, ",\"severity\":");
+	sb_json_str(out, a->severity);
+	sb_putc(out, ',');
+	json_time(out, "first", a->first_ns);
+	sb_putc(out, ',');
+	json_time(out, "last", a->last_ns);
+	sb_printf(out, ",\"first_ns\":%lld,\"last_ns\":%lld,\"src\":", (long long)a->first_ns,
+		  (long long)a->last_ns);
+	sb_json_str(out, a->src);
+	sb_puts(out, ",\"target\":");
+	if (a->target[0])
+		sb_json_str(out, a->target);
+	else
+		sb_puts(out, "null");
+	json_list(out, "hosts", a->hosts);
+	sb_printf(out, ",\"host_count\":%llu", (unsigned long long)a->n_hosts);
+	json_list(out, "ports", a->ports);
+	sb_printf(out, ",\"port_count\":%llu", (unsigned long long)a->n_ports);
+	json_list(out, "sources", a->sources);
+	sb_printf(out, ",\"source_count\":%llu,\"flows\":%llu,\"packets\":%llu",
+		  (unsigned long long)a->n_sources, (unsigned long long)a->flows,
+		  (unsigned long long)a->packets);
+	json_seen_by(out, a->seen_by);
+	sb_putc(out, '}');
+}
+
+static int alert_json(void *ctx, const struct sv_alert *a)
+{
+	struct page_ctx *ac = ctx;
+
+	if (++ac->count > ac->limit)
+		return 0; /* the extra row only tells that there are more */
+	if (ac->count > 1)
+		sb_putc(ac->out, ',');
+	sv_api_alert_json(ac->out, a);
+	return 0;
+}
+
+static int get_alerts(struct sv_store *st, const struct sv_params *p, struct sb *out)
+{
+	static const char *const known[] = { "type", "severity", "src", "dst", "target", "box",
+					     "since", "until", "limit", "offset", NULL };
+	const char *type = param(p, "type"), *sev = param(p, "severity");
+	char src[SV_ADDR_MAX], dst[SV_ADDR_MAX], tgt[SV_ADDR_MAX];
+	struct sv_alert_filter f = { .type = type, .severity = sev, .box = param(p, "box") };
+	struct page_ctx ac = { out, 0, 0 };
+	const char *d, *t;
+	long limit, offset;
+	int ret;
+
+	ret = check_known(p, known, out);
+	if (ret)
+		return ret;
+	if (type && strcmp(type, "port_scan") && strcmp(type, "host_sweep") &&
+	    strcmp(type, "syn_flood"))
+		return sv_api_error(out, 400, "type must be port_scan, host_sweep or syn_flood");
+	if (sev && strcmp(sev, "low") && strcmp(sev, "medium") && strcmp(sev, "high"))
+		return sv_api_error(out, 400, "severity must be low, medium or high");
+	/* Alerts last longer than flows matter: the default range is a day. */
+	if (time_param(p, "since", sv_now_ns() - 86400 * NS, &f.since_ns, out) ||
+	    time_param(p, "until", sv_now_ns() + NS, &f.until_ns, out))
+		return 400;
+	if (f.until_ns <= f.since_ns)
+		return sv_api_error(out, 400, "until must be after since");
+	if (param(p, "dst") && param(p, "target"))
+		return sv_api_error(out, 400, "dst and target are the same filter: give one");
+	if (addr_param(p, "src", src, &f.src, out) || addr_param(p, "dst", dst, &d, out) ||
+	    addr_param(p, "target", tgt, &t, out))
+		return 400;
+	f.target = d ? d : t;
+	if (int_param(p, "limit", 1, 1000, 100, &limit, out) ||
+	    int_param(p, "offset", 0, 100000000, 0, &offset, out))
+		return 400;
+	ac.limit = limit;
+	sb_puts(out, "{\"alerts\":[");
+	if (sv_store_alerts(st, &f, limit + 1, offset, alert_json, &ac))
+		return sv_api_error(out, 500, "store read failed");
+	sb_printf(out, "],\"limit\":%ld,\"offset\":%ld,\"more\":%s}\n", limit, offset,
+		  ac.count > limit ? "true" : "false");
+	return 200;
+}
+
 int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 	       struct sb *out)
 {
+	if (!strcmp(name, "alerts"))
+		return get_alerts(st, p, out);
 	if (!strcmp(name, "boxes"))
 		return get_boxes(st, p, out);
 	if (!strcmp(name, "flows"))
@@ -482,7 +638,7 @@ static void stat_add(unsigned long long *c, unsigned long long n)
 }
 
 int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
-		  const struct sv_stored_hook *hook, struct sb *out)
+		  struct sb *out)
 {
 	struct sv_batch b;
 	char err[200];
@@ -496,8 +652,6 @@ int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
 					sv_api_error(out, 400, "%s", err);
 	}
 	ret = sv_store_ingest(st, &b, sv_now_ns(), &dup);
-	if (!ret && !dup && hook && hook->fn)
-		hook->fn(hook->ctx, &b);
 	if (!ret) {
 		sb_printf(out, "{\"accepted\":%zu,\"skipped\":%zu,\"duplicate\":%s}\n",
 			  dup ? 0 : b.n, b.skipped, dup ? "true" : "false");

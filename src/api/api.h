@@ -20,17 +20,10 @@ struct sv_params {
 /* GET /api/v1/<name>: fills out with JSON, returns the HTTP status. */
 int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 	       struct sb *out);
-/* What else the post does with a batch once it has stored it (the exits, e.g. InfluxDB):
- * called for each batch stored for the first time, not for duplicates, from the HTTP
- * worker thread that stored it. */
-struct sv_stored_hook {
-	void (*fn)(void *ctx, const struct sv_batch *b);
-	void *ctx;
-};
 
-/* POST /api/v1/ingest with the whole body; hook may be NULL. */
+/* POST /api/v1/ingest with the whole body. */
 int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
-		  const struct sv_stored_hook *hook, struct sb *out);
+		  struct sb *out);
 /* What ingest did, since the start: read by the post's /metrics. Atomic: the HTTP workers
  * update them concurrently. */
 struct sv_api_stats {
@@ -38,6 +31,10 @@ struct sv_api_stats {
 	unsigned long long records_stored, records_skipped;
 };
 extern struct sv_api_stats sv_api_stats;
+
+/* One alert as JSON (the /api/v1/alerts item, also the alerts log's): lists become arrays,
+ * seen_by's "box\tiface" lines objects. */
+void sv_api_alert_json(struct sb *out, const struct sv_alert *a);
 
 /* {"error": msg} */
 int sv_api_error(struct sb *out, int status, const char *fmt, ...)

@@ -204,7 +204,7 @@ static enum MHD_Result serve_ingest(struct sv_http_cfg *cfg, struct MHD_Connecti
 		return send_error(c, 413, "body too large");
 	sb_init(&out);
 	status = sv_api_ingest(cfg->store, rq->body.buf ? rq->body.buf : "", rq->body.len,
-			       &cfg->stored, &out);
+			       &out);
 	if (status >= 500)
 		pr_warn("ingest failed: %s", out.buf ? out.buf : "\n");
 	ret = reply(c, status, &out, "application/json");

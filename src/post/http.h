@@ -25,7 +25,6 @@ struct sv_http_cfg {
 	int n_tokens;
 	const char *read_token; /* NULL: reading is open */
 	size_t max_body;
-	struct sv_stored_hook stored; /* the exits; fn NULL if none */
 	/* Extra GET handlers (e.g. /metrics) may hook in here; NULL if none. */
 	int (*metrics)(void *ctx, char **body, size_t *len);
 	void *metrics_ctx;

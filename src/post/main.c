@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <poll.h>
 #include "collect.h"
+#include "detect.h"
 #include "http.h"
 #include "influx.h"
 #include "listen.h"
@@ -43,6 +44,8 @@ struct post_opts {
 	unsigned long max_body;
 	unsigned int retention_days, rollup_days, threads;
 	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
+	struct sv_detect_cfg detect;
+	int no_detect;
 };
 
 static void usage(FILE *f)
@@ -66,6 +69,15 @@ static void usage(FILE *f)
 		"                         http://HOST:8086/write?db=DB, 2.x\n"
 		"                         http://HOST:8086/api/v2/write?org=ORG&bucket=B\n"
 		"  --influx-token TOKEN   sent as 'Authorization: Token TOKEN' (2.x, 1.8+)\n"
+		"  --scan-ports N         alert when one source probes N ports of one host\n"
+		"                         within a window (default 20)\n"
+		"  --sweep-hosts N        alert when one source probes N hosts (default 20)\n"
+		"  --syn-flood N          alert at N SYN-only packets to one host and port\n"
+		"                         within a window (default 1000)\n"
+		"  --detect-window SECONDS  the detection window (default 60)\n"
+		"  --detect-max-tracked N  suspects followed at once (default 20000)\n"
+		"  --alerts-log FILE      also append each alert to FILE as a JSON line\n"
+		"  --no-detect            no attack detection\n"
 		"  --config FILE          options from FILE: 'name value' lines, # comments;\n"
 		"                         the command line wins\n"
 		"  -v, --verbose / -q, --quiet / -h, --help / --version\n");
@@ -74,7 +86,9 @@ static void usage(FILE *f)
 enum {
 	OPT_LISTEN = 256, OPT_DB, OPT_TOKEN, OPT_TOKENS, OPT_READ_TOKEN, OPT_TLS_CERT,
 	OPT_TLS_KEY, OPT_MAX_BODY, OPT_RETENTION, OPT_ROLLUP, OPT_THREADS, OPT_CONFIG,
-	OPT_VERSION, OPT_INFLUX, OPT_INFLUX_TOKEN, OPT_IPFIX_LISTEN,
+	OPT_VERSION, OPT_INFLUX, OPT_INFLUX_TOKEN, OPT_IPFIX_LISTEN, OPT_SCAN_PORTS,
+	OPT_SWEEP_HOSTS, OPT_SYN_FLOOD, OPT_DETECT_WINDOW, OPT_DETECT_MAX, OPT_ALERTS_LOG,
+	OPT_NO_DETECT,
 };
 
 static const struct option long_opts[] = {
@@ -93,6 +107,13 @@ static const struct option long_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "influx", required_argument, NULL, OPT_INFLUX },
 	{ "influx-token", required_argument, NULL, OPT_INFLUX_TOKEN },
+	{ "scan-ports", required_argument, NULL, OPT_SCAN_PORTS },
+	{ "sweep-hosts", required_argument, NULL, OPT_SWEEP_HOSTS },
+	{ "syn-flood", required_argument, NULL, OPT_SYN_FLOOD },
+	{ "detect-window", required_argument, NULL, OPT_DETECT_WINDOW },
+	{ "detect-max-tracked", required_argument, NULL, OPT_DETECT_MAX },
+	{ "alerts-log", required_argument, NULL, OPT_ALERTS_LOG },
+	{ "no-detect", no_argument, NULL, OPT_NO_DETECT },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -220,6 +241,28 @@ static int apply(struct post_opts *o, int c, const char *arg)
 		o->threads = v;
 		break;
 	case OPT_CONFIG: return each_line(arg, "config file", config_line, o);
+	case OPT_SCAN_PORTS:
+		err = parse_ulong("scan-ports", arg, 2, 65536, &v);
+		o->detect.scan_ports = v;
+		break;
+	case OPT_SWEEP_HOSTS:
+		err = parse_ulong("sweep-hosts", arg, 2, 1000000, &v);
+		o->detect.sweep_hosts = v;
+		break;
+	case OPT_SYN_FLOOD:
+		err = parse_ulong("syn-flood", arg, 2, 1000000000, &v);
+		o->detect.syn_flood = v;
+		break;
+	case OPT_DETECT_WINDOW:
+		err = parse_ulong("detect-window", arg, 1, 86400, &v);
+		o->detect.window_s = v;
+		break;
+	case OPT_DETECT_MAX:
+		err = parse_ulong("detect-max-tracked", arg, 16, 10000000, &v);
+		o->detect.max_tracked = v;
+		break;
+	case OPT_ALERTS_LOG: o->detect.alerts_log = arg; break;
+	case OPT_NO_DETECT: o->no_detect = 1; break;
 	case OPT_INFLUX: o->influx = arg; break;
 	case OPT_INFLUX_TOKEN: o->influx_token = arg; break;
 	case 'v': sv_log_level++; break;
@@ -239,6 +282,7 @@ static int parse_args(int argc, char **argv, struct post_opts *o)
 	o->retention_days = 7;
 	o->rollup_days = 90;
 	o->threads = 4;
+	o->detect = (struct sv_detect_cfg)SV_DETECT_DEFAULTS;
 	opterr = 0;
 	while (!err && (c = getopt_long(argc, argv, ":vqh", long_opts, NULL)) != -1) {
 		if (c == 'h')
@@ -267,6 +311,10 @@ static int parse_args(int argc, char **argv, struct post_opts *o)
 		pr_warn("--influx-token needs --influx\n");
 		return -EINVAL;
 	}
+	if (!err && o->no_detect && o->detect.alerts_log) {
+		pr_warn("--alerts-log needs detection: drop --no-detect\n");
+		return -EINVAL;
+	}
 	if (!err && !o->n_listen)
 		o->listen[o->n_listen++] = "127.0.0.1:8080";
 	return err;
@@ -288,8 +336,9 @@ static char *read_file(const char *path)
 	return buf;
 }
 
-static void housekeeping(struct post_opts *o, struct sv_store *st)
+static void housekeeping(struct post_opts *o, struct sv_store *st, struct sv_detect *d)
 {
+	sv_detect_tick(d);
 	if (sv_store_prune(st, sv_now_ns(), (int64_t)o->retention_days * DAY_NS,
 			   (int64_t)o->rollup_days * DAY_NS))
 		pr_warn("pruning old records failed\n");
@@ -308,7 +357,7 @@ static int rollup(struct post_opts *o, struct sv_store *st, struct sv_post_metri
 	return left;
 }
 
-/* A stored batch's points for InfluxDB (an sv_stored_hook), from the worker that stored it;
+/* A stored batch's points for InfluxDB, from the thread that stored it;
  * the sums per interface and direction are stamped with the batch's newest record. */
 static void to_influx(void *ctx, const struct sv_batch *b)
 {
@@ -333,6 +382,22 @@ static void to_influx(void *ctx, const struct sv_batch *b)
 	sv_influx_batch_free(&ib);
 }
 
+/* What the post does with every batch once stored, from agents and IPFIX exporters alike. */
+struct exits {
+	struct sv_influx *influx;
+	struct sv_detect *detect;
+};
+
+static void to_exits(void *ctx, const struct sv_batch *b)
+{
+	struct exits *e = ctx;
+
+	if (e->detect)
+		sv_detect_batch(e->detect, b);
+	if (e->influx)
+		to_influx(e->influx, b);
+}
+
 static int open_influx(const struct post_opts *o, struct sv_influx **ix)
 {
 	struct sv_influx_cfg cfg = {
@@ -347,14 +412,13 @@ static int open_influx(const struct post_opts *o, struct sv_influx **ix)
 }
 
 static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
-		 struct sv_influx *ix, int ipfix_fd)
+		 struct sv_influx *ix, int ipfix_fd, struct sv_detect *d)
 {
-	struct sv_post_metrics metrics = { .store = st, .version = SV_VERSION };
+	struct sv_post_metrics metrics = { .store = st, .version = SV_VERSION, .detect = d };
 	struct sv_http_cfg cfg = {
 		.store = st, .tokens = o->tokens, .n_tokens = o->n_tokens,
 		.read_token = o->read_token, .max_body = o->max_body,
 		.metrics = sv_post_metrics_render, .metrics_ctx = &metrics,
-		.stored = { .fn = ix ? to_influx : NULL, .ctx = ix },
 	};
 	char *cert = NULL, *key = NULL;
 	struct sv_http *http = NULL;
@@ -395,7 +459,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 		pr_warn("no --token given: no agent can deliver records\n");
 	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	pfd.events = POLLIN;
-	housekeeping(o, st);
+	housekeeping(o, st, d);
 	sv_post_metrics_tick(&metrics);
 	sv_notify("READY=1");
 	/* Rollups every ten seconds (at once while behind), pruning once a minute, until told
@@ -406,7 +470,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 			break;
 		if (tick % 6)
 			continue;
-		housekeeping(o, st);
+		housekeeping(o, st, d);
 		sv_post_metrics_tick(&metrics);
 	}
 	sv_notify("STOPPING=1");
@@ -425,6 +489,8 @@ int main(int argc, char **argv)
 	struct post_opts o = { 0 };
 	struct sv_store *st = NULL;
 	struct sv_influx *ix = NULL;
+	struct sv_detect *det = NULL;
+	struct exits exits;
 	int fds[MAX_LISTEN], i, n = 0, ipfix_fd = -1, err;
 	char msg[256];
 
@@ -461,9 +527,18 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
-	err = serve(&o, st, fds, ix, ipfix_fd);
+	if (!o.no_detect) {
+		err = sv_detect_open(&o.detect, st, &det);
+		if (err)
+			goto out;
+	}
+	exits = (struct exits){ ix, det };
+	if (ix || det)
+		sv_store_on_stored(st, to_exits, &exits);
+	err = serve(&o, st, fds, ix, ipfix_fd, det);
 out:
 	sv_influx_close(ix); /* after serve: no worker stores any more */
+	sv_detect_close(det);
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 	if (ipfix_fd >= 0)

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include "api.h"
 #include "collect.h"
+#include "detect.h"
 #include "http.h"
 #include "metrics.h"
 #include "sb.h"
@@ -82,6 +83,8 @@ int sv_post_metrics_render(void *ctx, char **body, size_t *len)
 		  __atomic_load_n(&m->rollup_pending, __ATOMIC_RELAXED));
 	metric(&s, "sitevisor_post_boxes", "gauge", "Boxes that have delivered records.");
 	sb_printf(&s, "sitevisor_post_boxes %lld\n", (long long)sv_store_box_count(m->store));
+	if (m->detect)
+		sv_detect_metrics(m->detect, &s);
 	if (__atomic_load_n(&m->collect, __ATOMIC_ACQUIRE)) {
 		struct sv_ipfix_stats st;
 

@@ -7,10 +7,12 @@
 #include "store.h"
 
 struct sv_collect;
+struct sv_detect;
 
 struct sv_post_metrics {
 	struct sv_store *store;
 	struct sv_collect *collect; /* the IPFIX collector, once started; NULL without */
+	struct sv_detect *detect; /* NULL: detection off */
 	const char *version;
 	/* The ingest rate over the last housekeeping minute; written by the main thread. */
 	unsigned long long rate_records, last_records;

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Reading the store: boxes, flow records, series and top talkers. Filters become a WHERE
+/* Reading the store: boxes, flow records, series, top talkers and alerts. Filters become a WHERE
  * clause with bound parameters only; column names come from fixed tables, never from the
  * request. */
 #include <errno.h>
@@ -420,12 +420,16 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 			continue;
 		}
 		lv = &sv_levels[pc[i].level];
-		sb_printf(&w.sql, "SELECT a, b, p, q, bytes, packets, flows FROM %s WHERE dim = %d%s",
-			  lv->table, by, site ? " AND box = '' AND iface = '' AND direction = -1" :
-						" AND box != ''");
-		sb_printf(&w.sql, " AND %s >= %lld AND %s < %lld", lv->col,
-			  (long long)(pc[i].a / lv->span_ns), lv->col,
-			  (long long)(pc[i].b / lv->span_ns));
+		/* Bucket by bucket (the primary key leads with it), so each seeks straight to
+		 * the dimension's and the box's sums instead of reading every dimension's. */
+		sb_printf(&w.sql, "SELECT a, b, p, q, bytes, packets, flows FROM %s WHERE %s IN"
+			  " (WITH RECURSIVE k(x) AS (SELECT %lld UNION ALL SELECT x + 1 FROM k"
+			  " WHERE x + 1 < %lld) SELECT x FROM k) AND dim = %d%s",
+			  lv->table, lv->col, (long long)(pc[i].a / lv->span_ns),
+			  (long long)(pc[i].b / lv->span_ns), by,
+			  site ? " AND box = '' AND iface = '' AND direction = -1" : "");
+		if (!site && !f->box)
+			sb_puts(&w.sql, " AND box != ''");
 		where_common(&w, f);
 	}
 	snprintf(end, sizeof(end), ") GROUP BY a, b, p, q ORDER BY %s DESC LIMIT ?",
@@ -471,4 +475,69 @@ int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by 
 	snprintf(tail, sizeof(tail), " GROUP BY %s ORDER BY %s DESC LIMIT ?", cols[by],
 		 by_packets ? "p" : "b");
 	return each_row(prepare_where(c, head, &w, tail, 1, extra), top_row, &tc);
+}
+
+struct alert_ctx {
+	sv_alert_cb cb;
+	void *ctx;
+};
+
+static int alert_row(sqlite3_stmt *s, void *p)
+{
+	struct alert_ctx *ac = p;
+	struct sv_alert a = {
+		.id = sqlite3_column_int64(s, 0),
+		.first_ns = sqlite3_column_int64(s, 5),
+		.last_ns = sqlite3_column_int64(s, 6),
+		.flows = sqlite3_column_int64(s, 7),
+		.packets = sqlite3_column_int64(s, 8),
+		.n_hosts = sqlite3_column_int64(s, 9),
+		.n_ports = sqlite3_column_int64(s, 10),
+		.n_sources = sqlite3_column_int64(s, 11),
+		.hosts = col_text(s, 12),
+		.ports = col_text(s, 13),
+		.sources = col_text(s, 14),
+		.seen_by = col_text(s, 15),
+	};
+
+	snprintf(a.type, sizeof(a.type), "%s", col_text(s, 1));
+	snprintf(a.severity, sizeof(a.severity), "%s", col_text(s, 2));
+	snprintf(a.src, sizeof(a.src), "%s", col_text(s, 3));
+	snprintf(a.target, sizeof(a.target), "%s", col_text(s, 4));
+	return ac->cb(ac->ctx, &a);
+}
+
+int sv_store_alerts(struct sv_store *st, const struct sv_alert_filter *f, int limit, int offset,
+		    sv_alert_cb cb, void *ctx)
+{
+	struct sv_conn *c = sv_store_conn(st);
+	struct alert_ctx ac = { cb, ctx };
+	sqlite3_stmt *s;
+
+	if (!c)
+		return -EIO;
+	/* Every filter is bound; a NULL one matches everything. */
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT id, type, severity, src, target, first_ns, last_ns, flows,"
+			       " packets, n_hosts, n_ports, n_sources, hosts, ports, sources,"
+			       " seen_by FROM alerts WHERE last_ns >= ?1 AND first_ns < ?2"
+			       " AND (?3 IS NULL OR type = ?3) AND (?4 IS NULL OR severity = ?4)"
+			       " AND (?5 IS NULL OR src = ?5)"
+			       " AND (?6 IS NULL OR target = ?6 OR instr(char(10) || hosts ||"
+			       " char(10), char(10) || ?6 || char(10)) > 0)"
+			       " AND (?7 IS NULL OR id IN (SELECT alert FROM alert_boxes"
+			       " WHERE box = ?7))"
+			       " ORDER BY last_ns DESC, id DESC LIMIT ?8 OFFSET ?9",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, f->since_ns);
+	sqlite3_bind_int64(s, 2, f->until_ns);
+	sqlite3_bind_text(s, 3, f->type, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, f->severity, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, f->src, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, f->target, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, f->box, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 8, limit);
+	sqlite3_bind_int(s, 9, offset);
+	return each_row(s, alert_row, &ac);
 }

@@ -16,15 +16,6 @@
 #include "sb.h"
 #include "store_int.h"
 
-#define MAX_CONNS 256
-
-struct sv_store {
-	char path[PATH_MAX];
-	pthread_mutex_t lock;
-	struct sv_conn *conns[MAX_CONNS];
-	int nconns;
-};
-
 static __thread struct sv_conn *tl_conn;
 
 /* Each migration takes the schema from version i to i + 1. Never edit one that shipped:
@@ -111,6 +102,18 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"DELETE FROM talk_hour WHERE hour >= (SELECT done / 3600000000000 FROM talk_state"
 	"  WHERE level = 2);"
 	"DROP TABLE now4;",
+	/* 5: attacks the detector found (post/detect.c). Lists are '\n'-separated items the
+	 * detector caps; alert_boxes makes "which alerts did this box see" an index lookup. */
+	"CREATE TABLE alerts ("
+	"  id INTEGER PRIMARY KEY, type TEXT NOT NULL, severity TEXT NOT NULL,"
+	"  src TEXT NOT NULL, target TEXT NOT NULL, first_ns INTEGER NOT NULL,"
+	"  last_ns INTEGER NOT NULL, flows INTEGER NOT NULL, packets INTEGER NOT NULL,"
+	"  n_hosts INTEGER NOT NULL, n_ports INTEGER NOT NULL, n_sources INTEGER NOT NULL,"
+	"  hosts TEXT NOT NULL, ports TEXT NOT NULL, sources TEXT NOT NULL,"
+	"  seen_by TEXT NOT NULL);"
+	"CREATE INDEX alerts_last ON alerts(last_ns);"
+	"CREATE TABLE alert_boxes ("
+	"  box TEXT NOT NULL, alert INTEGER NOT NULL, PRIMARY KEY (box, alert)) WITHOUT ROWID;",
 };
 
 int sv_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
@@ -461,27 +464,40 @@ int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, 
 	if (!c)
 		return -EIO;
 	if (sv_exec(c->db, "BEGIN IMMEDIATE", NULL, 0))
-		return -EIO;
+		goto fail;
 	ret = claim_batch(c, b, now);
-	if (ret <= 0) {
-		*duplicate = ret == 0;
+	if (ret == 0)
+		*duplicate = 1;
+	if (ret <= 0)
 		goto rollback;
-	}
 	for (i = 0, ret = 0; i < b->n && !ret; i++)
 		ret = insert_flow(c, b->box, &b->recs[i]);
 	if (!ret)
 		ret = upsert_rollups(c, b);
 	if (!ret)
-		ret = sv_talk_ingest(c, b);
+		ret = sv_talk_ingest(c, b, now);
 	if (!ret)
 		ret = upsert_box(c, b, now);
-	if (!ret && !sv_exec(c->db, "COMMIT", NULL, 0))
+	if (!ret && !sv_exec(c->db, "COMMIT", NULL, 0)) {
+		if (st->stored)
+			st->stored(st->stored_ctx, b);
 		return 0;
-	pr_warn("storing a batch of %s failed: %s\n", b->box, sqlite3_errmsg(c->db));
+	}
 	ret = -EIO;
 rollback:
+	if (ret < 0)
+		pr_warn("storing a batch of %s failed: %s\n", b->box, sqlite3_errmsg(c->db));
 	sv_exec(c->db, "ROLLBACK", NULL, 0);
 	return ret < 0 ? ret : 0;
+fail:
+	pr_warn("storing a batch of %s failed: %s\n", b->box, sqlite3_errmsg(c->db));
+	return -EIO;
+}
+
+void sv_store_on_stored(struct sv_store *st, sv_stored_fn fn, void *ctx)
+{
+	st->stored = fn;
+	st->stored_ctx = ctx;
 }
 
 /* Deletes in chunks so a large prune never holds the write lock for long. */
@@ -516,6 +532,8 @@ int sv_store_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t
 	if (delete_chunked(c, "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE"
 			      " last_ns < ? LIMIT 20000)", before_ns) ||
 	    delete_chunked(c, "DELETE FROM batches WHERE received_ns < ?", before_ns))
+		return -EIO;
+	if (sv_alerts_prune(c, before_ns))
 		return -EIO;
 	if (sv_talk_prune(c, now_ns, rollup_keep_ns))
 		return -EIO;

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "ingest.h"
 
-#define SV_SCHEMA_VERSION 4
+#define SV_SCHEMA_VERSION 5
 
 struct sv_store;
 
@@ -20,8 +20,8 @@ void sv_store_close(struct sv_store *st);
 /* Stores a batch in one transaction, unless its id was stored before (*duplicate = 1). */
 int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,
 		    int *duplicate);
-/* Deletes flow records older than keep_ns and rollups older than rollup_keep_ns (the finer
- * top-talker levels sooner: see talk.c). */
+/* Deletes flow records and alerts older than keep_ns and rollups older than rollup_keep_ns
+ * (the finer top-talker levels sooner: see talk.c). */
 int sv_store_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t rollup_keep_ns);
 /* Fills the top-talker buckets that have closed, for up to budget_ns of work. Returns how
  * many buckets were still to fill (0: up to date), or -EIO. */
@@ -84,5 +84,40 @@ typedef int (*sv_top_cb)(void *ctx, const struct sv_top_row *row);
  * the top-talker rollups and only its edges from the raw records; the answer is exact. */
 int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
 		 int by_packets, int limit, sv_top_cb cb, void *ctx);
+
+/* Called after each batch stored for the first time (not for duplicates), from the thread
+ * that stored it, whichever way the batch came (agent ingest, IPFIX collector): the one
+ * place every stored record passes. Set before any batch is stored. */
+typedef void (*sv_stored_fn)(void *ctx, const struct sv_batch *b);
+void sv_store_on_stored(struct sv_store *st, sv_stored_fn fn, void *ctx);
+
+/* An attack the detector found (post/detect.c). Lists are '\n'-separated items, capped by
+ * the detector; the n_ counts say how many there were in all. seen_by items are
+ * "box\tiface" (neither may hold a control character). */
+struct sv_alert {
+	int64_t id; /* 0 until stored */
+	char type[16]; /* port_scan, host_sweep, syn_flood */
+	char severity[8]; /* low, medium, high */
+	char src[SV_ADDR_MAX]; /* the source, or "many" */
+	char target[SV_ADDR_MAX]; /* the host attacked; "" for a sweep */
+	int64_t first_ns, last_ns;
+	uint64_t flows, packets;
+	uint64_t n_hosts, n_ports, n_sources;
+	const char *hosts, *ports, *sources, *seen_by;
+};
+
+/* Inserts a new alert (a->id == 0; sets a->id) or rewrites the stored one with a->id. */
+int sv_store_alert_put(struct sv_store *st, struct sv_alert *a);
+
+/* NULL strings mean "any"; target matches the target or any host of the list. */
+struct sv_alert_filter {
+	const char *type, *severity, *src, *target, *box;
+	int64_t since_ns, until_ns; /* alerts active at some time in [since, until) */
+};
+
+typedef int (*sv_alert_cb)(void *ctx, const struct sv_alert *a);
+/* Newest activity first. */
+int sv_store_alerts(struct sv_store *st, const struct sv_alert_filter *f, int limit, int offset,
+		    sv_alert_cb cb, void *ctx);
 
 #endif /* SV_STORE_H */

@@ -3,8 +3,24 @@
 #ifndef SV_STORE_INT_H
 #define SV_STORE_INT_H
 
+#include <limits.h>
+#include <pthread.h>
 #include <sqlite3.h>
 #include "store.h"
+
+#define MAX_CONNS 256
+
+struct sv_store {
+	char path[PATH_MAX];
+	pthread_mutex_t lock;
+	struct sv_conn *conns[MAX_CONNS];
+	int nconns;
+	sv_stored_fn stored;
+	void *stored_ctx;
+	/* When (ingest's now) a batch last brought records older than a level holds: history
+	 * being imported, which the levels fill back over only once it has stopped. */
+	int64_t history_ns;
+};
 
 #define NS_PER_MIN 60000000000LL
 #define NS_PER_HOUR 3600000000000LL
@@ -47,8 +63,11 @@ int sv_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 int sv_talk_state(struct sv_conn *c, struct sv_talk_state *ts);
 /* In the ingest transaction: the batch's records that fall in a range a level already holds
  * (late records) are added to that level. */
-int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b);
+int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b, int64_t now);
 /* Deletes each level's rows past its keep and moves its state on. */
 int sv_talk_prune(struct sv_conn *c, int64_t now_ns, int64_t rollup_keep_ns);
+
+/* Deletes alerts whose last activity is older than before_ns (alerts.c). */
+int sv_alerts_prune(struct sv_conn *c, int64_t before_ns);
 
 #endif /* SV_STORE_INT_H */

@@ -21,6 +21,9 @@
 /* A bucket closes this long after its end: records usually arrive within an agent's
  * interval, and waiting spares them the slower late path. */
 #define GRACE_NS (60 * 1000000000LL)
+/* Records older than a level's start arriving (history imported): fill back only once none
+ * has come for this long. */
+#define HISTORY_QUIET_NS (30 * 1000000000LL)
 
 const struct sv_level sv_levels[SV_LEVELS] = {
 	{ "talk_min", "minute", NS_PER_MIN, 1, 6 * NS_PER_HOUR },
@@ -43,6 +46,14 @@ const char *const sv_top_only[] = {
 	[SV_TOP_PORT] = "protocol IN (6, 17, 132)",
 	[SV_TOP_PROTOCOL] = "ip_version > 0",
 };
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 int sv_talk_state(struct sv_conn *c, struct sv_talk_state *ts)
 {
@@ -192,18 +203,22 @@ static int held(const struct sv_talk_state *ts, int l, uint64_t t)
 	return (int64_t)t >= ts->lo[l] && (int64_t)t < ts->done[l];
 }
 
-int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b)
+int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b, int64_t now)
 {
 	struct sv_talk_state ts;
 	size_t i, late = 0, cap = 16;
 	struct talk *tab;
-	int l, err = 0;
+	int l, err = 0, history = 0;
 
 	if (sv_talk_state(c, &ts))
 		return -EIO;
 	for (i = 0; i < b->n; i++)
-		for (l = 0; l < SV_LEVELS; l++)
+		for (l = 0; l < SV_LEVELS; l++) {
 			late += held(&ts, l, b->recs[i].last_ns);
+			history |= (int64_t)b->recs[i].last_ns < ts.lo[l];
+		}
+	if (history)
+		__atomic_store_n(&c->st->history_ns, now, __ATOMIC_RELAXED);
 	if (!late)
 		return 0;
 	while (cap < late * 20)
@@ -322,19 +337,11 @@ static int64_t oldest_record(struct sv_conn *c)
 	return v;
 }
 
-static int64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 /* One step of level l: forward over closed buckets, else back over stored records the level
  * does not hold yet (a new level, or records sent late into an empty store). 1 if it
  * did one, 0 if the level is complete, -EIO. */
 static int step(struct sv_conn *c, int l, int64_t now, int64_t rollup_keep, int64_t oldest,
-		int64_t *pending)
+		int history, int64_t *pending)
 {
 	const struct sv_level *lv = &sv_levels[l];
 	int64_t span = lv->span_ns, n = span < 10 * NS_PER_MIN ? 10 * NS_PER_MIN / span : 1;
@@ -354,8 +361,11 @@ static int step(struct sv_conn *c, int l, int64_t now, int64_t rollup_keep, int6
 			    ts.lo[l], a + n * span < target ? a + n * span : target) ?: 1;
 	}
 	if (ts.lo[l] > bottom) {
-		a = ts.lo[l] - n * span > bottom ? ts.lo[l] - n * span : bottom;
 		*pending += (ts.lo[l] - bottom) / span;
+		/* Filling back while older records still arrive would only make them late. */
+		if (history)
+			return 0;
+		a = ts.lo[l] - n * span > bottom ? ts.lo[l] - n * span : bottom;
 		return fill(c, &ts, l, a, ts.lo[l], a, ts.done[l]) ?: 1;
 	}
 	return 0;
@@ -376,18 +386,19 @@ int sv_store_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
 {
 	struct sv_conn *c = sv_store_conn(st);
 	int64_t end = mono_ns() + budget_ns, pending, oldest, t;
-	int l, r, busy;
+	int l, r, busy, history;
 
 	if (!c)
 		return -EIO;
 	oldest = oldest_record(c);
+	history = now_ns - __atomic_load_n(&st->history_ns, __ATOMIC_RELAXED) < HISTORY_QUIET_NS;
 	do {
 		busy = 0;
 		pending = 0;
 		/* Finest first: a coarser level then fills from the finer one's sums. */
 		for (l = 0; l < SV_LEVELS; l++) {
 			t = mono_ns();
-			r = step(c, l, now_ns, rollup_keep_ns, oldest, &pending);
+			r = step(c, l, now_ns, rollup_keep_ns, oldest, history, &pending);
 			if (r < 0)
 				return r;
 			busy |= r;

@@ -2,16 +2,20 @@
 // Drives the dashboard in Debian's chromium (playwright-core from web/node_modules) against
 // real posts filled by gen.mjs, and prints PASS:/FAIL: lines. Every wait is bounded.
 //
-//   node check.mjs --url URL --url2 URL2 --read-token T --out DIR --profile DIR
+//   node check.mjs --url URL --url2 URL2 --read-token T --token T --out DIR --profile DIR
 //
-// URL: a post with generated history and live batches arriving; URL2: a post started with
+// URL: a post with generated history and live batches arriving (--token: its ingest token,
+// for an attack the alerts view must show as it happens); URL2: a post started with
 // --read-token T. Screenshots go to DIR/dashboard-*.png.
 
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
-import { BOXES, SPECIAL_ADDR, SPECIAL_COUNT, TOP_SRC, VNIS } from './gen.mjs';
+import {
+	BOXES, FLOODER, FLOOD_TARGET, SCANNER, SCAN_PORTS, SCAN_TARGET, SPECIAL_ADDR, SPECIAL_COUNT,
+	SWEEPER, SWEEP_HOSTS, TOP_SRC, VNIS, attack,
+} from './gen.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(here, '../../web/package.json'));
@@ -22,7 +26,7 @@ const arg = (k) => {
 	return i > 0 ? process.argv[i + 1] : undefined;
 };
 const URL1 = arg('--url'), URL2 = arg('--url2'), READ_TOKEN = arg('--read-token');
-const OUT = arg('--out'), PROFILE = arg('--profile');
+const OUT = arg('--out'), PROFILE = arg('--profile'), TOKEN = arg('--token');
 const WAIT = 10000;
 
 let failed = false;
@@ -295,6 +299,39 @@ async function main() {
 		assert(/newest flow records/.test(scope), `scope: ${scope}`);
 		await shot(page, 'vni');
 	});
+	await step('alerts view lists the detected attacks with evidence and refreshes live', async () => {
+		await page.click('#nav a[data-view="alerts"]');
+		await until(page, () => document.querySelectorAll('#alerts-table tr[data-id]').length === 2);
+		const a = await api(URL1, 'alerts', { since: nowS() - 86400 });
+		let rows = await rowsOf(page, '#alerts-table');
+		assert(JSON.stringify(rows.map((r) => r.id)) === JSON.stringify(a.alerts.map((x) => String(x.id))),
+			`rows ${rows.map((r) => r.id)}, API ${a.alerts.map((x) => x.id)}`);
+		const scan = rows.find((r) => r.type === 'port_scan');
+		assert(scan && scan.src === SCANNER && scan.target === SCAN_TARGET, `scan row ${JSON.stringify(scan)}`);
+		assert(scan.cells[5].startsWith(`${SCAN_PORTS} ports: tcp/1001, tcp/1002`), `scan evidence "${scan.cells[5]}"`);
+		assert(scan.cells[8] === 'core-sw-1 (eth3) · edge-ams-1 (eth0)' || scan.cells[8] === 'edge-ams-1 (eth0) · core-sw-1 (eth3)',
+			`scan seen by "${scan.cells[8]}"`);
+		const sweep = rows.find((r) => r.type === 'host_sweep');
+		assert(sweep && sweep.src === SWEEPER && sweep.cells[5].startsWith(`${SWEEP_HOSTS} hosts: 198.18.10.101`),
+			`sweep row ${JSON.stringify(sweep)}`);
+		await attack(URL1, TOKEN);
+		await until(page, () => document.querySelector('#alerts-table tr[data-type="syn_flood"]'), null, 12000);
+		rows = await rowsOf(page, '#alerts-table');
+		const flood = rows.find((r) => r.type === 'syn_flood');
+		assert(flood.src === FLOODER && flood.target === FLOOD_TARGET && flood.cells[7] === '1,500',
+			`flood row ${JSON.stringify(flood)}`);
+		await page.waitForTimeout(2700);
+		await shot(page, 'alerts');
+		await page.selectOption('#alerts-type', 'port_scan');
+		await until(page, () => location.hash.includes('type=port_scan') &&
+			[...document.querySelectorAll('#alerts-table tr[data-id]')].map((tr) => tr.dataset.type).join() === 'port_scan');
+		await page.click(`#alerts-table tr[data-type="port_scan"] td:nth-child(4) a`);
+		await until(page, (src) => location.hash.startsWith('#/flows?') && location.hash.includes('src_addr=' + src) &&
+			document.querySelectorAll('#flows-table tr[data-id]').length > 0, SCANNER);
+		const flows = await rowsOf(page, '#flows-table');
+		assert(flows.length === Math.min(50, 2 * SCAN_PORTS) && flows.every((r) => r.cells.join(' ').includes(SCANNER)),
+			`${flows.length} flow rows from the source link`);
+	});
 	await ctx.close();
 
 	// A post that wants a read token: the prompt, a wrong token, the right one, #token=.
@@ -337,7 +374,7 @@ async function main() {
 const guard = setTimeout(() => {
 	fail('check.mjs ran out of time');
 	process.exit(1);
-}, 85000);
+}, 110000);
 main().catch((e) => fail(`stopped: ${e.message.split('\n')[0]}`)).finally(() => {
 	clearTimeout(guard);
 	process.exit(failed ? 1 : 0);

@@ -19,6 +19,11 @@ export const TOP_SRC = '198.18.1.10';
 export const SPECIAL_ADDR = '203.0.113.77';
 export const SPECIAL_COUNT = 37;
 export const VNIS = [100, 200];
+// Attacks for the detector: in the history a port scan (30 ports, seen by two boxes) and a
+// host sweep (25 hosts); attack() adds a SYN flood when the test asks for it.
+export const SCANNER = '198.51.100.66', SCAN_TARGET = '198.18.10.5', SCAN_PORTS = 30;
+export const SWEEPER = '198.51.100.67', SWEEP_HOSTS = 25;
+export const FLOODER = '198.51.100.68', FLOOD_TARGET = '198.18.11.5';
 
 const TCP = 6, UDP = 17, ICMP = 1;
 
@@ -128,6 +133,40 @@ async function post(url, token, body) {
 	return a;
 }
 
+// A probe: one small flow record the attacker sent, no randomness (the history's random
+// sequence stays as it was).
+function probe(box, iface, proto, src, dst, dport, lastNs, extra = {}) {
+	return {
+		type: 'flow', box, iface, direction: 'ingress', eth_type: 2048, ip_version: 4,
+		protocol: proto, src_addr: src, dst_addr: dst, src_port: proto === TCP ? 51515 : 0,
+		dst_port: dport, src_mac: '02:00:5e:00:00:01', dst_mac: '02:00:5e:00:00:02',
+		packets: 1, bytes: 60, tcp_flags: proto === TCP ? 0x02 : 0,
+		first_ns: lastNs, last_ns: lastNs, end_reason: 'idle', ...extra,
+	};
+}
+
+function attackHistory(box, at) {
+	const recs = [];
+	for (let p = 1; p <= SCAN_PORTS; p++) {
+		const iface = box === 'edge-ams-1' ? 'eth0' : 'eth3';
+		if (box === 'edge-ams-1' || box === 'core-sw-1')
+			recs.push(probe(box, iface, TCP, SCANNER, SCAN_TARGET, 1000 + p, at + BigInt(p) * 1000000n));
+	}
+	if (box === 'edge-ams-1')
+		for (let i = 1; i <= SWEEP_HOSTS; i++)
+			recs.push(probe(box, 'eth1', ICMP, SWEEPER, `198.18.10.${100 + i}`, 0,
+				at + BigInt(i) * 1000000n, { icmp_type: 8, icmp_code: 0 }));
+	return recs;
+}
+
+// A SYN flood now: 1500 SYN packets to FLOOD_TARGET:443, seen on edge-fra-1.
+export async function attack(url, token) {
+	const now = BigInt(Date.now()) * 1000000n;
+	const recs = [probe('edge-fra-1', 'eth0', TCP, FLOODER, FLOOD_TARGET, 443, now,
+		{ packets: 1500, bytes: 90000 })];
+	return post(url, token, ndjson(header('edge-fra-1', `flood-${Date.now()}`), recs));
+}
+
 function header(box, id) {
 	return { type: 'batch', batch_id: id, box, agent_version: box === 'vmhost-1' ? '0.1.1' : '0.1.0', interfaces: BOXES[box] };
 }
@@ -154,6 +193,7 @@ export async function history(url, token) {
 					special++;
 				}
 			}
+			if (minute === 25) recs.push(...attackHistory(box, t0 + 1500n * 1000000000n));
 			total += recs.length;
 			await post(url, token, ndjson(header(box, `${box}-hist-${minute}`), recs));
 		}

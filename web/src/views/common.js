@@ -23,6 +23,14 @@ export function flowsHref(filters) {
 
 export const boxHref = (name) => '#/box/' + enc(name);
 
+// A view's state in the address (empty values dropped), so it can be bookmarked and Back
+// works: "#/top?by=port".
+export function goState(view, state) {
+	const q = new URLSearchParams();
+	for (const [k, v] of Object.entries(state)) if (v) q.set(k, v);
+	location.hash = `#/${view}?${q}`;
+}
+
 // The flow table's columns; `omit` drops some (the box view needs no box column).
 export function flowColumns(omit = []) {
 	return [

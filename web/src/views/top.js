@@ -6,7 +6,7 @@
 import { apiGet } from '../api.js';
 import { DataTable, h, segmented, setOptions } from '../dom.js';
 import { RANGES, fmtBytes, fmtCount, fmtPps, fmtBits, fmtTime, rangeSeconds } from '../fmt.js';
-import { TOP_BY, fetchBoxes, setTopRows, topColumns } from './common.js';
+import { TOP_BY, fetchBoxes, goState, setTopRows, topColumns } from './common.js';
 
 const LIMIT = 25;
 const REFRESH = { '15m': 10000, '1h': 30000, '6h': 60000, '24h': 120000 };
@@ -25,12 +25,7 @@ export function mount(ctx) {
 	let st = readState(ctx.route.params);
 
 	// The state lives in the address, so a view can be bookmarked and Back works.
-	const go = (change) => {
-		const next = { ...st, ...change };
-		const q = new URLSearchParams();
-		for (const [k, v] of Object.entries(next)) if (v) q.set(k, v);
-		location.hash = '#/top?' + q;
-	};
+	const go = (change) => goState('top', { ...st, ...change });
 
 	const bySeg = segmented(TOP_BY, st.by, (v) => go({ by: v }), 'Group by');
 	bySeg.id = 'top-by';
