@@ -67,7 +67,7 @@ t0=$(date +%s)
 wait_for 1800 sh -c "[ \"\$(curl -s $URL/metrics | awk '/^sitevisor_post_rollup_pending_buckets/ { print \$2 }')\" = 0 ]" ||
 	echo "rollups still behind: $(pending) buckets"
 c1=$(cpu_ticks "$POST_PID")
-echo "rollups filled back over the imported week in $(($(date +%s) - t0)) s (30 s of it waiting" \
+echo "rollups filled back over the imported week in $(($(date +%s) - t0)) s (120 s of it waiting" \
 	"for the import to end), $(((c1 - c0) / TCK)) post CPU-s"
 stop_pid "$POST_PID" >/dev/null
 

@@ -256,10 +256,10 @@ int main(void)
 		last = now;
 	}
 	/* While older records arrive, levels do not fill back over them (they would only come
-	 * late); once none has come for 30 s, they do. */
+	 * late); once none has come for two minutes, they do. */
 	left = sv_store_rollup(st, last + 10 * S, rollup_keep, 10 * S);
 	check(left > 0 && state(db, "lo", 2) == h, "no filling back while history arrives");
-	for (i = 0; i < 100 && (left = sv_store_rollup(st, last + 45 * S, rollup_keep, 10 * S)) > 0;
+	for (i = 0; i < 100 && (left = sv_store_rollup(st, last + 150 * S, rollup_keep, 10 * S)) > 0;
 	     i++)
 		;
 	check(left == 0, "rollups catch up");

@@ -23,7 +23,7 @@
 #define GRACE_NS (60 * 1000000000LL)
 /* Records older than a level's start arriving (history imported): fill back only once none
  * has come for this long. */
-#define HISTORY_QUIET_NS (30 * 1000000000LL)
+#define HISTORY_QUIET_NS (120 * 1000000000LL)
 
 const struct sv_level sv_levels[SV_LEVELS] = {
 	{ "talk_min", "minute", NS_PER_MIN, 1, 6 * NS_PER_HOUR },
