@@ -21,6 +21,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "paths.h"
 #include "sdnotify.h"
 #include "store.h"
 #include "timeparse.h"
@@ -42,6 +43,7 @@ struct post_opts {
 	const char *tls_cert, *tls_key;
 	unsigned long max_body;
 	unsigned int retention_days, rollup_days, threads;
+	unsigned long path_hold; /* seconds */
 	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
 };
 
@@ -62,6 +64,9 @@ static void usage(FILE *f)
 		"  --retention DAYS       keep raw flow records this long (default 7)\n"
 		"  --rollup-retention DAYS  keep per-minute rollups this long (default 90)\n"
 		"  --threads N            HTTP worker threads (default 4)\n"
+		"  --path-hold SECONDS    how long a sampled packet waits for the agents' other\n"
+		"                         sightings before its path is final (default 30; more\n"
+		"                         than the agents' --interval, see docs/paths.md)\n"
 		"  --influx URL           also write what is stored to InfluxDB: 1.x\n"
 		"                         http://HOST:8086/write?db=DB, 2.x\n"
 		"                         http://HOST:8086/api/v2/write?org=ORG&bucket=B\n"
@@ -74,7 +79,7 @@ static void usage(FILE *f)
 enum {
 	OPT_LISTEN = 256, OPT_DB, OPT_TOKEN, OPT_TOKENS, OPT_READ_TOKEN, OPT_TLS_CERT,
 	OPT_TLS_KEY, OPT_MAX_BODY, OPT_RETENTION, OPT_ROLLUP, OPT_THREADS, OPT_CONFIG,
-	OPT_VERSION, OPT_INFLUX, OPT_INFLUX_TOKEN, OPT_IPFIX_LISTEN,
+	OPT_VERSION, OPT_INFLUX, OPT_INFLUX_TOKEN, OPT_IPFIX_LISTEN, OPT_PATH_HOLD,
 };
 
 static const struct option long_opts[] = {
@@ -90,6 +95,7 @@ static const struct option long_opts[] = {
 	{ "retention", required_argument, NULL, OPT_RETENTION },
 	{ "rollup-retention", required_argument, NULL, OPT_ROLLUP },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "path-hold", required_argument, NULL, OPT_PATH_HOLD },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "influx", required_argument, NULL, OPT_INFLUX },
 	{ "influx-token", required_argument, NULL, OPT_INFLUX_TOKEN },
@@ -219,6 +225,9 @@ static int apply(struct post_opts *o, int c, const char *arg)
 		err = parse_ulong("threads", arg, 1, 64, &v);
 		o->threads = v;
 		break;
+	case OPT_PATH_HOLD:
+		err = parse_ulong("path-hold", arg, 1, 3600, &o->path_hold);
+		break;
 	case OPT_CONFIG: return each_line(arg, "config file", config_line, o);
 	case OPT_INFLUX: o->influx = arg; break;
 	case OPT_INFLUX_TOKEN: o->influx_token = arg; break;
@@ -239,6 +248,7 @@ static int parse_args(int argc, char **argv, struct post_opts *o)
 	o->retention_days = 7;
 	o->rollup_days = 90;
 	o->threads = 4;
+	o->path_hold = SV_PATHS_HOLD_DEFAULT;
 	opterr = 0;
 	while (!err && (c = getopt_long(argc, argv, ":vqh", long_opts, NULL)) != -1) {
 		if (c == 'h')
@@ -297,15 +307,15 @@ static void housekeeping(struct post_opts *o, struct sv_store *st)
 		pr_warn("pruning old records failed\n");
 }
 
-/* A stored batch's points for InfluxDB (an sv_stored_hook), from the worker that stored it;
- * the sums per interface and direction are stamped with the batch's newest record. */
-static void to_influx(void *ctx, const struct sv_batch *b)
+/* A stored batch's points for InfluxDB, from the worker that stored it; the sums per
+ * interface and direction are stamped with the batch's newest record. */
+static void to_influx(struct sv_influx *ix, const struct sv_batch *b)
 {
 	struct sv_influx_batch ib;
 	const struct sv_rec *r;
 	size_t i;
 
-	sv_influx_batch_init(&ib, ctx, b->box);
+	sv_influx_batch_init(&ib, ix, b->box);
 	for (i = 0; i < b->n; i++) {
 		r = &b->recs[i];
 		sv_influx_batch_flow(&ib, &(struct sv_lp_flow){
@@ -320,6 +330,22 @@ static void to_influx(void *ctx, const struct sv_batch *b)
 	}
 	sv_influx_batch_end(&ib, 0);
 	sv_influx_batch_free(&ib);
+}
+
+struct stored_ctx {
+	struct sv_influx *ix;
+	struct sv_store *st;
+};
+
+/* What follows a batch stored for the first time (an sv_stored_hook): its fingerprints join
+ * the trajectories (once, like its records), its records go to InfluxDB. */
+static void on_stored(void *ctx, const struct sv_batch *b)
+{
+	struct stored_ctx *sc = ctx;
+
+	sv_paths_add(sc->st, b, sv_now_ns());
+	if (sc->ix)
+		to_influx(sc->ix, b);
 }
 
 static int open_influx(const struct post_opts *o, struct sv_influx **ix)
@@ -339,18 +365,19 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 		 struct sv_influx *ix, int ipfix_fd)
 {
 	struct sv_post_metrics metrics = { .store = st, .version = SV_VERSION };
+	struct stored_ctx sc = { ix, st };
 	struct sv_http_cfg cfg = {
 		.store = st, .tokens = o->tokens, .n_tokens = o->n_tokens,
 		.read_token = o->read_token, .max_body = o->max_body,
 		.metrics = sv_post_metrics_render, .metrics_ctx = &metrics,
-		.stored = { .fn = ix ? to_influx : NULL, .ctx = ix },
+		.stored = { .fn = on_stored, .ctx = &sc },
 	};
 	char *cert = NULL, *key = NULL;
 	struct sv_http *http = NULL;
 	struct sv_collect *collect = NULL;
 	struct pollfd pfd;
 	sigset_t mask;
-	int err, i;
+	int err, i, tick = 0;
 
 	if (o->tls_cert && (!(cert = read_file(o->tls_cert)) || !(key = read_file(o->tls_key)))) {
 		pr_warn("cannot read the TLS certificate or key\n");
@@ -385,8 +412,12 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	housekeeping(o, st);
 	sv_post_metrics_tick(&metrics);
 	sv_notify("READY=1");
-	/* Prune once a minute until told to stop. */
-	while (poll(&pfd, 1, 60000) == 0) {
+	/* Finalize waiting packet paths every second (a quiet site sends no batch that would),
+	 * prune once a minute, until told to stop. */
+	while (poll(&pfd, 1, 1000) == 0) {
+		sv_paths_sweep(st, sv_now_ns(), 0);
+		if (++tick % 60)
+			continue;
 		housekeeping(o, st);
 		sv_post_metrics_tick(&metrics);
 	}
@@ -432,6 +463,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	sv_paths_configure((int64_t)o.path_hold * 1000000000LL);
 	err = sv_store_open(o.db, &st, msg, sizeof(msg));
 	if (err) {
 		pr_warn("cannot open database %s: %s\n", o.db, msg);
