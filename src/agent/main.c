@@ -564,6 +564,8 @@ static int load(struct sv_agent *a)
 	if (!a->o.sample)
 		bpf_map__set_max_entries(s->maps.sv_events, 4096); /* unused: keep it small */
 	s->rodata->sv_traj_rate = a->o.traj;
+	if (a->o.traj > 1 && !(a->o.traj & (a->o.traj - 1)))
+		s->rodata->sv_traj_mask = a->o.traj - 1;
 	if (!a->o.traj)
 		bpf_map__set_max_entries(s->maps.sv_fps, 4096);
 	err = flow_bpf__load(s);
