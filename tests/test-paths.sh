@@ -192,6 +192,12 @@ check "topology: B b1 > C c0 loss rate = lost / packets" \
 check "topology: mean latency within min and max" \
 	jq -e '[.links[] | select(.latency_ns.n > 0) | .latency_ns | .mean >= .min and .mean <= .max] | all' <<<"$topo"
 
+m=$(curl -sf --max-time 10 --unix-socket "$sock" http://post/metrics)
+check_eq "metrics: no fingerprint dropped by the join" 0 \
+	"$(sed -n 's/^sitevisor_post_path_fingerprints_total{result="dropped"} //p' <<<"$m")"
+check "metrics: paths counted (at least the $((3 * N)) sent at 1 in 1)" \
+	test "$(sed -n 's/^sitevisor_post_paths_total //p' <<<"$m")" -ge $((3 * N))
+
 # --- strict parameters ---------------------------------------------------------------------
 check_eq "paths: unknown parameter is a 400" 400 "$(apicode 'paths?box=A')"
 check_eq "paths: bad address is a 400" 400 "$(apicode 'paths?src_addr=nope')"

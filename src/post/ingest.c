@@ -100,11 +100,22 @@ static int small_int(struct jr *j, unsigned int max, int *v, const char **why)
 	return 0;
 }
 
+static int direction(struct jr *j, int *dir, const char **why)
+{
+	char s[16];
+
+	if (jr_string(j, s, sizeof(s)))
+		return -EINVAL;
+	*dir = !strcmp(s, "egress") ? 1 : !strcmp(s, "ingress") ? 0 : -1;
+	if (*dir < 0)
+		*why = "direction is neither ingress nor egress";
+	return *dir < 0 ? -EINVAL : 0;
+}
+
 /* One member of a flow record. Unknown keys are skipped, so newer agents can add fields. */
 static int rec_field(struct jr *j, const char *k, struct sv_rec *r, char *type, char *box,
 		     const char **why)
 {
-	char s[16];
 	uint64_t v;
 
 	if (!strcmp(k, "type"))
@@ -113,14 +124,8 @@ static int rec_field(struct jr *j, const char *k, struct sv_rec *r, char *type, 
 		return jr_string(j, box, SV_BOX_MAX);
 	if (!strcmp(k, "iface"))
 		return jr_string(j, r->iface, SV_IFNAME_MAX);
-	if (!strcmp(k, "direction")) {
-		if (jr_string(j, s, sizeof(s)))
-			return -EINVAL;
-		r->direction = !strcmp(s, "egress") ? 1 : !strcmp(s, "ingress") ? 0 : -1;
-		if (r->direction < 0)
-			*why = "direction is neither ingress nor egress";
-		return r->direction < 0 ? -EINVAL : 0;
-	}
+	if (!strcmp(k, "direction"))
+		return direction(j, &r->direction, why);
 	if (!strcmp(k, "eth_type"))
 		return uint_in(j, 0xffff, &r->eth_type, why);
 	if (!strcmp(k, "ip_version")) {
@@ -242,7 +247,6 @@ static int fp_field(struct jr *j, const char *k, struct sv_fp_rec *f, char *box,
 		    const char **why)
 {
 	uint64_t v;
-	char s[16];
 	int b;
 
 	if (!strcmp(k, "box"))
@@ -257,14 +261,8 @@ static int fp_field(struct jr *j, const char *k, struct sv_fp_rec *f, char *box,
 	}
 	if (!strcmp(k, "iface"))
 		return jr_string(j, f->iface, SV_IFNAME_MAX);
-	if (!strcmp(k, "direction")) {
-		if (jr_string(j, s, sizeof(s)))
-			return -EINVAL;
-		f->direction = !strcmp(s, "egress") ? 1 : !strcmp(s, "ingress") ? 0 : -1;
-		if (f->direction < 0)
-			*why = "direction is neither ingress nor egress";
-		return f->direction < 0 ? -EINVAL : 0;
-	}
+	if (!strcmp(k, "direction"))
+		return direction(j, &f->direction, why);
 	if (!strcmp(k, "ip_version")) {
 		if (uint_in(j, 6, &f->ip_version, why))
 			return -EINVAL;
@@ -323,17 +321,27 @@ bad:
 	return -EINVAL;
 }
 
+/* arr with room for one more element (doubling), or NULL when out of memory (arr is then
+ * unchanged and still the caller's). */
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+	size_t c = *cap ? *cap * 2 : 256;
+
+	if (n < *cap)
+		return arr;
+	arr = realloc(arr, c * size);
+	if (arr)
+		*cap = c;
+	return arr;
+}
+
 static int push_fp(struct sv_batch *b, const struct sv_fp_rec *f)
 {
-	if (b->n_fps == b->cap_fps) {
-		size_t cap = b->cap_fps ? b->cap_fps * 2 : 256;
-		struct sv_fp_rec *n = realloc(b->fps, cap * sizeof(*n));
+	struct sv_fp_rec *a = grow(b->fps, &b->cap_fps, b->n_fps, sizeof(*f));
 
-		if (!n)
-			return -ENOMEM;
-		b->fps = n;
-		b->cap_fps = cap;
-	}
+	if (!a)
+		return -ENOMEM;
+	b->fps = a;
 	b->fps[b->n_fps++] = *f;
 	return 0;
 }
@@ -426,15 +434,11 @@ bad:
 
 int sv_batch_push(struct sv_batch *b, const struct sv_rec *r)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
-		struct sv_rec *n = realloc(b->recs, cap * sizeof(*n));
+	struct sv_rec *a = grow(b->recs, &b->cap, b->n, sizeof(*r));
 
-		if (!n)
-			return -ENOMEM;
-		b->recs = n;
-		b->cap = cap;
-	}
+	if (!a)
+		return -ENOMEM;
+	b->recs = a;
 	b->recs[b->n++] = *r;
 	return 0;
 }

@@ -419,7 +419,8 @@ static int finalize(struct sv_store *st, struct pkt *due, size_t n)
 			learn(p->s[i - 1].point, str_hash(p->dst_addr), p->s[i].point);
 	}
 	for (p = due; p; p = p->next)
-		judge(&w, p);
+		if (p->n) /* a packet whose every sighting found the join full has none */
+			judge(&w, p);
 	err = w.failed ? -ENOMEM :
 			 sv_store_paths_write(st, w.paths, w.n_paths, w.segs, w.n_segs,
 					      SV_PATHS_KEEP);

@@ -12,8 +12,9 @@ import * as top from './views/top.js';
 import * as flows from './views/flows.js';
 import * as box from './views/box.js';
 import * as vni from './views/vni.js';
+import * as paths from './views/paths.js';
 
-const VIEWS = { overview, top, flows, box, vni };
+const VIEWS = { overview, top, flows, box, vni, paths };
 
 class ViewCtx {
 	constructor(main, route) {
