@@ -1683,6 +1683,23 @@ static __u32 build_traj(struct frame *f, int vxlan, __u16 ip_id, __u8 ttl)
 	return ip;
 }
 
+/* The same over IPv6: the flow label takes the IPv4 id's place, the hop limit the TTL's. */
+static void build_traj6(struct frame *f, __u32 label, __u8 hop_limit)
+{
+	__u32 ip;
+
+	frame_init(f);
+	put_eth(f, mac_b, mac_a, ETH_P_IPV6);
+	ip = put_ipv6(f, IPPROTO_UDP, V6_A, V6_B);
+	put_udp(f, 40101, 4243);
+	put_payload(f, 32);
+	f->buf[ip + 1] = (label >> 16) & 0x0f;
+	f->buf[ip + 2] = label >> 8;
+	f->buf[ip + 3] = label;
+	f->buf[ip + 7] = hop_limit;
+	frame_finish(f);
+}
+
 static void same_hash(const char *name, const struct sv_fp_event *a, const struct sv_fp_event *b,
 		      struct why *w, int want_same)
 {
@@ -1746,6 +1763,20 @@ static void traj_cases(struct flow_bpf *s, struct ring_buffer *rb)
 	if (!fingerprint(s, rb, &f, &pay, &w))
 		same_hash("payload", &plain, &pay, &w, 0);
 	report("trajectory: other payload bytes are another packet", &w);
+
+	w = (struct why){ 0 };
+	build_traj6(&f, 0x12345, 64);
+	if (!fingerprint(s, rb, &f, &plain, &w)) {
+		build_traj6(&f, 0x12345, 63);
+		if (!fingerprint(s, rb, &f, &ttl, &w))
+			same_hash("hop limit 63", &plain, &ttl, &w, 1);
+		build_traj6(&f, 0x12346, 64);
+		if (!fingerprint(s, rb, &f, &id, &w))
+			same_hash("flow label 0x12346", &plain, &id, &w, 0);
+		if (plain.ip_version != 6)
+			note(&w, "ip_version %u, want 6", plain.ip_version);
+	}
+	report("trajectory: IPv6: hop limit ignored, flow label counts", &w);
 
 	/* A NIC's padding behind a short frame: on ingress until the IP layer trims it. */
 	w = (struct why){ 0 };

@@ -49,13 +49,17 @@ api() { curl -sf --max-time 10 --unix-socket "$sock" "http://post/api/v1/$1"; }
 apicode() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 --unix-socket "$sock" "http://post/api/v1/$1"; }
 
 AGENTS=()
+# agents_start RATE [ARGS for C's agent]
 agents_start() {
-	local n
+	local n rate=$1 extra
+	shift
 	AGENTS=()
 	for n in A B C; do
 		eval "ns=\$$n"
-		agent_start "$ns" "$n-$1" --post "unix:$sock" --token "$TOKEN" --box "$n" \
-			--spool "$SV_TMP/spool$n" --trajectory "$1" || return 1
+		extra=()
+		[ $n = C ] && extra=("$@")
+		agent_start "$ns" "$n-$rate" --post "unix:$sock" --token "$TOKEN" --box "$n" \
+			--spool "$SV_TMP/spool$n" --trajectory "$rate" "${extra[@]}" || return 1
 		AGENTS+=("$AGENT_PID")
 	done
 }
@@ -86,7 +90,8 @@ WAY='A/a0/egress B/b0/ingress B/vx0/egress B/b1/egress C/c0/ingress C/vx0/ingres
 hopstr='[.hops[] | "\(.box)/\(.iface)/\(.direction)"] | join(" ")'
 
 # --- 1 in 64: every agent selects the same packets -------------------------------------
-agents_start 64 || { fail "agents did not start"; finish; }
+# C also writes packet events: both ring buffers are read side by side.
+agents_start 64 --packets --sample 10 || { fail "agents did not start"; finish; }
 sent=$(ip netns exec "$A" "$TOOLS/udpsend" -c -g 100 -n $N -s 64 -p 41001 198.19.9.2 9301)
 check_eq "1/64: sent $N" "$N" "$sent"
 sleep 2
@@ -103,6 +108,8 @@ check_eq "1/64: A printed (--json) one fingerprint per sampled packet" "$n" \
 for n in A B C; do
 	check "1/64: agent $n counted fingerprints" grep -q "[1-9][0-9]* trajectory fingerprints, 0 lost" "$SV_TMP/$n-64.err"
 done
+check "1/64: C printed packet events next to fingerprints" \
+	jq -se '([.[] | select(.type == "packet")] | length) > 100 and ([.[] | select(.type == "fp")] | length) > 0' "$SV_TMP/C-64.json"
 
 # --- 1 in 1: paths and hop latencies -----------------------------------------------------
 agents_start 1 || { fail "agents did not start"; finish; }
@@ -170,6 +177,16 @@ check_eq "link drop: every packet that never reached C is lost on the link B b1 
 	"$((N - reached))" "$lost_l"
 check_eq "link drop: no loss anywhere else" "$lost_l" "$(jq '[.paths[] | select(.lost != null)] | length' <<<"$p")"
 ip netns exec "$B" tc qdisc del dev b1 clsact
+
+# --- the way back: links seen both ways give a clock skew estimate ----------------------
+bg ip netns exec "$A" "$SINK" 198.18.1.1 9305
+sent=$(ip netns exec "$C" "$TOOLS/udpsend" -c -g 100 -n 500 -s 64 -p 41005 198.18.1.1 9305)
+check_eq "way back: sent 500" 500 "$sent"
+back() { api "paths?src_addr=198.19.9.2&dst_addr=198.18.1.1&protocol=udp&dst_port=9305&since=$t0"; }
+for i in $(seq 1 30); do [ "$(back | jq '.paths | length')" = 500 ] && break; sleep 1; done
+check_eq "way back: C vx0 > C c0 > B b1 > B vx0 > B b0 > A a0 for every packet" 500 \
+	"$(back | jq --arg w 'C/vx0/egress C/c0/egress B/b1/ingress B/vx0/ingress B/b0/egress A/a0/ingress' \
+		"[.paths[] | select(($hopstr) == \$w and .lost == null)] | length")"
 agents_stop
 
 # --- topology --------------------------------------------------------------------------
@@ -189,6 +206,13 @@ l=$(seg B b1 C c0)
 check_eq "topology: B b1 > C c0 loss is the link drops" "$lost_l" "$(jq .lost <<<"$l")"
 check "topology: B b1 > C c0 loss rate = lost / packets" \
 	jq -e '(.loss_rate - .lost / .packets) | fabs < 1e-6' <<<"$l"
+# The boxes share one clock: the estimate is only the difference between the two ways' mean
+# latencies (tens of microseconds here), never a millisecond.
+for pair in A/B B/C; do
+	check "topology: clock skew of ${pair%/*} and ${pair#*/} estimated near 0" jq -e --arg a "${pair%/*}" --arg b "${pair#*/}" \
+		'[.clock_skew[] | select((.a == $a and .b == $b) or (.a == $b and .b == $a)) |
+		.b_minus_a_ns | fabs < 1000000] == [true]' <<<"$topo"
+done
 check "topology: mean latency within min and max" \
 	jq -e '[.links[] | select(.latency_ns.n > 0) | .latency_ns | .mean >= .min and .mean <= .max] | all' <<<"$topo"
 
@@ -206,4 +230,14 @@ check_eq "topology: unknown parameter is a 400" 400 "$(apicode 'paths/topology?s
 check_eq "topology: until before since is a 400" 400 "$(apicode 'paths/topology?since=100&until=50')"
 check_eq "agent: bad --trajectory is a usage error" 2 \
 	"$("$AGENT" --trajectory 0 >/dev/null 2>&1; echo $?)"
+check_eq "post: bad --path-hold is a usage error" 2 \
+	"$("$POST" --path-hold 0 >/dev/null 2>&1; echo $?)"
+check "post: bad --path-hold says why in one line" \
+	test "$("$POST" --path-hold 0 2>&1 | grep -c "invalid --path-hold '0'")" = 1
+fp='{"type":"fp","hash":"xyz","ts_ns":1,"box":"H","iface":"h0","direction":"egress","ip_version":4,"protocol":17,"src_addr":"198.18.1.1","dst_addr":"198.18.1.2","src_port":1,"dst_port":2}'
+r=$(printf '{"type":"batch","batch_id":"bad-fp","box":"H","interfaces":[]}\n%s\n' "$fp" |
+	curl -s --max-time 10 --unix-socket "$sock" -H "Authorization: Bearer $TOKEN" \
+		--data-binary @- http://post/api/v1/ingest)
+check_eq "ingest: a malformed fingerprint rejects the batch with its line" \
+	'"line 2: hash is not 16 hex digits"' "$(jq .error <<<"$r")"
 finish

@@ -238,7 +238,8 @@ export function mount(ctx) {
 		h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', { text: 'Site' }),
 			h('span', { class: 'sub', text: 'green: no loss, under 1 ms · amber: some loss or slower · red: 1% lost or more' })),
 		h('div', { class: 'graph-wrap' }, svg), graphNote),
-		h('section', { class: 'panel' }, flowHead, flowNote, list.el, hops.el),
+		h('section', { class: 'panel' }, flowHead, flowNote, hops.el,
+			h('h3', { class: 'sub-head', text: 'Sampled packets, newest first' }), list.el),
 		h('section', { class: 'panel' }, h('div', { class: 'panel-head' }, h('h2', { text: 'Links and hops' })), links.el, skewEl));
 
 	function showForm() {
