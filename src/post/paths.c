@@ -20,9 +20,13 @@
 
 #define NS_PER_MIN 60000000000LL
 #define MAX_POINTS 4096
-#define MAX_SIGHTINGS 32 /* per packet: a longer path is a loop, cut there */
+#define POINT_SLOTS 8192 /* the places' index: twice MAX_POINTS, a power of two */
+#define FIRST_SIGHTINGS 8 /* room a packet starts with; doubled as needed */
+#define MAX_SIGHTINGS 64 /* per packet: a longer path is a loop, cut there */
 #define PENDING_BUCKETS 65536
-#define MAX_PENDING 1000000 /* packets waiting: beyond this, fingerprints are dropped */
+/* Packets waiting (about 300 bytes each with 8 sightings): beyond this, fingerprints are
+ * dropped and counted. */
+#define MAX_PENDING 500000
 #define NEXT_SLOTS 65536 /* learned (place, destination) -> next place */
 #define NEXT_WAYS 4
 
@@ -44,8 +48,8 @@ struct pkt {
 	int64_t first_ts, arrived_ns;
 	unsigned int ip_version, protocol, src_port, dst_port;
 	char src_addr[SV_ADDR_MAX], dst_addr[SV_ADDR_MAX];
-	int n;
-	struct sighting s[MAX_SIGHTINGS];
+	int n, cap;
+	struct sighting *s;
 };
 
 struct next_slot {
@@ -60,6 +64,7 @@ static struct {
 	int64_t hold_ns;
 	struct point points[MAX_POINTS];
 	int n_points;
+	int point_index[POINT_SLOTS]; /* 1 + the place's index; 0: empty */
 	struct pkt *buckets[PENDING_BUCKETS];
 	struct pkt *oldest, *newest;
 	size_t n_pending;
@@ -85,18 +90,27 @@ static uint64_t str_hash(const char *s)
 /* The place's index, added on first sight; -1 when the table is full. */
 static int point_id(const char *box, const char *iface, int direction)
 {
+	uint64_t h = str_hash(box) * 31 + str_hash(iface) * 7 + direction;
+	size_t k = h % POINT_SLOTS;
+	struct point *p;
 	int i;
 
-	for (i = 0; i < J.n_points; i++)
-		if (J.points[i].direction == direction && !strcmp(J.points[i].iface, iface) &&
-		    !strcmp(J.points[i].box, box))
+	for (;; k = (k + 1) % POINT_SLOTS) {
+		i = J.point_index[k] - 1;
+		if (i < 0)
+			break;
+		p = &J.points[i];
+		if (p->direction == direction && !strcmp(p->iface, iface) && !strcmp(p->box, box))
 			return i;
+	}
 	if (J.n_points == MAX_POINTS)
-		return -1;
+		return -1; /* the index, twice as large, always has an empty slot */
+	i = J.n_points++;
 	snprintf(J.points[i].box, sizeof(J.points[i].box), "%s", box);
 	snprintf(J.points[i].iface, sizeof(J.points[i].iface), "%s", iface);
 	J.points[i].direction = direction;
-	return J.n_points++;
+	J.point_index[k] = i + 1;
+	return i;
 }
 
 static void unlink_pkt(struct pkt *p)
@@ -130,6 +144,12 @@ static struct pkt *find_or_add(const struct sv_fp_rec *f, int64_t now)
 	}
 	if (J.n_pending >= MAX_PENDING || !(p = calloc(1, sizeof(*p))))
 		return NULL;
+	p->s = malloc(FIRST_SIGHTINGS * sizeof(*p->s));
+	if (!p->s) {
+		free(p);
+		return NULL;
+	}
+	p->cap = FIRST_SIGHTINGS;
 	p->hash = f->hash;
 	p->first_ts = f->ts_ns;
 	p->arrived_ns = now;
@@ -151,12 +171,26 @@ static struct pkt *find_or_add(const struct sv_fp_rec *f, int64_t now)
 	return p;
 }
 
+/* Room for one more sighting; 0, or -1 at the bound or out of memory. */
+static int room(struct pkt *p)
+{
+	struct sighting *s;
+
+	if (p->n < p->cap)
+		return 0;
+	if (p->cap >= MAX_SIGHTINGS || !(s = realloc(p->s, 2 * p->cap * sizeof(*s))))
+		return -1;
+	p->s = s;
+	p->cap *= 2;
+	return 0;
+}
+
 static void add_sighting(const char *box, const struct sv_fp_rec *f, int64_t now)
 {
 	struct pkt *p = find_or_add(f, now);
 	int pt = point_id(box, f->iface, f->direction);
 
-	if (!p || pt < 0 || p->n == MAX_SIGHTINGS) {
+	if (!p || pt < 0 || room(p)) {
 		J.stats.dropped++;
 		return;
 	}
@@ -447,6 +481,7 @@ static int sweep_locked(struct sv_store *st, int64_t now, int force)
 		err = finalize(st, due, n);
 	while ((p = due)) {
 		due = p->next;
+		free(p->s);
 		free(p);
 	}
 	if (J.stats.dropped > J.dropped_logged) {

@@ -301,8 +301,9 @@ export function mount(ctx) {
 			{ text: fmtNs(l.latency_ns.p50), cls: 'num' }, { text: fmtNs(l.latency_ns.p90), cls: 'num' },
 			{ text: fmtNs(l.latency_ns.p99), cls: 'num' },
 		], (l) => ({ data: { kind: l.kind, from: l.from.box, to: l.to.box, lost: l.lost, packets: l.packets } }));
-		graphNote.textContent = `${t.boxes.length} boxes, ${t.links.filter((l) => l.kind === 'link').length} links between them, ` +
-			`${t.links.filter((l) => l.kind === 'hop').length} hops inside them; sampled packets since ${fmtDateTime(since * 1000)}.`;
+		const n = (k, one, many) => `${k} ${k === 1 ? one : many}`;
+		graphNote.textContent = `${n(t.boxes.length, 'box', 'boxes')}, ${n(t.links.filter((l) => l.kind === 'link').length, 'link', 'links')} between them, ` +
+			`${n(t.links.filter((l) => l.kind === 'hop').length, 'hop', 'hops')} inside them; sampled packets since ${fmtDateTime(since * 1000)}.`;
 		skewEl.textContent = t.clock_skew.length ?
 			'Clock skew estimated from links seen both ways: ' + t.clock_skew.map((s) => `${s.b} − ${s.a}: ${fmtNs(s.b_minus_a_ns)}`).join(', ') +
 			' (link latencies include it; docs/paths.md).' : 'Link latencies include any clock offset between the two boxes (docs/paths.md).';
