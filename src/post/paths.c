@@ -5,8 +5,9 @@
  * other agents deliver up to an interval later). Then the packet is finalized: its sightings
  * sorted by time make its path, each consecutive pair a segment with a latency. Loss needs
  * to know where a packet should have gone next: the join learns, per place and destination
- * address, where packets went next, and a path that ends at a place others leave from
- * counts as lost on the segment it should have crossed next (in a box: seen arriving, never
+ * address, where packets went next and how many ended there, and a path that ends at a place
+ * that at least one in NEXT_SHARE packets leave from counts as lost on the segment it should
+ * have crossed next (in a box: seen arriving, never
  * leaving; between boxes: seen leaving, never arriving). A sweep learns from all the packets
  * it finalizes before it judges any of them, so the first sweep already knows the way. */
 #include <errno.h>
@@ -29,6 +30,10 @@
 #define MAX_PENDING 500000
 #define NEXT_SLOTS 65536 /* learned (place, destination) -> next place */
 #define NEXT_WAYS 4
+/* A place counts as a way through (so a path ending there is a loss) when at least one in
+ * NEXT_SHARE of the packets there went on; a receiver that forwards the odd packet is not. */
+#define NEXT_SHARE 20
+#define NEXT_DECAY (1u << 20)
 
 struct point {
 	char box[SV_BOX_MAX];
@@ -57,6 +62,7 @@ struct next_slot {
 	uint64_t dst;
 	int to[NEXT_WAYS];
 	uint64_t count[NEXT_WAYS];
+	uint64_t ends; /* packets whose path ended here, lost or arrived */
 };
 
 static struct {
@@ -236,6 +242,22 @@ static struct next_slot *next_slot(int from, uint64_t dst, int create)
 	return NULL;
 }
 
+/* Halves the counts once one is large: old ways fade, so a changed route takes over. */
+static void decay(struct next_slot *s)
+{
+	uint64_t most = s->ends;
+	int w;
+
+	for (w = 0; w < NEXT_WAYS; w++)
+		most = s->count[w] > most ? s->count[w] : most;
+	if (most < NEXT_DECAY)
+		return;
+	for (w = 0; w < NEXT_WAYS; w++)
+		s->count[w] /= 2;
+	s->ends /= 2;
+}
+
+/* Where a packet to dst went after from; to < 0: its path ended at from. */
 static void learn(int from, uint64_t dst, int to)
 {
 	struct next_slot *s = next_slot(from, dst, 1);
@@ -243,6 +265,11 @@ static void learn(int from, uint64_t dst, int to)
 
 	if (!s)
 		return;
+	decay(s);
+	if (to < 0) {
+		s->ends++;
+		return;
+	}
 	for (w = 0; w < NEXT_WAYS; w++) {
 		if (s->count[w] && s->to[w] == to) {
 			s->count[w]++;
@@ -266,7 +293,9 @@ static int expected_next(int from, uint64_t dst)
 	for (w = 0; w < NEXT_WAYS; w++)
 		if (s->count[w] && (best < 0 || s->count[w] > s->count[best]))
 			best = w;
-	return best < 0 ? -1 : s->to[best];
+	if (best < 0 || s->count[best] * NEXT_SHARE < s->ends)
+		return -1;
+	return s->to[best];
 }
 
 struct sweep {
@@ -451,6 +480,8 @@ static int finalize(struct sv_store *st, struct pkt *due, size_t n)
 		sort_sightings(p);
 		for (i = 1; i < p->n; i++)
 			learn(p->s[i - 1].point, str_hash(p->dst_addr), p->s[i].point);
+		if (p->n)
+			learn(p->s[p->n - 1].point, str_hash(p->dst_addr), -1);
 	}
 	for (p = due; p; p = p->next)
 		if (p->n) /* a packet whose every sighting found the join full has none */
