@@ -168,13 +168,6 @@ static void bind_opt_int(sqlite3_stmt *s, int i, int64_t v)
 		sqlite3_bind_null(s, i);
 }
 
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-	const char *t = (const char *)sqlite3_column_text(s, i);
-
-	return t ? t : "";
-}
-
 int sv_store_paths(struct sv_store *st, const struct sv_filter *f, int limit,
 		   sv_path_row_cb cb, void *ctx)
 {

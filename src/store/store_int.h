@@ -15,4 +15,12 @@ struct sv_conn {
 /* This thread's connection, opened on first use; NULL if it cannot be opened. */
 struct sv_conn *sv_store_conn(struct sv_store *st);
 
+/* A text column, "" for NULL. */
+static inline const char *col_text(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+
+	return t ? t : "";
+}
+
 #endif /* SV_STORE_INT_H */
