@@ -32,7 +32,8 @@ SKELS      := $(BUILD)/flow.skel.h
 TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test \
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
 	      $(BUILD)/tests/store_test \
-	      $(BUILD)/tests/tcxquery $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o
+	      $(BUILD)/tests/tcxquery $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o \
+	      $(BUILD)/tests/dropper.bpf.o
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost
 
 .DELETE_ON_ERROR:

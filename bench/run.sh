@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # Benchmark (a report, never a test): small-packet UDP flood over a veth pair, untraced, with
-# the agent (flow mode, packet mode) and with tcpdump; rates, per-packet costs and losses.
+# the agent (flow mode, packet mode, trajectory sampling at 1 in 64 and 1 in 1) and with
+# tcpdump; rates, per-packet costs and losses.
 #
 # What is measured, and why this way:
 # - Sender and receiver are two namespaces joined by a veth pair (vc -> vs). A veth transmit
@@ -53,13 +54,15 @@ PAYLOAD=18 # 14 + 20 + 8 + 18 = 60-byte frames, the Ethernet minimum without FCS
 SINK=$SV_ROOT/build/bench/udpsink
 BPFCOST=$SV_ROOT/build/bench/bpfcost
 ADDR_C=198.18.9.1 ADDR_S=198.18.9.2 PORT=9000
-CONFIGS=(base floor flow-rx flow-both packets tcpdump)
+CONFIGS=(base floor flow-rx flow-both packets traj64 traj1 tcpdump)
 declare -A LABEL=(
 	[base]="untraced"
 	[floor]="empty program, rx"
 	[flow-rx]="flow, rx veth"
 	[flow-both]="flow, both veths"
 	[packets]="--packets, rx veth"
+	[traj64]="--trajectory 64, rx"
+	[traj1]="--trajectory 1, rx"
 	[tcpdump]="tcpdump, rx veth"
 )
 
@@ -237,12 +240,17 @@ tracer_start() {
 			tc -n "$S" filter add dev vs ingress bpf da obj "$SV_ROOT/build/tests/fixture.bpf.o" sec tc
 		return
 		;;
-	flow-rx | flow-both | packets)
+	flow-rx | flow-both | packets | traj*)
 		local out=$SV_TMP/$tag.s.json extra=()
 		# --interval 1: several exports (map swaps) fall inside every window, so their cost
 		# is in the numbers; with the default 10 s none would.
 		if [ "$cfg" = packets ]; then
 			out=/dev/null extra=(--packets)
+		fi
+		# Trajectories: flow mode plus fingerprints, which the agent reads and writes out
+		# as JSON lines as it would for the post (to /dev/null: gigabytes otherwise).
+		if [[ $cfg == traj* ]]; then
+			out=/dev/null extra=(--trajectory "${cfg#traj}")
 		fi
 		bg ip netns exec "$S" "${PIN_TRACER[@]}" "$AGENT" --json --interval 1 "${extra[@]}" \
 			-i vs >"$out" 2>"$SV_TMP/$tag.s.err"
@@ -278,6 +286,12 @@ agent_lost() {
 	sed -n 's/.* \([0-9]*\) packet events sampled; lost: \([0-9]*\) packets (flow table full), \([0-9]*\) packet events.*/\2 \3 \1/p' "$1" |
 		tail -1 | awk '{ print $1 + $2, $3 }'
 }
+# The same for trajectory sampling, as "lost fingerprinted": packets lost to a full flow table
+# plus fingerprints lost to a full ring buffer, and the fingerprints taken.
+agent_fp_lost() {
+	sed -n 's/.* lost: \([0-9]*\) packets (flow table full), .* \([0-9]*\) trajectory fingerprints, \([0-9]*\) lost.*/\1 \3 \2/p' "$1" |
+		tail -1 | awk '{ print $1 + $2, $3 }'
+}
 
 # --- one window -------------------------------------------------------------------------
 # One line per window in $RES; the columns:
@@ -310,7 +324,7 @@ run_window() {
 	read -ra a <<<"$(snap)"
 	sleep "$WINDOW"
 	read -ra b <<<"$(snap)"
-	if [ $STATS_OK = 1 ] && [[ $cfg == flow-* || $cfg == packets ]]; then
+	if [ $STATS_OK = 1 ] && [[ $cfg == flow-* || $cfg == packets || $cfg == traj* ]]; then
 		sysctl -qw kernel.bpf_stats_enabled=1
 		read -ra c <<<"$(snap)"
 		sleep $STATS_WIN
@@ -331,6 +345,9 @@ run_window() {
 	core=$((b[3] - a[3]))
 	[ $HAVE_SCHEDSTAT = 1 ] || core=- score=-
 	case $cfg in
+	traj*)
+		read -r lost of <<<"$(agent_fp_lost "$SV_TMP/$tag.s.err")"
+		;;
 	flow-* | packets)
 		read -r lost of <<<"$(agent_lost "$SV_TMP/$tag.s.err")"
 		if [ "$cfg" = flow-both ]; then
@@ -357,7 +374,7 @@ run_window() {
 		printf ' (core %d ns/pkt with bpf_stats)' $((score / spk))
 	[ "$ing" != - ] && printf ', ingress %s vs rx %s' "$ing" "$rxd"
 	[ "$lost" != - ] && printf ', lost %s' "$lost"
-	[ "$cfg" = packets ] && printf ', irq-work %s/s' "$siwi"
+	[[ $cfg == packets || $cfg == traj* ]] && printf ', irq-work %s/s' "$siwi"
 	echo
 }
 
@@ -377,6 +394,16 @@ if tracer_start flow-rx cost; then
 fi
 tracer_stop
 [ -n "$COST" ] || COST="failed: $(cat "$SV_TMP/cost.err" "$SV_TMP"/cost.*.err 2>/dev/null | head -3 | tr '\n' ' ')"
+# The same program with trajectory sampling on: its hash on every packet, and at 1 in 1 a
+# fingerprint for every run as well (the agent reads them meanwhile).
+declare -A TCOST
+for cfg in traj64 traj1; do
+	if tracer_start "$cfg" "cost$cfg"; then
+		TCOST[$cfg]=$(ip netns exec "$S" "${PIN_SEND[@]}" "$BPFCOST" -P "${TR_PIDS[0]}" 2>/dev/null |
+			sed -n 's/.*prog=\([0-9.]*\).*/\1/p')
+	fi
+	tracer_stop
+done
 start_s=$SECONDS
 n=${#CONFIGS[@]}
 for r in $(seq 1 "$ROUNDS"); do
@@ -457,6 +484,8 @@ for cfg in "${CONFIGS[@]}"; do
 			lost=n/a
 		elif [ "$cfg" = packets ]; then
 			lost="${LOST[$cfg]} events of ${OF[$cfg]} sampled"
+		elif [[ $cfg == traj* ]]; then
+			lost="${LOST[$cfg]} of ${OF[$cfg]} fingerprints"
 		else
 			lost="${LOST[$cfg]} packets"
 		fi
@@ -523,7 +552,8 @@ if [ -n "$(cost_of prog)" ]; then
 		"sv_ingress on a 60-byte UDP frame $(cost_of prog) ns per run; an empty program" \
 		"$(cost_of empty) ns; one bpf_ktime_get_ns $(cost_of ktime) ns; one hash lookup with" \
 		"the $(cost_of keysize)-byte flow key $(cost_of lookup) ns; bpf_stats adds" \
-		"$(cost_of stats) ns per run"
+		"$(cost_of stats) ns per run; with --trajectory 64 ${TCOST[traj64]:-n/a} ns, with" \
+		"--trajectory 1 ${TCOST[traj1]:-n/a} ns"
 else
 	echo "cost in isolation: n/a ($COST)"
 fi

@@ -68,6 +68,8 @@ static const char *const cnt_names[SV_CNT_MAX] = {
 	[SV_LOST_NO_MAP] = "lost_no_map",
 	[SV_CNT_SAMPLED] = "sampled",
 	[SV_LOST_RINGBUF] = "lost_ringbuf",
+	[SV_CNT_FP] = "fingerprints",
+	[SV_LOST_FP_RINGBUF] = "lost_fp_ringbuf",
 };
 
 static struct flow_bpf *skel;
@@ -1624,6 +1626,208 @@ static void cache_checks(void)
 	flow_bpf__destroy(s);
 }
 
+/* ---- trajectory fingerprints (a third copy of the programs, every packet fingerprinted) ---- */
+
+#define MAX_FPS 4
+#define IP_TTL_OFF 8 /* struct iphdr */
+#define IP_ID_OFF 4
+
+static struct {
+	struct sv_fp_event e[MAX_FPS];
+	int n;
+} fps;
+
+static int on_fp(void *ctx, void *data, size_t len)
+{
+	if (len >= sizeof(struct sv_fp_event) && fps.n < MAX_FPS)
+		memcpy(&fps.e[fps.n], data, sizeof(fps.e[0]));
+	fps.n++;
+	return 0;
+}
+
+/* Runs one frame; its one fingerprint lands in *e. 0, or -1 with a note. */
+static int fingerprint(struct flow_bpf *s, struct ring_buffer *rb, const struct frame *f,
+		       struct sv_fp_event *e, struct why *w)
+{
+	fps.n = 0;
+	if (run_prog(s->progs.sv_ingress, f, NULL, w))
+		return -1;
+	ring_buffer__consume(rb);
+	if (fps.n != 1) {
+		note(w, "%d fingerprints, want 1", fps.n);
+		return -1;
+	}
+	*e = fps.e[0];
+	return 0;
+}
+
+/* A UDP datagram with payload from V4_C to V4_D, plain (ip at 14) or inside VXLAN; returns
+ * the offset of the IPv4 header that a router would rewrite. */
+static __u32 build_traj(struct frame *f, int vxlan, __u16 ip_id, __u8 ttl)
+{
+	__u32 ip;
+
+	if (vxlan) {
+		build_vxlan_outer(f, V4_OUT_A, V4_OUT_B, 0x08, 77);
+		put_eth(f, mac_d, mac_c, ETH_P_IP);
+	} else {
+		frame_init(f);
+		put_eth(f, mac_b, mac_a, ETH_P_IP);
+	}
+	ip = put_ipv4(f, IPPROTO_UDP, V4_C, V4_D, 0, 0);
+	put_udp(f, 40100, 4242);
+	put_payload(f, 32);
+	f->buf[ip + IP_TTL_OFF] = ttl;
+	memcpy(f->buf + ip + IP_ID_OFF, &(__be16){ htons(ip_id) }, 2);
+	frame_finish(f); /* lengths and the header checksum, over the new TTL and id */
+	return ip;
+}
+
+/* The same over IPv6: the flow label takes the IPv4 id's place, the hop limit the TTL's. */
+static void build_traj6(struct frame *f, __u32 label, __u8 hop_limit)
+{
+	__u32 ip;
+
+	frame_init(f);
+	put_eth(f, mac_b, mac_a, ETH_P_IPV6);
+	ip = put_ipv6(f, IPPROTO_UDP, V6_A, V6_B);
+	put_udp(f, 40101, 4243);
+	put_payload(f, 32);
+	f->buf[ip + 1] = (label >> 16) & 0x0f;
+	f->buf[ip + 2] = label >> 8;
+	f->buf[ip + 3] = label;
+	f->buf[ip + 7] = hop_limit;
+	frame_finish(f);
+}
+
+static void same_hash(const char *name, const struct sv_fp_event *a, const struct sv_fp_event *b,
+		      struct why *w, int want_same)
+{
+	if ((a->hash == b->hash) != want_same)
+		note(w, "%s: hashes %016llx and %016llx", name, (unsigned long long)a->hash,
+		     (unsigned long long)b->hash);
+}
+
+static void traj_cases(struct flow_bpf *s, struct ring_buffer *rb)
+{
+	struct sv_fp_event plain, ttl, vx, id, pad, pay;
+	__u8 want_src[16], want_dst[16];
+	struct why w = { 0 };
+	struct frame f;
+	__u32 ip;
+
+	build_traj(&f, 0, 1000, 64);
+	if (fingerprint(s, rb, &f, &plain, &w)) {
+		report("trajectory: fingerprint of a UDP packet", &w);
+		return;
+	}
+	addr16(want_src, V4_C);
+	addr16(want_dst, V4_D);
+	if (plain.ip_version != 4 || plain.protocol != IPPROTO_UDP || plain.src_port != 40100 ||
+	    plain.dst_port != 4242 || memcmp(plain.src_addr, want_src, 16) ||
+	    memcmp(plain.dst_addr, want_dst, 16) || plain.direction != SV_INGRESS ||
+	    plain.len != f.len || plain.flags || !plain.ts_ns)
+		note(&w, "fields: version %u proto %u ports %u %u len %u flags %u", plain.ip_version,
+		     plain.protocol, plain.src_port, plain.dst_port, plain.len, plain.flags);
+	report("trajectory: fingerprint of a UDP packet carries its 5-tuple", &w);
+
+	w = (struct why){ 0 };
+	ip = build_traj(&f, 0, 1000, 63);
+	if (!fingerprint(s, rb, &f, &ttl, &w))
+		same_hash("ttl 63", &plain, &ttl, &w, 1);
+	if (!memcmp(f.buf + ip + 10, &(__u16){ 0 }, 2))
+		note(&w, "the test's TTL change left the checksum 0");
+	report("trajectory: same hash after a router (TTL and checksum changed)", &w);
+
+	w = (struct why){ 0 };
+	build_traj(&f, 1, 1000, 61);
+	if (!fingerprint(s, rb, &f, &vx, &w)) {
+		same_hash("inside vxlan", &plain, &vx, &w, 1);
+		if (!(vx.flags & SV_KEY_TUNNEL) || memcmp(vx.src_addr, want_src, 16))
+			note(&w, "inner addresses and the tunnel flag expected");
+	}
+	report("trajectory: same hash inside a VXLAN tunnel (outer headers ignored)", &w);
+
+	w = (struct why){ 0 };
+	build_traj(&f, 0, 1001, 64);
+	if (!fingerprint(s, rb, &f, &id, &w))
+		same_hash("ip id 1001", &plain, &id, &w, 0);
+	build_traj(&f, 1, 1001, 64);
+	if (!fingerprint(s, rb, &f, &vx, &w))
+		same_hash("ip id 1001 in vxlan", &id, &vx, &w, 1);
+	report("trajectory: another IP id is another packet, in and out of the tunnel", &w);
+
+	w = (struct why){ 0 };
+	build_traj(&f, 0, 1000, 64);
+	f.buf[f.len - 32] ^= 0xff; /* the first payload byte */
+	if (!fingerprint(s, rb, &f, &pay, &w))
+		same_hash("payload", &plain, &pay, &w, 0);
+	report("trajectory: other payload bytes are another packet", &w);
+
+	w = (struct why){ 0 };
+	build_traj6(&f, 0x12345, 64);
+	if (!fingerprint(s, rb, &f, &plain, &w)) {
+		build_traj6(&f, 0x12345, 63);
+		if (!fingerprint(s, rb, &f, &ttl, &w))
+			same_hash("hop limit 63", &plain, &ttl, &w, 1);
+		build_traj6(&f, 0x12346, 64);
+		if (!fingerprint(s, rb, &f, &id, &w))
+			same_hash("flow label 0x12346", &plain, &id, &w, 0);
+		if (plain.ip_version != 6)
+			note(&w, "ip_version %u, want 6", plain.ip_version);
+	}
+	report("trajectory: IPv6: hop limit ignored, flow label counts", &w);
+
+	/* A NIC's padding behind a short frame: on ingress until the IP layer trims it. */
+	w = (struct why){ 0 };
+	frame_init(&f);
+	put_eth(&f, mac_b, mac_a, ETH_P_IP);
+	put_ipv4(&f, IPPROTO_UDP, V4_C, V4_D, 0, 0);
+	put_udp(&f, 40100, 4242);
+	put_payload(&f, 4);
+	frame_finish(&f);
+	if (!fingerprint(s, rb, &f, &plain, &w)) {
+		pad_eth(&f);
+		memset(f.buf + f.len - 4, 0xee, 4);
+		if (!fingerprint(s, rb, &f, &pad, &w))
+			same_hash("padded", &plain, &pad, &w, 1);
+	}
+	report("trajectory: Ethernet padding does not change the hash", &w);
+
+	w = (struct why){ 0 };
+	frame_init(&f);
+	put_eth(&f, mac_b, mac_a, ETH_P_ARP);
+	put_arp(&f, mac_a, V4_A, V4_B);
+	frame_finish(&f);
+	fps.n = 0;
+	if (!run_prog(s->progs.sv_ingress, &f, NULL, &w)) {
+		ring_buffer__consume(rb);
+		if (fps.n)
+			note(&w, "%d fingerprints for ARP, want 0", fps.n);
+	}
+	report("trajectory: frames without IP get no fingerprint", &w);
+}
+
+static void traj_checks(void)
+{
+	struct ring_buffer *rb = NULL;
+	struct flow_bpf *s;
+
+	s = flow_bpf__open();
+	if (!s)
+		die("opening a third copy of the programs");
+	s->rodata->sv_traj_rate = 1;
+	bpf_map__set_max_entries(s->maps.sv_events, 4096);
+	if (flow_bpf__load(s))
+		die("loading a third copy of the programs");
+	rb = ring_buffer__new(bpf_map__fd(s->maps.sv_fps), on_fp, NULL, NULL);
+	if (!rb)
+		die("opening the fingerprint ring buffer");
+	traj_cases(s, rb);
+	ring_buffer__free(rb);
+	flow_bpf__destroy(s);
+}
+
 int main(void)
 {
 	int err;
@@ -1662,6 +1866,7 @@ int main(void)
 	}
 
 	cache_checks();
+	traj_checks();
 	t_ipv4_udp();
 	t_ipv4_tcp();
 	t_ipv4_options();

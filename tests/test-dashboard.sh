@@ -43,7 +43,8 @@ const a = net.createServer().listen(0, "127.0.0.1", () => {
 URL1=http://127.0.0.1:$PORT1
 URL2=http://127.0.0.1:$PORT2
 
-bg "$POST" --db "$SV_TMP/open.db" --listen "127.0.0.1:$PORT1" --token "$TOKEN" 2>"$SV_TMP/post1.err"
+bg "$POST" --db "$SV_TMP/open.db" --listen "127.0.0.1:$PORT1" --token "$TOKEN" --path-hold 2 \
+	2>"$SV_TMP/post1.err"
 bg "$POST" --db "$SV_TMP/locked.db" --listen "127.0.0.1:$PORT2" --token "$TOKEN" \
 	--read-token "$READ_TOKEN" 2>"$SV_TMP/post2.err"
 if ! wait_for 10 curl -sf "$URL1/api/v1/boxes" ||

@@ -656,6 +656,18 @@ int sv_deliver_flow(void *ctx, const struct sv_flow_rec *r)
 	return 0;
 }
 
+void sv_deliver_fp(struct sv_deliver *d, const struct sv_fp_event *e, __u64 wall_ns)
+{
+	if (!d->f && begin_batch(d)) {
+		add(&d->lost, 0, 1, 0);
+		return;
+	}
+	sv_output_fp(&d->out, e, wall_ns);
+	d->cur.records++;
+	if (ftell(d->f) > (long)(d->batch_max - REC_MAX))
+		seal_batch(d);
+}
+
 void sv_deliver_end(struct sv_deliver *d)
 {
 	if (d->f)

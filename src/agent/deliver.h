@@ -34,6 +34,9 @@ int sv_deliver_start(struct sv_deliver *d);
  * spool the batch. Never fails: what cannot be spooled is counted and reported. */
 int sv_deliver_flow(void *ctx, const struct sv_flow_rec *rec);
 void sv_deliver_end(struct sv_deliver *d);
+/* A trajectory fingerprint joins the batch being built (sealed by the next sv_deliver_end);
+ * never fails, like sv_deliver_flow. */
+void sv_deliver_fp(struct sv_deliver *d, const struct sv_fp_event *e, __u64 wall_ns);
 /* Batch headers keep naming the interfaces traced now: the agent is detaching them. */
 void sv_deliver_freeze_ifaces(struct sv_deliver *d);
 struct sv_deliver_stats {

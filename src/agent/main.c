@@ -40,6 +40,7 @@ struct sv_opts {
 	unsigned int max_flows;
 	unsigned int cache_slots; /* per CPU, a power of two; 0: no flow cache */
 	unsigned int sample; /* 0: no packet events */
+	unsigned int traj; /* 0: no trajectory fingerprints; N: 1 packet in N */
 	unsigned int vxlan_port;
 	int json;
 	enum sv_attach_mode attach;
@@ -93,6 +94,9 @@ static void usage(FILE *f)
 		"      --json              flow records as JSON lines\n"
 		"      --packets           also one JSON line per packet\n"
 		"      --sample N          with --packets: one packet in N on average (default 1)\n"
+		"      --trajectory N      trajectory sampling: fingerprint the same 1 packet\n"
+		"                          in N as every other agent (1: every packet; a\n"
+		"                          power of two is cheapest; see docs/paths.md)\n"
 		"      --max-flows N       flows the kernel holds per interval (default 65536)\n"
 		"      --flow-cache N      per-CPU flow cache slots, a power of two up to 1024\n"
 		"                          (default 1024; 0: none)\n"
@@ -154,6 +158,7 @@ enum {
 	OPT_JSON,
 	OPT_PACKETS,
 	OPT_SAMPLE,
+	OPT_TRAJECTORY,
 	OPT_MAX_FLOWS,
 	OPT_FLOW_CACHE,
 	OPT_VXLAN_PORT,
@@ -184,6 +189,7 @@ static const struct option long_opts[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "packets", no_argument, NULL, OPT_PACKETS },
 	{ "sample", required_argument, NULL, OPT_SAMPLE },
+	{ "trajectory", required_argument, NULL, OPT_TRAJECTORY },
 	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
 	{ "flow-cache", required_argument, NULL, OPT_FLOW_CACHE },
 	{ "vxlan-port", required_argument, NULL, OPT_VXLAN_PORT },
@@ -348,6 +354,9 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 		case OPT_SAMPLE:
 			err = parse_uint("--sample", optarg, 1, 1u << 30, &sample);
 			break;
+		case OPT_TRAJECTORY:
+			err = parse_uint("--trajectory", optarg, 1, 1u << 30, &o->traj);
+			break;
 		case OPT_MAX_FLOWS:
 			err = parse_uint("--max-flows", optarg, 16, 1u << 24, &o->max_flows);
 			break;
@@ -510,6 +519,34 @@ static int on_event(void *ctx, void *data, size_t len)
 	return sv_output_packet(&a->out, e, e->ts_ns + a->wall_off);
 }
 
+static int on_fp(void *ctx, void *data, size_t len)
+{
+	struct sv_agent *a = ctx;
+	const struct sv_fp_event *e = data;
+
+	if (len < sizeof(*e))
+		return 0;
+	if (a->dl)
+		sv_deliver_fp(a->dl, e, e->ts_ns + a->wall_off);
+	return a->print_flows ? sv_output_fp(&a->out, e, e->ts_ns + a->wall_off) : 0;
+}
+
+/* One ring buffer manager for packet events and fingerprints, whichever are on. */
+static int open_rings(struct sv_agent *a)
+{
+	struct flow_bpf *s = a->skel;
+
+	if (a->o.sample)
+		a->rb = ring_buffer__new(bpf_map__fd(s->maps.sv_events), on_event, a, NULL);
+	if (a->o.traj && a->rb) {
+		if (ring_buffer__add(a->rb, bpf_map__fd(s->maps.sv_fps), on_fp, a))
+			return -errno;
+	} else if (a->o.traj) {
+		a->rb = ring_buffer__new(bpf_map__fd(s->maps.sv_fps), on_fp, a, NULL);
+	}
+	return (a->o.sample || a->o.traj) && !a->rb ? -errno : 0;
+}
+
 static int load(struct sv_agent *a)
 {
 	struct flow_bpf *s;
@@ -526,6 +563,11 @@ static int load(struct sv_agent *a)
 	s->rodata->sv_cache_mask = a->o.cache_slots ? a->o.cache_slots - 1 : 0;
 	if (!a->o.sample)
 		bpf_map__set_max_entries(s->maps.sv_events, 4096); /* unused: keep it small */
+	s->rodata->sv_traj_rate = a->o.traj;
+	if (a->o.traj > 1 && !(a->o.traj & (a->o.traj - 1)))
+		s->rodata->sv_traj_mask = a->o.traj - 1;
+	if (!a->o.traj)
+		bpf_map__set_max_entries(s->maps.sv_fps, 4096);
 	err = flow_bpf__load(s);
 	if (err) {
 		pr_warn("cannot load the BPF programs: %s%s\n", strerror(-err),
@@ -547,12 +589,7 @@ static int load(struct sv_agent *a)
 			return err;
 	}
 	a->wall_off = sv_wall_offset_ns();
-	if (a->o.sample) {
-		a->rb = ring_buffer__new(bpf_map__fd(s->maps.sv_events), on_event, a, NULL);
-		if (!a->rb)
-			return -errno;
-	}
-	return 0;
+	return open_rings(a);
 }
 
 static int read_counters(struct sv_agent *a, __u64 sum[SV_CNT_MAX])
@@ -593,6 +630,11 @@ static void report_losses(struct sv_agent *a)
 	if (c[SV_LOST_RINGBUF] > a->reported[SV_LOST_RINGBUF])
 		pr_warn("ring buffer full: %llu packet events lost\n",
 			(unsigned long long)(c[SV_LOST_RINGBUF] - a->reported[SV_LOST_RINGBUF]));
+	if (c[SV_LOST_FP_RINGBUF] > a->reported[SV_LOST_FP_RINGBUF])
+		pr_warn("fingerprint ring buffer full: %llu trajectory fingerprints lost (raise "
+			"--trajectory)\n",
+			(unsigned long long)(c[SV_LOST_FP_RINGBUF] -
+					     a->reported[SV_LOST_FP_RINGBUF]));
 	memcpy(a->reported, c, sizeof(c));
 }
 
@@ -791,11 +833,12 @@ static void summary(struct sv_agent *a)
 	export_summary(a, ex, sizeof(ex));
 	pr_info("%llu packets, %llu bytes, %llu flow records; %llu malformed frames; %llu packet "
 		"events sampled; lost: %llu packets (flow table full), %llu packet events (ring "
-		"buffer full)%s\n",
+		"buffer full); %llu trajectory fingerprints, %llu lost (ring buffer full)%s\n",
 		(unsigned long long)c[SV_CNT_PACKETS], (unsigned long long)c[SV_CNT_BYTES],
 		(unsigned long long)a->flows.records, (unsigned long long)c[SV_CNT_MALFORMED],
 		(unsigned long long)c[SV_CNT_SAMPLED], (unsigned long long)c[SV_LOST_FLOW_PACKETS],
-		(unsigned long long)c[SV_LOST_RINGBUF], ex);
+		(unsigned long long)c[SV_LOST_RINGBUF], (unsigned long long)c[SV_CNT_FP],
+		(unsigned long long)c[SV_LOST_FP_RINGBUF], ex);
 }
 
 static int open_delivery(struct sv_agent *a)

@@ -93,6 +93,8 @@ static void lost(struct sb *s, const struct sv_metrics_input *in)
 	       k[SV_LOST_NO_MAP]);
 	sample(s, "sitevisor_agent_events_lost_total", in->box, "reason=\"ring_buffer_full\"",
 	       k[SV_LOST_RINGBUF]);
+	sample(s, "sitevisor_agent_events_lost_total", in->box,
+	       "reason=\"fingerprint_ring_buffer_full\"", k[SV_LOST_FP_RINGBUF]);
 	if (in->dl) {
 		sample(s, "sitevisor_agent_events_lost_total", in->box, "reason=\"spool_full\"",
 		       in->dl->dropped_records);
@@ -135,6 +137,8 @@ static int render(const struct sv_metrics_input *in, struct sb *s)
 	    k[SV_CNT_MALFORMED]);
 	one(s, "sitevisor_agent_packet_events_sampled_total", "counter",
 	    "Packet events selected for --packets.", in->box, k[SV_CNT_SAMPLED]);
+	one(s, "sitevisor_agent_trajectory_fingerprints_total", "counter",
+	    "Packets fingerprinted for --trajectory.", in->box, k[SV_CNT_FP]);
 	one(s, "sitevisor_agent_flows_active", "gauge", "Flows the agent holds.", in->box,
 	    in->flows_active);
 	one(s, "sitevisor_agent_records_exported_total", "counter", "Flow records written.",

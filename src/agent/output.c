@@ -199,3 +199,24 @@ int sv_output_packet(struct sv_output *o, const struct sv_pkt_event *e, __u64 wa
 		e->segs, e->tcp_flags, e->tcp_seq);
 	return ferror(o->f) ? -EPIPE : 0;
 }
+
+int sv_output_fp(struct sv_output *o, const struct sv_fp_event *e, __u64 wall_ns)
+{
+	char a[SV_ADDR_STRLEN], b[SV_ADDR_STRLEN], ifb[IF_NAMESIZE];
+	FILE *f = o->f;
+
+	sv_addr_str(e->src_addr, a, sizeof(a));
+	sv_addr_str(e->dst_addr, b, sizeof(b));
+	/* The hash as hex text: JSON readers that hold numbers as doubles would round it. */
+	fprintf(f, "{\"type\":\"fp\",\"hash\":\"%016llx\",\"ts_ns\":%llu,\"box\":",
+		(unsigned long long)e->hash, (unsigned long long)wall_ns);
+	sv_json_fstr(f, o->box);
+	fputs(",\"iface\":", f);
+	sv_json_fstr(f, iface_name(o, e->ifindex, ifb));
+	fprintf(f,
+		",\"direction\":\"%s\",\"ip_version\":%u,\"protocol\":%u,\"src_addr\":\"%s\","
+		"\"dst_addr\":\"%s\",\"src_port\":%u,\"dst_port\":%u,\"tunnel\":%s,\"len\":%u}\n",
+		e->direction == SV_EGRESS ? "egress" : "ingress", e->ip_version, e->protocol, a, b,
+		e->src_port, e->dst_port, e->flags & SV_KEY_TUNNEL ? "true" : "false", e->len);
+	return ferror(f) ? -EPIPE : 0;
+}

@@ -20,6 +20,8 @@ struct sv_output {
 /* An sv_flow_cb: writes one record. */
 int sv_output_flow(void *ctx, const struct sv_flow_rec *rec);
 int sv_output_packet(struct sv_output *o, const struct sv_pkt_event *e, __u64 wall_ns);
+/* A trajectory fingerprint as a JSON line ("type":"fp", docs/paths.md). */
+int sv_output_fp(struct sv_output *o, const struct sv_fp_event *e, __u64 wall_ns);
 const char *sv_end_reason_str(enum sv_end_reason r);
 /* Room for the strings of an InfluxDB point (sv_output_point). */
 struct sv_point_strs {

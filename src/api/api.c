@@ -614,11 +614,201 @@ static int get_alerts(struct sv_store *st, const struct sv_params *p, struct sb 
 	return 200;
 }
 
+/* --- packet trajectories (docs/paths.md) -------------------------------------------- */
+
+struct paths_ctx {
+	struct sb *out;
+	int limit, count;
+};
+
+static int path_json(void *ctx, const struct sv_path_row *r)
+{
+	struct paths_ctx *pc = ctx;
+	struct sb *out = pc->out;
+
+	if (++pc->count > pc->limit)
+		return 0;
+	sb_puts(out, pc->count > 1 ? ",{\"hash\":" : "{\"hash\":");
+	sb_json_str(out, r->hash);
+	sb_printf(out, ",\"first_ns\":%lld,\"ip_version\":%d,\"protocol\":%d,\"src_addr\":",
+		  (long long)r->first_ns, r->ip_version, r->protocol);
+	sb_json_str(out, r->src_addr);
+	sb_puts(out, ",\"dst_addr\":");
+	sb_json_str(out, r->dst_addr);
+	/* hops and lost are JSON the post wrote itself (src/post/paths.c). */
+	sb_printf(out, ",\"src_port\":%d,\"dst_port\":%d,\"hops\":%s,\"lost\":%s}",
+		  r->src_port, r->dst_port, r->hops, r->lost ? r->lost : "null");
+	return 0;
+}
+
+static int get_paths(struct sv_store *st, const struct sv_params *p, struct sb *out)
+{
+	static const char *const known[] = { "src_addr", "dst_addr", "protocol", "src_port",
+					     "dst_port", "since", "until", "limit", NULL };
+	struct paths_ctx pc = { out, 0, 0 };
+	struct filter_bufs bufs;
+	struct sv_filter f;
+	long limit;
+	int ret;
+
+	ret = check_known(p, known, out);
+	if (!ret)
+		ret = parse_filter(p, &f, &bufs, out);
+	if (!ret)
+		ret = int_param(p, "limit", 1, 10000, 1000, &limit, out);
+	if (ret)
+		return ret;
+	pc.limit = limit;
+	sb_puts(out, "{\"paths\":[");
+	if (sv_store_paths(st, &f, limit + 1, path_json, &pc))
+		return sv_api_error(out, 500, "store read failed");
+	sb_printf(out, "],\"limit\":%ld,\"more\":%s}\n", limit,
+		  pc.count > limit ? "true" : "false");
+	return 200;
+}
+
+#define MAX_TOPO_BOXES 256
+
+/* Links' mean latencies summed per ordered pair of boxes, for the clock skew estimate. */
+struct topo_ctx {
+	struct sb *out;
+	int n;
+	char *boxes[MAX_TOPO_BOXES];
+	int n_boxes;
+	double *sum; /* [a * MAX_TOPO_BOXES + b]: latency sum of a -> b links, and count */
+	uint64_t *cnt;
+};
+
+static int topo_box(struct topo_ctx *tc, const char *name)
+{
+	int i;
+
+	for (i = 0; i < tc->n_boxes; i++)
+		if (!strcmp(tc->boxes[i], name))
+			return i;
+	if (tc->n_boxes == MAX_TOPO_BOXES || !(tc->boxes[i] = strdup(name)))
+		return -1;
+	return tc->n_boxes++;
+}
+
+static void point_json(struct sb *out, const char *key, const struct sv_point *pt)
+{
+	sb_printf(out, ",\"%s\":{\"box\":", key);
+	sb_json_str(out, pt->box);
+	sb_puts(out, ",\"iface\":");
+	sb_json_str(out, pt->iface);
+	sb_printf(out, ",\"direction\":\"%s\"}", pt->direction ? "egress" : "ingress");
+}
+
+static void opt_num(struct sb *out, const char *key, int64_t v, int present)
+{
+	if (present)
+		sb_printf(out, ",\"%s\":%lld", key, (long long)v);
+	else
+		sb_printf(out, ",\"%s\":null", key);
+}
+
+static int link_json(void *ctx, const struct sv_link_row *r)
+{
+	struct topo_ctx *tc = ctx;
+	struct sb *out = tc->out;
+	int inbox = !strcmp(r->from.box, r->to.box), a, b;
+
+	a = topo_box(tc, r->from.box);
+	b = topo_box(tc, r->to.box);
+	if (!inbox && a >= 0 && b >= 0 && r->lat_n && tc->sum) {
+		tc->sum[a * MAX_TOPO_BOXES + b] += (double)r->lat_mean * r->lat_n;
+		tc->cnt[a * MAX_TOPO_BOXES + b] += r->lat_n;
+	}
+	sb_printf(out, "%s{\"kind\":\"%s\"", tc->n++ ? "," : "", inbox ? "hop" : "link");
+	point_json(out, "from", &r->from);
+	point_json(out, "to", &r->to);
+	sb_printf(out, ",\"packets\":%llu,\"crossed\":%llu,\"lost\":%llu,\"loss_rate\":%.6f",
+		  (unsigned long long)r->seen, (unsigned long long)r->lat_n,
+		  (unsigned long long)r->lost, r->seen ? (double)r->lost / r->seen : 0.0);
+	sb_puts(out, ",\"latency_ns\":{\"n\":");
+	sb_printf(out, "%llu", (unsigned long long)r->lat_n);
+	opt_num(out, "p50", r->p50, r->lat_n);
+	opt_num(out, "p90", r->p90, r->lat_n);
+	opt_num(out, "p99", r->p99, r->lat_n);
+	opt_num(out, "mean", r->lat_mean, r->lat_n);
+	opt_num(out, "min", r->lat_min, r->lat_n);
+	opt_num(out, "max", r->lat_max, r->lat_n);
+	sb_puts(out, "}}");
+	return 0;
+}
+
+/* Where links were seen both ways between two boxes: B's clock minus A's is about half the
+ * difference of the two directions' mean one-way latencies (NTP's estimate: exact when the
+ * two ways take equally long). */
+static void skew_json(struct topo_ctx *tc)
+{
+	int a, b, n = 0;
+	uint64_t ab, ba;
+	double off;
+
+	sb_puts(tc->out, "],\"clock_skew\":[");
+	for (a = 0; tc->sum && a < tc->n_boxes; a++) {
+		for (b = a + 1; b < tc->n_boxes; b++) {
+			ab = tc->cnt[a * MAX_TOPO_BOXES + b];
+			ba = tc->cnt[b * MAX_TOPO_BOXES + a];
+			if (!ab || !ba)
+				continue;
+			off = (tc->sum[a * MAX_TOPO_BOXES + b] / ab -
+			       tc->sum[b * MAX_TOPO_BOXES + a] / ba) / 2;
+			sb_puts(tc->out, n++ ? ",{\"a\":" : "{\"a\":");
+			sb_json_str(tc->out, tc->boxes[a]);
+			sb_puts(tc->out, ",\"b\":");
+			sb_json_str(tc->out, tc->boxes[b]);
+			sb_printf(tc->out, ",\"b_minus_a_ns\":%.0f,\"samples\":%llu}", off,
+				  (unsigned long long)(ab < ba ? ab : ba));
+		}
+	}
+}
+
+static int get_topology(struct sv_store *st, const struct sv_params *p, struct sb *out)
+{
+	static const char *const known[] = { "since", "until", NULL };
+	struct topo_ctx tc = { .out = out };
+	struct filter_bufs bufs;
+	struct sv_filter f;
+	int ret, i;
+
+	ret = check_known(p, known, out);
+	if (!ret)
+		ret = parse_filter(p, &f, &bufs, out);
+	if (ret)
+		return ret;
+	tc.sum = calloc((size_t)MAX_TOPO_BOXES * MAX_TOPO_BOXES, sizeof(*tc.sum));
+	tc.cnt = calloc((size_t)MAX_TOPO_BOXES * MAX_TOPO_BOXES, sizeof(*tc.cnt));
+	sb_printf(out, "{\"since_ns\":%lld,\"until_ns\":%lld,\"links\":[", (long long)f.since_ns,
+		  (long long)f.until_ns);
+	ret = sv_store_path_links(st, f.since_ns, f.until_ns, link_json, &tc);
+	if (!ret) {
+		skew_json(&tc);
+		sb_puts(out, "],\"boxes\":[");
+		for (i = 0; i < tc.n_boxes; i++) {
+			sb_puts(out, i ? "," : "");
+			sb_json_str(out, tc.boxes[i]);
+		}
+		sb_puts(out, "]}\n");
+	}
+	for (i = 0; i < tc.n_boxes; i++)
+		free(tc.boxes[i]);
+	free(tc.sum);
+	free(tc.cnt);
+	return ret ? sv_api_error(out, 500, "store read failed") : 200;
+}
+
 int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 	       struct sb *out)
 {
 	if (!strcmp(name, "alerts"))
 		return get_alerts(st, p, out);
+	if (!strcmp(name, "paths"))
+		return get_paths(st, p, out);
+	if (!strcmp(name, "paths/topology"))
+		return get_topology(st, p, out);
 	if (!strcmp(name, "boxes"))
 		return get_boxes(st, p, out);
 	if (!strcmp(name, "flows"))
@@ -653,8 +843,11 @@ int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
 	}
 	ret = sv_store_ingest(st, &b, sv_now_ns(), &dup);
 	if (!ret) {
-		sb_printf(out, "{\"accepted\":%zu,\"skipped\":%zu,\"duplicate\":%s}\n",
-			  dup ? 0 : b.n, b.skipped, dup ? "true" : "false");
+		sb_printf(out, "{\"accepted\":%zu,\"skipped\":%zu,\"duplicate\":%s", dup ? 0 : b.n,
+			  b.skipped, dup ? "true" : "false");
+		if (b.n_fps)
+			sb_printf(out, ",\"fingerprints\":%zu", dup ? 0 : b.n_fps);
+		sb_puts(out, "}\n");
 		stat_add(dup ? &sv_api_stats.batches_duplicate : &sv_api_stats.batches_stored, 1);
 		stat_add(&sv_api_stats.records_stored, dup ? 0 : b.n);
 		stat_add(&sv_api_stats.records_skipped, b.skipped);

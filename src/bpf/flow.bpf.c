@@ -16,6 +16,11 @@ const volatile __u32 sv_sample_rate = 0;
 /* Wake the agent once this much event data waits, not per event: a wakeup per packet would
  * cost more than the tracing itself. The agent also polls on a short timer. */
 const volatile __u32 sv_wakeup_bytes = 64 * 1024;
+/* Trajectory sampling: 0 off; N: fingerprint the packets whose invariant hash is 0 mod N.
+ * sv_traj_mask = N - 1 when N is a power of two: a mask instead of a division, which costs
+ * more than the whole hash. */
+const volatile __u32 sv_traj_rate = 0;
+const volatile __u32 sv_traj_mask = 0;
 
 /* Two flow maps of this shape exist; the agent points slot 0 of sv_flow_maps at one of them
  * and swaps them every interval. The swap waits for running programs (the kernel calls
@@ -81,6 +86,13 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 * 1024 * 1024);
 } sv_events SEC(".maps");
+
+/* Trajectory fingerprints (--trajectory): their own ring buffer, so a burst of packet
+ * events cannot crowd them out and the agent reads each kind with its own record size. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 * 1024 * 1024);
+} sv_fps SEC(".maps");
 
 /* The whole frame: outer layers, then the inner frame of a VXLAN packet. */
 static __always_inline int sv_parse(struct __sk_buff *skb, struct sv_meta *m, int l2)
@@ -231,6 +243,121 @@ static __always_inline void sv_emit_event(struct sv_meta *m, struct sv_counters 
 	bpf_ringbuf_submit(e, flags);
 }
 
+/* What the trajectory hash covers: only fields no router, bridge or tunnel endpoint rewrites
+ * (no TTL / hop limit, no checksum, no outer header), in whole 64-bit words. */
+struct sv_traj_in {
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u32 ident; /* IPv4 id or IPv6 flow label, network order */
+	__u8 protocol;
+	__u8 ip_version;
+	__u16 ip_payload; /* IP length minus what precedes the payload read below */
+	__u16 src_port;
+	__u16 dst_port;
+	__u32 tcp_seq;
+	__u64 payload; /* the first 8 bytes after the (inner) L4 header, 0 if fewer */
+};
+
+static __always_inline __u64 sv_rotl64(__u64 x, int r)
+{
+	return (x << r) | (x >> (64 - r));
+}
+
+/* MurmurHash3's 64-bit block mix and finalizer over the words of sv_traj_in: every input bit
+ * reaches every output bit, so "hash mod N == 0" selects an unbiased 1 in N. */
+static __always_inline __u64 sv_traj_hash(const struct sv_traj_in *in)
+{
+	const __u64 *w = (const __u64 *)in;
+	__u64 h = 0x5356545241ull, k; /* a fixed seed: every agent must use the same */
+	int i;
+
+#pragma unroll
+	for (i = 0; i < (int)(sizeof(*in) / 8); i++) {
+		k = w[i] * 0x87c37b91114253d5ull;
+		k = sv_rotl64(k, 31) * 0x4cf5ad432745937full;
+		h ^= k;
+		h = sv_rotl64(h, 27) * 5 + 0x52dce729;
+	}
+	h ^= sizeof(*in);
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ull;
+	h ^= h >> 33;
+	return h;
+}
+
+/* The invariant hash of an IP packet (the inner one of a VXLAN frame). */
+static __always_inline __u64 sv_traj_key(struct __sk_buff *skb, const struct sv_meta *m)
+{
+	struct sv_traj_in in = {};
+
+	__builtin_memcpy(in.src_addr, m->key.src_addr, 16);
+	__builtin_memcpy(in.dst_addr, m->key.dst_addr, 16);
+	in.ident = m->ip_ident;
+	in.protocol = m->key.protocol;
+	in.ip_version = m->key.ip_version;
+	in.src_port = m->key.src_port;
+	in.dst_port = m->key.dst_port;
+	in.tcp_seq = m->tcp_seq;
+	/* From the IP length, not skb->len: a NIC's Ethernet padding is there on ingress
+	 * until the IP layer trims it, and must not change the hash. */
+	if (m->ip_end > m->off) {
+		void *data = (void *)(long)skb->data, *end = (void *)(long)skb->data_end;
+		__u32 off = m->off;
+
+		in.ip_payload = m->ip_end - off;
+		/* Straight from the linear data when it holds them: a helper call costs more
+		 * than the rest of the hash. */
+		if (m->ip_end - off >= 8 && off <= SV_MAX_OFF) {
+			if (data + off + 8 <= end)
+				__builtin_memcpy(&in.payload, data + off, 8);
+			else
+				bpf_skb_load_bytes(skb, off, &in.payload, 8);
+		}
+	}
+	return sv_traj_hash(&in);
+}
+
+static __always_inline void sv_emit_fp(struct __sk_buff *skb, struct sv_meta *m,
+				       struct sv_counters *cnt, __u32 len)
+{
+	struct sv_fp_event *e;
+	__u64 h, flags, avail;
+
+	if (m->key.ip_version != 4 && m->key.ip_version != 6)
+		return;
+	h = sv_traj_key(skb, m);
+	if (sv_traj_mask) {
+		if ((__u32)h & sv_traj_mask)
+			return;
+	} else if (sv_traj_rate > 1 && (__u32)h % sv_traj_rate) {
+		return;
+	}
+	cnt->c[SV_CNT_FP]++;
+	e = bpf_ringbuf_reserve(&sv_fps, sizeof(*e), 0);
+	if (!e) {
+		cnt->c[SV_LOST_FP_RINGBUF]++;
+		return;
+	}
+	e->hash = h;
+	e->ts_ns = bpf_ktime_get_ns(); /* one-way latencies need the precise clock */
+	e->ifindex = m->key.ifindex;
+	e->direction = m->key.direction;
+	e->ip_version = m->key.ip_version;
+	e->protocol = m->key.protocol;
+	e->flags = m->key.flags & SV_KEY_TUNNEL;
+	e->src_port = m->key.src_port;
+	e->dst_port = m->key.dst_port;
+	e->len = len;
+	__builtin_memcpy(e->src_addr, m->key.src_addr, 16);
+	__builtin_memcpy(e->dst_addr, m->key.dst_addr, 16);
+	/* Woken in bulk like packet events (see sv_emit_event). */
+	avail = bpf_ringbuf_query(&sv_fps, BPF_RB_AVAIL_DATA);
+	flags = avail % sv_wakeup_bytes < sizeof(*e) + 8 ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
+	bpf_ringbuf_submit(e, flags);
+}
+
 static __always_inline int sv_handle(struct __sk_buff *skb, __u8 dir, int l2)
 {
 	struct sv_counters *cnt;
@@ -270,6 +397,8 @@ static __always_inline int sv_handle(struct __sk_buff *skb, __u8 dir, int l2)
 	sv_count(&m, cnt, segs, len, now);
 	if (sv_sample_rate)
 		sv_emit_event(&m, cnt, segs, len);
+	if (sv_traj_rate && ret == SV_PARSE_DONE)
+		sv_emit_fp(skb, &m, cnt, len);
 	return TC_ACT_UNSPEC;
 }
 

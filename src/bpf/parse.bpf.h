@@ -54,6 +54,8 @@ struct sv_meta {
 	__u32 off; /* cursor: offset of the next header */
 	__u32 hdr_len; /* bytes from the frame start to the end of the (inner) L4 header */
 	__u32 tcp_seq;
+	__u32 ip_ident; /* (inner) IPv4 identification or IPv6 flow label, for trajectories */
+	__u32 ip_end; /* offset where the (inner) IP packet ends per its length field */
 	__u16 proto; /* ethertype of the header at off */
 	__u16 udp_dport;
 	__u8 tcp_flags;
@@ -135,6 +137,8 @@ static __always_inline int sv_parse_ipv4(struct __sk_buff *skb, struct sv_meta *
 	sv_set_v4(m->key.dst_addr, iph->daddr);
 	ihl = iph->ihl * 4;
 	tot = bpf_ntohs(iph->tot_len);
+	m->ip_ident = iph->id;
+	m->ip_end = off + tot;
 	if (ihl < sizeof(*iph)) {
 		m->malformed = 1;
 		return SV_PARSE_DONE;
@@ -168,6 +172,8 @@ static __always_inline int sv_parse_ipv6(struct __sk_buff *skb, struct sv_meta *
 	m->key.ip_version = 6;
 	__builtin_memcpy(m->key.src_addr, &ip6h->saddr, 16);
 	__builtin_memcpy(m->key.dst_addr, &ip6h->daddr, 16);
+	m->ip_ident = *(__be32 *)ip6h & bpf_htonl(0x000fffff);
+	m->ip_end = off + sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len);
 	if (off + sizeof(*ip6h) + bpf_ntohs(ip6h->payload_len) > skb->len)
 		m->malformed = 1;
 	nh = ip6h->nexthdr;

@@ -93,7 +93,33 @@ enum sv_counter {
 	SV_LOST_NO_MAP, /* no active flow map (never expected) */
 	SV_CNT_SAMPLED, /* packet events selected by sampling */
 	SV_LOST_RINGBUF, /* packet events the ring buffer had no room for */
+	SV_CNT_FP, /* trajectory fingerprints selected (--trajectory) */
+	SV_LOST_FP_RINGBUF, /* fingerprints the fingerprint ring buffer had no room for */
 	SV_CNT_MAX,
+};
+
+/* --- Trajectory sampling (--trajectory, docs/paths.md) ---------------------------------- */
+
+/*
+ * One fingerprint on the sv_fps ring buffer: a packet selected by a hash over fields that no
+ * hop changes (inner addresses, protocol, IPv4 id or IPv6 flow label, IP payload length,
+ * ports, TCP sequence number, the first 8 payload bytes), so every agent on the packet's way
+ * selects the same packets and the post joins their sightings by hash. The inner 5-tuple
+ * lets the post answer "paths of a flow"; addresses as in sv_flow_key.
+ */
+struct sv_fp_event {
+	__u64 hash;
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u32 ifindex;
+	__u8 direction; /* enum sv_direction */
+	__u8 ip_version; /* 4 or 6 */
+	__u8 protocol;
+	__u8 flags; /* SV_KEY_TUNNEL: seen inside VXLAN */
+	__u16 src_port; /* host order; ICMP type */
+	__u16 dst_port; /* host order; ICMP code */
+	__u32 len; /* wire length at this sighting (outer headers included) */
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
 };
 
 #endif /* SITEVISOR_H */

@@ -235,6 +235,20 @@ int jr_null(struct jr *j)
 	return literal(j, "null");
 }
 
+int jr_bool(struct jr *j, int *out)
+{
+	if (j->err)
+		return -EINVAL;
+	ws(j);
+	if (literal(j, "true"))
+		*out = 1;
+	else if (literal(j, "false"))
+		*out = 0;
+	else
+		return fail(j, "expected true or false");
+	return 0;
+}
+
 static int skip_number(struct jr *j)
 {
 	const char *s = j->p;

@@ -27,6 +27,8 @@ int jr_string(struct jr *j, char *out, size_t len);
 int jr_u64(struct jr *j, uint64_t *out);
 /* 1 and consumes it if the next value is null, else 0. */
 int jr_null(struct jr *j);
+/* true or false into *out (1 or 0). */
+int jr_bool(struct jr *j, int *out);
 /* Skips any value. */
 int jr_skip(struct jr *j);
 /* Expects '['; then call jr_more() before each element: 1 if one follows, 0 at ']'. */

@@ -100,11 +100,22 @@ static int small_int(struct jr *j, unsigned int max, int *v, const char **why)
 	return 0;
 }
 
+static int direction(struct jr *j, int *dir, const char **why)
+{
+	char s[16];
+
+	if (jr_string(j, s, sizeof(s)))
+		return -EINVAL;
+	*dir = !strcmp(s, "egress") ? 1 : !strcmp(s, "ingress") ? 0 : -1;
+	if (*dir < 0)
+		*why = "direction is neither ingress nor egress";
+	return *dir < 0 ? -EINVAL : 0;
+}
+
 /* One member of a flow record. Unknown keys are skipped, so newer agents can add fields. */
 static int rec_field(struct jr *j, const char *k, struct sv_rec *r, char *type, char *box,
 		     const char **why)
 {
-	char s[16];
 	uint64_t v;
 
 	if (!strcmp(k, "type"))
@@ -113,14 +124,8 @@ static int rec_field(struct jr *j, const char *k, struct sv_rec *r, char *type, 
 		return jr_string(j, box, SV_BOX_MAX);
 	if (!strcmp(k, "iface"))
 		return jr_string(j, r->iface, SV_IFNAME_MAX);
-	if (!strcmp(k, "direction")) {
-		if (jr_string(j, s, sizeof(s)))
-			return -EINVAL;
-		r->direction = !strcmp(s, "egress") ? 1 : !strcmp(s, "ingress") ? 0 : -1;
-		if (r->direction < 0)
-			*why = "direction is neither ingress nor egress";
-		return r->direction < 0 ? -EINVAL : 0;
-	}
+	if (!strcmp(k, "direction"))
+		return direction(j, &r->direction, why);
 	if (!strcmp(k, "eth_type"))
 		return uint_in(j, 0xffff, &r->eth_type, why);
 	if (!strcmp(k, "ip_version")) {
@@ -177,15 +182,17 @@ static int rec_field(struct jr *j, const char *k, struct sv_rec *r, char *type, 
 	return jr_skip(j);
 }
 
-/* 1: a flow record in r; 0: a line of another type; negative: malformed (*why says). */
+/* 1: a flow record in r; 0: a line of another type (named in type); negative: malformed
+ * (*why says). */
 static int parse_rec(const char *p, size_t n, const char *batch_box, struct sv_rec *r,
-		     const char **why)
+		     char type[16], const char **why)
 {
-	char key[KEY_MAX], type[16] = "", box[SV_BOX_MAX] = "";
+	char key[KEY_MAX], box[SV_BOX_MAX] = "";
 	struct jr j;
 	int k;
 
 	memset(r, 0, sizeof(*r));
+	type[0] = 0;
 	r->icmp_type = r->icmp_code = -1;
 	r->vni = -1;
 	r->direction = -1;
@@ -216,6 +223,127 @@ bad:
 	if (!*why)
 		*why = j.err ? j.err : "malformed record";
 	return -EINVAL;
+}
+
+/* The hash: 16 hex digits, as the agent writes it. */
+static int fp_hash(struct jr *j, uint64_t *h, const char **why)
+{
+	char s[24];
+	int i, v;
+
+	if (jr_string(j, s, sizeof(s)))
+		return -EINVAL;
+	*h = 0;
+	for (i = 0; i < 16 && (v = hexval(s[i])) >= 0; i++)
+		*h = *h << 4 | v;
+	if (i != 16 || s[16]) {
+		*why = "hash is not 16 hex digits";
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int fp_field(struct jr *j, const char *k, struct sv_fp_rec *f, char *box,
+		    const char **why)
+{
+	uint64_t v;
+	int b;
+
+	if (!strcmp(k, "box"))
+		return jr_string(j, box, SV_BOX_MAX);
+	if (!strcmp(k, "hash"))
+		return fp_hash(j, &f->hash, why);
+	if (!strcmp(k, "ts_ns")) {
+		if (u64_in(j, INT64_MAX, &v, why))
+			return -EINVAL;
+		f->ts_ns = v;
+		return 0;
+	}
+	if (!strcmp(k, "iface"))
+		return jr_string(j, f->iface, SV_IFNAME_MAX);
+	if (!strcmp(k, "direction"))
+		return direction(j, &f->direction, why);
+	if (!strcmp(k, "ip_version")) {
+		if (uint_in(j, 6, &f->ip_version, why))
+			return -EINVAL;
+		if (f->ip_version != 4 && f->ip_version != 6)
+			*why = "ip_version is not 4 or 6";
+		return f->ip_version != 4 && f->ip_version != 6 ? -EINVAL : 0;
+	}
+	if (!strcmp(k, "protocol"))
+		return uint_in(j, 255, &f->protocol, why);
+	if (!strcmp(k, "src_port"))
+		return uint_in(j, 65535, &f->src_port, why);
+	if (!strcmp(k, "dst_port"))
+		return uint_in(j, 65535, &f->dst_port, why);
+	if (!strcmp(k, "len"))
+		return uint_in(j, 0xffffffffu, &f->len, why);
+	if (!strcmp(k, "src_addr"))
+		return addr(j, f->src_addr, why);
+	if (!strcmp(k, "dst_addr"))
+		return addr(j, f->dst_addr, why);
+	if (!strcmp(k, "tunnel")) {
+		if (jr_bool(j, &b))
+			return -EINVAL;
+		f->tunnel = b;
+		return 0;
+	}
+	return jr_skip(j);
+}
+
+/* A fingerprint line (its type already known to be "fp"); 0 or negative (*why says). */
+static int parse_fp(const char *p, size_t n, const char *batch_box, struct sv_fp_rec *f,
+		    const char **why)
+{
+	char key[KEY_MAX], box[SV_BOX_MAX] = "";
+	struct jr j;
+	int k;
+
+	memset(f, 0, sizeof(*f));
+	f->direction = -1;
+	jr_init(&j, p, n);
+	if (jr_object(&j))
+		goto bad;
+	while ((k = jr_key(&j, key, sizeof(key))) == 1)
+		if (fp_field(&j, key, f, box, why))
+			goto bad;
+	if (k < 0 || jr_end(&j))
+		goto bad;
+	if (strcmp(box, batch_box))
+		return *why = "record's box differs from the batch's", -EINVAL;
+	if (!f->iface[0] || f->direction < 0 || !f->ts_ns || !f->ip_version ||
+	    !f->src_addr[0] || !f->dst_addr[0])
+		return *why = "fp lacks hash, ts_ns, iface, direction or addresses", -EINVAL;
+	return 0;
+bad:
+	if (!*why)
+		*why = j.err ? j.err : "malformed fp";
+	return -EINVAL;
+}
+
+/* arr with room for one more element (doubling), or NULL when out of memory (arr is then
+ * unchanged and still the caller's). */
+static void *grow(void *arr, size_t *cap, size_t n, size_t size)
+{
+	size_t c = *cap ? *cap * 2 : 256;
+
+	if (n < *cap)
+		return arr;
+	arr = realloc(arr, c * size);
+	if (arr)
+		*cap = c;
+	return arr;
+}
+
+static int push_fp(struct sv_batch *b, const struct sv_fp_rec *f)
+{
+	struct sv_fp_rec *a = grow(b->fps, &b->cap_fps, b->n_fps, sizeof(*f));
+
+	if (!a)
+		return -ENOMEM;
+	b->fps = a;
+	b->fps[b->n_fps++] = *f;
+	return 0;
 }
 
 static int valid_id(const char *s)
@@ -306,15 +434,11 @@ bad:
 
 int sv_batch_push(struct sv_batch *b, const struct sv_rec *r)
 {
-	if (b->n == b->cap) {
-		size_t cap = b->cap ? b->cap * 2 : 256;
-		struct sv_rec *n = realloc(b->recs, cap * sizeof(*n));
+	struct sv_rec *a = grow(b->recs, &b->cap, b->n, sizeof(*r));
 
-		if (!n)
-			return -ENOMEM;
-		b->recs = n;
-		b->cap = cap;
-	}
+	if (!a)
+		return -ENOMEM;
+	b->recs = a;
 	b->recs[b->n++] = *r;
 	return 0;
 }
@@ -334,7 +458,9 @@ static int reserve_lines(struct sv_batch *b, const char *p, const char *end)
 int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err, size_t errlen)
 {
 	const char *p = body, *end = body + len, *nl, *why = NULL;
+	char type[16];
 	size_t line = 0;
+	struct sv_fp_rec fp;
 	struct sv_rec r;
 	int ret;
 
@@ -354,11 +480,17 @@ int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err,
 			if (parse_header(p, nl - p, b, &why))
 				return set_err(err, errlen, line, why);
 		} else {
-			ret = parse_rec(p, nl - p, b->box, &r, &why);
-			if (ret < 0)
+			ret = parse_rec(p, nl - p, b->box, &r, type, &why);
+			if (ret == 0 && !strcmp(type, "fp")) {
+				if (parse_fp(p, nl - p, b->box, &fp, &why))
+					return set_err(err, errlen, line, why);
+				if (push_fp(b, &fp))
+					return -ENOMEM;
+			} else if (ret < 0) {
 				return set_err(err, errlen, line, why);
-			if (ret == 0)
+			} else if (ret == 0) {
 				b->skipped++;
+			}
 			else if (sv_batch_push(b, &r))
 				return -ENOMEM;
 		}
@@ -374,4 +506,7 @@ void sv_batch_free(struct sv_batch *b)
 	free(b->recs);
 	b->recs = NULL;
 	b->n = b->cap = 0;
+	free(b->fps);
+	b->fps = NULL;
+	b->n_fps = b->cap_fps = 0;
 }

@@ -27,6 +27,17 @@ struct sv_rec {
 	char end_reason[8];
 };
 
+/* A trajectory fingerprint ("type":"fp", docs/paths.md): one sighting of a sampled packet. */
+struct sv_fp_rec {
+	uint64_t hash;
+	int64_t ts_ns; /* wall clock of the box that saw it */
+	char iface[SV_IFNAME_MAX];
+	int direction; /* 0 ingress, 1 egress */
+	unsigned int ip_version, protocol, src_port, dst_port, len;
+	int tunnel; /* seen inside VXLAN */
+	char src_addr[SV_ADDR_MAX], dst_addr[SV_ADDR_MAX];
+};
+
 struct sv_batch {
 	char batch_id[SV_BATCH_ID_MAX];
 	char box[SV_BOX_MAX];
@@ -35,6 +46,8 @@ struct sv_batch {
 	struct sv_rec *recs;
 	size_t n, cap;
 	size_t skipped; /* lines of another type */
+	struct sv_fp_rec *fps; /* trajectory fingerprints, in the order sent */
+	size_t n_fps, cap_fps;
 };
 
 /* 0, or -EINVAL with a reason ("line 3: ...") in err; -ENOMEM. */

@@ -22,6 +22,7 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "paths.h"
 #include "sdnotify.h"
 #include "store.h"
 #include "timeparse.h"
@@ -43,6 +44,7 @@ struct post_opts {
 	const char *tls_cert, *tls_key;
 	unsigned long max_body;
 	unsigned int retention_days, rollup_days, threads;
+	unsigned long path_hold; /* seconds */
 	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
 	struct sv_detect_cfg detect;
 	int no_detect;
@@ -65,6 +67,9 @@ static void usage(FILE *f)
 		"  --retention DAYS       keep raw flow records this long (default 7)\n"
 		"  --rollup-retention DAYS  keep per-minute rollups this long (default 90)\n"
 		"  --threads N            HTTP worker threads (default 4)\n"
+		"  --path-hold SECONDS    how long a sampled packet waits for the agents' other\n"
+		"                         sightings before its path is final (default 30; more\n"
+		"                         than the agents' --interval, see docs/paths.md)\n"
 		"  --influx URL           also write what is stored to InfluxDB: 1.x\n"
 		"                         http://HOST:8086/write?db=DB, 2.x\n"
 		"                         http://HOST:8086/api/v2/write?org=ORG&bucket=B\n"
@@ -88,7 +93,7 @@ enum {
 	OPT_TLS_KEY, OPT_MAX_BODY, OPT_RETENTION, OPT_ROLLUP, OPT_THREADS, OPT_CONFIG,
 	OPT_VERSION, OPT_INFLUX, OPT_INFLUX_TOKEN, OPT_IPFIX_LISTEN, OPT_SCAN_PORTS,
 	OPT_SWEEP_HOSTS, OPT_SYN_FLOOD, OPT_DETECT_WINDOW, OPT_DETECT_MAX, OPT_ALERTS_LOG,
-	OPT_NO_DETECT,
+	OPT_NO_DETECT, OPT_PATH_HOLD,
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +109,7 @@ static const struct option long_opts[] = {
 	{ "retention", required_argument, NULL, OPT_RETENTION },
 	{ "rollup-retention", required_argument, NULL, OPT_ROLLUP },
 	{ "threads", required_argument, NULL, OPT_THREADS },
+	{ "path-hold", required_argument, NULL, OPT_PATH_HOLD },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "influx", required_argument, NULL, OPT_INFLUX },
 	{ "influx-token", required_argument, NULL, OPT_INFLUX_TOKEN },
@@ -240,6 +246,9 @@ static int apply(struct post_opts *o, int c, const char *arg)
 		err = parse_ulong("threads", arg, 1, 64, &v);
 		o->threads = v;
 		break;
+	case OPT_PATH_HOLD:
+		err = parse_ulong("path-hold", arg, 1, 3600, &o->path_hold);
+		break;
 	case OPT_CONFIG: return each_line(arg, "config file", config_line, o);
 	case OPT_SCAN_PORTS:
 		err = parse_ulong("scan-ports", arg, 2, 65536, &v);
@@ -283,6 +292,7 @@ static int parse_args(int argc, char **argv, struct post_opts *o)
 	o->rollup_days = 90;
 	o->threads = 4;
 	o->detect = (struct sv_detect_cfg)SV_DETECT_DEFAULTS;
+	o->path_hold = SV_PATHS_HOLD_DEFAULT;
 	opterr = 0;
 	while (!err && (c = getopt_long(argc, argv, ":vqh", long_opts, NULL)) != -1) {
 		if (c == 'h')
@@ -359,13 +369,13 @@ static int rollup(struct post_opts *o, struct sv_store *st, struct sv_post_metri
 
 /* A stored batch's points for InfluxDB, from the thread that stored it;
  * the sums per interface and direction are stamped with the batch's newest record. */
-static void to_influx(void *ctx, const struct sv_batch *b)
+static void to_influx(struct sv_influx *ix, const struct sv_batch *b)
 {
 	struct sv_influx_batch ib;
 	const struct sv_rec *r;
 	size_t i;
 
-	sv_influx_batch_init(&ib, ctx, b->box);
+	sv_influx_batch_init(&ib, ix, b->box);
 	for (i = 0; i < b->n; i++) {
 		r = &b->recs[i];
 		sv_influx_batch_flow(&ib, &(struct sv_lp_flow){
@@ -382,8 +392,11 @@ static void to_influx(void *ctx, const struct sv_batch *b)
 	sv_influx_batch_free(&ib);
 }
 
-/* What the post does with every batch once stored, from agents and IPFIX exporters alike. */
+/* What the post does with every batch once stored, from agents and IPFIX exporters alike:
+ * detection and InfluxDB see its records, the trajectories its fingerprints (once, like its
+ * records). */
 struct exits {
+	struct sv_store *st;
 	struct sv_influx *influx;
 	struct sv_detect *detect;
 };
@@ -392,6 +405,7 @@ static void to_exits(void *ctx, const struct sv_batch *b)
 {
 	struct exits *e = ctx;
 
+	sv_paths_add(e->st, b, sv_now_ns());
 	if (e->detect)
 		sv_detect_batch(e->detect, b);
 	if (e->influx)
@@ -424,10 +438,8 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	struct sv_http *http = NULL;
 	struct sv_collect *collect = NULL;
 	struct pollfd pfd;
-	unsigned int tick;
-	int left;
 	sigset_t mask;
-	int err, i;
+	int err, i, tick, left = 0;
 
 	if (o->tls_cert && (!(cert = read_file(o->tls_cert)) || !(key = read_file(o->tls_key)))) {
 		pr_warn("cannot read the TLS certificate or key\n");
@@ -462,13 +474,16 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	housekeeping(o, st, d);
 	sv_post_metrics_tick(&metrics);
 	sv_notify("READY=1");
-	/* Rollups every ten seconds (at once while behind), pruning once a minute, until told
-	 * to stop. */
+	/* Every second: finalize waiting packet paths (a quiet site sends no batch that would).
+	 * Every ten (at once while behind): top-talker rollups. Every minute: pruning. Until
+	 * told to stop. */
 	for (tick = 1;; tick++) {
-		left = rollup(o, st, &metrics);
-		if (poll(&pfd, 1, left > 0 ? 0 : 10000) != 0)
+		if (left > 0 || tick % 10 == 1)
+			left = rollup(o, st, &metrics);
+		if (poll(&pfd, 1, left > 0 ? 0 : 1000) != 0)
 			break;
-		if (tick % 6)
+		sv_paths_sweep(st, sv_now_ns(), 0);
+		if (tick % 60)
 			continue;
 		housekeeping(o, st, d);
 		sv_post_metrics_tick(&metrics);
@@ -517,6 +532,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	sv_paths_configure((int64_t)o.path_hold * 1000000000LL);
 	err = sv_store_open(o.db, &st, msg, sizeof(msg));
 	if (err) {
 		pr_warn("cannot open database %s: %s\n", o.db, msg);
@@ -532,9 +548,8 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
-	exits = (struct exits){ ix, det };
-	if (ix || det)
-		sv_store_on_stored(st, to_exits, &exits);
+	exits = (struct exits){ st, ix, det };
+	sv_store_on_stored(st, to_exits, &exits);
 	err = serve(&o, st, fds, ix, ipfix_fd, det);
 out:
 	sv_influx_close(ix); /* after serve: no worker stores any more */

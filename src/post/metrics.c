@@ -7,6 +7,7 @@
 #include "detect.h"
 #include "http.h"
 #include "metrics.h"
+#include "paths.h"
 #include "sb.h"
 #include "timeparse.h"
 
@@ -65,6 +66,22 @@ static void ingest(struct sb *s, struct sv_post_metrics *m)
 	sb_printf(s, "sitevisor_post_ingest_records_per_second %llu\n", get(&m->rate_records));
 }
 
+/* The trajectory join (src/post/paths.c). */
+static void paths(struct sb *s)
+{
+	struct sv_paths_stats p;
+
+	sv_paths_stats(&p);
+	metric(s, "sitevisor_post_path_fingerprints_total", "counter",
+	       "Trajectory fingerprints joined, and dropped because the join was full.");
+	sb_printf(s, "sitevisor_post_path_fingerprints_total{result=\"joined\"} %llu\n",
+		  p.fingerprints);
+	sb_printf(s, "sitevisor_post_path_fingerprints_total{result=\"dropped\"} %llu\n",
+		  p.dropped);
+	metric(s, "sitevisor_post_paths_total", "counter", "Sampled packets whose path is final.");
+	sb_printf(s, "sitevisor_post_paths_total %llu\n", p.packets);
+}
+
 int sv_post_metrics_render(void *ctx, char **body, size_t *len)
 {
 	struct sv_post_metrics *m = ctx;
@@ -75,6 +92,7 @@ int sv_post_metrics_render(void *ctx, char **body, size_t *len)
 	sb_printf(&s, "sitevisor_post_build_info{version=\"%s\"} 1\n", m->version);
 	requests(&s);
 	ingest(&s, m);
+	paths(&s);
 	metric(&s, "sitevisor_post_store_bytes", "gauge", "Bytes the database uses.");
 	sb_printf(&s, "sitevisor_post_store_bytes %lld\n", (long long)sv_store_size(m->store));
 	metric(&s, "sitevisor_post_rollup_pending_buckets", "gauge",

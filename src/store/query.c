@@ -115,13 +115,6 @@ static sqlite3_stmt *prepare_where(struct sv_conn *c, const char *head, struct w
 	return s;
 }
 
-static const char *col_text(sqlite3_stmt *s, int i)
-{
-	const char *t = (const char *)sqlite3_column_text(s, i);
-
-	return t ? t : "";
-}
-
 static int64_t col_opt(sqlite3_stmt *s, int i, int64_t absent)
 {
 	return sqlite3_column_type(s, i) == SQLITE_NULL ? absent : sqlite3_column_int64(s, i);

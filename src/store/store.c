@@ -114,6 +114,26 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"CREATE INDEX alerts_last ON alerts(last_ns);"
 	"CREATE TABLE alert_boxes ("
 	"  box TEXT NOT NULL, alert INTEGER NOT NULL, PRIMARY KEY (box, alert)) WITHOUT ROWID;",
+	/* 6: packet trajectories (src/post/paths.c): per-minute segment statistics with
+	 * their latency histograms, and a bounded set of recent sampled paths. */
+	"CREATE TABLE path_seg_minute ("
+	"  minute INTEGER NOT NULL, from_box TEXT NOT NULL, from_iface TEXT NOT NULL,"
+	"  from_dir INTEGER NOT NULL, to_box TEXT NOT NULL, to_iface TEXT NOT NULL,"
+	"  to_dir INTEGER NOT NULL, seen INTEGER NOT NULL, lost INTEGER NOT NULL,"
+	"  lat_n INTEGER NOT NULL, lat_sum INTEGER NOT NULL, lat_min INTEGER, lat_max INTEGER,"
+	"  PRIMARY KEY (minute, from_box, from_iface, from_dir, to_box, to_iface, to_dir))"
+	"  WITHOUT ROWID;"
+	"CREATE TABLE path_seg_hist ("
+	"  minute INTEGER NOT NULL, from_box TEXT NOT NULL, from_iface TEXT NOT NULL,"
+	"  from_dir INTEGER NOT NULL, to_box TEXT NOT NULL, to_iface TEXT NOT NULL,"
+	"  to_dir INTEGER NOT NULL, bucket INTEGER NOT NULL, n INTEGER NOT NULL,"
+	"  PRIMARY KEY (minute, from_box, from_iface, from_dir, to_box, to_iface, to_dir,"
+	"  bucket)) WITHOUT ROWID;"
+	"CREATE TABLE paths ("
+	"  id INTEGER PRIMARY KEY, first_ns INTEGER NOT NULL, hash TEXT NOT NULL,"
+	"  ip_version INTEGER, protocol INTEGER, src_addr TEXT, dst_addr TEXT,"
+	"  src_port INTEGER, dst_port INTEGER, hops TEXT NOT NULL, lost TEXT);"
+	"CREATE INDEX paths_time ON paths(first_ns);",
 };
 
 int sv_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
@@ -536,6 +556,11 @@ int sv_store_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t
 	if (sv_alerts_prune(c, before_ns))
 		return -EIO;
 	if (sv_talk_prune(c, now_ns, rollup_keep_ns))
+		return -EIO;
+	if (delete_chunked(c, "DELETE FROM path_seg_minute WHERE minute < ?",
+			   rollup_before_ns / NS_PER_MIN) ||
+	    delete_chunked(c, "DELETE FROM path_seg_hist WHERE minute < ?",
+			   rollup_before_ns / NS_PER_MIN))
 		return -EIO;
 	return delete_chunked(c, "DELETE FROM rollup_minute WHERE minute < ?",
 			      rollup_before_ns / NS_PER_MIN);

@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "ingest.h"
 
-#define SV_SCHEMA_VERSION 5
+#define SV_SCHEMA_VERSION 6
 
 struct sv_store;
 
@@ -119,5 +119,61 @@ typedef int (*sv_alert_cb)(void *ctx, const struct sv_alert *a);
 /* Newest activity first. */
 int sv_store_alerts(struct sv_store *st, const struct sv_alert_filter *f, int limit, int offset,
 		    sv_alert_cb cb, void *ctx);
+
+/* --- Packet trajectories (src/post/paths.c, docs/paths.md) ---------------------------- */
+
+/* Latency histograms: 8 buckets per power of two of nanoseconds (at most 6% off). */
+#define SV_LAT_BUCKETS 488
+int sv_lat_bucket(int64_t ns);
+/* The middle of a bucket, in ns. */
+int64_t sv_lat_bucket_mid(int b);
+
+/* A place where a packet is seen: a box's interface in one direction. */
+struct sv_point {
+	const char *box, *iface;
+	int direction;
+};
+
+/* One minute of one segment (from -> to): packets that reached its start and either crossed
+ * it (with their latency) or were lost on it. */
+struct sv_seg_minute {
+	int64_t minute;
+	struct sv_point from, to;
+	uint64_t seen, lost, lat_n;
+	int64_t lat_sum, lat_min, lat_max;
+	uint32_t hist[SV_LAT_BUCKETS];
+};
+
+/* One finalized sampled packet; hops and lost are JSON text paths.c wrote. */
+struct sv_path_row {
+	int64_t first_ns;
+	const char *hash;
+	int ip_version, protocol, src_port, dst_port;
+	const char *src_addr, *dst_addr;
+	const char *hops; /* [{"box","iface","direction","ts_ns","delta_ns"}, ...] */
+	const char *lost; /* {"after":point,"expected":point} or NULL */
+};
+
+/* Stores a sweep's paths and segment minutes in one transaction, keeping only the newest
+ * keep paths. */
+int sv_store_paths_write(struct sv_store *st, const struct sv_path_row *paths, size_t n_paths,
+			 const struct sv_seg_minute *segs, size_t n_segs, size_t keep);
+
+typedef int (*sv_path_row_cb)(void *ctx, const struct sv_path_row *row);
+/* Paths whose first sighting is in [since, until), oldest first, matching the filter's
+ * src_addr, dst_addr, protocol, src_port and dst_port. */
+int sv_store_paths(struct sv_store *st, const struct sv_filter *f, int limit,
+		   sv_path_row_cb cb, void *ctx);
+
+struct sv_link_row {
+	struct sv_point from, to;
+	uint64_t seen, lost, lat_n;
+	int64_t lat_mean, lat_min, lat_max, p50, p90, p99;
+};
+
+typedef int (*sv_link_row_cb)(void *ctx, const struct sv_link_row *row);
+/* Every segment with minutes in [since, until), summed, with latency percentiles. */
+int sv_store_path_links(struct sv_store *st, int64_t since_ns, int64_t until_ns,
+			sv_link_row_cb cb, void *ctx);
 
 #endif /* SV_STORE_H */

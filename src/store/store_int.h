@@ -70,4 +70,12 @@ int sv_talk_prune(struct sv_conn *c, int64_t now_ns, int64_t rollup_keep_ns);
 /* Deletes alerts whose last activity is older than before_ns (alerts.c). */
 int sv_alerts_prune(struct sv_conn *c, int64_t before_ns);
 
+/* A text column, "" for NULL. */
+static inline const char *col_text(sqlite3_stmt *s, int i)
+{
+	const char *t = (const char *)sqlite3_column_text(s, i);
+
+	return t ? t : "";
+}
+
 #endif /* SV_STORE_INT_H */

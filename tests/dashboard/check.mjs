@@ -13,8 +13,8 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import fs from 'node:fs';
 import {
-	BOXES, FLOODER, FLOOD_TARGET, SCANNER, SCAN_PORTS, SCAN_TARGET, SPECIAL_ADDR, SPECIAL_COUNT,
-	SWEEPER, SWEEP_HOSTS, TOP_SRC, VNIS, attack,
+	BOXES, FLOODER, FLOOD_TARGET, PATH_FLOW, PATH_LOST, PATH_PACKETS, PATH_WAY, SCANNER, SCAN_PORTS,
+	SCAN_TARGET, SPECIAL_ADDR, SPECIAL_COUNT, SWEEPER, SWEEP_HOSTS, TOP_SRC, VNIS, attack,
 } from './gen.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -331,6 +331,40 @@ async function main() {
 		const flows = await rowsOf(page, '#flows-table');
 		assert(flows.length === Math.min(50, 2 * SCAN_PORTS) && flows.every((r) => r.cells.join(' ').includes(SCANNER)),
 			`${flows.length} flow rows from the source link`);
+	});
+
+	await step('paths view draws the API\'s links and a flow\'s path', async () => {
+		const q = new URLSearchParams(Object.entries(PATH_FLOW).map(([k, v]) => [k, String(v)]));
+		// The post finalizes the generated packets --path-hold seconds after they arrived.
+		let topo;
+		for (let i = 0; i < 20; i++) {
+			topo = await api(URL1, 'paths/topology', { since: nowS() - 3600 });
+			if (topo.links.length >= 3) break;
+			await new Promise((r) => setTimeout(r, 500));
+		}
+		const inter = topo.links.filter((l) => l.kind === 'link');
+		assert(inter.length === 2 && topo.links.length === 3, `API links: ${JSON.stringify(topo.links.map((l) => [l.from.box, l.to.box]))}`);
+		await page.click('#nav a[data-view="paths"]');
+		await until(page, (n) => document.querySelectorAll('#paths-links tr[data-kind]').length === n, topo.links.length);
+		const edges = await page.$$eval('#paths-graph g.edge', (gs) => gs.map((g) => `${g.dataset.from}>${g.dataset.to}`));
+		const want = inter.map((l) => `${l.from.box}>${l.to.box}`);
+		assert(JSON.stringify(edges.sort()) === JSON.stringify(want.sort()), `graph edges ${edges}, API ${want}`);
+		const nodes = await page.$$eval('#paths-graph g.node', (gs) => gs.map((g) => g.dataset.box).sort());
+		assert(JSON.stringify(nodes) === JSON.stringify([...topo.boxes].sort()), `graph boxes ${nodes}`);
+		const hop = topo.links.find((l) => l.kind === 'hop');
+		assert(hop.from.box === 'core-sw-1' && hop.lost === PATH_LOST, `in-box hop: ${JSON.stringify(hop)}`);
+		const red = await page.$eval('#paths-graph g.node[data-box="core-sw-1"]', (g) => g.classList.contains('bad') && g.dataset.lost);
+		assert(red === String(PATH_LOST), `core-sw-1 not drawn as lossy: ${red}`);
+		// A flow's paths, from the address as a flow table links it.
+		await page.goto(URL1 + '/#/paths?' + q);
+		await until(page, (n) => document.querySelectorAll('#paths-list tr[data-hash]').length === n, PATH_PACKETS);
+		const lost = await page.$$eval('#paths-list tr[data-lost="1"]', (trs) => trs.length);
+		assert(lost === PATH_LOST, `lost paths listed: ${lost}`);
+		const drawn = await page.$eval('#paths-graph polyline.flow-path', (p) => p.dataset.boxes);
+		assert(drawn === [...new Set(PATH_WAY.map((w) => w[0]))].join(' '), `drawn path: ${drawn}`);
+		const hops = await page.$$eval('#paths-hops tr[data-box]', (trs) => trs.map((tr) => `${tr.dataset.box}/${tr.dataset.iface}/${tr.dataset.dir}`));
+		assert(JSON.stringify(hops) === JSON.stringify(PATH_WAY.map((w) => w.join('/'))), `hops: ${hops}`);
+		await shot(page, 'paths');
 	});
 	await ctx.close();
 

@@ -25,6 +25,15 @@ export const SCANNER = '198.51.100.66', SCAN_TARGET = '198.18.10.5', SCAN_PORTS 
 export const SWEEPER = '198.51.100.67', SWEEP_HOSTS = 25;
 export const FLOODER = '198.51.100.68', FLOOD_TARGET = '198.18.11.5';
 
+// Trajectory fingerprints (docs/paths.md): PATH_PACKETS sampled packets of PATH_FLOW crossed
+// the boxes of PATH_WAY; every tenth was dropped inside core-sw-1 (seen arriving on eth2,
+// never leaving on eth3).
+export const PATH_FLOW = { src_addr: '198.18.10.5', dst_addr: '198.18.2.20', protocol: 17, src_port: 40000, dst_port: 7000 };
+export const PATH_WAY = [['edge-ams-1', 'eth1', 'egress'], ['core-sw-1', 'eth2', 'ingress'],
+	['core-sw-1', 'eth3', 'egress'], ['vmhost-1', 'eth0', 'ingress']];
+export const PATH_PACKETS = 100;
+export const PATH_LOST = 10;
+
 const TCP = 6, UDP = 17, ICMP = 1;
 
 // mulberry32: small, seeded, good enough for traffic shapes.
@@ -202,6 +211,30 @@ export async function history(url, token) {
 	return total;
 }
 
+// Each box's sightings of the sampled packets, one batch per box, sent back to back so the
+// post joins them (it waits --path-hold seconds for the other boxes' sightings).
+export async function fingerprints(url, token) {
+	const r = rng(7);
+	const t0 = BigInt(Date.now() - 120000) * 1000000n;
+	const per = new Map(Object.keys(BOXES).map((b) => [b, []]));
+	for (let i = 0; i < PATH_PACKETS; i++) {
+		const hash = Array.from({ length: 16 }, () => Math.floor(r() * 16).toString(16)).join('');
+		let ts = t0 + BigInt(i) * 1000000000n;
+		// Link, hop inside core-sw-1, link: a few hundred microseconds, tens, hundreds.
+		const steps = [0n, BigInt(200000 + Math.floor(r() * 100000)), BigInt(20000 + Math.floor(r() * 20000)),
+			BigInt(300000 + Math.floor(r() * 200000))];
+		const seen = i % 10 === 0 ? 2 : PATH_WAY.length;
+		for (let k = 0; k < seen; k++) {
+			ts += steps[k];
+			const [box, iface, direction] = PATH_WAY[k];
+			per.get(box).push({ type: 'fp', hash, ts_ns: ts, box, iface, direction, ip_version: 4, ...PATH_FLOW, tunnel: false, len: 120 });
+		}
+	}
+	await Promise.all([...per].filter(([, fps]) => fps.length)
+		.map(([box, fps]) => post(url, token, ndjson(header(box, `${box}-fp-hist`), fps))));
+	return PATH_PACKETS;
+}
+
 // Every second, each box delivers a batch of records that end now.
 export async function live(url, token, seconds) {
 	const r = rng(Date.now() & 0xffffffff);
@@ -233,7 +266,10 @@ if (import.meta.url === `file://${process.argv[1]}`) {
 		process.exit(2);
 	}
 	try {
-		if (process.argv.includes('--history')) console.log(`history: ${await history(url, token)} records`);
+		if (process.argv.includes('--history')) {
+			console.log(`history: ${await history(url, token)} records`);
+			console.log(`trajectories: ${await fingerprints(url, token)} sampled packets`);
+		}
 		// Bounded even if nobody stops it.
 		if (arg('--live')) await live(url, token, Math.min(600, Number(arg('--live'))));
 	} catch (e) {

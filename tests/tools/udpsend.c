@@ -3,7 +3,9 @@
  * can for a given time (benchmarks), and prints how many it sent. Tests need counts they
  * know; ping and nc do not give them.
  *
- *   udpsend [-n COUNT | -t SECONDS] [-s PAYLOAD] [-p SRCPORT] [-g GAP_US] ADDR PORT */
+ *   udpsend [-n COUNT | -t SECONDS] [-s PAYLOAD] [-p SRCPORT] [-g GAP_US] [-c] ADDR PORT
+ *
+ * -c: the first 8 payload bytes count the datagrams, so no two are alike (trajectories). */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -33,21 +35,22 @@ int main(int argc, char **argv)
 	struct mmsghdr msgs[BATCH];
 	struct iovec iov;
 	static char buf[65536];
-	int c, fd, i;
+	int c, fd, i, number = 0;
 
-	while ((c = getopt(argc, argv, "n:t:s:p:g:")) != -1) {
+	while ((c = getopt(argc, argv, "n:t:s:p:g:c")) != -1) {
 		switch (c) {
 		case 'n': count = atol(optarg); break;
 		case 't': secs = atof(optarg); break;
 		case 's': size = atol(optarg); break;
 		case 'p': sport = atol(optarg); break;
 		case 'g': gap = atol(optarg); break;
+		case 'c': number = 1; break;
 		default: return 2;
 		}
 	}
 	if (optind + 2 != argc || size < 0 || size > 65507 || (count < 0 && secs <= 0)) {
 		fprintf(stderr, "usage: udpsend [-n COUNT | -t SECONDS] [-s PAYLOAD] [-p SRCPORT] "
-				"[-g GAP_US] ADDR PORT\n");
+				"[-g GAP_US] [-c] ADDR PORT\n");
 		return 2;
 	}
 	if (getaddrinfo(argv[optind], argv[optind + 1], &hints, &ai)) {
@@ -78,10 +81,12 @@ int main(int argc, char **argv)
 	}
 	end = now() + secs;
 	while (count < 0 ? now() < end : sent < count) {
-		int want = gap ? 1 : BATCH, n;
+		int want = gap || number ? 1 : BATCH, n;
 
 		if (count >= 0 && count - sent < want)
 			want = count - sent;
+		if (number && size >= 8)
+			memcpy(buf, &sent, 8);
 		n = sendmmsg(fd, msgs, want, 0);
 		if (n < 0) {
 			if (errno == ENOBUFS || errno == EAGAIN || errno == ECONNREFUSED)

@@ -13,8 +13,9 @@ import * as flows from './views/flows.js';
 import * as box from './views/box.js';
 import * as vni from './views/vni.js';
 import * as alerts from './views/alerts.js';
+import * as paths from './views/paths.js';
 
-const VIEWS = { overview, top, flows, box, vni, alerts };
+const VIEWS = { overview, top, flows, box, vni, alerts, paths };
 
 class ViewCtx {
 	constructor(main, route) {

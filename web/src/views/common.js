@@ -13,6 +13,13 @@ import { LiveSeries, timeGrid } from '../live.js';
 
 export const enc = encodeURIComponent;
 
+// "#/paths?..." for one flow: its sampled packets' ways (views/paths.js reads it).
+export function pathsHref(f) {
+	const q = new URLSearchParams({ src_addr: f.src_addr, dst_addr: f.dst_addr, protocol: f.protocol,
+		src_port: f.src_port, dst_port: f.dst_port });
+	return '#/paths?' + q;
+}
+
 // "#/flows?..." with the given API filters (empty values dropped).
 export function flowsHref(filters) {
 	const q = new URLSearchParams();
@@ -50,6 +57,7 @@ export function flowColumns(omit = []) {
 		{ id: 'rate', label: 'Avg rate', cls: 'num', title: 'bytes over the flow record\'s duration' },
 		{ id: 'flags', label: 'TCP' },
 		{ id: 'end', label: 'End' },
+		{ id: 'path', label: 'Path', title: 'the flow\'s sampled packets and their ways (--trajectory)' },
 	].filter((c) => !omit.includes(c.id));
 }
 
@@ -77,6 +85,7 @@ function flowCell(f, id) {
 	case 'rate': return { text: dur > 0 ? fmtBits((f.bytes * 8) / (dur / 1e9)) : '', cls: 'num' };
 	case 'flags': return { text: f.protocol === 6 ? tcpFlags(f.tcp_flags) : '', cls: 'addr' };
 	case 'end': return { text: f.end_reason || '', cls: 'muted' };
+	case 'path': return f.ip_version ? { text: 'path', href: pathsHref(f) } : '';
 	}
 	return '';
 }

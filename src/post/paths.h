@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* Packet trajectories (docs/paths.md): the fingerprints agents send are joined by hash into
+ * each sampled packet's path across the site; consecutive sightings make links (between
+ * boxes) and hops (inside a box) with one-way latencies, and a path that stops where others
+ * go on counts as lost on the segment it did not cross. One join per post, shared by the
+ * HTTP workers under a lock. */
+#ifndef SV_PATHS_H
+#define SV_PATHS_H
+
+#include <stdint.h>
+#include "ingest.h"
+#include "store.h"
+
+#define SV_PATHS_WINDOW_NS (2 * 1000000000LL) /* sightings of one packet: within 2 s */
+#define SV_PATHS_HOLD_DEFAULT 30 /* seconds a packet waits for its other sightings */
+#define SV_PATHS_KEEP 100000 /* recent sampled paths kept in the store */
+
+/* hold_ns: how long after its first sighting arrives a packet waits for the others (the
+ * agents' interval plus delivery time). */
+void sv_paths_configure(int64_t hold_ns);
+/* Adds a newly stored batch's fingerprints, then finalizes what has waited long enough. */
+void sv_paths_add(struct sv_store *st, const struct sv_batch *b, int64_t now_ns);
+/* Finalizes every packet that has waited hold_ns (all of them if force) into the store. */
+int sv_paths_sweep(struct sv_store *st, int64_t now_ns, int force);
+
+struct sv_paths_stats {
+	unsigned long long fingerprints, packets, dropped; /* dropped: the join was full */
+};
+void sv_paths_stats(struct sv_paths_stats *s);
+
+#endif /* SV_PATHS_H */
