@@ -35,8 +35,9 @@
 #define CAP_TC_HANDLE 0x5343 /* "SC": not the flow agent's, so neither removes the other */
 #define CAP_TC_PRIO 2
 #define CAP_PERF_PAGES 512 /* per CPU: 2 MiB, some 20000 small frames */
-#define CAP_WAKEUP_EVENTS 32 /* a wakeup per this many events; a timeout drains the rest */
-#define CAP_POLL_MS 50
+#define CAP_WAKEUP_EVENTS 128 /* a wakeup per this many events; a timeout drains the rest */
+#define CAP_POLL_MS 50 /* so a frame waits at most this long below the wakeup mark */
+#define CAP_NL_EVERY_NS 500000000ull /* interface events: looked at twice a second */
 
 struct cap_opts {
 	char **ifnames;
@@ -414,8 +415,11 @@ static void print_stats(struct cap *c)
 		pr_warn("%llu malformed events ignored\n", c->malformed);
 }
 
+static __u64 clock_ns(clockid_t id);
+
 static int run(struct cap *c)
 {
+	__u64 nl_next = 0, now;
 	int err = 0, n;
 
 	while (!stop && !c->err && !(c->o.count && c->written >= c->o.count)) {
@@ -429,7 +433,11 @@ static int run(struct cap *c)
 			perf_buffer__consume(c->pb); /* below the wakeup mark */
 		sv_pcapng_flush(&c->w);
 		c->err = c->w.err;
-		sv_ifaces_poll(&c->ifaces);
+		now = clock_ns(CLOCK_MONOTONIC_COARSE);
+		if (now >= nl_next) {
+			sv_ifaces_poll(&c->ifaces);
+			nl_next = now + CAP_NL_EVERY_NS;
+		}
 	}
 	return err;
 }

@@ -2,6 +2,7 @@
 /* pcapng writer; see pcapng.h. Blocks are written in host byte order, which the section
  * header's byte-order magic announces (readers swap as needed). Reference: the pcapng
  * specification (draft-ietf-opsawg-pcapng). */
+#define _GNU_SOURCE /* fwrite_unlocked: one writer per stream, and it is per packet */
 #include "pcapng.h"
 #include <errno.h>
 #include <string.h>
@@ -23,7 +24,7 @@ static int put(struct sv_pcapng *w, const void *p, size_t n)
 {
 	if (w->err)
 		return -w->err;
-	if (n && fwrite(p, 1, n, w->f) != n) {
+	if (n && fwrite_unlocked(p, 1, n, w->f) != n) {
 		w->err = errno ? errno : EIO;
 		return -w->err;
 	}
@@ -97,27 +98,39 @@ int sv_pcapng_iface(struct sv_pcapng *w, const char *name, uint32_t snaplen)
 int sv_pcapng_packet(struct sv_pcapng *w, uint32_t iface, uint64_t ts_ns, const struct iovec *iov,
 		     int iovcnt, uint32_t origlen, enum sv_pcapng_dir dir)
 {
-	uint32_t caplen = 0, total, flags = dir;
+	uint32_t caplen = 0, total, head[7];
+	unsigned char tail[3 + 16];
+	size_t pad, nt;
 	int i;
 
 	for (i = 0; i < iovcnt; i++)
 		caplen += iov[i].iov_len;
 	total = 28 + PAD4(caplen) + (dir ? opt_size(4) + 4 : 0) + 4;
-	put32(w, BT_EPB);
-	put32(w, total);
-	put32(w, iface);
-	put32(w, ts_ns >> 32);
-	put32(w, (uint32_t)ts_ns);
-	put32(w, caplen);
-	put32(w, origlen);
+	head[0] = BT_EPB;
+	head[1] = total;
+	head[2] = iface;
+	head[3] = ts_ns >> 32;
+	head[4] = (uint32_t)ts_ns;
+	head[5] = caplen;
+	head[6] = origlen;
+	put(w, head, sizeof(head));
 	for (i = 0; i < iovcnt; i++)
 		put(w, iov[i].iov_base, iov[i].iov_len);
-	put_pad(w, caplen);
+	/* The rest in one write: padding, epb_flags, end of options, the length again. */
+	pad = PAD4(caplen) - caplen;
+	memset(tail, 0, pad);
+	nt = pad;
 	if (dir) {
-		put_opt(w, OPT_EPB_FLAGS, &flags, 4);
-		put_opt(w, OPT_END, NULL, 0);
+		uint16_t opt[2] = { OPT_EPB_FLAGS, 4 };
+		uint32_t flags = dir, end = OPT_END;
+
+		memcpy(tail + nt, opt, 4);
+		memcpy(tail + nt + 4, &flags, 4);
+		memcpy(tail + nt + 8, &end, 4);
+		nt += 12;
 	}
-	return put32(w, total);
+	memcpy(tail + nt, &total, 4);
+	return put(w, tail, nt + 4);
 }
 
 int sv_pcapng_flush(struct sv_pcapng *w)
