@@ -57,7 +57,8 @@ done
 command -v tcpdump >/dev/null || die "tcpdump missing"
 [[ $WINDOW =~ ^[1-9][0-9]?$ ]] || die "CAPBENCH_WINDOW: 1..99"
 
-if [ "$(nproc)" -ge 2 ]; then
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then
 	SEND_CPU=1 PIN_SEND=(taskset -c 1) PIN_TRACER=(taskset -c 0)
 	taskset -pc 0 $$ >/dev/null
 else
@@ -152,7 +153,7 @@ spm() { awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", a / n / 1000;
 
 declare -A BASE # sender ns/pkt of the untraced run per rate
 echo "capture benchmark: ${WINDOW} s per run, 60-byte UDP frames, 100 flows (1% to port 9001)," \
-	"snaplen $SNAP, kernel $(uname -r), $(nproc) CPUs; sender on CPU $SEND_CPU"
+	"snaplen $SNAP, kernel $(uname -r), $NCPU CPUs; sender on CPU $SEND_CPU"
 # One untimed second first: caches, socket queues and CPU clocks settle.
 ip netns exec "$C" "${PIN_SEND[@]}" "$RATE_TOOL" -t 1 -s $PAYLOAD $ADDR_S 9000 9001 >/dev/null
 ROWS=()

@@ -171,12 +171,21 @@ done
 # --- directions, interface names, snap length --------------------------------------------
 cap_start dirs -i vb -i lo -s 64 "icmp or udp" || exit 1
 DIRS_PID=$CAP_PID
+# libpcap's Linux keywords about the skb: inbound/outbound (pkt_type), ifindex.
+cap_start inb -i vb -i lo "inbound and icmp" || exit 1
+INB_PID=$CAP_PID
+cap_start outb -i vb -i lo "outbound and icmp" || exit 1
+OUTB_PID=$CAP_PID
+VB_IDX=$(ip netns exec "$B" cat /sys/class/net/vb/ifindex)
+cap_start idx -i vb -i lo "ifindex $VB_IDX and icmp" || exit 1
+IDX_PID=$CAP_PID
 ip netns exec "$A" ping -c 2 -i 0.05 -q 198.18.7.2 >/dev/null
 ip netns exec "$B" ping -c 1 -q 198.18.7.1 >/dev/null
 ip netns exec "$B" ping -c 1 -q 127.0.0.1 >/dev/null
 ip netns exec "$A" "$TOOLS/udpsend" -n 2 -s 500 -p 4005 198.18.7.2 6000 >/dev/null
 sleep 0.5
 stop_pid "$DIRS_PID" >/dev/null
+for p in $INB_PID $OUTB_PID $IDX_PID; do stop_pid "$p" >/dev/null; done
 tshark -r "$SV_TMP/dirs.pcapng" -T fields -e frame.interface_name \
 	-e frame.packet_flags_direction -e icmp.type -e ip.src -e frame.len -e frame.cap_len \
 	-e udp.dstport 2>/dev/null >"$SV_TMP/dirs.txt"
@@ -192,6 +201,20 @@ check_eq "vb: echo request of B outbound, its reply inbound" "$OUT $IN " \
 	"$(dir_of vb 8 198.18.7.2)$(dir_of vb 0 198.18.7.1)"
 check_eq "lo: request and reply, each out and in" "$IN $OUT $IN $OUT " \
 	"$(dir_of lo 8 127.0.0.1)$(dir_of lo 0 127.0.0.1)"
+flags_of() { # FILE: interface and direction of each frame, sorted
+	tshark -r "$1" -T fields -e frame.interface_name -e frame.packet_flags_direction \
+		2>/dev/null | sort | tr '\t\n' ' ,'
+}
+icmp_dirs() { # DIRECTION: the ICMP frames of the dirs capture with that direction
+	awk -F'\t' -v d="$1" '$2 == d && $3 != "" { print $1 " " $2 }' "$SV_TMP/dirs.txt" | sort |
+		tr '\n' ','
+}
+check_eq "'inbound and icmp': the inbound ICMP frames" "$(icmp_dirs $IN)" "$(flags_of "$SV_TMP/inb.pcapng")"
+check_eq "'outbound and icmp': the outbound ICMP frames" "$(icmp_dirs $OUT)" \
+	"$(flags_of "$SV_TMP/outb.pcapng")"
+check_eq "'ifindex N and icmp': vb's ICMP frames only" \
+	"$(awk -F'\t' '$1 == "vb" && $3 != "" { print $1 }' "$SV_TMP/dirs.txt" | tr '\n' ',')" \
+	"$(tshark -r "$SV_TMP/idx.pcapng" -T fields -e frame.interface_name 2>/dev/null | tr '\n' ',')"
 check_eq "-s 64: 542-byte UDP frames cut to 64" "542 64 542 64 " \
 	"$(awk -F'\t' '$7 == 6000 { printf "%s %s ", $5, $6 }' "$SV_TMP/dirs.txt")"
 

@@ -93,6 +93,7 @@ struct emitter {
 	size_t label[L_MAX];
 	int used[L_MAX];
 	int nomem;
+	int dir; /* 0: ingress program, 1: egress */
 	char *err;
 	size_t errlen;
 };
@@ -211,6 +212,37 @@ static void emit_len(struct emitter *e, __u8 dst)
 	emit(e, BPF_ALU | BPF_ADD | BPF_X, dst, BPF_REG_1, 0, 0);
 }
 
+/* Linux's ancillary loads (k = SKF_AD_OFF + n) that libpcap emits for keywords about the
+ * skb rather than the frame: inbound/outbound (pkt_type) and ifindex. */
+#define SKF_AD_OFF (-0x1000)
+#define SKF_AD_PROTOCOL 0
+#define SKF_AD_PKTTYPE 4
+#define SKF_AD_IFINDEX 8
+#define PACKET_OUTGOING 4
+
+static int conv_ancillary(struct emitter *e, const struct sv_cinsn *c, __u8 dst)
+{
+	switch ((__s32)c->k - SKF_AD_OFF) {
+	case SKF_AD_PKTTYPE:
+		/* tc egress sees the sender's pkt_type (PACKET_HOST); only the copy a packet tap
+		 * gets is marked outgoing. Our egress program knows its direction. */
+		if (e->dir)
+			emit(e, BPF_ALU | BPF_MOV | BPF_K, dst, 0, 0, PACKET_OUTGOING);
+		else
+			emit(e, BPF_LDX | BPF_MEM | BPF_W, dst, R_CTX, SKB(pkt_type), 0);
+		return 0;
+	case SKF_AD_IFINDEX:
+		emit(e, BPF_LDX | BPF_MEM | BPF_W, dst, R_CTX, SKB(ifindex), 0);
+		return 0;
+	case SKF_AD_PROTOCOL: /* the ethertype in host order, as classic BPF has it */
+		emit(e, BPF_LDX | BPF_MEM | BPF_W, dst, R_CTX, SKB(protocol), 0);
+		emit(e, BPF_ALU | BPF_END | BPF_TO_BE, dst, 0, 0, 16);
+		return 0;
+	}
+	set_err(e, "unsupported Linux ancillary load %d", (__s32)c->k - SKF_AD_OFF);
+	return -EINVAL;
+}
+
 static int size_of(__u16 code)
 {
 	return C_SIZE(code) == C_W ? 4 : C_SIZE(code) == C_H ? 2 : C_SIZE(code) == C_B ? 1 : 0;
@@ -235,10 +267,12 @@ static int conv_ld(struct emitter *e, const struct sv_cinsn *c, __u8 dst)
 	case C_ABS:
 	case C_IND:
 	case C_MSH:
-		/* Negative offsets are Linux's ancillary loads (SKF_AD_OFF...), which libpcap
-		 * emits only for live Linux handles, never for ours. */
-		if (!size || (C_MODE(c->code) == C_ABS && (__s32)c->k < 0))
+		if (!size)
 			break;
+		if (C_MODE(c->code) == C_ABS && (__s32)c->k >= SKF_AD_OFF && (__s32)c->k < 0)
+			return conv_ancillary(e, c, dst);
+		if (C_MODE(c->code) == C_ABS && (__s32)c->k < 0)
+			break; /* SKF_NET_OFF, SKF_LL_OFF: never emitted for Ethernet */
 		if (C_MODE(c->code) == C_IND) {
 			emit(e, BPF_ALU | BPF_MOV | BPF_X, BPF_REG_2, R_X, 0, 0);
 			emit(e, BPF_ALU | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, c->k);
@@ -598,7 +632,7 @@ big:
 int sv_cbpf_translate(const struct sv_cinsn *prog, size_t n, const struct sv_cbpf_opts *o,
 		      struct bpf_insn **out, size_t *out_n, char *err, size_t errlen)
 {
-	struct emitter e = { .err = err, .errlen = errlen };
+	struct emitter e = { .err = err, .errlen = errlen, .dir = o->dir };
 	char *reach = NULL;
 	size_t pc;
 	int ret = -EINVAL;
