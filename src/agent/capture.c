@@ -35,8 +35,7 @@
 #define CAP_TC_HANDLE 0x5343 /* "SC": not the flow agent's, so neither removes the other */
 #define CAP_TC_PRIO 2
 #define CAP_PERF_PAGES 512 /* per CPU: 2 MiB, some 20000 small frames */
-#define CAP_WAKEUP_EVENTS 128 /* a wakeup per this many events; a timeout drains the rest */
-#define CAP_POLL_MS 50 /* so a frame waits at most this long below the wakeup mark */
+#define CAP_POLL_MS 50 /* a frame waits at most this long below the wakeup mark */
 #define CAP_NL_EVERY_NS 500000000ull /* interface events: looked at twice a second */
 
 struct cap_opts {
@@ -372,9 +371,13 @@ static int open_perf(struct cap *c)
 		.config = PERF_COUNT_SW_BPF_OUTPUT,
 		.sample_type = PERF_SAMPLE_RAW,
 		.sample_period = 1,
-		/* Not a wakeup per frame: at a million frames a second those cost more than
-		 * the copies. The poll timeout drains what waits below the mark. */
-		.wakeup_events = CAP_WAKEUP_EVENTS,
+		/* Not a wakeup per frame: on a VM a wakeup (a context switch, an interrupt
+		 * window) costs more than copying and writing many frames. A wakeup when a
+		 * quarter of a CPU's ring is full, and every CAP_POLL_MS the rest is drained
+		 * anyway, so a reader on a pipe still sees frames promptly. The other three
+		 * quarters are the margin for the time the wakeup takes. */
+		.watermark = 1,
+		.wakeup_watermark = CAP_PERF_PAGES * 4096 / 4,
 	};
 	LIBBPF_OPTS(perf_buffer_raw_opts, opts);
 	int err;
