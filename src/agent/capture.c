@@ -418,8 +418,6 @@ static void print_stats(struct cap *c)
 		pr_warn("%llu malformed events ignored\n", c->malformed);
 }
 
-static __u64 clock_ns(clockid_t id);
-
 static int run(struct cap *c)
 {
 	__u64 nl_next = 0, now;

@@ -92,7 +92,7 @@ struct emitter {
 	size_t *start; /* eBPF index of each classic instruction */
 	size_t label[L_MAX];
 	int used[L_MAX];
-	int nomem;
+	int overflow;
 	int dir; /* 0: ingress program, 1: egress */
 	char *err;
 	size_t errlen;
@@ -107,18 +107,13 @@ static void set_err(struct emitter *e, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Room is sized up front (see sv_cbpf_translate); running out is a bug, reported, not a
+ * write past the end. */
 static void emit(struct emitter *e, __u8 code, __u8 dst, __u8 src, __s16 off, __s32 imm)
 {
 	if (e->n == e->cap) {
-		size_t cap = e->cap ? e->cap * 2 : 256;
-		struct bpf_insn *p = realloc(e->insn, cap * sizeof(*p));
-
-		if (!p) {
-			e->nomem = 1;
-			return;
-		}
-		e->insn = p;
-		e->cap = cap;
+		e->overflow = 1;
+		return;
 	}
 	e->insn[e->n++] = (struct bpf_insn){
 		.code = code, .dst_reg = dst, .src_reg = src, .off = off, .imm = imm
@@ -130,15 +125,8 @@ static void emit_to(struct emitter *e, __u8 code, __u8 dst, __u8 src, __s32 imm,
 		    enum label kind, size_t target)
 {
 	if (e->n_fix == e->cap_fix) {
-		size_t cap = e->cap_fix ? e->cap_fix * 2 : 256;
-		struct fixup *p = realloc(e->fix, cap * sizeof(*p));
-
-		if (!p) {
-			e->nomem = 1;
-			return;
-		}
-		e->fix = p;
-		e->cap_fix = cap;
+		e->overflow = 1;
+		return;
 	}
 	e->fix[e->n_fix++] = (struct fixup){ .at = e->n, .kind = kind, .target = target };
 	e->used[kind] = 1;
@@ -641,9 +629,15 @@ int sv_cbpf_translate(const struct sv_cinsn *prog, size_t n, const struct sv_cbp
 		snprintf(err, errlen, "classic BPF program of %zu instructions", n);
 		return -EINVAL;
 	}
+	/* At most 20 eBPF instructions and 3 jumps per classic one (a packet load), plus the
+	 * epilogues and the VLAN subprogram (under 200). */
+	e.cap = 24 * n + 256;
+	e.cap_fix = 4 * n + 16;
+	e.insn = calloc(e.cap, sizeof(*e.insn));
+	e.fix = calloc(e.cap_fix, sizeof(*e.fix));
 	reach = calloc(n, 1);
 	e.start = calloc(n, sizeof(*e.start));
-	if (!reach || !e.start) {
+	if (!reach || !e.start || !e.insn || !e.fix) {
 		ret = -ENOMEM;
 		goto out;
 	}
@@ -667,7 +661,12 @@ int sv_cbpf_translate(const struct sv_cinsn *prog, size_t n, const struct sv_cbp
 		emit_accept(&e, o);
 	if (e.used[L_VLAN_LOAD])
 		emit_vlan_load(&e);
-	ret = e.nomem ? -ENOMEM : resolve(&e);
+	if (e.overflow) {
+		set_err(&e, "translation overflowed its buffer");
+		ret = -E2BIG;
+		goto out;
+	}
+	ret = resolve(&e);
 	if (ret)
 		goto out;
 	*out = e.insn;
