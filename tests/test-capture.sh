@@ -228,6 +228,22 @@ check_eq "-s 40 on q-in-q: 5 frames of 40 bytes, both tags" "40 13,10 40 13,10 4
 	"$(tshark -r "$SV_TMP/vsnap.pcapng" -T fields -e frame.cap_len -e vlan.id 2>/dev/null |
 		tr '\t\n' '  ')"
 
+# Tags in the frame (tc egress of the replaying side, vlan_present off): the same filter.
+bg ip netns exec "$A" "$AGENT" capture -i va -w "$SV_TMP/inline.pcapng" "vlan 13 and vlan 10 and udp" \
+	2>"$SV_TMP/inline.err"
+IL_PID=$BG_PID
+wait_for 10 grep -q tracing "$SV_TMP/inline.err"
+ip netns exec "$A" tcpreplay -q -i va "$TRACES/q-in-q.pcap" >/dev/null 2>&1
+sleep 0.5
+stop_pid "$IL_PID" >/dev/null
+frames "$TRACES/q-in-q.pcap" "vlan 13 and vlan 10 and udp" >"$SV_TMP/inline.ref"
+frames "$SV_TMP/inline.pcapng" >"$SV_TMP/inline.got"
+check "q-in-q on egress (tags in the frame): the frames tcpdump -r selects" \
+	cmp "$SV_TMP/inline.ref" "$SV_TMP/inline.got"
+check_eq "q-in-q on egress: outbound" "$OUT $OUT $OUT $OUT " \
+	"$(tshark -r "$SV_TMP/inline.pcapng" -T fields -e frame.packet_flags_direction 2>/dev/null |
+		tr '\n' ' ')"
+
 # --- -c: stops by itself after COUNT frames ----------------------------------------------
 bg ip netns exec "$B" "$AGENT" capture -i vb -c 3 -w "$SV_TMP/c3.pcapng" udp 2>"$SV_TMP/c3.err"
 C3_PID=$BG_PID
@@ -242,13 +258,13 @@ else
 	check_eq "-c 3: exits 0 by itself" 0 $?
 fi
 check_eq "-c 3: exactly 3 frames" 3 "$(tcpdump -r "$SV_TMP/c3.pcapng" 2>/dev/null | wc -l)"
-check "-c 3: detached at exit" sh -c "! ip netns exec '$B' bpftool net show dev vb | grep -q svcap"
+check "-c 3: detached at exit" wait_for 5 sh -c "! ip netns exec '$B' '$TOOLS/tcxquery' vb | grep -q svcap"
 
 # --- -w - into tshark, live ---------------------------------------------------------------
 mkfifo "$SV_TMP/pipe"
 bg tshark -l -n -r "$SV_TMP/pipe" -c 5 -T fields -e udp.dstport >"$SV_TMP/pipe.out" 2>/dev/null
 TS_PID=$BG_PID
-bg sh -c "ip netns exec '$B' '$AGENT' capture -i vb 'udp port 6002' >'$SV_TMP/pipe' 2>'$SV_TMP/pipe.err'"
+bg sh -c "exec ip netns exec '$B' '$AGENT' capture -i vb 'udp port 6002' >'$SV_TMP/pipe' 2>'$SV_TMP/pipe.err'"
 PIPE_PID=$BG_PID
 wait_for 10 grep -q tracing "$SV_TMP/pipe.err"
 ip netns exec "$A" "$TOOLS/udpsend" -n 5 -s 20 198.18.7.2 6002 >/dev/null
@@ -272,6 +288,15 @@ check_eq "flow agent beside a capture counts its 12 packets" 12 \
 	"$(flow_sum "$SV_TMP/flows.json" packets '.dst_port == 6003')"
 check_eq "the capture beside the flow agent has them too" 12 \
 	"$(tcpdump -r "$SV_TMP/beside.pcapng" 2>/dev/null | wc -l)"
+
+# --- SIGKILL: the tcx links go with the process ------------------------------------------
+cap_start killed -i vb || exit 1
+check "attached while running" sh -c "ip netns exec '$B' '$TOOLS/tcxquery' vb | grep -q svcap"
+kill -KILL "$CAP_PID"
+wait "$CAP_PID" 2>/dev/null
+# (the kernel frees a link from a work queue, a moment after the last fd closes)
+check "nothing left attached after SIGKILL" \
+	wait_for 5 sh -c "! ip netns exec '$B' '$TOOLS/tcxquery' vb | grep -q svcap"
 
 # --- errors a user can make: one line, exit 2 ---------------------------------------------
 err_case() { # NAME EXPECTED-TEXT ARGS...
@@ -298,7 +323,15 @@ err_case "snaplen too big" "-s" -i vb -s 300000 "${W[@]}"
 err_case "zero count" "-c" -i vb -c 0 "${W[@]}"
 err_case "unknown flag" "unknown option" -i vb -Z "${W[@]}"
 err_case "missing value" "-w needs a value" -i vb -w
+# No -w and a terminal on stdout: refuses rather than print binary.
+out=$(ip netns exec "$B" script -qec "$AGENT capture -i vb" /dev/null </dev/null 2>&1)
+rc=$?
+check_eq "stdout a terminal, no -w: exit 2" 2 "$rc"
+case $out in
+*"not writing pcapng to a terminal"*) pass "stdout a terminal, no -w: says so" ;;
+*) fail "stdout a terminal, no -w: '$out'" ;;
+esac
 check "nothing left attached after the errors" \
-	sh -c "! ip netns exec '$B' bpftool net show dev vb | grep -q svcap"
+	sh -c "! ip netns exec '$B' '$TOOLS/tcxquery' vb | grep -q svcap"
 
 finish
