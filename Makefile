@@ -33,7 +33,8 @@ TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
 	      $(BUILD)/tests/tcxquery $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o \
 	      $(BUILD)/tests/cbpf_test
-BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udprate
+BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udprate \
+	       $(BUILD)/bench/bpfstats
 
 .DELETE_ON_ERROR:
 # Keep the BPF objects: make would delete them as intermediates of the skeletons.
@@ -117,6 +118,11 @@ $(BUILD)/bench/%: bench/tools/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@
+
+$(BUILD)/bench/bpfstats: bench/tools/bpfstats.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lbpf
 
 $(BUILD):
 	@mkdir -p $@

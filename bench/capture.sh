@@ -17,8 +17,8 @@
 #   tracer:  the capturing process (sitevisor-agent capture or tcpdump), run time from
 #            /proc/PID/schedstat (user + sys) from the flood's start to 1.5 s after its
 #            end (tcpdump hands over a ring block when it is full or after 1 s).
-#   bpf:     for capture, the two tc programs' run_time_ns (kernel.bpf_stats_enabled=1 for
-#            every run, all configurations alike) -- the filter and the copy into the perf
+#   bpf:     for capture, the two tc programs' run_time_ns (BPF statistics on for every
+#            run, all configurations alike: their clock reads are in every number) -- the filter and the copy into the perf
 #            buffer, which run in the sender's context. tcpdump's in-kernel part (its socket
 #            filter and the copy into its ring) has no such counter.
 #   sender:  the sending core's time: the sender process's CPU time (this kernel has no IRQ
@@ -30,12 +30,16 @@
 # - Same snap length for both (-s 128); both write to /dev/null.
 # - Pinning (2+ CPUs): sender on CPU 1, tracers and this script on CPU 0.
 #
-# Environment: CAPBENCH_WINDOW seconds per run (default 3), CAPBENCH_RATES (default
-# "50000 200000 500000 0", 0 = as fast as possible).
+# - Each rate and configuration runs ROUNDS times, the configurations' order rotating; the
+#   table gives medians (loss: the sum over the rounds).
+#
+# Environment: CAPBENCH_WINDOW seconds per run (default 3), CAPBENCH_ROUNDS (default 3),
+# CAPBENCH_RATES (default "50000 200000 500000 0", 0 = as fast as possible).
 
 . "$(dirname "$0")/../tests/lib.sh"
 
 WINDOW=${CAPBENCH_WINDOW:-3}
+ROUNDS=${CAPBENCH_ROUNDS:-3}
 RATES=(${CAPBENCH_RATES:-50000 200000 500000 0})
 PAYLOAD=18 # 14 + 20 + 8 + 18 = 60-byte frames
 SNAP=128
@@ -51,11 +55,11 @@ die() {
 }
 
 [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, BPF)"
-for f in "$AGENT" "$SINK" "$RATE_TOOL"; do
+for f in "$AGENT" "$SINK" "$RATE_TOOL" "$SV_ROOT/build/bench/bpfstats"; do
 	[ -x "$f" ] || die "$f missing: run 'make bench'"
 done
 command -v tcpdump >/dev/null || die "tcpdump missing"
-[[ $WINDOW =~ ^[1-9][0-9]?$ ]] || die "CAPBENCH_WINDOW: 1..99"
+[[ $WINDOW =~ ^[1-9][0-9]?$ && $ROUNDS =~ ^[1-9][0-9]?$ ]] || die "CAPBENCH_WINDOW/ROUNDS: 1..99"
 
 NCPU=$(nproc)
 if [ "$NCPU" -ge 2 ]; then
@@ -69,13 +73,17 @@ for d in /proc/[0-9]*; do
 	[ "$(cat "$d/comm" 2>/dev/null)" = "ksoftirqd/$SEND_CPU" ] && KSOFTIRQD=${d#/proc/} && break
 done
 
-STATS_OLD=$(sysctl -n kernel.bpf_stats_enabled 2>/dev/null)
-sysctl -qw kernel.bpf_stats_enabled=1 2>/dev/null || echo "bench: bpf_stats unavailable: bpf n/a"
-bench_cleanup() {
-	[ -n "$STATS_OLD" ] && sysctl -qw kernel.bpf_stats_enabled="$STATS_OLD" 2>/dev/null
-	sv_cleanup
+# BPF run-time statistics on for the whole benchmark, through a BPF_ENABLE_STATS fd held by
+# build/bench/bpfstats: unlike the sysctl, another benchmark cannot switch that off midway.
+bg "$SV_ROOT/build/bench/bpfstats" >"$SV_TMP/bpfstats.out"
+wait_for 5 grep -q on "$SV_TMP/bpfstats.out" || echo "bench: BPF statistics unavailable: bpf n/a"
+forget_pid() { # drops an ended process from lib.sh's cleanup list (its PID may be reused)
+	local keep=() p
+	for p in "${SV_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	SV_PIDS=("${keep[@]}")
 }
-trap bench_cleanup EXIT
 
 C=$(ns_add cc) && S=$(ns_add cs) || die "cannot create namespaces"
 veth "$C" vc "$S" vs || die "cannot create the veth pair"
@@ -151,58 +159,82 @@ tracer_counts() { # CFG
 # ns/pkt with three decimals as s per million packets
 spm() { awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", a / n / 1000; else print "-" }'; }
 
-declare -A BASE # sender ns/pkt of the untraced run per rate
-echo "capture benchmark: ${WINDOW} s per run, 60-byte UDP frames, 100 flows (1% to port 9001)," \
-	"snaplen $SNAP, kernel $(uname -r), $NCPU CPUs; sender on CPU $SEND_CPU"
+echo "capture benchmark: $ROUNDS rounds of ${WINDOW} s per rate and configuration, 60-byte UDP" \
+	"frames, 100 flows (1% to port 9001), snaplen $SNAP, kernel $(uname -r), $NCPU CPUs;" \
+	"sender on CPU $SEND_CPU"
 # One untimed second first: caches, socket queues and CPU clocks settle.
 ip netns exec "$C" "${PIN_SEND[@]}" "$RATE_TOOL" -t 1 -s $PAYLOAD $ADDR_S 9000 9001 >/dev/null
-ROWS=()
-for rate in "${RATES[@]}"; do
-	for cfg in "${CONFIGS[@]}"; do
-		if ! tracer_start "$cfg"; then
-			echo "$cfg did not start:" >&2
-			cat "$SV_TMP/tracer.err" >&2
-			continue
-		fi
-		t0=$(run_ns $TR_PID) k0=$(run_ns $KSOFTIRQD) b0=$(bpf_ns $TR_PID)
-		read -r _ sent _ matched _ sender_ns < <(ip netns exec "$C" "${PIN_SEND[@]}" \
-			"$RATE_TOOL" -t "$WINDOW" -r "$rate" -s $PAYLOAD $ADDR_S 9000 9001)
-		sleep 1.5 # the tracers drain what is buffered (tcpdump: a 1 s block timeout)
-		t1=$(run_ns $TR_PID) k1=$(run_ns $KSOFTIRQD) b1=$(bpf_ns $TR_PID)
-		captured=- ownlost=- lost=- tr=- bpf=-
-		if [ -n "$TR_PID" ]; then
-			stop_pid "$TR_PID" >/dev/null 2>&1
-			read -r captured ownlost <<<"$(tracer_counts "$cfg")"
-			want=$sent
-			[[ $cfg == *-1% ]] && want=$matched
-			[ -n "$captured" ] && lost=$((want - captured))
-			tr=$(spm $((t1 - t0)) "$sent")
-			[[ $cfg == cap-* ]] && bpf=$(spm $((b1 - b0)) "$sent")
-		fi
-		core=$((sender_ns + k1 - k0))
-		snd=$(spm $core "$sent")
-		[ "$cfg" = none ] && BASE[$rate]=$snd
-		added=$(awk -v t="$tr" -v s="$snd" -v b="${BASE[$rate]:-}" \
-			'BEGIN { if (t == "-" || b == "") print "-"; else printf "%.3f", t + s - b }')
-		row=$(printf '%-8s %-12s %9d %9d %8s %8s %8s %8s %9s %8s %8s' \
-			"${rate/#0/max}" "$cfg" $((sent / WINDOW)) "$sent" "$tr" "$bpf" "$snd" \
-			"$added" "${captured:--}" "$lost" "${ownlost:--}")
-		ROWS+=("$row")
-		echo "$row"
+RES=$SV_TMP/results # rate cfg pps sent tracer bpf sender want captured own-lost, a run a line
+: >"$RES"
+# run_one RATE CFG: one tracer lifetime around one flood.
+run_one() {
+	local rate=$1 cfg=$2 t0 k0 b0 t1 k1 b1 sent matched sender_ns captured=- ownlost=- want
+	local tr=- bpf=-
+	if ! tracer_start "$cfg"; then
+		echo "$cfg did not start:" >&2
+		cat "$SV_TMP/tracer.err" >&2
+		return
+	fi
+	t0=$(run_ns $TR_PID) k0=$(run_ns $KSOFTIRQD) b0=$(bpf_ns $TR_PID)
+	read -r _ sent _ matched _ sender_ns < <(ip netns exec "$C" "${PIN_SEND[@]}" \
+		"$RATE_TOOL" -t "$WINDOW" -r "$rate" -s $PAYLOAD $ADDR_S 9000 9001)
+	sleep 1.5 # the tracers drain what is buffered (tcpdump: a 1 s block timeout)
+	t1=$(run_ns $TR_PID) k1=$(run_ns $KSOFTIRQD) b1=$(bpf_ns $TR_PID)
+	want=$sent
+	[[ $cfg == *-1% ]] && want=$matched
+	if [ -n "$TR_PID" ]; then
+		stop_pid "$TR_PID" >/dev/null 2>&1
+		forget_pid "$TR_PID"
+		read -r captured ownlost <<<"$(tracer_counts "$cfg")"
+		tr=$(spm $((t1 - t0)) "$sent")
+		[[ $cfg == cap-* ]] && bpf=$(spm $((b1 - b0)) "$sent")
+	fi
+	echo "$rate $cfg $((sent / WINDOW)) $sent $tr $bpf $(spm $((sender_ns + k1 - k0)) "$sent")" \
+		"$want ${captured:--} ${ownlost:--}" | tee -a "$RES"
+}
+for round in $(seq 1 "$ROUNDS"); do
+	for rate in "${RATES[@]}"; do
+		# The configurations' order rotates from round to round, so drift in the
+		# machine's load spreads over all of them.
+		n=${#CONFIGS[@]}
+		for i in $(seq 0 $((n - 1))); do
+			run_one "$rate" "${CONFIGS[$(((i + round - 1) % n))]}"
+		done
 	done
 done
 
 cat <<EOF
 
-offered: packets per second the sender achieved (and in total); CPU columns in seconds per
-million offered packets (= ns per packet / 1000):
+Medians over $ROUNDS rounds; CPU in seconds per million offered packets (= ns per packet / 1000):
+  pps     packets per second the sender achieved
   tracer  the capturing process, user + sys (/proc/PID/schedstat)
   bpf     capture's tc programs in the kernel (bpf_stats run_time_ns); part of "sender"
   sender  the sending core: sender process (its softirq work included) + ksoftirqd/$SEND_CPU
-  added   tracer + sender - sender untraced at the same rate: everything the tracer costs
-captured: frames written; lost: sent (to 9001 for -1%, all otherwise) - captured;
-own lost: what the tool itself reports lost (capture: perf buffer full; tcpdump: dropped by kernel)
+  added   tracer + sender - sender untraced at the same rate (medians): all the tracer costs
+lost: over all rounds, packets the sender sent (to 9001 for the -1% rows, all otherwise) that
+the tool did not write / those it should have written; own lost: what the tool itself reported
+lost (capture: perf buffer full or a failed send; tcpdump: dropped by kernel)
 
-rate     config          pps      sent   tracer      bpf   sender    added  captured     lost own-lost
+rate     config          pps   tracer      bpf   sender    added              lost  own lost
 EOF
-printf '%s\n' "${ROWS[@]}"
+# med RATE CFG COL: the median of column COL over the runs of RATE and CFG ("-": none)
+med() {
+	awk -v r="$1" -v c="$2" -v k="$3" '$1 == r && $2 == c && $k != "-" { print $k }' "$RES" |
+		sort -g | awk '{ v[NR] = $1 } END { if (!NR) print "-"
+			else print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+for rate in "${RATES[@]}"; do
+	base=$(med "$rate" none 7)
+	for cfg in "${CONFIGS[@]}"; do
+		tr=$(med "$rate" "$cfg" 5) snd=$(med "$rate" "$cfg" 7)
+		added=$(awk -v t="$tr" -v s="$snd" -v b="$base" \
+			'BEGIN { if (t == "-" || b == "-") print "-"; else printf "%.3f", t + s - b }')
+		lost=$(awk -v r="$rate" -v c="$cfg" '$1 == r && $2 == c && $9 != "-" {
+			w += $8; l += $8 - $9 } END { if (w) printf "%d/%d", l, w; else print "-" }' "$RES")
+		own=$(awk -v r="$rate" -v c="$cfg" '$1 == r && $2 == c && $10 != "-" { l += $10; n++ }
+			END { if (n) print l; else print "-" }' "$RES")
+		printf '%-8s %-12s %8.0f %8s %8s %8s %8s %17s %9s\n' "${rate/#0/max}" "$cfg" \
+			"$(med "$rate" "$cfg" 3)" "$tr" "$(med "$rate" "$cfg" 6)" "$snd" "$added" \
+			"$lost" "$own"
+	done
+done
