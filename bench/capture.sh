@@ -17,10 +17,11 @@
 #   tracer:  the capturing process (sitevisor-agent capture or tcpdump), run time from
 #            /proc/PID/schedstat (user + sys) from the flood's start to 1.5 s after its
 #            end (tcpdump hands over a ring block when it is full or after 1 s).
-#   bpf:     for capture, the two tc programs' run_time_ns (BPF statistics on for every
-#            run, all configurations alike: their clock reads are in every number) -- the filter and the copy into the perf
-#            buffer, which run in the sender's context. tcpdump's in-kernel part (its socket
-#            filter and the copy into its ring) has no such counter.
+#   bpf:     for capture, the two tc programs' run_time_ns -- the filter and the copy
+#            into the perf buffer, which run in the sender's context. BPF statistics are
+#            on for every run, all configurations alike (their clock reads cost a little).
+#            tcpdump's in-kernel part (its socket filter and the copy into its ring) has
+#            no such counter.
 #   sender:  the sending core's time: the sender process's CPU time (this kernel has no IRQ
 #            time accounting, so the softirq work done in its context -- veth, tc programs,
 #            packet taps, the receiver's UDP -- is in it) plus ksoftirqd on that core.
@@ -148,7 +149,10 @@ tracer_start() { # CFG
 tracer_counts() { # CFG
 	local err=$SV_TMP/tracer.err
 	case $1 in
-	cap-*) sed -n 's/.*: \([0-9]*\) packets captured, [0-9]* filtered out, \([0-9]*\) lost/\1 \2/p' "$err" ;;
+	cap-*)
+		sed -n 's/.*: \([0-9]*\) packets captured, [0-9]* filtered out, \([0-9]*\) lost/\1 \2/p' \
+			"$err"
+		;;
 	tcpdump-*)
 		echo "$(sed -n 's/^\([0-9]*\) packets\{0,1\} captured.*/\1/p' "$err")" \
 			"$(sed -n 's/^\([0-9]*\) packets\{0,1\} dropped by kernel.*/\1/p' "$err")"
@@ -157,7 +161,9 @@ tracer_counts() { # CFG
 }
 
 # ns/pkt with three decimals as s per million packets
-spm() { awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", a / n / 1000; else print "-" }'; }
+spm() {
+	awk -v a="$1" -v n="$2" 'BEGIN { if (n > 0) printf "%.3f", a / n / 1000; else print "-" }'
+}
 
 echo "capture benchmark: $ROUNDS rounds of ${WINDOW} s per rate and configuration, 60-byte UDP" \
 	"frames, 100 flows (1% to port 9001), snaplen $SNAP, kernel $(uname -r), $NCPU CPUs;" \

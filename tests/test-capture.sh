@@ -147,7 +147,8 @@ for t in http-vlan-0 q-in-q; do
 		"$(comm -12 "$SV_TMP/$t.hex" "$SV_TMP/all.hex" | wc -l)"
 done
 grep -q 'filtered out' "$SV_TMP/all.err" || fail "no counts on stderr at exit"
-check_eq "unfiltered: nothing filtered out, nothing lost" "$n_all packets captured, 0 filtered out, 0 lost" \
+check_eq "unfiltered: nothing filtered out, nothing lost" \
+	"$n_all packets captured, 0 filtered out, 0 lost" \
 	"$(sed -n 's/.*capture: \(.*\)/\1/p' "$SV_TMP/all.err" | grep captured)"
 
 for i in "${!EXPRS[@]}"; do
@@ -209,7 +210,8 @@ icmp_dirs() { # DIRECTION: the ICMP frames of the dirs capture with that directi
 	awk -F'\t' -v d="$1" '$2 == d && $3 != "" { print $1 " " $2 }' "$SV_TMP/dirs.txt" | sort |
 		tr '\n' ','
 }
-check_eq "'inbound and icmp': the inbound ICMP frames" "$(icmp_dirs $IN)" "$(flags_of "$SV_TMP/inb.pcapng")"
+check_eq "'inbound and icmp': the inbound ICMP frames" "$(icmp_dirs $IN)" \
+	"$(flags_of "$SV_TMP/inb.pcapng")"
 check_eq "'outbound and icmp': the outbound ICMP frames" "$(icmp_dirs $OUT)" \
 	"$(flags_of "$SV_TMP/outb.pcapng")"
 check_eq "'ifindex N and icmp': vb's ICMP frames only" \
@@ -221,15 +223,23 @@ check_eq "-s 64: 542-byte UDP frames cut to 64" "542 64 542 64 " \
 # VLAN frames cut at the snap length keep their tag (the reinserted bytes count).
 cap_start vsnap -i vb -s 40 vlan || exit 1
 VS_PID=$CAP_PID
+cap_start vsnap14 -i vb -s 14 vlan || exit 1 # the cut falls inside the reinserted tag
+VS14_PID=$CAP_PID
 ip netns exec "$A" tcpreplay -q -i va "$TRACES/q-in-q.pcap" >/dev/null 2>&1
 sleep 0.5
 stop_pid "$VS_PID" >/dev/null
-check_eq "-s 40 on q-in-q: 5 frames of 40 bytes, both tags" "40 13,10 40 13,10 40 13,10 40 13,10 40 13,10 " \
+stop_pid "$VS14_PID" >/dev/null
+check_eq "-s 40 on q-in-q: 5 frames of 40 bytes, both tags" \
+	"40 13,10 40 13,10 40 13,10 40 13,10 40 13,10 " \
 	"$(tshark -r "$SV_TMP/vsnap.pcapng" -T fields -e frame.cap_len -e vlan.id 2>/dev/null |
 		tr '\t\n' '  ')"
+check_eq "-s 14 on q-in-q: the MACs and half the tag, as in the file" \
+	"$(frames "$TRACES/q-in-q.pcap" | cut -c1-28 | sort | tr '\n' ' ')" \
+	"$(frames "$SV_TMP/vsnap14.pcapng" | tr '\n' ' ')"
 
 # Tags in the frame (tc egress of the replaying side, vlan_present off): the same filter.
-bg ip netns exec "$A" "$AGENT" capture -i va -w "$SV_TMP/inline.pcapng" "vlan 13 and vlan 10 and udp" \
+bg ip netns exec "$A" "$AGENT" capture -i va -w "$SV_TMP/inline.pcapng" \
+	"vlan 13 and vlan 10 and udp" \
 	2>"$SV_TMP/inline.err"
 IL_PID=$BG_PID
 wait_for 10 grep -q tracing "$SV_TMP/inline.err"
@@ -258,13 +268,15 @@ else
 	check_eq "-c 3: exits 0 by itself" 0 $?
 fi
 check_eq "-c 3: exactly 3 frames" 3 "$(tcpdump -r "$SV_TMP/c3.pcapng" 2>/dev/null | wc -l)"
-check "-c 3: detached at exit" wait_for 5 sh -c "! ip netns exec '$B' '$TOOLS/tcxquery' vb | grep -q svcap"
+check "-c 3: detached at exit" \
+	wait_for 5 sh -c "! ip netns exec '$B' '$TOOLS/tcxquery' vb | grep -q svcap"
 
 # --- -w - into tshark, live ---------------------------------------------------------------
 mkfifo "$SV_TMP/pipe"
 bg tshark -l -n -r "$SV_TMP/pipe" -c 5 -T fields -e udp.dstport >"$SV_TMP/pipe.out" 2>/dev/null
 TS_PID=$BG_PID
-bg sh -c "exec ip netns exec '$B' '$AGENT' capture -i vb 'udp port 6002' >'$SV_TMP/pipe' 2>'$SV_TMP/pipe.err'"
+bg sh -c "exec ip netns exec '$B' '$AGENT' capture -i vb 'udp port 6002' \
+	>'$SV_TMP/pipe' 2>'$SV_TMP/pipe.err'"
 PIPE_PID=$BG_PID
 wait_for 10 grep -q tracing "$SV_TMP/pipe.err"
 ip netns exec "$A" "$TOOLS/udpsend" -n 5 -s 20 198.18.7.2 6002 >/dev/null
@@ -312,7 +324,8 @@ err_case() { # NAME EXPECTED-TEXT ARGS...
 	esac
 }
 W=(-w "$SV_TMP/err.pcapng")
-err_case "bad expression" "sitevisor-agent capture: can't parse filter expression: syntax error" -i vb "${W[@]}" "tcp and"
+err_case "bad expression" "sitevisor-agent capture: can't parse filter expression: syntax error" \
+	-i vb "${W[@]}" "tcp and"
 err_case "bad port" "illegal port number" -i vb "${W[@]}" "port 99999"
 err_case "unknown keyword" "sitevisor-agent capture:" -i vb "${W[@]}" "frobnicate 3"
 err_case "unknown interface" "no interface 'nosuch0'" -i nosuch0 "${W[@]}"

@@ -292,13 +292,16 @@ static void on_sample(void *ctx, int cpu, void *data, __u32 size)
 	origlen = m.len;
 	if (m.vlan_present && caplen >= 12) {
 		/* The kernel took the outer tag out of the frame; put it back where it was on
-		 * the wire, after the MAC addresses, and keep within the snap length. */
+		 * the wire, after the MAC addresses, and keep within the snap length (which
+		 * may end inside the MACs or the tag). */
+		__u32 keep = caplen + 4 < c->o.snaplen ? caplen + 4 : c->o.snaplen;
+
 		tag = htonl((__u32)ntohs(m.vlan_proto) << 16 | m.vlan_tci);
-		iov[n++] = (struct iovec){ (void *)p, 12 };
-		iov[n++] = (struct iovec){ &tag, 4 };
-		iov[n++] = (struct iovec){ (void *)(p + 12), caplen - 12 };
-		if (caplen + 4 > c->o.snaplen)
-			iov[2].iov_len -= caplen + 4 - c->o.snaplen;
+		iov[n++] = (struct iovec){ (void *)p, keep < 12 ? keep : 12 };
+		if (keep > 12)
+			iov[n++] = (struct iovec){ &tag, keep < 16 ? keep - 12 : 4 };
+		if (keep > 16)
+			iov[n++] = (struct iovec){ (void *)(p + 12), keep - 16 };
 		origlen += 4;
 	} else {
 		iov[n++] = (struct iovec){ (void *)p, caplen };
@@ -402,6 +405,7 @@ static void print_stats(struct cap *c)
 {
 	__u64 v[1024], sum[SV_CAP_MAX] = { 0 };
 	int ncpu = libbpf_num_possible_cpus(), i;
+	unsigned long long lost;
 	__u32 k;
 
 	for (k = 0; k < SV_CAP_MAX; k++) {
@@ -410,10 +414,12 @@ static void print_stats(struct cap *c)
 		for (i = 0; i < ncpu; i++)
 			sum[k] += v[i];
 	}
-	/* Lost: what the program could not hand over plus what the perf buffer dropped. */
+	/* Lost: frames the program could not hand over. The kernel notes the same frames
+	 * again in PERF_RECORD_LOST records, so the two are not added; the larger stands in
+	 * case either misses some. */
+	lost = sum[SV_CAP_LOST] > c->perf_lost ? sum[SV_CAP_LOST] : c->perf_lost;
 	fprintf(stderr, "%s: %llu packets captured, %llu filtered out, %llu lost\n", sv_prog_name,
-		c->written, (unsigned long long)sum[SV_CAP_FILTERED],
-		(unsigned long long)sum[SV_CAP_LOST] + c->perf_lost);
+		c->written, (unsigned long long)sum[SV_CAP_FILTERED], lost);
 	if (c->malformed)
 		pr_warn("%llu malformed events ignored\n", c->malformed);
 }
