@@ -538,7 +538,7 @@ static void emit_vlan_load(struct emitter *e)
 	/* Keeps offset + 3 within 32 bits: bpf_skb_load_bytes takes a u32. */
 	emit(e, BPF_JMP | BPF_JGT | BPF_K, BPF_REG_7, 0, 0, 0x7fffffff);
 	{
-		size_t fail_at[4], done_at[4], n_done = 0, j;
+		size_t fail_at[4] = { 0 }, done_at[4] = { 0 }, n_done = 0, j;
 
 		for (i = 0; i < 4; i++) {
 			size_t to_pkt, to_tag, to_acc;
