@@ -78,24 +78,8 @@ done
 # build/bench/bpfstats: unlike the sysctl, another benchmark cannot switch that off midway.
 bg "$SV_ROOT/build/bench/bpfstats" >"$SV_TMP/bpfstats.out"
 wait_for 5 grep -q on "$SV_TMP/bpfstats.out" || echo "bench: BPF statistics unavailable: bpf n/a"
-forget_pid() { # drops an ended process from lib.sh's cleanup list (its PID may be reused)
-	local keep=() p
-	for p in "${SV_PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	SV_PIDS=("${keep[@]}")
-}
-
 C=$(ns_add cc) && S=$(ns_add cs) || die "cannot create namespaces"
-veth "$C" vc "$S" vs || die "cannot create the veth pair"
-no_ipv6 "$C" vc
-no_ipv6 "$S" vs
-ip -n "$C" addr add $ADDR_C/24 dev vc
-ip -n "$S" addr add $ADDR_S/24 dev vs
-mac_c=$(ip -n "$C" -j link show vc | jq -r '.[0].address')
-mac_s=$(ip -n "$S" -j link show vs | jq -r '.[0].address')
-ip -n "$C" neigh replace $ADDR_S lladdr "$mac_s" dev vc nud permanent
-ip -n "$S" neigh replace $ADDR_C lladdr "$mac_c" dev vs nud permanent
+static_pair "$C" vc $ADDR_C "$S" vs $ADDR_S || die "cannot create the veth pair"
 for port in 9000 9001; do # bound and never read: no ICMP errors come back
 	bg ip netns exec "$S" "$SINK" $ADDR_S $port >"$SV_TMP/sink$port.out"
 	wait_for 5 grep -q bound "$SV_TMP/sink$port.out" || die "udp sink did not start"

@@ -466,6 +466,13 @@ static void emit_reject(struct emitter *e, const struct sv_cbpf_opts *o)
 	emit_return_unspec(e);
 }
 
+/* A __sk_buff field (read as the u32 it is) into struct sv_cap_meta on the stack. */
+static void emit_ctx_to_meta(struct emitter *e, short ctx_off, __u8 size, short meta_off)
+{
+	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, ctx_off, 0);
+	emit(e, BPF_STX | BPF_MEM | size, FP, BPF_REG_1, meta_off, 0);
+}
+
 /* R_A: the filter's return value (non-zero). Builds struct sv_cap_meta on the stack and
  * sends it with caplen bytes of the skb. */
 static void emit_accept(struct emitter *e, const struct sv_cbpf_opts *o)
@@ -481,20 +488,11 @@ static void emit_accept(struct emitter *e, const struct sv_cbpf_opts *o)
 
 	emit_call(e, BPF_FUNC_ktime_get_ns);
 	emit(e, BPF_STX | BPF_MEM | BPF_DW, FP, BPF_REG_0, OFF_META, 0);
-	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, SKB(ifindex), 0);
-	emit(e, BPF_STX | BPF_MEM | BPF_W, FP, BPF_REG_1,
-	     META(ifindex), 0);
-	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, SKB(len), 0);
-	emit(e, BPF_STX | BPF_MEM | BPF_W, FP, BPF_REG_1,
-	     META(len), 0);
-	emit(e, BPF_STX | BPF_MEM | BPF_W, FP, R_A, META(caplen),
-	     0);
-	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, SKB(vlan_tci), 0);
-	emit(e, BPF_STX | BPF_MEM | BPF_H, FP, BPF_REG_1,
-	     META(vlan_tci), 0);
-	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, SKB(vlan_proto), 0);
-	emit(e, BPF_STX | BPF_MEM | BPF_H, FP, BPF_REG_1,
-	     META(vlan_proto), 0);
+	emit_ctx_to_meta(e, SKB(ifindex), BPF_W, META(ifindex));
+	emit_ctx_to_meta(e, SKB(len), BPF_W, META(len));
+	emit(e, BPF_STX | BPF_MEM | BPF_W, FP, R_A, META(caplen), 0);
+	emit_ctx_to_meta(e, SKB(vlan_tci), BPF_H, META(vlan_tci));
+	emit_ctx_to_meta(e, SKB(vlan_proto), BPF_H, META(vlan_proto));
 	emit(e, BPF_STX | BPF_MEM | BPF_B, FP, R_VLAN,
 	     META(vlan_present), 0);
 	emit(e, BPF_ST | BPF_MEM | BPF_B, FP, 0, META(dir),
