@@ -521,11 +521,95 @@ static void emit_accept(struct emitter *e, const struct sv_cbpf_opts *o)
 	emit_return_unspec(e);
 }
 
+/* Jumps inside the VLAN subprogram to one of its two exits, patched when that is placed. */
+struct exits {
+	size_t at[16];
+	int n;
+};
+
+static void jump_to_exit(struct emitter *e, struct exits *x, __u8 code, __u8 reg, __s32 imm)
+{
+	emit(e, code, reg, 0, 0, imm);
+	if (x->n < 16)
+		x->at[x->n++] = e->n - 1;
+	else
+		e->overflow = 1;
+}
+
+static void place_exit(struct emitter *e, const struct exits *x)
+{
+	int i;
+
+	for (i = 0; i < x->n; i++)
+		e->insn[x->at[i]].off = e->n - x->at[i] - 1;
+}
+
+/* R2 = offset in the skb: one bpf_skb_load_bytes of size bytes into fp-8, R0 = the
+ * big-endian value; returns from the subprogram. */
+static void emit_vlan_whole(struct emitter *e, struct exits *fail, int size)
+{
+	static const __u8 ldx_size[5] = { [1] = BPF_B, [2] = BPF_H, [4] = BPF_W };
+
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_6, 0, 0);
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_3, FP, 0, 0);
+	emit(e, BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_3, 0, 0, -8);
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_4, 0, 0, size);
+	emit_call(e, BPF_FUNC_skb_load_bytes);
+	jump_to_exit(e, fail, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0);
+	emit(e, BPF_LDX | BPF_MEM | ldx_size[size], BPF_REG_0, FP, -8, 0);
+	if (size > 1)
+		emit(e, BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_0, 0, 0, size * 8);
+	emit(e, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+}
+
+/* Byte i of a load that starts below 16: R9 = R9 << 8 | wire byte (R7 + i). */
+static void emit_vlan_byte(struct emitter *e, struct exits *fail, int i)
+{
+	size_t to_pkt, to_tag, to_acc;
+
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_7, 0, 0);
+	emit(e, BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, i);
+	emit(e, BPF_JMP | BPF_JLT | BPF_K, BPF_REG_2, 0, 0, 12);
+	to_pkt = e->n - 1;
+	emit(e, BPF_JMP | BPF_JLT | BPF_K, BPF_REG_2, 0, 0, 16);
+	to_tag = e->n - 1;
+	emit(e, BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4);
+	e->insn[to_pkt].off = e->n - to_pkt - 1;
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_6, 0, 0);
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_3, FP, 0, 0);
+	emit(e, BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_3, 0, 0, -8);
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_4, 0, 0, 1);
+	emit_call(e, BPF_FUNC_skb_load_bytes);
+	jump_to_exit(e, fail, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0);
+	emit(e, BPF_LDX | BPF_MEM | BPF_B, BPF_REG_0, FP, -8, 0);
+	emit(e, BPF_JMP | BPF_JA, 0, 0, 0, 0);
+	to_acc = e->n - 1;
+	e->insn[to_tag].off = e->n - to_tag - 1;
+	/* tag = TPID << 16 | TCI; its byte (o - 12), big-endian */
+	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_0, BPF_REG_6, SKB(vlan_proto), 0);
+	emit(e, BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_0, 0, 0, 16);
+	emit(e, BPF_ALU | BPF_LSH | BPF_K, BPF_REG_0, 0, 0, 16);
+	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, BPF_REG_6, SKB(vlan_tci), 0);
+	emit(e, BPF_ALU | BPF_AND | BPF_K, BPF_REG_1, 0, 0, 0xffff);
+	emit(e, BPF_ALU | BPF_OR | BPF_X, BPF_REG_0, BPF_REG_1, 0, 0);
+	emit(e, BPF_ALU | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, 15);
+	emit(e, BPF_ALU | BPF_SUB | BPF_X, BPF_REG_1, BPF_REG_2, 0, 0);
+	emit(e, BPF_ALU | BPF_LSH | BPF_K, BPF_REG_1, 0, 0, 3);
+	emit(e, BPF_ALU | BPF_RSH | BPF_X, BPF_REG_0, BPF_REG_1, 0, 0);
+	emit(e, BPF_ALU | BPF_AND | BPF_K, BPF_REG_0, 0, 0, 0xff);
+	e->insn[to_acc].off = e->n - to_acc - 1;
+	emit(e, BPF_ALU64 | BPF_LSH | BPF_K, BPF_REG_9, 0, 0, 8);
+	emit(e, BPF_ALU64 | BPF_OR | BPF_X, BPF_REG_9, BPF_REG_0, 0, 0);
+}
+
 /* The subprogram for frames whose outer tag the kernel took out: R1 ctx, R2 wire offset
- * (u32), R3 size (1, 2 or 4). Returns the big-endian value, or -1 past the end. Byte by
- * byte: the wire frame is skb[0..12) + tag[0..4) + skb[12..). */
+ * (u32), R3 size (1, 2 or 4). Returns the big-endian value, or -1 past the end. The wire
+ * frame is skb[0..12) + tag[0..4) + skb[12..): a load from 16 on is one load 4 bytes
+ * earlier; one below 16 (the MACs and the tag: ethertype checks) goes byte by byte. */
 static void emit_vlan_load(struct emitter *e)
 {
+	struct exits fail = { .n = 0 }, done = { .n = 0 };
+	size_t low, two, one;
 	int i;
 
 	e->label[L_VLAN_LOAD] = e->n;
@@ -534,63 +618,32 @@ static void emit_vlan_load(struct emitter *e)
 	emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_8, BPF_REG_3, 0, 0);
 	emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_9, 0, 0, 0);
 	/* Keeps offset + 3 within 32 bits: bpf_skb_load_bytes takes a u32. */
-	emit(e, BPF_JMP | BPF_JGT | BPF_K, BPF_REG_7, 0, 0, 0x7fffffff);
-	{
-		size_t fail_at[4] = { 0 }, done_at[4] = { 0 }, n_done = 0, j;
-
-		for (i = 0; i < 4; i++) {
-			size_t to_pkt, to_tag, to_acc;
-
-			if (i) {
-				emit(e, BPF_JMP | BPF_JLE | BPF_K, BPF_REG_8, 0, 0, i);
-				done_at[n_done++] = e->n - 1;
-			}
-			emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_7, 0, 0);
-			emit(e, BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, i);
-			emit(e, BPF_JMP | BPF_JLT | BPF_K, BPF_REG_2, 0, 0, 12);
-			to_pkt = e->n - 1;
-			emit(e, BPF_JMP | BPF_JLT | BPF_K, BPF_REG_2, 0, 0, 16);
-			to_tag = e->n - 1;
-			emit(e, BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4);
-			e->insn[to_pkt].off = e->n - to_pkt - 1;
-			emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, BPF_REG_6, 0, 0);
-			emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_3, FP, 0, 0);
-			emit(e, BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_3, 0, 0, -8);
-			emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_4, 0, 0, 1);
-			emit_call(e, BPF_FUNC_skb_load_bytes);
-			emit(e, BPF_JMP | BPF_JNE | BPF_K, BPF_REG_0, 0, 0, 0);
-			fail_at[i] = e->n - 1;
-			emit(e, BPF_LDX | BPF_MEM | BPF_B, BPF_REG_0, FP, -8, 0);
-			emit(e, BPF_JMP | BPF_JA, 0, 0, 0, 0);
-			to_acc = e->n - 1;
-			e->insn[to_tag].off = e->n - to_tag - 1;
-			/* tag = TPID << 16 | TCI; byte o - 12 of it, big-endian */
-			emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_0, BPF_REG_6, SKB(vlan_proto), 0);
-			emit(e, BPF_ALU | BPF_END | BPF_TO_BE, BPF_REG_0, 0, 0, 16);
-			emit(e, BPF_ALU | BPF_LSH | BPF_K, BPF_REG_0, 0, 0, 16);
-			emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, BPF_REG_6, SKB(vlan_tci), 0);
-			emit(e, BPF_ALU | BPF_AND | BPF_K, BPF_REG_1, 0, 0, 0xffff);
-			emit(e, BPF_ALU | BPF_OR | BPF_X, BPF_REG_0, BPF_REG_1, 0, 0);
-			emit(e, BPF_ALU | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, 15);
-			emit(e, BPF_ALU | BPF_SUB | BPF_X, BPF_REG_1, BPF_REG_2, 0, 0);
-			emit(e, BPF_ALU | BPF_LSH | BPF_K, BPF_REG_1, 0, 0, 3);
-			emit(e, BPF_ALU | BPF_RSH | BPF_X, BPF_REG_0, BPF_REG_1, 0, 0);
-			emit(e, BPF_ALU | BPF_AND | BPF_K, BPF_REG_0, 0, 0, 0xff);
-			e->insn[to_acc].off = e->n - to_acc - 1;
-			emit(e, BPF_ALU64 | BPF_LSH | BPF_K, BPF_REG_9, 0, 0, 8);
-			emit(e, BPF_ALU64 | BPF_OR | BPF_X, BPF_REG_9, BPF_REG_0, 0, 0);
-		}
-		for (j = 0; j < n_done; j++)
-			e->insn[done_at[j]].off = e->n - done_at[j] - 1;
-		emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_0, BPF_REG_9, 0, 0);
-		emit(e, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
-		for (j = 0; j < 4; j++)
-			e->insn[fail_at[j]].off = e->n - fail_at[j] - 1;
-		/* the range check before the loop */
-		e->insn[e->label[L_VLAN_LOAD] + 4].off = e->n - (e->label[L_VLAN_LOAD] + 4) - 1;
-		emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, -1);
-		emit(e, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	jump_to_exit(e, &fail, BPF_JMP | BPF_JGT | BPF_K, BPF_REG_7, 0x7fffffff);
+	emit(e, BPF_JMP | BPF_JLT | BPF_K, BPF_REG_7, 0, 0, 16);
+	low = e->n - 1;
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_2, BPF_REG_7, 0, 0);
+	emit(e, BPF_ALU64 | BPF_ADD | BPF_K, BPF_REG_2, 0, 0, -4);
+	emit(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_8, 0, 0, 2);
+	two = e->n - 1;
+	emit(e, BPF_JMP | BPF_JEQ | BPF_K, BPF_REG_8, 0, 0, 1);
+	one = e->n - 1;
+	emit_vlan_whole(e, &fail, 4);
+	e->insn[two].off = e->n - two - 1;
+	emit_vlan_whole(e, &fail, 2);
+	e->insn[one].off = e->n - one - 1;
+	emit_vlan_whole(e, &fail, 1);
+	e->insn[low].off = e->n - low - 1;
+	for (i = 0; i < 4; i++) {
+		if (i)
+			jump_to_exit(e, &done, BPF_JMP | BPF_JLE | BPF_K, BPF_REG_8, i);
+		emit_vlan_byte(e, &fail, i);
 	}
+	place_exit(e, &done);
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_0, BPF_REG_9, 0, 0);
+	emit(e, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+	place_exit(e, &fail);
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, -1);
+	emit(e, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
 }
 
 static int resolve(struct emitter *e)
@@ -628,8 +681,8 @@ int sv_cbpf_translate(const struct sv_cinsn *prog, size_t n, const struct sv_cbp
 		return -EINVAL;
 	}
 	/* At most 20 eBPF instructions and 3 jumps per classic one (a packet load), plus the
-	 * epilogues and the VLAN subprogram (under 200). */
-	e.cap = 24 * n + 256;
+	 * prologue, the epilogues and the VLAN subprogram (some 250 together). */
+	e.cap = 24 * n + 512;
 	e.cap_fix = 4 * n + 16;
 	e.insn = calloc(e.cap, sizeof(*e.insn));
 	e.fix = calloc(e.cap_fix, sizeof(*e.fix));
