@@ -12,7 +12,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) \
 	    $(addprefix -I,src/include src/lib src/agent src/post src/store src/api src/export)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_INC)
-LDLIBS   := -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread
+LDLIBS   := -lpcap -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lcurl -lpthread
 
 ifeq ($(V),1)
@@ -33,8 +33,9 @@ TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
 	      $(BUILD)/tests/store_test \
 	      $(BUILD)/tests/tcxquery $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o \
-	      $(BUILD)/tests/dropper.bpf.o
-BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost
+	      $(BUILD)/tests/dropper.bpf.o $(BUILD)/tests/cbpf_test
+BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udprate \
+	       $(BUILD)/bench/bpfstats
 
 .DELETE_ON_ERROR:
 # Keep the BPF objects: make would delete them as intermediates of the skeletons.
@@ -104,6 +105,12 @@ $(BUILD)/tests/ipfix_test: tests/ipfix_test.c $(BUILD)/export/ipfix.o $(BUILD)/e
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
 
+$(BUILD)/tests/cbpf_test: tests/cbpf_test.c $(BUILD)/agent/cbpf.o $(BUILD)/agent/pcapfilt.o \
+			  src/include/sitevisor.h
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
+
 $(BUILD)/tests/%.bpf.o: tests/bpf/%.bpf.c
 	@mkdir -p $(dir $@)
 	@echo "  BPF     $@"
@@ -119,6 +126,11 @@ $(BUILD)/bench/%: bench/tools/%.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $< -o $@
 
+$(BUILD)/bench/bpfstats: bench/tools/bpfstats.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -lbpf
+
 $(BUILD):
 	@mkdir -p $@
 
@@ -131,6 +143,7 @@ test: check
 bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/run.sh
 	$(Q)bash bench/post.sh
+	$(Q)bash bench/capture.sh
 
 $(BUILD)/bench/ingest_load: bench/tools/ingest_load.c
 	@mkdir -p $(dir $@)

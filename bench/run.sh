@@ -114,16 +114,6 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 
-# forget_pid PID: drops an ended process from lib.sh's cleanup list, so cleanup never
-# signals a PID the system may since have given to someone else.
-forget_pid() {
-	local keep=() p
-	for p in "${SV_PIDS[@]}"; do
-		[ "$p" = "$1" ] || keep+=("$p")
-	done
-	SV_PIDS=("${keep[@]}")
-}
-
 # --- the wire ---------------------------------------------------------------------------
 C=$(ns_add bc) && S=$(ns_add bs) || die "cannot create namespaces"
 veth "$C" vc "$S" vs || die "cannot create the veth pair"

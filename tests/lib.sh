@@ -77,6 +77,31 @@ no_ipv6() {
 	ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=1"
 }
 
+# static_pair NS1 IF1 ADDR1 NS2 IF2 ADDR2: a veth pair with IPv4 /24 addresses, no IPv6 and
+# permanent neighbours: no ARP, ND or MLD, so the only frames on it are the ones sent.
+static_pair() {
+	local mac1 mac2
+	veth "$1" "$2" "$4" "$5" || return 1
+	no_ipv6 "$1" "$2"
+	no_ipv6 "$4" "$5"
+	ip -n "$1" addr add "$3/24" dev "$2"
+	ip -n "$4" addr add "$6/24" dev "$5"
+	mac1=$(ip -n "$1" -j link show "$2" | jq -r '.[0].address')
+	mac2=$(ip -n "$4" -j link show "$5" | jq -r '.[0].address')
+	ip -n "$1" neigh replace "$6" lladdr "$mac2" dev "$2" nud permanent
+	ip -n "$4" neigh replace "$3" lladdr "$mac1" dev "$5" nud permanent
+}
+
+# forget_pid PID: drops an ended process from the cleanup list, so cleanup never signals a
+# PID the system may since have given to someone else.
+forget_pid() {
+	local keep=() p
+	for p in "${SV_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	SV_PIDS=("${keep[@]}")
+}
+
 # bg CMD...: starts CMD in the background and records its PID for cleanup; sets BG_PID.
 bg() {
 	"$@" &

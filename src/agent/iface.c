@@ -43,9 +43,10 @@ static int tcx_attach(struct sv_iface *ifc, int prog_fd, int dir)
 }
 
 /* A clsact filter at our handle and priority whose program is one of ours: a killed agent's. */
-static void tc_remove_stale(struct bpf_tc_hook *hook)
+static void tc_remove_stale(const struct sv_ifaces *m, struct bpf_tc_hook *hook)
 {
-	LIBBPF_OPTS(bpf_tc_opts, q, .handle = SV_TC_HANDLE, .priority = SV_TC_PRIO);
+	LIBBPF_OPTS(bpf_tc_opts, q, .handle = m->tc_handle, .priority = m->tc_prio);
+	size_t plen = strlen(m->prog_prefix);
 	struct bpf_prog_info info = {};
 	__u32 len = sizeof(info);
 	int fd;
@@ -55,8 +56,8 @@ static void tc_remove_stale(struct bpf_tc_hook *hook)
 	fd = bpf_prog_get_fd_by_id(q.prog_id);
 	if (fd < 0)
 		return;
-	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && !strncmp(info.name, "sv_", 3)) {
-		LIBBPF_OPTS(bpf_tc_opts, d, .handle = SV_TC_HANDLE, .priority = SV_TC_PRIO);
+	if (!bpf_obj_get_info_by_fd(fd, &info, &len) && !strncmp(info.name, m->prog_prefix, plen)) {
+		LIBBPF_OPTS(bpf_tc_opts, d, .handle = m->tc_handle, .priority = m->tc_prio);
 		if (!bpf_tc_detach(hook, &d))
 			pr_info("removed a filter a previous agent left on %d\n", hook->ifindex);
 	}
@@ -67,7 +68,7 @@ static int tc_attach(struct sv_iface *ifc, int prog_fd, int dir)
 {
 	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex,
 		    .attach_point = dir ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SV_TC_HANDLE, .priority = SV_TC_PRIO,
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ifc->tc_handle, .priority = ifc->tc_prio,
 		    .prog_fd = prog_fd);
 	int err;
 
@@ -90,7 +91,7 @@ static void tc_detach(struct sv_iface *ifc)
 	for (dir = 0; dir < 2 && ifc->tc_attached; dir++) {
 		LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifc->ifindex,
 			    .attach_point = dir ? BPF_TC_EGRESS : BPF_TC_INGRESS);
-		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = SV_TC_HANDLE, .priority = SV_TC_PRIO);
+		LIBBPF_OPTS(bpf_tc_opts, opts, .handle = ifc->tc_handle, .priority = ifc->tc_prio);
 		bpf_tc_detach(&hook, &opts);
 	}
 	if (ifc->tc_created) {
@@ -128,7 +129,7 @@ static int attach(struct sv_ifaces *m, struct sv_iface *ifc)
 		int fd = m->prog_fd[ifc->l3][dir];
 
 		/* Whatever mode we use now, a killed clsact-mode agent may have left filters. */
-		tc_remove_stale(&hook);
+		tc_remove_stale(m, &hook);
 
 		if (m->mode != SV_ATTACH_TC) {
 			err = tcx_attach(ifc, fd, dir);
@@ -216,6 +217,8 @@ static void on_newlink(struct sv_ifaces *m, struct ifinfomsg *ifi, const char *n
 			return;
 		ifc->ifindex = ifi->ifi_index;
 		ifc->link_fd[0] = ifc->link_fd[1] = -1;
+		ifc->tc_handle = m->tc_handle;
+		ifc->tc_prio = m->tc_prio;
 		ifc->next = m->list;
 		m->list = ifc;
 	}
@@ -325,6 +328,12 @@ int sv_ifaces_start(struct sv_ifaces *m)
 	struct pollfd pfd;
 	int err, tries;
 
+	if (!m->tc_handle) {
+		m->tc_handle = SV_TC_HANDLE;
+		m->tc_prio = SV_TC_PRIO;
+	}
+	if (!m->prog_prefix)
+		m->prog_prefix = "sv_";
 	m->nl_fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
 	if (m->nl_fd < 0)
 		return -errno;

@@ -20,6 +20,7 @@ struct sv_iface {
 	int link_fd[2]; /* tcx links, ingress and egress */
 	int tc_attached; /* clsact filters of ours are in place */
 	int tc_created; /* we created the clsact qdisc, so we remove it */
+	unsigned int tc_handle, tc_prio; /* of our clsact filters (from sv_ifaces) */
 	struct sv_iface *next;
 };
 
@@ -31,6 +32,11 @@ struct sv_ifaces {
 	int prog_fd[2][2]; /* [l3][direction] */
 	int nl_fd;
 	int dump_pending;
+	/* clsact mode: our filters' handle and priority, and the name prefix of our programs
+	 * (stale filters at that handle whose program has it are removed). 0 / NULL: the flow
+	 * agent's. Other users (capture) take their own, so neither removes the other's. */
+	unsigned int tc_handle, tc_prio;
+	const char *prog_prefix;
 };
 
 /* Opens the rtnetlink socket, lists the interfaces and attaches to the chosen ones. With

@@ -16,6 +16,7 @@
 #include <sys/timerfd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "capture.h"
 #include "deliver.h"
 #include "flow.skel.h"
 #include "flowtab.h"
@@ -891,6 +892,7 @@ static const struct {
 	const char *name;
 	int (*main)(int argc, char **argv);
 } subcommands[] = {
+	{ "capture", sv_capture_main },
 	{ NULL, NULL },
 };
 

@@ -122,4 +122,31 @@ struct sv_fp_event {
 	__u8 dst_addr[16];
 };
 
+/* --- Filtered capture (sitevisor-agent capture, docs/capture.md) ------------------------ */
+
+/*
+ * sitevisor-agent capture: what the capture program sends with each accepted frame (the
+ * frame's first caplen bytes follow it in the same perf event). Written by generated eBPF
+ * code (src/agent/cbpf.c), so the offsets are part of the contract: keep it 32 bytes.
+ */
+struct sv_cap_meta {
+	__u64 ts_ns; /* CLOCK_MONOTONIC */
+	__u32 ifindex;
+	__u32 len; /* skb->len: the frame without a tag the kernel took out (vlan_present) */
+	__u32 caplen; /* bytes that follow: min(len, snaplen, the filter's return value) */
+	__u16 vlan_tci; /* with vlan_present: the tag to put back after the MAC addresses */
+	__u16 vlan_proto; /* network byte order, as __sk_buff has it */
+	__u8 vlan_present;
+	__u8 dir; /* 0: ingress, 1: egress */
+	__u8 pad0[6];
+};
+
+/* Per-CPU counters of the capture program (an array indexed by this enum). */
+enum sv_cap_counter {
+	SV_CAP_SENT, /* accepted and handed to the perf buffer */
+	SV_CAP_FILTERED, /* rejected by the filter (including loads past the frame's end) */
+	SV_CAP_LOST, /* accepted, but bpf_perf_event_output failed (buffer full) */
+	SV_CAP_MAX,
+};
+
 #endif /* SITEVISOR_H */
