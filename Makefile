@@ -12,7 +12,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) \
 	    $(addprefix -I,src/include src/lib src/agent src/post src/store src/api src/export)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_INC)
-LDLIBS   := -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread
+LDLIBS   := -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread -lpcap
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lcurl -lpthread
 
 ifeq ($(V),1)
@@ -27,8 +27,8 @@ POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/
 						  src/export/*.c)) \
 	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
-BPF_OBJS   := $(BUILD)/flow.bpf.o
-SKELS      := $(BUILD)/flow.skel.h
+BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
+SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h
 TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test \
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
 	      $(BUILD)/tests/tcxquery $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o
