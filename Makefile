@@ -123,6 +123,7 @@ test: check
 bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/run.sh
 	$(Q)bash bench/post.sh
+	$(Q)bash bench/tap.sh
 
 $(BUILD)/bench/ingest_load: bench/tools/ingest_load.c
 	@mkdir -p $(dir $@)
