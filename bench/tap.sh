@@ -41,7 +41,8 @@ done
 [ -x "$AGENT" ] && [ -x "$TOOLS/udpsend" ] || die "build first: make bench"
 [[ $ROUNDS =~ ^[1-9][0-9]?$ && $WINDOW =~ ^[1-9][0-9]?$ ]] || die "BENCH_ROUNDS/BENCH_WINDOW: 1..99"
 PIN_SEND=() PIN_RECV=()
-if [ "$(nproc)" -ge 2 ]; then
+NCPU=$(nproc)
+if [ "$NCPU" -ge 2 ]; then
 	PIN_SEND=(taskset -c 1)
 	PIN_RECV=(taskset -c 0)
 	taskset -pc 0 $$ >/dev/null
@@ -125,7 +126,7 @@ $(cpu "$SV_TMP/udp.time")" >>"$SV_TMP/$c"
 }
 
 echo "tap benchmark: $ROUNDS rounds of ${WINDOW}s TCP + ${WINDOW}s UDP per configuration," \
-	"$(nproc) CPUs, kernel $(uname -r)"
+	"$NCPU CPUs, kernel $(uname -r)"
 for r in $(seq 1 "$ROUNDS"); do
 	for i in 0 1 2; do
 		c=${CONFIGS[$(((i + r) % 3))]}
