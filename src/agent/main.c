@@ -29,6 +29,7 @@
 #include "sdnotify.h"
 #include "tap.h"
 #include "tapspec.h"
+#include "tapsync.h"
 
 #define SV_VERSION "0.1.0"
 #define NS_PER_SEC 1000000000ull
@@ -81,6 +82,7 @@ struct sv_agent {
 	__u64 wall_off;
 	__u64 reported[SV_CNT_MAX];
 	struct sv_tap *tap;
+	struct sv_tapsync *tapsync; /* the post's rules for this box, with --post */
 	int ctl_fd;
 	int stop;
 };
@@ -755,6 +757,10 @@ static int setup_fds(struct sv_agent *a, int *ep, int *sfd, int *tfd)
 		ev.data.fd = a->ctl_fd;
 		epoll_ctl(*ep, EPOLL_CTL_ADD, a->ctl_fd, &ev);
 	}
+	if (a->tapsync) {
+		ev.data.fd = sv_tapsync_fd(a->tapsync);
+		epoll_ctl(*ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	}
 	if (a->rb) {
 		ev.data.fd = ring_buffer__epoll_fd(a->rb);
 		epoll_ctl(*ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
@@ -785,6 +791,8 @@ static int run(struct sv_agent *a)
 				err = sv_ifaces_poll(&a->ifaces);
 			else if (evs[i].data.fd == a->ctl_fd)
 				sv_control_serve(a->ctl_fd, a->tap);
+			else if (a->tapsync && evs[i].data.fd == sv_tapsync_fd(a->tapsync))
+				sv_tapsync_apply(a->tapsync, a->tap);
 		}
 		if (a->rb && !err) {
 			err = ring_buffer__consume(a->rb);
@@ -1016,6 +1024,12 @@ int main(int argc, char **argv)
 		err = start_taps(&a);
 	if (!err)
 		err = open_control(&a);
+	if (!err && a.dl) {
+		struct sv_post_endpoint ep;
+
+		sv_deliver_endpoint(a.dl, &ep);
+		err = sv_tapsync_start(&ep, a.o.box, a.o.interval, &a.tapsync);
+	}
 	if (err)
 		goto out;
 	pr_info("tracing %d interfaces; records every %u s\n", sv_ifaces_count(&a.ifaces),
@@ -1035,6 +1049,7 @@ int main(int argc, char **argv)
 		scan(&a, 1);
 	summary(&a);
 out:
+	sv_tapsync_stop(a.tapsync); /* before the tap: it may be applying rules */
 	sv_control_close(a.ctl_fd, a.o.control ? a.o.control : SV_CONTROL_DEFAULT);
 	sv_tap_free(a.tap);
 	/* The final records are spooled; the sender gets the drain timeout to deliver them. */

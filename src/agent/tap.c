@@ -25,6 +25,7 @@
 struct tap_entry {
 	int used;
 	enum sv_tap_origin origin;
+	long long post_id; /* SV_TAP_POST: the post's id of the rule */
 	struct sv_tap_spec s;
 	int from_ifindex;
 	int to_ifindex; /* the real target: a local device or our VXLAN device */
@@ -38,8 +39,16 @@ struct tap_link {
 	int ifindex, dir, fd; /* fd < 0: free */
 };
 
+/* A post rule this agent could not apply: not retried while the post still wants it. */
+struct tap_refused {
+	long long post_id;
+	char error[200];
+};
+
 struct sv_tap {
 	struct tap_bpf *skel;
+	struct tap_refused refused[SV_TAP_MAX_RULES];
+	int n_refused;
 	struct tap_entry rules[SV_TAP_MAX_RULES];
 	struct tap_link links[2 * SV_TAP_MAX_RULES];
 	int next_id;
@@ -459,6 +468,99 @@ int sv_tap_command(struct sv_tap *t, int argc, char **argv, struct sb *out, char
 		return 0;
 	}
 	return fail(err, len, "unknown tap command (add, del ID or list)");
+}
+
+static int wanted(const struct sv_tap_want *want, int n, long long post_id)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (want[i].post_id == post_id)
+			return 1;
+	return 0;
+}
+
+/* Adds one post rule, or remembers why not. Returns its id, or 0. */
+static int sync_add(struct sv_tap *t, const struct sv_tap_want *w, char *err, size_t len)
+{
+	char line[SV_TAP_TEXT], *words[SV_TAP_ARGS];
+	int n, id;
+
+	snprintf(line, sizeof(line), "%s", w->rule);
+	n = sv_tap_split(line, words, SV_TAP_ARGS);
+	id = n < 0 ? fail(err, len, "too many words") :
+		     sv_tap_add(t, n, words, SV_TAP_POST, err, len);
+	if (id > 0) {
+		t->rules[id].post_id = w->post_id;
+		pr_info("tap rule %d added from the post (its rule %lld): %s\n", id, w->post_id,
+			w->rule);
+		return id;
+	}
+	pr_warn("tap rule %lld from the post refused: %s\n", w->post_id, err);
+	if (t->n_refused < SV_TAP_MAX_RULES) {
+		t->refused[t->n_refused].post_id = w->post_id;
+		snprintf(t->refused[t->n_refused].error, sizeof(t->refused[0].error), "%s", err);
+		t->n_refused++;
+	}
+	return 0;
+}
+
+static const char *refused(struct sv_tap *t, long long post_id)
+{
+	int i;
+
+	for (i = 0; i < t->n_refused; i++)
+		if (t->refused[i].post_id == post_id)
+			return t->refused[i].error;
+	return NULL;
+}
+
+void sv_tap_sync(struct sv_tap *t, const struct sv_tap_want *want, int n,
+		 struct sv_tap_report *rep)
+{
+	struct sv_tap_counters c;
+	char err[200];
+	int i, id;
+
+	for (id = 1; id < SV_TAP_MAX_RULES; id++)
+		if (t->rules[id].used && t->rules[id].origin == SV_TAP_POST &&
+		    !wanted(want, n, t->rules[id].post_id)) {
+			pr_info("tap rule %d removed: the post no longer wants it\n", id);
+			sv_tap_del(t, id, NULL, 0);
+		}
+	for (i = 0; i < t->n_refused;)
+		if (!wanted(want, n, t->refused[i].post_id))
+			t->refused[i] = t->refused[--t->n_refused];
+		else
+			i++;
+	for (i = 0; i < n; i++) {
+		memset(&rep[i], 0, sizeof(rep[i]));
+		rep[i].post_id = want[i].post_id;
+		for (id = 1; id < SV_TAP_MAX_RULES; id++)
+			if (t->rules[id].used && t->rules[id].origin == SV_TAP_POST &&
+			    t->rules[id].post_id == want[i].post_id)
+				break;
+		if (id == SV_TAP_MAX_RULES) {
+			const char *why = refused(t, want[i].post_id);
+
+			if (why) {
+				snprintf(rep[i].error, sizeof(rep[i].error), "%s", why);
+				continue;
+			}
+			id = sync_add(t, &want[i], err, sizeof(err));
+			if (!id) {
+				snprintf(rep[i].error, sizeof(rep[i].error), "%s", err);
+				continue;
+			}
+		}
+		read_counters(t, id, &c);
+		rep[i].agent_id = id;
+		rep[i].matched = c.matched;
+		rep[i].mirrored = c.mirrored;
+		rep[i].truncated = c.truncated;
+		rep[i].rate_limited = c.rate_limited;
+		rep[i].failed = c.failed;
+	}
 }
 
 void sv_tap_free(struct sv_tap *t)

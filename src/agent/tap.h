@@ -27,6 +27,25 @@ void sv_tap_list(struct sv_tap *t, struct sb *out);
  * with the message in err. */
 int sv_tap_command(struct sv_tap *t, int argc, char **argv, struct sb *out, char *err,
 		   size_t errlen);
+/* The post's desired rules for this box, and what the agent reports of each. */
+struct sv_tap_want {
+	long long post_id;
+	char rule[512];
+};
+
+struct sv_tap_report {
+	long long post_id;
+	int agent_id; /* 0: not applied (see error) */
+	char error[200];
+	unsigned long long matched, mirrored, truncated, rate_limited, failed;
+};
+
+/* Makes the post's rules those wanted: removes the post's rules no longer wanted, adds new
+ * ones (a rule that failed is not retried while it stays wanted: its error is reported), and
+ * fills rep (room for n) with a report per wanted rule. Local rules are left alone. */
+void sv_tap_sync(struct sv_tap *t, const struct sv_tap_want *want, int n,
+		 struct sv_tap_report *rep);
+
 /* The client: "sitevisor-agent tap ...". */
 int sv_tap_main(int argc, char **argv);
 

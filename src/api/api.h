@@ -5,6 +5,7 @@
 #define SV_API_H
 
 #include <stddef.h>
+#include <string.h>
 #include "sb.h"
 #include "store.h"
 
@@ -38,6 +39,16 @@ struct sv_api_stats {
 	unsigned long long records_stored, records_skipped;
 };
 extern struct sv_api_stats sv_api_stats;
+
+/* /api/v1/taps and below (sub: what follows "taps", e.g. "" or "/7"): the virtual TAP's
+ * desired rules per box and the agents' reports (taps.c). Returns the HTTP status. */
+int sv_api_taps(struct sv_store *st, const char *method, const char *sub,
+		const struct sv_params *p, const char *body, size_t len, struct sb *out);
+/* Whether a taps request changes something (so needs the ingest token). */
+static inline int sv_api_taps_writes(const char *method)
+{
+	return strcmp(method, "GET") && strcmp(method, "HEAD");
+}
 
 /* {"error": msg} */
 int sv_api_error(struct sb *out, int status, const char *fmt, ...)

@@ -83,6 +83,15 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"  SUM(flows) FROM talk_hour GROUP BY hour, dim, a, b, p, q;"
 	/* Overlay views filter by VNI: a partial index costs only tunnelled records. */
 	"CREATE INDEX flows_vni ON flows(vni, last_ns) WHERE vni IS NOT NULL;",
+	/* 4: desired virtual TAP rules per box, and what the box's agent last reported of each
+	 * (its own rule id, an error, the counters). */
+	"CREATE TABLE taps ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT, box TEXT NOT NULL, rule TEXT NOT NULL,"
+	"  created_ns INTEGER NOT NULL, agent_id INTEGER, error TEXT, reported_ns INTEGER,"
+	"  matched INTEGER NOT NULL DEFAULT 0, mirrored INTEGER NOT NULL DEFAULT 0,"
+	"  truncated INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,"
+	"  failed INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX taps_box ON taps(box);",
 };
 
 static int exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
