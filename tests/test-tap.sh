@@ -159,7 +159,7 @@ udp_in() { ip netns exec "$B" nft list chain inet tapt in | grep -o 'packets [0-
 bg ip netns exec "$B" "$SV_ROOT/build/bench/udpsink" 198.18.0.2 9007
 sink=$BG_PID
 u0=$(udp_in)
-bg ip netns exec "$A" ping -c 300 -i 0.01 198.18.0.2
+bg ip netns exec "$A" ping -c 300 -i 0.01 198.18.0.2 >"$SV_TMP/ping6" 2>&1
 ping_pid=$BG_PID
 ip netns exec "$A" "$TOOLS/udpsend" -n 4000 -s 100 -g 200 198.18.0.2 9007 >"$SV_TMP/sent6" &
 send_pid=$!
@@ -173,8 +173,9 @@ for i in $(seq 1 10); do
 done
 check_eq "churn: every add and del succeeded" 1 "$churn_ok"
 wait "$send_pid"
-wait "$ping_pid" >"$SV_TMP/ping6" 2>&1
-check_eq "churn: no ping lost" 0 $?
+wait "$ping_pid"
+check_eq "churn: no ping lost" "300 packets transmitted, 300 received" \
+	"$(grep -o '300 packets transmitted, [0-9]* received' "$SV_TMP/ping6")"
 sleep 0.3
 check_eq "churn: every datagram arrived" "$(cat "$SV_TMP/sent6")" "$(($(udp_in) - u0))"
 stop_pid "$sink" >/dev/null 2>&1
@@ -231,5 +232,63 @@ stop_pid "$AGENT_PID"
 check_eq "agent exits 0" 0 $?
 check_eq "no tap device left" "" "$(ip -n "$H" -br link | grep sv-tap)"
 check "control socket removed" test ! -e "$CTL"
+# --- 9: rules through the post's API for a box ------------------------------------------------
+TOKEN=tap-test-token-0123456789
+sock=$SV_TMP/post.sock
+bg "$SV_ROOT/build/sitevisor-post" --listen "unix:$sock" --db "$SV_TMP/post.db" --token "$TOKEN" \
+	2>"$SV_TMP/post.err"
+wait_for 10 test -S "$sock" || fail "post did not start"
+api() { # api METHOD PATH [BODY] [TOKEN]: prints the body, then the status on a line of its own
+	curl -s --unix-socket "$sock" -X "$1" -H "Authorization: Bearer ${4-$TOKEN}" \
+		${3:+-d "$3"} -w '\n%{http_code}\n' "http://post/api/v1/$2"
+}
+status() { api "$@" | tail -1; }
+tap_id=$(api POST "taps?box=hbox" '{"rule":"--from h1 --direction in --to hm udp dst port 9010"}' |
+	head -1 | jq -r .id)
+check "post: rule stored" test "$tap_id" -ge 1
+bad_id=$(api POST "taps?box=hbox" '{"rule":"--from nosuch0 --to hm"}' | head -1 | jq -r .id)
+check_eq "post: GET lists both, pending" "pending pending" \
+	"$(api GET "taps?box=hbox" | head -1 | jq -r '[.taps[].state] | join(" ")')"
+check_eq "post: no token: 401" 401 "$(status POST "taps?box=hbox" '{"rule":"x"}' wrong)"
+check_eq "post: no box: 400" 400 "$(status POST taps '{"rule":"--from h1 --to hm"}')"
+check_eq "post: bad body: 400" 400 "$(status POST "taps?box=hbox" '{"rules":1}')"
+check_eq "post: control characters in a rule: 400" 400 \
+	"$(status POST "taps?box=hbox" '{"rule":"--from h1\n--to hm"}')"
+check_eq "post: delete unknown: 404" 404 "$(status DELETE taps/999)"
+check_eq "post: delete without the token: 401" 401 "$(status DELETE "taps/$tap_id" "" wrong)"
+
+agent_start "$H" ag2 -i br0 --control "$CTL" --post "unix:$sock" --token "$TOKEN" --box hbox \
+	|| exit 1
+check "post: the agent applies the box's rule" wait_for 10 sh -c \
+	"ip netns exec $H $AGENT tap --control $CTL list | grep -q 'origin=post.*dst port 9010'"
+cap "$M" m0 "$SV_TMP/m9.pcap"
+mon=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 30 -s 100 198.18.0.2 9010 >/dev/null
+cap_stop "$mon"
+check_eq "post: the monitor got the 30 copies" 30 "$(frames "$SV_TMP/m9.pcap" | wc -l)"
+post_counts() {
+	api GET "taps?box=hbox" | head -1 |
+		jq -r ".taps[] | select(.id == $tap_id) | \"\(.state) \(.counters.matched) \(.counters.mirrored)\""
+}
+# wait_eq SECONDS EXPECTED COMMAND...: until the command prints EXPECTED (the agent reports
+# every interval).
+wait_eq() {
+	local n=$(($1 * 10)) want=$2
+	shift 2
+	while [ "$n" -gt 0 ] && [ "$("$@")" != "$want" ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+}
+wait_eq 10 "active 30 30" post_counts
+check_eq "post: GET shows the rule active with its counters" "active 30 30" "$(post_counts)"
+err=$(api GET "taps?box=hbox" | head -1 | jq -r ".taps[] | select(.id == $bad_id) | \"\(.state): \(.error)\"")
+check_eq "post: the bad rule's error" "error: unknown interface 'nosuch0'" "$err"
+check_eq "post: delete: 200" 200 "$(status DELETE "taps/$tap_id")"
+check "post: the agent removes the rule" wait_for 10 sh -c \
+	"! ip netns exec $H $AGENT tap --control $CTL list | grep -q 'origin=post'"
+stop_pid "$AGENT_PID"
+check_eq "post: agent exits 0" 0 $?
+
 [ -n "${TAP_DEBUG:-}" ] && cp "$SV_TMP"/*.pcap* "$SV_TMP"/ag.err "$TAP_DEBUG"/
 finish
