@@ -232,7 +232,7 @@ stop_pid "$POST_PID"
 # --- schema upgrade in place, and retention ---
 sqlite3 "$SV_TMP/old.db" <"$SV_ROOT/tests/fixtures/schema-v1.sql"
 start upgrade --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 36500
-check_eq "upgrade: schema now at the current version" 3 "$(sqlite3 "$SV_TMP/old.db" 'PRAGMA user_version')"
+check_eq "upgrade: schema now at the current version" 4 "$(sqlite3 "$SV_TMP/old.db" 'PRAGMA user_version')"
 check_eq "upgrade: old records still served" '["oldbox",3456]' "$(body "/api/v1/flows?box=oldbox&since=1795299000" | jq -c '.flows[0] | [.box, .bytes]')"
 check_eq "upgrade: top talkers of old records from the new rollups" '["198.51.100.7",3456]' \
 	"$(body "/api/v1/top?by=src&since=1795290000&until=1795310000" | jq -c '.items[0] | [.src_addr, .bytes]')"

@@ -147,6 +147,30 @@ check "vxlan: inner frames equal the originals" cmp <(frames "$SV_TMP/m5.pcap" 5
 tap del "$id" >/dev/null
 check_eq "vxlan: device removed with the rule" "" "$(ip -n "$H" -br link | grep sv-tap)"
 
+# --- 5b: VXLAN between the VMs, matched by VNI and inner port ------------------------------------
+ip -n "$A" link add vx42 type vxlan id 42 local 198.18.0.1 remote 198.18.0.2 dstport 4789 dev v1
+ip -n "$B" link add vx42 type vxlan id 42 local 198.18.0.2 remote 198.18.0.1 dstport 4789 dev v2
+ip -n "$A" addr add 198.19.42.1/24 dev vx42
+ip -n "$B" addr add 198.19.42.2/24 dev vx42
+ip -n "$A" link set vx42 up
+ip -n "$B" link set vx42 up
+wait_for 5 ip netns exec "$A" ping -c 1 -W 1 198.19.42.2 || fail "ping over the overlay"
+id=$(tap add --from h1 --direction in --to hm --match-vni 42 --dport 9020)
+cap "$M" m0 "$SV_TMP/m5b.pcap"
+mon=$CAP_PID
+# The inner UDP destination port: 8 (UDP) + 8 (VXLAN) + 14 + 20 + 2 bytes into the outer UDP.
+cap "$A" v1 "$SV_TMP/s5b.pcap" udp dst port 4789 and src host 198.18.0.1 and udp[52:2] = 9020
+src=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 20 -s 100 198.19.42.2 9020 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 100 198.19.42.2 9021 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 100 198.18.0.2 9020 >/dev/null
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "vni: monitor frames (VNI 42, inner port 9020)" 20 "$(frames "$SV_TMP/m5b.pcap" | wc -l)"
+check "vni: byte for byte" cmp <(frames "$SV_TMP/m5b.pcap") <(frames "$SV_TMP/s5b.pcap")
+check_eq "vni: matched" 20 "$(counter "$id" matched)"
+tap del "$id" >/dev/null
+
 # --- 6: rules come and go while traffic flows: nothing of it is lost --------------------------
 # The receiver's input hook counts the datagrams that arrive (a socket's counters count
 # only what its reader took).

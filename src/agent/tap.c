@@ -131,8 +131,13 @@ static int publish(struct sv_tap *t, int ifindex, int dir)
 	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
 		struct tap_entry *e = &t->rules[id];
 
-		if (e->used && e->from_ifindex == ifindex && (e->s.dirs & (1 << dir)))
-			l.ids[l.n++] = id;
+		if (!e->used || e->from_ifindex != ifindex || !(e->s.dirs & (1 << dir)))
+			continue;
+		l.ids[l.n++] = id;
+		if (e->s.r.match & SV_TAP_M_VNI)
+			l.flags |= SV_TAP_IF_INNER;
+		else
+			l.flags |= SV_TAP_IF_PLAIN | (e->s.r.match ? SV_TAP_IF_OUTER : 0);
 	}
 	if (!l.n) {
 		bpf_map_delete_elem(fd, &k);
@@ -375,6 +380,7 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 {
 	struct sv_tap_rule zero = {};
 	struct tap_entry *e;
+	__u32 key;
 	int dir;
 
 	if (id < 1 || id >= SV_TAP_MAX_RULES || !t->rules[id].used)
@@ -385,7 +391,7 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 	for (dir = 0; dir < 2; dir++)
 		if (e->s.dirs & (1 << dir))
 			publish(t, e->from_ifindex, dir);
-	__u32 key = id;
+	key = id;
 	bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_rules), &key, &zero, BPF_ANY);
 	undo_devices(t, e);
 	return 0;

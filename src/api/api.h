@@ -40,6 +40,8 @@ struct sv_api_stats {
 };
 extern struct sv_api_stats sv_api_stats;
 
+/* The value of parameter k, or NULL. */
+const char *sv_api_param(const struct sv_params *p, const char *k);
 /* /api/v1/taps and below (sub: what follows "taps", e.g. "" or "/7"): the virtual TAP's
  * desired rules per box and the agents' reports (taps.c). Returns the HTTP status. */
 int sv_api_taps(struct sv_store *st, const char *method, const char *sub,

@@ -20,16 +20,6 @@
 #define BOX_MAX 127
 #define REPORT_MAX 256 /* rules in one report */
 
-static const char *param(const struct sv_params *p, const char *k)
-{
-	int i;
-
-	for (i = 0; i < p->n; i++)
-		if (!strcmp(p->key[i], k))
-			return p->val[i];
-	return NULL;
-}
-
 /* 1..max printable characters (no control characters: a rule is one line). */
 static int printable(const char *s, size_t max)
 {
@@ -49,7 +39,7 @@ static int box_param(const struct sv_params *p, const char **box, int required,
 	for (i = 0; i < p->n; i++)
 		if (strcmp(p->key[i], "box"))
 			return sv_api_error(out, 400, "unknown parameter '%s'", p->key[i]);
-	*box = param(p, "box");
+	*box = sv_api_param(p, "box");
 	if (!*box && required)
 		return sv_api_error(out, 400, "box is required");
 	if (*box && !printable(*box, BOX_MAX))

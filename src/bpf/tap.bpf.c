@@ -207,12 +207,24 @@ __noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id
 	return 0;
 }
 
+static __always_inline void tap_rules(struct __sk_buff *skb, const struct sv_meta *m,
+				      const struct sv_tap_if_rules *rules, int inner)
+{
+	int i;
+
+	for (i = 0; i < SV_TAP_MAX_PER_IF; i++) {
+		if (i >= rules->n)
+			break;
+		tap_rule(skb, m, rules->ids[i], inner);
+	}
+}
+
 static __always_inline int tap_handle(struct __sk_buff *skb, __u32 dir)
 {
 	struct sv_tap_if_key k = { .ifindex = skb->ifindex, .direction = dir };
 	struct sv_tap_if_rules *l, rules;
 	struct sv_meta m = {};
-	int i, ret, inner;
+	int ret, inner;
 
 	l = bpf_map_lookup_elem(&sv_tap_ifs, &k);
 	if (!l)
@@ -220,22 +232,24 @@ static __always_inline int tap_handle(struct __sk_buff *skb, __u32 dir)
 	/* A copy on the stack: the agent may replace the list meanwhile, and a copy's bounds
 	 * are simple for the verifier. */
 	rules = *l;
+	/* Parse only what the rules read: mirroring everything costs no parsing, and only VNI
+	 * rules make the inner frame worth parsing. */
 	for (inner = 0; inner < 2; inner++) {
-		__builtin_memset(&m, 0, sizeof(m));
-		ret = tap_parse(skb, &m, inner);
-		if (ret == SV_PARSE_SHORT &&
-		    !bpf_skb_pull_data(skb, skb->len < SV_PULL_LEN ? skb->len : SV_PULL_LEN)) {
+		if (!(rules.flags & (inner ? SV_TAP_IF_INNER : SV_TAP_IF_PLAIN)))
+			continue;
+		if (inner || (rules.flags & SV_TAP_IF_OUTER)) {
 			__builtin_memset(&m, 0, sizeof(m));
 			ret = tap_parse(skb, &m, inner);
-		}
-		/* A malformed frame still matches on what was read; no inner frame: none. */
-		if (inner && ret)
-			break;
-		for (i = 0; i < SV_TAP_MAX_PER_IF; i++) {
-			if (i >= rules.n)
+			if (ret == SV_PARSE_SHORT &&
+			    !bpf_skb_pull_data(skb, skb->len < SV_PULL_LEN ? skb->len : SV_PULL_LEN)) {
+				__builtin_memset(&m, 0, sizeof(m));
+				ret = tap_parse(skb, &m, inner);
+			}
+			/* A malformed frame matches on what was read; no inner frame: nothing. */
+			if (inner && ret)
 				break;
-			tap_rule(skb, &m, rules.ids[i], inner);
 		}
+		tap_rules(skb, &m, &rules, inner);
 	}
 	return TC_ACT_UNSPEC;
 }

@@ -152,8 +152,14 @@ struct sv_tap_if_key {
 	__u32 direction; /* enum sv_direction */
 };
 
+/* sv_tap_if_rules.flags: which rules the list holds, so a program parses only what they read */
+#define SV_TAP_IF_PLAIN (1 << 0) /* a rule without --match-vni */
+#define SV_TAP_IF_OUTER (1 << 1) /* one of those matches fields of the frame: parse it */
+#define SV_TAP_IF_INNER (1 << 2) /* a rule matches a VXLAN VNI: parse the inner frame */
+
 struct sv_tap_if_rules {
 	__u32 n;
+	__u32 flags; /* SV_TAP_IF_* */
 	__u32 ids[SV_TAP_MAX_PER_IF];
 };
 
