@@ -55,10 +55,9 @@ struct sv_tap {
 	int ncpu;
 };
 
+/* One line into err; -EINVAL. */
 __attribute__((format(printf, 3, 4))) static int fail(char *err, size_t len, const char *fmt,
-						      ...);
-
-static int fail(char *err, size_t len, const char *fmt, ...)
+						      ...)
 {
 	va_list ap;
 
