@@ -88,6 +88,26 @@ check "out: the replies byte for byte" cmp <(frames "$SV_TMP/m2.pcap") \
 	<(frames "$SV_TMP/s2.pcap" | awk 'NR % 2 == 0')
 tap del "$id" >/dev/null
 
+# --- 2b: IPv6, matched by prefix ------------------------------------------------------------------
+for x in "$A v1 1" "$B v2 2"; do
+	set -- $x
+	ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=0"
+	ip -n "$1" addr add "2001:db8:1::$3/64" dev "$2" nodad
+done
+wait_for 5 ip netns exec "$A" ping -6 -c 1 -W 1 2001:db8:1::2 || fail "ping6 before the tap"
+id=$(tap add --from h1 --direction in --to hm --src 2001:db8:1::/64 udp dst port 9030)
+cap "$M" m0 "$SV_TMP/m2b.pcap"
+mon=$CAP_PID
+cap "$A" v1 "$SV_TMP/s2b.pcap" ip6 and udp dst port 9030 and src host 2001:db8:1::1
+src=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 15 -s 100 2001:db8:1::2 9030 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 5 -s 100 198.18.0.2 9030 >/dev/null
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "ipv6: monitor frames" 15 "$(frames "$SV_TMP/m2b.pcap" | wc -l)"
+check "ipv6: byte for byte" cmp <(frames "$SV_TMP/m2b.pcap") <(frames "$SV_TMP/s2b.pcap")
+tap del "$id" >/dev/null
+
 # --- 3: snaplen -------------------------------------------------------------------------------
 id=$(tap add --from h1 --direction in --to hm --snaplen 100 --dport 9003)
 cap "$M" m0 "$SV_TMP/m3.pcap"
