@@ -207,15 +207,17 @@ bg ip netns exec "$A" ping -c 300 -i 0.01 198.18.0.2 >"$SV_TMP/ping6" 2>&1
 ping_pid=$BG_PID
 ip netns exec "$A" "$TOOLS/udpsend" -n 4000 -s 100 -g 200 198.18.0.2 9007 >"$SV_TMP/sent6" &
 send_pid=$!
-churn_ok=1
+churn_ok=1 took=0
 for i in $(seq 1 10); do
 	x=$(tap add --from h1 --to hm udp dst port 9007) || churn_ok=0
 	y=$(tap add --from h2 --direction in --to hm --proto icmp) || churn_ok=0
 	sleep 0.1
+	took=$((took + $(counter "$x" mirrored)))
 	tap del "$x" >/dev/null || churn_ok=0
 	tap del "$y" >/dev/null || churn_ok=0
 done
 check_eq "churn: every add and del succeeded" 1 "$churn_ok"
+check "churn: the rules took effect ($took copies)" test "$took" -gt 0
 wait "$send_pid"
 wait "$ping_pid"
 check_eq "churn: no ping lost" "300 packets transmitted, 300 received" \
