@@ -244,6 +244,7 @@ refuse "unknown --from" "unknown interface 'nosuch0'" --from nosuch0 --to hm
 refuse "unknown --to" "unknown interface 'nosuch0'" --from h1 --to nosuch0
 refuse "mirror to itself" "to itself" --from h2 --to h2
 refuse "target watched: a loop" "loop: h1 is watched" --from h2 --to h1
+refuse "a bridge as the target" "br0 is a bridge" --from h2 --to br0
 refuse "watching a target: a loop" "loop: hm receives" --from hm --to h2
 refuse "vxlan underlay watched: a loop" "loop: copies to 198.19.0.2 leave by hu" \
 	--from hu --to vxlan://198.19.0.2

@@ -210,6 +210,7 @@ static int check_loops(struct sv_tap *t, struct tap_entry *n, char *err, size_t 
 /* Looks up the interfaces and the remote's route. */
 static int resolve(struct tap_entry *n, char *err, size_t len)
 {
+	char kind[32];
 	int oif;
 
 	n->from_ifindex = if_nametoindex(n->s.from);
@@ -219,6 +220,11 @@ static int resolve(struct tap_entry *n, char *err, size_t len)
 		n->to_ifindex = if_nametoindex(n->s.to);
 		if (!n->to_ifindex)
 			return fail(err, len, "unknown interface '%s'", n->s.to);
+		/* A bridge floods what it sends to its ports: copies would reach the VMs, and
+		 * come back through watched ports as copies of copies. */
+		if (!sv_tapdev_kind(n->to_ifindex, kind, sizeof(kind)) && !strcmp(kind, "bridge"))
+			return fail(err, len, "%s is a bridge: it would flood the copies to its "
+					      "ports; mirror to a port or a veth", n->s.to);
 		return 0;
 	}
 	oif = sv_tapdev_route_oif(&n->s.raddr);

@@ -203,6 +203,40 @@ int sv_tapdev_veth(const char *a, const char *b)
 	return 0;
 }
 
+int sv_tapdev_kind(int ifindex, char *kind, size_t size)
+{
+	struct {
+		struct nlmsghdr h;
+		char buf[8192];
+	} reply;
+	struct ifinfomsg *ifi;
+	struct rtattr *a, *b;
+	struct nlreq r;
+	int len, blen, err;
+
+	link_req(&r, RTM_GETLINK, 0);
+	ifi = NLMSG_DATA(&r.h);
+	ifi->ifi_index = ifindex;
+	memset(&reply, 0, sizeof(reply));
+	err = nl_talk(&r, &reply, sizeof(reply));
+	if (err)
+		return err;
+	if (reply.h.nlmsg_type != RTM_NEWLINK)
+		return -ENODEV;
+	kind[0] = 0;
+	len = IFLA_PAYLOAD(&reply.h);
+	for (a = IFLA_RTA(NLMSG_DATA(&reply.h)); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type != IFLA_LINKINFO)
+			continue;
+		blen = RTA_PAYLOAD(a);
+		for (b = RTA_DATA(a); RTA_OK(b, blen); b = RTA_NEXT(b, blen))
+			if (b->rta_type == IFLA_INFO_KIND)
+				snprintf(kind, size, "%.*s", (int)RTA_PAYLOAD(b),
+					 (char *)RTA_DATA(b));
+	}
+	return 0;
+}
+
 int sv_tapdev_route_oif(const struct sockaddr_storage *dst)
 {
 	struct {

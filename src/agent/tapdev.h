@@ -4,6 +4,7 @@
 #ifndef SV_TAPDEV_H
 #define SV_TAPDEV_H
 
+#include <stddef.h>
 #include <sys/socket.h>
 
 /* A VXLAN device NAME sending to remote:port with VNI, its source address and underlay chosen
@@ -14,6 +15,8 @@ int sv_tapdev_vxlan(const char *name, const struct sockaddr_storage *remote, uns
 int sv_tapdev_veth(const char *a, const char *b);
 /* Deletes a device we made (a veth pair goes with either end). */
 int sv_tapdev_del(int ifindex);
+/* The kind of a device ("bridge", "veth", ...; "" for a physical one) into kind. 0 or -errno. */
+int sv_tapdev_kind(int ifindex, char *kind, size_t size);
 /* The interface the route to an address leaves by, or -errno. */
 int sv_tapdev_route_oif(const struct sockaddr_storage *dst);
 
