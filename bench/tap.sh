@@ -49,21 +49,8 @@ if [ "$NCPU" -ge 2 ]; then
 fi
 
 # --- topology ----------------------------------------------------------------------------
-H=$(ns_add th) && A=$(ns_add ta) && B=$(ns_add tb) && M=$(ns_add tm) || die "namespaces"
-for ns in "$H" "$A" "$B" "$M"; do
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-done
-ip -n "$H" link add br0 type bridge
-ip -n "$H" link set br0 up
-veth "$A" v1 "$H" h1
-veth "$B" v2 "$H" h2
-veth "$M" m0 "$H" hm
-ip -n "$H" link set h1 master br0
-ip -n "$H" link set h2 master br0
-ip -n "$A" addr add 198.18.0.1/24 dev v1
-ip -n "$B" addr add 198.18.0.2/24 dev v2
-wait_for 5 ip netns exec "$A" ping -c 1 -W 1 198.18.0.2 || die "no path between the VMs"
+. "$SV_ROOT/tests/tap_topo.sh"
+tap_topology || die "cannot build the topology"
 mac_b=$(ip -n "$B" -j link show v2 | jq -r '.[0].address')
 ip -n "$A" neigh replace 198.18.0.2 lladdr "$mac_b" dev v1 nud permanent
 bg ip netns exec "$B" "$SV_ROOT/build/bench/udpsink" 198.18.0.2 9000 >/dev/null

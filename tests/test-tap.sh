@@ -7,25 +7,11 @@
 . "$(dirname "$0")/lib.sh"
 need_root tap
 
-H=$(ns_add h) && A=$(ns_add a) && B=$(ns_add b) && M=$(ns_add m) || exit 1
-for ns in "$H" "$A" "$B" "$M"; do
-	# No IPv6 chatter (router solicitations, MLD) on any link: every frame is ours.
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1
-done
-ip -n "$H" link add br0 type bridge
-ip -n "$H" link set br0 up
-veth "$A" v1 "$H" h1
-veth "$B" v2 "$H" h2
-veth "$M" m0 "$H" hm # the monitor port
+. "$SV_ROOT/tests/tap_topo.sh"
+tap_topology || { fail "topology"; finish; }
 veth "$M" mu "$H" hu # the routed underlay towards the remote monitor
-ip -n "$H" link set h1 master br0
-ip -n "$H" link set h2 master br0
-ip -n "$A" addr add 198.18.0.1/24 dev v1
-ip -n "$B" addr add 198.18.0.2/24 dev v2
 ip -n "$H" addr add 198.19.0.1/30 dev hu
 ip -n "$M" addr add 198.19.0.2/30 dev mu
-wait_for 5 ip netns exec "$A" ping -c 1 -W 1 198.18.0.2 || fail "ping before the tap"
 
 PCAP="python3 $SV_ROOT/tests/tap_pcap.py"
 CTL=$SV_TMP/ctl.sock

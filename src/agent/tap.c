@@ -55,17 +55,7 @@ struct sv_tap {
 	int ncpu;
 };
 
-/* One line into err; -EINVAL. */
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t len, const char *fmt,
-						      ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
+#define fail sv_tap_fail
 
 int sv_tap_new(struct sv_tap **t)
 {

@@ -17,8 +17,9 @@
 #include <netinet/in.h>
 #include <pcap/pcap.h>
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t len, const char *fmt,
-						      ...)
+#define fail sv_tap_fail
+
+int sv_tap_fail(char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 

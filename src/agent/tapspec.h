@@ -29,6 +29,8 @@ struct sv_tap_spec {
 /* Parses a rule's words: options, then an optional libpcap expression. On a mistake returns
  * -EINVAL with one line in err. Interfaces are not looked up here. */
 int sv_tap_spec_parse(int argc, char **argv, struct sv_tap_spec *s, char *err, size_t errlen);
+/* One line into err (printf); returns -EINVAL. */
+int sv_tap_fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Splits line in place on blanks into at most max words; the count, or -E2BIG. */
 int sv_tap_split(char *line, char **argv, int max);
 
