@@ -27,8 +27,8 @@ POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/
 						  src/export/*.c)) \
 	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
-BPF_OBJS   := $(BUILD)/flow.bpf.o
-SKELS      := $(BUILD)/flow.skel.h
+BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
+SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h
 TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test \
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
 	      $(BUILD)/tests/store_test \
@@ -144,6 +144,7 @@ bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/run.sh
 	$(Q)bash bench/post.sh
 	$(Q)bash bench/capture.sh
+	$(Q)bash bench/tap.sh
 
 $(BUILD)/bench/ingest_load: bench/tools/ingest_load.c
 	@mkdir -p $(dir $@)

@@ -674,6 +674,14 @@ void sv_deliver_end(struct sv_deliver *d)
 		seal_batch(d);
 }
 
+void sv_deliver_endpoint(const struct sv_deliver *d, struct sv_post_endpoint *ep)
+{
+	ep->url = d->url;
+	ep->unix_path = d->unix_path;
+	ep->auth = d->auth;
+	ep->ca_file = d->ca_file;
+}
+
 void sv_deliver_freeze_ifaces(struct sv_deliver *d)
 {
 	if (d)

@@ -46,6 +46,13 @@ struct sv_deliver_stats {
 	unsigned long long failures; /* sends that failed (unreachable, 5xx, token) */
 };
 
+/* Where the post answers and how to authenticate, for the agent's other requests to it (the
+ * tap's rules): url is the ingest URL; strings owned by d, valid until sv_deliver_close. */
+struct sv_post_endpoint {
+	const char *url, *unix_path, *auth, *ca_file;
+};
+void sv_deliver_endpoint(const struct sv_deliver *d, struct sv_post_endpoint *ep);
+
 /* A consistent snapshot, from any thread. */
 void sv_deliver_stats(struct sv_deliver *d, struct sv_deliver_stats *st);
 /* Gives the sender up to the drain timeout to empty the spool, stops it, reports what was

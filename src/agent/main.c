@@ -23,10 +23,14 @@
 #include "iface.h"
 #include "influx.h"
 #include "ipfix.h"
+#include "control.h"
 #include "log.h"
 #include "metrics.h"
 #include "output.h"
 #include "sdnotify.h"
+#include "tap.h"
+#include "tapspec.h"
+#include "tapsync.h"
 
 #define SV_VERSION "0.1.0"
 #define NS_PER_SEC 1000000000ull
@@ -57,6 +61,9 @@ struct sv_opts {
 	struct sv_ipfix_target ipfix_target;
 	unsigned int ipfix_domain, ipfix_mtu, ipfix_tmpl_interval;
 	int ipfix_only_set; /* an option that only means something with --ipfix */
+	char **taps; /* --tap rules */
+	int n_taps;
+	const char *control; /* NULL: the default path, and only if it is free */
 };
 
 struct sv_agent {
@@ -76,6 +83,9 @@ struct sv_agent {
 	struct sv_ipfix *ipfix;
 	__u64 wall_off;
 	__u64 reported[SV_CNT_MAX];
+	struct sv_tap *tap;
+	struct sv_tapsync *tapsync; /* the post's rules for this box, with --post */
+	int ctl_fd;
 	int stop;
 };
 
@@ -127,6 +137,10 @@ static void usage(FILE *f)
 		"      --ipfix-mtu BYTES   largest IPFIX message (default 1400)\n"
 		"      --ipfix-template-interval S\n"
 		"                          UDP: templates again every S seconds (default 60)\n"
+		"      --tap RULE          mirror traffic by RULE (repeatable), the words of\n"
+		"                          'sitevisor-agent tap add' in one argument\n"
+		"      --control PATH      control socket for 'sitevisor-agent tap' (default\n"
+		"                          " SV_CONTROL_DEFAULT ")\n"
 		"  -v, --verbose           more messages (twice: libbpf's too)\n"
 		"  -q, --quiet             warnings only\n"
 		"  -h, --help              this text\n"
@@ -179,6 +193,8 @@ enum {
 	OPT_IPFIX_DOMAIN,
 	OPT_IPFIX_MTU,
 	OPT_IPFIX_TMPL,
+	OPT_TAP,
+	OPT_CONTROL,
 };
 
 static const struct option long_opts[] = {
@@ -209,6 +225,8 @@ static const struct option long_opts[] = {
 	{ "ipfix-domain", required_argument, NULL, OPT_IPFIX_DOMAIN },
 	{ "ipfix-mtu", required_argument, NULL, OPT_IPFIX_MTU },
 	{ "ipfix-template-interval", required_argument, NULL, OPT_IPFIX_TMPL },
+	{ "tap", required_argument, NULL, OPT_TAP },
+	{ "control", required_argument, NULL, OPT_CONTROL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "help", no_argument, NULL, 'h' },
@@ -414,6 +432,19 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 		case OPT_IPFIX_MTU:
 		case OPT_IPFIX_TMPL:
 			err = ipfix_opt(o, c, optarg);
+			break;
+		case OPT_TAP:
+			o->taps = realloc(o->taps, (o->n_taps + 1) * sizeof(char *));
+			if (!o->taps)
+				return -ENOMEM;
+			o->taps[o->n_taps++] = optarg;
+			break;
+		case OPT_CONTROL:
+			if (!*optarg) {
+				pr_warn("invalid --control: empty\n");
+				return -EINVAL;
+			}
+			o->control = optarg;
 			break;
 		case 'v':
 			sv_log_level++;
@@ -765,6 +796,14 @@ static int setup_fds(struct sv_agent *a, int *ep, int *sfd, int *tfd)
 	epoll_ctl(*ep, EPOLL_CTL_ADD, *tfd, &ev);
 	ev.data.fd = a->ifaces.nl_fd;
 	epoll_ctl(*ep, EPOLL_CTL_ADD, a->ifaces.nl_fd, &ev);
+	if (a->ctl_fd >= 0) {
+		ev.data.fd = a->ctl_fd;
+		epoll_ctl(*ep, EPOLL_CTL_ADD, a->ctl_fd, &ev);
+	}
+	if (a->tapsync) {
+		ev.data.fd = sv_tapsync_fd(a->tapsync);
+		epoll_ctl(*ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
+	}
 	if (a->rb) {
 		ev.data.fd = ring_buffer__epoll_fd(a->rb);
 		epoll_ctl(*ep, EPOLL_CTL_ADD, ev.data.fd, &ev);
@@ -793,6 +832,10 @@ static int run(struct sv_agent *a)
 				err = scan(a, 0);
 			else if (evs[i].data.fd == a->ifaces.nl_fd)
 				err = sv_ifaces_poll(&a->ifaces);
+			else if (evs[i].data.fd == a->ctl_fd)
+				sv_control_serve(a->ctl_fd, a->tap);
+			else if (a->tapsync && evs[i].data.fd == sv_tapsync_fd(a->tapsync))
+				sv_tapsync_apply(a->tapsync, a->tap);
 		}
 		if (a->rb && !err) {
 			err = ring_buffer__consume(a->rb);
@@ -893,6 +936,7 @@ static const struct {
 	int (*main)(int argc, char **argv);
 } subcommands[] = {
 	{ "capture", sv_capture_main },
+	{ "tap", sv_tap_main },
 	{ NULL, NULL },
 };
 
@@ -911,9 +955,53 @@ static int run_subcommand(int argc, char **argv, int *ret)
 	return 0;
 }
 
+/* The --tap rules, each split into words as the tap subcommand would send them. */
+static int start_taps(struct sv_agent *a)
+{
+	char *words[SV_TAP_ARGS], err[256], line[SV_TAP_TEXT];
+	int i, n, ret;
+
+	for (i = 0; i < a->o.n_taps; i++) {
+		snprintf(line, sizeof(line), "%s", a->o.taps[i]);
+		n = sv_tap_split(line, words, SV_TAP_ARGS);
+		if (n < 0) {
+			pr_warn("invalid --tap '%s': too many words\n", a->o.taps[i]);
+			return -EINVAL;
+		}
+		ret = sv_tap_add(a->tap, n, words, SV_TAP_LOCAL, err, sizeof(err));
+		if (ret < 0) {
+			pr_warn("invalid --tap '%s': %s\n", a->o.taps[i], err);
+			return ret;
+		}
+		pr_info("tap rule %d: %s\n", ret, a->o.taps[i]);
+	}
+	return 0;
+}
+
+/* The control socket. The default path is taken only if free: several agents (one per
+ * namespace) may run on one box, and only one can own it; the others say so and go on. */
+static int open_control(struct sv_agent *a)
+{
+	const char *path = a->o.control ? a->o.control : SV_CONTROL_DEFAULT;
+	int fd = sv_control_open(path);
+
+	if (fd >= 0) {
+		a->ctl_fd = fd;
+		return 0;
+	}
+	if (a->o.control) {
+		pr_warn("cannot serve the control socket %s: %s\n", path,
+			fd == -EADDRINUSE ? "another agent serves it" : strerror(-fd));
+		return fd;
+	}
+	pr_info("no control socket (%s: %s); tap rules only by --tap\n", path,
+		fd == -EADDRINUSE ? "another agent serves it" : strerror(-fd));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
-	struct sv_agent a = { .ifaces.nl_fd = -1 };
+	struct sv_agent a = { .ifaces.nl_fd = -1, .ctl_fd = -1 };
 	int err, dir;
 
 	sv_prog_name = "sitevisor-agent";
@@ -976,6 +1064,19 @@ int main(int argc, char **argv)
 	}
 	if (a.ipfix)
 		sv_ipfix_start(a.ipfix);
+	err = sv_tap_new(&a.tap);
+	if (!err)
+		err = start_taps(&a);
+	if (!err)
+		err = open_control(&a);
+	if (!err && a.dl) {
+		struct sv_post_endpoint ep;
+
+		sv_deliver_endpoint(a.dl, &ep);
+		err = sv_tapsync_start(&ep, a.o.box, a.o.interval, &a.tapsync);
+	}
+	if (err)
+		goto out;
 	pr_info("tracing %d interfaces; records every %u s\n", sv_ifaces_count(&a.ifaces),
 		a.o.interval);
 	publish_metrics(&a);
@@ -993,6 +1094,9 @@ int main(int argc, char **argv)
 		scan(&a, 1);
 	summary(&a);
 out:
+	sv_tapsync_stop(a.tapsync); /* before the tap: it may be applying rules */
+	sv_control_close(a.ctl_fd, a.o.control ? a.o.control : SV_CONTROL_DEFAULT);
+	sv_tap_free(a.tap);
 	/* The final records are spooled; the sender gets the drain timeout to deliver them. */
 	sv_deliver_close(a.dl);
 	sv_metrics_stop(a.metrics);
@@ -1006,5 +1110,6 @@ out:
 		sv_flowtab_free(&a.flows);
 	flow_bpf__destroy(a.skel);
 	free(a.o.ifnames);
+	free(a.o.taps);
 	return err ? 1 : 0;
 }

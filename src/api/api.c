@@ -40,6 +40,11 @@ static const char *param(const struct sv_params *p, const char *k)
 }
 
 /* Every parameter must be one the endpoint knows. */
+const char *sv_api_param(const struct sv_params *p, const char *k)
+{
+	return param(p, k);
+}
+
 static int check_known(const struct sv_params *p, const char *const *known, struct sb *out)
 {
 	int i, k;

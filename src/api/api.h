@@ -5,6 +5,7 @@
 #define SV_API_H
 
 #include <stddef.h>
+#include <string.h>
 #include "sb.h"
 #include "store.h"
 
@@ -35,6 +36,17 @@ extern struct sv_api_stats sv_api_stats;
 /* One alert as JSON (the /api/v1/alerts item, also the alerts log's): lists become arrays,
  * seen_by's "box\tiface" lines objects. */
 void sv_api_alert_json(struct sb *out, const struct sv_alert *a);
+/* The value of parameter k, or NULL. */
+const char *sv_api_param(const struct sv_params *p, const char *k);
+/* /api/v1/taps and below (sub: what follows "taps", e.g. "" or "/7"): the virtual TAP's
+ * desired rules per box and the agents' reports (taps.c). Returns the HTTP status. */
+int sv_api_taps(struct sv_store *st, const char *method, const char *sub,
+		const struct sv_params *p, const char *body, size_t len, struct sb *out);
+/* Whether a taps request changes something (so needs the ingest token). */
+static inline int sv_api_taps_writes(const char *method)
+{
+	return strcmp(method, "GET") && strcmp(method, "HEAD");
+}
 
 /* {"error": msg} */
 int sv_api_error(struct sb *out, int status, const char *fmt, ...)

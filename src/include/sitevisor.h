@@ -149,4 +149,78 @@ enum sv_cap_counter {
 	SV_CAP_MAX,
 };
 
+/* ---- Virtual TAP (src/bpf/tap.bpf.c, src/agent/tap.c) ----
+ * Rules live in an array indexed by rule id; each watched interface and direction has a list
+ * of rule ids. The agent writes a rule before any list names it and removes it from the lists
+ * before its slot is reused (ids go round, so a slot is not reused at once). */
+#define SV_TAP_MAX_RULES 64 /* rule ids 1..63; slot 0 is never used */
+#define SV_TAP_MAX_PER_IF 8 /* rules per interface and direction */
+
+/* sv_tap_rule.match: the fields a frame must match (all of them) */
+#define SV_TAP_M_SRC (1 << 0) /* src address in src */
+#define SV_TAP_M_DST (1 << 1)
+#define SV_TAP_M_HOST (1 << 2) /* src or dst address in host */
+#define SV_TAP_M_PROTO (1 << 3) /* IP protocol */
+#define SV_TAP_M_SPORT (1 << 4) /* ranges, inclusive */
+#define SV_TAP_M_DPORT (1 << 5)
+#define SV_TAP_M_PORT (1 << 6) /* src or dst port */
+#define SV_TAP_M_VNI (1 << 7) /* VXLAN with this VNI: the other fields match the inner frame */
+#define SV_TAP_M_IPV (1 << 8) /* ip_version (4 or 6) */
+#define SV_TAP_M_IP (1 << 9) /* any IP frame */
+
+/* A prefix over the 16-byte address form of sv_flow_key (IPv4 as ::ffff:a.b.c.d). */
+struct sv_tap_net {
+	__u8 addr[16];
+	__u8 plen; /* 0..128 */
+	__u8 pad[7];
+};
+
+struct sv_tap_rule {
+	__u32 match; /* SV_TAP_M_* */
+	__u32 target_ifindex; /* copies go out of this device (a truncating veth for snaplen) */
+	__u32 vni;
+	__u8 proto;
+	__u8 ip_version;
+	__u16 pad0;
+	__u16 sport[2], dport[2], port[2];
+	__u32 pad1;
+	struct sv_tap_net src, dst, host;
+	__u64 rate_pps; /* 0: no cap */
+};
+
+/* Per rule, per CPU. matched = mirrored + rate_limited + failed, where failed here is a copy
+ * that could not be made; a copy that was made but could not be cut or sent on after the
+ * truncating veth also counts as failed (then it is in mirrored too). */
+struct sv_tap_counters {
+	__u64 matched;
+	__u64 mirrored; /* copies handed to the target */
+	__u64 truncated; /* copies cut to the snaplen */
+	__u64 rate_limited; /* matched, not copied: over the rule's rate */
+	__u64 failed; /* the copy could not be made or sent on */
+};
+
+struct sv_tap_if_key {
+	__u32 ifindex;
+	__u32 direction; /* enum sv_direction */
+};
+
+/* sv_tap_if_rules.flags: which rules the list holds, so a program parses only what they read */
+#define SV_TAP_IF_PLAIN (1 << 0) /* a rule without --match-vni */
+#define SV_TAP_IF_OUTER (1 << 1) /* one of those matches fields of the frame: parse it */
+#define SV_TAP_IF_INNER (1 << 2) /* a rule matches a VXLAN VNI: parse the inner frame */
+
+struct sv_tap_if_rules {
+	__u32 n;
+	__u32 flags; /* SV_TAP_IF_* */
+	__u32 ids[SV_TAP_MAX_PER_IF];
+};
+
+/* The far end of a rule's truncating veth pair: cut copies to snaplen, send them on. */
+struct sv_tap_trunc {
+	__u32 rule_id;
+	__u32 snaplen;
+	__u32 target_ifindex;
+	__u32 pad;
+};
+
 #endif /* SITEVISOR_H */

@@ -212,6 +212,35 @@ static enum MHD_Result serve_ingest(struct sv_http_cfg *cfg, struct MHD_Connecti
 	return ret;
 }
 
+/* /api/v1/taps and below: the virtual TAP's rules (api/taps.c); the tokens were checked. */
+static int is_taps(const char *url)
+{
+	const char *p = API_PREFIX "taps";
+
+	return !strncmp(url, p, strlen(p)) && (!url[strlen(p)] || url[strlen(p)] == '/');
+}
+
+static enum MHD_Result serve_taps(struct sv_http_cfg *cfg, struct MHD_Connection *c,
+				  const char *url, const char *method, struct req *rq)
+{
+	struct sv_params p = { 0 };
+	struct sb out;
+	enum MHD_Result ret;
+	int status;
+
+	if (rq->too_big)
+		return send_error(c, 413, "body too large");
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &p);
+	if (p.overflow)
+		return send_error(c, 400, "too many parameters");
+	sb_init(&out);
+	status = sv_api_taps(cfg->store, method, url + strlen(API_PREFIX "taps"), &p,
+			     rq->body.buf ? rq->body.buf : "", rq->body.len, &out);
+	ret = reply(c, status, &out, "application/json");
+	sb_free(&out);
+	return ret;
+}
+
 /* First call of a request: headers only. Refuse here whatever can be refused. */
 static enum MHD_Result first_call(struct sv_http_cfg *cfg, struct MHD_Connection *c,
 				  const char *url, const char *method, void **con_cls)
@@ -223,7 +252,10 @@ static enum MHD_Result first_call(struct sv_http_cfg *cfg, struct MHD_Connection
 
 	if (ingest && strcmp(method, "POST"))
 		return send_error(c, 405, "use POST for ingest");
-	if (!ingest && !get)
+	if (is_taps(url)) {
+		if (sv_api_taps_writes(method) ? !is_ingest_token(cfg, bearer(c)) : !may_read(cfg, c))
+			return send_error(c, 401, "missing or wrong token");
+	} else if (!ingest && !get)
 		return send_error(c, 405, "method not allowed");
 	if (ingest && !is_ingest_token(cfg, bearer(c)))
 		return send_error(c, 401, "missing or wrong token");
@@ -264,6 +296,8 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	rq->answered = 1;
 	if (sb_failed(&rq->body))
 		return send_error(c, 500, "out of memory");
+	if (is_taps(url))
+		return serve_taps(cfg, c, url, method, rq);
 	if (!strcmp(method, "POST"))
 		return serve_ingest(cfg, c, rq);
 	return serve_get(cfg, c, url);

@@ -134,6 +134,15 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"  ip_version INTEGER, protocol INTEGER, src_addr TEXT, dst_addr TEXT,"
 	"  src_port INTEGER, dst_port INTEGER, hops TEXT NOT NULL, lost TEXT);"
 	"CREATE INDEX paths_time ON paths(first_ns);",
+	/* 7: desired virtual TAP rules per box, and what the box's agent last reported of each
+	 * (its own rule id, an error, the counters). */
+	"CREATE TABLE taps ("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT, box TEXT NOT NULL, rule TEXT NOT NULL,"
+	"  created_ns INTEGER NOT NULL, agent_id INTEGER, error TEXT, reported_ns INTEGER,"
+	"  matched INTEGER NOT NULL DEFAULT 0, mirrored INTEGER NOT NULL DEFAULT 0,"
+	"  truncated INTEGER NOT NULL DEFAULT 0, rate_limited INTEGER NOT NULL DEFAULT 0,"
+	"  failed INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX taps_box ON taps(box);",
 };
 
 int sv_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)

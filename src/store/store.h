@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include "ingest.h"
 
-#define SV_SCHEMA_VERSION 6
+#define SV_SCHEMA_VERSION 7
 
 struct sv_store;
 
@@ -175,5 +175,26 @@ typedef int (*sv_link_row_cb)(void *ctx, const struct sv_link_row *row);
 /* Every segment with minutes in [since, until), summed, with latency percentiles. */
 int sv_store_path_links(struct sv_store *st, int64_t since_ns, int64_t until_ns,
 			sv_link_row_cb cb, void *ctx);
+
+/* ---- Virtual TAP rules (taps.c) ---- */
+struct sv_tap_row {
+	int64_t id;
+	const char *box, *rule, *error; /* error NULL: none reported */
+	int64_t created_ns, reported_ns; /* reported_ns 0: the agent has not reported it */
+	int64_t agent_id; /* the rule's id in the agent, 0 if not applied */
+	uint64_t matched, mirrored, truncated, rate_limited, failed;
+};
+typedef int (*sv_tap_cb)(void *ctx, const struct sv_tap_row *r);
+
+/* A desired rule for box; its id into *id. */
+int sv_store_tap_add(struct sv_store *st, const char *box, const char *rule, int64_t now_ns,
+		     int64_t *id);
+/* 0, -ENOENT if there is no such rule, -EIO. */
+int sv_store_tap_del(struct sv_store *st, int64_t id);
+/* The rules of box (NULL: every box), by id. */
+int sv_store_taps(struct sv_store *st, const char *box, sv_tap_cb cb, void *ctx);
+/* What box's agent reports of one of its rules; a rule of another box, or gone, is ignored. */
+int sv_store_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row *r,
+			int64_t now_ns);
 
 #endif /* SV_STORE_H */

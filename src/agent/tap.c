@@ -1,0 +1,578 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The virtual TAP's state in the agent. The BPF object (tap.bpf.c) loads with the first rule.
+ * Adding a rule: check it (interfaces exist, no mirror to itself, no loop), make its devices
+ * (a VXLAN device for a remote monitor, a veth pair for a snaplen), write the rule into its
+ * slot, then publish it in the interface's list, attaching the interface's program if this is
+ * its first rule. Deleting runs the other way round. Nothing else is reattached, so traffic
+ * and the flow programs are never disturbed. */
+#include "tap.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "log.h"
+#include "tap.skel.h"
+#include "tapdev.h"
+#include "tapspec.h"
+
+#define SV_BPF_TCX_INGRESS 46 /* enum bpf_attach_type, Linux 6.6 */
+#define SV_BPF_TCX_EGRESS 47
+
+struct tap_entry {
+	int used;
+	enum sv_tap_origin origin;
+	long long post_id; /* SV_TAP_POST: the post's id of the rule */
+	struct sv_tap_spec s;
+	int from_ifindex;
+	int to_ifindex; /* the real target: a local device or our VXLAN device */
+	int vx_ifindex; /* our VXLAN device, or 0 */
+	int underlay; /* where VXLAN copies leave, for loop checks; 0 if unknown */
+	int veth_a, veth_b; /* our truncating pair, or 0 */
+	int trunc_link; /* tcx link of sv_tap_trunc on veth_b */
+};
+
+struct tap_link {
+	int ifindex, dir, fd; /* fd < 0: free */
+};
+
+/* A post rule this agent could not apply: not retried while the post still wants it. */
+struct tap_refused {
+	long long post_id;
+	char error[200];
+};
+
+struct sv_tap {
+	struct tap_bpf *skel;
+	struct tap_refused refused[SV_TAP_MAX_RULES];
+	int n_refused;
+	struct tap_entry rules[SV_TAP_MAX_RULES];
+	struct tap_link links[2 * SV_TAP_MAX_RULES];
+	int next_id;
+	int ncpu;
+};
+
+#define fail sv_tap_fail
+
+int sv_tap_new(struct sv_tap **t)
+{
+	struct sv_tap *p = calloc(1, sizeof(*p));
+	size_t i;
+
+	if (!p)
+		return -ENOMEM;
+	for (i = 0; i < sizeof(p->links) / sizeof(p->links[0]); i++)
+		p->links[i].fd = -1;
+	p->next_id = 1;
+	p->ncpu = libbpf_num_possible_cpus();
+	*t = p;
+	return 0;
+}
+
+static int load(struct sv_tap *t, char *err, size_t len)
+{
+	int ret;
+
+	if (t->skel)
+		return 0;
+	if (t->ncpu <= 0)
+		return fail(err, len, "cannot count CPUs");
+	t->skel = tap_bpf__open_and_load();
+	if (!t->skel) {
+		ret = -errno;
+		fail(err, len, "cannot load the tap's BPF programs: %s", strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+static int tcx_link(int prog_fd, int ifindex, int dir)
+{
+	int fd = bpf_link_create(prog_fd, ifindex, dir ? SV_BPF_TCX_EGRESS : SV_BPF_TCX_INGRESS,
+				 NULL);
+
+	return fd < 0 ? -errno : fd;
+}
+
+static struct tap_link *find_link(struct sv_tap *t, int ifindex, int dir)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(t->links) / sizeof(t->links[0]); i++)
+		if (t->links[i].fd >= 0 && t->links[i].ifindex == ifindex && t->links[i].dir == dir)
+			return &t->links[i];
+	return NULL;
+}
+
+/* The list of rule ids for an interface and direction, rebuilt from the table and written
+ * whole; the program is attached with the first rule and detached after the last. */
+static int publish(struct sv_tap *t, int ifindex, int dir)
+{
+	struct sv_tap_if_key k = { ifindex, dir };
+	struct sv_tap_if_rules l = {};
+	int fd = bpf_map__fd(t->skel->maps.sv_tap_ifs), id, prog;
+	struct tap_link *lk = find_link(t, ifindex, dir);
+	size_t i;
+
+	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
+		struct tap_entry *e = &t->rules[id];
+
+		if (!e->used || e->from_ifindex != ifindex || !(e->s.dirs & (1 << dir)))
+			continue;
+		l.ids[l.n++] = id;
+		if (e->s.r.match & SV_TAP_M_VNI)
+			l.flags |= SV_TAP_IF_INNER;
+		else
+			l.flags |= SV_TAP_IF_PLAIN | (e->s.r.match ? SV_TAP_IF_OUTER : 0);
+	}
+	if (!l.n) {
+		bpf_map_delete_elem(fd, &k);
+		if (lk) {
+			close(lk->fd);
+			lk->fd = -1;
+		}
+		return 0;
+	}
+	if (bpf_map_update_elem(fd, &k, &l, BPF_ANY))
+		return -errno;
+	if (lk)
+		return 0;
+	prog = bpf_program__fd(dir ? t->skel->progs.sv_tap_egress : t->skel->progs.sv_tap_ingress);
+	for (i = 0; i < sizeof(t->links) / sizeof(t->links[0]); i++) {
+		if (t->links[i].fd >= 0)
+			continue;
+		t->links[i].fd = tcx_link(prog, ifindex, dir);
+		if (t->links[i].fd < 0)
+			return t->links[i].fd;
+		t->links[i].ifindex = ifindex;
+		t->links[i].dir = dir;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+static int rules_on(struct sv_tap *t, int ifindex, int dir)
+{
+	int id, n = 0;
+
+	for (id = 1; id < SV_TAP_MAX_RULES; id++)
+		n += t->rules[id].used && t->rules[id].from_ifindex == ifindex &&
+		     (t->rules[id].s.dirs & (1 << dir));
+	return n;
+}
+
+/* A rule whose copies would be watched by a rule (its own or another) mirrors copies of
+ * copies; refuse it, whichever of the two comes second. */
+static int check_loops(struct sv_tap *t, struct tap_entry *n, char *err, size_t len)
+{
+	int id;
+
+	if (n->to_ifindex == n->from_ifindex)
+		return fail(err, len, "rule mirrors %s to itself", n->s.from);
+	if (!strncmp(n->s.from, "sv-tap", 6))
+		return fail(err, len, "%s is a device of the tap itself: watching it would loop",
+			    n->s.from);
+	if (n->underlay == n->from_ifindex && (n->s.dirs & (1 << SV_EGRESS)))
+		return fail(err, len, "loop: copies to %s leave by %s, which this rule watches",
+			    n->s.rhost, n->s.from);
+	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
+		struct tap_entry *e = &t->rules[id];
+
+		if (!e->used)
+			continue;
+		if (e->from_ifindex == n->to_ifindex && n->to_ifindex)
+			return fail(err, len, "loop: %s is watched by rule %d", n->s.to, id);
+		if (e->to_ifindex == n->from_ifindex || e->vx_ifindex == n->from_ifindex)
+			return fail(err, len, "loop: %s receives the copies of rule %d", n->s.from,
+				    id);
+		if (n->underlay && e->from_ifindex == n->underlay && (e->s.dirs & (1 << SV_EGRESS)))
+			return fail(err, len, "loop: copies to %s leave by an interface rule %d "
+					      "watches", n->s.rhost, id);
+		if (e->underlay && e->underlay == n->from_ifindex && (n->s.dirs & (1 << SV_EGRESS)))
+			return fail(err, len, "loop: rule %d's copies leave by %s", id, n->s.from);
+	}
+	return 0;
+}
+
+/* Looks up the interfaces and the remote's route. */
+static int resolve(struct tap_entry *n, char *err, size_t len)
+{
+	char kind[32];
+	int oif;
+
+	n->from_ifindex = if_nametoindex(n->s.from);
+	if (!n->from_ifindex)
+		return fail(err, len, "unknown interface '%s'", n->s.from);
+	if (!n->s.remote) {
+		n->to_ifindex = if_nametoindex(n->s.to);
+		if (!n->to_ifindex)
+			return fail(err, len, "unknown interface '%s'", n->s.to);
+		/* A bridge floods what it sends to its ports: copies would reach the VMs, and
+		 * come back through watched ports as copies of copies. */
+		if (!sv_tapdev_kind(n->to_ifindex, kind, sizeof(kind)) && !strcmp(kind, "bridge"))
+			return fail(err, len, "%s is a bridge: it would flood the copies to its "
+					      "ports; mirror to a port or a veth", n->s.to);
+		return 0;
+	}
+	oif = sv_tapdev_route_oif(&n->s.raddr);
+	if (oif < 0)
+		return fail(err, len, "no route to %s: %s", n->s.rhost, strerror(-oif));
+	n->underlay = oif;
+	return 0;
+}
+
+static void undo_devices(struct sv_tap *t, struct tap_entry *e)
+{
+	__u32 key;
+
+	if (e->trunc_link > 0)
+		close(e->trunc_link);
+	if (e->veth_b) {
+		key = e->veth_b;
+		bpf_map_delete_elem(bpf_map__fd(t->skel->maps.sv_tap_truncs), &key);
+	}
+	if (e->veth_a)
+		sv_tapdev_del(e->veth_a);
+	if (e->vx_ifindex)
+		sv_tapdev_del(e->vx_ifindex);
+	e->trunc_link = e->veth_a = e->veth_b = e->vx_ifindex = 0;
+}
+
+/* The devices a rule needs; sets the rule's target_ifindex. */
+static int make_devices(struct sv_tap *t, int id, struct tap_entry *e, char *err, size_t len)
+{
+	struct sv_tap_trunc tr = { .rule_id = id, .snaplen = e->s.snaplen };
+	char a[IF_NAMESIZE], b[IF_NAMESIZE];
+	__u32 key;
+	int ret;
+
+	if (e->s.remote) {
+		snprintf(a, sizeof(a), "sv-tap-%d", id);
+		ret = sv_tapdev_vxlan(a, &e->s.raddr, e->s.port, e->s.vni);
+		if (ret < 0)
+			return fail(err, len, "cannot create VXLAN device %s: %s", a, strerror(-ret));
+		e->vx_ifindex = e->to_ifindex = ret;
+	}
+	e->s.r.target_ifindex = e->to_ifindex;
+	if (!e->s.snaplen)
+		return 0;
+	snprintf(a, sizeof(a), "sv-tap-%da", id);
+	snprintf(b, sizeof(b), "sv-tap-%db", id);
+	ret = sv_tapdev_veth(a, b);
+	if (ret)
+		return fail(err, len, "cannot create veth pair %s: %s", a, strerror(-ret));
+	e->veth_a = if_nametoindex(a);
+	e->veth_b = if_nametoindex(b);
+	if (!e->veth_a || !e->veth_b)
+		return fail(err, len, "veth pair %s vanished", a);
+	tr.target_ifindex = e->to_ifindex;
+	key = e->veth_b;
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_truncs), &key, &tr, BPF_ANY))
+		return fail(err, len, "cannot configure %s: %s", b, strerror(errno));
+	ret = tcx_link(bpf_program__fd(t->skel->progs.sv_tap_trunc), e->veth_b, SV_INGRESS);
+	if (ret < 0)
+		return fail(err, len, "cannot attach to %s: %s", b, strerror(-ret));
+	e->trunc_link = ret;
+	e->s.r.target_ifindex = e->veth_a;
+	return 0;
+}
+
+/* Zeroes the rule's counters and its rate bucket, then writes the rule. */
+static int write_rule(struct sv_tap *t, __u32 id, const struct sv_tap_rule *r)
+{
+	struct tap_bpf *s = t->skel;
+	size_t csize = sizeof(struct sv_tap_counters) * t->ncpu;
+	size_t bsize = bpf_map__value_size(s->maps.sv_tap_buckets);
+	void *zero = calloc(1, csize > bsize ? csize : bsize);
+	int err = 0;
+
+	if (!zero)
+		return -ENOMEM;
+	if (bpf_map_update_elem(bpf_map__fd(s->maps.sv_tap_counters), &id, zero, BPF_ANY) ||
+	    bpf_map_update_elem(bpf_map__fd(s->maps.sv_tap_buckets), &id, zero, BPF_ANY) ||
+	    bpf_map_update_elem(bpf_map__fd(s->maps.sv_tap_rules), &id, r, BPF_ANY))
+		err = -errno;
+	free(zero);
+	return err;
+}
+
+/* The next free id after the last one given: a slot freed now is reused as late as
+ * possible, so no program still running with an old list reads a rewritten slot. */
+static int alloc_id(struct sv_tap *t)
+{
+	int i, id;
+
+	for (i = 0; i < SV_TAP_MAX_RULES - 1; i++) {
+		id = (t->next_id - 1 + i) % (SV_TAP_MAX_RULES - 1) + 1;
+		if (!t->rules[id].used) {
+			t->next_id = id % (SV_TAP_MAX_RULES - 1) + 1;
+			return id;
+		}
+	}
+	return -ENOSPC;
+}
+
+static int check_room(struct sv_tap *t, struct tap_entry *n, char *err, size_t len)
+{
+	int dir;
+
+	for (dir = 0; dir < 2; dir++)
+		if ((n->s.dirs & (1 << dir)) &&
+		    rules_on(t, n->from_ifindex, dir) >= SV_TAP_MAX_PER_IF)
+			return fail(err, len, "%s already has %d rules %s (the most)", n->s.from,
+				    SV_TAP_MAX_PER_IF, dir ? "out" : "in");
+	return 0;
+}
+
+int sv_tap_add(struct sv_tap *t, int argc, char **argv, enum sv_tap_origin origin, char *err,
+	       size_t len)
+{
+	struct tap_entry n = { .origin = origin };
+	int id, dir, ret;
+
+	ret = sv_tap_spec_parse(argc, argv, &n.s, err, len);
+	if (!ret)
+		ret = resolve(&n, err, len);
+	if (!ret)
+		ret = check_loops(t, &n, err, len);
+	if (!ret)
+		ret = check_room(t, &n, err, len);
+	if (!ret)
+		ret = load(t, err, len);
+	if (ret)
+		return ret;
+	id = alloc_id(t);
+	if (id < 0)
+		return fail(err, len, "too many tap rules (at most %d)", SV_TAP_MAX_RULES - 1);
+	ret = make_devices(t, id, &n, err, len);
+	if (!ret) {
+		ret = write_rule(t, id, &n.s.r);
+		if (ret)
+			fail(err, len, "cannot write rule %d: %s", id, strerror(-ret));
+	}
+	if (ret) {
+		undo_devices(t, &n);
+		return ret;
+	}
+	n.used = 1;
+	t->rules[id] = n;
+	for (dir = 0; dir < 2 && !ret; dir++)
+		if (n.s.dirs & (1 << dir))
+			ret = publish(t, n.from_ifindex, dir);
+	if (ret) {
+		fail(err, len, "cannot attach to %s: %s%s", n.s.from, strerror(-ret),
+		     ret == -EINVAL ? " (the tap needs tcx links, Linux 6.6+)" : "");
+		sv_tap_del(t, id, NULL, 0);
+		return ret;
+	}
+	return id;
+}
+
+int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
+{
+	struct sv_tap_rule zero = {};
+	struct tap_entry *e;
+	__u32 key;
+	int dir;
+
+	if (id < 1 || id >= SV_TAP_MAX_RULES || !t->rules[id].used)
+		return err ? fail(err, len, "no tap rule %d", id) : -ENOENT;
+	e = &t->rules[id];
+	e->used = 0;
+	/* Out of the lists first; then the slot and the devices can go. */
+	for (dir = 0; dir < 2; dir++)
+		if (e->s.dirs & (1 << dir))
+			publish(t, e->from_ifindex, dir);
+	key = id;
+	bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_rules), &key, &zero, BPF_ANY);
+	undo_devices(t, e);
+	return 0;
+}
+
+static void read_counters(struct sv_tap *t, __u32 id, struct sv_tap_counters *sum)
+{
+	struct sv_tap_counters *v = calloc(t->ncpu, sizeof(*v));
+	int i;
+
+	memset(sum, 0, sizeof(*sum));
+	if (!v)
+		return;
+	if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.sv_tap_counters), &id, v)) {
+		for (i = 0; i < t->ncpu; i++) {
+			sum->matched += v[i].matched;
+			sum->mirrored += v[i].mirrored;
+			sum->truncated += v[i].truncated;
+			sum->rate_limited += v[i].rate_limited;
+			sum->failed += v[i].failed;
+		}
+	}
+	free(v);
+}
+
+void sv_tap_list(struct sv_tap *t, struct sb *out)
+{
+	static const char *const dirs[] = { "", "in", "out", "both" };
+	struct sv_tap_counters c;
+	int id;
+
+	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
+		struct tap_entry *e = &t->rules[id];
+
+		if (!e->used)
+			continue;
+		read_counters(t, id, &c);
+		sb_printf(out, "%d from=%s direction=%s to=", id, e->s.from, dirs[e->s.dirs & 3]);
+		if (e->s.remote)
+			sb_printf(out, "vxlan://%s:%u vni=%u", e->s.rhost, e->s.port, e->s.vni);
+		else
+			sb_puts(out, e->s.to);
+		sb_printf(out, " snaplen=%u rate=%llu origin=%s matched=%llu mirrored=%llu "
+			  "truncated=%llu rate_limited=%llu failed=%llu rule=%s\n",
+			  e->s.snaplen, e->s.rate, e->origin == SV_TAP_POST ? "post" : "local",
+			  (unsigned long long)c.matched, (unsigned long long)c.mirrored,
+			  (unsigned long long)c.truncated, (unsigned long long)c.rate_limited,
+			  (unsigned long long)c.failed, e->s.text);
+	}
+}
+
+int sv_tap_command(struct sv_tap *t, int argc, char **argv, struct sb *out, char *err,
+		   size_t len)
+{
+	unsigned long id;
+	char *end;
+	int ret;
+
+	if (argc >= 1 && !strcmp(argv[0], "add")) {
+		ret = sv_tap_add(t, argc - 1, argv + 1, SV_TAP_LOCAL, err, len);
+		if (ret > 0) {
+			sb_printf(out, "%d\n", ret);
+			pr_info("tap rule %d added: %s\n", ret, t->rules[ret].s.text);
+		}
+		return ret < 0 ? ret : 0;
+	}
+	if (argc == 2 && !strcmp(argv[0], "del")) {
+		errno = 0;
+		id = strtoul(argv[1], &end, 10);
+		if (errno || end == argv[1] || *end)
+			return fail(err, len, "invalid rule id '%s'", argv[1]);
+		ret = sv_tap_del(t, id > SV_TAP_MAX_RULES ? 0 : (int)id, err, len);
+		if (!ret)
+			pr_info("tap rule %lu removed\n", id);
+		return ret;
+	}
+	if (argc == 1 && !strcmp(argv[0], "list")) {
+		if (t->skel)
+			sv_tap_list(t, out);
+		return 0;
+	}
+	return fail(err, len, "unknown tap command (add, del ID or list)");
+}
+
+static int wanted(const struct sv_tap_want *want, int n, long long post_id)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (want[i].post_id == post_id)
+			return 1;
+	return 0;
+}
+
+/* Adds one post rule, or remembers why not. Returns its id, or 0. */
+static int sync_add(struct sv_tap *t, const struct sv_tap_want *w, char *err, size_t len)
+{
+	char line[SV_TAP_TEXT], *words[SV_TAP_ARGS];
+	int n, id;
+
+	snprintf(line, sizeof(line), "%s", w->rule);
+	n = sv_tap_split(line, words, SV_TAP_ARGS);
+	id = n < 0 ? fail(err, len, "too many words") :
+		     sv_tap_add(t, n, words, SV_TAP_POST, err, len);
+	if (id > 0) {
+		t->rules[id].post_id = w->post_id;
+		pr_info("tap rule %d added from the post (its rule %lld): %s\n", id, w->post_id,
+			w->rule);
+		return id;
+	}
+	pr_warn("tap rule %lld from the post refused: %s\n", w->post_id, err);
+	if (t->n_refused < SV_TAP_MAX_RULES) {
+		t->refused[t->n_refused].post_id = w->post_id;
+		snprintf(t->refused[t->n_refused].error, sizeof(t->refused[0].error), "%s", err);
+		t->n_refused++;
+	}
+	return 0;
+}
+
+static const char *refused(struct sv_tap *t, long long post_id)
+{
+	int i;
+
+	for (i = 0; i < t->n_refused; i++)
+		if (t->refused[i].post_id == post_id)
+			return t->refused[i].error;
+	return NULL;
+}
+
+void sv_tap_sync(struct sv_tap *t, const struct sv_tap_want *want, int n,
+		 struct sv_tap_report *rep)
+{
+	struct sv_tap_counters c;
+	char err[200];
+	int i, id;
+
+	for (id = 1; id < SV_TAP_MAX_RULES; id++)
+		if (t->rules[id].used && t->rules[id].origin == SV_TAP_POST &&
+		    !wanted(want, n, t->rules[id].post_id)) {
+			pr_info("tap rule %d removed: the post no longer wants it\n", id);
+			sv_tap_del(t, id, NULL, 0);
+		}
+	for (i = 0; i < t->n_refused;)
+		if (!wanted(want, n, t->refused[i].post_id))
+			t->refused[i] = t->refused[--t->n_refused];
+		else
+			i++;
+	for (i = 0; i < n; i++) {
+		memset(&rep[i], 0, sizeof(rep[i]));
+		rep[i].post_id = want[i].post_id;
+		for (id = 1; id < SV_TAP_MAX_RULES; id++)
+			if (t->rules[id].used && t->rules[id].origin == SV_TAP_POST &&
+			    t->rules[id].post_id == want[i].post_id)
+				break;
+		if (id == SV_TAP_MAX_RULES) {
+			const char *why = refused(t, want[i].post_id);
+
+			if (why) {
+				snprintf(rep[i].error, sizeof(rep[i].error), "%s", why);
+				continue;
+			}
+			id = sync_add(t, &want[i], err, sizeof(err));
+			if (!id) {
+				snprintf(rep[i].error, sizeof(rep[i].error), "%s", err);
+				continue;
+			}
+		}
+		read_counters(t, id, &c);
+		rep[i].agent_id = id;
+		rep[i].matched = c.matched;
+		rep[i].mirrored = c.mirrored;
+		rep[i].truncated = c.truncated;
+		rep[i].rate_limited = c.rate_limited;
+		rep[i].failed = c.failed;
+	}
+}
+
+void sv_tap_free(struct sv_tap *t)
+{
+	int id;
+
+	if (!t)
+		return;
+	for (id = 1; id < SV_TAP_MAX_RULES; id++)
+		if (t->rules[id].used)
+			sv_tap_del(t, id, NULL, 0);
+	tap_bpf__destroy(t->skel);
+	free(t);
+}

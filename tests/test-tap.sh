@@ -1,0 +1,327 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The virtual TAP: two VMs (namespaces) on a bridge in a host namespace, a monitor namespace
+# on a veth to the host (and, for VXLAN, a routed underlay veth). The monitor must receive
+# exactly the matched frames, byte for byte (or cut to the snaplen), and nothing else; rules
+# come and go while traffic flows without losing any of it; bad rules are refused.
+. "$(dirname "$0")/lib.sh"
+need_root tap
+
+. "$SV_ROOT/tests/tap_topo.sh"
+tap_topology || { fail "topology"; finish; }
+veth "$M" mu "$H" hu # the routed underlay towards the remote monitor
+ip -n "$H" addr add 198.19.0.1/30 dev hu
+ip -n "$M" addr add 198.19.0.2/30 dev mu
+
+PCAP="python3 $SV_ROOT/tests/tap_pcap.py"
+CTL=$SV_TMP/ctl.sock
+tap() { ip netns exec "$H" "$AGENT" tap --control "$CTL" "$@"; }
+# counter ID NAME: a counter of a rule from "tap list".
+counter() { tap list | awk -v id="$1" -v k="$2=" '$1 == id {
+	for (i = 2; i <= NF; i++) if (index($i, k) == 1) print substr($i, length(k) + 1) }'; }
+
+# cap NS IFACE FILE [FILTER...]: tcpdump into FILE until cap_stop; sets CAP_PID.
+cap() {
+	local ns=$1 dev=$2 file=$3
+	shift 3
+	bg ip netns exec "$ns" tcpdump -i "$dev" --immediate-mode -U -n -s 2048 -B 8192 -w "$file" "$@" 2>"$file.err"
+	CAP_PID=$BG_PID
+	wait_for 5 grep -q listening "$file.err" || fail "tcpdump on $dev did not start"
+}
+cap_stop() {
+	sleep 0.3 # copies still in a backlog reach the capture first
+	stop_pid "$1" >/dev/null 2>&1
+}
+frames() { $PCAP frames "$@" 2>/dev/null; }
+
+# Rule 1 comes at start, the others over the control socket.
+agent_start "$H" ag -i br0 --control "$CTL" \
+	--tap "--from h1 --direction in --to hm udp and dst port 9001" || exit 1
+check_eq "--tap rule listed" 1 "$(tap list | grep -c '^1 from=h1 direction=in to=hm ')"
+
+# --- 1: only the matched frames, byte for byte ----------------------------------------------
+cap "$M" m0 "$SV_TMP/m1.pcap"
+mon=$CAP_PID
+cap "$A" v1 "$SV_TMP/s1.pcap" udp and dst port 9001 and src host 198.18.0.1
+src=$CAP_PID
+ip netns exec "$A" ping -c 3 -i 0.2 198.18.0.2 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 100 -s 200 -p 40001 198.18.0.2 9001 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 50 -s 200 -p 40001 198.18.0.2 9002 >/dev/null
+ip netns exec "$B" "$TOOLS/udpsend" -n 20 -s 200 -p 40001 198.18.0.1 9001 >/dev/null
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "match: monitor frames" 100 "$(frames "$SV_TMP/m1.pcap" | wc -l)"
+check "match: monitor frames equal the originals byte for byte" \
+	cmp <(frames "$SV_TMP/m1.pcap") <(frames "$SV_TMP/s1.pcap")
+check_eq "match: matched" 100 "$(counter 1 matched)"
+check_eq "match: mirrored" 100 "$(counter 1 mirrored)"
+check_eq "match: failed" 0 "$(counter 1 failed)"
+check "del rule 1" tap del 1
+check_eq "rule 1 gone" "" "$(tap list)"
+
+# --- 2: direction out, match by options --------------------------------------------------------
+id=$(tap add --from h1 --direction out --to hm --src 198.18.0.2/32 --proto icmp)
+check_eq "out rule added" 2 "$id"
+cap "$M" m0 "$SV_TMP/m2.pcap"
+mon=$CAP_PID
+cap "$A" v1 "$SV_TMP/s2.pcap" icmp
+src=$CAP_PID
+ip netns exec "$A" ping -c 5 -i 0.2 198.18.0.2 >/dev/null
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "out: monitor frames (replies only)" 5 "$(frames "$SV_TMP/m2.pcap" | wc -l)"
+check "out: the replies byte for byte" cmp <(frames "$SV_TMP/m2.pcap") \
+	<(frames "$SV_TMP/s2.pcap" | awk 'NR % 2 == 0')
+tap del "$id" >/dev/null
+
+# --- 2b: IPv6, matched by prefix ------------------------------------------------------------------
+for x in "$A v1 1" "$B v2 2"; do
+	set -- $x
+	ip netns exec "$1" sysctl -qw "net.ipv6.conf.$2.disable_ipv6=0"
+	ip -n "$1" addr add "2001:db8:1::$3/64" dev "$2" nodad
+done
+wait_for 5 ip netns exec "$A" ping -6 -c 1 -W 1 2001:db8:1::2 || fail "ping6 before the tap"
+id=$(tap add --from h1 --direction in --to hm --src 2001:db8:1::/64 udp dst port 9030)
+cap "$M" m0 "$SV_TMP/m2b.pcap"
+mon=$CAP_PID
+cap "$A" v1 "$SV_TMP/s2b.pcap" ip6 and udp dst port 9030 and src host 2001:db8:1::1
+src=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 15 -s 100 2001:db8:1::2 9030 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 5 -s 100 198.18.0.2 9030 >/dev/null
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "ipv6: monitor frames" 15 "$(frames "$SV_TMP/m2b.pcap" | wc -l)"
+check "ipv6: byte for byte" cmp <(frames "$SV_TMP/m2b.pcap") <(frames "$SV_TMP/s2b.pcap")
+tap del "$id" >/dev/null
+
+# --- 3: snaplen -------------------------------------------------------------------------------
+id=$(tap add --from h1 --direction in --to hm --snaplen 100 --dport 9003)
+cap "$M" m0 "$SV_TMP/m3.pcap"
+mon=$CAP_PID
+cap "$A" v1 "$SV_TMP/s3.pcap" udp and dst port 9003
+src=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 30 -s 500 198.18.0.2 9003 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 20 198.18.0.2 9003 >/dev/null
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "snaplen: monitor frames" 40 "$(frames "$SV_TMP/m3.pcap" | wc -l)"
+check "snaplen: copies are the originals' first 100 bytes" cmp <(frames "$SV_TMP/m3.pcap") \
+	<(frames "$SV_TMP/s3.pcap" | cut -c1-200)
+check_eq "snaplen: frame lengths" "30 100 10 62" \
+	"$($PCAP len "$SV_TMP/m3.pcap" | awk '{ print $1 }' | uniq -c | xargs)"
+check_eq "snaplen: truncated" 30 "$(counter "$id" truncated)"
+check_eq "snaplen: mirrored" 40 "$(counter "$id" mirrored)"
+tap del "$id" >/dev/null
+check_eq "snaplen: its veth pair is gone" "" "$(ip -n "$H" -br link | grep sv-tap)"
+
+# --- 4: rate cap ------------------------------------------------------------------------------
+id=$(tap add --from h1 --direction in --to hm --rate 100 udp dst port 9004)
+cap "$M" m0 "$SV_TMP/m4.pcap"
+mon=$CAP_PID
+t0=$(date +%s%N)
+ip netns exec "$A" "$TOOLS/udpsend" -n 3000 -s 20 198.18.0.2 9004 >/dev/null
+t1=$(date +%s%N)
+cap_stop "$mon"
+m=$(counter "$id" matched) c=$(counter "$id" mirrored) r=$(counter "$id" rate_limited)
+check_eq "rate: matched" 3000 "$m"
+check_eq "rate: mirrored + rate_limited = matched" 3000 "$((c + r))"
+check_eq "rate: the monitor got the mirrored" "$c" "$(frames "$SV_TMP/m4.pcap" | wc -l)"
+# One second of burst, then 100/s: at most 100 + 100 per second of sending (+1 rounding).
+max=$((100 + (t1 - t0) / 10000000 + 1))
+check "rate: mirrored $c <= $max, some limited ($r)" test "$c" -le "$max" -a "$r" -gt 0
+tap del "$id" >/dev/null
+
+# --- 5: VXLAN to a remote monitor -------------------------------------------------------------
+id=$(tap add --from h1 --direction in --to vxlan://198.19.0.2 --vni 77 udp dst port 9005)
+check_eq "vxlan: device made" "vxlan id 77 remote 198.19.0.2" \
+	"$(ip -n "$H" -d link show "sv-tap-$id" | grep -o 'vxlan id 77 remote [0-9.]*')"
+cap "$M" mu "$SV_TMP/m5.pcap" udp port 4789
+mon=$CAP_PID
+cap "$A" v1 "$SV_TMP/s5.pcap" udp and dst port 9005
+src=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 50 -s 300 198.18.0.2 9005 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 300 198.18.0.2 9006 >/dev/null
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "vxlan: tshark decodes 50 VXLAN frames with VNI 77" "50 77" \
+	"$(tshark -r "$SV_TMP/m5.pcap" -Y vxlan -T fields -e vxlan.vni 2>/dev/null | uniq -c | xargs)"
+check_eq "vxlan: inner frames carry udp 9005" 50 \
+	"$(tshark -r "$SV_TMP/m5.pcap" -Y 'vxlan && udp.dstport == 9005' 2>/dev/null | wc -l)"
+# Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8 = 50 bytes before the original frame.
+check "vxlan: inner frames equal the originals" cmp <(frames "$SV_TMP/m5.pcap" 50) \
+	<(frames "$SV_TMP/s5.pcap")
+tap del "$id" >/dev/null
+check_eq "vxlan: device removed with the rule" "" "$(ip -n "$H" -br link | grep sv-tap)"
+
+# --- 5b: VXLAN between the VMs, matched by VNI and inner port ------------------------------------
+ip -n "$A" link add vx42 type vxlan id 42 local 198.18.0.1 remote 198.18.0.2 dstport 4789 dev v1
+ip -n "$B" link add vx42 type vxlan id 42 local 198.18.0.2 remote 198.18.0.1 dstport 4789 dev v2
+ip -n "$A" addr add 198.19.42.1/24 dev vx42
+ip -n "$B" addr add 198.19.42.2/24 dev vx42
+ip -n "$A" link set vx42 up
+ip -n "$B" link set vx42 up
+wait_for 5 ip netns exec "$A" ping -c 1 -W 1 198.19.42.2 || fail "ping over the overlay"
+id=$(tap add --from h1 --direction in --to hm --match-vni 42 --dport 9020)
+cap "$M" m0 "$SV_TMP/m5b.pcap"
+mon=$CAP_PID
+# The inner UDP destination port: 8 (UDP) + 8 (VXLAN) + 14 + 20 + 2 bytes into the outer UDP.
+cap "$A" v1 "$SV_TMP/s5b.pcap" udp dst port 4789 and src host 198.18.0.1 and udp[52:2] = 9020
+src=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 20 -s 100 198.19.42.2 9020 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 100 198.19.42.2 9021 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 100 198.18.0.2 9020 >/dev/null
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "vni: monitor frames (VNI 42, inner port 9020)" 20 "$(frames "$SV_TMP/m5b.pcap" | wc -l)"
+check "vni: byte for byte" cmp <(frames "$SV_TMP/m5b.pcap") <(frames "$SV_TMP/s5b.pcap")
+check_eq "vni: matched" 20 "$(counter "$id" matched)"
+tap del "$id" >/dev/null
+
+# --- 6: rules come and go while traffic flows: nothing of it is lost --------------------------
+# The receiver's input hook counts the datagrams that arrive (a socket's counters count
+# only what its reader took).
+ip netns exec "$B" nft -f - <<'NFT'
+table inet tapt {
+	chain in { type filter hook input priority 0; udp dport 9007 counter; }
+}
+NFT
+udp_in() { ip netns exec "$B" nft list chain inet tapt in | grep -o 'packets [0-9]*' | cut -d' ' -f2; }
+bg ip netns exec "$B" "$SV_ROOT/build/bench/udpsink" 198.18.0.2 9007
+sink=$BG_PID
+u0=$(udp_in)
+bg ip netns exec "$A" ping -c 300 -i 0.01 198.18.0.2 >"$SV_TMP/ping6" 2>&1
+ping_pid=$BG_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 4000 -s 100 -g 200 198.18.0.2 9007 >"$SV_TMP/sent6" &
+send_pid=$!
+churn_ok=1 took=0
+for i in $(seq 1 10); do
+	x=$(tap add --from h1 --to hm udp dst port 9007) || churn_ok=0
+	y=$(tap add --from h2 --direction in --to hm --proto icmp) || churn_ok=0
+	sleep 0.1
+	took=$((took + $(counter "$x" mirrored)))
+	tap del "$x" >/dev/null || churn_ok=0
+	tap del "$y" >/dev/null || churn_ok=0
+done
+check_eq "churn: every add and del succeeded" 1 "$churn_ok"
+check "churn: the rules took effect ($took copies)" test "$took" -gt 0
+wait "$send_pid"
+wait "$ping_pid"
+check_eq "churn: no ping lost" "300 packets transmitted, 300 received" \
+	"$(grep -o '300 packets transmitted, [0-9]* received' "$SV_TMP/ping6")"
+sleep 0.3
+check_eq "churn: every datagram arrived" "$(cat "$SV_TMP/sent6")" "$(($(udp_in) - u0))"
+stop_pid "$sink" >/dev/null 2>&1
+
+# --- 7: bad rules: one clear line and a failure each ------------------------------------------
+# refuse NAME EXPECTED-TEXT ARGS...
+refuse() {
+	local name=$1 want=$2
+	shift 2
+	tap add "$@" >"$SV_TMP/out" 2>"$SV_TMP/err"
+	local rc=$?
+	if [ $rc -ne 0 ] && [ "$(wc -l <"$SV_TMP/err")" = 1 ] && grep -q -- "$want" "$SV_TMP/err"; then
+		pass "refused: $name"
+	else
+		fail "refused: $name (rc $rc: $(cat "$SV_TMP/err"))"
+	fi
+}
+keep=$(tap add --from h1 --direction in --to hm --proto tcp)
+refuse "unknown --from" "unknown interface 'nosuch0'" --from nosuch0 --to hm
+refuse "unknown --to" "unknown interface 'nosuch0'" --from h1 --to nosuch0
+refuse "mirror to itself" "to itself" --from h2 --to h2
+refuse "target watched: a loop" "loop: h1 is watched" --from h2 --to h1
+refuse "a bridge as the target" "br0 is a bridge" --from h2 --to br0
+refuse "watching a target: a loop" "loop: hm receives" --from hm --to h2
+refuse "vxlan underlay watched: a loop" "loop: copies to 198.19.0.2 leave by hu" \
+	--from hu --to vxlan://198.19.0.2
+refuse "bad CIDR" "invalid address or CIDR" --from h1 --to hm --src 198.18.0.1/33
+refuse "host bits under a prefix" "invalid address or CIDR" --from h1 --to hm --dst 198.18.0.1/24
+refuse "bad port" "invalid port" --from h1 --to hm --dport 70000
+refuse "bad vni" "invalid --vni" --from h1 --to vxlan://198.19.0.2 --vni 16777216
+refuse "--vni without vxlan" "--vni needs" --from h1 --to hm --vni 5
+refuse "bad snaplen" "invalid --snaplen" --from h1 --to hm --snaplen 10
+refuse "bad rate" "invalid --rate" --from h1 --to hm --rate 0
+refuse "bad direction" "invalid --direction" --from h1 --to hm --direction sideways
+refuse "bad remote" "invalid --to" --from h1 --to vxlan://monitor.example
+refuse "bad expression" "bad expression 'udp prot 53'" --from h1 --to hm udp prot 53
+refuse "expression with or" "with 'and' only" --from h1 --to hm "udp or tcp"
+refuse "no --to" "needs --to" --from h1
+check_eq "refused rules left nothing behind" 1 "$(tap list | wc -l)"
+check_eq "the kept rule is intact" "$keep" "$(tap list | awk '{ print $1 }')"
+ip netns exec "$H" "$AGENT" tap --control "$SV_TMP/none.sock" list 2>"$SV_TMP/err"
+check_eq "no agent: exit 1" 1 $?
+check "no agent: one clear line" grep -q "no agent answers on $SV_TMP/none.sock" "$SV_TMP/err"
+ip netns exec "$H" "$AGENT" tap --control "$CTL" frob 2>/dev/null
+check_eq "unknown command: exit 2" 2 $?
+ip netns exec "$H" "$AGENT" --control "$SV_TMP/x.sock" --tap "--from nosuch0 --to hm" \
+	2>"$SV_TMP/err" >/dev/null
+check_eq "bad --tap at start: exit 1" 1 $?
+check "bad --tap at start: says why" grep -q "invalid --tap '--from nosuch0 --to hm': unknown interface" \
+	"$SV_TMP/err"
+
+# --- 8: the agent leaves nothing behind -------------------------------------------------------
+tap add --from h2 --to vxlan://198.19.0.2 --snaplen 64 >/dev/null
+stop_pid "$AGENT_PID"
+check_eq "agent exits 0" 0 $?
+check_eq "no tap device left" "" "$(ip -n "$H" -br link | grep sv-tap)"
+check "control socket removed" test ! -e "$CTL"
+# --- 9: rules through the post's API for a box ------------------------------------------------
+TOKEN=tap-test-token-0123456789
+sock=$SV_TMP/post.sock
+bg "$SV_ROOT/build/sitevisor-post" --listen "unix:$sock" --db "$SV_TMP/post.db" --token "$TOKEN" \
+	2>"$SV_TMP/post.err"
+wait_for 10 test -S "$sock" || fail "post did not start"
+api() { # api METHOD PATH [BODY] [TOKEN]: prints the body, then the status on a line of its own
+	curl -s --unix-socket "$sock" -X "$1" -H "Authorization: Bearer ${4-$TOKEN}" \
+		${3:+-d "$3"} -w '\n%{http_code}\n' "http://post/api/v1/$2"
+}
+status() { api "$@" | tail -1; }
+tap_id=$(api POST "taps?box=hbox" '{"rule":"--from h1 --direction in --to hm udp dst port 9010"}' |
+	head -1 | jq -r .id)
+check "post: rule stored" test "$tap_id" -ge 1
+bad_id=$(api POST "taps?box=hbox" '{"rule":"--from nosuch0 --to hm"}' | head -1 | jq -r .id)
+check_eq "post: GET lists both, pending" "pending pending" \
+	"$(api GET "taps?box=hbox" | head -1 | jq -r '[.taps[].state] | join(" ")')"
+check_eq "post: no token: 401" 401 "$(status POST "taps?box=hbox" '{"rule":"x"}' wrong)"
+check_eq "post: no box: 400" 400 "$(status POST taps '{"rule":"--from h1 --to hm"}')"
+check_eq "post: bad body: 400" 400 "$(status POST "taps?box=hbox" '{"rules":1}')"
+check_eq "post: control characters in a rule: 400" 400 \
+	"$(status POST "taps?box=hbox" '{"rule":"--from h1\n--to hm"}')"
+check_eq "post: delete unknown: 404" 404 "$(status DELETE taps/999)"
+check_eq "post: delete without the token: 401" 401 "$(status DELETE "taps/$tap_id" "" wrong)"
+
+agent_start "$H" ag2 -i br0 --control "$CTL" --post "unix:$sock" --token "$TOKEN" --box hbox \
+	|| exit 1
+check "post: the agent applies the box's rule" wait_for 10 sh -c \
+	"ip netns exec $H $AGENT tap --control $CTL list | grep -q 'origin=post.*dst port 9010'"
+cap "$M" m0 "$SV_TMP/m9.pcap"
+mon=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 30 -s 100 198.18.0.2 9010 >/dev/null
+cap_stop "$mon"
+check_eq "post: the monitor got the 30 copies" 30 "$(frames "$SV_TMP/m9.pcap" | wc -l)"
+post_counts() {
+	api GET "taps?box=hbox" | head -1 |
+		jq -r ".taps[] | select(.id == $tap_id) | \"\(.state) \(.counters.matched) \(.counters.mirrored)\""
+}
+# wait_eq SECONDS EXPECTED COMMAND...: until the command prints EXPECTED (the agent reports
+# every interval).
+wait_eq() {
+	local n=$(($1 * 10)) want=$2
+	shift 2
+	while [ "$n" -gt 0 ] && [ "$("$@")" != "$want" ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+}
+wait_eq 10 "active 30 30" post_counts
+check_eq "post: GET shows the rule active with its counters" "active 30 30" "$(post_counts)"
+err=$(api GET "taps?box=hbox" | head -1 | jq -r ".taps[] | select(.id == $bad_id) | \"\(.state): \(.error)\"")
+check_eq "post: the bad rule's error" "error: unknown interface 'nosuch0'" "$err"
+check_eq "post: delete: 200" 200 "$(status DELETE "taps/$tap_id")"
+check "post: the agent removes the rule" wait_for 10 sh -c \
+	"! ip netns exec $H $AGENT tap --control $CTL list | grep -q 'origin=post'"
+stop_pid "$AGENT_PID"
+check_eq "post: agent exits 0" 0 $?
+
+[ -n "${TAP_DEBUG:-}" ] && cp "$SV_TMP"/*.pcap* "$SV_TMP"/ag.err "$TAP_DEBUG"/
+finish
