@@ -114,12 +114,29 @@ static char *join_args(int argc, char **argv)
 	return s;
 }
 
+/* The option getopt stopped at, as typed: a long one whole (getopt sees its first '-'). */
+static const char *bad_opt(int argc, char **argv, int opt)
+{
+	static char buf[3];
+	int i;
+
+	for (i = 1; opt == '-' && i < optind + 1 && i < argc; i++)
+		if (!strncmp(argv[i], "--", 2))
+			return argv[i];
+	snprintf(buf, sizeof(buf), "-%c", opt);
+	return buf;
+}
+
 static int parse_args(int argc, char **argv, struct cap_opts *o)
 {
 	unsigned long long v;
-	int c;
+	int c, err;
 
 	o->snaplen = CAP_SNAPLEN_MAX;
+	if (argc > 1 && !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		exit(0);
+	}
 	opterr = 0;
 	optind = 1;
 	/* '+': stop at the first non-option, so an expression such as "not port 22" is not
@@ -127,14 +144,9 @@ static int parse_args(int argc, char **argv, struct cap_opts *o)
 	while ((c = getopt(argc, argv, "+i:w:s:c:h")) != -1) {
 		switch (c) {
 		case 'i':
-			if (o->n_ifnames == 64) {
-				pr_warn("at most 64 interfaces\n");
-				return -EINVAL;
-			}
-			o->ifnames = realloc(o->ifnames, (o->n_ifnames + 1) * sizeof(char *));
-			if (!o->ifnames)
-				return -ENOMEM;
-			o->ifnames[o->n_ifnames++] = optarg;
+			err = sv_ifnames_add(&o->ifnames, &o->n_ifnames, optarg);
+			if (err)
+				return err;
 			break;
 		case 'w':
 			o->out = optarg;
@@ -161,7 +173,7 @@ static int parse_args(int argc, char **argv, struct cap_opts *o)
 			if (optopt == 'i' || optopt == 'w' || optopt == 's' || optopt == 'c')
 				pr_warn("-%c needs a value\n", optopt);
 			else
-				pr_warn("unknown option '%s' (see -h)\n", argv[optind - 1]);
+				pr_warn("unknown option '%s' (see -h)\n", bad_opt(argc, argv, optopt));
 			return -EINVAL;
 		}
 	}

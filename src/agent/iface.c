@@ -397,3 +397,23 @@ int sv_ifaces_count(const struct sv_ifaces *m)
 		n += ifc->attached;
 	return n;
 }
+
+int sv_ifnames_add(char ***names, int *n, char *name)
+{
+	char **v;
+
+	if (!*name || strlen(name) >= IF_NAMESIZE) {
+		pr_warn("invalid interface name '%s'\n", name);
+		return -EINVAL;
+	}
+	if (*n == SV_MAX_IFNAMES) {
+		pr_warn("at most %d interfaces\n", SV_MAX_IFNAMES);
+		return -EINVAL;
+	}
+	v = realloc(*names, (*n + 1) * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	v[(*n)++] = name;
+	*names = v;
+	return 0;
+}

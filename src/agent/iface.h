@@ -51,4 +51,9 @@ void sv_ifaces_free(struct sv_ifaces *m);
 const char *sv_ifaces_name(const struct sv_ifaces *m, int ifindex);
 int sv_ifaces_count(const struct sv_ifaces *m);
 
+/* Appends an interface name given with -i (kept, not copied): one line and -EINVAL for a
+ * name that cannot be one or past SV_MAX_IFNAMES; -ENOMEM. */
+#define SV_MAX_IFNAMES 64
+int sv_ifnames_add(char ***names, int *n, char *name);
+
 #endif /* SV_IFACE_H */

@@ -93,6 +93,8 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"Usage: sitevisor-agent [OPTIONS]\n"
+		"       sitevisor-agent capture [-i IFACE]... [-w FILE|-] [EXPRESSION]  (--help)\n"
+		"       sitevisor-agent tap add|list|del ...  (--help)\n"
 		"Traces every packet on this box's interfaces with eBPF and prints exact\n"
 		"per-flow counts every interval.\n\n"
 		"  -i, --interface IFACE   trace IFACE (repeatable); default: every interface\n"
@@ -339,14 +341,9 @@ static int parse_args(int argc, char **argv, struct sv_opts *o)
 	while (!err && (c = getopt_long(argc, argv, ":i:vqh", long_opts, NULL)) != -1) {
 		switch (c) {
 		case 'i':
-			if (!*optarg || strlen(optarg) >= IF_NAMESIZE) {
-				pr_warn("invalid interface name '%s'\n", optarg);
-				return -EINVAL;
-			}
-			o->ifnames = realloc(o->ifnames, (o->n_ifnames + 1) * sizeof(char *));
-			if (!o->ifnames)
-				return -ENOMEM;
-			o->ifnames[o->n_ifnames++] = optarg;
+			err = sv_ifnames_add(&o->ifnames, &o->n_ifnames, optarg);
+			if (err)
+				return err;
 			break;
 		case OPT_BOX:
 			if (!*optarg || strlen(optarg) >= sizeof(o->box)) {
