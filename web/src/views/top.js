@@ -74,11 +74,10 @@ export function mount(ctx) {
 		}, { signal });
 		setTopRows(table, st.by, a.items, st.order,
 			{ range: st.range, box: st.box, direction: st.direction });
-		// Long ranges come from hourly rollups: the post says which range it really summed.
+		// The post answers exactly the range asked; it says which.
 		const from = a.since_ns ? a.since_ns / 1e9 : since;
 		const to = a.until_ns ? a.until_ns / 1e9 : until;
-		const widened = from < since - 1 ? ', widened to whole hours' : '';
-		caption.textContent = `${fmtTime(from * 1000)} – ${fmtTime(to * 1000)} (last ${RANGES.find(([v]) => v === st.range)[1]}${widened}), top ${LIMIT}, refreshed every ${REFRESH[st.range] / 1000} s`;
+		caption.textContent = `${fmtTime(from * 1000)} – ${fmtTime(to * 1000)} (last ${RANGES.find(([v]) => v === st.range)[1]}), top ${LIMIT}, refreshed every ${REFRESH[st.range] / 1000} s`;
 		const sb = a.items.reduce((x, i) => x + i.bytes, 0);
 		const sp = a.items.reduce((x, i) => x + i.packets, 0);
 		const secsUsed = Math.max(1, to - from);
