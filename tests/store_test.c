@@ -108,8 +108,20 @@ static const char *const boxes[] = { "b1", "b2", "b3" };
 static const char *const ifaces[] = { "eth0", "eth1" };
 
 /* Random ranges, filters and dimensions: the store's answer equals the raw records'. */
+/* A random range from lo to now, or (window) the last 6 or 24 hours give or take two. */
+static void pick_range(struct sv_filter *f, int64_t lo, int64_t now, int window)
+{
+	if (window) {
+		f->since_ns = now - (rnd(2) ? 6 : 24) * 3600 * S + rnd(7200) * S + rnd(1000) * 1000000LL;
+		f->until_ns = now - rnd(600) * S + rnd(1200) * S;
+		return;
+	}
+	f->since_ns = lo + (int64_t)rnd((now - lo) / S) * S + rnd(1000) * 1000000LL;
+	f->until_ns = f->since_ns + (rnd(3) ? rnd(5 * 3600) : rnd(600)) * S + 1;
+}
+
 static void check_ranges(struct sv_store *st, sqlite3 *db, int64_t lo, int64_t now,
-			 const char *when, int n)
+			 const char *when, int n, int window)
 {
 	int i, j, bad = 0;
 
@@ -117,11 +129,10 @@ static void check_ranges(struct sv_store *st, sqlite3 *db, int64_t lo, int64_t n
 		struct got g = { .by = rnd(5) };
 		struct rows want = { 0 };
 		struct sv_filter f;
-		int k = rnd(4);
+		int k = window ? 0 : rnd(4);
 
 		sv_filter_init(&f);
-		f.since_ns = lo + (int64_t)rnd((now - lo) / S) * S + rnd(1000) * 1000000LL;
-		f.until_ns = f.since_ns + (rnd(3) ? rnd(5 * 3600) : rnd(600)) * S + 1;
+		pick_range(&f, lo, now, window);
 		if (k >= 1)
 			f.box = boxes[rnd(3)];
 		if (k >= 2)
@@ -172,7 +183,12 @@ static void record(struct sv_rec *r, int64_t t)
 		r->eth_type = 0x0800;
 		r->ip_version = 4;
 		r->protocol = proto;
-		snprintf(r->src_addr, sizeof(r->src_addr), "198.18.0.%u", rnd(8) + 1);
+		/* Mostly a few busy sources, sometimes a rare one: a key that may lie wholly in a
+		 * piece of the range taken away from a window. */
+		if (rnd(50))
+			snprintf(r->src_addr, sizeof(r->src_addr), "198.18.0.%u", rnd(8) + 1);
+		else
+			snprintf(r->src_addr, sizeof(r->src_addr), "198.18.2.%u", rnd(250) + 1);
 		snprintf(r->dst_addr, sizeof(r->dst_addr), "198.18.1.%u", rnd(6) + 1);
 		if (proto == 6 || proto == 17) {
 			r->src_port = 30000 + rnd(100);
@@ -250,7 +266,7 @@ int main(void)
 	      "a new store's levels start empty at the hour");
 
 	/* Before the store existed: records only a backfill can roll up. */
-	for (now = h - 3 * 3600 * S; now < h; now += (60 + rnd(240)) * S) {
+	for (now = h - 20 * 3600 * S; now < h; now += (60 + rnd(240)) * S) {
 		if (deliver(st, now, id++))
 			check(0, "ingest before the store");
 		last = now;
@@ -263,9 +279,9 @@ int main(void)
 	     i++)
 		;
 	check(left == 0, "rollups catch up");
-	check(state(db, "lo", 0) < h && state(db, "lo", 2) <= h - 3 * 3600 * S,
+	check(state(db, "lo", 0) < h && state(db, "lo", 2) <= h - 20 * 3600 * S,
 	      "levels filled back over the older records");
-	check_ranges(st, db, h - 4 * 3600 * S, h, "after the backfill", 300);
+	check_ranges(st, db, h - 4 * 3600 * S, h, "after the backfill", 300, 0);
 
 	/* Six hours of the clock: on-time and late batches, buckets filled as they close. */
 	start = h;
@@ -275,17 +291,26 @@ int main(void)
 		if (rnd(3) == 0 && sv_store_rollup(st, now, rollup_keep, 10 * S) < 0)
 			check(0, "rollup");
 		if (rnd(25) == 0)
-			check_ranges(st, db, start - 4 * 3600 * S, now, "as the clock runs", 40);
+			check_ranges(st, db, start - 4 * 3600 * S, now, "as the clock runs", 40, rnd(2));
 	}
 	check(state(db, "done", 0) > h + 5 * 3600 * S && state(db, "done", 2) > h + 4 * 3600 * S,
 	      "levels follow the clock");
-	check_ranges(st, db, start - 4 * 3600 * S, now, "after six hours", 300);
+	check_ranges(st, db, start - 4 * 3600 * S, now, "after six hours", 300, 0);
+
+	/* The site's last 6 and 24 hours come from the sliding windows and two short edges. */
+	for (i = 0; i < 100 && sv_store_rollup(st, now, rollup_keep, 10 * S) > 0; i++)
+		;
+	check(state(db, "done", SV_WIN_STATE) == state(db, "done", 1) &&
+	      state(db, "done", SV_WIN_STATE + 1) == state(db, "done", 1) &&
+	      state(db, "lo", SV_WIN_STATE + 1) == state(db, "done", 1) - 24 * 3600 * S,
+	      "the windows follow the ten-minute level");
+	check_ranges(st, db, 0, now, "over the last 6 and 24 hours (windows)", 300, 1);
 
 	/* The finest level keeps six hours: pruning moves its start on, answers stay exact. */
 	check(sv_store_prune(st, now, 3650 * 24 * 3600 * S, rollup_keep) == 0, "prune");
 	check(state(db, "lo", 0) > now - 6 * 3600 * S - 120 * S && state(db, "lo", 0) > h,
 	      "pruning moves the finest level's start");
-	check_ranges(st, db, start - 4 * 3600 * S, now, "after pruning", 300);
+	check_ranges(st, db, start - 4 * 3600 * S, now, "after pruning", 300, 0);
 
 	sqlite3_close(db);
 	sv_store_close(st);

@@ -8,8 +8,9 @@
 #include "sb.h"
 #include "store_int.h"
 
-/* Enough for top's pieces: 15 at most, 5 values each. */
-#define MAX_BINDS 80
+/* Enough for top's pieces: 31 at most, 5 values each. */
+#define MAX_BINDS 160
+#define MAX_PIECES 31
 
 struct where {
 	struct sb sql;
@@ -332,16 +333,17 @@ static int rollup_answers(const struct sv_filter *f)
 	       f->vni < 0;
 }
 
-/* A piece of the range: level's buckets, or raw records if level is -1. */
+/* A piece of the range: level's buckets, raw records if level is -1, or window -2 - level;
+ * sign -1 for a piece taken away from a window. */
 struct piece {
-	int level;
+	int level, sign;
 	int64_t a, b;
 };
 
 /* Covers [s, u) with the coarsest whole buckets the levels hold, recursing into what is left
  * at either side; the rest comes from the raw records. At most 1 + 2 + 4 + 8 pieces. */
 static int cover(const struct sv_talk_state *ts, enum sv_top_by by, int64_t s, int64_t u,
-		 struct piece *pc, int n)
+		 int sign, struct piece *pc, int n)
 {
 	int64_t span, a, b;
 	int l;
@@ -358,12 +360,33 @@ static int cover(const struct sv_talk_state *ts, enum sv_top_by by, int64_t s, i
 		b = b < ts->done[l] ? b : ts->done[l];
 		if (a >= b)
 			continue;
-		pc[n++] = (struct piece){ l, a, b };
-		n = cover(ts, by, s, a, pc, n);
-		return cover(ts, by, b, u, pc, n);
+		pc[n++] = (struct piece){ l, sign, a, b };
+		n = cover(ts, by, s, a, sign, pc, n);
+		return cover(ts, by, b, u, sign, pc, n);
 	}
-	pc[n++] = (struct piece){ -1, s, u };
+	pc[n++] = (struct piece){ -1, sign, s, u };
 	return n;
+}
+
+/* The whole site's top over [s, u) from a sliding window W ending at T with width w:
+ * W - [T - w, s) + [T, u), when s lies in W's first two hours and u at or after T. 0 pieces
+ * if no window fits. */
+static int cover_window(const struct sv_talk_state *ts, enum sv_top_by by, int64_t s,
+			int64_t u, struct piece *pc)
+{
+	int64_t w, t;
+	int i, n;
+
+	for (i = 0; i < SV_WINDOWS; i++) {
+		w = sv_windows[i];
+		t = ts->win_done[i];
+		if (!t || s < t - w || s > t - w + 2 * NS_PER_HOUR || u < t)
+			continue;
+		pc[0] = (struct piece){ -2 - i, 1, t - w, t };
+		n = cover(ts, by, t - w, s, -1, pc, 1);
+		return cover(ts, by, t, u, 1, pc, n);
+	}
+	return 0;
 }
 
 /* The rollups' (a, b, p, q) as the dimension's fields. */
@@ -402,11 +425,18 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 	sb_init(&w.sql);
 	w.n = 0;
 	for (i = 0; i < n; i++) {
+		const char *neg = pc[i].sign < 0 ? "-" : "";
+
 		if (i)
 			sb_puts(&w.sql, " UNION ALL ");
+		if (pc[i].level <= -2) {
+			sb_printf(&w.sql, "SELECT a, b, p, q, bytes, packets, flows FROM talk_win"
+				  " WHERE win = %d AND dim = %d", -2 - pc[i].level, by);
+			continue;
+		}
 		if (pc[i].level < 0) {
-			sb_printf(&w.sql, "SELECT %s, bytes, packets, 1 FROM flows WHERE %s",
-				  sv_top_cols[by], sv_top_only[by]);
+			sb_printf(&w.sql, "SELECT %s, %sbytes, %spackets, %s1 FROM flows WHERE %s",
+				  sv_top_cols[by], neg, neg, neg, sv_top_only[by]);
 			w_num(&w, "last_ns >= ?", pc[i].a);
 			w_num(&w, "last_ns < ?", pc[i].b);
 			where_common(&w, f);
@@ -415,18 +445,19 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 		lv = &sv_levels[pc[i].level];
 		/* Bucket by bucket (the primary key leads with it), so each seeks straight to
 		 * the dimension's and the box's sums instead of reading every dimension's. */
-		sb_printf(&w.sql, "SELECT a, b, p, q, bytes, packets, flows FROM %s WHERE %s IN"
+		sb_printf(&w.sql, "SELECT a, b, p, q, %sbytes, %spackets, %sflows FROM %s WHERE %s IN"
 			  " (WITH RECURSIVE k(x) AS (SELECT %lld UNION ALL SELECT x + 1 FROM k"
 			  " WHERE x + 1 < %lld) SELECT x FROM k) AND dim = %d%s",
-			  lv->table, lv->col, (long long)(pc[i].a / lv->span_ns),
+			  neg, neg, neg, lv->table, lv->col, (long long)(pc[i].a / lv->span_ns),
 			  (long long)(pc[i].b / lv->span_ns), by,
 			  site ? " AND box = '' AND iface = '' AND direction = -1" : "");
 		if (!site && !f->box)
 			sb_puts(&w.sql, " AND box != ''");
 		where_common(&w, f);
 	}
-	snprintf(end, sizeof(end), ") GROUP BY a, b, p, q ORDER BY %s DESC LIMIT ?",
-		 by_packets ? "tp" : "tb");
+	/* A key whose records all lie in a piece taken away sums to no flows: not in range. */
+	snprintf(end, sizeof(end), ") GROUP BY a, b, p, q HAVING SUM(flows) > 0 ORDER BY %s DESC"
+		 " LIMIT ?", by_packets ? "tp" : "tb");
 	return each_row(prepare_where(c, "SELECT a, b, p, q, SUM(bytes) AS tb, SUM(packets) AS tp,"
 				      " SUM(flows) FROM (", &w, end, 1, extra),
 			talk_row, tc);
@@ -446,7 +477,7 @@ int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by 
 	struct top_ctx tc = { by, cb, ctx };
 	int64_t extra[1] = { limit };
 	struct sv_talk_state ts;
-	struct piece pc[15];
+	struct piece pc[MAX_PIECES];
 	char head[128], tail[160];
 	struct where w;
 	int n = 0;
@@ -456,7 +487,10 @@ int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by 
 	if (rollup_answers(f)) {
 		if (sv_talk_state(c, &ts))
 			return -EIO;
-		n = cover(&ts, by, f->since_ns, f->until_ns, pc, 0);
+		if (!f->box && !f->iface && f->direction < 0)
+			n = cover_window(&ts, by, f->since_ns, f->until_ns, pc);
+		if (!n)
+			n = cover(&ts, by, f->since_ns, f->until_ns, 1, pc, 0);
 		if (n > 1 || (n == 1 && pc[0].level >= 0))
 			return top_pieces(c, f, by, by_packets, limit, pc, n, &tc);
 	}

@@ -101,7 +101,15 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"  CASE WHEN old THEN h + 3600000000000 ELSE h END FROM now4;"
 	"DELETE FROM talk_hour WHERE hour >= (SELECT done / 3600000000000 FROM talk_state"
 	"  WHERE level = 2);"
-	"DROP TABLE now4;",
+	"DROP TABLE now4;"
+	/* The site's sums over the last 6 and 24 hours, slid along as the ten-minute level
+	 * fills (states 100 and 101), for the dashboard's usual "top of the last day". */
+	"CREATE TABLE talk_win ("
+	"  win INTEGER NOT NULL, dim INTEGER NOT NULL, a TEXT NOT NULL, b TEXT NOT NULL,"
+	"  p INTEGER NOT NULL, q INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+	"  packets INTEGER NOT NULL, flows INTEGER NOT NULL,"
+	"  PRIMARY KEY (win, dim, a, b, p, q)) WITHOUT ROWID;"
+	"INSERT INTO talk_state VALUES (100, 0, 0), (101, 0, 0);",
 	/* 5: attacks the detector found (post/detect.c). Lists are '\n'-separated items the
 	 * detector caps; alert_boxes makes "which alerts did this box see" an index lookup. */
 	"CREATE TABLE alerts ("
@@ -197,7 +205,7 @@ static void conn_free(struct sv_conn *c)
 	sqlite3_finalize(c->up_rollup);
 	sqlite3_finalize(c->up_box);
 	sqlite3_finalize(c->sel_state);
-	for (int l = 0; l < SV_LEVELS; l++)
+	for (int l = 0; l < SV_LEVELS + SV_WINDOWS; l++)
 		sqlite3_finalize(c->up_talk[l]);
 	sqlite3_close(c->db);
 	free(c);

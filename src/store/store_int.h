@@ -37,9 +37,17 @@ struct sv_level {
 
 extern const struct sv_level sv_levels[SV_LEVELS];
 
-/* Per level, the time range [lo, done) whose records it holds, all of them. */
+/* Sliding windows of the site's top-talker sums (talk_win), of these widths; in talk_state
+ * as levels SV_WIN_STATE + i. */
+#define SV_WINDOWS 2
+#define SV_WIN_STATE 100
+extern const int64_t sv_windows[SV_WINDOWS];
+
+/* Per level, the time range [lo, done) whose records it holds, all of them; the same per
+ * window (done 0: not built yet). */
 struct sv_talk_state {
 	int64_t lo[SV_LEVELS], done[SV_LEVELS];
+	int64_t win_lo[SV_WINDOWS], win_done[SV_WINDOWS];
 };
 
 /* What each top-talker dimension groups by, as (a, b, p, q), and which records count. */
@@ -50,7 +58,7 @@ struct sv_conn {
 	struct sv_store *st;
 	sqlite3 *db;
 	sqlite3_stmt *ins_batch, *ins_flow, *up_rollup, *up_box, *sel_state;
-	sqlite3_stmt *up_talk[SV_LEVELS];
+	sqlite3_stmt *up_talk[SV_LEVELS + SV_WINDOWS];
 };
 
 /* This thread's connection, opened on first use; NULL if it cannot be opened. */

@@ -31,6 +31,8 @@ const struct sv_level sv_levels[SV_LEVELS] = {
 	{ "talk_hour", "hour", NS_PER_HOUR, 0, 0 },
 };
 
+const int64_t sv_windows[SV_WINDOWS] = { 6 * NS_PER_HOUR, 24 * NS_PER_HOUR };
+
 const char *const sv_top_cols[] = {
 	[SV_TOP_SRC] = "src_addr, '', 0, 0",
 	[SV_TOP_DST] = "dst_addr, '', 0, 0",
@@ -66,6 +68,10 @@ int sv_talk_state(struct sv_conn *c, struct sv_talk_state *ts)
 	s = c->sel_state;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		l = sqlite3_column_int(s, 0);
+		if (l >= SV_WIN_STATE && l < SV_WIN_STATE + SV_WINDOWS) {
+			ts->win_lo[l - SV_WIN_STATE] = sqlite3_column_int64(s, 1);
+			ts->win_done[l - SV_WIN_STATE] = sqlite3_column_int64(s, 2);
+		}
 		if (l < 0 || l >= SV_LEVELS)
 			continue;
 		ts->lo[l] = sqlite3_column_int64(s, 1);
@@ -121,21 +127,25 @@ static void talk_add1(struct talk *tab, size_t cap, const struct talk *t,
 	tab[k].flows++;
 }
 
-/* Into the box's sum and into the site's. */
+/* Into the box's sum and into the site's; a window keeps only the site's. */
 static void talk_add(struct talk *tab, size_t cap, struct talk t, const struct sv_rec *r)
 {
-	talk_add1(tab, cap, &t, r);
+	if (t.level < SV_LEVELS)
+		talk_add1(tab, cap, &t, r);
 	t.box = "";
 	t.iface = "";
 	t.direction = -1;
 	talk_add1(tab, cap, &t, r);
 }
 
-/* The dimensions a record counts in, as sv_top_only says. At most 10 sums. */
+/* The dimensions a record counts in, as sv_top_only says, at a level or (level SV_LEVELS + i)
+ * in window i. At most 10 sums. */
 static void talk_record(struct talk *tab, size_t cap, int level, const char *box,
 			const struct sv_rec *r)
 {
-	struct talk t = { .level = level, .bucket = r->last_ns / sv_levels[level].span_ns,
+	int win = level >= SV_LEVELS;
+	struct talk t = { .level = level,
+			  .bucket = win ? 0 : r->last_ns / sv_levels[level].span_ns,
 			  .box = box, .iface = r->iface, .direction = r->direction,
 			  .a = "", .b = "" };
 
@@ -143,7 +153,7 @@ static void talk_record(struct talk *tab, size_t cap, int level, const char *box
 		t.dim = SV_TOP_SRC;
 		t.a = r->src_addr;
 		talk_add(tab, cap, t, r);
-		if (sv_levels[level].pairs) {
+		if (win || sv_levels[level].pairs) {
 			t.dim = SV_TOP_PAIR;
 			t.b = r->dst_addr;
 			talk_add(tab, cap, t, r);
@@ -170,11 +180,39 @@ static void talk_record(struct talk *tab, size_t cap, int level, const char *box
 	}
 }
 
+#define WIN_SUMS " ON CONFLICT DO UPDATE SET bytes = bytes + excluded.bytes, packets = packets +" \
+	" excluded.packets, flows = flows + excluded.flows"
+
+static int upsert_win(struct sv_conn *c, const struct talk *t)
+{
+	int i = t->level - SV_LEVELS;
+	sqlite3_stmt *s;
+
+	if (sv_prepare(c, &c->up_talk[t->level],
+		       "INSERT INTO talk_win VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" WIN_SUMS))
+		return -EIO;
+	s = c->up_talk[t->level];
+	sqlite3_bind_int(s, 1, i);
+	sqlite3_bind_int(s, 2, t->dim);
+	sqlite3_bind_text(s, 3, t->a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, t->b, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, 5, t->p);
+	sqlite3_bind_int(s, 6, t->q);
+	sqlite3_bind_int64(s, 7, t->bytes);
+	sqlite3_bind_int64(s, 8, t->packets);
+	sqlite3_bind_int64(s, 9, t->flows);
+	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
+}
+
 static int upsert_talk(struct sv_conn *c, const struct talk *t)
 {
-	const struct sv_level *lv = &sv_levels[t->level];
+	const struct sv_level *lv;
 	sqlite3_stmt *s;
 	char sql[256];
+
+	if (t->level >= SV_LEVELS)
+		return upsert_win(c, t);
+	lv = &sv_levels[t->level];
 
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO %s VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO"
@@ -198,8 +236,12 @@ static int upsert_talk(struct sv_conn *c, const struct talk *t)
 	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
 }
 
+/* Whether level l (or window l - SV_LEVELS) holds the records of time t already. */
 static int held(const struct sv_talk_state *ts, int l, uint64_t t)
 {
+	if (l >= SV_LEVELS)
+		return ts->win_done[l - SV_LEVELS] && (int64_t)t >= ts->win_lo[l - SV_LEVELS] &&
+		       (int64_t)t < ts->win_done[l - SV_LEVELS];
 	return (int64_t)t >= ts->lo[l] && (int64_t)t < ts->done[l];
 }
 
@@ -213,9 +255,9 @@ int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b, int64_t now)
 	if (sv_talk_state(c, &ts))
 		return -EIO;
 	for (i = 0; i < b->n; i++)
-		for (l = 0; l < SV_LEVELS; l++) {
+		for (l = 0; l < SV_LEVELS + SV_WINDOWS; l++) {
 			late += held(&ts, l, b->recs[i].last_ns);
-			history |= (int64_t)b->recs[i].last_ns < ts.lo[l];
+			history |= l < SV_LEVELS && (int64_t)b->recs[i].last_ns < ts.lo[l];
 		}
 	if (history)
 		__atomic_store_n(&c->st->history_ns, now, __ATOMIC_RELAXED);
@@ -227,7 +269,7 @@ int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b, int64_t now)
 	if (!tab)
 		return -ENOMEM;
 	for (i = 0; i < b->n; i++)
-		for (l = 0; l < SV_LEVELS; l++)
+		for (l = 0; l < SV_LEVELS + SV_WINDOWS; l++)
 			if (held(&ts, l, b->recs[i].last_ns))
 				talk_record(tab, cap, l, b->box, &b->recs[i]);
 	for (i = 0; i < cap && !err; i++)
@@ -371,6 +413,60 @@ static int step(struct sv_conn *c, int l, int64_t now, int64_t rollup_keep, int6
 	return 0;
 }
 
+/* --- sliding windows: the site's sums of the last 6 and 24 hours up to the ten-minute
+ * level's done, for "top over the last day" to read one window and two short edges --- */
+
+/* Adds (sign 1) or takes away (-1) the ten-minute level's site sums of [a, b) to window i. */
+static int win_add(struct sv_conn *c, int i, int64_t a, int64_t b, int sign)
+{
+	const struct sv_level *tm = &sv_levels[1];
+	char sql[512];
+
+	snprintf(sql, sizeof(sql),
+		 "INSERT INTO talk_win SELECT %d, dim, a, b, p, q, %d * SUM(bytes), %d * SUM(packets),"
+		 " %d * SUM(flows) FROM %s WHERE %s >= ?1 AND %s < ?2 AND box = '' GROUP BY dim,"
+		 " a, b, p, q" WIN_SUMS,
+		 i, sign, sign, sign, tm->table, tm->col, tm->col);
+	return run(c, sql, a / tm->span_ns, b / tm->span_ns);
+}
+
+/* One step of window i, in one transaction: built whole once the ten-minute level holds its
+ * width, then moved on as that level's done moves, a bucket in and a bucket out. 1 if it
+ * did one, 0 if up to date, -EIO. */
+static int win_step(struct sv_conn *c, int i, int64_t *pending)
+{
+	int64_t w = sv_windows[i], span = sv_levels[1].span_ns, lo, done, to;
+	struct sv_talk_state ts;
+	char sql[160];
+	int err;
+
+	if (sv_talk_state(c, &ts))
+		return -EIO;
+	lo = ts.win_lo[i];
+	done = ts.win_done[i];
+	if (done == ts.done[1] || ts.done[1] - w < ts.lo[1])
+		return 0; /* up to date, or not enough history for it yet */
+	*pending += 1;
+	if (sv_exec(c->db, "BEGIN IMMEDIATE", NULL, 0))
+		return -EIO;
+	if (!done || lo < ts.lo[1] || done > ts.done[1]) {
+		to = ts.done[1];
+		snprintf(sql, sizeof(sql), "DELETE FROM talk_win WHERE win = %d", i);
+		err = sv_exec(c->db, sql, NULL, 0) || win_add(c, i, to - w, to, 1);
+	} else {
+		to = done + 6 * span < ts.done[1] ? done + 6 * span : ts.done[1];
+		err = win_add(c, i, done, to, 1) || win_add(c, i, done - w, to - w, -1);
+		snprintf(sql, sizeof(sql), "DELETE FROM talk_win WHERE win = %d AND flows = 0", i);
+		err = err || sv_exec(c->db, sql, NULL, 0);
+	}
+	snprintf(sql, sizeof(sql), "UPDATE talk_state SET lo = %lld, done = %lld WHERE level = %d",
+		 (long long)(to - w), (long long)to, SV_WIN_STATE + i);
+	if (!err && !sv_exec(c->db, sql, NULL, 0) && !sv_exec(c->db, "COMMIT", NULL, 0))
+		return 1;
+	sv_exec(c->db, "ROLLBACK", NULL, 0);
+	return -EIO;
+}
+
 static void pause_ns(int64_t ns)
 {
 	struct timespec ts;
@@ -396,9 +492,11 @@ int sv_store_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
 		busy = 0;
 		pending = 0;
 		/* Finest first: a coarser level then fills from the finer one's sums. */
-		for (l = 0; l < SV_LEVELS; l++) {
+		for (l = 0; l < SV_LEVELS + SV_WINDOWS; l++) {
 			t = mono_ns();
-			r = step(c, l, now_ns, rollup_keep_ns, oldest, history, &pending);
+			r = l < SV_LEVELS ?
+				    step(c, l, now_ns, rollup_keep_ns, oldest, history, &pending) :
+				    win_step(c, l - SV_LEVELS, &pending);
 			if (r < 0)
 				return r;
 			busy |= r;
