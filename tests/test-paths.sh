@@ -15,7 +15,7 @@ TOKEN=paths-token-$RUN_ID
 sock=$SV_TMP/post.sock
 N=3000 # packets per run: the 10% loss then has a standard deviation of 0.55 points
 
-[ -x "$SINK" ] || { skip "paths (build/bench/udpsink missing)"; exit 0; }
+[ -x "$SINK" ] || { fail "build/bench/udpsink missing (make check builds it)"; finish; }
 command -v nft >/dev/null || { skip "paths (needs nft)"; exit 0; }
 
 A=$(ns_add a) && B=$(ns_add b) && C=$(ns_add c) || exit 1
