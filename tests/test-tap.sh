@@ -259,6 +259,22 @@ check_eq "bad --tap at start: exit 1" 1 $?
 check "bad --tap at start: says why" grep -q "invalid --tap '--from nosuch0 --to hm': unknown interface" \
 	"$SV_TMP/err"
 
+# --- 7b: a watched interface that goes and comes back under its name -------------------------
+back=$(tap add --from h2 --direction in --to hm udp dst port 9011)
+ip -n "$H" link del h2
+veth "$B" v2 "$H" h2 && ip -n "$H" link set h2 master br0 &&
+	ip -n "$B" addr add 198.18.0.2/24 dev v2
+check "back: the agent follows h2's new index" \
+	wait_for 10 grep -q "tap rule $back: h2 is back" "$SV_TMP/ag.err"
+wait_for 5 ip netns exec "$B" ping -c 1 -W 1 198.18.0.1 >/dev/null
+cap "$M" m0 "$SV_TMP/m7.pcap" udp
+mon=$CAP_PID
+ip netns exec "$B" "$TOOLS/udpsend" -n 30 -s 200 -p 40011 198.18.0.1 9011 >/dev/null
+cap_stop "$mon"
+check_eq "back: mirrored from the new h2" 30 "$(frames "$SV_TMP/m7.pcap" | wc -l)"
+check_eq "back: counted" 30 "$(counter "$back" mirrored)"
+tap del "$back" >/dev/null
+
 # --- 8: the agent leaves nothing behind -------------------------------------------------------
 tap add --from h2 --to vxlan://198.19.0.2 --snaplen 64 >/dev/null
 stop_pid "$AGENT_PID"

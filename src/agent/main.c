@@ -825,10 +825,13 @@ static int run(struct sv_agent *a)
 		for (i = 0; i < n && !err; i++) {
 			if (evs[i].data.fd == sfd)
 				a->stop = 1;
-			else if (evs[i].data.fd == tfd && read(tfd, &ticks, sizeof(ticks)) > 0)
+			else if (evs[i].data.fd == tfd && read(tfd, &ticks, sizeof(ticks)) > 0) {
 				err = scan(a, 0);
-			else if (evs[i].data.fd == a->ifaces.nl_fd)
+				sv_tap_refresh(a->tap);
+			} else if (evs[i].data.fd == a->ifaces.nl_fd) {
 				err = sv_ifaces_poll(&a->ifaces);
+				sv_tap_refresh(a->tap);
+			}
 			else if (evs[i].data.fd == a->ctl_fd)
 				sv_control_serve(a->ctl_fd, a->tap);
 			else if (a->tapsync && evs[i].data.fd == sv_tapsync_fd(a->tapsync))

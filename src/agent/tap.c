@@ -392,6 +392,32 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 	return 0;
 }
 
+void sv_tap_refresh(struct sv_tap *t)
+{
+	struct tap_entry *e;
+	int id, dir, now, old;
+
+	for (id = 1; t && id < SV_TAP_MAX_RULES; id++) {
+		e = &t->rules[id];
+		if (!e->used)
+			continue;
+		now = if_nametoindex(e->s.from);
+		if (!now || now == e->from_ifindex)
+			continue;
+		old = e->from_ifindex;
+		e->from_ifindex = now;
+		for (dir = 0; dir < 2; dir++) {
+			if (!(e->s.dirs & (1 << dir)))
+				continue;
+			publish(t, old, dir); /* the old interface's list and link go */
+			if (publish(t, now, dir))
+				pr_warn("tap rule %d: cannot attach to %s again\n", id, e->s.from);
+		}
+		pr_info("tap rule %d: %s is back (index %d), mirroring from it again\n", id,
+			e->s.from, now);
+	}
+}
+
 static void read_counters(struct sv_tap *t, __u32 id, struct sv_tap_counters *sum)
 {
 	struct sv_tap_counters *v = calloc(t->ncpu, sizeof(*v));

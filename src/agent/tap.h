@@ -21,6 +21,9 @@ void sv_tap_free(struct sv_tap *t);
 int sv_tap_add(struct sv_tap *t, int argc, char **argv, enum sv_tap_origin origin, char *err,
 	       size_t errlen);
 int sv_tap_del(struct sv_tap *t, int id, char *err, size_t errlen);
+/* Follows watched interfaces that came back under their name with a new index: their
+ * rules are attached there again. Called on interface events and every interval. */
+void sv_tap_refresh(struct sv_tap *t);
 /* One line per rule: id, where from and to, the counters and the rule's text. */
 void sv_tap_list(struct sv_tap *t, struct sb *out);
 /* Runs a control command ("add ...", "del ID", "list"): output lines into out; 0 or -errno
