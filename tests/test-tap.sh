@@ -59,9 +59,32 @@ check_eq "match: failed" 0 "$(counter 1 failed)"
 check "del rule 1" tap del 1
 check_eq "rule 1 gone" "" "$(tap list)"
 
+# --- 1b: any libpcap expression, run by the rule's own translated filter ---------------------
+ea=$(tap add --from h1 --direction in --to hm "udp and (dst port 9012 or dst port 9013)")
+eb=$(tap add --from h1 --direction in --to hm not udp and not arp)
+check "expressions with or and not: rules added" test -n "$ea" -a -n "$eb"
+cap "$M" m0 "$SV_TMP/m1b.pcap"
+mon=$CAP_PID
+cap "$A" v1 "$SV_TMP/s1b.pcap" "(udp and (dst port 9012 or dst port 9013) or icmp) and src host 198.18.0.1"
+src=$CAP_PID
+ip netns exec "$A" ping -c 5 -i 0.2 198.18.0.2 >/dev/null
+for p in 9012 9013 9014; do
+	ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 200 -p 40001 198.18.0.2 $p >/dev/null
+done
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "expressions: monitor frames" 25 "$(frames "$SV_TMP/m1b.pcap" | wc -l)"
+check "expressions: the matching frames byte for byte" \
+	cmp <(frames "$SV_TMP/m1b.pcap") <(frames "$SV_TMP/s1b.pcap")
+check_eq "expressions: matched per rule" "20 5" "$(counter "$ea" matched) $(counter "$eb" matched)"
+tap del "$ea" >/dev/null
+tap del "$eb" >/dev/null
+check_eq "expressions: their programs go with the rules" 0 \
+	"$(bpftool prog show 2>/dev/null | grep -c svtap_expr)"
+
 # --- 2: direction out, match by options --------------------------------------------------------
 id=$(tap add --from h1 --direction out --to hm --src 198.18.0.2/32 --proto icmp)
-check_eq "out rule added" 2 "$id"
+check_eq "out rule added (ids go on)" 4 "$id"
 cap "$M" m0 "$SV_TMP/m2.pcap"
 mon=$CAP_PID
 cap "$A" v1 "$SV_TMP/s2.pcap" icmp
@@ -244,7 +267,8 @@ refuse "bad rate" "invalid --rate" --from h1 --to hm --rate 0
 refuse "bad direction" "invalid --direction" --from h1 --to hm --direction sideways
 refuse "bad remote" "invalid --to" --from h1 --to vxlan://monitor.example
 refuse "bad expression" "bad expression 'udp prot 53'" --from h1 --to hm udp prot 53
-refuse "expression with or" "with 'and' only" --from h1 --to hm "udp or tcp"
+refuse "expression of the inner frame" "with --match-vni, an expression may only" \
+	--from h1 --to hm --match-vni 5 "udp or tcp"
 refuse "no --to" "needs --to" --from h1
 check_eq "refused rules left nothing behind" 1 "$(tap list | wc -l)"
 check_eq "the kept rule is intact" "$keep" "$(tap list | awk '{ print $1 }')"

@@ -462,7 +462,33 @@ static void emit_prologue(struct emitter *e, const struct sv_cinsn *prog, size_t
 static void emit_reject(struct emitter *e, const struct sv_cbpf_opts *o)
 {
 	e->label[L_REJECT] = e->n;
-	emit_count(e, o->cnt_map_fd, SV_CAP_FILTERED);
+	if (!o->mark_id)
+		emit_count(e, o->cnt_map_fd, SV_CAP_FILTERED);
+	emit_return_unspec(e);
+}
+
+/* Mark mode: sets bit mark_id in cb[0..1], first clearing the bitmap if the magic in
+ * cb[2..3] is not there yet (this is the first expression program the frame meets). */
+static void emit_mark(struct emitter *e, int id)
+{
+	short word = id < 32 ? SKB(cb[0]) : SKB(cb[1]);
+
+	e->label[L_ACCEPT] = e->n;
+	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, SKB(cb[2]), 0);
+	emit(e, BPF_JMP32 | BPF_JNE | BPF_K, BPF_REG_1, 0, 2, SV_TAP_CB_MAGIC_LO);
+	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, SKB(cb[3]), 0);
+	emit(e, BPF_JMP32 | BPF_JEQ | BPF_K, BPF_REG_1, 0, 7, SV_TAP_CB_MAGIC_HI);
+	/* The verifier takes no immediate stores into the context: through a register. */
+	emit(e, BPF_ALU | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, 0);
+	emit(e, BPF_STX | BPF_MEM | BPF_W, R_CTX, BPF_REG_1, SKB(cb[0]), 0);
+	emit(e, BPF_STX | BPF_MEM | BPF_W, R_CTX, BPF_REG_1, SKB(cb[1]), 0);
+	emit(e, BPF_ALU | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, SV_TAP_CB_MAGIC_LO);
+	emit(e, BPF_STX | BPF_MEM | BPF_W, R_CTX, BPF_REG_1, SKB(cb[2]), 0);
+	emit(e, BPF_ALU | BPF_MOV | BPF_K, BPF_REG_1, 0, 0, SV_TAP_CB_MAGIC_HI);
+	emit(e, BPF_STX | BPF_MEM | BPF_W, R_CTX, BPF_REG_1, SKB(cb[3]), 0);
+	emit(e, BPF_LDX | BPF_MEM | BPF_W, BPF_REG_1, R_CTX, word, 0);
+	emit(e, BPF_ALU | BPF_OR | BPF_K, BPF_REG_1, 0, 0, 1u << (id % 32));
+	emit(e, BPF_STX | BPF_MEM | BPF_W, R_CTX, BPF_REG_1, word, 0);
 	emit_return_unspec(e);
 }
 
@@ -708,7 +734,9 @@ int sv_cbpf_translate(const struct sv_cinsn *prog, size_t n, const struct sv_cbp
 	/* Only what is jumped to: the verifier refuses unreachable instructions. */
 	if (e.used[L_REJECT])
 		emit_reject(&e, o);
-	if (e.used[L_ACCEPT])
+	if (e.used[L_ACCEPT] && o->mark_id)
+		emit_mark(&e, o->mark_id);
+	else if (e.used[L_ACCEPT])
 		emit_accept(&e, o);
 	if (e.used[L_VLAN_LOAD])
 		emit_vlan_load(&e);

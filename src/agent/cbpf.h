@@ -13,6 +13,9 @@ struct sv_cbpf_opts {
 	int cnt_map_fd; /* per-CPU array of SV_CAP_MAX __u64, enum sv_cap_counter */
 	__u32 snaplen; /* at most this many bytes of a frame are sent */
 	int dir; /* 0: ingress, 1: egress; written into each event */
+	/* 1..63: mark mode, for a tap rule with this id: an accepted frame is not sent but
+	 * marked in __sk_buff.cb (SV_TAP_CB_MAGIC_*); the maps above are unused. 0: capture. */
+	int mark_id;
 };
 
 /* Translates n classic instructions into a freshly allocated eBPF program (*out, *out_n

@@ -18,9 +18,13 @@
 #include "tap.skel.h"
 #include "tapdev.h"
 #include "tapspec.h"
+#include "cbpf.h"
 
 #define SV_BPF_TCX_INGRESS 46 /* enum bpf_attach_type, Linux 6.6 */
 #define SV_BPF_TCX_EGRESS 47
+#ifndef BPF_F_BEFORE
+#define BPF_F_BEFORE (1U << 3) /* Linux 6.6 */
+#endif
 
 struct tap_entry {
 	int used;
@@ -33,6 +37,7 @@ struct tap_entry {
 	int underlay; /* where VXLAN copies leave, for loop checks; 0 if unknown */
 	int veth_a, veth_b; /* our truncating pair, or 0 */
 	int trunc_link; /* tcx link of sv_tap_trunc on veth_b */
+	int expr_prog[2], expr_link[2]; /* SV_TAP_M_EXPR: per direction; 0 if none */
 };
 
 struct tap_link {
@@ -97,6 +102,85 @@ static int tcx_link(int prog_fd, int ifindex, int dir)
 	return fd < 0 ? -errno : fd;
 }
 
+/* --- rules with a libpcap expression: the capture's translator, in mark mode --- */
+
+static void expr_unlink(struct tap_entry *e)
+{
+	int dir;
+
+	for (dir = 0; dir < 2; dir++) {
+		if (e->expr_link[dir] > 0)
+			close(e->expr_link[dir]);
+		e->expr_link[dir] = 0;
+	}
+}
+
+static void expr_free(struct tap_entry *e)
+{
+	int dir;
+
+	expr_unlink(e);
+	for (dir = 0; dir < 2; dir++) {
+		if (e->expr_prog[dir] > 0)
+			close(e->expr_prog[dir]);
+		e->expr_prog[dir] = 0;
+	}
+}
+
+/* In front of the hook's programs, so the marks are there when the tap program runs. */
+static int expr_link(struct tap_entry *e)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = BPF_F_BEFORE);
+	int dir, fd;
+
+	for (dir = 0; dir < 2; dir++) {
+		if (!e->expr_prog[dir])
+			continue;
+		fd = bpf_link_create(e->expr_prog[dir], e->from_ifindex,
+				     dir ? SV_BPF_TCX_EGRESS : SV_BPF_TCX_INGRESS, &opts);
+		if (fd < 0)
+			return -errno;
+		e->expr_link[dir] = fd;
+	}
+	return 0;
+}
+
+/* Compiles the rule's expression, translates it per direction into a program that marks
+ * the frames it accepts for rule id, loads and attaches it. */
+static int expr_attach(struct tap_entry *e, int id, char *err, size_t len)
+{
+	struct sv_cbpf_opts o = { .perf_map_fd = -1, .cnt_map_fd = -1, .snaplen = 65535,
+				  .mark_id = id };
+	struct sv_cinsn *prog = NULL;
+	struct bpf_insn *insns;
+	size_t n, ni;
+	int dir, ret;
+
+	ret = sv_pcapfilt_compile(e->s.expr, 65535, &prog, &n, err, len);
+	for (dir = 0; dir < 2 && !ret; dir++) {
+		if (!(e->s.dirs & (1 << dir)))
+			continue;
+		o.dir = dir;
+		ret = sv_cbpf_translate(prog, n, &o, &insns, &ni, err, len);
+		if (ret)
+			break;
+		ret = sv_cbpf_load(insns, ni, dir ? "svtap_expr_out" : "svtap_expr_in", err, len);
+		free(insns);
+		if (ret < 0)
+			break;
+		e->expr_prog[dir] = ret;
+		ret = 0;
+	}
+	free(prog);
+	if (!ret && expr_link(e)) {
+		ret = -errno;
+		fail(err, len, "cannot attach the expression to %s: %s", e->s.from, strerror(errno));
+	}
+	if (ret)
+		expr_free(e);
+	return ret;
+}
+
 static struct tap_link *find_link(struct sv_tap *t, int ifindex, int dir)
 {
 	size_t i;
@@ -126,7 +210,8 @@ static int publish(struct sv_tap *t, int ifindex, int dir)
 		if (e->s.r.match & SV_TAP_M_VNI)
 			l.flags |= SV_TAP_IF_INNER;
 		else
-			l.flags |= SV_TAP_IF_PLAIN | (e->s.r.match ? SV_TAP_IF_OUTER : 0);
+			l.flags |= SV_TAP_IF_PLAIN |
+				   (e->s.r.match & ~SV_TAP_M_EXPR ? SV_TAP_IF_OUTER : 0);
 	}
 	if (!l.n) {
 		bpf_map_delete_elem(fd, &k);
@@ -357,6 +442,13 @@ int sv_tap_add(struct sv_tap *t, int argc, char **argv, enum sv_tap_origin origi
 		undo_devices(t, &n);
 		return ret;
 	}
+	if (n.s.r.match & SV_TAP_M_EXPR) {
+		ret = expr_attach(&n, id, err, len);
+		if (ret) {
+			undo_devices(t, &n);
+			return ret;
+		}
+	}
 	n.used = 1;
 	t->rules[id] = n;
 	for (dir = 0; dir < 2 && !ret; dir++)
@@ -389,6 +481,7 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 	key = id;
 	bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_rules), &key, &zero, BPF_ANY);
 	undo_devices(t, e);
+	expr_free(e);
 	return 0;
 }
 
@@ -406,6 +499,10 @@ void sv_tap_refresh(struct sv_tap *t)
 			continue;
 		old = e->from_ifindex;
 		e->from_ifindex = now;
+		expr_unlink(e);
+		if (expr_link(e))
+			pr_warn("tap rule %d: cannot attach its expression to %s again\n", id,
+				e->s.from);
 		for (dir = 0; dir < 2; dir++) {
 			if (!(e->s.dirs & (1 << dir)))
 				continue;

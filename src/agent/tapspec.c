@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* TAP rule words → struct sv_tap_spec. The match is set by options (--src, --dst, --host,
- * --proto, --sport, --dport, --port, --match-vni) or by a libpcap expression of the forms
- * that map onto those fields: primitives host/net/port/portrange (with src/dst), ip, ip6,
- * tcp, udp, icmp, icmp6 and proto, joined by "and". libpcap compiles the whole expression
- * first, so a typo gets libpcap's own message; a valid expression outside those forms ("or",
- * "not", parentheses, other primitives) is refused with a message that says so. Kept apart
- * from tap.c: pcap.h's struct bpf_program clashes with libbpf's. */
+ * --proto, --sport, --dport, --port, --match-vni) and by a libpcap expression. libpcap
+ * compiles the whole expression first, so a typo gets libpcap's own message. An expression
+ * of the forms that map onto those fields (host/net/port/portrange with src/dst, ip, ip6,
+ * tcp, udp, icmp, icmp6 and proto, joined by "and") becomes fields, matched by the tap
+ * program itself; any other ("or", "not", parentheses, other primitives) runs as the rule's
+ * own classic filter translated to eBPF (tap.c, cbpf.c). Kept apart from tap.c: pcap.h's
+ * struct bpf_program clashes with libbpf's. */
 #include "tapspec.h"
 #include <arpa/inet.h>
 #include <errno.h>
@@ -283,10 +284,34 @@ unsupported:
 		    t);
 }
 
-/* libpcap checks the whole expression; then it maps onto the rule's fields. */
-static int parse_expr(struct sv_tap_rule *r, char **w, int n, char *err, size_t len)
+/* Maps the expression's primitives onto the rule's fields, if it is of those forms. */
+static int map_expr(struct sv_tap_rule *r, char *text, char *err, size_t len)
 {
-	char text[SV_TAP_TEXT] = "", *words[SV_TAP_ARGS];
+	char *w[SV_TAP_ARGS];
+	int i, n;
+
+	/* One word may hold several (a quoted expression): the primitives from the text. */
+	n = sv_tap_split(text, w, SV_TAP_ARGS);
+	if (n < 0)
+		return -EINVAL;
+	for (i = 0; i < n;) {
+		if (expr_primitive(r, w, n, &i, err, len))
+			return -EINVAL;
+		if (i < n && (!strcmp(w[i], "and") || !strcmp(w[i], "&&")))
+			i++;
+		else if (i < n)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/* libpcap checks the whole expression. One of the simple forms becomes the rule's fields
+ * (matched by the tap program itself); any other runs as the rule's own classic filter,
+ * translated to eBPF (SV_TAP_M_EXPR, s->expr). */
+static int parse_expr(struct sv_tap_spec *s, char **w, int n, char *err, size_t len)
+{
+	char text[SV_TAP_TEXT] = "", copy[SV_TAP_TEXT];
+	struct sv_tap_rule mapped = s->r;
 	struct bpf_program prog;
 	pcap_t *p;
 	int i, ret;
@@ -309,21 +334,17 @@ static int parse_expr(struct sv_tap_rule *r, char **w, int n, char *err, size_t 
 	pcap_close(p);
 	if (ret)
 		return -EINVAL;
-	/* One word may hold several (a quoted expression): the primitives from the text. */
-	n = sv_tap_split(text, words, SV_TAP_ARGS);
-	if (n < 0)
-		return fail(err, len, "expression has too many words");
-	w = words;
-	for (i = 0; i < n;) {
-		if (expr_primitive(r, w, n, &i, err, len))
-			return -EINVAL;
-		if (i < n && (!strcmp(w[i], "and") || !strcmp(w[i], "&&")))
-			i++;
-		else if (i < n && (!strcmp(w[i], "or") || !strcmp(w[i], "||") ||
-				   !strcmp(w[i], "not") || !strcmp(w[i], "!")))
-			return fail(err, len, "tap expressions join primitives with 'and' only; "
-					      "use one rule per alternative");
+	strcpy(copy, text);
+	if (!map_expr(&mapped, copy, err, len)) {
+		s->r = mapped;
+		return 0;
 	}
+	/* The expression reads the frame as on the wire, not a VXLAN packet's inner frame. */
+	if (s->r.match & SV_TAP_M_VNI)
+		return fail(err, len, "with --match-vni, an expression may only join host, net, "
+				      "port, portrange and proto primitives with 'and'");
+	strcpy(s->expr, text);
+	s->r.match |= SV_TAP_M_EXPR;
 	return 0;
 }
 
@@ -405,7 +426,7 @@ int sv_tap_spec_parse(int argc, char **argv, struct sv_tap_spec *s, char *err, s
 		if (parse_opt(s, argv[i], argv[i + 1], &vni_set, err, len))
 			return -EINVAL;
 	}
-	if (i < argc && parse_expr(&s->r, argv + i, argc - i, err, len))
+	if (i < argc && parse_expr(s, argv + i, argc - i, err, len))
 		return -EINVAL;
 	if (!s->from[0])
 		return fail(err, len, "a tap rule needs --from IFACE");

@@ -24,6 +24,7 @@ struct sv_tap_spec {
 	unsigned long long rate; /* packets per second; 0: no cap */
 	struct sv_tap_rule r; /* the match (target_ifindex is set when applied) */
 	char text[SV_TAP_TEXT]; /* the rule's words joined by spaces */
+	char expr[SV_TAP_TEXT]; /* with SV_TAP_M_EXPR: the libpcap expression */
 };
 
 /* Parses a rule's words: options, then an optional libpcap expression. On a mistake returns

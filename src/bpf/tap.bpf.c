@@ -177,8 +177,10 @@ static __always_inline int tap_admit(__u32 id, __u64 rate)
 	return ok;
 }
 
-/* One rule against one frame: count, cap, copy. */
-__noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id, int inner)
+/* One rule against one frame: count, cap, copy. marks: the rule ids whose expression
+ * programs accepted the frame. */
+__noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id, int inner,
+			__u64 marks)
 {
 	struct sv_tap_counters *c;
 	struct sv_tap_rule *r;
@@ -192,6 +194,8 @@ __noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id
 	if (!!(r->match & SV_TAP_M_VNI) != inner)
 		return 0;
 	if (inner && m->key.vni != r->vni)
+		return 0;
+	if ((r->match & SV_TAP_M_EXPR) && (id >= 64 || !((marks >> id) & 1)))
 		return 0;
 	if (!tap_match(r, m))
 		return 0;
@@ -208,15 +212,27 @@ __noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id
 }
 
 static __always_inline void tap_rules(struct __sk_buff *skb, const struct sv_meta *m,
-				      const struct sv_tap_if_rules *rules, int inner)
+				      const struct sv_tap_if_rules *rules, int inner, __u64 marks)
 {
 	int i;
 
 	for (i = 0; i < SV_TAP_MAX_PER_IF; i++) {
 		if (i >= rules->n)
 			break;
-		tap_rule(skb, m, rules->ids[i], inner);
+		tap_rule(skb, m, rules->ids[i], inner, marks);
 	}
+}
+
+/* The expression programs' marks, taken off the frame before any copy is made. */
+static __always_inline __u64 take_marks(struct __sk_buff *skb)
+{
+	__u64 marks;
+
+	if (skb->cb[2] != SV_TAP_CB_MAGIC_LO || skb->cb[3] != SV_TAP_CB_MAGIC_HI)
+		return 0;
+	marks = skb->cb[0] | (__u64)skb->cb[1] << 32;
+	skb->cb[0] = skb->cb[1] = skb->cb[2] = skb->cb[3] = 0;
+	return marks;
 }
 
 static __always_inline int tap_handle(struct __sk_buff *skb, __u32 dir)
@@ -224,6 +240,7 @@ static __always_inline int tap_handle(struct __sk_buff *skb, __u32 dir)
 	struct sv_tap_if_key k = { .ifindex = skb->ifindex, .direction = dir };
 	struct sv_tap_if_rules *l, rules;
 	struct sv_meta m = {};
+	__u64 marks = take_marks(skb);
 	int ret, inner;
 
 	l = bpf_map_lookup_elem(&sv_tap_ifs, &k);
@@ -249,7 +266,7 @@ static __always_inline int tap_handle(struct __sk_buff *skb, __u32 dir)
 			if (inner && ret)
 				break;
 		}
-		tap_rules(skb, &m, &rules, inner);
+		tap_rules(skb, &m, &rules, inner, marks);
 	}
 	return TC_ACT_UNSPEC;
 }

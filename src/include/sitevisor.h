@@ -167,6 +167,14 @@ enum sv_cap_counter {
 #define SV_TAP_M_VNI (1 << 7) /* VXLAN with this VNI: the other fields match the inner frame */
 #define SV_TAP_M_IPV (1 << 8) /* ip_version (4 or 6) */
 #define SV_TAP_M_IP (1 << 9) /* any IP frame */
+#define SV_TAP_M_EXPR (1 << 10) /* a libpcap expression, run by the rule's own program */
+
+/* A rule's expression program (cbpf.c, mark mode) runs before the tap program at the same
+ * hook and marks the frames it accepts in __sk_buff.cb: cb[0..1] a bitmap of rule ids,
+ * valid only under this 64-bit magic in cb[2..3] (cb holds other layers' leftovers). The tap
+ * program takes the marks and clears them. */
+#define SV_TAP_CB_MAGIC_LO 0x7a705356u
+#define SV_TAP_CB_MAGIC_HI 0x6b72616du
 
 /* A prefix over the 16-byte address form of sv_flow_key (IPv4 as ::ffff:a.b.c.d). */
 struct sv_tap_net {
