@@ -8,7 +8,7 @@
 #include "sb.h"
 #include "store_int.h"
 
-/* Enough for top's pieces: 31 at most, 5 values each. */
+/* Enough for top's pieces: 31 at most, 5 values each (a raw one alone: up to 15). */
 #define MAX_BINDS 160
 #define MAX_PIECES 31
 
@@ -62,14 +62,9 @@ static void where_common(struct where *w, const struct sv_filter *f)
 	w_num(w, "direction = ?", f->direction);
 }
 
-static void where_flows(struct where *w, const struct sv_filter *f)
+/* The filters only the raw records can answer. */
+static void where_fields(struct where *w, const struct sv_filter *f)
 {
-	sb_init(&w->sql);
-	w->n = 0;
-	where_common(w, f);
-	w_num(w, "last_ns >= ?", f->since_ns);
-	if (f->until_ns != INT64_MAX)
-		w_num(w, "last_ns < ?", f->until_ns);
 	w_text(w, "src_addr = ?", f->src_addr);
 	w_text(w, "dst_addr = ?", f->dst_addr);
 	w_num(w, "protocol = ?", f->protocol);
@@ -85,6 +80,17 @@ static void where_flows(struct where *w, const struct sv_filter *f)
 		w_cond(w, "(src_port = ?", NULL, f->port);
 		w_cond(w, "0 = 0 OR dst_port = ?)", NULL, f->port);
 	}
+}
+
+static void where_flows(struct where *w, const struct sv_filter *f)
+{
+	sb_init(&w->sql);
+	w->n = 0;
+	where_common(w, f);
+	w_num(w, "last_ns >= ?", f->since_ns);
+	if (f->until_ns != INT64_MAX)
+		w_num(w, "last_ns < ?", f->until_ns);
+	where_fields(w, f);
 }
 
 /* Prepares head + where + tail and binds the where's values, then extra ints. */
@@ -305,26 +311,6 @@ struct top_ctx {
 	void *ctx;
 };
 
-static int top_row(sqlite3_stmt *s, void *p)
-{
-	struct top_ctx *tc = p;
-	struct sv_top_row r = { 0 };
-	int i = 0;
-
-	if (tc->by == SV_TOP_SRC || tc->by == SV_TOP_PAIR)
-		r.src_addr = col_text(s, i++);
-	if (tc->by == SV_TOP_DST || tc->by == SV_TOP_PAIR)
-		r.dst_addr = col_text(s, i++);
-	if (tc->by == SV_TOP_PORT || tc->by == SV_TOP_PROTOCOL)
-		r.protocol = sqlite3_column_int(s, i++);
-	if (tc->by == SV_TOP_PORT)
-		r.dst_port = sqlite3_column_int(s, i++);
-	r.bytes = sqlite3_column_int64(s, i++);
-	r.packets = sqlite3_column_int64(s, i++);
-	r.flows = sqlite3_column_int64(s, i);
-	return tc->cb(tc->ctx, &r);
-}
-
 /* Whether the rollups can answer: narrowed only by box, interface and direction. */
 static int rollup_answers(const struct sv_filter *f)
 {
@@ -389,7 +375,7 @@ static int cover_window(const struct sv_talk_state *ts, enum sv_top_by by, int64
 	return 0;
 }
 
-/* The rollups' (a, b, p, q) as the dimension's fields. */
+/* A piece's (a, b, p, q) as the dimension's fields. */
 static int talk_row(sqlite3_stmt *s, void *p)
 {
 	struct top_ctx *tc = p;
@@ -435,11 +421,13 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 			continue;
 		}
 		if (pc[i].level < 0) {
-			sb_printf(&w.sql, "SELECT %s, %sbytes, %spackets, %s1 FROM flows WHERE %s",
+			sb_printf(&w.sql, "SELECT %s, %sbytes AS bytes, %spackets AS packets, %s1 AS flows"
+				  " FROM flows WHERE %s",
 				  sv_top_cols[by], neg, neg, neg, sv_top_only[by]);
 			w_num(&w, "last_ns >= ?", pc[i].a);
 			w_num(&w, "last_ns < ?", pc[i].b);
 			where_common(&w, f);
+			where_fields(&w, f);
 			continue;
 		}
 		lv = &sv_levels[pc[i].level];
@@ -466,20 +454,10 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
 		 int by_packets, int limit, sv_top_cb cb, void *ctx)
 {
-	static const char *const cols[] = {
-		[SV_TOP_SRC] = "src_addr",
-		[SV_TOP_DST] = "dst_addr",
-		[SV_TOP_PAIR] = "src_addr, dst_addr",
-		[SV_TOP_PORT] = "protocol, dst_port",
-		[SV_TOP_PROTOCOL] = "protocol",
-	};
 	struct sv_conn *c = sv_store_conn(st);
 	struct top_ctx tc = { by, cb, ctx };
-	int64_t extra[1] = { limit };
 	struct sv_talk_state ts;
 	struct piece pc[MAX_PIECES];
-	char head[128], tail[160];
-	struct where w;
 	int n = 0;
 
 	if (!c)
@@ -491,17 +469,11 @@ int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by 
 			n = cover_window(&ts, by, f->since_ns, f->until_ns, pc);
 		if (!n)
 			n = cover(&ts, by, f->since_ns, f->until_ns, 1, pc, 0);
-		if (n > 1 || (n == 1 && pc[0].level >= 0))
-			return top_pieces(c, f, by, by_packets, limit, pc, n, &tc);
 	}
-	where_flows(&w, f);
-	sb_puts(&w.sql, w.sql.len ? " AND " : " WHERE ");
-	sb_puts(&w.sql, sv_top_only[by]);
-	snprintf(head, sizeof(head), "SELECT %s, SUM(bytes) AS b, SUM(packets) AS p, COUNT(*)"
-		 " FROM flows", cols[by]);
-	snprintf(tail, sizeof(tail), " GROUP BY %s ORDER BY %s DESC LIMIT ?", cols[by],
-		 by_packets ? "p" : "b");
-	return each_row(prepare_where(c, head, &w, tail, 1, extra), top_row, &tc);
+	/* Other filters: only the raw records answer (an empty range too). */
+	if (!n)
+		pc[n++] = (struct piece){ -1, 1, f->since_ns, f->until_ns };
+	return top_pieces(c, f, by, by_packets, limit, pc, n, &tc);
 }
 
 struct alert_ctx {

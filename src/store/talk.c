@@ -33,12 +33,13 @@ const struct sv_level sv_levels[SV_LEVELS] = {
 
 const int64_t sv_windows[SV_WINDOWS] = { 6 * NS_PER_HOUR, 24 * NS_PER_HOUR };
 
+/* Named, so the first SELECT of a UNION gives the columns their names. */
 const char *const sv_top_cols[] = {
-	[SV_TOP_SRC] = "src_addr, '', 0, 0",
-	[SV_TOP_DST] = "dst_addr, '', 0, 0",
-	[SV_TOP_PAIR] = "src_addr, IFNULL(dst_addr, ''), 0, 0",
-	[SV_TOP_PORT] = "'', '', protocol, dst_port",
-	[SV_TOP_PROTOCOL] = "'', '', protocol, 0",
+	[SV_TOP_SRC] = "src_addr AS a, '' AS b, 0 AS p, 0 AS q",
+	[SV_TOP_DST] = "dst_addr AS a, '' AS b, 0 AS p, 0 AS q",
+	[SV_TOP_PAIR] = "src_addr AS a, IFNULL(dst_addr, '') AS b, 0 AS p, 0 AS q",
+	[SV_TOP_PORT] = "'' AS a, '' AS b, protocol AS p, dst_port AS q",
+	[SV_TOP_PROTOCOL] = "'' AS a, '' AS b, protocol AS p, 0 AS q",
 };
 
 const char *const sv_top_only[] = {
