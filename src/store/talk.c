@@ -181,59 +181,40 @@ static void talk_record(struct talk *tab, size_t cap, int level, const char *box
 	}
 }
 
-#define WIN_SUMS " ON CONFLICT DO UPDATE SET bytes = bytes + excluded.bytes, packets = packets +" \
+#define ADD_SUMS " ON CONFLICT DO UPDATE SET bytes = bytes + excluded.bytes, packets = packets +" \
 	" excluded.packets, flows = flows + excluded.flows"
 
-static int upsert_win(struct sv_conn *c, const struct talk *t)
-{
-	int i = t->level - SV_LEVELS;
-	sqlite3_stmt *s;
-
-	if (sv_prepare(c, &c->up_talk[t->level],
-		       "INSERT INTO talk_win VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)" WIN_SUMS))
-		return -EIO;
-	s = c->up_talk[t->level];
-	sqlite3_bind_int(s, 1, i);
-	sqlite3_bind_int(s, 2, t->dim);
-	sqlite3_bind_text(s, 3, t->a, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, t->b, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 5, t->p);
-	sqlite3_bind_int(s, 6, t->q);
-	sqlite3_bind_int64(s, 7, t->bytes);
-	sqlite3_bind_int64(s, 8, t->packets);
-	sqlite3_bind_int64(s, 9, t->flows);
-	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
-}
-
+/* Adds a sum into its level's (or window's) row; the statements differ in their leading
+ * columns only: bucket, dim, box, iface, direction for a level; win, dim for a window. */
 static int upsert_talk(struct sv_conn *c, const struct talk *t)
 {
-	const struct sv_level *lv;
+	int win = t->level >= SV_LEVELS, i = 1;
 	sqlite3_stmt *s;
 	char sql[256];
 
-	if (t->level >= SV_LEVELS)
-		return upsert_win(c, t);
-	lv = &sv_levels[t->level];
-
-	snprintf(sql, sizeof(sql),
-		 "INSERT INTO %s VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO"
-		 " UPDATE SET bytes = bytes + excluded.bytes, packets = packets +"
-		 " excluded.packets, flows = flows + excluded.flows", lv->table);
+	if (win)
+		snprintf(sql, sizeof(sql), "INSERT INTO talk_win VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+			 ADD_SUMS);
+	else
+		snprintf(sql, sizeof(sql), "INSERT INTO %s VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?,"
+			 " ?)" ADD_SUMS, sv_levels[t->level].table);
 	if (sv_prepare(c, &c->up_talk[t->level], sql))
 		return -EIO;
 	s = c->up_talk[t->level];
-	sqlite3_bind_int64(s, 1, t->bucket);
-	sqlite3_bind_int(s, 2, t->dim);
-	sqlite3_bind_text(s, 3, t->box, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, t->iface, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 5, t->direction);
-	sqlite3_bind_text(s, 6, t->a, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 7, t->b, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 8, t->p);
-	sqlite3_bind_int(s, 9, t->q);
-	sqlite3_bind_int64(s, 10, t->bytes);
-	sqlite3_bind_int64(s, 11, t->packets);
-	sqlite3_bind_int64(s, 12, t->flows);
+	sqlite3_bind_int64(s, i++, win ? t->level - SV_LEVELS : t->bucket);
+	sqlite3_bind_int(s, i++, t->dim);
+	if (!win) {
+		sqlite3_bind_text(s, i++, t->box, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, i++, t->iface, -1, SQLITE_STATIC);
+		sqlite3_bind_int(s, i++, t->direction);
+	}
+	sqlite3_bind_text(s, i++, t->a, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, i++, t->b, -1, SQLITE_STATIC);
+	sqlite3_bind_int(s, i++, t->p);
+	sqlite3_bind_int(s, i++, t->q);
+	sqlite3_bind_int64(s, i++, t->bytes);
+	sqlite3_bind_int64(s, i++, t->packets);
+	sqlite3_bind_int64(s, i, t->flows);
 	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
 }
 
@@ -426,7 +407,7 @@ static int win_add(struct sv_conn *c, int i, int64_t a, int64_t b, int sign)
 	snprintf(sql, sizeof(sql),
 		 "INSERT INTO talk_win SELECT %d, dim, a, b, p, q, %d * SUM(bytes), %d * SUM(packets),"
 		 " %d * SUM(flows) FROM %s WHERE %s >= ?1 AND %s < ?2 AND box = '' GROUP BY dim,"
-		 " a, b, p, q" WIN_SUMS,
+		 " a, b, p, q" ADD_SUMS,
 		 i, sign, sign, sign, tm->table, tm->col, tm->col);
 	return run(c, sql, a / tm->span_ns, b / tm->span_ns);
 }
