@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/* rtnetlink requests for the TAP's own devices. One request per socket, acknowledged, so a
- * failure is the kernel's errno for exactly that request. */
+/* rtnetlink requests for the TAP's own devices (rtnl.c). */
 #include "tapdev.h"
 #include <errno.h>
 #include <stdio.h>
@@ -12,71 +11,9 @@
 #include <linux/netlink.h>
 #include <linux/rtnetlink.h>
 #include <linux/veth.h>
+#include "rtnl.h"
 
-struct nlreq {
-	struct nlmsghdr h;
-	char buf[1024];
-};
-
-static struct rtattr *nl_attr(struct nlreq *r, unsigned short type, const void *data,
-			      unsigned short len)
-{
-	struct rtattr *a = (struct rtattr *)((char *)r + NLMSG_ALIGN(r->h.nlmsg_len));
-
-	a->rta_type = type;
-	a->rta_len = RTA_LENGTH(len);
-	if (len)
-		memcpy(RTA_DATA(a), data, len);
-	r->h.nlmsg_len = NLMSG_ALIGN(r->h.nlmsg_len) + RTA_ALIGN(a->rta_len);
-	return a;
-}
-
-static void nl_end(struct nlreq *r, struct rtattr *nest)
-{
-	nest->rta_len = (char *)r + r->h.nlmsg_len - (char *)nest;
-}
-
-/* Sends r; with reply, copies the first answer there. 0 or -errno. */
-static int nl_talk(struct nlreq *r, void *reply, size_t size)
-{
-	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	char buf[8192];
-	struct nlmsghdr *h;
-	int fd, err = -EIO;
-	ssize_t n;
-
-	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
-	if (fd < 0)
-		return -errno;
-	r->h.nlmsg_flags |= NLM_F_REQUEST | NLM_F_ACK;
-	r->h.nlmsg_seq = 1;
-	if (sendto(fd, r, r->h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		err = -errno;
-		goto out;
-	}
-	for (;;) {
-		n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0) {
-			err = -errno;
-			goto out;
-		}
-		for (h = (struct nlmsghdr *)buf; NLMSG_OK(h, (size_t)n); h = NLMSG_NEXT(h, n)) {
-			if (h->nlmsg_type == NLMSG_ERROR) {
-				err = ((struct nlmsgerr *)NLMSG_DATA(h))->error;
-				goto out;
-			}
-			if (reply && h->nlmsg_len <= size) {
-				memcpy(reply, h, h->nlmsg_len);
-				reply = NULL;
-			}
-		}
-	}
-out:
-	close(fd);
-	return err;
-}
-
-static void link_req(struct nlreq *r, unsigned short type, unsigned short flags)
+static void link_req(struct sv_nlreq *r, unsigned short type, unsigned short flags)
 {
 	struct ifinfomsg *ifi;
 
@@ -105,7 +42,7 @@ static int no_ipv6(const char *name)
 
 static int link_up(const char *name)
 {
-	struct nlreq r;
+	struct sv_nlreq r;
 	struct ifinfomsg *ifi;
 	int idx = if_nametoindex(name), err;
 
@@ -119,45 +56,45 @@ static int link_up(const char *name)
 	ifi->ifi_index = idx;
 	ifi->ifi_flags = IFF_UP;
 	ifi->ifi_change = IFF_UP;
-	err = nl_talk(&r, NULL, 0);
+	err = sv_nl_talk(&r, NULL, 0);
 	return err ? err : idx;
 }
 
 int sv_tapdev_del(int ifindex)
 {
-	struct nlreq r;
+	struct sv_nlreq r;
 	struct ifinfomsg *ifi;
 
 	link_req(&r, RTM_DELLINK, 0);
 	ifi = NLMSG_DATA(&r.h);
 	ifi->ifi_index = ifindex;
-	return nl_talk(&r, NULL, 0);
+	return sv_nl_talk(&r, NULL, 0);
 }
 
 int sv_tapdev_vxlan(const char *name, const struct sockaddr_storage *remote, unsigned int port,
 		    unsigned int vni)
 {
 	struct rtattr *li, *data;
-	struct nlreq r;
+	struct sv_nlreq r;
 	__u16 p = htons(port);
 	__u8 learn = 0;
 	int err, idx;
 
 	link_req(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-	nl_attr(&r, IFLA_IFNAME, name, strlen(name) + 1);
-	li = nl_attr(&r, IFLA_LINKINFO, NULL, 0);
-	nl_attr(&r, IFLA_INFO_KIND, "vxlan", 6);
-	data = nl_attr(&r, IFLA_INFO_DATA, NULL, 0);
-	nl_attr(&r, IFLA_VXLAN_ID, &vni, 4);
+	sv_nl_attr(&r, IFLA_IFNAME, name, strlen(name) + 1);
+	li = sv_nl_attr(&r, IFLA_LINKINFO, NULL, 0);
+	sv_nl_attr(&r, IFLA_INFO_KIND, "vxlan", 6);
+	data = sv_nl_attr(&r, IFLA_INFO_DATA, NULL, 0);
+	sv_nl_attr(&r, IFLA_VXLAN_ID, &vni, 4);
 	if (remote->ss_family == AF_INET)
-		nl_attr(&r, IFLA_VXLAN_GROUP, &((struct sockaddr_in *)remote)->sin_addr, 4);
+		sv_nl_attr(&r, IFLA_VXLAN_GROUP, &((struct sockaddr_in *)remote)->sin_addr, 4);
 	else
-		nl_attr(&r, IFLA_VXLAN_GROUP6, &((struct sockaddr_in6 *)remote)->sin6_addr, 16);
-	nl_attr(&r, IFLA_VXLAN_PORT, &p, 2);
-	nl_attr(&r, IFLA_VXLAN_LEARNING, &learn, 1);
-	nl_end(&r, data);
-	nl_end(&r, li);
-	err = nl_talk(&r, NULL, 0);
+		sv_nl_attr(&r, IFLA_VXLAN_GROUP6, &((struct sockaddr_in6 *)remote)->sin6_addr, 16);
+	sv_nl_attr(&r, IFLA_VXLAN_PORT, &p, 2);
+	sv_nl_attr(&r, IFLA_VXLAN_LEARNING, &learn, 1);
+	sv_nl_end(&r, data);
+	sv_nl_end(&r, li);
+	err = sv_nl_talk(&r, NULL, 0);
 	if (err)
 		return err;
 	idx = link_up(name);
@@ -175,20 +112,20 @@ int sv_tapdev_veth(const char *a, const char *b)
 {
 	struct rtattr *li, *data, *peer;
 	struct ifinfomsg peer_ifi = { .ifi_family = AF_UNSPEC };
-	struct nlreq r;
+	struct sv_nlreq r;
 	int err, idx;
 
 	link_req(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL);
-	nl_attr(&r, IFLA_IFNAME, a, strlen(a) + 1);
-	li = nl_attr(&r, IFLA_LINKINFO, NULL, 0);
-	nl_attr(&r, IFLA_INFO_KIND, "veth", 5);
-	data = nl_attr(&r, IFLA_INFO_DATA, NULL, 0);
-	peer = nl_attr(&r, VETH_INFO_PEER, &peer_ifi, sizeof(peer_ifi));
-	nl_attr(&r, IFLA_IFNAME, b, strlen(b) + 1);
-	nl_end(&r, peer);
-	nl_end(&r, data);
-	nl_end(&r, li);
-	err = nl_talk(&r, NULL, 0);
+	sv_nl_attr(&r, IFLA_IFNAME, a, strlen(a) + 1);
+	li = sv_nl_attr(&r, IFLA_LINKINFO, NULL, 0);
+	sv_nl_attr(&r, IFLA_INFO_KIND, "veth", 5);
+	data = sv_nl_attr(&r, IFLA_INFO_DATA, NULL, 0);
+	peer = sv_nl_attr(&r, VETH_INFO_PEER, &peer_ifi, sizeof(peer_ifi));
+	sv_nl_attr(&r, IFLA_IFNAME, b, strlen(b) + 1);
+	sv_nl_end(&r, peer);
+	sv_nl_end(&r, data);
+	sv_nl_end(&r, li);
+	err = sv_nl_talk(&r, NULL, 0);
 	if (err)
 		return err;
 	err = link_up(a);
@@ -211,14 +148,14 @@ int sv_tapdev_kind(int ifindex, char *kind, size_t size)
 	} reply;
 	struct ifinfomsg *ifi;
 	struct rtattr *a, *b;
-	struct nlreq r;
+	struct sv_nlreq r;
 	int len, blen, err;
 
 	link_req(&r, RTM_GETLINK, 0);
 	ifi = NLMSG_DATA(&r.h);
 	ifi->ifi_index = ifindex;
 	memset(&reply, 0, sizeof(reply));
-	err = nl_talk(&r, &reply, sizeof(reply));
+	err = sv_nl_talk(&r, &reply, sizeof(reply));
 	if (err)
 		return err;
 	if (reply.h.nlmsg_type != RTM_NEWLINK)
@@ -243,7 +180,7 @@ int sv_tapdev_route_oif(const struct sockaddr_storage *dst)
 		struct nlmsghdr h;
 		char buf[4096];
 	} reply;
-	struct nlreq r;
+	struct sv_nlreq r;
 	struct rtmsg *rtm;
 	struct rtattr *a;
 	int v4 = dst->ss_family == AF_INET, len, err;
@@ -255,11 +192,11 @@ int sv_tapdev_route_oif(const struct sockaddr_storage *dst)
 	rtm->rtm_family = dst->ss_family;
 	rtm->rtm_dst_len = v4 ? 32 : 128;
 	if (v4)
-		nl_attr(&r, RTA_DST, &((struct sockaddr_in *)dst)->sin_addr, 4);
+		sv_nl_attr(&r, RTA_DST, &((struct sockaddr_in *)dst)->sin_addr, 4);
 	else
-		nl_attr(&r, RTA_DST, &((struct sockaddr_in6 *)dst)->sin6_addr, 16);
+		sv_nl_attr(&r, RTA_DST, &((struct sockaddr_in6 *)dst)->sin6_addr, 16);
 	memset(&reply, 0, sizeof(reply));
-	err = nl_talk(&r, &reply, sizeof(reply));
+	err = sv_nl_talk(&r, &reply, sizeof(reply));
 	if (err)
 		return err;
 	if (reply.h.nlmsg_type != RTM_NEWROUTE)
