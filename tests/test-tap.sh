@@ -235,6 +235,84 @@ sleep 0.3
 check_eq "churn: every datagram arrived" "$(cat "$SV_TMP/sent6")" "$(($(udp_in) - u0))"
 stop_pid "$sink" >/dev/null 2>&1
 
+# --- 6b: where the watched interface has a clsact qdisc, tc's mirred makes the copies --------
+# (cheaper for the watched traffic, see tapcopy.c); the agent never makes that qdisc itself.
+tc -n "$H" qdisc add dev h1 clsact
+tcf() { tc -n "$H" filter show dev h1 "$1" | grep -c "sv_tap_copy"; }
+t1=$(tap add --from h1 --direction both --to hm udp port 9031)
+check_eq "tc: copies made by tc" "tc" "$(counter "$t1" copy)"
+check_eq "tc: one filter per direction" "1 1" "$(tcf ingress) $(tcf egress)"
+cap "$M" m0 "$SV_TMP/m6b.pcap"
+mon=$CAP_PID
+cap "$A" v1 "$SV_TMP/s6b.pcap" udp port 9031
+src=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 50 -s 300 -p 40001 198.18.0.2 9031 >/dev/null
+ip netns exec "$B" "$TOOLS/udpsend" -n 30 -s 300 -p 40001 198.18.0.1 9031 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 20 -s 300 -p 40001 198.18.0.2 9032 >/dev/null
+cap_stop "$mon"
+cap_stop "$src"
+check_eq "tc: monitor frames (both directions)" 80 "$(frames "$SV_TMP/m6b.pcap" | wc -l)"
+check "tc: byte for byte" cmp <(frames "$SV_TMP/m6b.pcap" | sort) \
+	<(frames "$SV_TMP/s6b.pcap" | sort)
+check_eq "tc: matched mirrored failed" "80 80 0" \
+	"$(counter "$t1" matched) $(counter "$t1" mirrored) $(counter "$t1" failed)"
+# A copy tc cannot send (the monitor port down) is counted as failed, the original goes on.
+ip -n "$H" link set hm down
+ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 300 -p 40001 198.18.0.2 9031 >/dev/null
+ip -n "$H" link set hm up
+check_eq "tc: monitor down: matched mirrored failed" "90 80 10" \
+	"$(counter "$t1" matched) $(counter "$t1" mirrored) $(counter "$t1" failed)"
+# Snaplen through tc too: mirred to the truncating veth.
+t2=$(tap add --from h1 --direction in --to hm --snaplen 64 udp dst port 9033)
+check_eq "tc snaplen: copies made by tc" "tc" "$(counter "$t2" copy)"
+cap "$M" m0 "$SV_TMP/m6c.pcap"
+mon=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 20 -s 300 -p 40001 198.18.0.2 9033 >/dev/null
+cap_stop "$mon"
+check_eq "tc snaplen: 20 copies of 64 bytes" "20 64" \
+	"$(frames "$SV_TMP/m6c.pcap" | wc -l) $(frames "$SV_TMP/m6c.pcap" | awk '{ print length($0) / 2 }' | sort -u)"
+check_eq "tc snaplen: truncated" 20 "$(counter "$t2" truncated)"
+tap del "$t2" >/dev/null
+# Someone else's tcx program after ours may end the hook's run before tc: the agent then
+# copies with the tap program (within an interval), and goes back to tc when it leaves.
+bg ip netns exec "$H" "$TOOLS/tcxattach" h1 in "$TOOLS/fixture.bpf.o" fixture_tc \
+	>"$SV_TMP/tcxa" 2>&1
+other=$BG_PID
+wait_for 5 grep -q attached "$SV_TMP/tcxa"
+check "tc: another's tcx program: copies by bpf" \
+	wait_for 5 sh -c "ip netns exec $H $AGENT tap --control $CTL list | grep -q 'copy=in:bpf,out:tc'"
+m0=$(counter "$t1" mirrored)
+cap "$M" m0 "$SV_TMP/m6d.pcap"
+mon=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 25 -s 300 -p 40001 198.18.0.2 9031 >/dev/null
+cap_stop "$mon"
+check_eq "tc: another's tcx program: every copy made" "25 $((m0 + 25))" \
+	"$(frames "$SV_TMP/m6d.pcap" | wc -l) $(counter "$t1" mirrored)"
+stop_pid "$other" >/dev/null 2>&1
+check "tc: the other program gone: tc again" \
+	wait_for 5 sh -c "ip netns exec $H $AGENT tap --control $CTL list | grep -q 'copy=tc '"
+# Filters come and go with rules while traffic flows: nothing of it is lost.
+bg ip netns exec "$B" "$SV_ROOT/build/bench/udpsink" 198.18.0.2 9007
+sink=$BG_PID
+u0=$(udp_in)
+ip netns exec "$A" "$TOOLS/udpsend" -n 3000 -s 100 -g 200 198.18.0.2 9007 >"$SV_TMP/sent6b" &
+send_pid=$!
+churn_ok=1
+for i in $(seq 1 10); do
+	x=$(tap add --from h1 --to hm udp dst port 9007) || churn_ok=0
+	sleep 0.1
+	tap del "$x" >/dev/null || churn_ok=0
+done
+wait "$send_pid"
+sleep 0.3
+stop_pid "$sink" >/dev/null 2>&1
+check_eq "tc churn: every add and del succeeded" 1 "$churn_ok"
+check_eq "tc churn: every datagram arrived" "$(cat "$SV_TMP/sent6b")" "$(($(udp_in) - u0))"
+tap del "$t1" >/dev/null
+check_eq "tc: our filters gone with the rules" "0 0" "$(tcf ingress) $(tcf egress)"
+check "tc: the qdisc is left as it was" sh -c "tc -n $H qdisc show dev h1 | grep -q clsact"
+tc -n "$H" qdisc del dev h1 clsact
+
 # --- 7: bad rules: one clear line and a failure each ------------------------------------------
 # refuse NAME EXPECTED-TEXT ARGS...
 refuse() {

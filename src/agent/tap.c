@@ -16,6 +16,7 @@
 #include <bpf/libbpf.h>
 #include "log.h"
 #include "tap.skel.h"
+#include "tapcopy.h"
 #include "tapdev.h"
 #include "tapspec.h"
 #include "cbpf.h"
@@ -38,6 +39,11 @@ struct tap_entry {
 	int veth_a, veth_b; /* our truncating pair, or 0 */
 	int trunc_link; /* tcx link of sv_tap_trunc on veth_b */
 	int expr_prog[2], expr_link[2]; /* SV_TAP_M_EXPR: per direction; 0 if none */
+	int copy_prog; /* the classifier of its tc filters, or 0 */
+	int copy_on[2]; /* per direction: its tc filter is in place at from_ifindex */
+	int by_tc[2]; /* per direction: its copies are left to that filter (publish) */
+	/* Its filters' mirred counters: as last read, and what filters gone before counted. */
+	__u64 tc_sent[2], tc_failed[2], tc_base_sent, tc_base_failed;
 };
 
 struct tap_link {
@@ -91,6 +97,7 @@ static int load(struct sv_tap *t, char *err, size_t len)
 		fail(err, len, "cannot load the tap's BPF programs: %s", strerror(-ret));
 		return ret;
 	}
+	sv_tapcopy_sweep(); /* what a killed agent left */
 	return 0;
 }
 
@@ -181,6 +188,70 @@ static int expr_attach(struct tap_entry *e, int id, char *err, size_t len)
 	return ret;
 }
 
+/* --- copies made by tc (tapcopy.c) --- */
+
+/* The rule's filters' mirred counters, as the kernel has them now. */
+static void copy_read(struct tap_entry *e, int id)
+{
+	__u64 sent, failed;
+	int dir;
+
+	for (dir = 0; dir < 2; dir++)
+		if (e->copy_on[dir] && !sv_tapcopy_stats(e->from_ifindex, dir, id, &sent, &failed)) {
+			e->tc_sent[dir] = sent;
+			e->tc_failed[dir] = failed;
+		}
+}
+
+/* Takes the rule's filters away (gone: they went with their interface), keeping what they
+ * counted. */
+static void copy_remove(struct tap_entry *e, int id, int gone)
+{
+	int dir;
+
+	if (!gone)
+		copy_read(e, id);
+	for (dir = 0; dir < 2; dir++) {
+		if (!e->copy_on[dir])
+			continue;
+		if (!gone)
+			sv_tapcopy_del(e->from_ifindex, dir, id);
+		e->tc_base_sent += e->tc_sent[dir];
+		e->tc_base_failed += e->tc_failed[dir];
+		e->tc_sent[dir] = e->tc_failed[dir] = 0;
+		e->copy_on[dir] = 0;
+	}
+}
+
+/* Puts the rule's filters where it watches, into a clsact qdisc that is there already (the
+ * agent makes none: making one on a live device drops what it is sending, see tapcopy.h).
+ * Where that fails, the program copies instead. */
+static void copy_place(struct tap_entry *e, int id)
+{
+	char err[200];
+	int dir, ret;
+
+	if (!e->copy_prog) {
+		ret = sv_tapcopy_prog(id, err, sizeof(err));
+		if (ret < 0) {
+			pr_info("tap rule %d: no tc filter (%s): copies by the tap program\n", id,
+				err);
+			return;
+		}
+		e->copy_prog = ret;
+	}
+	for (dir = 0; dir < 2; dir++) {
+		if (!(e->s.dirs & (1 << dir)))
+			continue;
+		ret = sv_tapcopy_add(e->from_ifindex, dir, id, e->copy_prog, e->s.r.target_ifindex);
+		if (!ret)
+			e->copy_on[dir] = 1;
+		else if (ret != -ENOENT)
+			pr_info("tap rule %d: no tc filter on %s %s (%s): copies by the tap "
+				"program\n", id, e->s.from, dir ? "egress" : "ingress", strerror(-ret));
+	}
+}
+
 static struct tap_link *find_link(struct sv_tap *t, int ifindex, int dir)
 {
 	size_t i;
@@ -192,13 +263,16 @@ static struct tap_link *find_link(struct sv_tap *t, int ifindex, int dir)
 }
 
 /* The list of rule ids for an interface and direction, rebuilt from the table and written
- * whole; the program is attached with the first rule and detached after the last. */
+ * whole; the program is attached with the first rule and detached after the last. A rule's
+ * copies are left to its tc filter while nobody else's tcx program, which might end the
+ * hook's run before the filters, is at the hook. */
 static int publish(struct sv_tap *t, int ifindex, int dir)
 {
 	struct sv_tap_if_key k = { ifindex, dir };
 	struct sv_tap_if_rules l = {};
 	int fd = bpf_map__fd(t->skel->maps.sv_tap_ifs), id, prog;
 	struct tap_link *lk = find_link(t, ifindex, dir);
+	int by_tc = sv_tapcopy_hook_ours(ifindex, dir) == 1;
 	size_t i;
 
 	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
@@ -206,6 +280,9 @@ static int publish(struct sv_tap *t, int ifindex, int dir)
 
 		if (!e->used || e->from_ifindex != ifindex || !(e->s.dirs & (1 << dir)))
 			continue;
+		e->by_tc[dir] = by_tc && e->copy_on[dir];
+		if (e->by_tc[dir])
+			l.by_tc |= 1u << l.n;
 		l.ids[l.n++] = id;
 		if (e->s.r.match & SV_TAP_M_VNI)
 			l.flags |= SV_TAP_IF_INNER;
@@ -449,6 +526,7 @@ int sv_tap_add(struct sv_tap *t, int argc, char **argv, enum sv_tap_origin origi
 			return ret;
 		}
 	}
+	copy_place(&n, id);
 	n.used = 1;
 	t->rules[id] = n;
 	for (dir = 0; dir < 2 && !ret; dir++)
@@ -474,15 +552,36 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 		return err ? fail(err, len, "no tap rule %d", id) : -ENOENT;
 	e = &t->rules[id];
 	e->used = 0;
-	/* Out of the lists first; then the slot and the devices can go. */
+	/* Out of the lists first; then the filters, the slot and the devices can go. */
 	for (dir = 0; dir < 2; dir++)
 		if (e->s.dirs & (1 << dir))
 			publish(t, e->from_ifindex, dir);
+	copy_remove(e, id, 0);
+	if (e->copy_prog > 0)
+		close(e->copy_prog);
+	e->copy_prog = 0;
 	key = id;
 	bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_rules), &key, &zero, BPF_ANY);
 	undo_devices(t, e);
 	expr_free(e);
 	return 0;
+}
+
+/* Each hook's way of copying again, in case another tcx program came or went; and the
+ * filters' counters, so those of an interface that goes away are known up to now. */
+static void refresh_hooks(struct sv_tap *t)
+{
+	size_t i;
+	int id;
+
+	if (!t)
+		return;
+	for (i = 0; i < sizeof(t->links) / sizeof(t->links[0]); i++)
+		if (t->links[i].fd >= 0)
+			publish(t, t->links[i].ifindex, t->links[i].dir);
+	for (id = 1; id < SV_TAP_MAX_RULES; id++)
+		if (t->rules[id].used)
+			copy_read(&t->rules[id], id);
 }
 
 void sv_tap_refresh(struct sv_tap *t)
@@ -498,7 +597,9 @@ void sv_tap_refresh(struct sv_tap *t)
 		if (!now || now == e->from_ifindex)
 			continue;
 		old = e->from_ifindex;
+		copy_remove(e, id, 1);
 		e->from_ifindex = now;
+		copy_place(e, id);
 		expr_unlink(e);
 		if (expr_link(e))
 			pr_warn("tap rule %d: cannot attach its expression to %s again\n", id,
@@ -513,16 +614,26 @@ void sv_tap_refresh(struct sv_tap *t)
 		pr_info("tap rule %d: %s is back (index %d), mirroring from it again\n", id,
 			e->s.from, now);
 	}
+	refresh_hooks(t);
 }
 
+/* The program's counters with those of the rule's mirred actions: a frame they were given
+ * was mirrored unless it failed. */
 static void read_counters(struct sv_tap *t, __u32 id, struct sv_tap_counters *sum)
 {
 	struct sv_tap_counters *v = calloc(t->ncpu, sizeof(*v));
+	struct tap_entry *e = &t->rules[id];
+	__u64 sent, failed;
 	int i;
 
 	memset(sum, 0, sizeof(*sum));
 	if (!v)
 		return;
+	copy_read(e, id);
+	sent = e->tc_base_sent + e->tc_sent[0] + e->tc_sent[1];
+	failed = e->tc_base_failed + e->tc_failed[0] + e->tc_failed[1];
+	sum->mirrored = sent - failed;
+	sum->failed = failed;
 	if (!bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.sv_tap_counters), &id, v)) {
 		for (i = 0; i < t->ncpu; i++) {
 			sum->matched += v[i].matched;
@@ -533,6 +644,19 @@ static void read_counters(struct sv_tap *t, __u32 id, struct sv_tap_counters *su
 		}
 	}
 	free(v);
+}
+
+/* How the rule's copies are made: "tc" (its filters' mirred actions), "bpf"
+ * (bpf_clone_redirect), or per direction. */
+static const char *copy_way(const struct tap_entry *e)
+{
+	static const char *const ways[] = { "bpf", "in:tc,out:bpf", "in:bpf,out:tc", "tc" };
+	int in = !!(e->s.dirs & 1), out = !!(e->s.dirs & 2);
+	int tc_in = e->by_tc[0] || !in, tc_out = e->by_tc[1] || !out;
+
+	if (in && out)
+		return ways[tc_in | tc_out << 1];
+	return tc_in && tc_out ? "tc" : "bpf";
 }
 
 void sv_tap_list(struct sv_tap *t, struct sb *out)
@@ -552,9 +676,10 @@ void sv_tap_list(struct sv_tap *t, struct sb *out)
 			sb_printf(out, "vxlan://%s:%u vni=%u", e->s.rhost, e->s.port, e->s.vni);
 		else
 			sb_puts(out, e->s.to);
-		sb_printf(out, " snaplen=%u rate=%llu origin=%s matched=%llu mirrored=%llu "
+		sb_printf(out, " snaplen=%u rate=%llu origin=%s copy=%s matched=%llu mirrored=%llu "
 			  "truncated=%llu rate_limited=%llu failed=%llu rule=%s\n",
 			  e->s.snaplen, e->s.rate, e->origin == SV_TAP_POST ? "post" : "local",
+			  copy_way(e),
 			  (unsigned long long)c.matched, (unsigned long long)c.mirrored,
 			  (unsigned long long)c.truncated, (unsigned long long)c.rate_limited,
 			  (unsigned long long)c.failed, e->s.text);

@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The virtual TAP: tcx programs on watched interfaces copy frames that match a rule to the
- * rule's target device with bpf_clone_redirect. The original frame is only read: every
- * program on a watched interface returns TC_ACT_UNSPEC (TCX_NEXT). The copy, a separate skb,
- * goes out of the target (a monitor port, a VXLAN device the agent made, or the near end of
- * a veth pair whose far end runs sv_tap_trunc to cut copies to a snaplen). */
+/* The virtual TAP: tcx programs on watched interfaces find the rules a frame matches and
+ * have it copied to each rule's target: by the rule's tc filter behind (a mirred action) where
+ * the agent set one up, else with bpf_clone_redirect (see SV_TAP_CB_COPY_LO). The original
+ * frame is only read: every program on a watched interface returns TC_ACT_UNSPEC (TCX_NEXT),
+ * and the mark in its cb is scratch space of this hook. The copy, a separate skb, goes out of
+ * the target (a monitor port, a VXLAN device the agent made, or the near end of a veth pair
+ * whose far end runs sv_tap_trunc to cut copies to a snaplen). */
 #include <linux/pkt_cls.h>
 #include "parse.bpf.h"
 
@@ -177,11 +179,15 @@ static __always_inline int tap_admit(__u32 id, __u64 rate)
 	return ok;
 }
 
+#define TAP_INNER 1 /* tap_rule's how: m is the frame inside VXLAN */
+#define TAP_BY_TC 2 /* the copy is left to the rule's tc filter */
+
 /* One rule against one frame: count, cap, copy. marks: the rule ids whose expression
- * programs accepted the frame. */
-__noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id, int inner,
-			__u64 marks)
+ * programs accepted the frame. Returns 1 if the copy is left to tc, else 0. */
+__noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id, __u64 marks,
+			int how)
 {
+	int inner = how & TAP_INNER;
 	struct sv_tap_counters *c;
 	struct sv_tap_rule *r;
 
@@ -204,6 +210,8 @@ __noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id
 		c->rate_limited++;
 		return 0;
 	}
+	if (how & TAP_BY_TC)
+		return 1;
 	if (bpf_clone_redirect(skb, r->target_ifindex, 0))
 		c->failed++;
 	else
@@ -211,16 +219,23 @@ __noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id
 	return 0;
 }
 
-static __always_inline void tap_rules(struct __sk_buff *skb, const struct sv_meta *m,
-				      const struct sv_tap_if_rules *rules, int inner, __u64 marks)
+/* The ids of the rules whose copies are left to tc. */
+static __always_inline __u64 tap_rules(struct __sk_buff *skb, const struct sv_meta *m,
+				       const struct sv_tap_if_rules *rules, int inner, __u64 marks)
 {
+	__u64 copies = 0;
+	__u32 id;
 	int i;
 
 	for (i = 0; i < SV_TAP_MAX_PER_IF; i++) {
 		if (i >= rules->n)
 			break;
-		tap_rule(skb, m, rules->ids[i], inner, marks);
+		id = rules->ids[i] & (SV_TAP_MAX_RULES - 1);
+		if (tap_rule(skb, m, id, marks,
+			     inner | ((rules->by_tc >> i) & 1 ? TAP_BY_TC : 0)))
+			copies |= 1ull << id;
 	}
+	return copies;
 }
 
 /* The expression programs' marks, taken off the frame before any copy is made. */
@@ -235,12 +250,22 @@ static __always_inline __u64 take_marks(struct __sk_buff *skb)
 	return marks;
 }
 
+/* For the tc filters behind: which rules' copies to make. Without any, no magic is left
+ * either, so no filter acts on what another layer left in cb. */
+static __always_inline void put_copies(struct __sk_buff *skb, __u64 copies)
+{
+	skb->cb[0] = copies;
+	skb->cb[1] = copies >> 32;
+	skb->cb[2] = copies ? SV_TAP_CB_COPY_LO : 0;
+	skb->cb[3] = copies ? SV_TAP_CB_COPY_HI : 0;
+}
+
 static __always_inline int tap_handle(struct __sk_buff *skb, __u32 dir)
 {
 	struct sv_tap_if_key k = { .ifindex = skb->ifindex, .direction = dir };
 	struct sv_tap_if_rules *l, rules;
 	struct sv_meta m = {};
-	__u64 marks = take_marks(skb);
+	__u64 marks = take_marks(skb), copies = 0;
 	int ret, inner;
 
 	l = bpf_map_lookup_elem(&sv_tap_ifs, &k);
@@ -266,8 +291,9 @@ static __always_inline int tap_handle(struct __sk_buff *skb, __u32 dir)
 			if (inner && ret)
 				break;
 		}
-		tap_rules(skb, &m, &rules, inner, marks);
+		copies |= tap_rules(skb, &m, &rules, inner, marks);
 	}
+	put_copies(skb, copies);
 	return TC_ACT_UNSPEC;
 }
 

@@ -176,6 +176,15 @@ enum sv_cap_counter {
 #define SV_TAP_CB_MAGIC_LO 0x7a705356u
 #define SV_TAP_CB_MAGIC_HI 0x6b72616du
 
+/* Where a hook's copies are made by tc (sv_tap_if_rules.by_tc), the tap program leaves the
+ * rule ids to copy in cb[0..1] under this magic in cb[2..3], and returns TCX_NEXT: each such
+ * rule has a cls_bpf filter with a mirred mirror action in the clsact qdisc behind, whose
+ * classifier (tapcopy.c) accepts a frame carrying its id. mirred clones without making the
+ * original's header private, which bpf_clone_redirect must do (a copy of the header of every
+ * mirrored frame). Otherwise the program copies with bpf_clone_redirect itself. */
+#define SV_TAP_CB_COPY_LO 0x79706f63u
+#define SV_TAP_CB_COPY_HI 0x6377745au
+
 /* A prefix over the 16-byte address form of sv_flow_key (IPv4 as ::ffff:a.b.c.d). */
 struct sv_tap_net {
 	__u8 addr[16];
@@ -198,10 +207,11 @@ struct sv_tap_rule {
 
 /* Per rule, per CPU. matched = mirrored + rate_limited + failed, where failed here is a copy
  * that could not be made; a copy that was made but could not be cut or sent on after the
- * truncating veth also counts as failed (then it is in mirrored too). */
+ * truncating veth also counts as failed (then it is in mirrored too). A copy made by the
+ * rule's tc filter is counted by its mirred action, not here (the agent adds the two). */
 struct sv_tap_counters {
 	__u64 matched;
-	__u64 mirrored; /* copies handed to the target */
+	__u64 mirrored; /* copies bpf_clone_redirect handed to the target */
 	__u64 truncated; /* copies cut to the snaplen */
 	__u64 rate_limited; /* matched, not copied: over the rule's rate */
 	__u64 failed; /* the copy could not be made or sent on */
@@ -221,6 +231,8 @@ struct sv_tap_if_rules {
 	__u32 n;
 	__u32 flags; /* SV_TAP_IF_* */
 	__u32 ids[SV_TAP_MAX_PER_IF];
+	__u32 by_tc; /* bit i: ids[i]'s copies are made by its tc filter (SV_TAP_CB_COPY_*) */
+	__u32 pad;
 };
 
 /* The far end of a rule's truncating veth pair: cut copies to snaplen, send them on. */
