@@ -8,6 +8,10 @@
 #   on a veth to H. Every configuration mirrors all frames VM A sends (ingress of h1, A's port
 #   on the bridge) to the monitor port hm: the tap by "--from h1 --direction in --to hm", tc
 #   by a match-all filter on h1's ingress with "mirred egress mirror dev hm".
+# - h1 has a clsact qdisc throughout, made before the rounds, as a host that uses tc has one
+#   (tc mirred needs it; making one on a live device drops a frame now and then). The tap
+#   then makes its copies through it (tap list: copy=tc). BENCH_TAP_CLONE=1 leaves h1 without
+#   it for the tap's rounds, so the tap copies with bpf_clone_redirect (copy=bpf) instead.
 # - TCP: iperf3 A -> B for WINDOW seconds, throughput as the receiver counted it. UDP: udpsend
 #   floods 60-byte frames A -> B for WINDOW seconds; the rate is what reached B's veth (its rx
 #   packet counter), not what the sender claimed.
@@ -35,7 +39,7 @@ die() {
 	exit 1
 }
 [ "$(id -u)" -eq 0 ] || die "needs root (namespaces, BPF)"
-for c in iperf3 jq tc /usr/bin/time; do
+for c in iperf3 jq tc bpftool /usr/bin/time; do
 	command -v "$c" >/dev/null || die "$c missing"
 done
 [ -x "$AGENT" ] && [ -x "$TOOLS/udpsend" ] || die "build first: make bench"
@@ -51,6 +55,8 @@ fi
 # --- topology ----------------------------------------------------------------------------
 . "$SV_ROOT/tests/tap_topo.sh"
 tap_topology || die "cannot build the topology"
+CLONE=${BENCH_TAP_CLONE:-0}
+[ "$CLONE" = 1 ] || tc -n "$H" qdisc add dev h1 clsact || die "cannot add clsact to h1"
 mac_b=$(ip -n "$B" -j link show v2 | jq -r '.[0].address')
 ip -n "$A" neigh replace 198.18.0.2 lladdr "$mac_b" dev v1 nud permanent
 bg ip netns exec "$B" "$SV_ROOT/build/bench/udpsink" 198.18.0.2 9000 >/dev/null
@@ -64,11 +70,13 @@ mirror_on() {
 	tap)
 		TAP_ID=$(ip netns exec "$H" "$AGENT" tap --control "$CTL" add --from h1 \
 			--direction in --to hm) || die "tap add failed"
+		TAP_WAY=$(ip netns exec "$H" "$AGENT" tap --control "$CTL" list |
+			grep -o 'copy=[a-z:,]*')
 		;;
 	mirred)
 		# matchall is not built into every kernel (not this one's); a u32 filter with a
 		# zero mask matches every frame the same way, with one masked compare.
-		tc -n "$H" qdisc add dev h1 clsact &&
+		{ [ "$CLONE" != 1 ] || tc -n "$H" qdisc add dev h1 clsact; } &&
 			tc -n "$H" filter add dev h1 ingress prio 1 u32 match u32 0 0 \
 				action mirred egress mirror dev hm || die "cannot add the tc mirror"
 		;;
@@ -77,7 +85,13 @@ mirror_on() {
 mirror_off() {
 	case $1 in
 	tap) ip netns exec "$H" "$AGENT" tap --control "$CTL" del "$TAP_ID" >/dev/null ;;
-	mirred) tc -n "$H" qdisc del dev h1 clsact ;;
+	mirred)
+		if [ "$CLONE" = 1 ]; then
+			tc -n "$H" qdisc del dev h1 clsact
+		else
+			tc -n "$H" filter del dev h1 ingress prio 1
+		fi
+		;;
 	esac
 }
 rx() { ip -n "$1" -j -s link show "$2" | jq -r ".[0].stats64.rx.$3"; }
@@ -134,6 +148,19 @@ for c in "${CONFIGS[@]}"; do
 			bps / 1e9, tcop, tmb, (cc + sc) / (tb / 1e9), urx / w / 1000, ucop,
 			urx ? 100 * ucop / urx : 0, urx ? ucpu * 1e9 / urx : 0 }'
 done
+echo "the tap's copies: $TAP_WAY"
+
+# The tap's own programs per frame, from kernel.bpf_stats_enabled (its clock reads included),
+# over one more UDP window with the tap on.
+stats0=$(sysctl -n kernel.bpf_stats_enabled)
+sysctl -qw kernel.bpf_stats_enabled=1
+mirror_on tap
+ip netns exec "$A" "$TOOLS/udpsend" -t "$WINDOW" -s 18 198.18.0.2 9000 >/dev/null
+bpftool -j prog show 2>/dev/null | jq -r '.[] | select(.name == "sv_tap_ingress" or
+	.name == "sv_tap_copy") | select(.run_cnt > 0) |
+	"  \(.name): \(.run_time_ns / .run_cnt | floor) ns a run over \(.run_cnt) runs"'
+mirror_off tap
+sysctl -qw kernel.bpf_stats_enabled="$stats0"
 echo
 echo "all rounds (TCP bit/s, TCP bytes, TCP copies, copies MB, client s, server s, UDP rx," \
 	"UDP copies, UDP sender s):"
