@@ -21,11 +21,7 @@
 #include <bpf/libbpf.h>
 #include "log.h"
 
-#ifndef BPF_F_BEFORE
-#define BPF_F_BEFORE (1U << 3)
-#endif
-#define SV_BPF_TCX_INGRESS 46 /* enum bpf_attach_type, Linux 6.6; absent from older headers */
-#define SV_BPF_TCX_EGRESS 47
+#include "tcx.h"
 #define SV_TC_HANDLE 0x5356 /* "SV" */
 #define SV_TC_PRIO 1
 
@@ -34,7 +30,7 @@ static int tcx_attach(struct sv_iface *ifc, int prog_fd, int dir)
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = BPF_F_BEFORE);
 	int fd;
 
-	fd = bpf_link_create(prog_fd, ifc->ifindex, dir ? SV_BPF_TCX_EGRESS : SV_BPF_TCX_INGRESS,
+	fd = bpf_link_create(prog_fd, ifc->ifindex, SV_TCX_TYPE(dir),
 			     &opts);
 	if (fd < 0)
 		return -errno;

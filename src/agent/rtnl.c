@@ -6,6 +6,15 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
+void *sv_nl_start(struct sv_nlreq *r, unsigned short type, unsigned short flags, size_t hdr)
+{
+	memset(r, 0, sizeof(*r));
+	r->h.nlmsg_len = NLMSG_LENGTH(hdr);
+	r->h.nlmsg_type = type;
+	r->h.nlmsg_flags = flags;
+	return NLMSG_DATA(&r->h);
+}
+
 struct rtattr *sv_nl_attr(struct sv_nlreq *r, unsigned short type, const void *data,
 			  unsigned short len)
 {

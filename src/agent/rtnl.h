@@ -13,6 +13,8 @@ struct sv_nlreq {
 	char buf[1024];
 };
 
+/* Starts r as a message of type with a zeroed family header of hdr bytes; returns it. */
+void *sv_nl_start(struct sv_nlreq *r, unsigned short type, unsigned short flags, size_t hdr);
 /* Appends an attribute; a nest is an attribute of no data closed by sv_nl_end. */
 struct rtattr *sv_nl_attr(struct sv_nlreq *r, unsigned short type, const void *data,
 			  unsigned short len);

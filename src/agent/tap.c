@@ -21,11 +21,7 @@
 #include "tapspec.h"
 #include "cbpf.h"
 
-#define SV_BPF_TCX_INGRESS 46 /* enum bpf_attach_type, Linux 6.6 */
-#define SV_BPF_TCX_EGRESS 47
-#ifndef BPF_F_BEFORE
-#define BPF_F_BEFORE (1U << 3) /* Linux 6.6 */
-#endif
+#include "tcx.h"
 
 struct tap_entry {
 	int used;
@@ -48,6 +44,7 @@ struct tap_entry {
 
 struct tap_link {
 	int ifindex, dir, fd; /* fd < 0: free */
+	int ours; /* at the last publish, only sitevisor's tcx programs were at the hook */
 };
 
 /* A post rule this agent could not apply: not retried while the post still wants it. */
@@ -103,7 +100,7 @@ static int load(struct sv_tap *t, char *err, size_t len)
 
 static int tcx_link(int prog_fd, int ifindex, int dir)
 {
-	int fd = bpf_link_create(prog_fd, ifindex, dir ? SV_BPF_TCX_EGRESS : SV_BPF_TCX_INGRESS,
+	int fd = bpf_link_create(prog_fd, ifindex, SV_TCX_TYPE(dir),
 				 NULL);
 
 	return fd < 0 ? -errno : fd;
@@ -144,7 +141,7 @@ static int expr_link(struct tap_entry *e)
 		if (!e->expr_prog[dir])
 			continue;
 		fd = bpf_link_create(e->expr_prog[dir], e->from_ifindex,
-				     dir ? SV_BPF_TCX_EGRESS : SV_BPF_TCX_INGRESS, &opts);
+				     SV_TCX_TYPE(dir), &opts);
 		if (fd < 0)
 			return -errno;
 		e->expr_link[dir] = fd;
@@ -266,13 +263,12 @@ static struct tap_link *find_link(struct sv_tap *t, int ifindex, int dir)
  * whole; the program is attached with the first rule and detached after the last. A rule's
  * copies are left to its tc filter while nobody else's tcx program, which might end the
  * hook's run before the filters, is at the hook. */
-static int publish(struct sv_tap *t, int ifindex, int dir)
+static int publish_as(struct sv_tap *t, int ifindex, int dir, int by_tc)
 {
 	struct sv_tap_if_key k = { ifindex, dir };
 	struct sv_tap_if_rules l = {};
 	int fd = bpf_map__fd(t->skel->maps.sv_tap_ifs), id, prog;
 	struct tap_link *lk = find_link(t, ifindex, dir);
-	int by_tc = sv_tapcopy_hook_ours(ifindex, dir) == 1;
 	size_t i;
 
 	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
@@ -300,8 +296,10 @@ static int publish(struct sv_tap *t, int ifindex, int dir)
 	}
 	if (bpf_map_update_elem(fd, &k, &l, BPF_ANY))
 		return -errno;
-	if (lk)
+	if (lk) {
+		lk->ours = by_tc;
 		return 0;
+	}
 	prog = bpf_program__fd(dir ? t->skel->progs.sv_tap_egress : t->skel->progs.sv_tap_ingress);
 	for (i = 0; i < sizeof(t->links) / sizeof(t->links[0]); i++) {
 		if (t->links[i].fd >= 0)
@@ -311,9 +309,15 @@ static int publish(struct sv_tap *t, int ifindex, int dir)
 			return t->links[i].fd;
 		t->links[i].ifindex = ifindex;
 		t->links[i].dir = dir;
+		t->links[i].ours = by_tc;
 		return 0;
 	}
 	return -ENOSPC;
+}
+
+static int publish(struct sv_tap *t, int ifindex, int dir)
+{
+	return publish_as(t, ifindex, dir, sv_tapcopy_hook_ours(ifindex, dir) == 1);
 }
 
 static int rules_on(struct sv_tap *t, int ifindex, int dir)
@@ -567,18 +571,24 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 	return 0;
 }
 
-/* Each hook's way of copying again, in case another tcx program came or went; and the
+/* Each hook's way of copying again where another tcx program came or went; and the
  * filters' counters, so those of an interface that goes away are known up to now. */
 static void refresh_hooks(struct sv_tap *t)
 {
+	struct tap_link *lk;
 	size_t i;
-	int id;
+	int id, ours;
 
 	if (!t)
 		return;
-	for (i = 0; i < sizeof(t->links) / sizeof(t->links[0]); i++)
-		if (t->links[i].fd >= 0)
-			publish(t, t->links[i].ifindex, t->links[i].dir);
+	for (i = 0; i < sizeof(t->links) / sizeof(t->links[0]); i++) {
+		lk = &t->links[i];
+		if (lk->fd < 0)
+			continue;
+		ours = sv_tapcopy_hook_ours(lk->ifindex, lk->dir) == 1;
+		if (ours != lk->ours)
+			publish_as(t, lk->ifindex, lk->dir, ours);
+	}
 	for (id = 1; id < SV_TAP_MAX_RULES; id++)
 		if (t->rules[id].used)
 			copy_read(&t->rules[id], id);

@@ -5,8 +5,6 @@
  * every filter runs and the frame then goes on as if no filter had matched. */
 #include "tapcopy.h"
 #include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <net/if.h>
@@ -20,11 +18,10 @@
 #include "cbpf.h"
 #include "rtnl.h"
 #include "sitevisor.h"
+#include "tcx.h"
 
 #define COPY_PRIO 1
 #define COPY_NAME "sv_tap_copy"
-#define SV_BPF_TCX_INGRESS 46 /* enum bpf_attach_type, Linux 6.6 */
-#define SV_BPF_TCX_EGRESS 47
 
 #define INSN(c, d, s, o, i)                                                                    \
 	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
@@ -55,13 +52,8 @@ int sv_tapcopy_prog(int id, char *err, size_t len)
 static struct tcmsg *tc_req(struct sv_nlreq *r, unsigned short type, unsigned short flags,
 			    int ifindex)
 {
-	struct tcmsg *tcm;
+	struct tcmsg *tcm = sv_nl_start(r, type, flags, sizeof(*tcm));
 
-	memset(r, 0, sizeof(*r));
-	r->h.nlmsg_len = NLMSG_LENGTH(sizeof(*tcm));
-	r->h.nlmsg_type = type;
-	r->h.nlmsg_flags = flags;
-	tcm = NLMSG_DATA(&r->h);
 	tcm->tcm_family = AF_UNSPEC;
 	tcm->tcm_ifindex = ifindex;
 	return tcm;
@@ -187,7 +179,7 @@ int sv_tapcopy_stats(int ifindex, int dir, int id, __u64 *packets, __u64 *failed
 }
 
 struct scan {
-	int ifindex, dir;
+	int dir;
 	int ours[2 * SV_TAP_MAX_RULES], n_ours; /* (dir, handle) of our filters */
 };
 
@@ -217,7 +209,6 @@ static int scan_filters(int ifindex, struct scan *s)
 	int err;
 
 	memset(s, 0, sizeof(*s));
-	s->ifindex = ifindex;
 	for (s->dir = 0; s->dir < 2; s->dir++) {
 		tcm = tc_req(&r, RTM_GETTFILTER, 0, ifindex);
 		tcm->tcm_parent = TC_H_MAKE(TC_H_CLSACT,
@@ -272,7 +263,7 @@ int sv_tapcopy_hook_ours(int ifindex, int dir)
 	LIBBPF_OPTS(bpf_prog_query_opts, q, .prog_ids = ids, .prog_cnt = 64);
 	int ret;
 
-	if (bpf_prog_query_opts(ifindex, dir ? SV_BPF_TCX_EGRESS : SV_BPF_TCX_INGRESS, &q))
+	if (bpf_prog_query_opts(ifindex, SV_TCX_TYPE(dir), &q))
 		return -errno;
 	if (q.prog_cnt > 64)
 		return 0;

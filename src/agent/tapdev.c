@@ -15,13 +15,8 @@
 
 static void link_req(struct sv_nlreq *r, unsigned short type, unsigned short flags)
 {
-	struct ifinfomsg *ifi;
+	struct ifinfomsg *ifi = sv_nl_start(r, type, flags, sizeof(*ifi));
 
-	memset(r, 0, sizeof(*r));
-	r->h.nlmsg_len = NLMSG_LENGTH(sizeof(*ifi));
-	r->h.nlmsg_type = type;
-	r->h.nlmsg_flags = flags;
-	ifi = NLMSG_DATA(&r->h);
 	ifi->ifi_family = AF_UNSPEC;
 }
 
@@ -185,10 +180,7 @@ int sv_tapdev_route_oif(const struct sockaddr_storage *dst)
 	struct rtattr *a;
 	int v4 = dst->ss_family == AF_INET, len, err;
 
-	memset(&r, 0, sizeof(r));
-	r.h.nlmsg_len = NLMSG_LENGTH(sizeof(*rtm));
-	r.h.nlmsg_type = RTM_GETROUTE;
-	rtm = NLMSG_DATA(&r.h);
+	rtm = sv_nl_start(&r, RTM_GETROUTE, 0, sizeof(*rtm));
 	rtm->rtm_family = dst->ss_family;
 	rtm->rtm_dst_len = v4 ? 32 : 128;
 	if (v4)
