@@ -23,7 +23,8 @@
 #   also given per packet (UDP) and per GB (TCP). The sender runs on CPU 1, receivers and this
 #   script on CPU 0 (a 2-CPU box shared with other work: noisy).
 # - Configurations are interleaved round by round; the table shows the best round of each
-#   (noise only ever lowers a rate here), the copies and CPU of that round.
+#   (noise only ever lowers a rate here), the copies and CPU of that round, and the median
+#   round's rate: on a noisy box one lucky round can decide "best", the median less so.
 #
 # Environment: BENCH_ROUNDS (default 3), BENCH_WINDOW seconds (default 3).
 
@@ -136,17 +137,22 @@ for r in $(seq 1 "$ROUNDS"); do
 	echo "  round $r done"
 done
 
-printf '\n%-14s %9s %11s %9s %10s %11s %11s %9s %10s\n' "" "TCP Gb/s" "TCP copies" \
-	"copies MB" "CPU s/GB" "UDP kpps" "UDP copies" "copies %" "CPU ns/pkt"
+# median COLUMN CONFIG: the median round's value of a column.
+median() { sort -k"$1,$1"g "$SV_TMP/$2" | awk -v c="$1" '{ v[NR] = $c }
+	END { print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf '\n%-14s %9s %7s %11s %9s %10s %11s %7s %11s %9s %10s\n' "" "TCP Gb/s" "median" \
+	"TCP copies" "copies MB" "CPU s/GB" "UDP kpps" "median" "UDP copies" "copies %" \
+	"CPU ns/pkt"
 for c in "${CONFIGS[@]}"; do
 	# Best round by TCP rate for the TCP columns and by UDP rate for the UDP ones.
 	read -r bps tb tcop tmb cc sc <<<"$(sort -k1,1gr "$SV_TMP/$c" | head -1)"
 	read -r _ _ _ _ _ _ urx ucop ucpu <<<"$(sort -k7,7nr "$SV_TMP/$c" | head -1)"
 	awk -v l="${LABEL[$c]}" -v bps="$bps" -v tb="$tb" -v tcop="$tcop" -v tmb="$tmb" \
 		-v cc="$cc" -v sc="$sc" -v urx="$urx" -v ucop="$ucop" -v ucpu="$ucpu" -v w="$WINDOW" \
-		'BEGIN { printf "%-14s %9.2f %11d %9d %10.2f %11.1f %11d %9.1f %10.0f\n", l,
-			bps / 1e9, tcop, tmb, (cc + sc) / (tb / 1e9), urx / w / 1000, ucop,
-			urx ? 100 * ucop / urx : 0, urx ? ucpu * 1e9 / urx : 0 }'
+		-v mbps="$(median 1 "$c")" -v murx="$(median 7 "$c")" \
+		'BEGIN { printf "%-14s %9.2f %7.2f %11d %9d %10.2f %11.1f %7.1f %11d %9.1f %10.0f\n",
+			l, bps / 1e9, mbps / 1e9, tcop, tmb, (cc + sc) / (tb / 1e9), urx / w / 1000,
+			murx / w / 1000, ucop, urx ? 100 * ucop / urx : 0, urx ? ucpu * 1e9 / urx : 0 }'
 done
 echo "the tap's copies: $TAP_WAY"
 
@@ -157,7 +163,7 @@ sysctl -qw kernel.bpf_stats_enabled=1
 mirror_on tap
 ip netns exec "$A" "$TOOLS/udpsend" -t "$WINDOW" -s 18 198.18.0.2 9000 >/dev/null
 bpftool -j prog show 2>/dev/null | jq -r '.[] | select(.name == "sv_tap_ingress" or
-	.name == "sv_tap_copy") | select(.run_cnt > 0) |
+	.name == "sv_tap_copy" or .name == "sv_tap_cls") | select(.run_cnt > 0) |
 	"  \(.name): \(.run_time_ns / .run_cnt | floor) ns a run over \(.run_cnt) runs"'
 mirror_off tap
 sysctl -qw kernel.bpf_stats_enabled="$stats0"

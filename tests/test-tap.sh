@@ -138,20 +138,25 @@ tap del "$id" >/dev/null
 check_eq "snaplen: its veth pair is gone" "" "$(ip -n "$H" -br link | grep sv-tap)"
 
 # --- 4: rate cap ------------------------------------------------------------------------------
+# rate_check LABEL ID PORT: rule ID (--rate 100, udp dst port PORT) over 3000 quick datagrams.
+rate_check() {
+	local l=$1 id=$2 port=$3 mon t0 t1 m c r max
+	cap "$M" m0 "$SV_TMP/m4.pcap"
+	mon=$CAP_PID
+	t0=$(date +%s%N)
+	ip netns exec "$A" "$TOOLS/udpsend" -n 3000 -s 20 198.18.0.2 "$port" >/dev/null
+	t1=$(date +%s%N)
+	cap_stop "$mon"
+	m=$(counter "$id" matched) c=$(counter "$id" mirrored) r=$(counter "$id" rate_limited)
+	check_eq "$l: matched" 3000 "$m"
+	check_eq "$l: mirrored + rate_limited = matched" 3000 "$((c + r))"
+	check_eq "$l: the monitor got the mirrored" "$c" "$(frames "$SV_TMP/m4.pcap" | wc -l)"
+	# One second of burst, then 100/s: at most 100 + 100 per second of sending (+1 rounding).
+	max=$((100 + (t1 - t0) / 10000000 + 1))
+	check "$l: mirrored $c <= $max, some limited ($r)" test "$c" -le "$max" -a "$r" -gt 0
+}
 id=$(tap add --from h1 --direction in --to hm --rate 100 udp dst port 9004)
-cap "$M" m0 "$SV_TMP/m4.pcap"
-mon=$CAP_PID
-t0=$(date +%s%N)
-ip netns exec "$A" "$TOOLS/udpsend" -n 3000 -s 20 198.18.0.2 9004 >/dev/null
-t1=$(date +%s%N)
-cap_stop "$mon"
-m=$(counter "$id" matched) c=$(counter "$id" mirrored) r=$(counter "$id" rate_limited)
-check_eq "rate: matched" 3000 "$m"
-check_eq "rate: mirrored + rate_limited = matched" 3000 "$((c + r))"
-check_eq "rate: the monitor got the mirrored" "$c" "$(frames "$SV_TMP/m4.pcap" | wc -l)"
-# One second of burst, then 100/s: at most 100 + 100 per second of sending (+1 rounding).
-max=$((100 + (t1 - t0) / 10000000 + 1))
-check "rate: mirrored $c <= $max, some limited ($r)" test "$c" -le "$max" -a "$r" -gt 0
+rate_check rate "$id" 9004
 tap del "$id" >/dev/null
 
 # --- 5: VXLAN to a remote monitor -------------------------------------------------------------
@@ -237,11 +242,31 @@ stop_pid "$sink" >/dev/null 2>&1
 
 # --- 6b: where the watched interface has a clsact qdisc, tc's mirred makes the copies --------
 # (cheaper for the watched traffic, see tapcopy.c); the agent never makes that qdisc itself.
+# A rule from before the qdisc has no filter and copies by bpf: the hook keeps the tap
+# program for it, behind the rules' expression programs, and it decides for the rules with
+# filters too, leaving their copies to them.
+ta=$(tap add --from h1 --direction in --to hm udp dst port 9038)
 tc -n "$H" qdisc add dev h1 clsact
 tcf() { tc -n "$H" filter show dev h1 "$1" | grep -c "sv_tap_copy"; }
+progs_at() { ip netns exec "$H" "$TOOLS/tcxquery" h1 | awk '$2 ~ /^sv/ { print $1 ":" $2 }' | xargs; }
 t1=$(tap add --from h1 --direction both --to hm udp port 9031)
 check_eq "tc: copies made by tc" "tc" "$(counter "$t1" copy)"
 check_eq "tc: one filter per direction" "1 1" "$(tcf ingress) $(tcf egress)"
+check_eq "tc mixed: the older rule copies by bpf" "bpf" "$(counter "$ta" copy)"
+check_eq "tc mixed: h1's programs in order" \
+	"ingress:svtap_expr_in ingress:svtap_expr_in ingress:sv_tap_ingress" "$(progs_at)"
+cap "$M" m0 "$SV_TMP/m6a.pcap"
+mon=$CAP_PID
+for p in 9031 9038 9039; do
+	ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 200 -p 40001 198.18.0.2 $p >/dev/null
+done
+cap_stop "$mon"
+check_eq "tc mixed: monitor frames, matched per rule" "20 10 10" \
+	"$(frames "$SV_TMP/m6a.pcap" | wc -l) $(counter "$t1" matched) $(counter "$ta" matched)"
+check_eq "tc mixed: mirrored per rule" "10 10" "$(counter "$t1" mirrored) $(counter "$ta" mirrored)"
+tap del "$ta" >/dev/null
+# Each filter decides for its rule alone: no program of the tap runs at h1.
+check_eq "tc: no tap program at h1" "" "$(progs_at)"
 cap "$M" m0 "$SV_TMP/m6b.pcap"
 mon=$CAP_PID
 cap "$A" v1 "$SV_TMP/s6b.pcap" udp port 9031
@@ -254,13 +279,13 @@ cap_stop "$src"
 check_eq "tc: monitor frames (both directions)" 80 "$(frames "$SV_TMP/m6b.pcap" | wc -l)"
 check "tc: byte for byte" cmp <(frames "$SV_TMP/m6b.pcap" | sort) \
 	<(frames "$SV_TMP/s6b.pcap" | sort)
-check_eq "tc: matched mirrored failed" "80 80 0" \
+check_eq "tc: matched mirrored failed" "90 90 0" \
 	"$(counter "$t1" matched) $(counter "$t1" mirrored) $(counter "$t1" failed)"
 # A copy tc cannot send (the monitor port down) is counted as failed, the original goes on.
 ip -n "$H" link set hm down
 ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 300 -p 40001 198.18.0.2 9031 >/dev/null
 ip -n "$H" link set hm up
-check_eq "tc: monitor down: matched mirrored failed" "90 80 10" \
+check_eq "tc: monitor down: matched mirrored failed" "100 90 10" \
 	"$(counter "$t1" matched) $(counter "$t1" mirrored) $(counter "$t1" failed)"
 # Snaplen through tc too: mirred to the truncating veth.
 t2=$(tap add --from h1 --direction in --to hm --snaplen 64 udp dst port 9033)
@@ -273,8 +298,25 @@ check_eq "tc snaplen: 20 copies of 64 bytes" "20 64" \
 	"$(frames "$SV_TMP/m6c.pcap" | wc -l) $(frames "$SV_TMP/m6c.pcap" | awk '{ print length($0) / 2 }' | sort -u)"
 check_eq "tc snaplen: truncated" 20 "$(counter "$t2" truncated)"
 tap del "$t2" >/dev/null
-# Someone else's tcx program after ours may end the hook's run before tc: the agent then
-# copies with the tap program (within an interval), and goes back to tc when it leaves.
+# The rate cap, kept by the filter's classifier.
+t2=$(tap add --from h1 --direction in --to hm --rate 100 udp dst port 9034)
+check_eq "tc rate: copies made by tc, no tap program" "tc " "$(counter "$t2" copy) $(progs_at)"
+rate_check "tc rate" "$t2" 9034
+tap del "$t2" >/dev/null
+# Flags (no expression), each decided by its filter's classifier alone.
+t2=$(tap add --from h1 --direction in --to hm --proto udp --dport 9035-9036)
+cap "$M" m0 "$SV_TMP/m6e.pcap"
+mon=$CAP_PID
+for p in 9031 9035 9037; do
+	ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 200 -p 40001 198.18.0.2 $p >/dev/null
+done
+cap_stop "$mon"
+check_eq "tc flags: monitor frames, matched per rule, way, programs" "20 10 110 tc " \
+	"$(frames "$SV_TMP/m6e.pcap" | wc -l) $(counter "$t2" matched) $(counter "$t1" matched) $(counter "$t2" copy) $(progs_at)"
+tap del "$t2" >/dev/null
+# Someone else's tcx program may end the hook's run before tc: the agent then attaches the
+# tap program in front of it, which copies by bpf (within an interval), and goes back to
+# tc when it leaves.
 bg ip netns exec "$H" "$TOOLS/tcxattach" h1 in "$TOOLS/fixture.bpf.o" fixture_tc \
 	>"$SV_TMP/tcxa" 2>&1
 other=$BG_PID
@@ -291,7 +333,9 @@ check_eq "tc: another's tcx program: every copy made" "25 $((m0 + 25))" \
 stop_pid "$other" >/dev/null 2>&1
 check "tc: the other program gone: tc again" \
 	wait_for 5 sh -c "ip netns exec $H $AGENT tap --control $CTL list | grep -q 'copy=tc '"
-# Filters come and go with rules while traffic flows: nothing of it is lost.
+check_eq "tc: and the tap program gone" "" "$(progs_at)"
+# Filters come and go with rules while traffic flows, and with every other rule (an
+# expression) the tap program comes and goes too: nothing of the traffic is lost.
 bg ip netns exec "$B" "$SV_ROOT/build/bench/udpsink" 198.18.0.2 9007
 sink=$BG_PID
 u0=$(udp_in)
@@ -299,7 +343,11 @@ ip netns exec "$A" "$TOOLS/udpsend" -n 3000 -s 100 -g 200 198.18.0.2 9007 >"$SV_
 send_pid=$!
 churn_ok=1
 for i in $(seq 1 10); do
-	x=$(tap add --from h1 --to hm udp dst port 9007) || churn_ok=0
+	if [ $((i % 2)) = 0 ]; then
+		x=$(tap add --from h1 --to hm "udp and dst port 9007") || churn_ok=0
+	else
+		x=$(tap add --from h1 --to hm udp dst port 9007) || churn_ok=0
+	fi
 	sleep 0.1
 	tap del "$x" >/dev/null || churn_ok=0
 done

@@ -462,9 +462,30 @@ static void emit_prologue(struct emitter *e, const struct sv_cinsn *prog, size_t
 static void emit_reject(struct emitter *e, const struct sv_cbpf_opts *o)
 {
 	e->label[L_REJECT] = e->n;
+	if (o->cls_jmp_fd > 0) {
+		emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0); /* no copy */
+		emit(e, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
+		return;
+	}
 	if (!o->mark_id)
 		emit_count(e, o->cnt_map_fd, SV_CAP_FILTERED);
 	emit_return_unspec(e);
+}
+
+/* Classifier mode: the rule's id, direction and "accepted" into cb[4], then the tap's
+ * classifier by tail call; 0 (no copy) if that slot is empty. */
+static void emit_cls_accept(struct emitter *e, const struct sv_cbpf_opts *o)
+{
+	e->label[L_ACCEPT] = e->n;
+	emit(e, BPF_ALU | BPF_MOV | BPF_K, BPF_REG_2, 0, 0,
+	     o->mark_id | o->dir << SV_TAP_CLS_DIR_SHIFT | SV_TAP_CLS_EXPR);
+	emit(e, BPF_STX | BPF_MEM | BPF_W, R_CTX, BPF_REG_2, SKB(cb[4]), 0);
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_X, BPF_REG_1, R_CTX, 0, 0);
+	emit_map_fd(e, BPF_REG_2, o->cls_jmp_fd);
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, 0);
+	emit_call(e, BPF_FUNC_tail_call);
+	emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0);
+	emit(e, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
 }
 
 /* Mark mode: sets bit mark_id in cb[0..1], first clearing the bitmap if the magic in
@@ -734,7 +755,9 @@ int sv_cbpf_translate(const struct sv_cinsn *prog, size_t n, const struct sv_cbp
 	/* Only what is jumped to: the verifier refuses unreachable instructions. */
 	if (e.used[L_REJECT])
 		emit_reject(&e, o);
-	if (e.used[L_ACCEPT] && o->mark_id)
+	if (e.used[L_ACCEPT] && o->mark_id && o->cls_jmp_fd > 0)
+		emit_cls_accept(&e, o);
+	else if (e.used[L_ACCEPT] && o->mark_id)
 		emit_mark(&e, o->mark_id);
 	else if (e.used[L_ACCEPT])
 		emit_accept(&e, o);

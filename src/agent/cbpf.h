@@ -16,11 +16,15 @@ struct sv_cbpf_opts {
 	/* 1..63: mark mode, for a tap rule with this id: an accepted frame is not sent but
 	 * marked in __sk_buff.cb (SV_TAP_CB_MAGIC_*); the maps above are unused. 0: capture. */
 	int mark_id;
+	/* > 0 (with mark_id): classifier mode, for the rule's tc filter: the program returns
+	 * 0 for a frame the expression rejects, and tail-calls slot 0 of this program array
+	 * (sv_tap_cls) for one it accepts, with cb[4] as SV_TAP_CLS_* says. */
+	int cls_jmp_fd;
 };
 
 /* Translates n classic instructions into a freshly allocated eBPF program (*out, *out_n
- * instructions). The program always returns TC_ACT_UNSPEC. On error returns a negative
- * errno and puts one line (no newline) into err. */
+ * instructions). The program returns TC_ACT_UNSPEC (classifier mode: 0, or the tail call
+ * decides). On error returns a negative errno and puts one line (no newline) into err. */
 int sv_cbpf_translate(const struct sv_cinsn *prog, size_t n, const struct sv_cbpf_opts *o,
 		      struct bpf_insn **out, size_t *out_n, char *err, size_t errlen);
 

@@ -35,15 +35,17 @@ struct tap_entry {
 	int veth_a, veth_b; /* our truncating pair, or 0 */
 	int trunc_link; /* tcx link of sv_tap_trunc on veth_b */
 	int expr_prog[2], expr_link[2]; /* SV_TAP_M_EXPR: per direction; 0 if none */
-	int copy_prog; /* the classifier of its tc filters, or 0 */
+	int copy_prog[2]; /* per direction: the classifier of its tc filter, or 0 */
 	int copy_on[2]; /* per direction: its tc filter is in place at from_ifindex */
 	int by_tc[2]; /* per direction: its copies are left to that filter (publish) */
 	/* Its filters' mirred counters: as last read, and what filters gone before counted. */
 	__u64 tc_sent[2], tc_failed[2], tc_base_sent, tc_base_failed;
 };
 
-struct tap_link {
-	int ifindex, dir, fd; /* fd < 0: free */
+/* A watched hook (interface and direction). */
+struct tap_hook {
+	int used, ifindex, dir;
+	int fd; /* the tap program's tcx link; < 0: none, the rules' filters decide alone */
 	int ours; /* at the last publish, only sitevisor's tcx programs were at the hook */
 };
 
@@ -58,7 +60,7 @@ struct sv_tap {
 	struct tap_refused refused[SV_TAP_MAX_RULES];
 	int n_refused;
 	struct tap_entry rules[SV_TAP_MAX_RULES];
-	struct tap_link links[2 * SV_TAP_MAX_RULES];
+	struct tap_hook hooks[2 * SV_TAP_MAX_RULES];
 	int next_id;
 	int ncpu;
 };
@@ -68,12 +70,9 @@ struct sv_tap {
 int sv_tap_new(struct sv_tap **t)
 {
 	struct sv_tap *p = calloc(1, sizeof(*p));
-	size_t i;
 
 	if (!p)
 		return -ENOMEM;
-	for (i = 0; i < sizeof(p->links) / sizeof(p->links[0]); i++)
-		p->links[i].fd = -1;
 	p->next_id = 1;
 	p->ncpu = libbpf_num_possible_cpus();
 	*t = p;
@@ -82,7 +81,8 @@ int sv_tap_new(struct sv_tap **t)
 
 static int load(struct sv_tap *t, char *err, size_t len)
 {
-	int ret;
+	int ret, fd;
+	__u32 slot = 0;
 
 	if (t->skel)
 		return 0;
@@ -94,94 +94,121 @@ static int load(struct sv_tap *t, char *err, size_t len)
 		fail(err, len, "cannot load the tap's BPF programs: %s", strerror(-ret));
 		return ret;
 	}
+	fd = bpf_program__fd(t->skel->progs.sv_tap_cls);
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_cls_jmp), &slot, &fd, BPF_ANY))
+		pr_info("tap: no classifier for tc filters (%s): copies by the tap program\n",
+			strerror(errno));
 	sv_tapcopy_sweep(); /* what a killed agent left */
 	return 0;
 }
 
 static int tcx_link(int prog_fd, int ifindex, int dir)
 {
-	int fd = bpf_link_create(prog_fd, ifindex, SV_TCX_TYPE(dir),
-				 NULL);
+	int fd = bpf_link_create(prog_fd, ifindex, SV_TCX_TYPE(dir), NULL);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* The tap program goes in front of the hook's tcx programs, so one of another's that ends
+ * the hook's run early cannot keep it from copying. Only the rules' expression programs,
+ * attached after it, go in front of it. */
+static int tap_attach(int prog_fd, int ifindex, int dir)
+{
+	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = BPF_F_BEFORE);
+	int fd = bpf_link_create(prog_fd, ifindex, SV_TCX_TYPE(dir), &opts);
 
 	return fd < 0 ? -errno : fd;
 }
 
 /* --- rules with a libpcap expression: the capture's translator, in mark mode --- */
 
-static void expr_unlink(struct tap_entry *e)
+static void expr_unlink(struct tap_entry *e, int dir)
 {
-	int dir;
-
-	for (dir = 0; dir < 2; dir++) {
-		if (e->expr_link[dir] > 0)
-			close(e->expr_link[dir]);
-		e->expr_link[dir] = 0;
-	}
+	if (e->expr_link[dir] > 0)
+		close(e->expr_link[dir]);
+	e->expr_link[dir] = 0;
 }
 
-static void expr_free(struct tap_entry *e)
+/* The rule's programs: its expression's and its filters' classifiers. */
+static void progs_free(struct tap_entry *e)
 {
 	int dir;
 
-	expr_unlink(e);
 	for (dir = 0; dir < 2; dir++) {
+		expr_unlink(e, dir);
 		if (e->expr_prog[dir] > 0)
 			close(e->expr_prog[dir]);
-		e->expr_prog[dir] = 0;
+		if (e->copy_prog[dir] > 0)
+			close(e->copy_prog[dir]);
+		e->expr_prog[dir] = e->copy_prog[dir] = 0;
 	}
 }
 
-/* In front of the hook's programs, so the marks are there when the tap program runs. */
-static int expr_link(struct tap_entry *e)
+/* In front of the hook's programs, so the marks are there when the tap program runs: that
+ * one must be attached first (see tap_attach). Only where the tap program decides. */
+static int expr_link(struct tap_entry *e, int dir)
 {
 	LIBBPF_OPTS(bpf_link_create_opts, opts, .flags = BPF_F_BEFORE);
-	int dir, fd;
+	int fd;
 
-	for (dir = 0; dir < 2; dir++) {
-		if (!e->expr_prog[dir])
-			continue;
-		fd = bpf_link_create(e->expr_prog[dir], e->from_ifindex,
-				     SV_TCX_TYPE(dir), &opts);
-		if (fd < 0)
-			return -errno;
-		e->expr_link[dir] = fd;
-	}
+	if (!e->expr_prog[dir] || e->expr_link[dir] > 0)
+		return 0;
+	fd = bpf_link_create(e->expr_prog[dir], e->from_ifindex, SV_TCX_TYPE(dir), &opts);
+	if (fd < 0)
+		return -errno;
+	e->expr_link[dir] = fd;
 	return 0;
 }
 
-/* Compiles the rule's expression, translates it per direction into a program that marks
- * the frames it accepts for rule id, loads and attaches it. */
-static int expr_attach(struct tap_entry *e, int id, char *err, size_t len)
+static int expr_prog(const struct sv_cinsn *prog, size_t n, const struct sv_cbpf_opts *o,
+		     const char *name, char *err, size_t len)
 {
+	struct bpf_insn *insns;
+	size_t ni;
+	int ret;
+
+	ret = sv_cbpf_translate(prog, n, o, &insns, &ni, err, len);
+	if (ret)
+		return ret;
+	ret = sv_cbpf_load(insns, ni, name, err, len);
+	free(insns);
+	return ret;
+}
+
+/* Compiles the rule's expression and translates it per direction twice: into a program
+ * that marks the frames it accepts for the tap program, and into the classifier of the
+ * rule's tc filter (without that, the tap program decides and copies). Loads both. */
+static int expr_load(struct sv_tap *t, struct tap_entry *e, int id, char *err, size_t len)
+{
+	static const char *const names[] = { "svtap_expr_in", "svtap_expr_out" };
 	struct sv_cbpf_opts o = { .perf_map_fd = -1, .cnt_map_fd = -1, .snaplen = 65535,
 				  .mark_id = id };
 	struct sv_cinsn *prog = NULL;
-	struct bpf_insn *insns;
-	size_t n, ni;
+	char why[200];
 	int dir, ret;
+	size_t n;
 
 	ret = sv_pcapfilt_compile(e->s.expr, 65535, &prog, &n, err, len);
 	for (dir = 0; dir < 2 && !ret; dir++) {
 		if (!(e->s.dirs & (1 << dir)))
 			continue;
 		o.dir = dir;
-		ret = sv_cbpf_translate(prog, n, &o, &insns, &ni, err, len);
-		if (ret)
-			break;
-		ret = sv_cbpf_load(insns, ni, dir ? "svtap_expr_out" : "svtap_expr_in", err, len);
-		free(insns);
+		o.cls_jmp_fd = 0;
+		ret = expr_prog(prog, n, &o, names[dir], err, len);
 		if (ret < 0)
 			break;
 		e->expr_prog[dir] = ret;
+		o.cls_jmp_fd = bpf_map__fd(t->skel->maps.sv_tap_cls_jmp);
+		ret = expr_prog(prog, n, &o, SV_TAPCOPY_NAME, why, sizeof(why));
+		if (ret < 0)
+			pr_info("tap rule %d: no tc filter (%s): copies by the tap program\n", id,
+				why);
+		e->copy_prog[dir] = ret < 0 ? 0 : ret;
 		ret = 0;
 	}
 	free(prog);
-	if (!ret && expr_link(e)) {
-		ret = -errno;
-		fail(err, len, "cannot attach the expression to %s: %s", e->s.from, strerror(errno));
-	}
 	if (ret)
-		expr_free(e);
+		progs_free(e);
 	return ret;
 }
 
@@ -223,24 +250,27 @@ static void copy_remove(struct tap_entry *e, int id, int gone)
 /* Puts the rule's filters where it watches, into a clsact qdisc that is there already (the
  * agent makes none: making one on a live device drops what it is sending, see tapcopy.h).
  * Where that fails, the program copies instead. */
-static void copy_place(struct tap_entry *e, int id)
+static void copy_place(struct sv_tap *t, struct tap_entry *e, int id)
 {
+	int jmp = bpf_map__fd(t->skel->maps.sv_tap_cls_jmp), dir, ret;
 	char err[200];
-	int dir, ret;
 
-	if (!e->copy_prog) {
-		ret = sv_tapcopy_prog(id, err, sizeof(err));
-		if (ret < 0) {
-			pr_info("tap rule %d: no tc filter (%s): copies by the tap program\n", id,
-				err);
-			return;
-		}
-		e->copy_prog = ret;
-	}
 	for (dir = 0; dir < 2; dir++) {
 		if (!(e->s.dirs & (1 << dir)))
 			continue;
-		ret = sv_tapcopy_add(e->from_ifindex, dir, id, e->copy_prog, e->s.r.target_ifindex);
+		if (!e->copy_prog[dir] && (e->s.r.match & SV_TAP_M_EXPR))
+			continue; /* its expression has no classifier */
+		if (!e->copy_prog[dir]) {
+			ret = sv_tapcopy_prog(id, dir, jmp, err, sizeof(err));
+			if (ret < 0) {
+				pr_info("tap rule %d: no tc filter (%s): copies by the tap "
+					"program\n", id, err);
+				return;
+			}
+			e->copy_prog[dir] = ret;
+		}
+		ret = sv_tapcopy_add(e->from_ifindex, dir, id, e->copy_prog[dir],
+				     e->s.r.target_ifindex);
 		if (!ret)
 			e->copy_on[dir] = 1;
 		else if (ret != -ENOENT)
@@ -249,36 +279,74 @@ static void copy_place(struct tap_entry *e, int id)
 	}
 }
 
-static struct tap_link *find_link(struct sv_tap *t, int ifindex, int dir)
+static struct tap_hook *find_hook(struct sv_tap *t, int ifindex, int dir, int add)
 {
+	struct tap_hook *free = NULL, *h;
 	size_t i;
 
-	for (i = 0; i < sizeof(t->links) / sizeof(t->links[0]); i++)
-		if (t->links[i].fd >= 0 && t->links[i].ifindex == ifindex && t->links[i].dir == dir)
-			return &t->links[i];
-	return NULL;
+	for (i = 0; i < sizeof(t->hooks) / sizeof(t->hooks[0]); i++) {
+		h = &t->hooks[i];
+		if (h->used && h->ifindex == ifindex && h->dir == dir)
+			return h;
+		if (!h->used && !free)
+			free = h;
+	}
+	if (!add || !free)
+		return NULL;
+	*free = (struct tap_hook){ .used = 1, .ifindex = ifindex, .dir = dir, .fd = -1 };
+	return free;
 }
 
-/* The list of rule ids for an interface and direction, rebuilt from the table and written
- * whole; the program is attached with the first rule and detached after the last. A rule's
+/* Attaches (on) or detaches the expression programs of the hook's rules. */
+static int hook_exprs(struct sv_tap *t, int ifindex, int dir, int on)
+{
+	struct tap_entry *e;
+	int id, ret;
+
+	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
+		e = &t->rules[id];
+		if (!e->used || e->from_ifindex != ifindex || !(e->s.dirs & (1 << dir)))
+			continue;
+		if (!on) {
+			expr_unlink(e, dir);
+			continue;
+		}
+		ret = expr_link(e, dir);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+static void hook_unlink(struct tap_hook *h)
+{
+	if (h->fd >= 0)
+		close(h->fd);
+	h->fd = -1;
+}
+
+/* The list of rule ids for an interface and direction, rebuilt from the table. A rule's
  * copies are left to its tc filter while nobody else's tcx program, which might end the
- * hook's run before the filters, is at the hook. */
-static int publish_as(struct sv_tap *t, int ifindex, int dir, int by_tc)
+ * hook's run before the filters, is at the hook (ours). Where all of them are, and none
+ * has an expression (whose program marks frames for the tap program), the filters decide
+ * alone: the list goes (so a tap program still running finds none and leaves cb alone),
+ * then the tap program. Otherwise the list is written whole and the program attached. */
+static int publish_as(struct sv_tap *t, int ifindex, int dir, int ours)
 {
 	struct sv_tap_if_key k = { ifindex, dir };
 	struct sv_tap_if_rules l = {};
-	int fd = bpf_map__fd(t->skel->maps.sv_tap_ifs), id, prog;
-	struct tap_link *lk = find_link(t, ifindex, dir);
-	size_t i;
+	int fd = bpf_map__fd(t->skel->maps.sv_tap_ifs), id, prog, ret, alone = ours;
+	struct tap_hook *h;
 
 	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
 		struct tap_entry *e = &t->rules[id];
 
 		if (!e->used || e->from_ifindex != ifindex || !(e->s.dirs & (1 << dir)))
 			continue;
-		e->by_tc[dir] = by_tc && e->copy_on[dir];
+		e->by_tc[dir] = ours && e->copy_on[dir];
 		if (e->by_tc[dir])
 			l.by_tc |= 1u << l.n;
+		alone &= e->by_tc[dir];
 		l.ids[l.n++] = id;
 		if (e->s.r.match & SV_TAP_M_VNI)
 			l.flags |= SV_TAP_IF_INNER;
@@ -286,33 +354,28 @@ static int publish_as(struct sv_tap *t, int ifindex, int dir, int by_tc)
 			l.flags |= SV_TAP_IF_PLAIN |
 				   (e->s.r.match & ~SV_TAP_M_EXPR ? SV_TAP_IF_OUTER : 0);
 	}
-	if (!l.n) {
+	h = find_hook(t, ifindex, dir, l.n > 0);
+	if (!h)
+		return l.n ? -ENOSPC : 0;
+	h->ours = ours;
+	if (!l.n || alone) {
 		bpf_map_delete_elem(fd, &k);
-		if (lk) {
-			close(lk->fd);
-			lk->fd = -1;
-		}
+		hook_exprs(t, ifindex, dir, 0);
+		hook_unlink(h);
+		h->used = l.n > 0;
 		return 0;
 	}
-	if (bpf_map_update_elem(fd, &k, &l, BPF_ANY))
-		return -errno;
-	if (lk) {
-		lk->ours = by_tc;
-		return 0;
+	if (h->fd < 0) {
+		prog = bpf_program__fd(dir ? t->skel->progs.sv_tap_egress :
+					     t->skel->progs.sv_tap_ingress);
+		h->fd = tap_attach(prog, ifindex, dir);
+		if (h->fd < 0)
+			return h->fd;
 	}
-	prog = bpf_program__fd(dir ? t->skel->progs.sv_tap_egress : t->skel->progs.sv_tap_ingress);
-	for (i = 0; i < sizeof(t->links) / sizeof(t->links[0]); i++) {
-		if (t->links[i].fd >= 0)
-			continue;
-		t->links[i].fd = tcx_link(prog, ifindex, dir);
-		if (t->links[i].fd < 0)
-			return t->links[i].fd;
-		t->links[i].ifindex = ifindex;
-		t->links[i].dir = dir;
-		t->links[i].ours = by_tc;
-		return 0;
-	}
-	return -ENOSPC;
+	ret = hook_exprs(t, ifindex, dir, 1);
+	if (!ret && bpf_map_update_elem(fd, &k, &l, BPF_ANY))
+		ret = -errno;
+	return ret;
 }
 
 static int publish(struct sv_tap *t, int ifindex, int dir)
@@ -524,13 +587,13 @@ int sv_tap_add(struct sv_tap *t, int argc, char **argv, enum sv_tap_origin origi
 		return ret;
 	}
 	if (n.s.r.match & SV_TAP_M_EXPR) {
-		ret = expr_attach(&n, id, err, len);
+		ret = expr_load(t, &n, id, err, len);
 		if (ret) {
 			undo_devices(t, &n);
 			return ret;
 		}
 	}
-	copy_place(&n, id);
+	copy_place(t, &n, id);
 	n.used = 1;
 	t->rules[id] = n;
 	for (dir = 0; dir < 2 && !ret; dir++)
@@ -561,13 +624,10 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 		if (e->s.dirs & (1 << dir))
 			publish(t, e->from_ifindex, dir);
 	copy_remove(e, id, 0);
-	if (e->copy_prog > 0)
-		close(e->copy_prog);
-	e->copy_prog = 0;
 	key = id;
 	bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_rules), &key, &zero, BPF_ANY);
 	undo_devices(t, e);
-	expr_free(e);
+	progs_free(e);
 	return 0;
 }
 
@@ -575,19 +635,19 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
  * filters' counters, so those of an interface that goes away are known up to now. */
 static void refresh_hooks(struct sv_tap *t)
 {
-	struct tap_link *lk;
+	struct tap_hook *h;
 	size_t i;
 	int id, ours;
 
 	if (!t)
 		return;
-	for (i = 0; i < sizeof(t->links) / sizeof(t->links[0]); i++) {
-		lk = &t->links[i];
-		if (lk->fd < 0)
+	for (i = 0; i < sizeof(t->hooks) / sizeof(t->hooks[0]); i++) {
+		h = &t->hooks[i];
+		if (!h->used)
 			continue;
-		ours = sv_tapcopy_hook_ours(lk->ifindex, lk->dir) == 1;
-		if (ours != lk->ours)
-			publish_as(t, lk->ifindex, lk->dir, ours);
+		ours = sv_tapcopy_hook_ours(h->ifindex, h->dir) == 1;
+		if (ours != h->ours)
+			publish_as(t, h->ifindex, h->dir, ours);
 	}
 	for (id = 1; id < SV_TAP_MAX_RULES; id++)
 		if (t->rules[id].used)
@@ -609,14 +669,11 @@ void sv_tap_refresh(struct sv_tap *t)
 		old = e->from_ifindex;
 		copy_remove(e, id, 1);
 		e->from_ifindex = now;
-		copy_place(e, id);
-		expr_unlink(e);
-		if (expr_link(e))
-			pr_warn("tap rule %d: cannot attach its expression to %s again\n", id,
-				e->s.from);
+		copy_place(t, e, id);
 		for (dir = 0; dir < 2; dir++) {
 			if (!(e->s.dirs & (1 << dir)))
 				continue;
+			expr_unlink(e, dir);
 			publish(t, old, dir); /* the old interface's list and link go */
 			if (publish(t, now, dir))
 				pr_warn("tap rule %d: cannot attach to %s again\n", id, e->s.from);

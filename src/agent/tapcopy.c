@@ -21,32 +21,29 @@
 #include "tcx.h"
 
 #define COPY_PRIO 1
-#define COPY_NAME "sv_tap_copy"
 
 #define INSN(c, d, s, o, i)                                                                    \
 	((struct bpf_insn){ .code = (c), .dst_reg = (d), .src_reg = (s), .off = (o), .imm = (i) })
 #define CB(i) ((short)(offsetof(struct __sk_buff, cb) + 4 * (i)))
 
-int sv_tapcopy_prog(int id, char *err, size_t len)
+int sv_tapcopy_prog(int id, int dir, int jmp_fd, char *err, size_t len)
 {
-	/* r2 = cb[2]; cb[3] must hold the magic, then bit id of cb[0..1] says yes (-1: the
-	 * filter's action runs) or no (0). */
+	/* cb[4] = id | dir << SV_TAP_CLS_DIR_SHIFT; tail call slot 0 of jmp_fd (sv_tap_cls); if that slot is
+	 * empty, 0: no copy. */
 	const struct bpf_insn insns[] = {
-		INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1, CB(2), 0),
-		INSN(BPF_JMP32 | BPF_JNE | BPF_K, BPF_REG_2, 0, 4, (int)SV_TAP_CB_COPY_LO),
-		INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1, CB(3), 0),
-		INSN(BPF_JMP32 | BPF_JNE | BPF_K, BPF_REG_2, 0, 2, (int)SV_TAP_CB_COPY_HI),
-		INSN(BPF_LDX | BPF_MEM | BPF_W, BPF_REG_2, BPF_REG_1, CB(id / 32), 0),
-		INSN(BPF_JMP32 | BPF_JSET | BPF_K, BPF_REG_2, 0, 2, (int)(1u << (id % 32))),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, id | dir << SV_TAP_CLS_DIR_SHIFT),
+		INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_1, BPF_REG_2, CB(4), 0),
+		INSN(BPF_LD | BPF_DW | BPF_IMM, BPF_REG_2, BPF_PSEUDO_MAP_FD, 0, jmp_fd),
+		INSN(0, 0, 0, 0, 0),
+		INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_3, 0, 0, 0),
+		INSN(BPF_JMP | BPF_CALL, 0, 0, 0, BPF_FUNC_tail_call),
 		INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0),
-		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
-		INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, -1),
 		INSN(BPF_JMP | BPF_EXIT, 0, 0, 0, 0),
 	};
 
-	if (id < 1 || id >= SV_TAP_MAX_RULES)
+	if (id < 1 || id >= SV_TAP_MAX_RULES || dir < 0 || dir > 1)
 		return -EINVAL;
-	return sv_cbpf_load(insns, sizeof(insns) / sizeof(insns[0]), COPY_NAME, err, len);
+	return sv_cbpf_load(insns, sizeof(insns) / sizeof(insns[0]), SV_TAPCOPY_NAME, err, len);
 }
 
 static struct tcmsg *tc_req(struct sv_nlreq *r, unsigned short type, unsigned short flags,
@@ -118,7 +115,7 @@ int sv_tapcopy_add(int ifindex, int dir, int id, int prog_fd, int target)
 	filter_req(&r, RTM_NEWTFILTER, NLM_F_CREATE, ifindex, dir, id);
 	opts = sv_nl_attr(&r, TCA_OPTIONS, NULL, 0);
 	sv_nl_attr(&r, TCA_BPF_FD, &fd, 4);
-	sv_nl_attr(&r, TCA_BPF_NAME, COPY_NAME, sizeof(COPY_NAME));
+	sv_nl_attr(&r, TCA_BPF_NAME, SV_TAPCOPY_NAME, sizeof(SV_TAPCOPY_NAME));
 	sv_nl_attr(&r, TCA_BPF_FLAGS, &flags, 4); /* not direct-action: the actions run */
 	acts = sv_nl_attr(&r, TCA_BPF_ACT, NULL, 0);
 	act = sv_nl_attr(&r, 1, NULL, 0);
@@ -195,7 +192,7 @@ static int on_filter(const struct nlmsghdr *h, void *arg)
 	a = tc_attrs(h, &len);
 	name = nested(sv_nl_find(a, len, TCA_OPTIONS), TCA_BPF_NAME);
 	if (TC_H_MAJ(tcm->tcm_info) >> 16 == COPY_PRIO && name &&
-	    !strncmp(RTA_DATA(name), COPY_NAME, RTA_PAYLOAD(name)) &&
+	    !strncmp(RTA_DATA(name), SV_TAPCOPY_NAME, RTA_PAYLOAD(name)) &&
 	    s->n_ours < (int)(sizeof(s->ours) / sizeof(s->ours[0])))
 		s->ours[s->n_ours++] = s->dir << 16 | (tcm->tcm_handle & 0xffff);
 	return 0;

@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /* The TAP's copies made by tc: per rule and watched hook, a cls_bpf filter in the clsact
- * qdisc whose classifier accepts the frames the tap program marked for the rule, with a mirred
- * mirror action to the rule's target (see SV_TAP_CB_COPY_LO). */
+ * qdisc with a mirred mirror action to the rule's target. Its classifier jumps to the tap's
+ * sv_tap_cls, which decides for the rule (see SV_TAP_CB_COPY_LO). */
 #ifndef SV_TAPCOPY_H
 #define SV_TAPCOPY_H
 
 #include <stddef.h>
 #include <linux/types.h>
 
-/* Loads the classifier of rule id's filters. Its fd, or -errno with one line in err. */
-int sv_tapcopy_prog(int id, char *err, size_t len);
+/* The name of the filters and of their classifiers. */
+#define SV_TAPCOPY_NAME "sv_tap_copy"
+
+/* Loads the classifier of rule id's filter at direction dir (0 ingress, 1 egress): it
+ * tail-calls slot 0 of the program array jmp_fd. Its fd, or -errno with one line in err. */
+int sv_tapcopy_prog(int id, int dir, int jmp_fd, char *err, size_t len);
 /* Adds (or replaces) rule id's filter on the hook (ifindex, dir: 0 ingress, 1 egress),
  * mirroring to target. 0, -ENOENT if the device has no clsact qdisc, or another -errno.
  * No qdisc is made here: making a clsact qdisc on a live device (Linux 6.18) drops a frame

@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The virtual TAP: tcx programs on watched interfaces find the rules a frame matches and
- * have it copied to each rule's target: by the rule's tc filter behind (a mirred action) where
- * the agent set one up, else with bpf_clone_redirect (see SV_TAP_CB_COPY_LO). The original
- * frame is only read: every program on a watched interface returns TC_ACT_UNSPEC (TCX_NEXT),
- * and the mark in its cb is scratch space of this hook. The copy, a separate skb, goes out of
- * the target (a monitor port, a VXLAN device the agent made, or the near end of a veth pair
- * whose far end runs sv_tap_trunc to cut copies to a snaplen). */
+/* The virtual TAP. Where the watched interface has a clsact qdisc, each rule has a tc filter
+ * there per direction whose mirred action makes the copies; its classifier ends in
+ * sv_tap_cls, which matches, counts and caps the rule, and no tcx program of the tap runs
+ * (see SV_TAP_CB_COPY_LO). Elsewhere the tcx programs sv_tap_ingress/egress find the rules
+ * a frame matches and copy it with bpf_clone_redirect, or leave the copy to a rule's filter
+ * where it has one. The original frame is only read: every program on a watched interface
+ * returns TC_ACT_UNSPEC (TCX_NEXT) or, as a classifier, "no class", and cb is scratch space
+ * of the hook. The copy, a separate skb, goes out of the target (a monitor port, a VXLAN
+ * device the agent made, or the near end of a veth pair whose far end runs sv_tap_trunc to
+ * cut copies to a snaplen). */
 #include <linux/pkt_cls.h>
 #include "parse.bpf.h"
 
@@ -53,6 +56,14 @@ struct {
 	__type(key, __u32);
 	__type(value, struct sv_tap_bucket);
 } sv_tap_buckets SEC(".maps");
+
+/* Slot 0: sv_tap_cls, where the tc filters' classifiers jump (tapcopy.c). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} sv_tap_cls_jmp SEC(".maps");
 
 /* Keyed by the ifindex of a truncating veth's far end. */
 struct {
@@ -179,6 +190,18 @@ static __always_inline int tap_admit(__u32 id, __u64 rate)
 	return ok;
 }
 
+/* A frame rule id matched: counted, and taken (1) if within the rule's rate. */
+static __always_inline int tap_take(const struct sv_tap_rule *r, struct sv_tap_counters *c,
+				    __u32 id)
+{
+	c->matched++;
+	if (!tap_admit(id, r->rate_pps)) {
+		c->rate_limited++;
+		return 0;
+	}
+	return 1;
+}
+
 #define TAP_INNER 1 /* tap_rule's how: m is the frame inside VXLAN */
 #define TAP_BY_TC 2 /* the copy is left to the rule's tc filter */
 
@@ -203,13 +226,8 @@ __noinline int tap_rule(struct __sk_buff *skb, const struct sv_meta *m, __u32 id
 		return 0;
 	if ((r->match & SV_TAP_M_EXPR) && (id >= 64 || !((marks >> id) & 1)))
 		return 0;
-	if (!tap_match(r, m))
+	if (!tap_match(r, m) || !tap_take(r, c, id))
 		return 0;
-	c->matched++;
-	if (!tap_admit(id, r->rate_pps)) {
-		c->rate_limited++;
-		return 0;
-	}
 	if (how & TAP_BY_TC)
 		return 1;
 	if (bpf_clone_redirect(skb, r->target_ifindex, 0))
@@ -250,14 +268,30 @@ static __always_inline __u64 take_marks(struct __sk_buff *skb)
 	return marks;
 }
 
-/* For the tc filters behind: which rules' copies to make. Without any, no magic is left
- * either, so no filter acts on what another layer left in cb. */
-static __always_inline void put_copies(struct __sk_buff *skb, __u64 copies)
+/* For the tc filters behind: which rules' copies to make, under a magic that names this
+ * hook, so a filter never takes what this program left at another hook for its own. */
+static __always_inline void put_copies(struct __sk_buff *skb, __u64 copies, __u32 dir)
 {
 	skb->cb[0] = copies;
 	skb->cb[1] = copies >> 32;
-	skb->cb[2] = copies ? SV_TAP_CB_COPY_LO : 0;
-	skb->cb[3] = copies ? SV_TAP_CB_COPY_HI : 0;
+	skb->cb[2] = SV_TAP_CB_COPY_LO ^ dir;
+	skb->cb[3] = SV_TAP_CB_COPY_HI ^ skb->ifindex;
+}
+
+/* The parse for the rules' fields, with one pull where the headers are not all linear. */
+static __always_inline int tap_parse_pulled(struct __sk_buff *skb, struct sv_meta *m,
+					    int inner)
+{
+	int ret;
+
+	__builtin_memset(m, 0, sizeof(*m));
+	ret = tap_parse(skb, m, inner);
+	if (ret == SV_PARSE_SHORT &&
+	    !bpf_skb_pull_data(skb, skb->len < SV_PULL_LEN ? skb->len : SV_PULL_LEN)) {
+		__builtin_memset(m, 0, sizeof(*m));
+		ret = tap_parse(skb, m, inner);
+	}
+	return ret;
 }
 
 static __always_inline int tap_handle(struct __sk_buff *skb, __u32 dir)
@@ -280,20 +314,14 @@ static __always_inline int tap_handle(struct __sk_buff *skb, __u32 dir)
 		if (!(rules.flags & (inner ? SV_TAP_IF_INNER : SV_TAP_IF_PLAIN)))
 			continue;
 		if (inner || (rules.flags & SV_TAP_IF_OUTER)) {
-			__builtin_memset(&m, 0, sizeof(m));
-			ret = tap_parse(skb, &m, inner);
-			if (ret == SV_PARSE_SHORT &&
-			    !bpf_skb_pull_data(skb, skb->len < SV_PULL_LEN ? skb->len : SV_PULL_LEN)) {
-				__builtin_memset(&m, 0, sizeof(m));
-				ret = tap_parse(skb, &m, inner);
-			}
+			ret = tap_parse_pulled(skb, &m, inner);
 			/* A malformed frame matches on what was read; no inner frame: nothing. */
 			if (inner && ret)
 				break;
 		}
 		copies |= tap_rules(skb, &m, &rules, inner, marks);
 	}
-	put_copies(skb, copies);
+	put_copies(skb, copies, dir);
 	return TC_ACT_UNSPEC;
 }
 
@@ -307,6 +335,41 @@ SEC("tc")
 int sv_tap_egress(struct __sk_buff *skb)
 {
 	return tap_handle(skb, SV_EGRESS);
+}
+
+/* The classifier of a rule's tc filter, reached by tail call from the filter's own
+ * instructions (tapcopy.c, or the rule's expression translated by cbpf.c), which leave the
+ * rule id and the hook's direction in cb[4] (SV_TAP_CLS_*). Where the tap program ran at
+ * this hook, it decided: copy if it marked the rule. Where it did not (the agent attaches
+ * none where every rule's filter can decide alone), the classifier matches, counts and caps
+ * the rule itself. Returns -1 (the filter's mirred action runs) or 0 (no copy). */
+SEC("tc")
+int sv_tap_cls(struct __sk_buff *skb)
+{
+	__u32 arg = skb->cb[4], id = arg & (SV_TAP_MAX_RULES - 1);
+	__u32 dir = (arg >> SV_TAP_CLS_DIR_SHIFT) & 1;
+	struct sv_tap_counters *c;
+	struct sv_tap_rule *r;
+	struct sv_meta m;
+	int inner;
+
+	if (skb->cb[2] == (SV_TAP_CB_COPY_LO ^ dir) &&
+	    skb->cb[3] == (SV_TAP_CB_COPY_HI ^ skb->ifindex))
+		return ((skb->cb[0] | (__u64)skb->cb[1] << 32) >> id) & 1 ? -1 : 0;
+	r = bpf_map_lookup_elem(&sv_tap_rules, &id);
+	c = bpf_map_lookup_elem(&sv_tap_counters, &id);
+	if (!r || !c || !r->target_ifindex)
+		return 0;
+	if ((r->match & SV_TAP_M_EXPR) && !(arg & SV_TAP_CLS_EXPR))
+		return 0;
+	if (r->match & ~SV_TAP_M_EXPR) {
+		inner = !!(r->match & SV_TAP_M_VNI);
+		if (tap_parse_pulled(skb, &m, inner) && inner)
+			return 0;
+		if ((inner && m.key.vni != r->vni) || !tap_match(r, &m))
+			return 0;
+	}
+	return tap_take(r, c, id) ? -1 : 0;
 }
 
 /* On the ingress of a truncating veth's far end, where only copies arrive: cut to the

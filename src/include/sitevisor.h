@@ -176,14 +176,23 @@ enum sv_cap_counter {
 #define SV_TAP_CB_MAGIC_LO 0x7a705356u
 #define SV_TAP_CB_MAGIC_HI 0x6b72616du
 
-/* Where a hook's copies are made by tc (sv_tap_if_rules.by_tc), the tap program leaves the
- * rule ids to copy in cb[0..1] under this magic in cb[2..3], and returns TCX_NEXT: each such
- * rule has a cls_bpf filter with a mirred mirror action in the clsact qdisc behind, whose
- * classifier (tapcopy.c) accepts a frame carrying its id. mirred clones without making the
+/* Copies made by tc: each rule has a cls_bpf filter with a mirred mirror action per watched
+ * hook, in a clsact qdisc behind the tcx programs. mirred clones without making the
  * original's header private, which bpf_clone_redirect must do (a copy of the header of every
- * mirrored frame). Otherwise the program copies with bpf_clone_redirect itself. */
+ * mirrored frame). Where every rule at a hook has its filter and no expression, the agent
+ * attaches no tap program there and each filter's classifier (sv_tap_cls) matches, counts and
+ * caps its rule alone: one program per frame and rule, as cheap as tc mirred's own classifier.
+ * Otherwise the tap program at the hook decides and leaves the rule ids to copy by tc
+ * (sv_tap_if_rules.by_tc) in cb[0..1] under this magic in cb[2..3], xor-ed with the direction
+ * and the ifindex so that what it left at another hook means nothing here; it copies the
+ * others with bpf_clone_redirect itself. */
 #define SV_TAP_CB_COPY_LO 0x79706f63u
 #define SV_TAP_CB_COPY_HI 0x6377745au
+
+/* What a rule's filter tells sv_tap_cls in cb[4]: the rule id (bits 0..5), the direction,
+ * and for a rule with an expression, that the expression accepted the frame. */
+#define SV_TAP_CLS_DIR_SHIFT 8
+#define SV_TAP_CLS_EXPR (1 << 9)
 
 /* A prefix over the 16-byte address form of sv_flow_key (IPv4 as ::ffff:a.b.c.d). */
 struct sv_tap_net {
