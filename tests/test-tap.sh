@@ -431,6 +431,28 @@ stop_pid "$AGENT_PID"
 check_eq "agent exits 0" 0 $?
 check_eq "no tap device left" "" "$(ip -n "$H" -br link | grep sv-tap)"
 check "control socket removed" test ! -e "$CTL"
+# --- 8b: a killed agent's tc filters copy nothing; the next agent removes them ----------------
+tc -n "$H" qdisc add dev h1 clsact
+CTL0=$CTL CTL=$SV_TMP/ctl8.sock
+agent_start "$H" ag8 -i br0 --control "$CTL" || exit 1
+t8=$(tap add --from h1 --direction in --to hm udp dst port 9040)
+check_eq "killed: the rule copies by tc" tc "$(counter "$t8" copy)"
+kill -KILL "$AGENT_PID"
+wait "$AGENT_PID" 2>/dev/null
+rm -f "$CTL"
+check_eq "killed: its filter stays" 1 "$(tcf ingress)"
+cap "$M" m0 "$SV_TMP/m8.pcap"
+mon=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 200 -p 40001 198.18.0.2 9040 >/dev/null
+cap_stop "$mon"
+check_eq "killed: no copies from its filter" 0 "$(frames "$SV_TMP/m8.pcap" | wc -l)"
+agent_start "$H" ag8b -i br0 --control "$CTL" || exit 1
+tap add --from h2 --direction in --to hm udp dst port 9041 >/dev/null
+check_eq "killed: the next agent's first rule removes its filter" 0 "$(tcf ingress)"
+stop_pid "$AGENT_PID" >/dev/null
+CTL=$CTL0
+tc -n "$H" qdisc del dev h1 clsact
+
 # --- 9: rules through the post's API for a box ------------------------------------------------
 TOKEN=tap-test-token-0123456789
 sock=$SV_TMP/post.sock
