@@ -334,6 +334,17 @@ stop_pid "$other" >/dev/null 2>&1
 check "tc: the other program gone: tc again" \
 	wait_for 5 sh -c "ip netns exec $H $AGENT tap --control $CTL list | grep -q 'copy=tc '"
 check_eq "tc: and the tap program gone" "" "$(progs_at)"
+# Someone deletes a rule's filter: within an interval the tap program copies instead.
+tc -n "$H" filter del dev h1 ingress protocol all prio 1 handle "$t1" bpf
+check "tc: a deleted filter: copies by bpf" \
+	wait_for 5 sh -c "ip netns exec $H $AGENT tap --control $CTL list | grep -q 'copy=in:bpf,out:tc'"
+m0=$(counter "$t1" mirrored) c0=$(counter "$t1" matched)
+cap "$M" m0 "$SV_TMP/m6f.pcap"
+mon=$CAP_PID
+ip netns exec "$A" "$TOOLS/udpsend" -n 15 -s 300 -p 40001 198.18.0.2 9031 >/dev/null
+cap_stop "$mon"
+check_eq "tc: a deleted filter: copies, mirrored, matched" "15 $((m0 + 15)) $((c0 + 15))" \
+	"$(frames "$SV_TMP/m6f.pcap" | wc -l) $(counter "$t1" mirrored) $(counter "$t1" matched)"
 # Filters come and go with rules while traffic flows, and with every other rule (an
 # expression) the tap program comes and goes too: nothing of the traffic is lost.
 bg ip netns exec "$B" "$SV_ROOT/build/bench/udpsink" 198.18.0.2 9007
@@ -358,6 +369,8 @@ check_eq "tc churn: every add and del succeeded" 1 "$churn_ok"
 check_eq "tc churn: every datagram arrived" "$(cat "$SV_TMP/sent6b")" "$(($(udp_in) - u0))"
 tap del "$t1" >/dev/null
 check_eq "tc: our filters gone with the rules" "0 0" "$(tcf ingress) $(tcf egress)"
+check "tc: the agent said which filter went" grep -q "tap rule $t1: its tc filter on h1 ingress is gone" \
+	"$SV_TMP/ag.err"
 check "tc: the qdisc is left as it was" sh -c "tc -n $H qdisc show dev h1 | grep -q clsact"
 tc -n "$H" qdisc del dev h1 clsact
 

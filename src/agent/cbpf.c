@@ -462,7 +462,7 @@ static void emit_prologue(struct emitter *e, const struct sv_cinsn *prog, size_t
 static void emit_reject(struct emitter *e, const struct sv_cbpf_opts *o)
 {
 	e->label[L_REJECT] = e->n;
-	if (o->cls_jmp_fd > 0) {
+	if (o->mark_id && o->cls) {
 		emit(e, BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_0, 0, 0, 0); /* no copy */
 		emit(e, BPF_JMP | BPF_EXIT, 0, 0, 0, 0);
 		return;
@@ -755,7 +755,7 @@ int sv_cbpf_translate(const struct sv_cinsn *prog, size_t n, const struct sv_cbp
 	/* Only what is jumped to: the verifier refuses unreachable instructions. */
 	if (e.used[L_REJECT])
 		emit_reject(&e, o);
-	if (e.used[L_ACCEPT] && o->mark_id && o->cls_jmp_fd > 0)
+	if (e.used[L_ACCEPT] && o->mark_id && o->cls)
 		emit_cls_accept(&e, o);
 	else if (e.used[L_ACCEPT] && o->mark_id)
 		emit_mark(&e, o->mark_id);

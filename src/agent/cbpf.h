@@ -16,9 +16,10 @@ struct sv_cbpf_opts {
 	/* 1..63: mark mode, for a tap rule with this id: an accepted frame is not sent but
 	 * marked in __sk_buff.cb (SV_TAP_CB_MAGIC_*); the maps above are unused. 0: capture. */
 	int mark_id;
-	/* > 0 (with mark_id): classifier mode, for the rule's tc filter: the program returns
-	 * 0 for a frame the expression rejects, and tail-calls slot 0 of this program array
-	 * (sv_tap_cls) for one it accepts, with cb[4] as SV_TAP_CLS_* says. */
+	/* With mark_id, classifier mode, for the rule's tc filter: the program returns 0 for
+	 * a frame the expression rejects, and tail-calls slot 0 of the program array
+	 * cls_jmp_fd (sv_tap_cls) for one it accepts, with cb[4] as SV_TAP_CLS_* says. */
+	int cls;
 	int cls_jmp_fd;
 };
 

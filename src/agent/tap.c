@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <sys/random.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "log.h"
@@ -63,6 +65,7 @@ struct sv_tap {
 	struct tap_hook hooks[2 * SV_TAP_MAX_RULES];
 	int next_id;
 	int ncpu;
+	int no_cls; /* the filters' classifiers have nothing to jump to: no copies by tc */
 };
 
 #define fail sv_tap_fail
@@ -94,10 +97,14 @@ static int load(struct sv_tap *t, char *err, size_t len)
 		fail(err, len, "cannot load the tap's BPF programs: %s", strerror(-ret));
 		return ret;
 	}
+	if (getrandom(&t->skel->bss->sv_tap_salt, sizeof(__u32), 0) != sizeof(__u32))
+		t->skel->bss->sv_tap_salt = getpid() ^ time(NULL);
 	fd = bpf_program__fd(t->skel->progs.sv_tap_cls);
-	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_cls_jmp), &slot, &fd, BPF_ANY))
+	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_cls_jmp), &slot, &fd, BPF_ANY)) {
 		pr_info("tap: no classifier for tc filters (%s): copies by the tap program\n",
 			strerror(errno));
+		t->no_cls = 1;
+	}
 	sv_tapcopy_sweep(); /* what a killed agent left */
 	return 0;
 }
@@ -193,11 +200,12 @@ static int expr_load(struct sv_tap *t, struct tap_entry *e, int id, char *err, s
 		if (!(e->s.dirs & (1 << dir)))
 			continue;
 		o.dir = dir;
-		o.cls_jmp_fd = 0;
+		o.cls = 0;
 		ret = expr_prog(prog, n, &o, names[dir], err, len);
 		if (ret < 0)
 			break;
 		e->expr_prog[dir] = ret;
+		o.cls = 1;
 		o.cls_jmp_fd = bpf_map__fd(t->skel->maps.sv_tap_cls_jmp);
 		ret = expr_prog(prog, n, &o, SV_TAPCOPY_NAME, why, sizeof(why));
 		if (ret < 0)
@@ -215,16 +223,34 @@ static int expr_load(struct sv_tap *t, struct tap_entry *e, int id, char *err, s
 /* --- copies made by tc (tapcopy.c) --- */
 
 /* The rule's filters' mirred counters, as the kernel has them now. */
-static void copy_read(struct tap_entry *e, int id)
+/* Returns the directions (bits) where the filter is no longer there: someone deleted it
+ * or its qdisc, or the interface went. */
+static int copy_read(struct tap_entry *e, int id)
 {
 	__u64 sent, failed;
-	int dir;
+	int dir, err, gone = 0;
 
-	for (dir = 0; dir < 2; dir++)
-		if (e->copy_on[dir] && !sv_tapcopy_stats(e->from_ifindex, dir, id, &sent, &failed)) {
+	for (dir = 0; dir < 2; dir++) {
+		if (!e->copy_on[dir])
+			continue;
+		err = sv_tapcopy_stats(e->from_ifindex, dir, id, &sent, &failed);
+		if (!err) {
 			e->tc_sent[dir] = sent;
 			e->tc_failed[dir] = failed;
+		} else if (err == -ENOENT || err == -EINVAL || err == -ENODEV) {
+			gone |= 1 << dir;
 		}
+	}
+	return gone;
+}
+
+/* The filter at dir is no more: what it counted up to the last read is kept. */
+static void copy_forget(struct tap_entry *e, int dir)
+{
+	e->tc_base_sent += e->tc_sent[dir];
+	e->tc_base_failed += e->tc_failed[dir];
+	e->tc_sent[dir] = e->tc_failed[dir] = 0;
+	e->copy_on[dir] = 0;
 }
 
 /* Takes the rule's filters away (gone: they went with their interface), keeping what they
@@ -240,10 +266,7 @@ static void copy_remove(struct tap_entry *e, int id, int gone)
 			continue;
 		if (!gone)
 			sv_tapcopy_del(e->from_ifindex, dir, id);
-		e->tc_base_sent += e->tc_sent[dir];
-		e->tc_base_failed += e->tc_failed[dir];
-		e->tc_sent[dir] = e->tc_failed[dir] = 0;
-		e->copy_on[dir] = 0;
+		copy_forget(e, dir);
 	}
 }
 
@@ -255,7 +278,7 @@ static void copy_place(struct sv_tap *t, struct tap_entry *e, int id)
 	int jmp = bpf_map__fd(t->skel->maps.sv_tap_cls_jmp), dir, ret;
 	char err[200];
 
-	for (dir = 0; dir < 2; dir++) {
+	for (dir = 0; dir < 2 && !t->no_cls; dir++) {
 		if (!(e->s.dirs & (1 << dir)))
 			continue;
 		if (!e->copy_prog[dir] && (e->s.r.match & SV_TAP_M_EXPR))
@@ -265,7 +288,7 @@ static void copy_place(struct sv_tap *t, struct tap_entry *e, int id)
 			if (ret < 0) {
 				pr_info("tap rule %d: no tc filter (%s): copies by the tap "
 					"program\n", id, err);
-				return;
+				continue;
 			}
 			e->copy_prog[dir] = ret;
 		}
@@ -318,6 +341,24 @@ static int hook_exprs(struct sv_tap *t, int ifindex, int dir, int on)
 	return 0;
 }
 
+/* Marks the hook's rules as deciding alone there (sv_tap_cls) or not. */
+static void hook_alone(struct sv_tap *t, int ifindex, int dir, int alone)
+{
+	int fd = bpf_map__fd(t->skel->maps.sv_tap_rules);
+	struct tap_entry *e;
+	__u32 id, bit = 1u << dir;
+
+	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
+		e = &t->rules[id];
+		if (!e->used || e->from_ifindex != ifindex || !(e->s.dirs & bit) ||
+		    !!(e->s.r.alone & bit) == !!alone)
+			continue;
+		e->s.r.alone ^= bit;
+		if (bpf_map_update_elem(fd, &id, &e->s.r, BPF_ANY))
+			pr_warn("tap rule %u: cannot update it: %s\n", id, strerror(errno));
+	}
+}
+
 static void hook_unlink(struct tap_hook *h)
 {
 	if (h->fd >= 0)
@@ -327,10 +368,12 @@ static void hook_unlink(struct tap_hook *h)
 
 /* The list of rule ids for an interface and direction, rebuilt from the table. A rule's
  * copies are left to its tc filter while nobody else's tcx program, which might end the
- * hook's run before the filters, is at the hook (ours). Where all of them are, and none
- * has an expression (whose program marks frames for the tap program), the filters decide
- * alone: the list goes (so a tap program still running finds none and leaves cb alone),
- * then the tap program. Otherwise the list is written whole and the program attached. */
+ * hook's run before the filters, is at the hook (ours). Where all of them are, the filters
+ * decide alone: the rules are told so, then the list goes (a tap program still running
+ * finds none and leaves cb alone), then the expressions' and the tap's programs. Otherwise
+ * the tap program and the expressions' programs are attached, the list is written whole,
+ * and then the rules are told that they do not decide alone. Either way each frame is
+ * decided by the tap program or by the filters, never by both or neither. */
 static int publish_as(struct sv_tap *t, int ifindex, int dir, int ours)
 {
 	struct sv_tap_if_key k = { ifindex, dir };
@@ -359,6 +402,7 @@ static int publish_as(struct sv_tap *t, int ifindex, int dir, int ours)
 		return l.n ? -ENOSPC : 0;
 	h->ours = ours;
 	if (!l.n || alone) {
+		hook_alone(t, ifindex, dir, 1);
 		bpf_map_delete_elem(fd, &k);
 		hook_exprs(t, ifindex, dir, 0);
 		hook_unlink(h);
@@ -373,9 +417,12 @@ static int publish_as(struct sv_tap *t, int ifindex, int dir, int ours)
 			return h->fd;
 	}
 	ret = hook_exprs(t, ifindex, dir, 1);
-	if (!ret && bpf_map_update_elem(fd, &k, &l, BPF_ANY))
-		ret = -errno;
-	return ret;
+	if (ret)
+		return ret;
+	if (bpf_map_update_elem(fd, &k, &l, BPF_ANY))
+		return -errno;
+	hook_alone(t, ifindex, dir, 0);
+	return 0;
 }
 
 static int publish(struct sv_tap *t, int ifindex, int dir)
@@ -619,10 +666,13 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 		return err ? fail(err, len, "no tap rule %d", id) : -ENOENT;
 	e = &t->rules[id];
 	e->used = 0;
-	/* Out of the lists first; then the filters, the slot and the devices can go. */
-	for (dir = 0; dir < 2; dir++)
+	/* Out of the lists first (its marks with it); then the filters, the slot and the
+	 * devices can go. */
+	for (dir = 0; dir < 2; dir++) {
+		expr_unlink(e, dir);
 		if (e->s.dirs & (1 << dir))
 			publish(t, e->from_ifindex, dir);
+	}
 	copy_remove(e, id, 0);
 	key = id;
 	bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_rules), &key, &zero, BPF_ANY);
@@ -635,12 +685,25 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
  * filters' counters, so those of an interface that goes away are known up to now. */
 static void refresh_hooks(struct sv_tap *t)
 {
+	struct tap_entry *e;
 	struct tap_hook *h;
+	int id, dir, ours, gone;
 	size_t i;
-	int id, ours;
 
 	if (!t)
 		return;
+	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
+		e = &t->rules[id];
+		gone = e->used ? copy_read(e, id) : 0;
+		for (dir = 0; dir < 2; dir++) {
+			if (!(gone & (1 << dir)))
+				continue;
+			pr_warn("tap rule %d: its tc filter on %s %s is gone: copies by the tap "
+				"program\n", id, e->s.from, dir ? "egress" : "ingress");
+			copy_forget(e, dir);
+			publish(t, e->from_ifindex, dir);
+		}
+	}
 	for (i = 0; i < sizeof(t->hooks) / sizeof(t->hooks[0]); i++) {
 		h = &t->hooks[i];
 		if (!h->used)
@@ -649,9 +712,6 @@ static void refresh_hooks(struct sv_tap *t)
 		if (ours != h->ours)
 			publish_as(t, h->ifindex, h->dir, ours);
 	}
-	for (id = 1; id < SV_TAP_MAX_RULES; id++)
-		if (t->rules[id].used)
-			copy_read(&t->rules[id], id);
 }
 
 void sv_tap_refresh(struct sv_tap *t)

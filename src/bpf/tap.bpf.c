@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The virtual TAP. Where the watched interface has a clsact qdisc, each rule has a tc filter
  * there per direction whose mirred action makes the copies; its classifier ends in
- * sv_tap_cls, which matches, counts and caps the rule, and no tcx program of the tap runs
- * (see SV_TAP_CB_COPY_LO). Elsewhere the tcx programs sv_tap_ingress/egress find the rules
+ * sv_tap_cls. Where every rule at a hook has one, sv_tap_cls matches, counts and caps each
+ * rule, and no tcx program of the tap runs (see SV_TAP_CB_COPY_LO). Elsewhere the tcx programs sv_tap_ingress/egress find the rules
  * a frame matches and copy it with bpf_clone_redirect, or leave the copy to a rule's filter
  * where it has one. The original frame is only read: every program on a watched interface
  * returns TC_ACT_UNSPEC (TCX_NEXT) or, as a classifier, "no class", and cb is scratch space
@@ -15,6 +15,8 @@
 char LICENSE[] SEC("license") = "GPL";
 
 const volatile __u16 sv_vxlan_port = SV_VXLAN_PORT;
+/* Random, set by the agent after loading: in the copy magic (SV_TAP_CB_COPY_LO). */
+__u32 sv_tap_salt;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -275,7 +277,7 @@ static __always_inline void put_copies(struct __sk_buff *skb, __u64 copies, __u3
 	skb->cb[0] = copies;
 	skb->cb[1] = copies >> 32;
 	skb->cb[2] = SV_TAP_CB_COPY_LO ^ dir;
-	skb->cb[3] = SV_TAP_CB_COPY_HI ^ skb->ifindex;
+	skb->cb[3] = SV_TAP_CB_COPY_HI ^ skb->ifindex ^ sv_tap_salt;
 }
 
 /* The parse for the rules' fields, with one pull where the headers are not all linear. */
@@ -354,11 +356,13 @@ int sv_tap_cls(struct __sk_buff *skb)
 	int inner;
 
 	if (skb->cb[2] == (SV_TAP_CB_COPY_LO ^ dir) &&
-	    skb->cb[3] == (SV_TAP_CB_COPY_HI ^ skb->ifindex))
+	    skb->cb[3] == (SV_TAP_CB_COPY_HI ^ skb->ifindex ^ sv_tap_salt))
 		return ((skb->cb[0] | (__u64)skb->cb[1] << 32) >> id) & 1 ? -1 : 0;
 	r = bpf_map_lookup_elem(&sv_tap_rules, &id);
 	c = bpf_map_lookup_elem(&sv_tap_counters, &id);
-	if (!r || !c || !r->target_ifindex)
+	/* Not alone here: the tap program decides, and its mark is gone (another program
+	 * behind it wrote cb): no copy rather than a second one. */
+	if (!r || !c || !r->target_ifindex || !((r->alone >> dir) & 1))
 		return 0;
 	if ((r->match & SV_TAP_M_EXPR) && !(arg & SV_TAP_CLS_EXPR))
 		return 0;

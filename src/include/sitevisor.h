@@ -179,13 +179,13 @@ enum sv_cap_counter {
 /* Copies made by tc: each rule has a cls_bpf filter with a mirred mirror action per watched
  * hook, in a clsact qdisc behind the tcx programs. mirred clones without making the
  * original's header private, which bpf_clone_redirect must do (a copy of the header of every
- * mirrored frame). Where every rule at a hook has its filter and no expression, the agent
- * attaches no tap program there and each filter's classifier (sv_tap_cls) matches, counts and
- * caps its rule alone: one program per frame and rule, as cheap as tc mirred's own classifier.
- * Otherwise the tap program at the hook decides and leaves the rule ids to copy by tc
- * (sv_tap_if_rules.by_tc) in cb[0..1] under this magic in cb[2..3], xor-ed with the direction
- * and the ifindex so that what it left at another hook means nothing here; it copies the
- * others with bpf_clone_redirect itself. */
+ * mirrored frame). Where every rule at a hook has its filter, the agent attaches no tap
+ * program there and each filter's classifier (sv_tap_cls) matches, counts and caps its rule
+ * alone (sv_tap_rule.alone): one program per frame and rule, as cheap as tc mirred's own
+ * classifier. Otherwise the tap program at the hook decides and leaves the rule ids to copy
+ * by tc (sv_tap_if_rules.by_tc) in cb[0..1] under this magic in cb[2..3], xor-ed with the
+ * direction, the ifindex and a salt of the loaded object, so that what it left at another
+ * hook means nothing here; it copies the others with bpf_clone_redirect itself. */
 #define SV_TAP_CB_COPY_LO 0x79706f63u
 #define SV_TAP_CB_COPY_HI 0x6377745au
 
@@ -209,7 +209,7 @@ struct sv_tap_rule {
 	__u8 ip_version;
 	__u16 pad0;
 	__u16 sport[2], dport[2], port[2];
-	__u32 pad1;
+	__u32 alone; /* bit dir: the rule's filter there decides alone (sv_tap_cls) */
 	struct sv_tap_net src, dst, host;
 	__u64 rate_pps; /* 0: no cap */
 };
