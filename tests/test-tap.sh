@@ -249,18 +249,24 @@ ta=$(tap add --from h1 --direction in --to hm udp dst port 9038)
 tc -n "$H" qdisc add dev h1 clsact
 tcf() { tc -n "$H" filter show dev h1 "$1" | grep -c "sv_tap_copy"; }
 progs_at() { ip netns exec "$H" "$TOOLS/tcxquery" h1 | awk '$2 ~ /^sv/ { print $1 ":" $2 }' | xargs; }
+# mon_send FILE PORT...: the monitor's frames into FILE while A sends 10 datagrams to each.
+mon_send() {
+	local file=$1 mon p
+	shift
+	cap "$M" m0 "$file"
+	mon=$CAP_PID
+	for p in "$@"; do
+		ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 200 -p 40001 198.18.0.2 "$p" >/dev/null
+	done
+	cap_stop "$mon"
+}
 t1=$(tap add --from h1 --direction both --to hm udp port 9031)
 check_eq "tc: copies made by tc" "tc" "$(counter "$t1" copy)"
 check_eq "tc: one filter per direction" "1 1" "$(tcf ingress) $(tcf egress)"
 check_eq "tc mixed: the older rule copies by bpf" "bpf" "$(counter "$ta" copy)"
 check_eq "tc mixed: h1's programs in order" \
 	"ingress:svtap_expr_in ingress:svtap_expr_in ingress:sv_tap_ingress" "$(progs_at)"
-cap "$M" m0 "$SV_TMP/m6a.pcap"
-mon=$CAP_PID
-for p in 9031 9038 9039; do
-	ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 200 -p 40001 198.18.0.2 $p >/dev/null
-done
-cap_stop "$mon"
+mon_send "$SV_TMP/m6a.pcap" 9031 9038 9039
 check_eq "tc mixed: monitor frames, matched per rule" "20 10 10" \
 	"$(frames "$SV_TMP/m6a.pcap" | wc -l) $(counter "$t1" matched) $(counter "$ta" matched)"
 check_eq "tc mixed: mirrored per rule" "10 10" "$(counter "$t1" mirrored) $(counter "$ta" mirrored)"
@@ -305,12 +311,7 @@ rate_check "tc rate" "$t2" 9034
 tap del "$t2" >/dev/null
 # Flags (no expression), each decided by its filter's classifier alone.
 t2=$(tap add --from h1 --direction in --to hm --proto udp --dport 9035-9036)
-cap "$M" m0 "$SV_TMP/m6e.pcap"
-mon=$CAP_PID
-for p in 9031 9035 9037; do
-	ip netns exec "$A" "$TOOLS/udpsend" -n 10 -s 200 -p 40001 198.18.0.2 $p >/dev/null
-done
-cap_stop "$mon"
+mon_send "$SV_TMP/m6e.pcap" 9031 9035 9037
 check_eq "tc flags: monitor frames, matched per rule, way, programs" "20 10 110 tc " \
 	"$(frames "$SV_TMP/m6e.pcap" | wc -l) $(counter "$t2" matched) $(counter "$t1" matched) $(counter "$t2" copy) $(progs_at)"
 tap del "$t2" >/dev/null
