@@ -80,9 +80,12 @@ $(BUILD)/tools/embed: tools/embed.c
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $< -o $@
 
+# Its directory may not exist yet under make -j; a failed embed leaves no half file.
 $(BUILD)/post/web_assets.c: $(BUILD)/web/.stamp $(BUILD)/tools/embed
+	@mkdir -p $(dir $@)
 	@echo "  EMBED   $@"
-	$(Q)$(BUILD)/tools/embed $(BUILD)/web $$(find $(BUILD)/web -type f ! -name .stamp | sort) > $@
+	$(Q)$(BUILD)/tools/embed $(BUILD)/web $$(find $(BUILD)/web -type f ! -name .stamp | sort) > $@.tmp
+	$(Q)mv $@.tmp $@
 
 $(BUILD)/post/web_assets.o: $(BUILD)/post/web_assets.c
 	@echo "  CC      $@"
