@@ -242,11 +242,14 @@ stop_pid "$sink" >/dev/null 2>&1
 
 # --- 6b: where the watched interface has a clsact qdisc, tc's mirred makes the copies --------
 # (cheaper for the watched traffic, see tapcopy.c); the agent never makes that qdisc itself.
-# A rule from before the qdisc has no filter and copies by bpf: the hook keeps the tap
-# program for it, behind the rules' expression programs, and it decides for the rules with
-# filters too, leaving their copies to them.
-ta=$(tap add --from h1 --direction in --to hm udp dst port 9038)
+# A rule from before the qdisc copies by bpf; once the qdisc is there, it moves to tc within
+# an interval.
+way() { tap list | awk -v id="$1" '$1 == id { for (i = 2; i <= NF; i++) if ($i ~ /^copy=/) print $i }'; }
+way_is() { [ "$(way "$1")" = "$2" ]; }
+t1=$(tap add --from h1 --direction both --to hm udp port 9031)
+check_eq "tc: no qdisc yet: copies by bpf" "copy=bpf" "$(way "$t1")"
 tc -n "$H" qdisc add dev h1 clsact
+check "tc: the qdisc made: copies by tc" wait_for 5 way_is "$t1" copy=tc
 tcf() { tc -n "$H" filter show dev h1 "$1" | grep -c "sv_tap_copy"; }
 progs_at() { ip netns exec "$H" "$TOOLS/tcxquery" h1 | awk '$2 ~ /^sv/ { print $1 ":" $2 }' | xargs; }
 # mon_send FILE PORT...: the monitor's frames into FILE while A sends 10 datagrams to each.
@@ -260,16 +263,27 @@ mon_send() {
 	done
 	cap_stop "$mon"
 }
-t1=$(tap add --from h1 --direction both --to hm udp port 9031)
-check_eq "tc: copies made by tc" "tc" "$(counter "$t1" copy)"
 check_eq "tc: one filter per direction" "1 1" "$(tcf ingress) $(tcf egress)"
-check_eq "tc mixed: the older rule copies by bpf" "bpf" "$(counter "$ta" copy)"
+# Someone's own filter holds the handle the next rule takes: that rule gets no filter there
+# (theirs is left alone) and copies by bpf. The hook then has the tap program, behind the
+# rules' expression programs; it decides for both rules and leaves t1's copies to its filter.
+next=$((t1 + 1))
+tc -n "$H" filter add dev h1 ingress protocol all prio 1 handle "$next" bpf \
+	obj "$TOOLS/fixture.bpf.o" sec tc
+ta=$(tap add --from h1 --direction in --to hm udp dst port 9038)
+check_eq "tc mixed: the new rule has the held handle's id" "$next" "$ta"
+check_eq "tc mixed: ways" "tc bpf" "$(counter "$t1" copy) $(counter "$ta" copy)"
 check_eq "tc mixed: h1's programs in order" \
 	"ingress:svtap_expr_in ingress:svtap_expr_in ingress:sv_tap_ingress" "$(progs_at)"
 mon_send "$SV_TMP/m6a.pcap" 9031 9038 9039
 check_eq "tc mixed: monitor frames, matched per rule" "20 10 10" \
 	"$(frames "$SV_TMP/m6a.pcap" | wc -l) $(counter "$t1" matched) $(counter "$ta" matched)"
 check_eq "tc mixed: mirrored per rule" "10 10" "$(counter "$t1" mirrored) $(counter "$ta" mirrored)"
+check_eq "tc mixed: their filter is left as it was" 1 \
+	"$(tc -n "$H" filter show dev h1 ingress | grep -c 'handle 0x[0-9a-f]* fixture')"
+# With their filter gone, the rule gets its own within an interval.
+tc -n "$H" filter del dev h1 ingress protocol all prio 1 handle "$next" bpf
+check "tc mixed: the handle freed: copies by tc" wait_for 5 way_is "$ta" copy=tc
 tap del "$ta" >/dev/null
 # Each filter decides for its rule alone: no program of the tap runs at h1.
 check_eq "tc: no tap program at h1" "" "$(progs_at)"
@@ -335,10 +349,13 @@ stop_pid "$other" >/dev/null 2>&1
 check "tc: the other program gone: tc again" \
 	wait_for 5 sh -c "ip netns exec $H $AGENT tap --control $CTL list | grep -q 'copy=tc '"
 check_eq "tc: and the tap program gone" "" "$(progs_at)"
-# Someone deletes a rule's filter: within an interval the tap program copies instead.
+# Someone deletes a rule's filter: the agent notices and puts it back within an interval.
 tc -n "$H" filter del dev h1 ingress protocol all prio 1 handle "$t1" bpf
-check "tc: a deleted filter: copies by bpf" \
-	wait_for 5 sh -c "ip netns exec $H $AGENT tap --control $CTL list | grep -q 'copy=in:bpf,out:tc'"
+check "tc: a deleted filter: noticed" wait_for 5 grep -q \
+	"tap rule $t1: its tc filter on h1 ingress is gone" "$SV_TMP/ag.err"
+check "tc: a deleted filter: put back" wait_for 5 grep -q \
+	"tap rule $t1: its tc filter on h1 ingress is in place" "$SV_TMP/ag.err"
+check_eq "tc: a deleted filter: copies by tc" "copy=tc 1" "$(way "$t1") $(tcf ingress)"
 m0=$(counter "$t1" mirrored) c0=$(counter "$t1" matched)
 cap "$M" m0 "$SV_TMP/m6f.pcap"
 mon=$CAP_PID
@@ -370,8 +387,6 @@ check_eq "tc churn: every add and del succeeded" 1 "$churn_ok"
 check_eq "tc churn: every datagram arrived" "$(cat "$SV_TMP/sent6b")" "$(($(udp_in) - u0))"
 tap del "$t1" >/dev/null
 check_eq "tc: our filters gone with the rules" "0 0" "$(tcf ingress) $(tcf egress)"
-check "tc: the agent said which filter went" grep -q "tap rule $t1: its tc filter on h1 ingress is gone" \
-	"$SV_TMP/ag.err"
 check "tc: the qdisc is left as it was" sh -c "tc -n $H qdisc show dev h1 | grep -q clsact"
 tc -n "$H" qdisc del dev h1 clsact
 

@@ -39,6 +39,8 @@ struct tap_entry {
 	int expr_prog[2], expr_link[2]; /* SV_TAP_M_EXPR: per direction; 0 if none */
 	int copy_prog[2]; /* per direction: the classifier of its tc filter, or 0 */
 	int copy_on[2]; /* per direction: its tc filter is in place at from_ifindex */
+	int copy_err[2]; /* why it is not, as last logged (retried every interval) */
+	int no_prog[2]; /* its classifier could not be loaded: not retried */
 	int by_tc[2]; /* per direction: its copies are left to that filter (publish) */
 	/* Its filters' mirred counters: as last read, and what filters gone before counted. */
 	__u64 tc_sent[2], tc_failed[2], tc_base_sent, tc_base_failed;
@@ -270,36 +272,50 @@ static void copy_remove(struct tap_entry *e, int id, int gone)
 	}
 }
 
-/* Puts the rule's filters where it watches, into a clsact qdisc that is there already (the
- * agent makes none: making one on a live device drops what it is sending, see tapcopy.h).
- * Where that fails, the program copies instead. */
-static void copy_place(struct sv_tap *t, struct tap_entry *e, int id)
+/* Logs why the rule has no filter at dir, once: placing is retried every interval. No
+ * qdisc (-ENOENT) is the usual case and not worth a line. */
+static void copy_failed(struct tap_entry *e, int id, int dir, int ret, const char *why)
 {
-	int jmp = bpf_map__fd(t->skel->maps.sv_tap_cls_jmp), dir, ret;
+	if (ret != -ENOENT && ret != e->copy_err[dir])
+		pr_info("tap rule %d: no tc filter on %s %s (%s): copies by the tap program\n", id,
+			e->s.from, dir ? "egress" : "ingress", why);
+	e->copy_err[dir] = ret;
+}
+
+/* Puts the rule's missing filters where it watches, into a clsact qdisc that is there
+ * already (the agent makes none: making one on a live device drops what it is sending,
+ * see tapcopy.h). Where that fails, the tap program copies instead. Returns the
+ * directions placed now. */
+static int copy_place(struct sv_tap *t, struct tap_entry *e, int id)
+{
+	int jmp = bpf_map__fd(t->skel->maps.sv_tap_cls_jmp), dir, ret, placed = 0;
 	char err[200];
 
 	for (dir = 0; dir < 2 && !t->no_cls; dir++) {
-		if (!(e->s.dirs & (1 << dir)))
+		if (!(e->s.dirs & (1 << dir)) || e->copy_on[dir] || e->no_prog[dir])
 			continue;
 		if (!e->copy_prog[dir] && (e->s.r.match & SV_TAP_M_EXPR))
 			continue; /* its expression has no classifier */
 		if (!e->copy_prog[dir]) {
 			ret = sv_tapcopy_prog(id, dir, jmp, err, sizeof(err));
 			if (ret < 0) {
-				pr_info("tap rule %d: no tc filter (%s): copies by the tap "
-					"program\n", id, err);
+				e->no_prog[dir] = 1;
+				copy_failed(e, id, dir, ret, err);
 				continue;
 			}
 			e->copy_prog[dir] = ret;
 		}
 		ret = sv_tapcopy_add(e->from_ifindex, dir, id, e->copy_prog[dir],
 				     e->s.r.target_ifindex);
-		if (!ret)
-			e->copy_on[dir] = 1;
-		else if (ret != -ENOENT)
-			pr_info("tap rule %d: no tc filter on %s %s (%s): copies by the tap "
-				"program\n", id, e->s.from, dir ? "egress" : "ingress", strerror(-ret));
+		if (ret) {
+			copy_failed(e, id, dir, ret, strerror(-ret));
+			continue;
+		}
+		e->copy_on[dir] = 1;
+		e->copy_err[dir] = 0;
+		placed |= 1 << dir;
 	}
+	return placed;
 }
 
 static struct tap_hook *find_hook(struct sv_tap *t, int ifindex, int dir, int add)
@@ -681,27 +697,38 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 	return 0;
 }
 
-/* Each hook's way of copying again where another tcx program came or went; and the
- * filters' counters, so those of an interface that goes away are known up to now. */
+/* The filters' counters, so those of an interface that goes away are known up to now; the
+ * filters someone removed, and those that can be placed now (a qdisc made since, a handle
+ * freed); and each hook's way of copying again where any of that changed or another tcx
+ * program came or went. */
 static void refresh_hooks(struct sv_tap *t)
 {
 	struct tap_entry *e;
 	struct tap_hook *h;
-	int id, dir, ours, gone;
+	int id, dir, ours, gone, placed;
 	size_t i;
 
 	if (!t)
 		return;
 	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
 		e = &t->rules[id];
-		gone = e->used ? copy_read(e, id) : 0;
+		if (!e->used)
+			continue;
+		gone = copy_read(e, id);
+		for (dir = 0; dir < 2; dir++)
+			if (gone & (1 << dir)) {
+				pr_warn("tap rule %d: its tc filter on %s %s is gone (its copies "
+					"since the last interval are not counted)\n", id, e->s.from,
+					dir ? "egress" : "ingress");
+				copy_forget(e, dir);
+			}
+		placed = copy_place(t, e, id);
 		for (dir = 0; dir < 2; dir++) {
-			if (!(gone & (1 << dir)))
-				continue;
-			pr_warn("tap rule %d: its tc filter on %s %s is gone: copies by the tap "
-				"program\n", id, e->s.from, dir ? "egress" : "ingress");
-			copy_forget(e, dir);
-			publish(t, e->from_ifindex, dir);
+			if (placed & (1 << dir))
+				pr_info("tap rule %d: its tc filter on %s %s is in place: copies by "
+					"tc\n", id, e->s.from, dir ? "egress" : "ingress");
+			if ((gone | placed) & (1 << dir))
+				publish(t, e->from_ifindex, dir);
 		}
 	}
 	for (i = 0; i < sizeof(t->hooks) / sizeof(t->hooks[0]); i++) {

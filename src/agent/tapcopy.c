@@ -112,7 +112,8 @@ int sv_tapcopy_add(int ifindex, int dir, int id, int prog_fd, int target)
 	struct sv_nlreq r;
 	int err;
 
-	filter_req(&r, RTM_NEWTFILTER, NLM_F_CREATE, ifindex, dir, id);
+	/* Never over someone else's filter that holds the handle. */
+	filter_req(&r, RTM_NEWTFILTER, NLM_F_CREATE | NLM_F_EXCL, ifindex, dir, id);
 	opts = sv_nl_attr(&r, TCA_OPTIONS, NULL, 0);
 	sv_nl_attr(&r, TCA_BPF_FD, &fd, 4);
 	sv_nl_attr(&r, TCA_BPF_NAME, SV_TAPCOPY_NAME, sizeof(SV_TAPCOPY_NAME));

@@ -14,8 +14,9 @@
 /* Loads the classifier of rule id's filter at direction dir (0 ingress, 1 egress): it
  * tail-calls slot 0 of the program array jmp_fd. Its fd, or -errno with one line in err. */
 int sv_tapcopy_prog(int id, int dir, int jmp_fd, char *err, size_t len);
-/* Adds (or replaces) rule id's filter on the hook (ifindex, dir: 0 ingress, 1 egress),
- * mirroring to target. 0, -ENOENT if the device has no clsact qdisc, or another -errno.
+/* Adds rule id's filter on the hook (ifindex, dir: 0 ingress, 1 egress), mirroring to
+ * target. 0, -ENOENT if the device has no clsact qdisc, -EEXIST if a filter (someone
+ * else's) holds the handle, or another -errno.
  * No qdisc is made here: making a clsact qdisc on a live device (Linux 6.18) drops a frame
  * it is sending now and then (seen: 2 in 10 makes at 5,000 frames/s, SKB_DROP_REASON_
  * QDISC_DROP in __dev_queue_xmit); adding and deleting filters does not. */
