@@ -224,9 +224,9 @@ static int expr_load(struct sv_tap *t, struct tap_entry *e, int id, char *err, s
 
 /* --- copies made by tc (tapcopy.c) --- */
 
-/* The rule's filters' mirred counters, as the kernel has them now. */
-/* Returns the directions (bits) where the filter is no longer there: someone deleted it
- * or its qdisc, or the interface went. */
+/* The rule's filters' mirred counters, as the kernel has them now. Returns the directions
+ * (bits) where the filter is no longer there: someone deleted it or its qdisc, or the
+ * interface went. */
 static int copy_read(struct tap_entry *e, int id)
 {
 	__u64 sent, failed;
@@ -318,6 +318,12 @@ static int copy_place(struct sv_tap *t, struct tap_entry *e, int id)
 	return placed;
 }
 
+/* Whether the rule watches the hook (ifindex, dir). */
+static int watches(const struct tap_entry *e, int ifindex, int dir)
+{
+	return e->used && e->from_ifindex == ifindex && (e->s.dirs & (1 << dir));
+}
+
 static struct tap_hook *find_hook(struct sv_tap *t, int ifindex, int dir, int add)
 {
 	struct tap_hook *free = NULL, *h;
@@ -344,7 +350,7 @@ static int hook_exprs(struct sv_tap *t, int ifindex, int dir, int on)
 
 	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
 		e = &t->rules[id];
-		if (!e->used || e->from_ifindex != ifindex || !(e->s.dirs & (1 << dir)))
+		if (!watches(e, ifindex, dir))
 			continue;
 		if (!on) {
 			expr_unlink(e, dir);
@@ -366,8 +372,7 @@ static void hook_alone(struct sv_tap *t, int ifindex, int dir, int alone)
 
 	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
 		e = &t->rules[id];
-		if (!e->used || e->from_ifindex != ifindex || !(e->s.dirs & bit) ||
-		    !!(e->s.r.alone & bit) == !!alone)
+		if (!watches(e, ifindex, dir) || !!(e->s.r.alone & bit) == !!alone)
 			continue;
 		e->s.r.alone ^= bit;
 		if (bpf_map_update_elem(fd, &id, &e->s.r, BPF_ANY))
@@ -400,7 +405,7 @@ static int publish_as(struct sv_tap *t, int ifindex, int dir, int ours)
 	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
 		struct tap_entry *e = &t->rules[id];
 
-		if (!e->used || e->from_ifindex != ifindex || !(e->s.dirs & (1 << dir)))
+		if (!watches(e, ifindex, dir))
 			continue;
 		e->by_tc[dir] = ours && e->copy_on[dir];
 		if (e->by_tc[dir])
@@ -451,8 +456,7 @@ static int rules_on(struct sv_tap *t, int ifindex, int dir)
 	int id, n = 0;
 
 	for (id = 1; id < SV_TAP_MAX_RULES; id++)
-		n += t->rules[id].used && t->rules[id].from_ifindex == ifindex &&
-		     (t->rules[id].s.dirs & (1 << dir));
+		n += watches(&t->rules[id], ifindex, dir);
 	return n;
 }
 

@@ -28,8 +28,8 @@
 
 int sv_tapcopy_prog(int id, int dir, int jmp_fd, char *err, size_t len)
 {
-	/* cb[4] = id | dir << SV_TAP_CLS_DIR_SHIFT; tail call slot 0 of jmp_fd (sv_tap_cls); if that slot is
-	 * empty, 0: no copy. */
+	/* cb[4] = id | dir << SV_TAP_CLS_DIR_SHIFT; tail call slot 0 of jmp_fd (sv_tap_cls);
+	 * if that slot is empty, 0: no copy. */
 	const struct bpf_insn insns[] = {
 		INSN(BPF_ALU64 | BPF_MOV | BPF_K, BPF_REG_2, 0, 0, id | dir << SV_TAP_CLS_DIR_SHIFT),
 		INSN(BPF_STX | BPF_MEM | BPF_W, BPF_REG_1, BPF_REG_2, CB(4), 0),

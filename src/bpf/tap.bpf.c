@@ -2,13 +2,13 @@
 /* The virtual TAP. Where the watched interface has a clsact qdisc, each rule has a tc filter
  * there per direction whose mirred action makes the copies; its classifier ends in
  * sv_tap_cls. Where every rule at a hook has one, sv_tap_cls matches, counts and caps each
- * rule, and no tcx program of the tap runs (see SV_TAP_CB_COPY_LO). Elsewhere the tcx programs sv_tap_ingress/egress find the rules
- * a frame matches and copy it with bpf_clone_redirect, or leave the copy to a rule's filter
- * where it has one. The original frame is only read: every program on a watched interface
- * returns TC_ACT_UNSPEC (TCX_NEXT) or, as a classifier, "no class", and cb is scratch space
- * of the hook. The copy, a separate skb, goes out of the target (a monitor port, a VXLAN
- * device the agent made, or the near end of a veth pair whose far end runs sv_tap_trunc to
- * cut copies to a snaplen). */
+ * rule, and no tcx program of the tap runs (see SV_TAP_CB_COPY_LO). Elsewhere the tcx
+ * programs sv_tap_ingress/egress find the rules a frame matches and copy it with
+ * bpf_clone_redirect, or leave the copy to a rule's filter where it has one. The original
+ * frame is only read: every program on a watched interface returns TC_ACT_UNSPEC (TCX_NEXT)
+ * or, as a classifier, "no class", and cb is scratch space of the hook. The copy, a separate
+ * skb, goes out of the target (a monitor port, a VXLAN device the agent made, or the near end
+ * of a veth pair whose far end runs sv_tap_trunc to cut copies to a snaplen). */
 #include <linux/pkt_cls.h>
 #include "parse.bpf.h"
 
