@@ -10,7 +10,8 @@ ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) \
-	    $(addprefix -I,src/include src/lib src/agent src/post src/store src/api src/export)
+	    $(addprefix -I,src/include src/lib src/agent src/agent/tap src/post src/store src/api \
+	    src/export)
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_INC)
 LDLIBS   := -lpcap -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lcurl -lpthread
@@ -22,7 +23,8 @@ Q := @
 endif
 
 LIB_OBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/lib/*.c))
-AGENT_OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/agent/*.c src/export/*.c)) $(LIB_OBJS)
+AGENT_OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/agent/*.c src/agent/tap/*.c \
+						  src/export/*.c)) $(LIB_OBJS)
 POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/*.c src/api/*.c \
 						  src/export/*.c)) \
 	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
@@ -55,7 +57,7 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	@echo "  SKEL    $@"
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,_bpf,$(notdir $<)) > $@
 
-HEADERS := $(wildcard src/*/*.h)
+HEADERS := $(wildcard src/*/*.h src/*/*/*.h)
 
 $(BUILD)/%.o: src/%.c $(SKELS) $(HEADERS)
 	@mkdir -p $(dir $@)
