@@ -23,14 +23,11 @@
 #include "iface.h"
 #include "influx.h"
 #include "ipfix.h"
-#include "control.h"
 #include "log.h"
 #include "metrics.h"
 #include "output.h"
 #include "sdnotify.h"
-#include "tap.h"
-#include "tapspec.h"
-#include "tapsync.h"
+#include "tap/tap.h"
 
 #define SV_VERSION "0.1.0"
 #define NS_PER_SEC 1000000000ull

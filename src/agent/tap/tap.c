@@ -5,7 +5,7 @@
  * slot, then publish it in the interface's list, attaching the interface's program if this is
  * its first rule. Deleting runs the other way round. Nothing else is reattached, so traffic
  * and the flow programs are never disturbed. */
-#include "tap.h"
+#include "tap_int.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,10 +17,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "log.h"
+#include "sb.h"
 #include "tap.skel.h"
-#include "tapcopy.h"
-#include "tapdev.h"
-#include "tapspec.h"
 #include "cbpf.h"
 
 #include "tcx.h"
@@ -284,7 +282,7 @@ static void copy_failed(struct tap_entry *e, int id, int dir, int ret, const cha
 
 /* Puts the rule's missing filters where it watches, into a clsact qdisc that is there
  * already (the agent makes none: making one on a live device drops what it is sending,
- * see tapcopy.h). Where that fails, the tap program copies instead. Returns the
+ * see tap_int.h). Where that fails, the tap program copies instead. Returns the
  * directions placed now. */
 static int copy_place(struct sv_tap *t, struct tap_entry *e, int id)
 {

@@ -2,9 +2,8 @@
 /* "sitevisor-agent tap ...": manages the running agent's TAP rules over its control socket. */
 #include <stdio.h>
 #include <string.h>
-#include "control.h"
 #include "log.h"
-#include "tap.h"
+#include "tap_int.h"
 
 static void usage(FILE *f)
 {

@@ -7,7 +7,7 @@
  * program itself; any other ("or", "not", parentheses, other primitives) runs as the rule's
  * own classic filter translated to eBPF (tap.c, cbpf.c). Kept apart from tap.c: pcap.h's
  * struct bpf_program clashes with libbpf's. */
-#include "tapspec.h"
+#include "tap_int.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
