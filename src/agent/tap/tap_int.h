@@ -6,7 +6,8 @@
  * so each file reads alone, and by necessity: pcap.h, needed to compile a rule's expression,
  * and libbpf, needed for everything else, both define struct bpf_program, so no file may
  * include both. From the agent's folder the family uses rtnl.h (netlink requests), cbpf.h
- * (an expression's classic filter as eBPF) and tcx.h. The members, each declared below (or in tap.h) under its name:
+ * (an expression's classic filter as eBPF) and tcx.h. The members, each declared below (or
+ * in tap.h) under its name:
  *
  *   tap.c      the rules in the running agent: checks (loops, room), the BPF object
  *              (src/bpf/tap.bpf.c) loaded with the first rule, rules written into its
@@ -49,8 +50,10 @@ struct sv_tap_spec {
 /* Parses a rule's words: options, then an optional libpcap expression. On a mistake returns
  * -EINVAL with one line in err. Interfaces are not looked up here. */
 int sv_tap_spec_parse(int argc, char **argv, struct sv_tap_spec *s, char *err, size_t errlen);
-/* One line into err (printf); returns -EINVAL. */
-int sv_tap_fail(char *err, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* One line into err (printf); returns ret, the caller's -errno, so an error the kernel
+ * reported reaches the caller as it was. */
+int sv_tap_fail(int ret, char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /* tap.c: the post's desired rules for this box, and what the agent reports of each. */
 struct sv_tap_want {
