@@ -68,7 +68,7 @@ BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udpr
 .DELETE_ON_ERROR:
 # Keep the BPF objects: make would delete them as intermediates of the skeletons.
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build
+.PHONY: all deps check check-layers test bench demo clean format lint fuzz fuzz-build
 
 all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
 
@@ -172,6 +172,10 @@ $(BUILD):
 # Builds everything and runs every test; the last line reads "N passed, N failed, N skipped".
 check: deps all $(TEST_TOOLS)
 	$(Q)bash tests/run.sh
+
+# Every #include of src/ from the includer's own folder or a layer below (make check runs it).
+check-layers:
+	$(Q)bash scripts/check-layers.sh
 
 test: check
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Runs every test: the BPF parser tests (BPF_PROG_TEST_RUN) and each tests/test-*.sh.
+# Runs every test: the BPF parser tests (BPF_PROG_TEST_RUN), the store test, the include layers
+# check (scripts/check-layers.sh) and each tests/test-*.sh.
 # Each prints PASS:/FAIL:/SKIP: lines; a test file that exits non-zero without a FAIL line
 # counts as one failure. The last line is "N passed, N failed, N skipped"; the exit status is
 # non-zero on any failure. TESTS="name ..." runs a subset.
@@ -34,6 +35,7 @@ wanted() { [ -z "${TESTS:-}" ] || [[ " $TESTS " == *" $1 "* ]]; }
 
 wanted parser && run_one parser build/tests/parser_test
 wanted store && run_one store build/tests/store_test
+wanted layers && run_one layers bash scripts/check-layers.sh
 for t in tests/test-*.sh; do
 	name=$(basename "$t" .sh)
 	name=${name#test-}
