@@ -57,6 +57,7 @@ WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
 BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
 SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h
 FUZZERS    := $(addprefix $(BUILD)/fuzz/fuzz_,ingest ipfix)
+REPLAYS    := $(addprefix $(BUILD)/fuzz/replay_,ingest ipfix)
 TEST_TOOLS := $(FUZZERS) $(BUILD)/tests/parser_test \
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
 	      $(BUILD)/tests/store_test \
@@ -68,7 +69,7 @@ BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udpr
 .DELETE_ON_ERROR:
 # Keep the BPF objects: make would delete them as intermediates of the skeletons.
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all deps check check-layers test bench demo clean format lint fuzz fuzz-build
+.PHONY: all deps check unit check-layers test bench demo clean format lint fuzz fuzz-build
 
 all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
 
@@ -173,7 +174,12 @@ $(BUILD):
 check: deps all $(TEST_TOOLS)
 	$(Q)bash tests/run.sh
 
-# Every #include of src/ from the includer's own folder or a layer below (make check runs it).
+# The tests that need neither root nor network nor packages, in seconds (cbpf_test, which
+# loads programs into the kernel, is skipped without root). The same last line as check.
+unit: $(BUILD)/tests/store_test $(BUILD)/tests/ipfix_test $(BUILD)/tests/cbpf_test $(REPLAYS)
+	$(Q)UNIT=1 bash tests/run.sh
+
+# Every #include of src/ from the includer's own folder or a layer below (make unit runs it).
 check-layers:
 	$(Q)bash scripts/check-layers.sh
 
@@ -196,19 +202,27 @@ demo: deps all
 # Fuzzing (clang's libFuzzer with ASan and UBSan): FUZZ_SECONDS per target, default 60.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
-# Each target with the sources it fuzzes.
+# Each target with the sources it fuzzes; replay_NAME is the same target run once over its
+# corpus by a plain driver (gcc, no libFuzzer), for make unit.
 FUZZ_ingest := tests/fuzz/fuzz_ingest.c src/post/ingest.c src/lib/jsonr.c src/lib/sb.c \
 	       src/lib/timeparse.c
 FUZZ_ipfix  := tests/fuzz/fuzz_ipfix.c src/post/ipfix_parse.c src/post/ingest.c \
 	       src/lib/jsonr.c src/lib/sb.c
-$(BUILD)/fuzz/fuzz_ingest: $(FUZZ_ingest)
-$(BUILD)/fuzz/fuzz_ipfix: $(FUZZ_ipfix)
+$(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/replay_ingest: $(FUZZ_ingest)
+$(BUILD)/fuzz/fuzz_ipfix $(BUILD)/fuzz/replay_ipfix: $(FUZZ_ipfix)
 
 $(FUZZERS): $(BUILD)/fuzz/fuzz_%:
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)$(call deps_of,$(call inc,post))
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(call inc,post) $(filter %.c,$^) -o $@
+
+$(REPLAYS): $(BUILD)/fuzz/replay_%: tests/fuzz/replay.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(call deps_of,$(call inc,post))
+	$(Q)$(CC) $(CFLAGS) -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+		$(call inc,post) $(filter %.c,$^) -o $@
 
 fuzz-build: $(FUZZERS)
 
