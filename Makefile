@@ -174,8 +174,8 @@ $(BUILD):
 check: deps all $(TEST_TOOLS)
 	$(Q)bash tests/run.sh
 
-# The tests that need neither root nor network nor packages, in seconds (cbpf_test, which
-# loads programs into the kernel, is skipped without root). The same last line as check.
+# The tests that need neither root nor network nor packages, for the edit-compile-test loop
+# (cbpf_test loads programs into the kernel: skipped without root). The same last line as check.
 unit: $(BUILD)/tests/store_test $(BUILD)/tests/ipfix_test $(BUILD)/tests/cbpf_test $(REPLAYS)
 	$(Q)UNIT=1 bash tests/run.sh
 
@@ -235,8 +235,8 @@ format:
 lint: all
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \
 		--suppress=missingIncludeSystem --include=tools/cppcheck.h \
-		$(addprefix -I,src/include src/lib src/agent src/agent/tap src/post src/store src/api \
-			       src/export) \
+		$(addprefix -I,src/include src/lib src/agent src/agent/tap src/post src/store \
+			       src/api src/export) \
 		src/agent src/post src/store src/api src/export src/lib tools
 
 clean:
