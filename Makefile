@@ -134,18 +134,19 @@ $(BUILD)/tests/store_test: tests/store_test.c $(filter $(BUILD)/store/%,$(POST_O
 			   $(BUILD)/post/ingest.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,store) $^ -o $@ $(POST_LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,store) $(filter %.c %.o,$^) -o $@ \
+		$(POST_LDLIBS)
 
 $(BUILD)/tests/ipfix_test: tests/ipfix_test.c $(BUILD)/export/ipfix.o $(BUILD)/export/ipfix_msg.o \
 			   $(BUILD)/lib/log.o
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,export) $^ -o $@
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,export) $(filter %.c %.o,$^) -o $@
 
 $(BUILD)/tests/cbpf_test: tests/cbpf_test.c $(BUILD)/agent/cbpf.o $(BUILD)/agent/pcapfilt.o
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,agent) $^ -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,agent) $(filter %.c %.o,$^) -o $@ $(LDLIBS)
 
 $(BUILD)/tests/%.bpf.o: tests/bpf/%.bpf.c
 	@mkdir -p $(dir $@)
