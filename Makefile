@@ -40,7 +40,7 @@ BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udpr
 .DELETE_ON_ERROR:
 # Keep the BPF objects: make would delete them as intermediates of the skeletons.
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build
+.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build deb
 
 all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
 
@@ -156,6 +156,14 @@ $(BUILD)/bench/ingest_load: bench/tools/ingest_load.c
 
 demo: deps all
 	$(Q)bash scripts/demo.sh
+
+# Debian packages sitevisor-agent and sitevisor-post in build/deb/ (debian/rules, with dh);
+# dh_clean first, so dh's stamps never skip a build of changed sources.
+deb: deps
+	$(Q)dpkg-checkbuilddeps
+	$(Q)dh_clean
+	$(Q)rm -rf build/deb
+	$(Q)debian/rules binary
 
 # Fuzzing (clang's libFuzzer with ASan and UBSan): FUZZ_SECONDS per target, default 60.
 FUZZ_SECONDS ?= 60
