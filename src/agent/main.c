@@ -258,7 +258,7 @@ static int check_post_opts(const struct sv_opts *o)
 /* Returns 0 to run, 1 to exit successfully (help, version), negative on a usage error. */
 static int parse_args(int argc, char **argv, struct sv_opts *o)
 {
-	struct sv_params p;
+	struct sv_opt_state p;
 	int err;
 
 	if (gethostname(o->box, sizeof(o->box) - 1))

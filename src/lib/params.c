@@ -84,6 +84,7 @@ static int takes_value(const struct sv_opt *o)
 {
 	switch (o->type) {
 	case SV_OPT_FLAG:
+	case SV_OPT_DUMP:
 	case SV_OPT_HELP:
 	case SV_OPT_VERSION:
 	case SV_OPT_ROFF:
@@ -207,7 +208,7 @@ static int set_value(void *cfg, const struct sv_opt *o, const char *arg)
 }
 
 /* Defaults as if typed, before anything else; a repeatable option's only if none is given. */
-static int apply_defaults(struct sv_params *p, int repeatable)
+static int apply_defaults(struct sv_opt_state *p, int repeatable)
 {
 	const struct sv_opt *o;
 	int err = 0;
@@ -234,7 +235,7 @@ static void build_getopt(const struct sv_cmd *cmd, struct getopt_tables *t)
 	int i, n = 0, k = 0;
 
 	/* ':' first: a missing value is told apart from an unknown option. */
-	k += sprintf(t->so, "%s:", cmd->flags & SV_CMD_SHORT ? "+" : "");
+	k += sprintf(t->so, "%s:", cmd->flags & SV_CMD_ARGS ? "+" : "");
 	for (i = 0; i < n_opts(cmd); i++) {
 		o = &cmd->opts[i];
 		if (o->short_name)
@@ -269,7 +270,7 @@ static const char *bad_opt(int argc, char **argv, char *buf, size_t size)
 	return buf;
 }
 
-static int usage_error(const struct sv_params *p, int c, int argc, char **argv)
+static int usage_error(const struct sv_opt_state *p, int c, int argc, char **argv)
 {
 	const char *see = p->cmd->flags & SV_CMD_SHORT ? "-h" : "--help";
 	char buf[4];
@@ -310,7 +311,7 @@ static int find_long(const struct sv_cmd *cmd, const char *name)
  * command line gave --name. */
 static int config_line(void *ctx, char *line)
 {
-	struct sv_params *p = ctx;
+	struct sv_opt_state *p = ctx;
 	char *v = line + strcspn(line, " \t=");
 	const struct sv_opt *o;
 	int i;
@@ -332,7 +333,7 @@ static int config_line(void *ctx, char *line)
 	return v ? set_value(p->cfg, o, v) : -ENOMEM;
 }
 
-static int read_configs(struct sv_params *p, const struct sv_strv *files)
+static int read_configs(struct sv_opt_state *p, const struct sv_strv *files)
 {
 	int i, err = 0;
 
@@ -342,7 +343,7 @@ static int read_configs(struct sv_params *p, const struct sv_strv *files)
 }
 
 /* An option given without what it needs: one line naming every option of its group. */
-static int check_needs(const struct sv_params *p)
+static int check_needs(const struct sv_opt_state *p)
 {
 	const struct sv_opt *opts = p->cmd->opts, *o;
 	char group[512], alts[256], lb[64], *w[8], buf[128], *s;
@@ -376,7 +377,7 @@ static int check_needs(const struct sv_params *p)
 }
 
 /* argv, option by option; --config files are only noted. */
-static int parse_argv(struct sv_params *p, int argc, char **argv, struct sv_strv *configs)
+static int parse_argv(struct sv_opt_state *p, int argc, char **argv, struct sv_strv *configs)
 {
 	struct getopt_tables t;
 	const struct sv_opt *o;
@@ -395,18 +396,20 @@ static int parse_argv(struct sv_params *p, int argc, char **argv, struct sv_strv
 			return print_and_exit(p->cmd, o);
 		if (o->type == SV_OPT_CONFIG)
 			err = strv_add(configs, optarg);
+		else if (o->type == SV_OPT_DUMP)
+			p->dump = 1;
 		else
 			err = set_value(p->cfg, o, optarg);
 	}
 	p->argi = optind;
-	if (!err && optind < argc && !(p->cmd->flags & (SV_CMD_ARGS | SV_CMD_SHORT))) {
+	if (!err && optind < argc && !(p->cmd->flags & SV_CMD_ARGS)) {
 		pr_warn("unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
 	return err;
 }
 
-int sv_params_parse(struct sv_params *p, const struct sv_cmd *cmd, void *cfg, int argc,
+int sv_params_parse(struct sv_opt_state *p, const struct sv_cmd *cmd, void *cfg, int argc,
 		    char **argv)
 {
 	struct sv_strv configs = { 0 };
@@ -427,10 +430,39 @@ int sv_params_parse(struct sv_params *p, const struct sv_cmd *cmd, void *cfg, in
 	if (!err)
 		err = check_needs(p);
 	free(configs.v);
+	if (!err && p->dump) {
+		sv_params_dump(cmd, cfg, stdout);
+		return 1;
+	}
 	return err;
 }
 
-int sv_params_given(const struct sv_params *p, const char *name)
+void sv_params_dump(const struct sv_cmd *cmd, const void *cfg, FILE *f)
+{
+	const struct sv_opt *o;
+	const void *v;
+	int i;
+
+	for (o = cmd->opts; o->name || o->short_name; o++) {
+		v = (const char *)cfg + o->off;
+		if (!o->name)
+			continue;
+		if (o->type == SV_OPT_FLAG && *(const int *)v)
+			fprintf(f, "%s\n", o->name);
+		else if (o->type == SV_OPT_NUM && o->size == sizeof(unsigned int))
+			fprintf(f, "%s %u\n", o->name, *(const unsigned int *)v);
+		else if (o->type == SV_OPT_NUM)
+			fprintf(f, "%s %llu\n", o->name, *(const unsigned long long *)v);
+		else if (o->type == SV_OPT_STR && *(const char *const *)v)
+			fprintf(f, "%s %s\n", o->name, *(const char *const *)v);
+		else if (o->type == SV_OPT_ENUM)
+			fprintf(f, "%s %s\n", o->name, o->words[*(const int *)v]);
+		for (i = 0; o->type == SV_OPT_STRS && i < ((const struct sv_strv *)v)->n; i++)
+			fprintf(f, "%s %s\n", o->name, ((const struct sv_strv *)v)->v[i]);
+	}
+}
+
+int sv_params_given(const struct sv_opt_state *p, const char *name)
 {
 	int i = find_long(p->cmd, name);
 

@@ -15,6 +15,7 @@ enum sv_opt_type {
 	SV_OPT_ENUM, /* int: the index of the value in words */
 	SV_OPT_FUNC, /* the option's own set(), with the value or NULL (no_value) */
 	SV_OPT_CONFIG, /* a file of "name value" lines, read after the command line */
+	SV_OPT_DUMP, /* print the options in effect as such a file, then end parsing with 1 */
 	SV_OPT_HELP, /* these print and end parsing with 1 */
 	SV_OPT_VERSION,
 	SV_OPT_ROFF,
@@ -60,8 +61,8 @@ struct sv_opt {
 	{ .name = "help-roff", .type = SV_OPT_ROFF, .flags = SV_OPT_HIDDEN }
 
 enum {
-	SV_CMD_ARGS = 1 << 0, /* arguments after the options are the program's (else an error) */
-	SV_CMD_SHORT = 1 << 1, /* tcpdump's way: stop at the first argument, short messages */
+	SV_CMD_ARGS = 1 << 0, /* the options end at the first argument, the rest is the program's */
+	SV_CMD_SHORT = 1 << 1, /* tcpdump's messages: "-w needs a value (see -h)" */
 };
 
 struct sv_cmd {
@@ -75,11 +76,12 @@ struct sv_cmd {
 
 #define SV_PARAMS_MAX 64
 
-struct sv_params {
+struct sv_opt_state {
 	const struct sv_cmd *cmd;
 	void *cfg;
 	unsigned char given[SV_PARAMS_MAX]; /* per option: SV_GIVEN_ARGV or SV_GIVEN_FILE */
 	int argi; /* with SV_CMD_ARGS: argv[argi] is the first argument after the options */
+	int dump; /* SV_OPT_DUMP given */
 };
 
 enum { SV_GIVEN_ARGV = 1, SV_GIVEN_FILE = 2 };
@@ -87,13 +89,15 @@ enum { SV_GIVEN_ARGV = 1, SV_GIVEN_FILE = 2 };
 /* Applies the table's defaults, then argv (then --config files, for options the command
  * line did not give), then checks the "needs". Returns 0 to run, 1 to exit 0 (--help and
  * --version printed), a negative errno on a usage error (said in one line). */
-int sv_params_parse(struct sv_params *p, const struct sv_cmd *cmd, void *cfg, int argc,
+int sv_params_parse(struct sv_opt_state *p, const struct sv_cmd *cmd, void *cfg, int argc,
 		    char **argv);
 /* Whether the option NAME was given, on the command line or in a file. */
-int sv_params_given(const struct sv_params *p, const char *name);
+int sv_params_given(const struct sv_opt_state *p, const char *name);
 
 /* --help's text. */
 void sv_params_usage(const struct sv_cmd *cmd, FILE *f);
+/* The options in effect as --config lines; those set by their own function are left out. */
+void sv_params_dump(const struct sv_cmd *cmd, const void *cfg, FILE *f);
 /* The options as man(7) paragraphs, for the man page's OPTIONS section. */
 void sv_params_roff(const struct sv_cmd *cmd, FILE *f);
 
