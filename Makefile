@@ -43,7 +43,7 @@ BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udpr
 .DELETE_ON_ERROR:
 # Keep the BPF objects: make would delete them as intermediates of the skeletons.
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build
+.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build man
 
 all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
 
@@ -140,8 +140,24 @@ $(BUILD)/bench/bpfstats: bench/tools/bpfstats.c
 $(BUILD):
 	@mkdir -p $@
 
+# The objects that use SV_VERSION are rebuilt when VERSION changes.
+$(BUILD)/version: FORCE | $(BUILD)
+	$(Q)echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/lib/params.o $(BUILD)/agent/main.o $(BUILD)/post/main.o: $(BUILD)/version
+FORCE:
+
+# The man pages: the prose in docs/man/ with each program's option table (--help-roff).
+MAN_PAGES := $(BUILD)/man/sitevisor-agent.8 $(BUILD)/man/sitevisor-post.8
+
+man: $(MAN_PAGES)
+
+$(BUILD)/man/%.8: docs/man/%.8.in $(BUILD)/% scripts/man.sh
+	@mkdir -p $(dir $@)
+	@echo "  MAN     $@"
+	$(Q)bash scripts/man.sh $< $(BUILD)/$* $(VERSION) > $@
+
 # Builds everything and runs every test; the last line reads "N passed, N failed, N skipped".
-check: deps all $(TEST_TOOLS)
+check: deps all man $(TEST_TOOLS)
 	$(Q)bash tests/run.sh
 
 test: check
