@@ -7,10 +7,13 @@ CC       ?= gcc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
+# One version for --version, the agent's batches (agent_version), User-Agent and metrics.
+VERSION  ?= 0.1.0
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) \
 	    $(addprefix -I,src/include src/lib src/agent src/post src/store src/api src/export)
+CFLAGS   += -DSV_VERSION='"$(VERSION)"'
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_INC)
 LDLIBS   := -lpcap -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lcurl -lpthread
@@ -40,7 +43,7 @@ BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udpr
 .DELETE_ON_ERROR:
 # Keep the BPF objects: make would delete them as intermediates of the skeletons.
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build deb
+.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build man deb
 
 all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
 
@@ -137,8 +140,24 @@ $(BUILD)/bench/bpfstats: bench/tools/bpfstats.c
 $(BUILD):
 	@mkdir -p $@
 
+# The objects that use SV_VERSION are rebuilt when VERSION changes.
+$(BUILD)/version: FORCE | $(BUILD)
+	$(Q)echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/lib/params.o $(BUILD)/agent/main.o $(BUILD)/post/main.o: $(BUILD)/version
+FORCE:
+
+# The man pages: the prose in docs/man/ with each program's option table (--help-roff).
+MAN_PAGES := $(BUILD)/man/sitevisor-agent.8 $(BUILD)/man/sitevisor-post.8
+
+man: $(MAN_PAGES)
+
+$(BUILD)/man/%.8: docs/man/%.8.in $(BUILD)/% scripts/man.sh
+	@mkdir -p $(dir $@)
+	@echo "  MAN     $@"
+	$(Q)bash scripts/man.sh $< $(BUILD)/$* $(VERSION) > $@
+
 # Builds everything and runs every test; the last line reads "N passed, N failed, N skipped".
-check: deps all $(TEST_TOOLS)
+check: deps all man $(TEST_TOOLS)
 	$(Q)bash tests/run.sh
 
 test: check

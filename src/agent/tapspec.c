@@ -17,6 +17,7 @@
 #include <string.h>
 #include <netinet/in.h>
 #include <pcap/pcap.h>
+#include "params.h"
 
 #define fail sv_tap_fail
 
@@ -28,20 +29,6 @@ int sv_tap_fail(char *err, size_t len, const char *fmt, ...)
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
 	return -EINVAL;
-}
-
-static int parse_num(const char *s, unsigned long long min, unsigned long long max,
-		     unsigned long long *out)
-{
-	unsigned long long v;
-	char *end;
-
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 /* ADDR or ADDR/LEN, IPv4 or IPv6, into the 16-byte form the kernel side compares. */
@@ -67,7 +54,7 @@ static int parse_net(const char *s, struct sv_tap_net *n)
 		return -EINVAL;
 	}
 	plen = v4 ? 32 : 128;
-	if (slash && parse_num(slash, 0, v4 ? 32 : 128, &plen))
+	if (slash && sv_parse_num(slash, 0, v4 ? 32 : 128, &plen))
 		return -EINVAL;
 	n->plen = plen + (v4 ? 96 : 0);
 	/* Host bits set under the prefix would never match: a mistake, say so. */
@@ -89,7 +76,7 @@ static int parse_ports(const char *s, __u16 r[2])
 	dash = strchr(buf, '-');
 	if (dash)
 		*dash++ = 0;
-	if (parse_num(buf, 0, 65535, &lo) || (dash && parse_num(dash, 0, 65535, &hi)))
+	if (sv_parse_num(buf, 0, 65535, &lo) || (dash && sv_parse_num(dash, 0, 65535, &hi)))
 		return -EINVAL;
 	if (!dash)
 		hi = lo;
@@ -115,7 +102,7 @@ static int parse_proto(const char *s, __u8 *p)
 			return 0;
 		}
 	}
-	if (parse_num(s, 0, 255, &v))
+	if (sv_parse_num(s, 0, 255, &v))
 		return -EINVAL;
 	*p = v;
 	return 0;
@@ -146,7 +133,7 @@ static int parse_remote(const char *url, struct sv_tap_spec *s)
 		return -EINVAL;
 	memcpy(host, p, len);
 	host[len] = 0;
-	if (colon && *colon == ':' && parse_num(colon + 1, 1, 65535, &port))
+	if (colon && *colon == ':' && sv_parse_num(colon + 1, 1, 65535, &port))
 		return -EINVAL;
 	memset(&s->raddr, 0, sizeof(s->raddr));
 	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&s->raddr)->sin_addr) == 1)
@@ -212,7 +199,7 @@ static int set_field(struct sv_tap_rule *r, const char *what, const char *v, cha
 				     flag == SV_TAP_M_DPORT ? r->dport : r->port);
 		return bad ? fail(err, len, "invalid port '%s': N or N-M, 0-65535", v) : 0;
 	case SV_TAP_M_VNI:
-		if (parse_num(v, 0, 0xffffff, &vni))
+		if (sv_parse_num(v, 0, 0xffffff, &vni))
 			return fail(err, len, "invalid VNI '%s': 0 to 16777215", v);
 		r->vni = vni;
 		return 0;
@@ -382,19 +369,19 @@ static int parse_opt(struct sv_tap_spec *s, const char *o, const char *v, int *v
 	}
 	if (!strcmp(o, "--vni")) {
 		*vni_set = 1;
-		if (parse_num(v, 0, 0xffffff, &n))
+		if (sv_parse_num(v, 0, 0xffffff, &n))
 			return fail(err, len, "invalid --vni '%s': 0 to 16777215", v);
 		s->vni = n;
 		return 0;
 	}
 	if (!strcmp(o, "--snaplen")) {
-		if (parse_num(v, 14, 65535, &n))
+		if (sv_parse_num(v, 14, 65535, &n))
 			return fail(err, len, "invalid --snaplen '%s': 14 to 65535 bytes", v);
 		s->snaplen = n;
 		return 0;
 	}
 	if (!strcmp(o, "--rate")) {
-		if (parse_num(v, 1, 100000000, &n))
+		if (sv_parse_num(v, 1, 100000000, &n))
 			return fail(err, len, "invalid --rate '%s': 1 to 100000000 packets/s", v);
 		s->rate = n;
 		return 0;
