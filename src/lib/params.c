@@ -342,36 +342,59 @@ static int read_configs(struct sv_opt_state *p, const struct sv_strv *files)
 	return err;
 }
 
-/* An option given without what it needs: one line naming every option of its group. */
+/* The names in NEEDS ("post" or "post|influx") into W, NULL-terminated. */
+static void split_needs(const char *needs, char *buf, size_t size, char *w[8])
+{
+	int n = 0;
+	char *s;
+
+	snprintf(buf, size, "%s", needs);
+	for (s = strtok(buf, "|"); s && n < 7; s = strtok(NULL, "|"))
+		w[n++] = s;
+	w[n] = NULL;
+}
+
+/* "--a, --b and --c need --x or --y": every option of the group, and what it needs. */
+static void say_needs(const struct sv_cmd *cmd, const char *needs)
+{
+	char group[512], alts[256], lb[64], buf[128], *w[8];
+	const struct sv_opt *o;
+	int n = 0, ng = 0;
+	size_t len = 0;
+
+	for (o = cmd->opts; o->name || o->short_name; o++)
+		ng += o->needs && !strcmp(o->needs, needs);
+	group[0] = 0;
+	for (o = cmd->opts; o->name || o->short_name; o++) {
+		if (!o->needs || strcmp(o->needs, needs) || len >= sizeof(group))
+			continue;
+		n++;
+		len += snprintf(group + len, sizeof(group) - len, "%s%s",
+				n == 1 ? "" : n < ng ? ", " : " and ", label(o, lb, sizeof(lb)));
+	}
+	split_needs(needs, buf, sizeof(buf), w);
+	join_words(alts, sizeof(alts), (const char *const *)w, "--");
+	pr_warn("%s %s %s\n", group, ng > 1 ? "need" : "needs", alts);
+}
+
+/* An option given without what it needs is a usage error. */
 static int check_needs(const struct sv_opt_state *p)
 {
-	const struct sv_opt *opts = p->cmd->opts, *o;
-	char group[512], alts[256], lb[64], *w[8], buf[128], *s;
-	int i, j, n, k, ng;
+	const struct sv_opt *o;
+	char buf[128], *w[8];
+	int i, k;
 
 	for (i = 0; i < n_opts(p->cmd); i++) {
-		o = &opts[i];
+		o = &p->cmd->opts[i];
 		if (!o->needs || !p->given[i])
 			continue;
-		snprintf(buf, sizeof(buf), "%s", o->needs);
-		for (n = 0, s = strtok(buf, "|"); s && n < 7; s = strtok(NULL, "|"))
-			w[n++] = s;
-		w[n] = NULL;
-		for (k = 0; k < n && !sv_params_given(p, w[k]); k++)
+		split_needs(o->needs, buf, sizeof(buf), w);
+		for (k = 0; w[k] && !sv_params_given(p, w[k]); k++)
 			;
-		if (k < n)
-			continue;
-		for (j = ng = 0; j < n_opts(p->cmd); j++)
-			ng += opts[j].needs && !strcmp(opts[j].needs, o->needs);
-		group[0] = 0;
-		for (j = k = 0; j < n_opts(p->cmd); j++)
-			if (opts[j].needs && !strcmp(opts[j].needs, o->needs))
-				snprintf(group + strlen(group), sizeof(group) - strlen(group),
-					 "%s%s", !k++ ? "" : k < ng ? ", " : " and ",
-					 label(&opts[j], lb, sizeof(lb)));
-		join_words(alts, sizeof(alts), (const char *const *)w, "--");
-		pr_warn("%s %s %s\n", group, ng > 1 ? "need" : "needs", alts);
-		return -EINVAL;
+		if (!w[k]) {
+			say_needs(p->cmd, o->needs);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
