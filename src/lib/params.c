@@ -321,8 +321,7 @@ static int config_line(void *ctx, char *line)
 	v += strspn(v, " \t=");
 	i = find_long(p->cmd, line);
 	o = i < 0 ? NULL : &p->cmd->opts[i];
-	if (!o || o->type >= SV_OPT_CONFIG || (o->flags & SV_OPT_NOFILE) ||
-	    (takes_value(o) && !*v)) {
+	if (!o || o->type >= SV_OPT_CONFIG || (takes_value(o) && !*v)) {
 		pr_warn("config: unknown option or missing value: '%s'\n", line);
 		return -EINVAL;
 	}
