@@ -221,8 +221,8 @@ static const struct sv_opt agent_opts[] = {
 static const struct sv_cmd agent_cmd = {
 	.name = "sitevisor-agent",
 	.synopsis = "sitevisor-agent [OPTIONS]\n"
-		    "       sitevisor-agent capture -i IFACE... [-w FILE|-] [EXPRESSION]  (--help)\n"
-		    "       sitevisor-agent tap add|list|del ...  (--help)",
+		    "       sitevisor-agent capture -i IFACE... [-w FILE|-] [EXPRESSION] (--help)\n"
+		    "       sitevisor-agent tap add|list|del ... (--help)",
 	.about = "Traces every packet on this box's interfaces with eBPF and prints exact "
 		 "per-flow counts every interval.",
 	.opts = agent_opts,
