@@ -538,16 +538,13 @@ static void describe(const struct sv_opt *o, char *buf, size_t size)
 		snprintf(buf, size, "%s", o->help);
 }
 
-void sv_params_usage(const struct sv_cmd *cmd, FILE *f)
+static void usage_opts(const struct sv_opt *opts, FILE *f)
 {
 	const struct sv_opt *o;
 	char left[128], mv[128], text[1024];
 	int n;
 
-	fprintf(f, "Usage: %s\n", cmd->synopsis);
-	wrap(f, cmd->about, 0, 0);
-	fputc('\n', f);
-	for (o = cmd->opts; o->name || o->short_name; o++) {
+	for (o = opts; o->name || o->short_name; o++) {
 		if (o->flags & SV_OPT_HIDDEN)
 			continue;
 		n = snprintf(left, sizeof(left), "  %c%c%s%s%s%s%s", o->short_name ? '-' : ' ',
@@ -563,8 +560,20 @@ void sv_params_usage(const struct sv_cmd *cmd, FILE *f)
 			fprintf(f, "%-*s", HELP_COL, left);
 		wrap(f, text, HELP_COL, HELP_COL);
 	}
+}
+
+void sv_params_usage(const struct sv_cmd *cmd, FILE *f)
+{
+	fprintf(f, "Usage: %s\n", cmd->synopsis);
+	wrap(f, cmd->about, 0, 0);
+	fputc('\n', f);
+	usage_opts(cmd->opts, f);
 	if (cmd->epilog)
 		fprintf(f, "\n%s", cmd->epilog);
+	if (cmd->arg_opts) {
+		fprintf(f, "\n%s\n", cmd->arg_title);
+		usage_opts(cmd->arg_opts, f);
+	}
 }
 
 /* Text for roff: backslashes as \e, a '-' that starts a word as a minus (\-), and a line
@@ -585,12 +594,12 @@ static void roff_text(FILE *f, const char *s)
 	}
 }
 
-void sv_params_roff(const struct sv_cmd *cmd, FILE *f)
+static void roff_opts(const struct sv_opt *opts, FILE *f)
 {
 	const struct sv_opt *o;
 	char mv[128], text[1024];
 
-	for (o = cmd->opts; o->name || o->short_name; o++) {
+	for (o = opts; o->name || o->short_name; o++) {
 		if (o->flags & SV_OPT_HIDDEN)
 			continue;
 		fputs(".TP\n", f);
@@ -611,5 +620,16 @@ void sv_params_roff(const struct sv_cmd *cmd, FILE *f)
 		describe(o, text, sizeof(text));
 		roff_text(f, text);
 		fputc('\n', f);
+	}
+}
+
+void sv_params_roff(const struct sv_cmd *cmd, FILE *f)
+{
+	roff_opts(cmd->opts, f);
+	if (cmd->arg_opts) {
+		fputs(".PP\n", f);
+		roff_text(f, cmd->arg_title);
+		fputc('\n', f);
+		roff_opts(cmd->arg_opts, f);
 	}
 }

@@ -77,6 +77,10 @@ struct sv_cmd {
 	const char *epilog; /* --help's last lines, or NULL */
 	const struct sv_opt *opts; /* ends with SV_OPT_END */
 	unsigned int flags;
+	/* Words the program's arguments may hold (tap add's rule), parsed elsewhere: only
+	 * shown, under this title, by --help and the man page. */
+	const struct sv_opt *arg_opts;
+	const char *arg_title;
 };
 
 #define SV_PARAMS_MAX 64
