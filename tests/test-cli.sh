@@ -22,8 +22,7 @@ version_is post "sitevisor-post $VERSION" "$POST" --version
 version_is capture "sitevisor-agent capture $VERSION" "$AGENT" capture --version
 version_is tap "sitevisor-agent tap $VERSION" "$AGENT" tap --version
 check_eq "the man pages carry the version" 2 \
-	"$(grep -l "^\.TH .*\"sitevisor $VERSION\"" "$MAN/sitevisor-agent.8" "$MAN/sitevisor-post.8" |
-		wc -l)"
+	"$(grep -l "^\.TH .*\"sitevisor $VERSION\"" "$MAN"/sitevisor-{agent,post}.8 | wc -l)"
 
 # --- every option of --help in the man page, and no other ---
 # help_opts COMMAND...: the options --help lists, one a line ("-i", "--interface").
@@ -49,7 +48,7 @@ help_opts "$POST" >"$SV_TMP/post.help"
 man_opts "$MAN/sitevisor-post.8" >"$SV_TMP/post.man"
 for p in agent post; do
 	n=$(wc -l <"$SV_TMP/$p.help")
-	if [ "$n" -gt 10 ]; then pass "$p: --help lists $n options"; else fail "$p: --help lists $n"; fi
+	check "$p: --help lists options ($n)" test "$n" -gt 10
 	check_eq "$p: the man page has every option of --help, and no other" "" \
 		"$(diff "$SV_TMP/$p.help" "$SV_TMP/$p.man" | grep '^[<>]' | tr '\n' ' ')"
 done
@@ -61,8 +60,9 @@ for p in agent post; do
 	out=$(groff -man -Tutf8 -ww -z "$MAN/sitevisor-$p.8" 2>&1)
 	check_eq "sitevisor-$p.8: groff -ww says nothing" "" "$out"
 	if command -v man >/dev/null; then
+		page=$MAN/sitevisor-$p.8
 		check "sitevisor-$p.8: man -l renders it" \
-			sh -c "MANWIDTH=80 man -l '$MAN/sitevisor-$p.8' 2>/dev/null | grep -q 'EXIT STATUS'"
+			sh -c "MANWIDTH=80 man -l '$page' 2>/dev/null | grep -q 'EXIT STATUS'"
 	fi
 done
 
@@ -80,11 +80,13 @@ bad "agent: out of range" "invalid --max-flows '8': expected a whole number from
 	"$AGENT" --max-flows 8
 bad "agent: not a number" "invalid --vxlan-port '47x9'" "$AGENT" --vxlan-port 47x9
 bad "agent: not a word of the list" "invalid --attach 'xdp': auto, tcx or tc" "$AGENT" --attach xdp
-bad "agent: without what it needs" "--ipfix-domain, --ipfix-mtu and --ipfix-template-interval need --ipfix" \
+bad "agent: without what it needs" \
+	"--ipfix-domain, --ipfix-mtu and --ipfix-template-interval need --ipfix" \
 	"$AGENT" --ipfix-mtu 1500
 bad "post: out of range" "invalid --threads '65'" "$POST" --threads 65
 bad "post: negative" "invalid --max-body '-1'" "$POST" --max-body -1
-bad "post: too many" "at most 8 --listen" "$POST" $(for i in $(seq 1 9); do echo --listen 127.0.0.1:$i; done)
+# shellcheck disable=SC2046 # nine options, split on purpose
+bad "post: too many" "at most 8 --listen" "$POST" $(printf -- '--listen 127.0.0.1:%d ' $(seq 1 9))
 bad "capture: a zero count" "invalid -c '0'" "$AGENT" capture -i lo -c 0
 bad "tap: an empty path" "invalid --control: empty" "$AGENT" tap --control "" list
 

@@ -213,10 +213,7 @@ static const struct sv_opt agent_opts[] = {
 	{ "control", 0, TEXT(control), .flags = SV_OPT_NONEMPTY, .metavar = "PATH",
 	  .help = "control socket for 'sitevisor-agent tap' (default " SV_CONTROL_DEFAULT
 		  ", taken only if no other agent serves it)" },
-	{ "verbose", 'v', SV_OPT_FUNC, .flags = SV_OPT_NOVALUE, .set = sv_opt_verbose,
-	  .help = "more messages (twice: libbpf's too)" },
-	{ "quiet", 'q', SV_OPT_FUNC, .flags = SV_OPT_NOVALUE, .set = sv_opt_quiet,
-	  .help = "warnings only" },
+	SV_OPTS_LOG("more messages (twice: libbpf's too)"),
 	SV_OPTS_STANDARD('h'),
 	SV_OPT_END,
 };
@@ -224,8 +221,8 @@ static const struct sv_opt agent_opts[] = {
 static const struct sv_cmd agent_cmd = {
 	.name = "sitevisor-agent",
 	.synopsis = "sitevisor-agent [OPTIONS]\n"
-		    "       sitevisor-agent capture -i IFACE... [-w FILE|-] [EXPRESSION]  (--help)\n"
-		    "       sitevisor-agent tap add|list|del ...  (--help)",
+		    "       sitevisor-agent capture -i IFACE... [-w FILE|-] [EXPRESSION] (--help)\n"
+		    "       sitevisor-agent tap add|list|del ... (--help)",
 	.about = "Traces every packet on this box's interfaces with eBPF and prints exact "
 		 "per-flow counts every interval.",
 	.opts = agent_opts,

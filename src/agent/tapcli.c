@@ -6,6 +6,7 @@
 #include "log.h"
 #include "params.h"
 #include "tap.h"
+#include "tapspec.h"
 
 struct tapcli_opts {
 	const char *control;
@@ -23,17 +24,17 @@ static const struct sv_cmd tapcli_cmd = {
 	.name = "sitevisor-agent tap",
 	.synopsis = "sitevisor-agent tap [--control PATH] add|list|del ...",
 	.about = "Mirrors chosen traffic of this box to a monitor, through the running agent.",
-	.epilog =
-		"Commands:\n"
-		"  add --from IFACE [--direction in|out|both] --to IFACE|vxlan://HOST[:PORT]\n"
-		"      [--vni N] [--snaplen N] [--rate PPS] [--src CIDR] [--dst CIDR]\n"
-		"      [--host CIDR] [--proto P] [--sport N[-M]] [--dport N[-M]] [--port N[-M]]\n"
-		"      [--match-vni N] [EXPRESSION]\n"
-		"                 adds a rule and prints its id\n"
-		"  list           the rules with their counters, one a line\n"
-		"  del ID         removes a rule\n"
-		"EXPRESSION: libpcap syntax of the forms host/net/port/portrange (with src/dst),\n"
-		"ip, ip6, tcp, udp, icmp, icmp6 and proto N, joined by 'and'. See docs/tap.md.\n",
+	.epilog = "Commands:\n"
+		  "  add RULE       adds a rule (its words below, then an optional EXPRESSION)\n"
+		  "                 and prints its id\n"
+		  "  list           the rules with their counters, one a line\n"
+		  "  del ID         removes a rule\n"
+		  "EXPRESSION: a libpcap filter expression; those of the forms host/net/port/\n"
+		  "portrange (with src/dst), ip, ip6, tcp, udp, icmp, icmp6 and proto N, joined by\n"
+		  "'and', become the fields below, any other runs as the rule's own filter.\n"
+		  "See docs/tap.md.\n",
+	.arg_opts = sv_tap_rule_opts,
+	.arg_title = "The words of a rule:",
 	.opts = tapcli_opts,
 	.flags = SV_CMD_ARGS,
 };

@@ -321,8 +321,7 @@ static int config_line(void *ctx, char *line)
 	v += strspn(v, " \t=");
 	i = find_long(p->cmd, line);
 	o = i < 0 ? NULL : &p->cmd->opts[i];
-	if (!o || o->type >= SV_OPT_CONFIG || (o->flags & SV_OPT_NOFILE) ||
-	    (takes_value(o) && !*v)) {
+	if (!o || o->type >= SV_OPT_CONFIG || (takes_value(o) && !*v)) {
 		pr_warn("config: unknown option or missing value: '%s'\n", line);
 		return -EINVAL;
 	}
@@ -342,36 +341,59 @@ static int read_configs(struct sv_opt_state *p, const struct sv_strv *files)
 	return err;
 }
 
-/* An option given without what it needs: one line naming every option of its group. */
+/* The names in NEEDS ("post" or "post|influx") into W, NULL-terminated. */
+static void split_needs(const char *needs, char *buf, size_t size, char *w[8])
+{
+	int n = 0;
+	char *s;
+
+	snprintf(buf, size, "%s", needs);
+	for (s = strtok(buf, "|"); s && n < 7; s = strtok(NULL, "|"))
+		w[n++] = s;
+	w[n] = NULL;
+}
+
+/* "--a, --b and --c need --x or --y": every option of the group, and what it needs. */
+static void say_needs(const struct sv_cmd *cmd, const char *needs)
+{
+	char group[512], alts[256], lb[64], buf[128], *w[8];
+	const struct sv_opt *o;
+	int n = 0, ng = 0;
+	size_t len = 0;
+
+	for (o = cmd->opts; o->name || o->short_name; o++)
+		ng += o->needs && !strcmp(o->needs, needs);
+	group[0] = 0;
+	for (o = cmd->opts; o->name || o->short_name; o++) {
+		if (!o->needs || strcmp(o->needs, needs) || len >= sizeof(group))
+			continue;
+		n++;
+		len += snprintf(group + len, sizeof(group) - len, "%s%s",
+				n == 1 ? "" : n < ng ? ", " : " and ", label(o, lb, sizeof(lb)));
+	}
+	split_needs(needs, buf, sizeof(buf), w);
+	join_words(alts, sizeof(alts), (const char *const *)w, "--");
+	pr_warn("%s %s %s\n", group, ng > 1 ? "need" : "needs", alts);
+}
+
+/* An option given without what it needs is a usage error. */
 static int check_needs(const struct sv_opt_state *p)
 {
-	const struct sv_opt *opts = p->cmd->opts, *o;
-	char group[512], alts[256], lb[64], *w[8], buf[128], *s;
-	int i, j, n, k, ng;
+	const struct sv_opt *o;
+	char buf[128], *w[8];
+	int i, k;
 
 	for (i = 0; i < n_opts(p->cmd); i++) {
-		o = &opts[i];
+		o = &p->cmd->opts[i];
 		if (!o->needs || !p->given[i])
 			continue;
-		snprintf(buf, sizeof(buf), "%s", o->needs);
-		for (n = 0, s = strtok(buf, "|"); s && n < 7; s = strtok(NULL, "|"))
-			w[n++] = s;
-		w[n] = NULL;
-		for (k = 0; k < n && !sv_params_given(p, w[k]); k++)
+		split_needs(o->needs, buf, sizeof(buf), w);
+		for (k = 0; w[k] && !sv_params_given(p, w[k]); k++)
 			;
-		if (k < n)
-			continue;
-		for (j = ng = 0; j < n_opts(p->cmd); j++)
-			ng += opts[j].needs && !strcmp(opts[j].needs, o->needs);
-		group[0] = 0;
-		for (j = k = 0; j < n_opts(p->cmd); j++)
-			if (opts[j].needs && !strcmp(opts[j].needs, o->needs))
-				snprintf(group + strlen(group), sizeof(group) - strlen(group),
-					 "%s%s", !k++ ? "" : k < ng ? ", " : " and ",
-					 label(&opts[j], lb, sizeof(lb)));
-		join_words(alts, sizeof(alts), (const char *const *)w, "--");
-		pr_warn("%s %s %s\n", group, ng > 1 ? "need" : "needs", alts);
-		return -EINVAL;
+		if (!w[k]) {
+			say_needs(p->cmd, o->needs);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -516,16 +538,13 @@ static void describe(const struct sv_opt *o, char *buf, size_t size)
 		snprintf(buf, size, "%s", o->help);
 }
 
-void sv_params_usage(const struct sv_cmd *cmd, FILE *f)
+static void usage_opts(const struct sv_opt *opts, FILE *f)
 {
 	const struct sv_opt *o;
 	char left[128], mv[128], text[1024];
 	int n;
 
-	fprintf(f, "Usage: %s\n", cmd->synopsis);
-	wrap(f, cmd->about, 0, 0);
-	fputc('\n', f);
-	for (o = cmd->opts; o->name || o->short_name; o++) {
+	for (o = opts; o->name || o->short_name; o++) {
 		if (o->flags & SV_OPT_HIDDEN)
 			continue;
 		n = snprintf(left, sizeof(left), "  %c%c%s%s%s%s%s", o->short_name ? '-' : ' ',
@@ -541,8 +560,20 @@ void sv_params_usage(const struct sv_cmd *cmd, FILE *f)
 			fprintf(f, "%-*s", HELP_COL, left);
 		wrap(f, text, HELP_COL, HELP_COL);
 	}
+}
+
+void sv_params_usage(const struct sv_cmd *cmd, FILE *f)
+{
+	fprintf(f, "Usage: %s\n", cmd->synopsis);
+	wrap(f, cmd->about, 0, 0);
+	fputc('\n', f);
+	usage_opts(cmd->opts, f);
 	if (cmd->epilog)
 		fprintf(f, "\n%s", cmd->epilog);
+	if (cmd->arg_opts) {
+		fprintf(f, "\n%s\n", cmd->arg_title);
+		usage_opts(cmd->arg_opts, f);
+	}
 }
 
 /* Text for roff: backslashes as \e, a '-' that starts a word as a minus (\-), and a line
@@ -563,12 +594,12 @@ static void roff_text(FILE *f, const char *s)
 	}
 }
 
-void sv_params_roff(const struct sv_cmd *cmd, FILE *f)
+static void roff_opts(const struct sv_opt *opts, FILE *f)
 {
 	const struct sv_opt *o;
 	char mv[128], text[1024];
 
-	for (o = cmd->opts; o->name || o->short_name; o++) {
+	for (o = opts; o->name || o->short_name; o++) {
 		if (o->flags & SV_OPT_HIDDEN)
 			continue;
 		fputs(".TP\n", f);
@@ -589,5 +620,16 @@ void sv_params_roff(const struct sv_cmd *cmd, FILE *f)
 		describe(o, text, sizeof(text));
 		roff_text(f, text);
 		fputc('\n', f);
+	}
+}
+
+void sv_params_roff(const struct sv_cmd *cmd, FILE *f)
+{
+	roff_opts(cmd->opts, f);
+	if (cmd->arg_opts) {
+		fputs(".PP\n", f);
+		roff_text(f, cmd->arg_title);
+		fputc('\n', f);
+		roff_opts(cmd->arg_opts, f);
 	}
 }

@@ -25,7 +25,6 @@ enum {
 	SV_OPT_NONEMPTY = 1 << 0, /* an empty value is a mistake, not "the default" */
 	SV_OPT_HIDDEN = 1 << 1, /* in neither --help nor the man page */
 	SV_OPT_NOVALUE = 1 << 2, /* SV_OPT_FUNC: takes no value */
-	SV_OPT_NOFILE = 1 << 3, /* not in a --config file */
 };
 
 struct sv_strv {
@@ -53,6 +52,12 @@ struct sv_opt {
 /* Entries of a table, each naming its field in the options struct T. */
 #define SV_FIELD(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
 #define SV_OPT_END { .name = NULL, .short_name = 0 }
+/* -v and -q: the log level. */
+#define SV_OPTS_LOG(verbose_help)                                                       \
+	{ .name = "verbose", .short_name = 'v', .type = SV_OPT_FUNC,                    \
+	  .flags = SV_OPT_NOVALUE, .set = sv_opt_verbose, .help = verbose_help },      \
+	{ .name = "quiet", .short_name = 'q', .type = SV_OPT_FUNC,                      \
+	  .flags = SV_OPT_NOVALUE, .set = sv_opt_quiet, .help = "warnings only" }
 /* --help, --version and the hidden --help-roff (the man page's option list). */
 #define SV_OPTS_STANDARD(help_letter)                                                        \
 	{ .name = "help", .short_name = help_letter, .type = SV_OPT_HELP,                    \
@@ -72,6 +77,10 @@ struct sv_cmd {
 	const char *epilog; /* --help's last lines, or NULL */
 	const struct sv_opt *opts; /* ends with SV_OPT_END */
 	unsigned int flags;
+	/* Words the program's arguments may hold (tap add's rule), parsed elsewhere: only
+	 * shown, under this title, by --help and the man page. */
+	const struct sv_opt *arg_opts;
+	const char *arg_title;
 };
 
 #define SV_PARAMS_MAX 64

@@ -142,10 +142,7 @@ static const struct sv_opt post_opts[] = {
 	{ "print-config", 0, SV_OPT_DUMP,
 	  .help = "print the options in effect (from the defaults, the --config files and the "
 		  "command line) as a --config file and exit; tokens are left out" },
-	{ "verbose", 'v', SV_OPT_FUNC, .flags = SV_OPT_NOVALUE, .set = sv_opt_verbose,
-	  .help = "more messages" },
-	{ "quiet", 'q', SV_OPT_FUNC, .flags = SV_OPT_NOVALUE, .set = sv_opt_quiet,
-	  .help = "warnings only" },
+	SV_OPTS_LOG("more messages"),
 	SV_OPTS_STANDARD('h'),
 	SV_OPT_END,
 };
