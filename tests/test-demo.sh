@@ -34,7 +34,7 @@ check_eq "taps: the rule on box2 is active" "box2 active --from vxlan100 --to mo
 check "taps: copies reached the monitor port" \
 	jq -e '.mirrored > 0' <<<"$(grep '^{"tap"' "$out")"
 check "demo says which view shows what" \
-	sh -c "grep -q '^demo:   Paths' $out && grep -q '^demo:   Alerts' $out"
+	sh -c "grep -q '^demo:   Paths ' $out && grep -q '^demo:   Alerts ' $out"
 
 # Until stopped: it starts within a minute and a SIGTERM ends it within a few seconds.
 out2=$SV_TMP/demo2.out
