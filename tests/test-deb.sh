@@ -38,15 +38,16 @@ remove_user() {
 	! getent passwd sitevisor >/dev/null || deluser --quiet --system sitevisor >/dev/null 2>&1
 	! getent group sitevisor >/dev/null || delgroup --quiet --system sitevisor >/dev/null 2>&1
 }
-# Leaves the machine as it was, whatever failed: packages purged, the user gone if it is new.
+# Leaves the machine as it was, whatever failed: our processes ended first (userdel refuses a
+# user with processes), then the packages purged in one call (a -dbgsym package depends on
+# its program's: purged alone, the program's would be refused), the user gone if it is new.
 deb_cleanup() {
-	local p
-	for p in "${PKGS[@]}"; do
-		dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'not-installed' ||
-			dpkg --purge "$p" >>"$SV_TMP/dpkg.log" 2>&1
-	done
-	[ -n "$had_user" ] || remove_user
+	local left
 	sv_cleanup
+	left=$(dpkg-query -W -f='${Package} ${Status}\n' "${PKGS[@]}" 2>/dev/null |
+		awk '$NF != "not-installed" { print $1 }')
+	[ -z "$left" ] || dpkg --purge $left >/dev/null 2>&1
+	[ -n "$had_user" ] || remove_user
 }
 trap deb_cleanup EXIT
 
