@@ -7,16 +7,18 @@ CC       ?= gcc
 CLANG    ?= clang
 BPFTOOL  ?= bpftool
 ARCH_INC := /usr/include/$(shell $(CC) -dumpmachine)
-# One version for --version, the agent's batches (agent_version), User-Agent and metrics.
-VERSION  ?= 0.1.0
 
 CFLAGS   ?= -O2 -g
 CFLAGS   += -Wall -Wextra -Werror -Wno-unused-parameter -I$(BUILD) \
 	    $(addprefix -I,src/include src/lib src/agent src/post src/store src/api src/export)
-CFLAGS   += -DSV_VERSION='"$(VERSION)"'
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_INC)
 LDLIBS   := -lpcap -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lcurl -lpthread
+
+# One version for --version, the man pages, the agent's batches (agent_version), User-Agent
+# and metrics.
+VERSION  ?= 0.1.0
+CFLAGS   += -DSV_VERSION='"$(VERSION)"'
 
 ifeq ($(V),1)
 Q :=
@@ -43,7 +45,7 @@ BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udpr
 .DELETE_ON_ERROR:
 # Keep the BPF objects: make would delete them as intermediates of the skeletons.
 .SECONDARY: $(BPF_OBJS)
-.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build man deb
+.PHONY: all deps check test bench demo clean format lint fuzz fuzz-build
 
 all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
 
@@ -148,7 +150,7 @@ FORCE:
 
 # The man pages: the prose in docs/man/ with each program's option table (--help-roff).
 MAN_PAGES := $(BUILD)/man/sitevisor-agent.8 $(BUILD)/man/sitevisor-post.8
-
+.PHONY: man
 man: $(MAN_PAGES)
 
 $(BUILD)/man/%.8: docs/man/%.8.in $(BUILD)/% scripts/man.sh
@@ -178,6 +180,7 @@ demo: deps all
 
 # Debian packages sitevisor-agent and sitevisor-post in build/deb/ (debian/rules, with dh);
 # dh_clean first, so dh's stamps never skip a build of changed sources.
+.PHONY: deb
 deb: deps
 	$(Q)dpkg-checkbuilddeps
 	$(Q)dh_clean

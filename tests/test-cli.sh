@@ -55,8 +55,12 @@ done
 check_eq "agent: a hidden option is in neither" 0 \
 	"$(cat "$SV_TMP/agent.help" "$SV_TMP/agent.man" | grep -c -- --help-roff)"
 
-# --- the pages render without a warning ---
+# --- the pages render without a warning, and are those of these binaries ---
 for p in agent post; do
+	bash "$SV_ROOT/scripts/man.sh" "$SV_ROOT/docs/man/sitevisor-$p.8.in" \
+		"$SV_ROOT/build/sitevisor-$p" "$VERSION" >"$SV_TMP/$p.8"
+	check "sitevisor-$p.8: made from this binary's tables" \
+		cmp "$MAN/sitevisor-$p.8" "$SV_TMP/$p.8"
 	out=$(groff -man -Tutf8 -ww -z "$MAN/sitevisor-$p.8" 2>&1)
 	check_eq "sitevisor-$p.8: groff -ww says nothing" "" "$out"
 	if command -v man >/dev/null; then

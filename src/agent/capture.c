@@ -84,8 +84,6 @@ static int check_snaplen(void *cfg, const char *arg)
 	return 0;
 }
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
 
 /* tcpdump's letters; the expression follows the options, so parsing stops at it. */
 static const struct sv_opt cap_opts[] = {
@@ -95,7 +93,7 @@ static const struct sv_opt cap_opts[] = {
 	  .help = "write pcapng to FILE; '-': standard output (the default when that is not a "
 		  "terminal)" },
 	{ NULL, 's', SV_OPT_NUM, SV_FIELD(struct cap_opts, snaplen), .min = 0,
-	  .max = CAP_SNAPLEN_MAX, .def = STR(CAP_SNAPLEN_MAX), .set = check_snaplen,
+	  .max = CAP_SNAPLEN_MAX, .def = SV_STR(CAP_SNAPLEN_MAX), .set = check_snaplen,
 	  .metavar = "SNAPLEN", .help = "keep at most SNAPLEN bytes of each frame (0: all)" },
 	{ NULL, 'c', SV_OPT_NUM, SV_FIELD(struct cap_opts, count), .min = 1, .max = ULLONG_MAX,
 	  .metavar = "COUNT", .help = "stop after COUNT frames" },

@@ -126,8 +126,6 @@ static int set_ipfix(void *cfg, const char *arg)
 	return sv_ipfix_parse_target("--ipfix", arg, &o->ipfix_target);
 }
 
-#define STR_(x) #x
-#define STR(x) STR_(x)
 #define NUM(f, lo, hi) .type = SV_OPT_NUM, SV_FIELD(struct sv_opts, f), .min = lo, .max = hi
 #define TEXT(f) .type = SV_OPT_STR, SV_FIELD(struct sv_opts, f)
 
@@ -158,10 +156,10 @@ static const struct sv_opt agent_opts[] = {
 		  "(1: every packet; a power of two is cheapest; see docs/paths.md)" },
 	{ "max-flows", 0, NUM(max_flows, 16, 1u << 24), .def = "65536", .metavar = "N",
 	  .help = "flows the kernel holds per interval" },
-	{ "flow-cache", 0, NUM(cache_slots, 0, SV_CACHE_SLOTS), .def = STR(SV_CACHE_SLOTS),
+	{ "flow-cache", 0, NUM(cache_slots, 0, SV_CACHE_SLOTS), .def = SV_STR(SV_CACHE_SLOTS),
 	  .set = check_flow_cache, .metavar = "N",
 	  .help = "per-CPU flow cache slots in front of the flow map, a power of two up to "
-		  STR(SV_CACHE_SLOTS) ", or 0 for none" },
+		  SV_STR(SV_CACHE_SLOTS) ", or 0 for none" },
 	{ "vxlan-port", 0, NUM(vxlan_port, 1, 65535), .def = "4789", .metavar = "PORT",
 	  .help = "UDP port parsed as VXLAN" },
 	{ "attach", 0, SV_OPT_ENUM, SV_FIELD(struct sv_opts, attach), .words = attach_modes,
@@ -202,10 +200,10 @@ static const struct sv_opt agent_opts[] = {
 	{ "ipfix-domain", 0, NUM(ipfix_domain, 0, UINT_MAX), .def = "0", .needs = "ipfix",
 	  .metavar = "N", .help = "IPFIX observation domain id" },
 	{ "ipfix-mtu", 0, NUM(ipfix_mtu, SV_IPFIX_MTU_MIN, SV_IPFIX_MTU_MAX),
-	  .def = STR(SV_IPFIX_MTU_DEFAULT), .needs = "ipfix", .metavar = "BYTES",
+	  .def = SV_STR(SV_IPFIX_MTU_DEFAULT), .needs = "ipfix", .metavar = "BYTES",
 	  .help = "largest IPFIX message" },
 	{ "ipfix-template-interval", 0, NUM(ipfix_tmpl_interval, 1, 86400),
-	  .def = STR(SV_IPFIX_TMPL_INTERVAL_DEFAULT), .needs = "ipfix", .metavar = "S",
+	  .def = SV_STR(SV_IPFIX_TMPL_INTERVAL_DEFAULT), .needs = "ipfix", .metavar = "S",
 	  .help = "UDP: templates again every S seconds" },
 	{ "tap", 0, SV_OPT_STRS, SV_FIELD(struct sv_opts, taps), .metavar = "RULE",
 	  .help = "mirror traffic by RULE (repeatable), the words of 'sitevisor-agent tap add' "

@@ -29,10 +29,10 @@ static const struct sv_cmd tapcli_cmd = {
 		  "                 and prints its id\n"
 		  "  list           the rules with their counters, one a line\n"
 		  "  del ID         removes a rule\n"
-		  "EXPRESSION: a libpcap filter expression; those of the forms host/net/port/\n"
-		  "portrange (with src/dst), ip, ip6, tcp, udp, icmp, icmp6 and proto N, joined by\n"
-		  "'and', become the fields below, any other runs as the rule's own filter.\n"
-		  "See docs/tap.md.\n",
+		  "EXPRESSION: a libpcap filter expression; one of the forms host/net/port/\n"
+		  "portrange (with src/dst), ip, ip6, tcp, udp, icmp, icmp6 and proto N,\n"
+		  "joined by 'and', becomes the fields below, any other runs as the rule's\n"
+		  "own filter. See docs/tap.md.\n",
 	.arg_opts = sv_tap_rule_opts,
 	.arg_title = "The words of a rule:",
 	.opts = tapcli_opts,

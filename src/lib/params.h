@@ -52,6 +52,9 @@ struct sv_opt {
 /* Entries of a table, each naming its field in the options struct T. */
 #define SV_FIELD(T, f) .off = offsetof(T, f), .size = sizeof(((T *)0)->f)
 #define SV_OPT_END { .name = NULL, .short_name = 0 }
+/* A number macro as a default's text: .def = SV_STR(SV_CACHE_SLOTS). */
+#define SV_STR_(x) #x
+#define SV_STR(x) SV_STR_(x)
 /* -v and -q: the log level. */
 #define SV_OPTS_LOG(verbose_help)                                                       \
 	{ .name = "verbose", .short_name = 'v', .type = SV_OPT_FUNC,                    \

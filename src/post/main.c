@@ -77,16 +77,13 @@ static int read_tokens(void *cfg, const char *path)
 
 /* The post's options: the table is the command line, the --config file, --help and the man
  * page. */
-#define STR_(x) #x
-#define STR(x) STR_(x)
 #define NUM(f, lo, hi) .type = SV_OPT_NUM, SV_FIELD(struct post_opts, f), .min = lo, .max = hi
 #define TEXT(f) .type = SV_OPT_STR, SV_FIELD(struct post_opts, f)
 
 static const struct sv_opt post_opts[] = {
 	{ "listen", 0, SV_OPT_STRS, SV_FIELD(struct post_opts, listen), .max = MAX_LISTEN,
 	  .def = "127.0.0.1:8080", .metavar = "ADDR:PORT|unix:PATH",
-	  .help = "where to listen (repeatable, up to " STR(MAX_LISTEN) "; the default is "
-		  "loopback only)" },
+	  .help = "where to listen (repeatable, up to " SV_STR(MAX_LISTEN) ")" },
 	{ "ipfix-listen", 0, TEXT(ipfix_listen), .metavar = "ADDR:PORT",
 	  .help = "collect IPFIX and NetFlow v9 over UDP there; each exporter becomes a box "
 		  "ipfix:ADDR" },
@@ -112,7 +109,7 @@ static const struct sv_opt post_opts[] = {
 	  .help = "keep per-minute rollups this long" },
 	{ "threads", 0, NUM(threads, 1, 64), .def = "4", .metavar = "N",
 	  .help = "HTTP worker threads" },
-	{ "path-hold", 0, NUM(path_hold, 1, 3600), .def = STR(SV_PATHS_HOLD_DEFAULT),
+	{ "path-hold", 0, NUM(path_hold, 1, 3600), .def = SV_STR(SV_PATHS_HOLD_DEFAULT),
 	  .metavar = "SECONDS",
 	  .help = "how long a sampled packet waits for the agents' other sightings before its "
 		  "path is final (more than the agents' --interval, see docs/paths.md)" },
