@@ -153,6 +153,10 @@ forget_pid "$agent"
 check "the installed agent counted the pings" \
 	test "$(flow_sum "$SV_TMP/agent.json" packets '.protocol == 1')" -ge 6
 
+# Installing again (as an upgrade does) finds the user and the directories there already.
+check "dpkg -i again: the maintainer scripts run twice" dpkg -i "$DEBS"/*.deb
+check_eq "dpkg -i again: one sitevisor user" 1 "$(grep -c '^sitevisor:' /etc/passwd)"
+
 # --- purge ---
 # The spool is the agent's default: an agent run by hand with --post but no --spool (or a test
 # that forgot it) would have its batches purged too.
