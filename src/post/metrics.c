@@ -5,6 +5,7 @@
 #include "api.h"
 #include "collect.h"
 #include "detect.h"
+#include "http.h"
 #include "metrics.h"
 #include "paths.h"
 #include "sb.h"
