@@ -61,8 +61,8 @@ struct sv_store_ops {
 			  int64_t now_ns);
 };
 
-/* The handle: a backend's own state embeds it as its first member and finds itself from it
- * (sqlite/store_int.h's sv_sqlite()). */
+/* The handle store.h's functions take: a backend's own state embeds it and finds itself from
+ * it (as sqlite/store_int.h's sv_sqlite() does). */
 struct sv_store {
 	const struct sv_store_ops *ops;
 	sv_stored_fn stored; /* sv_store_on_stored */

@@ -23,7 +23,7 @@
 
 #define MAX_CONNS 256
 
-/* The backend's handle; store.h's struct sv_store is its first member. */
+/* The backend's state; base is the handle the layers above hold (backend.h). */
 struct sv_sqlite {
 	struct sv_store base;
 	char path[PATH_MAX];
