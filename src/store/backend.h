@@ -13,7 +13,6 @@
  * needless still answer as store.h says: an engine that sums the top talkers by itself has
  * no bucket left to fill, so its rollup returns 0. Called from many threads at once. */
 struct sv_store_ops {
-	const char *name; /* "sqlite" */
 	/* The prefix of the place that chooses this backend ("clickhouse://"); NULL: the
 	 * default, chosen by a place that no backend's prefix matches (a file path). */
 	const char *scheme;

@@ -89,7 +89,7 @@ struct sv_conn *sv_sqlite_conn(struct sv_store *base)
 	return c;
 }
 
-int sv_sqlite_open(const char *path, struct sv_store **out, char *err, size_t errlen)
+static int sv_sqlite_open(const char *path, struct sv_store **out, char *err, size_t errlen)
 {
 	struct sv_sqlite *st = calloc(1, sizeof(*st));
 	struct sv_conn *c;
@@ -124,7 +124,7 @@ int sv_sqlite_open(const char *path, struct sv_store **out, char *err, size_t er
 	return 0;
 }
 
-void sv_sqlite_close(struct sv_store *base)
+static void sv_sqlite_close(struct sv_store *base)
 {
 	struct sv_sqlite *st = sv_sqlite(base);
 	int i;
@@ -150,7 +150,6 @@ int sv_prepare(struct sv_conn *c, sqlite3_stmt **s, const char *sql)
 }
 
 const struct sv_store_ops sv_sqlite_ops = {
-	.name = "sqlite",
 	.scheme = NULL, /* the default: a file path */
 	.open = sv_sqlite_open,
 	.close = sv_sqlite_close,

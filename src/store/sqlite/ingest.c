@@ -182,7 +182,8 @@ static int claim_batch(struct sv_conn *c, const struct sv_batch *b, int64_t now)
 	return sqlite3_changes(c->db) == 1;
 }
 
-int sv_sqlite_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, int *duplicate)
+int sv_sqlite_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now,
+		     int *duplicate)
 {
 	struct sv_conn *c = sv_sqlite_conn(st);
 	size_t i;
@@ -240,7 +241,8 @@ static int delete_chunked(struct sv_conn *c, const char *sql, int64_t before)
 	return 0;
 }
 
-int sv_sqlite_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t rollup_keep_ns)
+int sv_sqlite_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns,
+		    int64_t rollup_keep_ns)
 {
 	int64_t before_ns = now_ns - keep_ns, rollup_before_ns = now_ns - rollup_keep_ns;
 

@@ -149,8 +149,8 @@ static void bind_opt_int(sqlite3_stmt *s, int i, int64_t v)
 		sqlite3_bind_null(s, i);
 }
 
-int sv_sqlite_paths(struct sv_store *st, const struct sv_filter *f, int limit, sv_path_row_cb cb,
-		    void *ctx)
+int sv_sqlite_paths(struct sv_store *st, const struct sv_filter *f, int limit,
+		    sv_path_row_cb cb, void *ctx)
 {
 	struct sv_conn *c = sv_sqlite_conn(st);
 	struct sv_path_row r;
@@ -313,8 +313,8 @@ static int read_hists(sqlite3 *db, int64_t since_min, int64_t until_min, struct 
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int sv_sqlite_path_links(struct sv_store *st, int64_t since_ns, int64_t until_ns, sv_link_row_cb cb,
-			 void *ctx)
+int sv_sqlite_path_links(struct sv_store *st, int64_t since_ns, int64_t until_ns,
+			 sv_link_row_cb cb, void *ctx)
 {
 	struct sv_conn *c = sv_sqlite_conn(st);
 	int64_t since_min = since_ns / 60000000000LL, until_min = until_ns / 60000000000LL;

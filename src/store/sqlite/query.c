@@ -441,8 +441,8 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 			talk_row, tc);
 }
 
-int sv_sqlite_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by, int by_packets,
-		  int limit, sv_top_cb cb, void *ctx)
+int sv_sqlite_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
+		  int by_packets, int limit, sv_top_cb cb, void *ctx)
 {
 	struct sv_conn *c = sv_sqlite_conn(st);
 	struct top_ctx tc = { by, cb, ctx };

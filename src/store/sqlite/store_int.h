@@ -91,46 +91,54 @@ int sv_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /* --- schema.c: brings the database to SV_SCHEMA_VERSION; err gets one line. --- */
 int sv_sqlite_migrate(sqlite3 *db, char *err, size_t errlen);
 
-/* --- the operations (backend.h says what each does; store.h how it is called) --- */
+/* --- the operations conn.c lists (backend.h says what each does) --- */
 
-int sv_sqlite_open(const char *path, struct sv_store **out, char *err, size_t errlen);
-void sv_sqlite_close(struct sv_store *st);
 int sv_sqlite_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,
-		     int *duplicate); int sv_sqlite_prune(struct sv_store *st, int64_t now_ns,
-		     int64_t keep_ns,
-		     int64_t rollup_keep_ns); int sv_sqlite_rollup(struct sv_store *st,
-		     int64_t now_ns, int64_t rollup_keep_ns,
-		     int64_t budget_ns); int64_t sv_sqlite_size(struct sv_store *st); int64_t sv_sqlite_box_count(struct sv_store *st); int sv_sqlite_boxes(struct sv_store *st,
-		     sv_box_cb cb, void *ctx); int sv_sqlite_flows(struct sv_store *st,
-		     const struct sv_filter *f, const char *sort, int limit, int offset,
-		     sv_flow_row_cb cb, void *ctx); int sv_sqlite_series(struct sv_store *st,
-		     const struct sv_filter *f, int64_t step_ns, size_t n, uint64_t *bytes,
-		     uint64_t *packets); int sv_sqlite_top(struct sv_store *st,
-		     const struct sv_filter *f, enum sv_top_by by, int by_packets, int limit,
-		     sv_top_cb cb, void *ctx); int sv_sqlite_alert_put(struct sv_store *st,
-		     struct sv_alert *a); int sv_sqlite_alerts(struct sv_store *st,
-		     const struct sv_alert_filter *f, int limit, int offset, sv_alert_cb cb,
-		     void *ctx); int sv_sqlite_paths_write(struct sv_store *st,
-		     const struct sv_path_row *paths, size_t n_paths,
-		     const struct sv_seg_minute *segs, size_t n_segs,
-		     size_t keep); int sv_sqlite_paths(struct sv_store *st,
-		     const struct sv_filter *f, int limit, sv_path_row_cb cb,
-		     void *ctx); int sv_sqlite_path_links(struct sv_store *st, int64_t since_ns,
-		     int64_t until_ns, sv_link_row_cb cb,
-		     void *ctx); int sv_sqlite_tap_add(struct sv_store *st, const char *box,
-		     const char *rule, int64_t now_ns,
-		     int64_t *id); int sv_sqlite_tap_del(struct sv_store *st,
-		     int64_t id); int sv_sqlite_taps(struct sv_store *st, const char *box,
-		     sv_tap_cb cb, void *ctx); int sv_sqlite_tap_report(struct sv_store *st,
-		     const char *box, const struct sv_tap_row *r, int64_t now_ns);  /* --- talk.c,
-		     alerts.c: the parts of ingest and pruning they own --- */  int sv_talk_state(struct sv_conn *c,
-		     struct sv_talk_state *ts); /* In the ingest transaction: the batch's records that fall in a range a level already holds * (late records) are added to that level. */ int sv_talk_ingest(struct sv_conn *c,
-		     const struct sv_batch *b,
-		     int64_t now); /* Deletes each level's rows past its keep and moves its state on. */ int sv_talk_prune(struct sv_conn *c,
-		     int64_t now_ns,
-		     int64_t rollup_keep_ns);  /* Deletes alerts whose last activity is older than before_ns (alerts.c). */ int sv_alerts_prune(struct sv_conn *c,
-		     int64_t before_ns);  /* A text column,
-		     "" for NULL. */ static inline const char *col_text(sqlite3_stmt *s, int i)
+		     int *duplicate);
+int sv_sqlite_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns,
+		    int64_t rollup_keep_ns);
+int sv_sqlite_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
+		     int64_t budget_ns);
+int64_t sv_sqlite_size(struct sv_store *st);
+int64_t sv_sqlite_box_count(struct sv_store *st);
+int sv_sqlite_boxes(struct sv_store *st, sv_box_cb cb, void *ctx);
+int sv_sqlite_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
+		    int offset, sv_flow_row_cb cb, void *ctx);
+int sv_sqlite_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns, size_t n,
+		     uint64_t *bytes, uint64_t *packets);
+int sv_sqlite_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
+		  int by_packets, int limit, sv_top_cb cb, void *ctx);
+int sv_sqlite_alert_put(struct sv_store *st, struct sv_alert *a);
+int sv_sqlite_alerts(struct sv_store *st, const struct sv_alert_filter *f, int limit,
+		     int offset, sv_alert_cb cb, void *ctx);
+int sv_sqlite_paths_write(struct sv_store *st, const struct sv_path_row *paths,
+			  size_t n_paths, const struct sv_seg_minute *segs, size_t n_segs,
+			  size_t keep);
+int sv_sqlite_paths(struct sv_store *st, const struct sv_filter *f, int limit,
+		    sv_path_row_cb cb, void *ctx);
+int sv_sqlite_path_links(struct sv_store *st, int64_t since_ns, int64_t until_ns,
+			 sv_link_row_cb cb, void *ctx);
+int sv_sqlite_tap_add(struct sv_store *st, const char *box, const char *rule, int64_t now_ns,
+		      int64_t *id);
+int sv_sqlite_tap_del(struct sv_store *st, int64_t id);
+int sv_sqlite_taps(struct sv_store *st, const char *box, sv_tap_cb cb, void *ctx);
+int sv_sqlite_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row *r,
+			 int64_t now_ns);
+
+/* --- talk.c, alerts.c: the parts of ingest and pruning they own --- */
+
+int sv_talk_state(struct sv_conn *c, struct sv_talk_state *ts);
+/* In the ingest transaction: the batch's records that fall in a range a level already holds
+ * (late records) are added to that level. */
+int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b, int64_t now);
+/* Deletes each level's rows past its keep and moves its state on. */
+int sv_talk_prune(struct sv_conn *c, int64_t now_ns, int64_t rollup_keep_ns);
+
+/* Deletes alerts whose last activity is older than before_ns (alerts.c). */
+int sv_alerts_prune(struct sv_conn *c, int64_t before_ns);
+
+/* A text column, "" for NULL. */
+static inline const char *col_text(sqlite3_stmt *s, int i)
 {
 	const char *t = (const char *)sqlite3_column_text(s, i);
 

@@ -459,7 +459,8 @@ static void pause_ns(int64_t ns)
 	nanosleep(&ts, NULL);
 }
 
-int sv_sqlite_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns, int64_t budget_ns)
+int sv_sqlite_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
+		     int64_t budget_ns)
 {
 	struct sv_conn *c = sv_sqlite_conn(st);
 	int64_t end = mono_ns() + budget_ns, pending, oldest, t;
