@@ -66,4 +66,14 @@ const char *sv_curl_says(struct sv_curl *h);
 const char *sv_curl_why(const struct sv_curl *h, CURLcode rc);
 void sv_curl_free(struct sv_curl *h);
 
+#define SV_TOKEN_MAX 4096
+
+/* Parses an http:// or https:// URL: 0 with *out (the caller's to curl_url_cleanup), -EINVAL
+ * with *why (for the caller's one line), or -ENOMEM. */
+int sv_url_http(const char *url, CURLU **out, const char **why);
+/* "Authorization: SCHEME TOKEN" in *out (malloc'd). -EINVAL unless the token has 1 to
+ * SV_TOKEN_MAX characters and fits in a header: printable ASCII without spaces, or (any_text)
+ * anything but control characters. */
+int sv_auth_header(const char *scheme, const char *token, int any_text, char **out);
+
 #endif /* SV_SENDER_H */
