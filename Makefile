@@ -103,7 +103,7 @@ $(BUILD)/tests/store_test: tests/store_test.c $(filter $(BUILD)/store/%,$(POST_O
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(POST_LDLIBS)
 
 $(BUILD)/tests/sendq_test: tests/sendq_test.c $(BUILD)/lib/sendq.o $(BUILD)/lib/sender.o \
-			   $(BUILD)/lib/thread.o
+			   $(BUILD)/lib/thread.o $(BUILD)/lib/log.o
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ -lcurl -lpthread

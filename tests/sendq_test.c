@@ -87,6 +87,7 @@ static struct sv_sendq_ops ops = {
 	.forget = forget,
 	.free = free_it,
 	.say = say,
+	.thread_name = "test sender",
 };
 
 static struct item *item(int id, size_t size, unsigned long long records)

@@ -5,7 +5,8 @@
  * agent that restarts meanwhile, must not cost records, and a bound on disk is one we can
  * keep. Why a thread: a POST can take seconds (slow link, post restarting), and the event
  * loop must keep emptying the kernel's maps meanwhile. The two share only the queue of
- * spooled batches: the main thread appends and, when the spool is full, drops the oldest;
+ * spooled batches (lib/sendq.c, which this file tells what a batch is and what the post's
+ * answers mean): the main thread appends and, when the spool is full, drops the oldest;
  * the sender takes the oldest, and removes it after a 2xx. The batch being sent is never
  * dropped, so a batch is either delivered or counted as dropped, never both.
  *
@@ -31,7 +32,6 @@
 #include "output.h"
 #include "sendq.h"
 
-#define NS_PER_MS SV_NS_PER_MS
 #define NS_PER_SEC SV_NS_PER_SEC
 #define BATCH_MAX (4u << 20) /* the post takes 16 MiB by default: stay well below */
 #define REC_MAX 2048 /* a record line is under 1 KiB: seal a batch this early */
@@ -720,19 +720,17 @@ static const struct sv_sendq_ops post_ops = {
 	.forget = forget_batch,
 	.free = free_batch,
 	.say = say,
+	.thread_name = "sender thread",
 };
 
 int sv_deliver_start(struct sv_deliver *d)
 {
 	int err = sv_sendq_start(&d->q);
 
-	if (err) {
-		pr_warn("cannot start the sender thread: %s\n", strerror(-err));
-		return err;
-	}
-	pr_info("delivering to %s; spool %s (at most %zu MiB)\n", d->shown, d->spool,
-		d->q.max >> 20);
-	return 0;
+	if (!err)
+		pr_info("delivering to %s; spool %s (at most %zu MiB)\n", d->shown, d->spool,
+			d->q.max >> 20);
+	return err;
 }
 
 /* --- the end ------------------------------------------------------------------------ */

@@ -4,7 +4,9 @@
  * Why a queue in memory and not a spool like the delivery to the post: what InfluxDB gets
  * is a second copy for charts, the post keeps the record. 64 MiB hold about 250,000 points,
  * an outage of hours for a box, and nothing on disk needs managing. Why a thread: a write
- * can take seconds, and the agent's event loop (or the post's ingest) must not wait.
+ * can take seconds, and the agent's event loop (or the post's ingest) must not wait. The
+ * queue and its thread are lib/sendq.c's, as the delivery's are; this file says what a
+ * chunk is and what InfluxDB's answers mean.
  *
  * InfluxDB keeps one point per series and timestamp: a second point with the same tags and
  * time replaces the first. Addresses and ports are fields, not tags, so two flows on one
@@ -421,18 +423,16 @@ static const struct sv_sendq_ops influx_ops = {
 	.free = chunk_free,
 	.say = say,
 	.sum_refusals = 1,
+	.thread_name = "InfluxDB sender thread",
 };
 
 int sv_influx_start(struct sv_influx *x)
 {
 	int err = sv_sendq_start(&x->q);
 
-	if (err) {
-		pr_warn("cannot start the InfluxDB sender thread: %s\n", strerror(-err));
-		return err;
-	}
-	pr_info("writing points to InfluxDB %s\n", x->shown);
-	return 0;
+	if (!err)
+		pr_info("writing points to InfluxDB %s\n", x->shown);
+	return err;
 }
 
 /* --- the end ------------------------------------------------------------------------ */

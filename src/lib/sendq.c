@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <time.h>
+#include <string.h>
+#include "log.h"
 #include "sendq.h"
 #include "thread.h"
 
@@ -232,6 +234,8 @@ int sv_sendq_start(struct sv_sendq *q)
 {
 	int err = sv_thread_start(&q->thread, sender, q);
 
+	if (err)
+		pr_warn("cannot start the %s: %s\n", q->ops->thread_name, strerror(-err));
 	q->started = !err;
 	return err;
 }

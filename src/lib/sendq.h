@@ -71,6 +71,7 @@ struct sv_sendq_ops {
 		    unsigned long long now);
 	/* 0: every refused item is said; 1: refusals are said once a minute, summed. */
 	int sum_refusals;
+	const char *thread_name; /* for "cannot start the sender thread" */
 };
 
 enum sv_sendq_state { SV_SENDQ_UNKNOWN, SV_SENDQ_OK, SV_SENDQ_IS_DOWN, SV_SENDQ_NO_TOKEN };
@@ -120,7 +121,7 @@ void sv_sendq_push(struct sv_sendq *q, struct sv_sendq_item *it);
 /* What could not even be queued. */
 void sv_sendq_lost(struct sv_sendq *q, unsigned long long items, unsigned long long records,
 		   unsigned long long packets);
-/* 0 or a negative errno; the caller says why. */
+/* 0, or a negative errno and one line saying why. */
 int sv_sendq_start(struct sv_sendq *q);
 /* Under the lock: what an answer at now means for the item and the next try. The sender's
  * own step, public so that its edge cases can be tested without a network. */
