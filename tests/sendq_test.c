@@ -109,7 +109,8 @@ static void fresh(struct sv_sendq *q, size_t max, int sum_refusals)
 {
 	memset(&lg, 0, sizeof(lg));
 	ops.sum_refusals = sum_refusals;
-	sv_sendq_init(q, &ops, NULL, max, 1, 42);
+	if (sv_sendq_init(q, &ops, NULL, max, 1, 42))
+		exit(1);
 }
 
 static struct sv_sendq_item *first(struct sv_sendq *q)

@@ -65,7 +65,6 @@ struct sv_deliver {
 	const char *box, *version;
 	const struct sv_ifaces *ifaces;
 	unsigned long long start_ns; /* wall clock: ids stay unique across restarts */
-	int curl_ready;
 
 	/* The batch being built: main thread only. */
 	FILE *f;
@@ -375,16 +374,13 @@ int sv_deliver_open(const struct sv_deliver_cfg *cfg, struct sv_deliver **out)
 	/* At least four batches fit: dropping the oldest always makes room for the newest. */
 	d->batch_max = spool_max / 4 < BATCH_MAX ? spool_max / 4 : BATCH_MAX;
 	d->start_ns = wall_ns();
-	sv_sendq_init(&d->q, &post_ops, d, spool_max, cfg->drain_timeout,
-		      d->start_ns ^ ((unsigned long long)getpid() << 32));
+	err = sv_sendq_init(&d->q, &post_ops, d, spool_max, cfg->drain_timeout,
+			    d->start_ns ^ ((unsigned long long)getpid() << 32));
 	safe_name(cfg->box, d->id_box, sizeof(d->id_box));
 	strcpy(d->ifaces_json, "[]");
 	*out = d;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		pr_warn("cannot initialise libcurl\n");
-		return -EIO;
-	}
-	d->curl_ready = 1;
+	if (err)
+		return err;
 	d->shown = strdup(cfg->url);
 	if (!d->shown)
 		return -ENOMEM;
@@ -589,7 +585,7 @@ static int curl_setup(struct sv_sendq *q, struct sv_curl *h)
 		return -ENOMEM;
 	}
 	if (d->unix_path)
-		curl_easy_setopt(h->c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
+		sv_curl_unix(h, d->unix_path);
 	if (d->ca_file)
 		curl_easy_setopt(h->c, CURLOPT_CAINFO, d->ca_file);
 	return 0;
@@ -632,32 +628,19 @@ static enum sv_sendq_outcome send_batch(struct sv_sendq *q, struct sv_curl *h,
 					struct sv_sendq_item *it)
 {
 	struct batch *b = sv_sendq_entry(it, struct batch, it);
-	struct sv_deliver *d = q->ctx;
-	CURLcode rc;
-	long oserr = 0;
+	enum sv_sendq_outcome o;
 	char *body = NULL;
 	size_t len = 0;
-	int err = read_batch(d, b->name, &body, &len);
+	int err = read_batch(q->ctx, b->name, &body, &len), answered;
 
 	if (err) {
 		snprintf(q->why, sizeof(q->why), "cannot read it: %s", strerror(-err));
 		return SV_SENDQ_UNREADABLE;
 	}
-	rc = sv_curl_post(h, body, len);
+	answered = sv_sendq_post(q, h, body, len, &o);
 	free(body);
-	if (rc == CURLE_ABORTED_BY_CALLBACK)
-		return SV_SENDQ_ABORTED;
-	if (rc != CURLE_OK) {
-		curl_easy_getinfo(h->c, CURLINFO_OS_ERRNO, &oserr);
-		/* curl names "localhost port 80" for a unix socket: the OS's reason says more. */
-		if (d->unix_path && rc == CURLE_COULDNT_CONNECT && oserr)
-			snprintf(q->why, sizeof(q->why), "cannot connect: %s", strerror(oserr));
-		else
-			snprintf(q->why, sizeof(q->why), "%s", sv_curl_why(h, rc));
-		return SV_SENDQ_FAILED;
-	}
-	/* The post's own words, one line: its errors are {"error":"..."}. */
-	snprintf(q->why, sizeof(q->why), "HTTP %ld: %s", h->status, sv_curl_says(h));
+	if (!answered)
+		return o;
 	pr_debug("batch %s: %s\n", b->name, q->why);
 	if (h->status >= 200 && h->status < 300)
 		return strstr(h->resp, "\"duplicate\":true") ? SV_SENDQ_DUPLICATE : SV_SENDQ_SENT;
@@ -780,8 +763,6 @@ void sv_deliver_close(struct sv_deliver *d)
 		close(d->lock_fd);
 	if (d->dir_fd >= 0)
 		close(d->dir_fd);
-	if (d->curl_ready)
-		curl_global_cleanup();
 	free(d->shown);
 	free(d->url);
 	free(d->unix_path);

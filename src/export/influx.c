@@ -45,7 +45,6 @@ struct sv_influx {
 	char *shown; /* without user, password or query: for messages */
 	char *auth; /* the Authorization header, or NULL */
 	char *user_agent;
-	int curl_ready;
 };
 
 /* --- start-up checks -------------------------------------------------------------- */
@@ -155,13 +154,10 @@ int sv_influx_open(const struct sv_influx_cfg *cfg, struct sv_influx **out)
 	*out = x;
 	if (!x)
 		return -ENOMEM;
-	sv_sendq_init(&x->q, &influx_ops, x, QUEUE_MAX, cfg->drain_timeout,
-		      sv_mono_now_ns() ^ ((unsigned long long)getpid() << 32));
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		pr_warn("cannot initialise libcurl\n");
-		return -EIO;
-	}
-	x->curl_ready = 1;
+	err = sv_sendq_init(&x->q, &influx_ops, x, QUEUE_MAX, cfg->drain_timeout,
+			    sv_mono_now_ns() ^ ((unsigned long long)getpid() << 32));
+	if (err)
+		return err;
 	x->user_agent = strdup(cfg->user_agent);
 	if (!x->user_agent)
 		return -ENOMEM;
@@ -360,16 +356,10 @@ static enum sv_sendq_outcome send_chunk(struct sv_sendq *q, struct sv_curl *h,
 					struct sv_sendq_item *it)
 {
 	struct chunk *c = sv_sendq_entry(it, struct chunk, it);
-	CURLcode rc = sv_curl_post(h, c->body, it->size);
+	enum sv_sendq_outcome o;
 
-	if (rc == CURLE_ABORTED_BY_CALLBACK)
-		return SV_SENDQ_ABORTED;
-	if (rc != CURLE_OK) {
-		snprintf(q->why, sizeof(q->why), "%s", sv_curl_why(h, rc));
-		return SV_SENDQ_FAILED;
-	}
-	/* InfluxDB's own words, one line: its errors are {"error":"..."}. */
-	snprintf(q->why, sizeof(q->why), "HTTP %ld: %s", h->status, sv_curl_says(h));
+	if (!sv_sendq_post(q, h, c->body, it->size, &o))
+		return o;
 	pr_debug("InfluxDB: %llu points: %s\n", it->records, q->why);
 	if (h->status >= 200 && h->status < 300)
 		return SV_SENDQ_SENT;
@@ -461,8 +451,6 @@ void sv_influx_close(struct sv_influx *x)
 		summary(x);
 	}
 	sv_sendq_destroy(&x->q);
-	if (x->curl_ready)
-		curl_global_cleanup();
 	free(x->url);
 	free(x->shown);
 	free(x->auth);

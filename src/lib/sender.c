@@ -124,8 +124,20 @@ const char *sv_curl_says(struct sv_curl *h)
 	return *p ? p : "no answer";
 }
 
-const char *sv_curl_why(const struct sv_curl *h, CURLcode rc)
+void sv_curl_unix(struct sv_curl *h, const char *path)
 {
+	curl_easy_setopt(h->c, CURLOPT_UNIX_SOCKET_PATH, path);
+	h->unix_socket = 1;
+}
+
+const char *sv_curl_why(struct sv_curl *h, CURLcode rc)
+{
+	long oserr = 0;
+
+	/* curl names "localhost port 80" for a unix socket: the OS's reason says more. */
+	if (h->unix_socket && rc == CURLE_COULDNT_CONNECT &&
+	    curl_easy_getinfo(h->c, CURLINFO_OS_ERRNO, &oserr) == CURLE_OK && oserr)
+		snprintf(h->errbuf, sizeof(h->errbuf), "cannot connect: %s", strerror(oserr));
 	return h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
 }
 

@@ -27,8 +27,8 @@ static void say(struct sv_sendq *q, enum sv_sendq_news what, const struct sv_sen
 	funlockfile(stderr);
 }
 
-void sv_sendq_init(struct sv_sendq *q, const struct sv_sendq_ops *ops, void *ctx, size_t max,
-		   unsigned int drain_timeout, unsigned long long seed)
+int sv_sendq_init(struct sv_sendq *q, const struct sv_sendq_ops *ops, void *ctx, size_t max,
+		  unsigned int drain_timeout, unsigned long long seed)
 {
 	pthread_condattr_t ca;
 
@@ -41,6 +41,12 @@ void sv_sendq_init(struct sv_sendq *q, const struct sv_sendq_ops *ops, void *ctx
 	pthread_cond_init(&q->cond, &ca);
 	pthread_condattr_destroy(&ca);
 	sv_backoff_seed(&q->backoff, seed);
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		pr_warn("cannot initialise libcurl\n");
+		return -EIO;
+	}
+	q->curl_ready = 1;
+	return 0;
 }
 
 /* Under the lock: it leaves the queue for good. */
@@ -192,6 +198,26 @@ void sv_sendq_settle(struct sv_sendq *q, struct sv_sendq_item *it, enum sv_sendq
 
 /* --- the sender thread ------------------------------------------------------------------- */
 
+int sv_sendq_post(struct sv_sendq *q, struct sv_curl *h, const char *body, size_t len,
+		  enum sv_sendq_outcome *o)
+{
+	CURLcode rc = sv_curl_post(h, body, len);
+
+	if (rc == CURLE_ABORTED_BY_CALLBACK) {
+		*o = SV_SENDQ_ABORTED;
+		return 0;
+	}
+	if (rc != CURLE_OK) {
+		snprintf(q->why, sizeof(q->why), "%s", sv_curl_why(h, rc));
+		*o = SV_SENDQ_FAILED;
+		return 0;
+	}
+	/* The receiver's own words, one line: the post's and InfluxDB's errors are
+	 * {"error":"..."}. */
+	snprintf(q->why, sizeof(q->why), "HTTP %ld: %s", h->status, sv_curl_says(h));
+	return 1;
+}
+
 /* Under the lock: the oldest item once its try is due, or NULL when told to stop. */
 static struct sv_sendq_item *next_item(struct sv_sendq *q)
 {
@@ -291,4 +317,6 @@ void sv_sendq_destroy(struct sv_sendq *q)
 	}
 	pthread_cond_destroy(&q->cond);
 	pthread_mutex_destroy(&q->lock);
+	if (q->curl_ready)
+		curl_global_cleanup();
 }

@@ -99,7 +99,7 @@ struct sv_sendq {
 
 	int abort; /* atomic: cut the transfer in progress short */
 	pthread_t thread;
-	int started;
+	int started, curl_ready;
 
 	/* The sender's own. */
 	enum sv_sendq_state state;
@@ -108,8 +108,9 @@ struct sv_sendq {
 	char why[320];
 };
 
-/* seed varies the backoff's jitter between processes. */
-void sv_sendq_init(struct sv_sendq *q, const struct sv_sendq_ops *ops, void *ctx, size_t max,
+/* seed varies the backoff's jitter between processes. Initialises libcurl too: 0, or -EIO
+ * and one line; sv_sendq_destroy in either case. */
+int sv_sendq_init(struct sv_sendq *q, const struct sv_sendq_ops *ops, void *ctx, size_t max,
 		   unsigned int drain_timeout, unsigned long long seed);
 /* Drops the oldest items until need more bytes fit (never the one in flight), and says so
  * at most once a minute. */
@@ -121,6 +122,11 @@ void sv_sendq_push(struct sv_sendq *q, struct sv_sendq_item *it);
 /* What could not even be queued. */
 void sv_sendq_lost(struct sv_sendq *q, unsigned long long items, unsigned long long records,
 		   unsigned long long packets);
+/* For ops->send: POSTs body. 1 when an answer came (h->status; q->why "HTTP 503: its first
+ * line"), for the caller to say what it means; 0 with *o SV_SENDQ_ABORTED or SV_SENDQ_FAILED
+ * (q->why: the error) when none did. */
+int sv_sendq_post(struct sv_sendq *q, struct sv_curl *h, const char *body, size_t len,
+		  enum sv_sendq_outcome *o);
 /* 0, or a negative errno and one line saying why. */
 int sv_sendq_start(struct sv_sendq *q);
 /* Under the lock: what an answer at now means for the item and the next try. The sender's
