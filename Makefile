@@ -31,7 +31,7 @@ BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
 SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h
 TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test \
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
-	      $(BUILD)/tests/store_test \
+	      $(BUILD)/tests/store_test $(BUILD)/tests/sendq_test \
 	      $(BUILD)/tests/tcxquery $(BUILD)/tests/tcxattach $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o \
 	      $(BUILD)/tests/dropper.bpf.o $(BUILD)/tests/cbpf_test $(BUILD)/bench/udpsink
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udprate \
@@ -101,6 +101,12 @@ $(BUILD)/tests/store_test: tests/store_test.c $(filter $(BUILD)/store/%,$(POST_O
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -Isrc/store/sqlite $^ -o $@ $(POST_LDLIBS)
+
+$(BUILD)/tests/sendq_test: tests/sendq_test.c $(BUILD)/lib/sendq.o $(BUILD)/lib/sender.o \
+			   $(BUILD)/lib/thread.o $(BUILD)/lib/log.o
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ -lcurl -lpthread
 
 $(BUILD)/tests/ipfix_test: tests/ipfix_test.c $(BUILD)/export/ipfix.o $(BUILD)/export/ipfix_msg.o \
 			   $(BUILD)/lib/log.o
