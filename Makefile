@@ -15,6 +15,11 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_I
 LDLIBS   := -lpcap -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lcurl -lpthread
 
+# One version for --version, the man pages, the agent's batches (agent_version), User-Agent
+# and metrics.
+VERSION  ?= 0.1.0
+CFLAGS   += -DSV_VERSION='"$(VERSION)"'
+
 ifeq ($(V),1)
 Q :=
 else
@@ -143,8 +148,24 @@ $(BUILD)/bench/bpfstats: bench/tools/bpfstats.c
 $(BUILD):
 	@mkdir -p $@
 
+# The objects that use SV_VERSION are rebuilt when VERSION changes.
+$(BUILD)/version: FORCE | $(BUILD)
+	$(Q)echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/lib/params.o $(BUILD)/agent/main.o $(BUILD)/post/main.o: $(BUILD)/version
+FORCE:
+
+# The man pages: the prose in docs/man/ with each program's option table (--help-roff).
+MAN_PAGES := $(BUILD)/man/sitevisor-agent.8 $(BUILD)/man/sitevisor-post.8
+.PHONY: man
+man: $(MAN_PAGES)
+
+$(BUILD)/man/%.8: docs/man/%.8.in $(BUILD)/% scripts/man.sh
+	@mkdir -p $(dir $@)
+	@echo "  MAN     $@"
+	$(Q)bash scripts/man.sh $< $(BUILD)/$* $(VERSION) > $@
+
 # Builds everything and runs every test; the last line reads "N passed, N failed, N skipped".
-check: deps all $(TEST_TOOLS)
+check: deps all man $(TEST_TOOLS)
 	$(Q)bash tests/run.sh
 
 test: check
