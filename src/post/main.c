@@ -237,7 +237,7 @@ static void to_influx(struct sv_influx *ix, const struct sv_batch *b)
  * detection and InfluxDB see its records, the trajectories its fingerprints (once, like its
  * records). */
 struct exits {
-	struct sv_store *st;
+	struct sv_paths *paths;
 	struct sv_influx *influx;
 	struct sv_detect *detect;
 };
@@ -246,7 +246,7 @@ static void to_exits(void *ctx, const struct sv_batch *b)
 {
 	struct exits *e = ctx;
 
-	sv_paths_add(e->st, b, sv_now_ns());
+	sv_paths_add(e->paths, b, sv_now_ns());
 	if (e->detect)
 		sv_detect_batch(e->detect, b);
 	if (e->influx)
@@ -267,11 +267,13 @@ static int open_influx(const struct post_opts *o, struct sv_influx **ix)
 }
 
 static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
-		 struct sv_influx *ix, int ipfix_fd, struct sv_detect *d)
+		 struct sv_influx *ix, int ipfix_fd, struct sv_detect *d, struct sv_paths *paths)
 {
-	struct sv_post_metrics metrics = { .store = st, .version = SV_VERSION, .detect = d };
+	struct sv_http_stats stats = { 0 };
+	struct sv_post_metrics metrics = { .store = st, .http = &stats, .paths = paths,
+					   .version = SV_VERSION, .detect = d };
 	struct sv_http_cfg cfg = {
-		.store = st, .tokens = o->tokens, .n_tokens = o->n_tokens,
+		.store = st, .stats = &stats, .tokens = o->tokens, .n_tokens = o->n_tokens,
 		.read_token = o->read_token, .max_body = o->max_body,
 		.metrics = sv_post_metrics_render, .metrics_ctx = &metrics,
 	};
@@ -323,7 +325,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 			left = rollup(o, st, &metrics);
 		if (poll(&pfd, 1, left > 0 ? 0 : 1000) != 0)
 			break;
-		sv_paths_sweep(st, sv_now_ns(), 0);
+		sv_paths_sweep(paths, sv_now_ns(), 0);
 		if (tick % 60)
 			continue;
 		housekeeping(o, st, d);
@@ -346,6 +348,7 @@ int main(int argc, char **argv)
 	struct sv_store *st = NULL;
 	struct sv_influx *ix = NULL;
 	struct sv_detect *det = NULL;
+	struct sv_paths *paths = NULL;
 	struct exits exits;
 	int fds[MAX_LISTEN], i, n = 0, ipfix_fd = -1, err;
 	char msg[256];
@@ -373,10 +376,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	sv_paths_configure((int64_t)o.path_hold * 1000000000LL);
 	err = sv_store_open(o.db, &st, msg, sizeof(msg));
 	if (err) {
 		pr_warn("cannot open database %s: %s\n", o.db, msg);
+		goto out;
+	}
+	err = sv_paths_open(st, (int64_t)o.path_hold * 1000000000LL, &paths);
+	if (err) {
+		pr_warn("cannot start the trajectory join: %s\n", strerror(-err));
 		goto out;
 	}
 	if (o.influx) {
@@ -389,12 +396,13 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
-	exits = (struct exits){ st, ix, det };
+	exits = (struct exits){ paths, ix, det };
 	sv_store_on_stored(st, to_exits, &exits);
-	err = serve(&o, st, fds, ix, ipfix_fd, det);
+	err = serve(&o, st, fds, ix, ipfix_fd, det, paths);
 out:
 	sv_influx_close(ix); /* after serve: no worker stores any more */
 	sv_detect_close(det);
+	sv_paths_close(paths);
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 	if (ipfix_fd >= 0)
