@@ -184,6 +184,15 @@ $(BUILD)/bench/ingest_load: bench/tools/ingest_load.c
 demo: deps all
 	$(Q)bash scripts/demo.sh
 
+# Debian packages sitevisor-agent and sitevisor-post in build/deb/ (debian/rules, with dh);
+# dh_clean first, so dh's stamps never skip a build of changed sources.
+.PHONY: deb
+deb: deps
+	$(Q)dpkg-checkbuilddeps
+	$(Q)dh_clean
+	$(Q)rm -rf build/deb
+	$(Q)debian/rules binary
+
 # Fuzzing (clang's libFuzzer with ASan and UBSan): FUZZ_SECONDS per target, default 60.
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
