@@ -16,6 +16,8 @@ pkgs=(
 	# the real programs on the other side of each exit: flow collectors and exporters,
 	# InfluxDB, Prometheus (promtool), systemd (unit checks)
 	nfdump softflowd influxdb influxdb-client prometheus systemd python3-yaml
+	# make deb and its test: Debian's packaging tools, lintian, man pages
+	debhelper dpkg-dev lintian adduser man-db groff-base
 )
 
 # Node.js: the machine's own if it has one, Debian's otherwise.

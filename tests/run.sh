@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Runs every test: the BPF parser tests (BPF_PROG_TEST_RUN), the store test, the include layers
-# check (scripts/check-layers.sh) and each tests/test-*.sh.
+# Runs every test: the BPF parser tests (BPF_PROG_TEST_RUN), the store and sender tests, the
+# include layers check (scripts/check-layers.sh) and each tests/test-*.sh.
 # Each prints PASS:/FAIL:/SKIP: lines; a test file that exits non-zero without a FAIL line
 # counts as one failure. The last line is "N passed, N failed, N skipped"; the exit status is
 # non-zero on any failure. TESTS="name ..." runs a subset. UNIT=1 (make unit) runs instead the
-# tests that need neither root nor network nor packages: the store, the IPFIX exporter, the
-# classic-BPF translator (as root only: it loads programs), the fuzz corpora and the layers.
+# tests that need neither root nor network nor packages: the store, the sender, the IPFIX
+# exporter, the classic-BPF translator (as root only: it loads programs), the fuzz corpora
+# and the layers.
 set -u
 cd "$(dirname "$0")/.."
 log_dir=build/test-logs
@@ -51,6 +52,7 @@ unit() {
 
 [ -z "${UNIT:-}" ] && wanted parser && run_one parser build/tests/parser_test
 wanted store && run_one store build/tests/store_test
+wanted sendq && run_one sendq build/tests/sendq_test
 wanted layers && run_one layers bash scripts/check-layers.sh
 if [ -n "${UNIT:-}" ]; then
 	unit

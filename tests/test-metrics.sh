@@ -111,8 +111,10 @@ wait "$nw"
 check_eq "agent: tells systemd it is ready, then stopping" "READY=1 STOPPING=1" "$(tr '\n' ' ' <"$SV_TMP/notify2.out" | sed 's/ $//')"
 
 # --- the units themselves: systemd-analyze finds nothing to say ---
+# The man pages the units name are installed by the packages only: test-deb.sh verifies the
+# installed units with them.
 for u in agent post; do
-	sed "s|/usr/local/bin/sitevisor-$u|$SV_ROOT/build/sitevisor-$u|" \
+	sed -E "s|/usr/s?bin/sitevisor-$u|$SV_ROOT/build/sitevisor-$u|; /^Documentation=man:/d" \
 		"$SV_ROOT/deploy/systemd/sitevisor-$u.service" >"$SV_TMP/sitevisor-$u.service"
 	out=$(systemd-analyze verify "$SV_TMP/sitevisor-$u.service" 2>&1)
 	check_eq "unit sitevisor-$u: systemd-analyze verify is silent" "" "$out"

@@ -508,7 +508,7 @@ check_eq "post: delete unknown: 404" 404 "$(status DELETE taps/999)"
 check_eq "post: delete without the token: 401" 401 "$(status DELETE "taps/$tap_id" "" wrong)"
 
 agent_start "$H" ag2 -i br0 --control "$CTL" --post "unix:$sock" --token "$TOKEN" --box hbox \
-	|| exit 1
+	--spool "$SV_TMP/spool-hbox" || exit 1
 check "post: the agent applies the box's rule" wait_for 10 sh -c \
 	"ip netns exec $H $AGENT tap --control $CTL list | grep -q 'origin=post.*dst port 9010'"
 cap "$M" m0 "$SV_TMP/m9.pcap"
