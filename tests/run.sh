@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
-# Runs every test: the BPF parser tests (BPF_PROG_TEST_RUN) and each tests/test-*.sh.
+# Runs every test: the BPF parser tests (BPF_PROG_TEST_RUN), the store and sender tests, the
+# include layers check (scripts/check-layers.sh) and each tests/test-*.sh.
 # Each prints PASS:/FAIL:/SKIP: lines; a test file that exits non-zero without a FAIL line
 # counts as one failure. The last line is "N passed, N failed, N skipped"; the exit status is
-# non-zero on any failure. TESTS="name ..." runs a subset.
+# non-zero on any failure. TESTS="name ..." runs a subset. UNIT=1 (make unit) runs instead the
+# tests that need neither root nor network nor packages: the store, the sender, the IPFIX
+# exporter, the classic-BPF translator (as root only: it loads programs), the fuzz corpora
+# and the layers.
 set -u
 cd "$(dirname "$0")/.."
 log_dir=build/test-logs
@@ -32,13 +36,32 @@ run_one() {
 
 wanted() { [ -z "${TESTS:-}" ] || [[ " $TESTS " == *" $1 "* ]]; }
 
-wanted parser && run_one parser build/tests/parser_test
+unit() {
+	wanted ipfix && run_one ipfix build/tests/ipfix_test
+	if [ "$(id -u)" -eq 0 ]; then
+		wanted cbpf && run_one cbpf build/tests/cbpf_test 40
+	elif wanted cbpf; then
+		echo "== cbpf"
+		echo "   SKIP: cbpf: loads tc programs, which needs root (tests/test-capture.sh runs it)"
+		skipped=$((skipped + 1))
+	fi
+	for c in ingest ipfix; do
+		wanted "replay-$c" && run_one "replay-$c" "build/fuzz/replay_$c" "tests/fuzz/corpus/$c"
+	done
+}
+
+[ -z "${UNIT:-}" ] && wanted parser && run_one parser build/tests/parser_test
 wanted store && run_one store build/tests/store_test
 wanted sendq && run_one sendq build/tests/sendq_test
-for t in tests/test-*.sh; do
-	name=$(basename "$t" .sh)
-	name=${name#test-}
-	wanted "$name" && run_one "$name" timeout 600 bash "$t"
-done
+wanted layers && run_one layers bash scripts/check-layers.sh
+if [ -n "${UNIT:-}" ]; then
+	unit
+else
+	for t in tests/test-*.sh; do
+		name=$(basename "$t" .sh)
+		name=${name#test-}
+		wanted "$name" && run_one "$name" timeout 600 bash "$t"
+	done
+fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

@@ -22,15 +22,12 @@
 #include "iface.h"
 #include "influx.h"
 #include "ipfix.h"
-#include "control.h"
 #include "log.h"
 #include "metrics.h"
 #include "output.h"
 #include "params.h"
 #include "sdnotify.h"
-#include "tap.h"
-#include "tapspec.h"
-#include "tapsync.h"
+#include "tap/tap.h"
 
 #define NS_PER_SEC 1000000000ull
 

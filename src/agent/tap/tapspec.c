@@ -7,7 +7,7 @@
  * program itself; any other ("or", "not", parentheses, other primitives) runs as the rule's
  * own classic filter translated to eBPF (tap.c, cbpf.c). Kept apart from tap.c: pcap.h's
  * struct bpf_program clashes with libbpf's. */
-#include "tapspec.h"
+#include "tap_int.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <limits.h>
@@ -18,16 +18,17 @@
 #include <netinet/in.h>
 #include <pcap/pcap.h>
 
-#define fail sv_tap_fail
+/* Every failure here but one (libpcap's allocation) is a mistake in the rule's words. */
+#define fail(...) sv_tap_fail(-EINVAL, __VA_ARGS__)
 
-int sv_tap_fail(char *err, size_t len, const char *fmt, ...)
+int sv_tap_fail(int ret, char *err, size_t len, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
 	vsnprintf(err, len, fmt, ap);
 	va_end(ap);
-	return -EINVAL;
+	return ret;
 }
 
 static const char *const rule_dirs[] = { "in", "out", "both", NULL };
@@ -357,7 +358,7 @@ static int parse_expr(struct sv_tap_spec *s, char **w, int n, char *err, size_t 
 	}
 	p = pcap_open_dead(DLT_EN10MB, 65535);
 	if (!p)
-		return fail(err, len, "cannot start libpcap");
+		return sv_tap_fail(-ENOMEM, err, len, "cannot start libpcap");
 	ret = pcap_compile(p, &prog, text, 1, PCAP_NETMASK_UNKNOWN);
 	if (ret)
 		fail(err, len, "bad expression '%s': %s", text, pcap_geterr(p));

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The TAP's copies made by tc (tapcopy.h). The filters sit at priority 1, in front of any
+/* The TAP's copies made by tc (tap_int.h). The filters sit at priority 1, in front of any
  * other clsact filter a user may have, so nothing ends the chain before a copy is made; each
  * rule's filter is its own handle (the rule id) and its action's control is "continue", so
  * every filter runs and the frame then goes on as if no filter had matched. */
-#include "tapcopy.h"
+#include "tap_int.h"
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>

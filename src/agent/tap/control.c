@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The control socket, both ends; see control.h for the protocol. The agent serves it from its
+/* The control socket, both ends; see tap.h for the protocol. The agent serves it from its
  * main loop, so commands run on the thread that owns the tap's state: no locks. A client has
  * two seconds to send its request, so a stuck client cannot hold the agent up for long. */
 #define _GNU_SOURCE
-#include "control.h"
+#include "tap_int.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,8 +14,6 @@
 #include <sys/un.h>
 #include "log.h"
 #include "sb.h"
-#include "tap.h"
-#include "tapspec.h"
 
 #define REQ_MAX 8192
 

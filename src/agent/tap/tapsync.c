@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The post's tap rules; see tapsync.h. A round: GET the rules, hand them to the main loop
+/* The post's tap rules; see tap.h. A round: GET the rules, hand them to the main loop
  * through an eventfd, wait (bounded) for it to apply them and fill in the reports, POST the
  * reports. An unreachable post costs the thread its timeouts, never the main loop. */
-#include "tapsync.h"
+#include "tap_int.h"
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/eventfd.h>
 #include <curl/curl.h>
+#include "deliver.h"
 #include "jsonr.h"
 #include "log.h"
 #include "sb.h"

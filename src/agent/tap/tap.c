@@ -5,7 +5,7 @@
  * slot, then publish it in the interface's list, attaching the interface's program if this is
  * its first rule. Deleting runs the other way round. Nothing else is reattached, so traffic
  * and the flow programs are never disturbed. */
-#include "tap.h"
+#include "tap_int.h"
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,10 +17,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "log.h"
+#include "sb.h"
 #include "tap.skel.h"
-#include "tapcopy.h"
-#include "tapdev.h"
-#include "tapspec.h"
 #include "cbpf.h"
 
 #include "tcx.h"
@@ -92,12 +90,12 @@ static int load(struct sv_tap *t, char *err, size_t len)
 	if (t->skel)
 		return 0;
 	if (t->ncpu <= 0)
-		return fail(err, len, "cannot count CPUs");
+		return fail(t->ncpu < 0 ? t->ncpu : -EINVAL, err, len, "cannot count CPUs");
 	t->skel = tap_bpf__open_and_load();
 	if (!t->skel) {
 		ret = -errno;
-		fail(err, len, "cannot load the tap's BPF programs: %s", strerror(-ret));
-		return ret;
+		return fail(ret, err, len, "cannot load the tap's BPF programs: %s",
+			    strerror(-ret));
 	}
 	if (getrandom(&t->skel->bss->sv_tap_salt, sizeof(__u32), 0) != sizeof(__u32))
 		t->skel->bss->sv_tap_salt = getpid() ^ time(NULL);
@@ -284,7 +282,7 @@ static void copy_failed(struct tap_entry *e, int id, int dir, int ret, const cha
 
 /* Puts the rule's missing filters where it watches, into a clsact qdisc that is there
  * already (the agent makes none: making one on a live device drops what it is sending,
- * see tapcopy.h). Where that fails, the tap program copies instead. Returns the
+ * see tap_int.h). Where that fails, the tap program copies instead. Returns the
  * directions placed now. */
 static int copy_place(struct sv_tap *t, struct tap_entry *e, int id)
 {
@@ -467,28 +465,32 @@ static int check_loops(struct sv_tap *t, struct tap_entry *n, char *err, size_t 
 	int id;
 
 	if (n->to_ifindex == n->from_ifindex)
-		return fail(err, len, "rule mirrors %s to itself", n->s.from);
+		return fail(-EINVAL, err, len, "rule mirrors %s to itself", n->s.from);
 	if (!strncmp(n->s.from, "sv-tap", 6))
-		return fail(err, len, "%s is a device of the tap itself: watching it would loop",
-			    n->s.from);
+		return fail(-EINVAL, err, len,
+			    "%s is a device of the tap itself: watching it would loop", n->s.from);
 	if (n->underlay == n->from_ifindex && (n->s.dirs & (1 << SV_EGRESS)))
-		return fail(err, len, "loop: copies to %s leave by %s, which this rule watches",
-			    n->s.rhost, n->s.from);
+		return fail(-EINVAL, err, len,
+			    "loop: copies to %s leave by %s, which this rule watches", n->s.rhost,
+			    n->s.from);
 	for (id = 1; id < SV_TAP_MAX_RULES; id++) {
 		struct tap_entry *e = &t->rules[id];
 
 		if (!e->used)
 			continue;
 		if (e->from_ifindex == n->to_ifindex && n->to_ifindex)
-			return fail(err, len, "loop: %s is watched by rule %d", n->s.to, id);
-		if (e->to_ifindex == n->from_ifindex || e->vx_ifindex == n->from_ifindex)
-			return fail(err, len, "loop: %s receives the copies of rule %d", n->s.from,
+			return fail(-EINVAL, err, len, "loop: %s is watched by rule %d", n->s.to,
 				    id);
+		if (e->to_ifindex == n->from_ifindex || e->vx_ifindex == n->from_ifindex)
+			return fail(-EINVAL, err, len, "loop: %s receives the copies of rule %d",
+				    n->s.from, id);
 		if (n->underlay && e->from_ifindex == n->underlay && (e->s.dirs & (1 << SV_EGRESS)))
-			return fail(err, len, "loop: copies to %s leave by an interface rule %d "
-					      "watches", n->s.rhost, id);
+			return fail(-EINVAL, err, len,
+				    "loop: copies to %s leave by an interface rule %d watches",
+				    n->s.rhost, id);
 		if (e->underlay && e->underlay == n->from_ifindex && (n->s.dirs & (1 << SV_EGRESS)))
-			return fail(err, len, "loop: rule %d's copies leave by %s", id, n->s.from);
+			return fail(-EINVAL, err, len, "loop: rule %d's copies leave by %s", id,
+				    n->s.from);
 	}
 	return 0;
 }
@@ -501,21 +503,21 @@ static int resolve(struct tap_entry *n, char *err, size_t len)
 
 	n->from_ifindex = if_nametoindex(n->s.from);
 	if (!n->from_ifindex)
-		return fail(err, len, "unknown interface '%s'", n->s.from);
+		return fail(-ENODEV, err, len, "unknown interface '%s'", n->s.from);
 	if (!n->s.remote) {
 		n->to_ifindex = if_nametoindex(n->s.to);
 		if (!n->to_ifindex)
-			return fail(err, len, "unknown interface '%s'", n->s.to);
+			return fail(-ENODEV, err, len, "unknown interface '%s'", n->s.to);
 		/* A bridge floods what it sends to its ports: copies would reach the VMs, and
 		 * come back through watched ports as copies of copies. */
 		if (!sv_tapdev_kind(n->to_ifindex, kind, sizeof(kind)) && !strcmp(kind, "bridge"))
-			return fail(err, len, "%s is a bridge: it would flood the copies to its "
-					      "ports; mirror to a port or a veth", n->s.to);
+			return fail(-EINVAL, err, len, "%s is a bridge: it would flood the copies "
+				    "to its ports; mirror to a port or a veth", n->s.to);
 		return 0;
 	}
 	oif = sv_tapdev_route_oif(&n->s.raddr);
 	if (oif < 0)
-		return fail(err, len, "no route to %s: %s", n->s.rhost, strerror(-oif));
+		return fail(oif, err, len, "no route to %s: %s", n->s.rhost, strerror(-oif));
 	n->underlay = oif;
 	return 0;
 }
@@ -549,7 +551,8 @@ static int make_devices(struct sv_tap *t, int id, struct tap_entry *e, char *err
 		snprintf(a, sizeof(a), "sv-tap-%d", id);
 		ret = sv_tapdev_vxlan(a, &e->s.raddr, e->s.port, e->s.vni);
 		if (ret < 0)
-			return fail(err, len, "cannot create VXLAN device %s: %s", a, strerror(-ret));
+			return fail(ret, err, len, "cannot create VXLAN device %s: %s", a,
+				    strerror(-ret));
 		e->vx_ifindex = e->to_ifindex = ret;
 	}
 	e->s.r.target_ifindex = e->to_ifindex;
@@ -559,18 +562,18 @@ static int make_devices(struct sv_tap *t, int id, struct tap_entry *e, char *err
 	snprintf(b, sizeof(b), "sv-tap-%db", id);
 	ret = sv_tapdev_veth(a, b);
 	if (ret)
-		return fail(err, len, "cannot create veth pair %s: %s", a, strerror(-ret));
+		return fail(ret, err, len, "cannot create veth pair %s: %s", a, strerror(-ret));
 	e->veth_a = if_nametoindex(a);
 	e->veth_b = if_nametoindex(b);
 	if (!e->veth_a || !e->veth_b)
-		return fail(err, len, "veth pair %s vanished", a);
+		return fail(-ENODEV, err, len, "veth pair %s vanished", a);
 	tr.target_ifindex = e->to_ifindex;
 	key = e->veth_b;
 	if (bpf_map_update_elem(bpf_map__fd(t->skel->maps.sv_tap_truncs), &key, &tr, BPF_ANY))
-		return fail(err, len, "cannot configure %s: %s", b, strerror(errno));
+		return fail(-errno, err, len, "cannot configure %s: %s", b, strerror(errno));
 	ret = tcx_link(bpf_program__fd(t->skel->progs.sv_tap_trunc), e->veth_b, SV_INGRESS);
 	if (ret < 0)
-		return fail(err, len, "cannot attach to %s: %s", b, strerror(-ret));
+		return fail(ret, err, len, "cannot attach to %s: %s", b, strerror(-ret));
 	e->trunc_link = ret;
 	e->s.r.target_ifindex = e->veth_a;
 	return 0;
@@ -618,8 +621,8 @@ static int check_room(struct sv_tap *t, struct tap_entry *n, char *err, size_t l
 	for (dir = 0; dir < 2; dir++)
 		if ((n->s.dirs & (1 << dir)) &&
 		    rules_on(t, n->from_ifindex, dir) >= SV_TAP_MAX_PER_IF)
-			return fail(err, len, "%s already has %d rules %s (the most)", n->s.from,
-				    SV_TAP_MAX_PER_IF, dir ? "out" : "in");
+			return fail(-ENOSPC, err, len, "%s already has %d rules %s (the most)",
+				    n->s.from, SV_TAP_MAX_PER_IF, dir ? "out" : "in");
 	return 0;
 }
 
@@ -642,12 +645,12 @@ int sv_tap_add(struct sv_tap *t, int argc, char **argv, enum sv_tap_origin origi
 		return ret;
 	id = alloc_id(t);
 	if (id < 0)
-		return fail(err, len, "too many tap rules (at most %d)", SV_TAP_MAX_RULES - 1);
+		return fail(id, err, len, "too many tap rules (at most %d)", SV_TAP_MAX_RULES - 1);
 	ret = make_devices(t, id, &n, err, len);
 	if (!ret) {
 		ret = write_rule(t, id, &n.s.r);
 		if (ret)
-			fail(err, len, "cannot write rule %d: %s", id, strerror(-ret));
+			fail(ret, err, len, "cannot write rule %d: %s", id, strerror(-ret));
 	}
 	if (ret) {
 		undo_devices(t, &n);
@@ -667,7 +670,7 @@ int sv_tap_add(struct sv_tap *t, int argc, char **argv, enum sv_tap_origin origi
 		if (n.s.dirs & (1 << dir))
 			ret = publish(t, n.from_ifindex, dir);
 	if (ret) {
-		fail(err, len, "cannot attach to %s: %s%s", n.s.from, strerror(-ret),
+		fail(ret, err, len, "cannot attach to %s: %s%s", n.s.from, strerror(-ret),
 		     ret == -EINVAL ? " (the tap needs tcx links, Linux 6.6+)" : "");
 		sv_tap_del(t, id, NULL, 0);
 		return ret;
@@ -683,7 +686,7 @@ int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 	int dir;
 
 	if (id < 1 || id >= SV_TAP_MAX_RULES || !t->rules[id].used)
-		return err ? fail(err, len, "no tap rule %d", id) : -ENOENT;
+		return err ? fail(-ENOENT, err, len, "no tap rule %d", id) : -ENOENT;
 	e = &t->rules[id];
 	e->used = 0;
 	/* Out of the lists first (its marks with it); then the filters, the slot and the
@@ -863,7 +866,7 @@ int sv_tap_command(struct sv_tap *t, int argc, char **argv, struct sb *out, char
 		errno = 0;
 		id = strtoul(argv[1], &end, 10);
 		if (errno || end == argv[1] || *end)
-			return fail(err, len, "invalid rule id '%s'", argv[1]);
+			return fail(-EINVAL, err, len, "invalid rule id '%s'", argv[1]);
 		ret = sv_tap_del(t, id > SV_TAP_MAX_RULES ? 0 : (int)id, err, len);
 		if (!ret)
 			pr_info("tap rule %lu removed\n", id);
@@ -874,7 +877,7 @@ int sv_tap_command(struct sv_tap *t, int argc, char **argv, struct sb *out, char
 			sv_tap_list(t, out);
 		return 0;
 	}
-	return fail(err, len, "unknown tap command (add, del ID or list)");
+	return fail(-EINVAL, err, len, "unknown tap command (add, del ID or list)");
 }
 
 static int wanted(const struct sv_tap_want *want, int n, long long post_id)
@@ -895,7 +898,7 @@ static int sync_add(struct sv_tap *t, const struct sv_tap_want *w, char *err, si
 
 	snprintf(line, sizeof(line), "%s", w->rule);
 	n = sv_tap_split(line, words, SV_TAP_ARGS);
-	id = n < 0 ? fail(err, len, "too many words") :
+	id = n < 0 ? fail(n, err, len, "too many words") :
 		     sv_tap_add(t, n, words, SV_TAP_POST, err, len);
 	if (id > 0) {
 		t->rules[id].post_id = w->post_id;

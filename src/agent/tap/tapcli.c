@@ -2,11 +2,9 @@
 /* "sitevisor-agent tap ...": manages the running agent's TAP rules over its control socket. */
 #include <stdio.h>
 #include <string.h>
-#include "control.h"
 #include "log.h"
 #include "params.h"
-#include "tap.h"
-#include "tapspec.h"
+#include "tap_int.h"
 
 struct tapcli_opts {
 	const char *control;

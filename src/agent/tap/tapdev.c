@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* rtnetlink requests for the TAP's own devices (rtnl.c). */
-#include "tapdev.h"
+#include "tap_int.h"
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
