@@ -97,13 +97,13 @@ $(BUILD)/tests/parser_test: tests/parser_test.c $(SKELS) src/include/sitevisor.h
 	$(Q)$(CC) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 $(BUILD)/tests/store_test: tests/store_test.c $(filter $(BUILD)/store/%,$(POST_OBJS)) \
-			   $(BUILD)/post/ingest.o $(LIB_OBJS)
+			   $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(POST_LDLIBS)
 
 $(BUILD)/tests/ipfix_test: tests/ipfix_test.c $(BUILD)/export/ipfix.o $(BUILD)/export/ipfix_msg.o \
-			   $(BUILD)/lib/log.o
+			   $(BUILD)/lib/log.o $(BUILD)/lib/flowrec.o $(BUILD)/lib/sb.o
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@
@@ -161,13 +161,13 @@ demo: deps all
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	       -Isrc/lib -Isrc/post -Isrc/store -Isrc/api
-$(BUILD)/fuzz/fuzz_ingest: tests/fuzz/fuzz_ingest.c src/post/ingest.c src/lib/jsonr.c \
+$(BUILD)/fuzz/fuzz_ingest: tests/fuzz/fuzz_ingest.c src/lib/ingest.c src/lib/flowrec.c src/lib/jsonr.c \
 			   src/lib/sb.c src/lib/timeparse.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
 
-$(BUILD)/fuzz/fuzz_ipfix: tests/fuzz/fuzz_ipfix.c src/post/ipfix_parse.c src/post/ingest.c \
+$(BUILD)/fuzz/fuzz_ipfix: tests/fuzz/fuzz_ipfix.c src/post/ipfix_parse.c src/lib/ingest.c src/lib/flowrec.c \
 			  src/lib/jsonr.c src/lib/sb.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"

@@ -39,7 +39,7 @@ static double now_s(void)
 }
 
 /* Record i: IPv4, IPv6 or non-IP, every fourth one tunnelled. */
-static void make_rec(unsigned int i, struct sv_flow_key *k, struct sv_flow_rec *r)
+static void make_rec(unsigned int i, struct sv_flow_key *k, struct sv_rec *r)
 {
 	memset(k, 0, sizeof(*k));
 	k->ifindex = 2;
@@ -49,7 +49,10 @@ static void make_rec(unsigned int i, struct sv_flow_key *k, struct sv_flow_rec *
 	k->dst_port = 9000;
 	k->flags = i % 4 == 0 ? SV_KEY_TUNNEL : 0;
 	k->vni = 42;
-	*r = (struct sv_flow_rec){ .key = k, .packets = 1, .bytes = 100, .reason = SV_END_ACTIVE };
+	sv_rec_init(r);
+	r->packets = 1;
+	r->bytes = 100;
+	strcpy(r->end_reason, sv_end_reason_str(SV_END_ACTIVE));
 }
 
 static int listener(int type, struct sockaddr_in *sa, int rcvbuf)
@@ -130,7 +133,7 @@ static void framing(unsigned int mtu)
 	char target[64];
 	struct sockaddr_in sa;
 	struct sv_flow_key k;
-	struct sv_flow_rec r;
+	struct sv_rec r;
 	struct sv_ipfix *x;
 	__u32 seq = 0;
 	ssize_t n;
@@ -141,7 +144,7 @@ static void framing(unsigned int mtu)
 	x = exporter(target, mtu);
 	for (i = 0; i < 3000; i++) {
 		make_rec(i, &k, &r);
-		sv_ipfix_flow(x, &r);
+		sv_ipfix_flow(x, &k, &r);
 	}
 	sv_ipfix_end(x);
 	while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
@@ -169,7 +172,7 @@ static void stalled_collector(void)
 	char target[64];
 	struct sockaddr_in sa;
 	struct sv_flow_key k;
-	struct sv_flow_rec r;
+	struct sv_rec r;
 	struct sv_ipfix *x;
 	int fd;
 
@@ -180,7 +183,7 @@ static void stalled_collector(void)
 		t = now_s();
 		for (i = 0; i < n; i++) {
 			make_rec(i, &k, &r);
-			sv_ipfix_flow(x, &r);
+			sv_ipfix_flow(x, &k, &r);
 		}
 		sv_ipfix_end(x);
 		t = now_s() - t;

@@ -78,6 +78,18 @@ int sv_talk_prune(struct sv_conn *c, int64_t now_ns, int64_t rollup_keep_ns);
 /* Deletes alerts whose last activity is older than before_ns (alerts.c). */
 int sv_alerts_prune(struct sv_conn *c, int64_t before_ns);
 
+/* The flows table's record columns (flowcols.c, from flowrec.h's field list): "box, iface,
+ * ..." and as many "?, ?, ..." for an insert. */
+extern const char sv_flow_cols[];
+extern const char sv_flow_params[];
+/* Binds box and a record's fields to an insert's parameters 1, 2, ... */
+void sv_flow_bind(sqlite3_stmt *s, const char *box, const struct sv_rec *r);
+/* Reads a record's fields from a row's columns col, col + 1, ... */
+void sv_flow_read(sqlite3_stmt *s, int col, struct sv_rec *r);
+/* Adds the columns of fields the table lacks; a column of another type is an error (in
+ * err). 0, -EINVAL or -EIO. */
+int sv_flow_cols_sync(sqlite3 *db, char *err, size_t errlen);
+
 /* A text column, "" for NULL. */
 static inline const char *col_text(sqlite3_stmt *s, int i)
 {
