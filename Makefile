@@ -31,7 +31,7 @@ BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
 SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h
 TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test \
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
-	      $(BUILD)/tests/store_test \
+	      $(BUILD)/tests/store_test $(BUILD)/tests/record_test \
 	      $(BUILD)/tests/tcxquery $(BUILD)/tests/tcxattach $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o \
 	      $(BUILD)/tests/dropper.bpf.o $(BUILD)/tests/cbpf_test $(BUILD)/bench/udpsink
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udprate \
@@ -98,6 +98,12 @@ $(BUILD)/tests/parser_test: tests/parser_test.c $(SKELS) src/include/sitevisor.h
 
 $(BUILD)/tests/store_test: tests/store_test.c $(filter $(BUILD)/store/%,$(POST_OBJS)) \
 			   $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(POST_LDLIBS)
+
+$(BUILD)/tests/record_test: tests/record_test.c $(filter $(BUILD)/store/%,$(POST_OBJS)) \
+			    $(BUILD)/export/lineproto.o $(BUILD)/export/ipfix_msg.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(POST_LDLIBS)
