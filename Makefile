@@ -167,14 +167,14 @@ demo: deps all
 FUZZ_SECONDS ?= 60
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	       -Isrc/lib -Isrc/post -Isrc/store -Isrc/api
-$(BUILD)/fuzz/fuzz_ingest: tests/fuzz/fuzz_ingest.c src/lib/ingest.c src/lib/flowrec.c src/lib/jsonr.c \
-			   src/lib/sb.c src/lib/timeparse.c $(HEADERS)
+$(BUILD)/fuzz/fuzz_ingest: tests/fuzz/fuzz_ingest.c src/lib/ingest.c src/lib/flowrec.c \
+			   src/lib/jsonr.c src/lib/sb.c src/lib/timeparse.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
 
-$(BUILD)/fuzz/fuzz_ipfix: tests/fuzz/fuzz_ipfix.c src/post/ipfix_parse.c src/lib/ingest.c src/lib/flowrec.c \
-			  src/lib/jsonr.c src/lib/sb.c $(HEADERS)
+$(BUILD)/fuzz/fuzz_ipfix: tests/fuzz/fuzz_ipfix.c src/post/ipfix_parse.c src/lib/ingest.c \
+			  src/lib/flowrec.c src/lib/jsonr.c src/lib/sb.c $(HEADERS)
 	@mkdir -p $(dir $@)
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) -o $@
