@@ -4,7 +4,6 @@
  * must cost a scan a bounded time and be counted, never stall the agent's event loop.
  * Runs on loopback (tests/test-ipfix-export.sh runs it inside a test namespace). */
 #include <arpa/inet.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,23 +11,9 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include "check.h"
 #include "ipfix.h"
 #include "ipfix_msg.h"
-
-static int failed;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf(ok ? "PASS: " : "FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	failed |= !ok;
-}
 
 static double now_s(void)
 {
@@ -207,5 +192,5 @@ int main(void)
 	framing(1400);
 	framing(9000);
 	stalled_collector();
-	return failed;
+	return failed ? 1 : 0;
 }

@@ -4,33 +4,17 @@
  * batch parser, the store's insert and read, appears in the line protocol as its lp column
  * says, and has its IPFIX element in the templates. A field added to the list is covered
  * here without a line of this file changing. No root, no network. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "check.h"
 #include "flowrec.h"
 #include "ingest.h"
 #include "ipfix_msg.h"
 #include "lineproto.h"
 #include "sb.h"
 #include "store.h"
-
-static int failed, passed;
-
-static void check(int ok, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void check(int ok, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf(ok ? "PASS: " : "FAIL: ");
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	passed += ok;
-	failed += !ok;
-}
 
 /* A value of each kind that is valid, not the absent one, and differs per field (n). */
 #define SET_IFACE(v, n) snprintf(v, sizeof(v), "if-%d", n)
