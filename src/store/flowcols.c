@@ -11,8 +11,9 @@
 #define COL_PARAM(name, kind, part, when, ipfix, lp, agg) ", ?"
 
 /* The box, then the record's fields, as the migrations made the table. */
-const char sv_flow_cols[] = "box" SV_FLOW_FIELDS(COL_NAME);
-const char sv_flow_params[] = "?" SV_FLOW_FIELDS(COL_PARAM);
+const char sv_flow_insert[] = "INSERT INTO flows (box" SV_FLOW_FIELDS(COL_NAME) ") VALUES (?"
+	SV_FLOW_FIELDS(COL_PARAM) ")";
+const char sv_flow_select[] = "SELECT id, box" SV_FLOW_FIELDS(COL_NAME) " FROM flows";
 
 static void bind_text(sqlite3_stmt *s, int i, const char *v)
 {

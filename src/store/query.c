@@ -193,17 +193,16 @@ int sv_store_flows(struct sv_store *st, const struct sv_filter *f, const char *s
 	struct flow_ctx fc = { cb, ctx };
 	int64_t extra[2] = { limit, offset };
 	struct where w;
-	char tail[96], head[1024];
+	char tail[96];
 	int desc = sort[0] == '-';
 
 	if (!c)
 		return -EIO;
 	where_flows(&w, f);
-	snprintf(head, sizeof(head), "SELECT id, %s FROM flows", sv_flow_cols);
 	/* id breaks ties so pages never repeat or skip a record. */
 	snprintf(tail, sizeof(tail), " ORDER BY %s %s, id %s LIMIT ? OFFSET ?", sort + desc,
 		 desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
-	return each_row(prepare_where(c, head, &w, tail, 2, extra), flow_row, &fc);
+	return each_row(prepare_where(c, sv_flow_select, &w, tail, 2, extra), flow_row, &fc);
 }
 
 struct series_ctx {

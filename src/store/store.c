@@ -326,12 +326,7 @@ int sv_prepare(struct sv_conn *c, sqlite3_stmt **s, const char *sql)
 
 static int insert_flow(struct sv_conn *c, const char *box, const struct sv_rec *r)
 {
-	char sql[1024];
-
-	if (!c->ins_flow)
-		snprintf(sql, sizeof(sql), "INSERT INTO flows (%s) VALUES (%s)", sv_flow_cols,
-			 sv_flow_params);
-	if (sv_prepare(c, &c->ins_flow, sql))
+	if (sv_prepare(c, &c->ins_flow, sv_flow_insert))
 		return -EIO;
 	sv_flow_bind(c->ins_flow, box, r);
 	return sqlite3_step(c->ins_flow) == SQLITE_DONE ? 0 : -EIO;

@@ -78,10 +78,10 @@ int sv_talk_prune(struct sv_conn *c, int64_t now_ns, int64_t rollup_keep_ns);
 /* Deletes alerts whose last activity is older than before_ns (alerts.c). */
 int sv_alerts_prune(struct sv_conn *c, int64_t before_ns);
 
-/* The flows table's record columns (flowcols.c, from flowrec.h's field list): "box, iface,
- * ..." and as many "?, ?, ..." for an insert. */
-extern const char sv_flow_cols[];
-extern const char sv_flow_params[];
+/* The flows table's record columns (flowcols.c, from flowrec.h's field list): the insert of
+ * a record with its box, and the select of id, box and the record's fields. */
+extern const char sv_flow_insert[];
+extern const char sv_flow_select[];
 /* Binds box and a record's fields to an insert's parameters 1, 2, ... */
 void sv_flow_bind(sqlite3_stmt *s, const char *box, const struct sv_rec *r);
 /* Reads a record's fields from a row's columns col, col + 1, ... */
