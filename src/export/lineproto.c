@@ -77,19 +77,19 @@ static void where(struct sb *s, const char *measurement, const char *box, const 
 }
 
 /* Each kind as a line protocol field value: integers, or strings. */
-#define LP_IFACE(s, v) sv_lp_str(s, v)
-#define LP_DIR(s, v) sb_printf(s, "%di", v)
-#define LP_ADDR(s, v) sv_lp_str(s, v)
-#define LP_MAC(s, v) sv_lp_str(s, v)
-#define LP_REASON(s, v) sv_lp_str(s, v)
-#define LP_U8(s, v) sb_printf(s, "%ui", v)
-#define LP_U16(s, v) sb_printf(s, "%ui", v)
-#define LP_IPVER(s, v) sb_printf(s, "%ui", v)
-#define LP_OPT8(s, v) sb_printf(s, "%di", v)
-#define LP_VLAN(s, v) sb_printf(s, "%di", v)
-#define LP_VNI(s, v) sb_printf(s, "%" PRId64 "i", v)
-#define LP_COUNT(s, v) sb_printf(s, "%" PRIu64 "i", v)
-#define LP_NS(s, v) sb_printf(s, "%" PRIu64 "i", v)
+#define LPV_IFACE(s, v) sv_lp_str(s, v)
+#define LPV_DIR(s, v) sb_printf(s, "%di", v)
+#define LPV_ADDR(s, v) sv_lp_str(s, v)
+#define LPV_MAC(s, v) sv_lp_str(s, v)
+#define LPV_REASON(s, v) sv_lp_str(s, v)
+#define LPV_U8(s, v) sb_printf(s, "%ui", v)
+#define LPV_U16(s, v) sb_printf(s, "%ui", v)
+#define LPV_IPVER(s, v) sb_printf(s, "%ui", v)
+#define LPV_OPT8(s, v) sb_printf(s, "%di", v)
+#define LPV_VLAN(s, v) sb_printf(s, "%di", v)
+#define LPV_VNI(s, v) sb_printf(s, "%" PRId64 "i", v)
+#define LPV_COUNT(s, v) sb_printf(s, "%" PRIu64 "i", v)
+#define LPV_NS(s, v) sb_printf(s, "%" PRIu64 "i", v)
 
 /* The fields at positions 1, 2, ... (LP_FIELD(n)) that the record has, comma-separated. */
 static void lp_fields(struct sb *s, const struct sv_rec *r, int sep)
@@ -102,7 +102,7 @@ static void lp_fields(struct sb *s, const struct sv_rec *r, int sep)
 			if (sep)                                                                 \
 				sb_putc(s, ',');                                                 \
 			sb_puts(s, #name "=");                                                   \
-			LP_##kind(s, r->name);                                                   \
+			LPV_##kind(s, r->name);                                                  \
 			sep = 1;                                                                 \
 		}
 		SV_FLOW_FIELDS(X)
