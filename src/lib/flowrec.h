@@ -20,10 +20,10 @@
  * a flow field"); the writers, the parser and the store follow.
  *
  * X(name, kind, part, when, ipfix, lp, agg):
- *   kind  the C type, JSON form, range checked on ingest and store column (SV_K_* below);
+ *   kind  the C type, JSON form, range checked on ingest and store column (kinds below);
  *   part  KEY: the flow's identity, also in packet events; VAL: what the interval counted;
- *   when  whether the JSON record has the field, an expression over r (a record); an
- *         empty text field that it has is written null;
+ *   when  whether a record has the field, an expression over r (the record), for the JSON
+ *         record and the line protocol; an empty text field that JSON has is null;
  *   ipfix IPFIX(id): an IANA element sent after the fixed fields, encoded by kind;
  *         IPFIX_HAND(id): placed by ipfix_msg.c's templates (one field, several elements
  *         or none: addresses by version, the interface by direction); NO_IPFIX;
