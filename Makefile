@@ -15,6 +15,11 @@ BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -Wall -Werror -Isrc/include -I$(ARCH_I
 LDLIBS   := -lpcap -lbpf -lelf -lz -lcurl -lmicrohttpd -lpthread
 POST_LDLIBS := -lmicrohttpd -lsqlite3 -lcurl -lpthread
 
+# One version for --version, the man pages, the agent's batches (agent_version), User-Agent
+# and metrics.
+VERSION  ?= 0.1.0
+CFLAGS   += -DSV_VERSION='"$(VERSION)"'
+
 ifeq ($(V),1)
 Q :=
 else
@@ -23,15 +28,15 @@ endif
 
 LIB_OBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/lib/*.c))
 AGENT_OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/agent/*.c src/export/*.c)) $(LIB_OBJS)
-POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/*.c src/api/*.c \
-						  src/export/*.c)) \
+POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/*.c \
+						  src/store/sqlite/*.c src/api/*.c src/export/*.c)) \
 	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
 BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
 SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h
 TEST_TOOLS := $(BUILD)/fuzz/fuzz_ingest $(BUILD)/fuzz/fuzz_ipfix $(BUILD)/tests/parser_test \
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
-	      $(BUILD)/tests/store_test $(BUILD)/tests/record_test \
+	      $(BUILD)/tests/store_test $(BUILD)/tests/sendq_test $(BUILD)/tests/record_test \
 	      $(BUILD)/tests/tcxquery $(BUILD)/tests/tcxattach $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o \
 	      $(BUILD)/tests/dropper.bpf.o $(BUILD)/tests/cbpf_test $(BUILD)/bench/udpsink
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udprate \
@@ -55,7 +60,7 @@ $(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
 	@echo "  SKEL    $@"
 	$(Q)$(BPFTOOL) gen skeleton $< name $(subst .bpf.o,_bpf,$(notdir $<)) > $@
 
-HEADERS := $(wildcard src/*/*.h)
+HEADERS := $(wildcard src/*/*.h src/*/*/*.h)
 
 $(BUILD)/%.o: src/%.c $(SKELS) $(HEADERS)
 	@mkdir -p $(dir $@)
@@ -100,13 +105,19 @@ $(BUILD)/tests/store_test: tests/store_test.c $(filter $(BUILD)/store/%,$(POST_O
 			   $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(POST_LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -Isrc/store/sqlite $^ -o $@ $(POST_LDLIBS)
 
 $(BUILD)/tests/record_test: tests/record_test.c $(filter $(BUILD)/store/%,$(POST_OBJS)) \
 			    $(BUILD)/export/lineproto.o $(BUILD)/export/ipfix_msg.o $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(POST_LDLIBS)
+
+$(BUILD)/tests/sendq_test: tests/sendq_test.c $(BUILD)/lib/sendq.o $(BUILD)/lib/sender.o \
+			   $(BUILD)/lib/thread.o $(BUILD)/lib/log.o
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ -lcurl -lpthread
 
 $(BUILD)/tests/ipfix_test: tests/ipfix_test.c $(BUILD)/export/ipfix.o $(BUILD)/export/ipfix_msg.o \
 			   $(BUILD)/lib/log.o $(BUILD)/lib/flowrec.o $(BUILD)/lib/sb.o
@@ -143,8 +154,24 @@ $(BUILD)/bench/bpfstats: bench/tools/bpfstats.c
 $(BUILD):
 	@mkdir -p $@
 
+# The objects that use SV_VERSION are rebuilt when VERSION changes.
+$(BUILD)/version: FORCE | $(BUILD)
+	$(Q)echo '$(VERSION)' | cmp -s - $@ || echo '$(VERSION)' > $@
+$(BUILD)/lib/params.o $(BUILD)/agent/main.o $(BUILD)/post/main.o: $(BUILD)/version
+FORCE:
+
+# The man pages: the prose in docs/man/ with each program's option table (--help-roff).
+MAN_PAGES := $(BUILD)/man/sitevisor-agent.8 $(BUILD)/man/sitevisor-post.8
+.PHONY: man
+man: $(MAN_PAGES)
+
+$(BUILD)/man/%.8: docs/man/%.8.in $(BUILD)/% scripts/man.sh
+	@mkdir -p $(dir $@)
+	@echo "  MAN     $@"
+	$(Q)bash scripts/man.sh $< $(BUILD)/$* $(VERSION) > $@
+
 # Builds everything and runs every test; the last line reads "N passed, N failed, N skipped".
-check: deps all $(TEST_TOOLS)
+check: deps all man $(TEST_TOOLS)
 	$(Q)bash tests/run.sh
 
 test: check
@@ -185,7 +212,7 @@ fuzz: deps fuzz-build
 	$(Q)bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 format:
-	clang-format -i src/*/*.c src/*/*.h tests/*.c tests/tools/*.c
+	clang-format -i src/*/*.c src/*/*.h src/*/*/*.c src/*/*/*.h tests/*.c tests/tools/*.c
 
 lint: all
 	cppcheck --quiet --error-exitcode=1 --enable=warning,portability \

@@ -34,6 +34,7 @@ wanted() { [ -z "${TESTS:-}" ] || [[ " $TESTS " == *" $1 "* ]]; }
 
 wanted parser && run_one parser build/tests/parser_test
 wanted store && run_one store build/tests/store_test
+wanted sendq && run_one sendq build/tests/sendq_test
 wanted record && run_one record build/tests/record_test
 for t in tests/test-*.sh; do
 	name=$(basename "$t" .sh)

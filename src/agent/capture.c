@@ -8,7 +8,6 @@
  * batch so a reader on a pipe sees them at once. */
 #include "capture.h"
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,6 +26,7 @@
 #include "cbpf.h"
 #include "iface.h"
 #include "log.h"
+#include "params.h"
 #include "pcapfilt.h"
 #include "pcapng.h"
 #include "sitevisor.h"
@@ -67,32 +67,49 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-static void usage(FILE *f)
+static int set_interface(void *cfg, const char *arg)
 {
-	fprintf(f,
-		"Usage: sitevisor-agent capture -i IFACE [-i IFACE...] [-w FILE|-] [-s SNAPLEN]\n"
-		"                               [-c COUNT] [EXPRESSION]\n"
-		"Writes the frames that match EXPRESSION (libpcap filter syntax, as tcpdump) as\n"
-		"pcapng; the filter runs inside the kernel.\n\n"
-		"  -i IFACE    capture on IFACE, both directions (repeatable)\n"
-		"  -w FILE     write pcapng to FILE; '-': standard output (default when that is\n"
-		"              not a terminal)\n"
-		"  -s SNAPLEN  keep at most SNAPLEN bytes of each frame (default and 0: %d)\n"
-		"  -c COUNT    stop after COUNT frames\n"
-		"  -h          this help\n",
-		CAP_SNAPLEN_MAX);
+	struct cap_opts *o = cfg;
+
+	return sv_ifnames_add(&o->ifnames, &o->n_ifnames, (char *)arg);
 }
 
-static int parse_num(const char *s, unsigned long long max, unsigned long long *v)
+/* -s 0 is tcpdump's "the whole frame". */
+static int check_snaplen(void *cfg, const char *arg)
 {
-	char *end;
+	struct cap_opts *o = cfg;
 
-	if (!*s || *s == '-')
-		return -EINVAL;
-	errno = 0;
-	*v = strtoull(s, &end, 10);
-	return errno || *end || *v > max ? -EINVAL : 0;
+	if (!o->snaplen)
+		o->snaplen = CAP_SNAPLEN_MAX;
+	return 0;
 }
+
+
+/* tcpdump's letters; the expression follows the options, so parsing stops at it. */
+static const struct sv_opt cap_opts[] = {
+	{ NULL, 'i', SV_OPT_FUNC, .set = set_interface, .metavar = "IFACE",
+	  .help = "capture on IFACE, both directions (repeatable)" },
+	{ NULL, 'w', SV_OPT_STR, SV_FIELD(struct cap_opts, out), .metavar = "FILE",
+	  .help = "write pcapng to FILE; '-': standard output (the default when that is not a "
+		  "terminal)" },
+	{ NULL, 's', SV_OPT_NUM, SV_FIELD(struct cap_opts, snaplen), .min = 0,
+	  .max = CAP_SNAPLEN_MAX, .def = SV_STR(CAP_SNAPLEN_MAX), .set = check_snaplen,
+	  .metavar = "SNAPLEN", .help = "keep at most SNAPLEN bytes of each frame (0: all)" },
+	{ NULL, 'c', SV_OPT_NUM, SV_FIELD(struct cap_opts, count), .min = 1, .max = ULLONG_MAX,
+	  .metavar = "COUNT", .help = "stop after COUNT frames" },
+	SV_OPTS_STANDARD('h'),
+	SV_OPT_END,
+};
+
+static const struct sv_cmd cap_cmd = {
+	.name = "sitevisor-agent capture",
+	.synopsis = "sitevisor-agent capture -i IFACE [-i IFACE...] [-w FILE|-] [-s SNAPLEN]\n"
+		    "                               [-c COUNT] [EXPRESSION]",
+	.about = "Writes the frames that match EXPRESSION (libpcap filter syntax, as tcpdump) "
+		 "as pcapng; the filter runs inside the kernel.",
+	.opts = cap_opts,
+	.flags = SV_CMD_ARGS | SV_CMD_SHORT,
+};
 
 /* The expression: the remaining arguments joined by spaces, as tcpdump does. */
 static char *join_args(int argc, char **argv)
@@ -114,74 +131,19 @@ static char *join_args(int argc, char **argv)
 	return s;
 }
 
-/* The option getopt stopped at, as typed: a long one whole (getopt sees its first '-'). */
-static const char *bad_opt(int argc, char **argv, int opt)
-{
-	static char buf[3];
-	int i;
-
-	for (i = 1; opt == '-' && i < optind + 1 && i < argc; i++)
-		if (!strncmp(argv[i], "--", 2))
-			return argv[i];
-	snprintf(buf, sizeof(buf), "-%c", opt);
-	return buf;
-}
-
+/* Returns 0 to capture, 1 to exit 0 (help, version), negative on a usage error. */
 static int parse_args(int argc, char **argv, struct cap_opts *o)
 {
-	unsigned long long v;
-	int c, err;
+	struct sv_opt_state p;
+	int err = sv_params_parse(&p, &cap_cmd, o, argc, argv);
 
-	o->snaplen = CAP_SNAPLEN_MAX;
-	if (argc > 1 && !strcmp(argv[1], "--help")) {
-		usage(stdout);
-		exit(0);
-	}
-	opterr = 0;
-	optind = 1;
-	/* '+': stop at the first non-option, so an expression such as "not port 22" is not
-	 * taken apart (tcpdump's getopt does the same with POSIXLY_CORRECT-like parsing). */
-	while ((c = getopt(argc, argv, "+i:w:s:c:h")) != -1) {
-		switch (c) {
-		case 'i':
-			err = sv_ifnames_add(&o->ifnames, &o->n_ifnames, optarg);
-			if (err)
-				return err;
-			break;
-		case 'w':
-			o->out = optarg;
-			break;
-		case 's':
-			if (parse_num(optarg, CAP_SNAPLEN_MAX, &v)) {
-				pr_warn("-s: a snap length from 0 to %d, not '%s'\n",
-					CAP_SNAPLEN_MAX, optarg);
-				return -EINVAL;
-			}
-			o->snaplen = v ? v : CAP_SNAPLEN_MAX;
-			break;
-		case 'c':
-			if (parse_num(optarg, ULLONG_MAX, &v) || !v) {
-				pr_warn("-c: a positive count, not '%s'\n", optarg);
-				return -EINVAL;
-			}
-			o->count = v;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
-		default:
-			if (optopt == 'i' || optopt == 'w' || optopt == 's' || optopt == 'c')
-				pr_warn("-%c needs a value\n", optopt);
-			else
-				pr_warn("unknown option '%s' (see -h)\n", bad_opt(argc, argv, optopt));
-			return -EINVAL;
-		}
-	}
+	if (err)
+		return err;
 	if (!o->n_ifnames) {
 		pr_warn("name the interfaces with -i (see -h)\n");
 		return -EINVAL;
 	}
-	o->expr = join_args(argc - optind, argv + optind);
+	o->expr = join_args(argc - p.argi, argv + p.argi);
 	return o->expr ? 0 : -ENOMEM;
 }
 
@@ -530,7 +492,7 @@ out:
 		close(c.perf_fd);
 	free(c.o.ifnames);
 	free(c.o.expr);
-	if (!err)
+	if (err >= 0) /* 1: --help or --version said */
 		return 0;
 	return err == -EINVAL || err == -ENODEV ? 2 : 1;
 }

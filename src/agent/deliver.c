@@ -5,7 +5,8 @@
  * agent that restarts meanwhile, must not cost records, and a bound on disk is one we can
  * keep. Why a thread: a POST can take seconds (slow link, post restarting), and the event
  * loop must keep emptying the kernel's maps meanwhile. The two share only the queue of
- * spooled batches: the main thread appends and, when the spool is full, drops the oldest;
+ * spooled batches (lib/sendq.c, which this file tells what a batch is and what the post's
+ * answers mean): the main thread appends and, when the spool is full, drops the oldest;
  * the sender takes the oldest, and removes it after a 2xx. The batch being sent is never
  * dropped, so a batch is either delivered or counted as dropped, never both.
  *
@@ -18,53 +19,39 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/file.h>
-#include <sys/queue.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include "thread.h"
 #include "deliver.h"
 #include "log.h"
 #include "output.h"
-#include "sender.h"
+#include "sendq.h"
 
-#define NS_PER_MS SV_NS_PER_MS
 #define NS_PER_SEC SV_NS_PER_SEC
 #define BATCH_MAX (4u << 20) /* the post takes 16 MiB by default: stay well below */
 #define REC_MAX 2048 /* a record line is under 1 KiB: seal a batch this early */
 #define IFACES_MAX 1900 /* the post keeps at most 2 KiB of interface list */
 #define ID_BOX_MAX 80 /* batch ids have at most 128 characters */
 #define BOX_MAX 127 /* the post's longest box name */
-#define TOKEN_MAX 4096
+#define TOKEN_MAX SV_TOKEN_MAX
 #define NAME_MAX_LEN 96
-#define DRAIN_RETRY_MS 1000 /* while draining, try often: the post may be back any moment */
 #define DEFAULT_SPOOL "/var/lib/sitevisor/spool/"
 #define INGEST_PATH "/api/v1/ingest"
 
+/* A spooled batch; it.records and it.packets come from its name. */
 struct batch {
-	TAILQ_ENTRY(batch) link;
-	size_t size;
-	unsigned long long records, packets;
+	struct sv_sendq_item it;
 	char name[NAME_MAX_LEN];
 };
-TAILQ_HEAD(batch_q, batch);
-
-struct counts {
-	unsigned long long batches, records, packets;
-};
-
-enum post_state { POST_UNKNOWN, POST_OK, POST_DOWN, POST_TOKEN };
-
-enum outcome { SENT, SENT_DUP, REJECTED, UNREADABLE, BAD_TOKEN, FAILED, ABORTED };
 
 struct sv_deliver {
+	struct sv_sendq q; /* of spooled batches, shared with the sender thread */
+
 	/* Set by open, read-only afterwards. */
 	char *shown; /* the URL as given, for messages */
 	char *url; /* the ingest URL */
@@ -73,8 +60,7 @@ struct sv_deliver {
 	char *ca_file;
 	char spool[PATH_MAX];
 	int dir_fd, lock_fd;
-	size_t spool_max, batch_max;
-	unsigned int drain_timeout;
+	size_t batch_max;
 	char id_box[ID_BOX_MAX + 1];
 	const char *box, *version;
 	const struct sv_ifaces *ifaces;
@@ -86,33 +72,10 @@ struct sv_deliver {
 	size_t len;
 	struct sv_output out;
 	unsigned long long seq;
-	struct counts cur;
+	struct sv_sendq_counts cur;
 	char ifaces_json[IFACES_MAX + 64];
 	int ifaces_frozen;
-	struct counts lost, drop_unreported;
-	unsigned long long lost_logged_ns, drop_logged_ns;
-
-	/* Shared with the sender, under lock. */
-	pthread_mutex_t lock;
-	pthread_cond_t cond; /* the queue or the schedule changed */
-	struct batch_q q;
-	size_t spool_bytes;
-	unsigned int n_batches;
-	int inflight; /* the sender is sending the queue's first batch */
-	int draining, stop;
-	unsigned long long next_try_ns;
-	struct counts delivered, dropped, rejected;
-	unsigned long long duplicates, failures;
-
-	int abort; /* atomic: cut the transfer in progress short */
-	pthread_t thread;
-	int started, curl_ready;
-
-	/* The sender's own. */
-	enum post_state state;
-	unsigned long long down_since_ns, token_logged_ns;
-	struct sv_backoff backoff;
-	char why[320];
+	unsigned long long lost_logged_ns;
 };
 
 static unsigned long long wall_ns(void)
@@ -121,14 +84,6 @@ static unsigned long long wall_ns(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (unsigned long long)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
-}
-
-static void add(struct counts *c, unsigned long long batches, unsigned long long records,
-		unsigned long long packets)
-{
-	c->batches += batches;
-	c->records += records;
-	c->packets += packets;
 }
 
 /* --- start-up checks -------------------------------------------------------------- */
@@ -177,49 +132,30 @@ out:
 
 static int parse_url(struct sv_deliver *d, const char *url)
 {
-	char *scheme = NULL, *part = NULL;
+	char *part = NULL;
 	const char *why = NULL;
 	CURLU *u;
-	CURLUcode rc;
-	int err = -EINVAL;
+	int err;
 
 	if (!strncmp(url, "unix:", 5))
 		return parse_unix(d, url + 5);
-	u = curl_url();
-	if (!u)
-		return -ENOMEM;
-	rc = curl_url_set(u, CURLUPART_URL, url, 0);
-	if (rc != CURLUE_OK)
-		why = curl_url_strerror(rc);
-	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-		 (strcmp(scheme, "http") && strcmp(scheme, "https")))
-		why = "the scheme must be http or https";
-	else if (curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK)
+	err = sv_url_http(url, &u, &why);
+	if (!err && curl_url_get(u, CURLUPART_USER, &part, 0) == CURLUE_OK)
 		why = "no user or password in the URL: the token authenticates";
-	else if (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
-		 curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK)
+	else if (!err && (curl_url_get(u, CURLUPART_QUERY, &part, 0) == CURLUE_OK ||
+			  curl_url_get(u, CURLUPART_FRAGMENT, &part, 0) == CURLUE_OK))
 		why = "no query or fragment in the URL";
-	if (why)
+	if (why) {
 		pr_warn("invalid --post '%s': %s (expected http://HOST:PORT, https://HOST:PORT or "
 			"unix:/PATH)\n",
 			url, why);
-	else
+		err = -EINVAL;
+	} else if (!err) {
 		err = ingest_url(d, u);
-	curl_free(scheme);
+	}
 	curl_free(part);
 	curl_url_cleanup(u);
 	return err;
-}
-
-/* Printable ASCII without spaces: anything else would end up in an HTTP header. */
-static int valid_token(const char *t)
-{
-	if (!*t || strlen(t) > TOKEN_MAX)
-		return 0;
-	for (; *t; t++)
-		if (*t < 0x21 || *t > 0x7e)
-			return 0;
-	return 1;
 }
 
 /* The first line that is neither blank nor a # comment (as in the post's --tokens file),
@@ -254,9 +190,9 @@ static int read_token(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/* Printable ASCII without spaces, as the post's --tokens file has them. */
 static int set_token(struct sv_deliver *d, const struct sv_deliver_cfg *cfg)
 {
-	static const char hdr[] = "Authorization: Bearer ";
 	char *buf = malloc(TOKEN_MAX + 2);
 	const char *t = cfg->token;
 	int err = 0;
@@ -267,16 +203,11 @@ static int set_token(struct sv_deliver *d, const struct sv_deliver_cfg *cfg)
 		err = read_token(cfg->token_file, buf, TOKEN_MAX + 2);
 		t = buf;
 	}
-	if (!err && !valid_token(t)) {
-		pr_warn("invalid %s: 1 to %d printable characters without spaces\n",
-			cfg->token ? "--token" : "token in --token-file", TOKEN_MAX);
-		err = -EINVAL;
-	}
 	if (!err) {
-		d->auth = malloc(sizeof(hdr) + strlen(t));
-		if (d->auth)
-			sprintf(d->auth, "%s%s", hdr, t);
-		err = d->auth ? 0 : -ENOMEM;
+		err = sv_auth_header("Bearer", t, 0, &d->auth);
+		if (err == -EINVAL)
+			pr_warn("invalid %s: 1 to %d printable characters without spaces\n",
+				cfg->token ? "--token" : "token in --token-file", TOKEN_MAX);
 	}
 	memset(buf, 0, TOKEN_MAX + 2);
 	free(buf);
@@ -362,8 +293,8 @@ static int parse_batch_name(const char *name, struct batch *b)
 	int n = 0;
 
 	if (strlen(name) >= sizeof(b->name) ||
-	    sscanf(name, "b-%20llu-%10llu-r%llu-p%llu.ndjson%n", &start, &seq, &b->records,
-		   &b->packets, &n) != 4 ||
+	    sscanf(name, "b-%20llu-%10llu-r%llu-p%llu.ndjson%n", &start, &seq, &b->it.records,
+		   &b->it.packets, &n) != 4 ||
 	    !n || name[n])
 		return -EINVAL;
 	strcpy(b->name, name);
@@ -375,18 +306,11 @@ static int by_name(const void *a, const void *b)
 	return strcmp((*(struct batch *const *)a)->name, (*(struct batch *const *)b)->name);
 }
 
-static void append(struct sv_deliver *d, struct batch *b)
-{
-	TAILQ_INSERT_TAIL(&d->q, b, link);
-	d->spool_bytes += b->size;
-	d->n_batches++;
-}
-
 /* What a previous run left: queued oldest first, to go out before anything new. */
 static int load_spool(struct sv_deliver *d)
 {
 	struct batch **v = NULL, **nv, *b = NULL;
-	struct counts left = { 0 };
+	unsigned long long left = 0;
 	size_t n = 0, cap = 0, i;
 	struct dirent *de;
 	struct stat st;
@@ -415,7 +339,7 @@ static int load_spool(struct sv_deliver *d)
 				break;
 			v = nv;
 		}
-		b->size = st.st_size;
+		b->it.size = st.st_size;
 		v[n++] = b;
 		b = NULL;
 	}
@@ -423,48 +347,40 @@ static int load_spool(struct sv_deliver *d)
 	closedir(dir);
 	qsort(v, n, sizeof(*v), by_name);
 	for (i = 0; i < n; i++) {
-		add(&left, 1, v[i]->records, v[i]->packets);
-		append(d, v[i]);
+		left += v[i]->it.records;
+		sv_sendq_append(&d->q, &v[i]->it);
 	}
 	free(v);
 	if (n)
-		pr_info("%llu batches (%llu records) a previous run left in %s go out first\n",
-			left.batches, left.records, d->spool);
+		pr_info("%zu batches (%llu records) a previous run left in %s go out first\n", n,
+			left, d->spool);
 	return 0;
 }
+
+static const struct sv_sendq_ops post_ops;
 
 int sv_deliver_open(const struct sv_deliver_cfg *cfg, struct sv_deliver **out)
 {
 	struct sv_deliver *d = calloc(1, sizeof(*d));
-	pthread_condattr_t ca;
+	size_t spool_max = (size_t)cfg->spool_max_mb << 20;
 	int err;
 
 	if (!d)
 		return -ENOMEM;
 	d->dir_fd = d->lock_fd = -1;
-	TAILQ_INIT(&d->q);
-	pthread_mutex_init(&d->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&d->cond, &ca);
-	pthread_condattr_destroy(&ca);
 	d->box = cfg->box;
 	d->version = cfg->version;
 	d->ifaces = cfg->ifaces;
-	d->drain_timeout = cfg->drain_timeout;
-	d->spool_max = (size_t)cfg->spool_max_mb << 20;
 	/* At least four batches fit: dropping the oldest always makes room for the newest. */
-	d->batch_max = d->spool_max / 4 < BATCH_MAX ? d->spool_max / 4 : BATCH_MAX;
+	d->batch_max = spool_max / 4 < BATCH_MAX ? spool_max / 4 : BATCH_MAX;
 	d->start_ns = wall_ns();
-	sv_backoff_seed(&d->backoff, d->start_ns ^ ((unsigned long long)getpid() << 32));
+	err = sv_sendq_init(&d->q, &post_ops, d, spool_max, cfg->drain_timeout,
+			    d->start_ns ^ ((unsigned long long)getpid() << 32));
 	safe_name(cfg->box, d->id_box, sizeof(d->id_box));
 	strcpy(d->ifaces_json, "[]");
 	*out = d;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		pr_warn("cannot initialise libcurl\n");
-		return -EIO;
-	}
-	d->curl_ready = 1;
+	if (err)
+		return err;
 	d->shown = strdup(cfg->url);
 	if (!d->shown)
 		return -ENOMEM;
@@ -526,7 +442,7 @@ static int begin_batch(struct sv_deliver *d)
 		return -errno;
 	list_ifaces(d);
 	d->seq++;
-	d->cur = (struct counts){ 1, 0, 0 };
+	d->cur = (struct sv_sendq_counts){ 1, 0, 0 };
 	d->out = (struct sv_output){ .f = d->f, .json = 1, .box = d->box, .ifaces = d->ifaces };
 	fprintf(d->f, "{\"type\":\"batch\",\"batch_id\":\"%s-%llu-%llu\",\"box\":", d->id_box,
 		d->start_ns, d->seq);
@@ -535,41 +451,6 @@ static int begin_batch(struct sv_deliver *d)
 	sv_json_fstr(d->f, d->version);
 	fprintf(d->f, ",\"interfaces\":%s}\n", d->ifaces_json);
 	return 0;
-}
-
-static void report_drops(struct sv_deliver *d, int force)
-{
-	struct counts *c = &d->drop_unreported;
-
-	if (!c->batches || (!force && !sv_ratelimit(&d->drop_logged_ns, sv_mono_now_ns())))
-		return;
-	sv_locked_log(pr_warn,
-		      "spool %s full (%zu MiB): dropped the %llu oldest undelivered batches, %llu "
-		      "records (%llu packets)\n",
-		      d->spool, d->spool_max >> 20, c->batches, c->records, c->packets);
-	*c = (struct counts){ 0 };
-}
-
-/* Drops the oldest batches until need more bytes fit; never the one being sent. */
-static void make_room(struct sv_deliver *d, size_t need)
-{
-	struct batch *b, *next;
-
-	pthread_mutex_lock(&d->lock);
-	for (b = TAILQ_FIRST(&d->q); b && d->spool_bytes + need > d->spool_max; b = next) {
-		next = TAILQ_NEXT(b, link);
-		if (b == TAILQ_FIRST(&d->q) && d->inflight)
-			continue;
-		unlinkat(d->dir_fd, b->name, 0);
-		TAILQ_REMOVE(&d->q, b, link);
-		d->spool_bytes -= b->size;
-		d->n_batches--;
-		add(&d->dropped, 1, b->records, b->packets);
-		add(&d->drop_unreported, 1, b->records, b->packets);
-		free(b);
-	}
-	pthread_mutex_unlock(&d->lock);
-	report_drops(d, 0);
 }
 
 static int write_all(int fd, const char *p, size_t n)
@@ -618,26 +499,23 @@ static void seal_batch(struct sv_deliver *d)
 	if (!err) {
 		snprintf(b->name, sizeof(b->name), "b-%020llu-%010llu-r%llu-p%llu.ndjson",
 			 d->start_ns, d->seq, d->cur.records, d->cur.packets);
-		b->size = d->len;
-		b->records = d->cur.records;
-		b->packets = d->cur.packets;
-		make_room(d, d->len);
+		b->it.size = d->len;
+		b->it.records = d->cur.records;
+		b->it.packets = d->cur.packets;
+		sv_sendq_make_room(&d->q, d->len);
 		err = spool_write(d, b->name);
 	}
 	free(d->buf);
 	d->buf = NULL;
 	if (err) {
-		add(&d->lost, 1, d->cur.records, d->cur.packets);
+		sv_sendq_lost(&d->q, 1, d->cur.records, d->cur.packets);
 		if (sv_ratelimit(&d->lost_logged_ns, sv_mono_now_ns()))
 			sv_locked_log(pr_warn, "cannot spool a batch of %llu records in %s: %s\n",
 				      d->cur.records, d->spool, strerror(-err));
 		free(b);
 		return;
 	}
-	pthread_mutex_lock(&d->lock);
-	append(d, b);
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
+	sv_sendq_append(&d->q, &b->it);
 }
 
 int sv_deliver_flow(void *ctx, const struct sv_flow_key *k, const struct sv_rec *r)
@@ -645,7 +523,7 @@ int sv_deliver_flow(void *ctx, const struct sv_flow_key *k, const struct sv_rec 
 	struct sv_deliver *d = ctx;
 
 	if (!d->f && begin_batch(d)) {
-		add(&d->lost, 0, 1, r->packets);
+		sv_sendq_lost(&d->q, 0, 1, r->packets);
 		return 0;
 	}
 	sv_output_flow(&d->out, k, r);
@@ -659,7 +537,7 @@ int sv_deliver_flow(void *ctx, const struct sv_flow_key *k, const struct sv_rec 
 void sv_deliver_fp(struct sv_deliver *d, const struct sv_fp_event *e, __u64 wall_ns)
 {
 	if (!d->f && begin_batch(d)) {
-		add(&d->lost, 0, 1, 0);
+		sv_sendq_lost(&d->q, 0, 1, 0);
 		return;
 	}
 	sv_output_fp(&d->out, e, wall_ns);
@@ -690,8 +568,9 @@ void sv_deliver_freeze_ifaces(struct sv_deliver *d)
 
 /* --- sending (the sender thread) --------------------------------------------------- */
 
-static int curl_setup(struct sv_deliver *d, struct sv_curl *h)
+static int curl_setup(struct sv_sendq *q, struct sv_curl *h)
 {
+	struct sv_deliver *d = q->ctx;
 	const char *hdrs[] = {
 		"Content-Type: application/x-ndjson",
 		"Expect:", /* no 100-continue round trip */
@@ -701,10 +580,12 @@ static int curl_setup(struct sv_deliver *d, struct sv_curl *h)
 	char ua[64];
 
 	snprintf(ua, sizeof(ua), "sitevisor-agent/%s", d->version);
-	if (sv_curl_init(h, d->url, hdrs, ua, &d->abort))
+	if (sv_curl_init(h, d->url, hdrs, ua, &q->abort)) {
+		sv_locked_log(pr_warn, "cannot set up libcurl: batches stay in the spool\n");
 		return -ENOMEM;
+	}
 	if (d->unix_path)
-		curl_easy_setopt(h->c, CURLOPT_UNIX_SOCKET_PATH, d->unix_path);
+		sv_curl_unix(h, d->unix_path);
 	if (d->ca_file)
 		curl_easy_setopt(h->c, CURLOPT_CAINFO, d->ca_file);
 	return 0;
@@ -743,249 +624,145 @@ static int read_batch(struct sv_deliver *d, const char *name, char **out, size_t
 	return 0;
 }
 
-static enum outcome send_batch(struct sv_deliver *d, struct sv_curl *h, const char *name)
+static enum sv_sendq_outcome send_batch(struct sv_sendq *q, struct sv_curl *h,
+					struct sv_sendq_item *it)
 {
-	CURLcode rc;
-	long oserr = 0;
+	struct batch *b = sv_sendq_entry(it, struct batch, it);
+	enum sv_sendq_outcome o;
 	char *body = NULL;
 	size_t len = 0;
-	int err = read_batch(d, name, &body, &len);
+	int err = read_batch(q->ctx, b->name, &body, &len), answered;
 
 	if (err) {
-		snprintf(d->why, sizeof(d->why), "cannot read it: %s", strerror(-err));
-		return UNREADABLE;
+		snprintf(q->why, sizeof(q->why), "cannot read it: %s", strerror(-err));
+		return SV_SENDQ_UNREADABLE;
 	}
-	rc = sv_curl_post(h, body, len);
+	answered = sv_sendq_post(q, h, body, len, &o);
 	free(body);
-	if (rc == CURLE_ABORTED_BY_CALLBACK)
-		return ABORTED;
-	if (rc != CURLE_OK) {
-		curl_easy_getinfo(h->c, CURLINFO_OS_ERRNO, &oserr);
-		/* curl names "localhost port 80" for a unix socket: the OS's reason says more. */
-		if (d->unix_path && rc == CURLE_COULDNT_CONNECT && oserr)
-			snprintf(d->why, sizeof(d->why), "cannot connect: %s", strerror(oserr));
-		else
-			snprintf(d->why, sizeof(d->why), "%s", sv_curl_why(h, rc));
-		return FAILED;
-	}
-	/* The post's own words, one line: its errors are {"error":"..."}. */
-	snprintf(d->why, sizeof(d->why), "HTTP %ld: %s", h->status, sv_curl_says(h));
-	pr_debug("batch %s: %s\n", name, d->why);
+	if (!answered)
+		return o;
+	pr_debug("batch %s: %s\n", b->name, q->why);
 	if (h->status >= 200 && h->status < 300)
-		return strstr(h->resp, "\"duplicate\":true") ? SENT_DUP : SENT;
+		return strstr(h->resp, "\"duplicate\":true") ? SV_SENDQ_DUPLICATE : SV_SENDQ_SENT;
 	if (h->status == 400 || h->status == 413)
-		return REJECTED; /* it will never be accepted: retrying would block the rest */
+		return SV_SENDQ_REFUSED; /* it will never be accepted: retrying would block the rest */
 	if (h->status == 401 || h->status == 403)
-		return BAD_TOKEN;
-	return FAILED;
+		return SV_SENDQ_BAD_TOKEN;
+	return SV_SENDQ_FAILED;
 }
 
-/* Next try after a failure; while draining, soon: the post may be back any moment. */
-static void back_off(struct sv_deliver *d, unsigned long long now)
+/* Delivered, refused or dropped: the spool forgets it. */
+static void forget_batch(struct sv_sendq *q, struct sv_sendq_item *it)
 {
-	unsigned int ms = sv_backoff_next(&d->backoff, d->draining ? DRAIN_RETRY_MS : 0);
+	struct sv_deliver *d = q->ctx;
 
-	d->next_try_ns = now + ms * NS_PER_MS;
+	unlinkat(d->dir_fd, sv_sendq_entry(it, struct batch, it)->name, 0);
 }
 
-static void remove_batch(struct sv_deliver *d, struct batch *b)
+static void free_batch(struct sv_sendq_item *it)
 {
-	unlinkat(d->dir_fd, b->name, 0);
-	TAILQ_REMOVE(&d->q, b, link);
-	d->spool_bytes -= b->size;
-	d->n_batches--;
-	free(b);
-	pthread_cond_broadcast(&d->cond);
+	free(sv_sendq_entry(it, struct batch, it));
 }
 
-/* The post answered: say so once if it had been failing. */
-static void post_is_back(struct sv_deliver *d, unsigned long long now)
+/* One line when trouble starts and one when it ends; each batch dropped is named. */
+static void say(struct sv_sendq *q, enum sv_sendq_news what, const struct sv_sendq_item *it,
+		unsigned long long now)
 {
-	if (d->state == POST_DOWN || d->state == POST_TOKEN)
-		sv_locked_log(pr_info, "post %s accepts batches again after %llu s; %u waiting\n",
-			      d->shown, (now - d->down_since_ns) / NS_PER_SEC, d->n_batches - 1);
-	d->state = POST_OK;
-	sv_backoff_reset(&d->backoff);
-	d->next_try_ns = 0;
-}
+	struct sv_deliver *d = q->ctx;
+	const struct sv_sendq_counts *c = &q->dropped_unsaid;
 
-/* One line when trouble starts, not one per retry (the token: one a minute). */
-static void post_fails(struct sv_deliver *d, enum outcome o, unsigned long long now)
-{
-	d->failures++;
-	if (d->state != POST_DOWN && d->state != POST_TOKEN)
-		d->down_since_ns = now;
-	if (o == BAD_TOKEN &&
-	    (d->state != POST_TOKEN || sv_ratelimit(&d->token_logged_ns, now))) {
-		d->token_logged_ns = now;
-		sv_locked_log(pr_warn,
-			      "post %s refuses our token (%s); %u batches kept in the spool\n",
-			      d->shown, d->why, d->n_batches);
-	} else if (o == FAILED && d->state != POST_DOWN) {
-		sv_locked_log(pr_warn,
-			      "post %s unreachable: %s; retrying, batches kept in the spool\n",
-			      d->shown, d->why);
-	}
-	d->state = o == BAD_TOKEN ? POST_TOKEN : POST_DOWN;
-	back_off(d, now);
-}
-
-/* Under the lock: what the answer means for the batch and for the next try. */
-static void settle(struct sv_deliver *d, struct batch *b, enum outcome o)
-{
-	unsigned long long now = sv_mono_now_ns();
-
-	switch (o) {
-	case SENT:
-	case SENT_DUP:
-		post_is_back(d, now);
-		add(&d->delivered, 1, b->records, b->packets);
-		d->duplicates += o == SENT_DUP;
-		remove_batch(d, b);
+	switch (what) {
+	case SV_SENDQ_BACK:
+		pr_info("post %s accepts batches again after %llu s; %u waiting\n", d->shown,
+			(now - q->down_since_ns) / NS_PER_SEC, q->n - 1);
 		break;
-	case REJECTED:
-		post_is_back(d, now);
-		/* fall through */
-	case UNREADABLE:
-		sv_locked_log(pr_warn, "batch %s dropped, %llu records (%llu packets): %s\n",
-			      b->name, b->records, b->packets, d->why);
-		add(&d->rejected, 1, b->records, b->packets);
-		remove_batch(d, b);
+	case SV_SENDQ_DOWN:
+		pr_warn("post %s unreachable: %s; retrying, batches kept in the spool\n", d->shown,
+			q->why);
 		break;
-	case BAD_TOKEN:
-	case FAILED:
-		post_fails(d, o, now);
+	case SV_SENDQ_TOKEN:
+		pr_warn("post %s refuses our token (%s); %u batches kept in the spool\n", d->shown,
+			q->why, q->n);
 		break;
-	case ABORTED:
+	case SV_SENDQ_GONE:
+		pr_warn("batch %s dropped, %llu records (%llu packets): %s\n",
+			sv_sendq_entry(it, const struct batch, it)->name, it->records, it->packets,
+			q->why);
+		break;
+	case SV_SENDQ_FULL:
+		pr_warn("spool %s full (%zu MiB): dropped the %llu oldest undelivered batches, %llu "
+			"records (%llu packets)\n",
+			d->spool, q->max >> 20, c->items, c->records, c->packets);
 		break;
 	}
 }
 
-/* Under the lock: the oldest batch once its try is due, or NULL when told to stop. */
-static struct batch *next_batch(struct sv_deliver *d)
-{
-	struct batch *b;
-
-	for (;;) {
-		if (d->stop)
-			return NULL;
-		b = TAILQ_FIRST(&d->q);
-		if (b && sv_mono_now_ns() >= d->next_try_ns)
-			return b;
-		sv_sender_wait(&d->cond, &d->lock, b ? d->next_try_ns : 0);
-	}
-}
-
-static void *sender(void *arg)
-{
-	struct sv_deliver *d = arg;
-	char name[NAME_MAX_LEN];
-	struct sv_curl h;
-	struct batch *b;
-	enum outcome o;
-
-	if (curl_setup(d, &h)) {
-		sv_locked_log(pr_warn, "cannot set up libcurl: batches stay in the spool\n");
-		return NULL;
-	}
-	pthread_mutex_lock(&d->lock);
-	while ((b = next_batch(d))) {
-		d->inflight = 1;
-		memcpy(name, b->name, sizeof(name));
-		pthread_mutex_unlock(&d->lock);
-		o = send_batch(d, &h, name);
-		pthread_mutex_lock(&d->lock);
-		d->inflight = 0;
-		settle(d, b, o);
-	}
-	pthread_mutex_unlock(&d->lock);
-	sv_curl_free(&h);
-	return NULL;
-}
+static const struct sv_sendq_ops post_ops = {
+	.curl_setup = curl_setup,
+	.send = send_batch,
+	.forget = forget_batch,
+	.free = free_batch,
+	.say = say,
+	.thread_name = "sender thread",
+};
 
 int sv_deliver_start(struct sv_deliver *d)
 {
-	int err = sv_thread_start(&d->thread, sender, d);
+	int err = sv_sendq_start(&d->q);
 
-	if (err) {
-		pr_warn("cannot start the sender thread: %s\n", strerror(-err));
-		return err;
-	}
-	d->started = 1;
-	pr_info("delivering to %s; spool %s (at most %zu MiB)\n", d->shown, d->spool,
-		d->spool_max >> 20);
-	return 0;
+	if (!err)
+		pr_info("delivering to %s; spool %s (at most %zu MiB)\n", d->shown, d->spool,
+			d->q.max >> 20);
+	return err;
 }
 
 /* --- the end ------------------------------------------------------------------------ */
 
 static void drain(struct sv_deliver *d)
 {
-	unsigned long long deadline = sv_mono_now_ns() + d->drain_timeout * NS_PER_SEC;
-	struct timespec ts = { deadline / NS_PER_SEC, deadline % NS_PER_SEC };
+	unsigned int n;
 
-	pthread_mutex_lock(&d->lock);
-	if (d->n_batches && d->drain_timeout)
-		pr_info("sending the last %u batches (at most %u s)\n", d->n_batches,
-			d->drain_timeout);
-	d->draining = 1;
-	d->next_try_ns = 0; /* now, whatever the backoff said */
-	pthread_cond_broadcast(&d->cond);
-	while (d->n_batches && sv_mono_now_ns() < deadline)
-		pthread_cond_timedwait(&d->cond, &d->lock, &ts);
-	d->stop = 1;
-	__atomic_store_n(&d->abort, 1, __ATOMIC_RELAXED);
-	pthread_cond_broadcast(&d->cond);
-	pthread_mutex_unlock(&d->lock);
-	pthread_join(d->thread, NULL);
+	pthread_mutex_lock(&d->q.lock);
+	n = d->q.n;
+	pthread_mutex_unlock(&d->q.lock);
+	if (n && d->q.drain_timeout)
+		pr_info("sending the last %u batches (at most %u s)\n", n, d->q.drain_timeout);
+	sv_sendq_drain(&d->q);
 }
 
 static void summary(struct sv_deliver *d)
 {
-	unsigned long long left = 0;
-	struct batch *b;
-	int trouble;
+	struct sv_sendq *q = &d->q;
+	unsigned long long left = sv_sendq_left(q);
+	int trouble = q->dropped.records || q->refused.records || q->lost.records || q->n;
 
-	TAILQ_FOREACH(b, &d->q, link)
-		left += b->records;
-	trouble = d->dropped.records || d->rejected.records || d->lost.records || d->n_batches;
 	sv_log(trouble ? SV_LOG_WARN : SV_LOG_INFO,
 	       "post: %llu batches delivered (%llu records, %llu packets), %llu of them "
 	       "duplicates; %llu records dropped (spool full), %llu packets in them; %llu records "
 	       "refused by the post; %llu records not spooled; %u batches (%llu records) remain "
 	       "in the spool %s\n",
-	       d->delivered.batches, d->delivered.records, d->delivered.packets, d->duplicates,
-	       d->dropped.records, d->dropped.packets, d->rejected.records, d->lost.records,
-	       d->n_batches, left, d->spool);
+	       q->sent.items, q->sent.records, q->sent.packets, q->duplicates, q->dropped.records,
+	       q->dropped.packets, q->refused.records, q->lost.records, q->n, left, d->spool);
 }
 
 void sv_deliver_close(struct sv_deliver *d)
 {
-	struct batch *b;
-
 	if (!d)
 		return;
 	if (d->f) {
 		fclose(d->f);
 		free(d->buf);
 	}
-	if (d->started) {
+	if (d->q.started) {
 		drain(d);
-		report_drops(d, 1);
+		sv_sendq_say_dropped(&d->q);
 		summary(d);
 	}
-	while ((b = TAILQ_FIRST(&d->q))) {
-		TAILQ_REMOVE(&d->q, b, link);
-		free(b);
-	}
+	sv_sendq_destroy(&d->q);
 	if (d->lock_fd >= 0)
 		close(d->lock_fd);
 	if (d->dir_fd >= 0)
 		close(d->dir_fd);
-	pthread_cond_destroy(&d->cond);
-	pthread_mutex_destroy(&d->lock);
-	if (d->curl_ready)
-		curl_global_cleanup();
 	free(d->shown);
 	free(d->url);
 	free(d->unix_path);
@@ -996,13 +773,15 @@ void sv_deliver_close(struct sv_deliver *d)
 
 void sv_deliver_stats(struct sv_deliver *d, struct sv_deliver_stats *st)
 {
-	pthread_mutex_lock(&d->lock);
-	st->spool_batches = d->n_batches;
-	st->spool_bytes = d->spool_bytes;
-	st->delivered_records = d->delivered.records;
-	st->dropped_records = d->dropped.records + d->lost.records;
-	st->rejected_records = d->rejected.records;
-	st->duplicates = d->duplicates;
-	st->failures = d->failures;
-	pthread_mutex_unlock(&d->lock);
+	struct sv_sendq *q = &d->q;
+
+	pthread_mutex_lock(&q->lock);
+	st->spool_batches = q->n;
+	st->spool_bytes = q->bytes;
+	st->delivered_records = q->sent.records;
+	st->dropped_records = q->dropped.records + q->lost.records;
+	st->rejected_records = q->refused.records;
+	st->duplicates = q->duplicates;
+	st->failures = q->failures;
+	pthread_mutex_unlock(&q->lock);
 }

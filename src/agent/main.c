@@ -4,7 +4,6 @@
  * the start-up checks and the event loop; the work lives in iface.c, flowtab.c, output.c,
  * deliver.c and the exporters in src/export/. */
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -27,12 +26,12 @@
 #include "log.h"
 #include "metrics.h"
 #include "output.h"
+#include "params.h"
 #include "sdnotify.h"
 #include "tap.h"
 #include "tapspec.h"
 #include "tapsync.h"
 
-#define SV_VERSION "0.1.0"
 #define NS_PER_SEC 1000000000ull
 
 struct sv_opts {
@@ -44,25 +43,23 @@ struct sv_opts {
 	unsigned int idle_timeout;
 	unsigned int max_flows;
 	unsigned int cache_slots; /* per CPU, a power of two; 0: no flow cache */
+	int packets; /* --packets: packet events, 1 in sample_rate */
+	unsigned int sample_rate;
 	unsigned int sample; /* 0: no packet events */
 	unsigned int traj; /* 0: no trajectory fingerprints; N: 1 packet in N */
 	unsigned int vxlan_port;
 	int json;
-	enum sv_attach_mode attach;
+	int attach; /* enum sv_attach_mode */
 	const char *post; /* NULL: no delivery */
 	const char *token, *token_file, *post_ca, *spool;
 	unsigned int spool_max; /* MiB */
 	unsigned int drain_timeout;
-	int post_only_set; /* an option that only means something with --post */
 	const char *metrics; /* --metrics ADDR:PORT, or NULL */
-	int drain_set;
 	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
 	const char *ipfix; /* NULL: no IPFIX export */
 	struct sv_ipfix_target ipfix_target;
 	unsigned int ipfix_domain, ipfix_mtu, ipfix_tmpl_interval;
-	int ipfix_only_set; /* an option that only means something with --ipfix */
-	char **taps; /* --tap rules */
-	int n_taps;
+	struct sv_strv taps; /* --tap rules */
 	const char *control; /* NULL: the default path, and only if it is free */
 };
 
@@ -89,199 +86,153 @@ struct sv_agent {
 	int stop;
 };
 
-static void usage(FILE *f)
+/* The flow agent's options: the table is the command line, --help and the man page. */
+static int set_interface(void *cfg, const char *arg)
 {
-	fprintf(f,
-		"Usage: sitevisor-agent [OPTIONS]\n"
-		"       sitevisor-agent capture [-i IFACE]... [-w FILE|-] [EXPRESSION]  (--help)\n"
-		"       sitevisor-agent tap add|list|del ...  (--help)\n"
-		"Traces every packet on this box's interfaces with eBPF and prints exact\n"
-		"per-flow counts every interval.\n\n"
-		"  -i, --interface IFACE   trace IFACE (repeatable); default: every interface\n"
-		"                          that is up except loopback, following new ones\n"
-		"      --box NAME          name of this box in records (default: host name)\n"
-		"      --interval SECONDS  export interval (default 10)\n"
-		"      --active-timeout S  a long flow gets a record every S seconds\n"
-		"                          (default: the interval)\n"
-		"      --idle-timeout S    a flow with no packet for S seconds ends (default 15)\n"
-		"      --json              flow records as JSON lines\n"
-		"      --packets           also one JSON line per packet\n"
-		"      --sample N          with --packets: one packet in N on average (default 1)\n"
-		"      --trajectory N      trajectory sampling: fingerprint the same 1 packet\n"
-		"                          in N as every other agent (1: every packet; a\n"
-		"                          power of two is cheapest; see docs/paths.md)\n"
-		"      --max-flows N       flows the kernel holds per interval (default 65536)\n"
-		"      --flow-cache N      per-CPU flow cache slots, a power of two up to 1024\n"
-		"                          (default 1024; 0: none)\n"
-		"      --vxlan-port PORT   UDP port of VXLAN (default 4789)\n"
-		"      --attach MODE       auto, tcx or tc (clsact) (default auto)\n"
-		"      --post URL          deliver records to the post: http://HOST:PORT,\n"
-		"                          https://HOST:PORT or unix:/PATH (then flow records\n"
-		"                          reach stdout only with --json)\n"
-		"      --token TOKEN       the post's ingest token\n"
-		"      --token-file FILE   read the token from FILE (keeps it out of ps)\n"
-		"      --post-ca FILE      CA certificate(s) for an https post with a private CA\n"
-		"      --spool DIR         batches not yet delivered (default\n"
-		"                          /var/lib/sitevisor/spool/BOX)\n"
-		"      --spool-max MIB     spool bound; the oldest batches go first (default 64)\n"
-		"      --drain-timeout S   at exit, time to deliver what is spooled or queued\n"
-		"                          for InfluxDB (default 5)\n"
-		"      --influx URL        write points to InfluxDB: 1.x\n"
-		"                          http://HOST:8086/write?db=DB, 2.x\n"
-		"                          http://HOST:8086/api/v2/write?org=ORG&bucket=B\n"
-		"                          (then flow records reach stdout only with --json)\n"
-		"      --influx-token T    sent as 'Authorization: Token T' (2.x, 1.8+)\n"
-		"      --metrics ADDR:PORT serve Prometheus metrics at /metrics there\n"
-		"      --ipfix TARGET      export records over IPFIX to a collector: HOST:PORT\n"
-		"                          (UDP) or tcp://HOST:PORT (then flow records reach\n"
-		"                          stdout only with --json)\n"
-		"      --ipfix-domain N    IPFIX observation domain id (default 0)\n"
-		"      --ipfix-mtu BYTES   largest IPFIX message (default 1400)\n"
-		"      --ipfix-template-interval S\n"
-		"                          UDP: templates again every S seconds (default 60)\n"
-		"      --tap RULE          mirror traffic by RULE (repeatable), the words of\n"
-		"                          'sitevisor-agent tap add' in one argument\n"
-		"      --control PATH      control socket for 'sitevisor-agent tap' (default\n"
-		"                          " SV_CONTROL_DEFAULT ")\n"
-		"  -v, --verbose           more messages (twice: libbpf's too)\n"
-		"  -q, --quiet             warnings only\n"
-		"  -h, --help              this text\n"
-		"      --version           print the version\n");
+	struct sv_opts *o = cfg;
+
+	return sv_ifnames_add(&o->ifnames, &o->n_ifnames, (char *)arg);
 }
 
-/* A whole decimal number in [min, max], or a one-line error naming the option. */
-static int parse_uint(const char *opt, const char *s, unsigned int min, unsigned int max,
-		      unsigned int *out)
+static int set_box(void *cfg, const char *arg)
 {
-	unsigned long v;
-	char *end;
+	struct sv_opts *o = cfg;
 
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
-		pr_warn("invalid %s '%s': expected a whole number from %u to %u\n", opt, s, min,
-			max);
+	if (!*arg || strlen(arg) >= sizeof(o->box)) {
+		pr_warn("invalid --box: 1 to %zu characters\n", sizeof(o->box) - 1);
 		return -EINVAL;
 	}
-	*out = v;
+	snprintf(o->box, sizeof(o->box), "%s", arg);
 	return 0;
 }
 
-enum {
-	OPT_BOX = 256,
-	OPT_INTERVAL,
-	OPT_ACTIVE,
-	OPT_IDLE,
-	OPT_JSON,
-	OPT_PACKETS,
-	OPT_SAMPLE,
-	OPT_TRAJECTORY,
-	OPT_MAX_FLOWS,
-	OPT_FLOW_CACHE,
-	OPT_VXLAN_PORT,
-	OPT_ATTACH,
-	OPT_VERSION,
-	OPT_POST,
-	OPT_TOKEN,
-	OPT_TOKEN_FILE,
-	OPT_POST_CA,
-	OPT_SPOOL,
-	OPT_SPOOL_MAX,
-	OPT_DRAIN_TIMEOUT,
-	OPT_METRICS,
-	OPT_INFLUX,
-	OPT_INFLUX_TOKEN,
-	OPT_IPFIX,
-	OPT_IPFIX_DOMAIN,
-	OPT_IPFIX_MTU,
-	OPT_IPFIX_TMPL,
-	OPT_TAP,
-	OPT_CONTROL,
-};
-
-static const struct option long_opts[] = {
-	{ "interface", required_argument, NULL, 'i' },
-	{ "box", required_argument, NULL, OPT_BOX },
-	{ "interval", required_argument, NULL, OPT_INTERVAL },
-	{ "active-timeout", required_argument, NULL, OPT_ACTIVE },
-	{ "idle-timeout", required_argument, NULL, OPT_IDLE },
-	{ "json", no_argument, NULL, OPT_JSON },
-	{ "packets", no_argument, NULL, OPT_PACKETS },
-	{ "sample", required_argument, NULL, OPT_SAMPLE },
-	{ "trajectory", required_argument, NULL, OPT_TRAJECTORY },
-	{ "max-flows", required_argument, NULL, OPT_MAX_FLOWS },
-	{ "flow-cache", required_argument, NULL, OPT_FLOW_CACHE },
-	{ "vxlan-port", required_argument, NULL, OPT_VXLAN_PORT },
-	{ "attach", required_argument, NULL, OPT_ATTACH },
-	{ "post", required_argument, NULL, OPT_POST },
-	{ "token", required_argument, NULL, OPT_TOKEN },
-	{ "token-file", required_argument, NULL, OPT_TOKEN_FILE },
-	{ "post-ca", required_argument, NULL, OPT_POST_CA },
-	{ "spool", required_argument, NULL, OPT_SPOOL },
-	{ "spool-max", required_argument, NULL, OPT_SPOOL_MAX },
-	{ "drain-timeout", required_argument, NULL, OPT_DRAIN_TIMEOUT },
-	{ "metrics", required_argument, NULL, OPT_METRICS },
-	{ "influx", required_argument, NULL, OPT_INFLUX },
-	{ "influx-token", required_argument, NULL, OPT_INFLUX_TOKEN },
-	{ "ipfix", required_argument, NULL, OPT_IPFIX },
-	{ "ipfix-domain", required_argument, NULL, OPT_IPFIX_DOMAIN },
-	{ "ipfix-mtu", required_argument, NULL, OPT_IPFIX_MTU },
-	{ "ipfix-template-interval", required_argument, NULL, OPT_IPFIX_TMPL },
-	{ "tap", required_argument, NULL, OPT_TAP },
-	{ "control", required_argument, NULL, OPT_CONTROL },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{},
-};
-
-/* The string options of delivery; an empty value is a mistake, not "the default". */
-static int post_path_opt(struct sv_opts *o, int c, const char *arg)
+static int check_flow_cache(void *cfg, const char *arg)
 {
-	static const char *const names[] = {
-		[OPT_TOKEN - OPT_POST] = "--token",
-		[OPT_TOKEN_FILE - OPT_POST] = "--token-file",
-		[OPT_POST_CA - OPT_POST] = "--post-ca",
-		[OPT_SPOOL - OPT_POST] = "--spool",
-	};
-	const char **slot[] = {
-		[OPT_TOKEN - OPT_POST] = &o->token,
-		[OPT_TOKEN_FILE - OPT_POST] = &o->token_file,
-		[OPT_POST_CA - OPT_POST] = &o->post_ca,
-		[OPT_SPOOL - OPT_POST] = &o->spool,
-	};
+	const struct sv_opts *o = cfg;
 
-	if (!*arg) {
-		pr_warn("invalid %s: empty\n", names[c - OPT_POST]);
+	if (o->cache_slots & (o->cache_slots - 1)) {
+		pr_warn("invalid --flow-cache '%s': a power of two, or 0\n", arg);
 		return -EINVAL;
 	}
-	*slot[c - OPT_POST] = arg;
-	o->post_only_set = 1;
 	return 0;
 }
+
+/* The target is resolved here, so a bad one is a usage error. */
+static int set_ipfix(void *cfg, const char *arg)
+{
+	struct sv_opts *o = cfg;
+
+	o->ipfix = arg;
+	return sv_ipfix_parse_target("--ipfix", arg, &o->ipfix_target);
+}
+
+#define NUM(f, lo, hi) .type = SV_OPT_NUM, SV_FIELD(struct sv_opts, f), .min = lo, .max = hi
+#define TEXT(f) .type = SV_OPT_STR, SV_FIELD(struct sv_opts, f)
+
+static const char *const attach_modes[] = { [SV_ATTACH_AUTO] = "auto", [SV_ATTACH_TCX] = "tcx",
+					    [SV_ATTACH_TC] = "tc", NULL };
+
+static const struct sv_opt agent_opts[] = {
+	{ "interface", 'i', SV_OPT_FUNC, .set = set_interface, .metavar = "IFACE",
+	  .help = "trace IFACE (repeatable); default: every interface that is up except "
+		  "loopback, following new ones" },
+	{ "box", 0, SV_OPT_FUNC, .set = set_box, .metavar = "NAME",
+	  .help = "name of this box in records (default: the host name)" },
+	{ "interval", 0, NUM(interval, 1, 86400), .def = "10", .metavar = "SECONDS",
+	  .help = "export interval: the kernel's counts are collected and records written this "
+		  "often" },
+	{ "active-timeout", 0, NUM(active_timeout, 1, 86400), .metavar = "S",
+	  .help = "a long flow gets a record every S seconds (default: the interval)" },
+	{ "idle-timeout", 0, NUM(idle_timeout, 1, 86400), .def = "15", .metavar = "S",
+	  .help = "a flow with no packet for S seconds ends" },
+	{ "json", 0, SV_OPT_FLAG, SV_FIELD(struct sv_opts, json),
+	  .help = "flow records as JSON lines (default: one text line each)" },
+	{ "packets", 0, SV_OPT_FLAG, SV_FIELD(struct sv_opts, packets),
+	  .help = "also one JSON line per packet, through a BPF ring buffer" },
+	{ "sample", 0, NUM(sample_rate, 1, 1u << 30), .def = "1", .metavar = "N",
+	  .help = "with --packets: one packet in N on average" },
+	{ "trajectory", 0, NUM(traj, 1, 1u << 30), .metavar = "N",
+	  .help = "trajectory sampling: fingerprint the same 1 packet in N as every other agent "
+		  "(1: every packet; a power of two is cheapest; see docs/paths.md)" },
+	{ "max-flows", 0, NUM(max_flows, 16, 1u << 24), .def = "65536", .metavar = "N",
+	  .help = "flows the kernel holds per interval" },
+	{ "flow-cache", 0, NUM(cache_slots, 0, SV_CACHE_SLOTS), .def = SV_STR(SV_CACHE_SLOTS),
+	  .set = check_flow_cache, .metavar = "N",
+	  .help = "per-CPU flow cache slots in front of the flow map, a power of two up to "
+		  SV_STR(SV_CACHE_SLOTS) ", or 0 for none" },
+	{ "vxlan-port", 0, NUM(vxlan_port, 1, 65535), .def = "4789", .metavar = "PORT",
+	  .help = "UDP port parsed as VXLAN" },
+	{ "attach", 0, SV_OPT_ENUM, SV_FIELD(struct sv_opts, attach), .words = attach_modes,
+	  .def = "auto",
+	  .help = "tcx links where the kernel has them (auto), only tcx, or clsact filters (tc)" },
+	{ "post", 0, TEXT(post), .metavar = "URL",
+	  .help = "deliver records to the post: http://HOST:PORT, https://HOST:PORT or "
+		  "unix:/PATH (then flow records reach stdout only with --json)" },
+	{ "token", 0, TEXT(token), .flags = SV_OPT_NONEMPTY, .needs = "post", .metavar = "TOKEN",
+	  .help = "the post's ingest token" },
+	{ "token-file", 0, TEXT(token_file), .flags = SV_OPT_NONEMPTY, .needs = "post",
+	  .metavar = "FILE",
+	  .help = "read the token from FILE, its first line that is neither blank nor a # "
+		  "comment (keeps it out of ps)" },
+	{ "post-ca", 0, TEXT(post_ca), .flags = SV_OPT_NONEMPTY, .needs = "post",
+	  .metavar = "FILE",
+	  .help = "CA certificate(s) for an https post with a private CA (default: the "
+		  "system's CAs)" },
+	{ "spool", 0, TEXT(spool), .flags = SV_OPT_NONEMPTY, .needs = "post", .metavar = "DIR",
+	  .help = "where batches wait until the post has them (default "
+		  "/var/lib/sitevisor/spool/BOX); one agent per spool" },
+	{ "spool-max", 0, NUM(spool_max, 1, 1u << 20), .def = "64", .needs = "post",
+	  .metavar = "MIB", .help = "spool bound; when full, the oldest batches go first" },
+	{ "drain-timeout", 0, NUM(drain_timeout, 0, 3600), .def = "5", .needs = "post|influx",
+	  .metavar = "S",
+	  .help = "at exit, time to deliver what is spooled or queued for InfluxDB" },
+	{ "influx", 0, TEXT(influx), .metavar = "URL",
+	  .help = "write points to InfluxDB: 1.x http://HOST:8086/write?db=DB, 2.x "
+		  "http://HOST:8086/api/v2/write?org=ORG&bucket=B (then flow records reach "
+		  "stdout only with --json)" },
+	{ "influx-token", 0, TEXT(influx_token), .needs = "influx", .metavar = "T",
+	  .help = "sent as 'Authorization: Token T' (2.x; 1.8+ takes USER:PASSWORD)" },
+	{ "metrics", 0, TEXT(metrics), .metavar = "ADDR:PORT",
+	  .help = "serve Prometheus metrics at /metrics there" },
+	{ "ipfix", 0, SV_OPT_FUNC, .set = set_ipfix, .metavar = "TARGET",
+	  .help = "export records over IPFIX to a collector: HOST:PORT (UDP) or tcp://HOST:PORT "
+		  "(then flow records reach stdout only with --json)" },
+	{ "ipfix-domain", 0, NUM(ipfix_domain, 0, UINT_MAX), .def = "0", .needs = "ipfix",
+	  .metavar = "N", .help = "IPFIX observation domain id" },
+	{ "ipfix-mtu", 0, NUM(ipfix_mtu, SV_IPFIX_MTU_MIN, SV_IPFIX_MTU_MAX),
+	  .def = SV_STR(SV_IPFIX_MTU_DEFAULT), .needs = "ipfix", .metavar = "BYTES",
+	  .help = "largest IPFIX message" },
+	{ "ipfix-template-interval", 0, NUM(ipfix_tmpl_interval, 1, 86400),
+	  .def = SV_STR(SV_IPFIX_TMPL_INTERVAL_DEFAULT), .needs = "ipfix", .metavar = "S",
+	  .help = "UDP: templates again every S seconds" },
+	{ "tap", 0, SV_OPT_STRS, SV_FIELD(struct sv_opts, taps), .metavar = "RULE",
+	  .help = "mirror traffic by RULE (repeatable), the words of 'sitevisor-agent tap add' "
+		  "in one argument" },
+	{ "control", 0, TEXT(control), .flags = SV_OPT_NONEMPTY, .metavar = "PATH",
+	  .help = "control socket for 'sitevisor-agent tap' (default " SV_CONTROL_DEFAULT
+		  ", taken only if no other agent serves it)" },
+	SV_OPTS_LOG("more messages (twice: libbpf's too)"),
+	SV_OPTS_STANDARD('h'),
+	SV_OPT_END,
+};
+
+static const struct sv_cmd agent_cmd = {
+	.name = "sitevisor-agent",
+	.synopsis = "sitevisor-agent [OPTIONS]\n"
+		    "       sitevisor-agent capture -i IFACE... [-w FILE|-] [EXPRESSION] (--help)\n"
+		    "       sitevisor-agent tap add|list|del ... (--help)",
+	.about = "Traces every packet on this box's interfaces with eBPF and prints exact "
+		 "per-flow counts every interval.",
+	.opts = agent_opts,
+};
 
 /* Delivery options that contradict each other, or a box name the post would refuse. */
 static int check_post_opts(const struct sv_opts *o)
 {
 	const char *p;
 
-	if (o->influx_token && !o->influx) {
-		pr_warn("--influx-token needs --influx\n");
-		return -EINVAL;
-	}
-	if (o->drain_set && !o->post && !o->influx) {
-		pr_warn("--drain-timeout needs --post or --influx\n");
-		return -EINVAL;
-	}
-	if (!o->post) {
-		if (o->post_only_set) {
-			pr_warn("--token, --token-file, --post-ca, --spool and --spool-max need "
-				"--post\n");
-			return -EINVAL;
-		}
+	if (!o->post)
 		return 0;
-	}
 	if (!o->token && !o->token_file) {
 		pr_warn("--post needs --token or --token-file\n");
 		return -EINVAL;
@@ -299,186 +250,23 @@ static int check_post_opts(const struct sv_opts *o)
 	return 0;
 }
 
-/* The IPFIX options; the target is resolved here, so a bad one is a usage error. */
-static int ipfix_opt(struct sv_opts *o, int c, const char *arg)
-{
-	switch (c) {
-	case OPT_IPFIX:
-		o->ipfix = arg;
-		return sv_ipfix_parse_target("--ipfix", arg, &o->ipfix_target);
-	case OPT_IPFIX_DOMAIN:
-		o->ipfix_only_set = 1;
-		return parse_uint("--ipfix-domain", arg, 0, UINT_MAX, &o->ipfix_domain);
-	case OPT_IPFIX_MTU:
-		o->ipfix_only_set = 1;
-		return parse_uint("--ipfix-mtu", arg, SV_IPFIX_MTU_MIN, SV_IPFIX_MTU_MAX,
-				  &o->ipfix_mtu);
-	case OPT_IPFIX_TMPL:
-		o->ipfix_only_set = 1;
-		return parse_uint("--ipfix-template-interval", arg, 1, 86400,
-				  &o->ipfix_tmpl_interval);
-	}
-	return -EINVAL;
-}
-
 /* Returns 0 to run, 1 to exit successfully (help, version), negative on a usage error. */
 static int parse_args(int argc, char **argv, struct sv_opts *o)
 {
-	unsigned int sample = 1;
-	int c, packets = 0, err = 0;
+	struct sv_opt_state p;
+	int err;
 
-	o->interval = 10;
-	o->idle_timeout = 15;
-	o->max_flows = 65536;
-	o->cache_slots = SV_CACHE_SLOTS;
-	o->vxlan_port = 4789;
-	o->spool_max = 64;
-	o->drain_timeout = 5;
-	o->ipfix_mtu = SV_IPFIX_MTU_DEFAULT;
-	o->ipfix_tmpl_interval = SV_IPFIX_TMPL_INTERVAL_DEFAULT;
 	if (gethostname(o->box, sizeof(o->box) - 1))
 		snprintf(o->box, sizeof(o->box), "localhost");
-	while (!err && (c = getopt_long(argc, argv, ":i:vqh", long_opts, NULL)) != -1) {
-		switch (c) {
-		case 'i':
-			err = sv_ifnames_add(&o->ifnames, &o->n_ifnames, optarg);
-			if (err)
-				return err;
-			break;
-		case OPT_BOX:
-			if (!*optarg || strlen(optarg) >= sizeof(o->box)) {
-				pr_warn("invalid --box: 1 to %zu characters\n", sizeof(o->box) - 1);
-				return -EINVAL;
-			}
-			snprintf(o->box, sizeof(o->box), "%s", optarg);
-			break;
-		case OPT_INTERVAL:
-			err = parse_uint("--interval", optarg, 1, 86400, &o->interval);
-			break;
-		case OPT_ACTIVE:
-			err = parse_uint("--active-timeout", optarg, 1, 86400, &o->active_timeout);
-			break;
-		case OPT_IDLE:
-			err = parse_uint("--idle-timeout", optarg, 1, 86400, &o->idle_timeout);
-			break;
-		case OPT_JSON:
-			o->json = 1;
-			break;
-		case OPT_PACKETS:
-			packets = 1;
-			break;
-		case OPT_SAMPLE:
-			err = parse_uint("--sample", optarg, 1, 1u << 30, &sample);
-			break;
-		case OPT_TRAJECTORY:
-			err = parse_uint("--trajectory", optarg, 1, 1u << 30, &o->traj);
-			break;
-		case OPT_MAX_FLOWS:
-			err = parse_uint("--max-flows", optarg, 16, 1u << 24, &o->max_flows);
-			break;
-		case OPT_FLOW_CACHE:
-			err = parse_uint("--flow-cache", optarg, 0, SV_CACHE_SLOTS, &o->cache_slots);
-			if (!err && o->cache_slots & (o->cache_slots - 1)) {
-				pr_warn("invalid --flow-cache '%s': a power of two, or 0\n", optarg);
-				err = -EINVAL;
-			}
-			break;
-		case OPT_VXLAN_PORT:
-			err = parse_uint("--vxlan-port", optarg, 1, 65535, &o->vxlan_port);
-			break;
-		case OPT_ATTACH:
-			if (!strcmp(optarg, "auto"))
-				o->attach = SV_ATTACH_AUTO;
-			else if (!strcmp(optarg, "tcx"))
-				o->attach = SV_ATTACH_TCX;
-			else if (!strcmp(optarg, "tc"))
-				o->attach = SV_ATTACH_TC;
-			else {
-				pr_warn("invalid --attach '%s': auto, tcx or tc\n", optarg);
-				return -EINVAL;
-			}
-			break;
-		case OPT_POST:
-			o->post = optarg;
-			break;
-		case OPT_INFLUX:
-			o->influx = optarg;
-			break;
-		case OPT_INFLUX_TOKEN:
-			o->influx_token = optarg;
-			break;
-		case OPT_TOKEN:
-		case OPT_TOKEN_FILE:
-		case OPT_POST_CA:
-		case OPT_SPOOL:
-			err = post_path_opt(o, c, optarg);
-			break;
-		case OPT_SPOOL_MAX:
-			o->post_only_set = 1;
-			err = parse_uint("--spool-max", optarg, 1, 1u << 20, &o->spool_max);
-			break;
-		case OPT_DRAIN_TIMEOUT:
-			o->drain_set = 1;
-			err = parse_uint("--drain-timeout", optarg, 0, 3600, &o->drain_timeout);
-			break;
-		case OPT_METRICS:
-			o->metrics = optarg;
-			break;
-		case OPT_IPFIX:
-		case OPT_IPFIX_DOMAIN:
-		case OPT_IPFIX_MTU:
-		case OPT_IPFIX_TMPL:
-			err = ipfix_opt(o, c, optarg);
-			break;
-		case OPT_TAP:
-			o->taps = realloc(o->taps, (o->n_taps + 1) * sizeof(char *));
-			if (!o->taps)
-				return -ENOMEM;
-			o->taps[o->n_taps++] = optarg;
-			break;
-		case OPT_CONTROL:
-			if (!*optarg) {
-				pr_warn("invalid --control: empty\n");
-				return -EINVAL;
-			}
-			o->control = optarg;
-			break;
-		case 'v':
-			sv_log_level++;
-			break;
-		case 'q':
-			sv_log_level = SV_LOG_WARN;
-			break;
-		case 'h':
-			usage(stdout);
-			return 1;
-		case OPT_VERSION:
-			printf("sitevisor-agent %s\n", SV_VERSION);
-			return 1;
-		case ':':
-			pr_warn("option '%s' needs a value (see --help)\n", argv[optind - 1]);
-			return -EINVAL;
-		default:
-			pr_warn("unknown option '%s' (see --help)\n", argv[optind - 1]);
-			return -EINVAL;
-		}
-	}
-	if (!err && optind < argc) {
-		pr_warn("unexpected argument '%s'\n", argv[optind]);
-		return -EINVAL;
-	}
-	if (!err)
-		err = check_post_opts(o);
-	if (!err && !o->ipfix && o->ipfix_only_set) {
-		pr_warn("--ipfix-domain, --ipfix-mtu and --ipfix-template-interval need --ipfix\n");
-		err = -EINVAL;
-	}
+	err = sv_params_parse(&p, &agent_cmd, o, argc, argv);
+	if (err)
+		return err;
+	err = check_post_opts(o);
 	if (!o->active_timeout)
 		o->active_timeout = o->interval;
-	o->sample = packets ? sample : 0;
+	o->sample = o->packets ? o->sample_rate : 0;
 	return err;
 }
-
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	/* libbpf's messages one level below ours: its warnings are noise next to ours. */
@@ -957,19 +745,19 @@ static int start_taps(struct sv_agent *a)
 	char *words[SV_TAP_ARGS], err[256], line[SV_TAP_TEXT];
 	int i, n, ret;
 
-	for (i = 0; i < a->o.n_taps; i++) {
-		snprintf(line, sizeof(line), "%s", a->o.taps[i]);
+	for (i = 0; i < a->o.taps.n; i++) {
+		snprintf(line, sizeof(line), "%s", a->o.taps.v[i]);
 		n = sv_tap_split(line, words, SV_TAP_ARGS);
 		if (n < 0) {
-			pr_warn("invalid --tap '%s': too many words\n", a->o.taps[i]);
+			pr_warn("invalid --tap '%s': too many words\n", a->o.taps.v[i]);
 			return -EINVAL;
 		}
 		ret = sv_tap_add(a->tap, n, words, SV_TAP_LOCAL, err, sizeof(err));
 		if (ret < 0) {
-			pr_warn("invalid --tap '%s': %s\n", a->o.taps[i], err);
+			pr_warn("invalid --tap '%s': %s\n", a->o.taps.v[i], err);
 			return ret;
 		}
-		pr_info("tap rule %d: %s\n", ret, a->o.taps[i]);
+		pr_info("tap rule %d: %s\n", ret, a->o.taps.v[i]);
 	}
 	return 0;
 }
@@ -995,117 +783,150 @@ static int open_control(struct sv_agent *a)
 	return 0;
 }
 
+/* Everything the tracing needs before an interface is attached: the exits, the BPF objects
+ * and the metrics endpoint. */
+static int open_all(struct sv_agent *a)
+{
+	int err;
+
+	libbpf_set_print(libbpf_print);
+	err = check_ifnames(&a->o);
+	if (!err)
+		err = check_kernel();
+	if (!err && a->o.post)
+		err = open_delivery(a);
+	if (!err && a->o.influx)
+		err = open_influx(a);
+	if (!err && a->o.ipfix)
+		err = open_ipfix(a);
+	if (!err)
+		err = load(a);
+	if (!err && a->o.metrics) {
+		err = sv_metrics_start(a->o.metrics, &a->metrics);
+		if (err)
+			pr_warn("cannot serve metrics on %s: %s\n", a->o.metrics,
+				err == -EINVAL ? "expected ADDR:PORT" : strerror(-err));
+	}
+	return err;
+}
+
+/* The programs on the interfaces, and the exits' senders running. */
+static int start_tracing(struct sv_agent *a)
+{
+	int err, dir;
+
+	a->out = (struct sv_output){ .f = stdout, .json = a->o.json, .box = a->o.box,
+				     .ifaces = &a->ifaces };
+	a->print_flows = (!a->o.post && !a->o.influx && !a->o.ipfix) || a->o.json;
+	a->ifaces.names = a->o.ifnames;
+	a->ifaces.n_names = a->o.n_ifnames;
+	a->ifaces.mode = a->o.attach;
+	for (dir = 0; dir < 2; dir++) {
+		struct bpf_program *l2 = dir ? a->skel->progs.sv_egress : a->skel->progs.sv_ingress;
+		struct bpf_program *l3 = dir ? a->skel->progs.sv_egress_l3 :
+					       a->skel->progs.sv_ingress_l3;
+
+		a->ifaces.prog_fd[0][dir] = bpf_program__fd(l2);
+		a->ifaces.prog_fd[1][dir] = bpf_program__fd(l3);
+	}
+	err = sv_ifaces_start(&a->ifaces);
+	if (err) {
+		if (err != -ENODEV)
+			pr_warn("cannot list interfaces: %s\n", strerror(-err));
+		return err;
+	}
+	if (a->dl) {
+		err = sv_deliver_start(a->dl);
+		if (err)
+			return err;
+	}
+	if (a->ix) {
+		err = sv_influx_start(a->ix);
+		if (err)
+			return err;
+	}
+	if (a->ipfix)
+		sv_ipfix_start(a->ipfix);
+	return 0;
+}
+
+/* The TAP: the --tap rules, the control socket and, with --post, the post's rules. */
+static int start_tap(struct sv_agent *a)
+{
+	struct sv_post_endpoint ep;
+	int err;
+
+	err = sv_tap_new(&a->tap);
+	if (!err)
+		err = start_taps(a);
+	if (!err)
+		err = open_control(a);
+	if (!err && a->dl) {
+		sv_deliver_endpoint(a->dl, &ep);
+		err = sv_tapsync_start(&ep, a->o.box, a->o.interval, &a->tapsync);
+	}
+	return err;
+}
+
+/* Detach first, then collect twice: the first swap waits out programs still running, the
+ * second empties whatever they wrote into the other map meanwhile. */
+static void stop_tracing(struct sv_agent *a)
+{
+	sv_deliver_freeze_ifaces(a->dl);
+	sv_ifaces_stop(&a->ifaces);
+	if (a->rb)
+		ring_buffer__consume(a->rb);
+	if (!scan(a, 0))
+		scan(a, 1);
+	summary(a);
+}
+
+static void close_all(struct sv_agent *a)
+{
+	sv_tapsync_stop(a->tapsync); /* before the tap: it may be applying rules */
+	sv_control_close(a->ctl_fd, a->o.control ? a->o.control : SV_CONTROL_DEFAULT);
+	sv_tap_free(a->tap);
+	/* The final records are spooled; the sender gets the drain timeout to deliver them. */
+	sv_deliver_close(a->dl);
+	sv_metrics_stop(a->metrics);
+	free(a->totals);
+	sv_influx_close(a->ix);
+	sv_influx_batch_free(&a->ixb);
+	sv_ipfix_close(a->ipfix);
+	sv_ifaces_free(&a->ifaces);
+	ring_buffer__free(a->rb);
+	if (a->flows.buckets)
+		sv_flowtab_free(&a->flows);
+	flow_bpf__destroy(a->skel);
+	free(a->o.ifnames);
+	free(a->o.taps.v);
+}
+
 int main(int argc, char **argv)
 {
 	struct sv_agent a = { .ifaces.nl_fd = -1, .ctl_fd = -1 };
-	int err, dir;
+	int err;
 
 	sv_prog_name = "sitevisor-agent";
 	if (run_subcommand(argc, argv, &err))
 		return err;
-	opterr = 0; /* one line of our own per mistake, not getopt's and then ours */
 	err = parse_args(argc, argv, &a.o);
 	if (err)
 		return err > 0 ? 0 : 2;
-	libbpf_set_print(libbpf_print);
-	err = check_ifnames(&a.o);
+	err = open_all(&a);
 	if (!err)
-		err = check_kernel();
-	if (!err && a.o.post)
-		err = open_delivery(&a);
-	if (!err && a.o.influx)
-		err = open_influx(&a);
-	if (!err && a.o.ipfix)
-		err = open_ipfix(&a);
+		err = start_tracing(&a);
 	if (!err)
-		err = load(&a);
-	if (!err && a.o.metrics) {
-		err = sv_metrics_start(a.o.metrics, &a.metrics);
-		if (err)
-			pr_warn("cannot serve metrics on %s: %s\n", a.o.metrics,
-				err == -EINVAL ? "expected ADDR:PORT" : strerror(-err));
+		err = start_tap(&a);
+	if (!err) {
+		pr_info("tracing %d interfaces; records every %u s\n",
+			sv_ifaces_count(&a.ifaces), a.o.interval);
+		publish_metrics(&a);
+		sv_notify("READY=1");
+		err = run(&a);
+		sv_notify("STOPPING=1");
+		stop_tracing(&a);
 	}
-	if (err)
-		goto out;
-
-	a.out = (struct sv_output){ .f = stdout, .json = a.o.json, .box = a.o.box,
-				    .ifaces = &a.ifaces };
-	a.print_flows = (!a.o.post && !a.o.influx && !a.o.ipfix) || a.o.json;
-	a.ifaces.names = a.o.ifnames;
-	a.ifaces.n_names = a.o.n_ifnames;
-	a.ifaces.mode = a.o.attach;
-	for (dir = 0; dir < 2; dir++) {
-		struct bpf_program *l2 = dir ? a.skel->progs.sv_egress : a.skel->progs.sv_ingress;
-		struct bpf_program *l3 = dir ? a.skel->progs.sv_egress_l3 :
-					       a.skel->progs.sv_ingress_l3;
-
-		a.ifaces.prog_fd[0][dir] = bpf_program__fd(l2);
-		a.ifaces.prog_fd[1][dir] = bpf_program__fd(l3);
-	}
-	err = sv_ifaces_start(&a.ifaces);
-	if (err) {
-		if (err != -ENODEV)
-			pr_warn("cannot list interfaces: %s\n", strerror(-err));
-		goto out;
-	}
-	if (a.dl) {
-		err = sv_deliver_start(a.dl);
-		if (err)
-			goto out;
-	}
-	if (a.ix) {
-		err = sv_influx_start(a.ix);
-		if (err)
-			goto out;
-	}
-	if (a.ipfix)
-		sv_ipfix_start(a.ipfix);
-	err = sv_tap_new(&a.tap);
-	if (!err)
-		err = start_taps(&a);
-	if (!err)
-		err = open_control(&a);
-	if (!err && a.dl) {
-		struct sv_post_endpoint ep;
-
-		sv_deliver_endpoint(a.dl, &ep);
-		err = sv_tapsync_start(&ep, a.o.box, a.o.interval, &a.tapsync);
-	}
-	if (err)
-		goto out;
-	pr_info("tracing %d interfaces; records every %u s\n", sv_ifaces_count(&a.ifaces),
-		a.o.interval);
-	publish_metrics(&a);
-	sv_notify("READY=1");
-	err = run(&a);
-	sv_notify("STOPPING=1");
-
-	/* Detach first, then collect twice: the first swap waits out programs still running,
-	 * the second empties whatever they wrote into the other map meanwhile. */
-	sv_deliver_freeze_ifaces(a.dl);
-	sv_ifaces_stop(&a.ifaces);
-	if (a.rb)
-		ring_buffer__consume(a.rb);
-	if (!scan(&a, 0))
-		scan(&a, 1);
-	summary(&a);
-out:
-	sv_tapsync_stop(a.tapsync); /* before the tap: it may be applying rules */
-	sv_control_close(a.ctl_fd, a.o.control ? a.o.control : SV_CONTROL_DEFAULT);
-	sv_tap_free(a.tap);
-	/* The final records are spooled; the sender gets the drain timeout to deliver them. */
-	sv_deliver_close(a.dl);
-	sv_metrics_stop(a.metrics);
-	free(a.totals);
-	sv_influx_close(a.ix);
-	sv_influx_batch_free(&a.ixb);
-	sv_ipfix_close(a.ipfix);
-	sv_ifaces_free(&a.ifaces);
-	ring_buffer__free(a.rb);
-	if (a.flows.buckets)
-		sv_flowtab_free(&a.flows);
-	flow_bpf__destroy(a.skel);
-	free(a.o.ifnames);
-	free(a.o.taps);
+	close_all(&a);
 	return err ? 1 : 0;
 }

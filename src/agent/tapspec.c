@@ -30,18 +30,48 @@ int sv_tap_fail(char *err, size_t len, const char *fmt, ...)
 	return -EINVAL;
 }
 
-static int parse_num(const char *s, unsigned long long min, unsigned long long max,
-		     unsigned long long *out)
-{
-	unsigned long long v;
-	char *end;
+static const char *const rule_dirs[] = { "in", "out", "both", NULL };
 
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
+/* The words of a rule, as 'tap add --help' and the man page show them; the number words'
+ * ranges below come from here. */
+const struct sv_opt sv_tap_rule_opts[] = {
+	{ "from", 0, SV_OPT_STR, .metavar = "IFACE", .help = "the interface watched (required)" },
+	{ "direction", 0, SV_OPT_ENUM, .words = rule_dirs, .def = "both",
+	  .help = "frames the interface receives (in), sends (out), or both" },
+	{ "to", 0, SV_OPT_STR, .metavar = "IFACE|vxlan://HOST[:PORT]",
+	  .help = "where copies go (required): out of a local interface, or to HOST (an IPv4 "
+		  "address or [IPv6]) in VXLAN, port 4789 unless given" },
+	{ "vni", 0, SV_OPT_NUM, .min = 0, .max = 0xffffff, .def = "0", .metavar = "N",
+	  .help = "with --to vxlan://: the VXLAN network identifier of the copies" },
+	{ "snaplen", 0, SV_OPT_NUM, .min = 14, .max = 65535, .metavar = "N",
+	  .help = "copies are cut to N bytes (default: whole frames)" },
+	{ "rate", 0, SV_OPT_NUM, .min = 1, .max = 100000000, .metavar = "PPS",
+	  .help = "at most PPS copies a second, a token bucket holding one second (default: no "
+		  "cap)" },
+	{ "src", 0, SV_OPT_STR, .metavar = "CIDR",
+	  .help = "match the source address: an IPv4 or IPv6 address or prefix" },
+	{ "dst", 0, SV_OPT_STR, .metavar = "CIDR", .help = "match the destination address" },
+	{ "host", 0, SV_OPT_STR, .metavar = "CIDR", .help = "match either address" },
+	{ "proto", 0, SV_OPT_STR, .metavar = "P",
+	  .help = "match the IP protocol: tcp, udp, icmp, icmp6, sctp or 0-255" },
+	{ "sport", 0, SV_OPT_STR, .metavar = "N[-M]",
+	  .help = "match the TCP or UDP source port, or a range" },
+	{ "dport", 0, SV_OPT_STR, .metavar = "N[-M]",
+	  .help = "match the destination port, or a range" },
+	{ "port", 0, SV_OPT_STR, .metavar = "N[-M]", .help = "match either port, or a range" },
+	{ "match-vni", 0, SV_OPT_NUM, .min = 0, .max = 0xffffff, .metavar = "N",
+	  .help = "only VXLAN frames with VNI N; the other fields then match the inner frame" },
+	SV_OPT_END,
+};
+
+const struct sv_opt *sv_tap_rule_opt(const char *name)
+{
+	const struct sv_opt *o;
+
+	for (o = sv_tap_rule_opts; o->name; o++)
+		if (!strcmp(o->name, name))
+			return o;
+	return NULL;
 }
 
 /* ADDR or ADDR/LEN, IPv4 or IPv6, into the 16-byte form the kernel side compares. */
@@ -67,7 +97,7 @@ static int parse_net(const char *s, struct sv_tap_net *n)
 		return -EINVAL;
 	}
 	plen = v4 ? 32 : 128;
-	if (slash && parse_num(slash, 0, v4 ? 32 : 128, &plen))
+	if (slash && sv_parse_num(slash, 0, v4 ? 32 : 128, &plen))
 		return -EINVAL;
 	n->plen = plen + (v4 ? 96 : 0);
 	/* Host bits set under the prefix would never match: a mistake, say so. */
@@ -89,7 +119,7 @@ static int parse_ports(const char *s, __u16 r[2])
 	dash = strchr(buf, '-');
 	if (dash)
 		*dash++ = 0;
-	if (parse_num(buf, 0, 65535, &lo) || (dash && parse_num(dash, 0, 65535, &hi)))
+	if (sv_parse_num(buf, 0, 65535, &lo) || (dash && sv_parse_num(dash, 0, 65535, &hi)))
 		return -EINVAL;
 	if (!dash)
 		hi = lo;
@@ -115,7 +145,7 @@ static int parse_proto(const char *s, __u8 *p)
 			return 0;
 		}
 	}
-	if (parse_num(s, 0, 255, &v))
+	if (sv_parse_num(s, 0, 255, &v))
 		return -EINVAL;
 	*p = v;
 	return 0;
@@ -146,7 +176,7 @@ static int parse_remote(const char *url, struct sv_tap_spec *s)
 		return -EINVAL;
 	memcpy(host, p, len);
 	host[len] = 0;
-	if (colon && *colon == ':' && parse_num(colon + 1, 1, 65535, &port))
+	if (colon && *colon == ':' && sv_parse_num(colon + 1, 1, 65535, &port))
 		return -EINVAL;
 	memset(&s->raddr, 0, sizeof(s->raddr));
 	if (inet_pton(AF_INET, host, &((struct sockaddr_in *)&s->raddr)->sin_addr) == 1)
@@ -182,6 +212,7 @@ static int set_field(struct sv_tap_rule *r, const char *what, const char *v, cha
 		{ "sport", SV_TAP_M_SPORT },	 { "dport", SV_TAP_M_DPORT },
 		{ "port", SV_TAP_M_PORT },	 { "match-vni", SV_TAP_M_VNI },
 	};
+	const struct sv_opt *o;
 	unsigned long long vni;
 	__u32 flag = 0;
 	size_t i;
@@ -212,8 +243,9 @@ static int set_field(struct sv_tap_rule *r, const char *what, const char *v, cha
 				     flag == SV_TAP_M_DPORT ? r->dport : r->port);
 		return bad ? fail(err, len, "invalid port '%s': N or N-M, 0-65535", v) : 0;
 	case SV_TAP_M_VNI:
-		if (parse_num(v, 0, 0xffffff, &vni))
-			return fail(err, len, "invalid VNI '%s': 0 to 16777215", v);
+		o = sv_tap_rule_opt("match-vni");
+		if (sv_parse_num(v, o->min, o->max, &vni))
+			return fail(err, len, "invalid VNI '%s': %llu to %llu", v, o->min, o->max);
 		r->vni = vni;
 		return 0;
 	}
@@ -361,6 +393,19 @@ static int parse_dir(const char *v, int *dirs)
 	return 0;
 }
 
+/* A number word within its range in sv_tap_rule_opts, or one line: "invalid --snaplen '10': 14
+ * to 65535 bytes". */
+static int rule_num(const char *name, const char *v, const char *unit, unsigned long long *n,
+		    char *err, size_t len)
+{
+	const struct sv_opt *o = sv_tap_rule_opt(name);
+
+	if (sv_parse_num(v, o->min, o->max, n))
+		return fail(err, len, "invalid --%s '%s': %llu to %llu%s", name, v, o->min, o->max,
+			    unit);
+	return 0;
+}
+
 /* One "--name value" option. */
 static int parse_opt(struct sv_tap_spec *s, const char *o, const char *v, int *vni_set,
 		     char *err, size_t len)
@@ -382,20 +427,20 @@ static int parse_opt(struct sv_tap_spec *s, const char *o, const char *v, int *v
 	}
 	if (!strcmp(o, "--vni")) {
 		*vni_set = 1;
-		if (parse_num(v, 0, 0xffffff, &n))
-			return fail(err, len, "invalid --vni '%s': 0 to 16777215", v);
+		if (rule_num("vni", v, "", &n, err, len))
+			return -EINVAL;
 		s->vni = n;
 		return 0;
 	}
 	if (!strcmp(o, "--snaplen")) {
-		if (parse_num(v, 14, 65535, &n))
-			return fail(err, len, "invalid --snaplen '%s': 14 to 65535 bytes", v);
+		if (rule_num("snaplen", v, " bytes", &n, err, len))
+			return -EINVAL;
 		s->snaplen = n;
 		return 0;
 	}
 	if (!strcmp(o, "--rate")) {
-		if (parse_num(v, 1, 100000000, &n))
-			return fail(err, len, "invalid --rate '%s': 1 to 100000000 packets/s", v);
+		if (rule_num("rate", v, " packets/s", &n, err, len))
+			return -EINVAL;
 		s->rate = n;
 		return 0;
 	}

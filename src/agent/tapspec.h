@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <net/if.h>
 #include <sys/socket.h>
+#include "params.h"
 #include "sitevisor.h"
 
 #define SV_TAP_TEXT 512 /* longest rule text */
@@ -26,6 +27,11 @@ struct sv_tap_spec {
 	char text[SV_TAP_TEXT]; /* the rule's words joined by spaces */
 	char expr[SV_TAP_TEXT]; /* with SV_TAP_M_EXPR: the libpcap expression */
 };
+
+/* The words of a rule: names, ranges and help, for 'tap add --help' and the man page. */
+extern const struct sv_opt sv_tap_rule_opts[];
+/* The word NAME ("snaplen") of sv_tap_rule_opts, or NULL. */
+const struct sv_opt *sv_tap_rule_opt(const char *name);
 
 /* Parses a rule's words: options, then an optional libpcap expression. On a mistake returns
  * -EINVAL with one line in err. Interfaces are not looked up here. */

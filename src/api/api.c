@@ -791,14 +791,12 @@ int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 	return sv_api_error(out, 404, "no such endpoint: /api/v1/%s", name);
 }
 
-struct sv_api_stats sv_api_stats;
-
 static void stat_add(unsigned long long *c, unsigned long long n)
 {
 	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
 }
 
-int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
+int sv_api_ingest(struct sv_store *st, struct sv_api_stats *stats, const char *body, size_t len,
 		  struct sb *out)
 {
 	struct sv_batch b;
@@ -808,7 +806,7 @@ int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
 	ret = sv_ingest_parse(body, len, &b, err, sizeof(err));
 	if (ret) {
 		sv_batch_free(&b);
-		stat_add(&sv_api_stats.batches_rejected, 1);
+		stat_add(&stats->batches_rejected, 1);
 		return ret == -ENOMEM ? sv_api_error(out, 500, "out of memory") :
 					sv_api_error(out, 400, "%s", err);
 	}
@@ -819,9 +817,9 @@ int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
 		if (b.n_fps)
 			sb_printf(out, ",\"fingerprints\":%zu", dup ? 0 : b.n_fps);
 		sb_puts(out, "}\n");
-		stat_add(dup ? &sv_api_stats.batches_duplicate : &sv_api_stats.batches_stored, 1);
-		stat_add(&sv_api_stats.records_stored, dup ? 0 : b.n);
-		stat_add(&sv_api_stats.records_skipped, b.skipped);
+		stat_add(dup ? &stats->batches_duplicate : &stats->batches_stored, 1);
+		stat_add(&stats->records_stored, dup ? 0 : b.n);
+		stat_add(&stats->records_skipped, b.skipped);
 	}
 	sv_batch_free(&b);
 	return ret ? sv_api_error(out, 500, "store write failed") : 200;

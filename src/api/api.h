@@ -22,16 +22,16 @@ struct sv_params {
 int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 	       struct sb *out);
 
-/* POST /api/v1/ingest with the whole body. */
-int sv_api_ingest(struct sv_store *st, const char *body, size_t len,
-		  struct sb *out);
-/* What ingest did, since the start: read by the post's /metrics. Atomic: the HTTP workers
- * update them concurrently. */
+/* What ingest did: counted into the caller's struct, read by the post's /metrics. Atomic:
+ * the HTTP workers update them concurrently. */
 struct sv_api_stats {
 	unsigned long long batches_stored, batches_duplicate, batches_rejected;
 	unsigned long long records_stored, records_skipped;
 };
-extern struct sv_api_stats sv_api_stats;
+
+/* POST /api/v1/ingest with the whole body; what it did is added to *stats. */
+int sv_api_ingest(struct sv_store *st, struct sv_api_stats *stats, const char *body, size_t len,
+		  struct sb *out);
 
 /* One alert as JSON (the /api/v1/alerts item, also the alerts log's): lists become arrays,
  * seen_by's "box\tiface" lines objects. */

@@ -4,7 +4,9 @@
  * Why a queue in memory and not a spool like the delivery to the post: what InfluxDB gets
  * is a second copy for charts, the post keeps the record. 64 MiB hold about 250,000 points,
  * an outage of hours for a box, and nothing on disk needs managing. Why a thread: a write
- * can take seconds, and the agent's event loop (or the post's ingest) must not wait.
+ * can take seconds, and the agent's event loop (or the post's ingest) must not wait. The
+ * queue and its thread are lib/sendq.c's, as the delivery's are; this file says what a
+ * chunk is and what InfluxDB's answers mean.
  *
  * InfluxDB keeps one point per series and timestamp: a second point with the same tags and
  * time replaces the first. Addresses and ports are fields, not tags, so two flows on one
@@ -13,22 +15,15 @@
  * nanosecond later. The same rule makes a retried request harmless: its points replace
  * themselves, so a write whose answer got lost is never counted twice. */
 #include <errno.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
-#include <sys/queue.h>
-#include "thread.h"
 #include "influx.h"
 #include "log.h"
-#include "sender.h"
+#include "sendq.h"
 
 #define QUEUE_MAX (64u << 20)
-#define TOKEN_MAX 4096
-#define DRAIN_RETRY_MS 1000 /* while draining, try often: InfluxDB may be back any moment */
 #define IFNAME_LEN 32 /* Linux names have at most 15 characters, the post takes 15 */
 #define NUDGE_MAX 1000 /* ns a flow point may move to find a free timestamp */
 
@@ -38,46 +33,18 @@ struct sv_influx_sum {
 	uint64_t packets, bytes, flows;
 };
 
+/* A request's body; it.records counts its points. */
 struct chunk {
-	TAILQ_ENTRY(chunk) link;
+	struct sv_sendq_item it;
 	char *body;
-	size_t len;
-	unsigned long long points;
 };
-TAILQ_HEAD(chunk_q, chunk);
-
-enum outcome { WRITTEN, REFUSED, FAILED, ABORTED };
 
 struct sv_influx {
-	/* Set by open, read-only afterwards. */
+	struct sv_sendq q; /* of chunks */
 	char *url; /* with precision=ns */
 	char *shown; /* without user, password or query: for messages */
 	char *auth; /* the Authorization header, or NULL */
 	char *user_agent;
-	unsigned int drain_timeout;
-	int curl_ready;
-
-	/* Shared between the builders and the sender, under lock. */
-	pthread_mutex_t lock;
-	pthread_cond_t cond; /* the queue or the schedule changed */
-	struct chunk_q q;
-	size_t q_bytes;
-	unsigned int n_chunks;
-	int inflight; /* the sender is writing the queue's first chunk */
-	int draining, stop;
-	unsigned long long next_try_ns;
-	unsigned long long written, requests, dropped, refused, lost; /* points */
-	unsigned long long drop_unreported, drop_logged_ns;
-
-	int abort; /* atomic: cut the write in progress short */
-	pthread_t thread;
-	int started;
-
-	/* The sender's own. */
-	int down;
-	unsigned long long down_since_ns, refuse_logged_ns, refuse_unreported;
-	struct sv_backoff backoff;
-	char why[320];
 };
 
 /* --- start-up checks -------------------------------------------------------------- */
@@ -142,23 +109,14 @@ static int shown_url(struct sv_influx *x, CURLU *u)
 
 static int parse_url(struct sv_influx *x, const char *url, int has_token)
 {
-	char *scheme = NULL, *path = NULL, *query = NULL, *full = NULL;
+	char *path = NULL, *query = NULL, *full = NULL;
 	const char *why = NULL;
-	CURLU *u = curl_url();
-	CURLUcode rc;
-	int err = -EINVAL;
+	CURLU *u;
+	int err = sv_url_http(url, &u, &why);
 
-	if (!u)
-		return -ENOMEM;
-	rc = curl_url_set(u, CURLUPART_URL, url, 0);
-	if (rc != CURLUE_OK)
-		why = curl_url_strerror(rc);
-	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-		 (strcmp(scheme, "http") && strcmp(scheme, "https")))
-		why = "the scheme must be http or https";
-	else if (curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+	if (!err && curl_url_get(u, CURLUPART_PATH, &path, 0) != CURLUE_OK) {
 		why = "no path";
-	else {
+	} else if (!err) {
 		if (curl_url_get(u, CURLUPART_QUERY, &query, 0) != CURLUE_OK)
 			query = NULL;
 		why = check_endpoint(path, query ? query : "", has_token);
@@ -167,8 +125,10 @@ static int parse_url(struct sv_influx *x, const char *url, int has_token)
 		pr_warn("invalid --influx '%s': %s (expected http://HOST:8086/write?db=DB or "
 			"http://HOST:8086/api/v2/write?org=ORG&bucket=BUCKET)\n",
 			url, why);
-		goto out;
+		err = -EINVAL;
 	}
+	if (err)
+		goto out;
 	err = -ENOMEM;
 	if (!query_has(query ? query : "", "precision", NULL, NULL) &&
 	    curl_url_set(u, CURLUPART_QUERY, "precision=ns", CURLU_APPENDQUERY) != CURLUE_OK)
@@ -177,7 +137,6 @@ static int parse_url(struct sv_influx *x, const char *url, int has_token)
 		goto out;
 	err = shown_url(x, u);
 out:
-	curl_free(scheme);
 	curl_free(path);
 	curl_free(query);
 	curl_free(full);
@@ -185,107 +144,51 @@ out:
 	return err;
 }
 
-/* Anything but control characters: it ends up in an HTTP header. */
-static int set_token(struct sv_influx *x, const char *t)
-{
-	static const char hdr[] = "Authorization: Token ";
-	const char *p;
-
-	for (p = t; *p && (unsigned char)*p >= 0x20 && *p != 0x7f; p++)
-		;
-	if (!*t || *p || p - t > TOKEN_MAX) {
-		pr_warn("invalid --influx-token: 1 to %d characters, no control characters\n",
-			TOKEN_MAX);
-		return -EINVAL;
-	}
-	x->auth = malloc(sizeof(hdr) + strlen(t));
-	if (!x->auth)
-		return -ENOMEM;
-	sprintf(x->auth, "%s%s", hdr, t);
-	return 0;
-}
+static const struct sv_sendq_ops influx_ops;
 
 int sv_influx_open(const struct sv_influx_cfg *cfg, struct sv_influx **out)
 {
 	struct sv_influx *x = calloc(1, sizeof(*x));
-	pthread_condattr_t ca;
 	int err;
 
 	*out = x;
 	if (!x)
 		return -ENOMEM;
-	TAILQ_INIT(&x->q);
-	pthread_mutex_init(&x->lock, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&x->cond, &ca);
-	pthread_condattr_destroy(&ca);
-	x->drain_timeout = cfg->drain_timeout;
-	sv_backoff_seed(&x->backoff, sv_mono_now_ns() ^ ((unsigned long long)getpid() << 32));
-	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
-		pr_warn("cannot initialise libcurl\n");
-		return -EIO;
-	}
-	x->curl_ready = 1;
+	err = sv_sendq_init(&x->q, &influx_ops, x, QUEUE_MAX, cfg->drain_timeout,
+			    sv_mono_now_ns() ^ ((unsigned long long)getpid() << 32));
+	if (err)
+		return err;
 	x->user_agent = strdup(cfg->user_agent);
 	if (!x->user_agent)
 		return -ENOMEM;
 	err = parse_url(x, cfg->url, cfg->token != NULL);
-	if (!err && cfg->token)
-		err = set_token(x, cfg->token);
+	if (err || !cfg->token)
+		return err;
+	/* Anything but control characters: 1.8+ takes USER:PASSWORD. */
+	err = sv_auth_header("Token", cfg->token, 1, &x->auth);
+	if (err == -EINVAL)
+		pr_warn("invalid --influx-token: 1 to %d characters, no control characters\n",
+			SV_TOKEN_MAX);
 	return err;
 }
 
 /* --- the queue ------------------------------------------------------------------------ */
-
-/* Under the lock: drops the oldest chunks until need more bytes fit; never the one being
- * written. */
-static void make_room(struct sv_influx *x, size_t need)
-{
-	struct chunk *c, *next;
-
-	for (c = TAILQ_FIRST(&x->q); c && x->q_bytes + need > QUEUE_MAX; c = next) {
-		next = TAILQ_NEXT(c, link);
-		if (c == TAILQ_FIRST(&x->q) && x->inflight)
-			continue;
-		TAILQ_REMOVE(&x->q, c, link);
-		x->q_bytes -= c->len;
-		x->n_chunks--;
-		x->dropped += c->points;
-		x->drop_unreported += c->points;
-		free(c->body);
-		free(c);
-	}
-	if (x->drop_unreported && sv_ratelimit(&x->drop_logged_ns, sv_mono_now_ns())) {
-		sv_locked_log(pr_warn,
-			      "InfluxDB %s: queue full (%u MiB): dropped the %llu oldest points\n",
-			      x->shown, QUEUE_MAX >> 20, x->drop_unreported);
-		x->drop_unreported = 0;
-	}
-}
 
 /* Hands the request built in sb to the sender; sb starts empty again. */
 static void queue_chunk(struct sv_influx *x, struct sb *sb, unsigned long long points)
 {
 	struct chunk *c = sb_failed(sb) ? NULL : calloc(1, sizeof(*c));
 
-	pthread_mutex_lock(&x->lock);
 	if (!c) {
-		x->lost += points;
-		pthread_mutex_unlock(&x->lock);
+		sv_sendq_lost(&x->q, 0, points, 0);
 		sb_free(sb);
 		return;
 	}
 	c->body = sb->buf;
-	c->len = sb->len;
-	c->points = points;
+	c->it.size = sb->len;
+	c->it.records = points;
 	sb_init(sb);
-	make_room(x, c->len);
-	TAILQ_INSERT_TAIL(&x->q, c, link);
-	x->q_bytes += c->len;
-	x->n_chunks++;
-	pthread_cond_broadcast(&x->cond);
-	pthread_mutex_unlock(&x->lock);
+	sv_sendq_push(&x->q, &c->it);
 }
 
 /* --- building points ------------------------------------------------------------------ */
@@ -438,211 +341,117 @@ void sv_influx_batch_free(struct sv_influx_batch *b)
 
 /* --- writing (the sender thread) ----------------------------------------------------- */
 
-static enum outcome send_chunk(struct sv_influx *x, struct sv_curl *h, const struct chunk *c)
+static int curl_setup(struct sv_sendq *q, struct sv_curl *h)
 {
-	CURLcode rc = sv_curl_post(h, c->body, c->len);
+	const char *hdrs[] = { "Content-Type: text/plain; charset=utf-8", "Expect:", NULL, NULL };
+	struct sv_influx *x = q->ctx;
 
-	if (rc == CURLE_ABORTED_BY_CALLBACK)
-		return ABORTED;
-	if (rc != CURLE_OK) {
-		snprintf(x->why, sizeof(x->why), "%s", sv_curl_why(h, rc));
-		return FAILED;
-	}
-	/* InfluxDB's own words, one line: its errors are {"error":"..."}. */
-	snprintf(x->why, sizeof(x->why), "HTTP %ld: %s", h->status, sv_curl_says(h));
-	pr_debug("InfluxDB: %llu points: %s\n", c->points, x->why);
+	hdrs[2] = x->auth;
+	if (!sv_curl_init(h, x->url, hdrs, x->user_agent, &q->abort))
+		return 0;
+	sv_locked_log(pr_warn, "cannot set up libcurl: nothing goes to InfluxDB\n");
+	return -ENOMEM;
+}
+
+static enum sv_sendq_outcome send_chunk(struct sv_sendq *q, struct sv_curl *h,
+					struct sv_sendq_item *it)
+{
+	struct chunk *c = sv_sendq_entry(it, struct chunk, it);
+	enum sv_sendq_outcome o;
+
+	if (!sv_sendq_post(q, h, c->body, it->size, &o))
+		return o;
+	pr_debug("InfluxDB: %llu points: %s\n", it->records, q->why);
 	if (h->status >= 200 && h->status < 300)
-		return WRITTEN;
+		return SV_SENDQ_SENT;
 	/* 408 and 429 ask to come back later. Any other 4xx (a bad point, a wrong database,
 	 * token or password) would be answered the same forever: retrying blocks the rest. */
 	if (h->status >= 400 && h->status < 500 && h->status != 408 && h->status != 429)
-		return REFUSED;
-	return FAILED;
+		return SV_SENDQ_REFUSED;
+	return SV_SENDQ_FAILED;
 }
 
-static void remove_first(struct sv_influx *x, struct chunk *c)
+static void chunk_free(struct sv_sendq_item *it)
 {
-	TAILQ_REMOVE(&x->q, c, link);
-	x->q_bytes -= c->len;
-	x->n_chunks--;
+	struct chunk *c = sv_sendq_entry(it, struct chunk, it);
+
 	free(c->body);
 	free(c);
-	pthread_cond_broadcast(&x->cond);
 }
 
-/* InfluxDB answered: say so once if it had been failing. */
-static void is_back(struct sv_influx *x, unsigned long long now)
+/* One line when trouble starts and one when it ends, not one per retry; refusals (never
+ * a bad token: that is a 401, refused) once a minute, with how many points since the last. */
+static void say(struct sv_sendq *q, enum sv_sendq_news what, const struct sv_sendq_item *it,
+		unsigned long long now)
 {
-	if (x->down)
-		sv_locked_log(pr_info, "InfluxDB %s answers again after %llu s; %u waiting\n",
-			      x->shown, (now - x->down_since_ns) / SV_NS_PER_SEC,
-			      x->n_chunks - 1);
-	x->down = 0;
-	sv_backoff_reset(&x->backoff);
-	x->next_try_ns = 0;
-}
+	struct sv_influx *x = q->ctx;
 
-/* One line when trouble starts, not one per retry. */
-static void fails(struct sv_influx *x, unsigned long long now)
-{
-	unsigned int ms = sv_backoff_next(&x->backoff, x->draining ? DRAIN_RETRY_MS : 0);
-
-	if (!x->down) {
-		sv_locked_log(pr_warn,
-			      "cannot write to InfluxDB %s: %s; retrying, points kept in memory "
-			      "(at most %u MiB)\n",
-			      x->shown, x->why, QUEUE_MAX >> 20);
-		x->down_since_ns = now;
-		x->down = 1;
-	}
-	x->next_try_ns = now + ms * SV_NS_PER_MS;
-}
-
-/* Refusals: once a minute, with how many points since the last message. */
-static void refused(struct sv_influx *x, struct chunk *c, unsigned long long now)
-{
-	x->refused += c->points;
-	x->refuse_unreported += c->points;
-	if (!sv_ratelimit(&x->refuse_logged_ns, now))
-		return;
-	sv_locked_log(pr_warn, "InfluxDB %s refused %llu points (%s); dropped, not retried\n",
-		      x->shown, x->refuse_unreported, x->why);
-	x->refuse_unreported = 0;
-}
-
-/* Under the lock: what the answer means for the chunk and for the next try. */
-static void settle(struct sv_influx *x, struct chunk *c, enum outcome o)
-{
-	unsigned long long now = sv_mono_now_ns();
-
-	switch (o) {
-	case WRITTEN:
-		is_back(x, now);
-		x->written += c->points;
-		x->requests++;
-		remove_first(x, c);
+	switch (what) {
+	case SV_SENDQ_BACK:
+		pr_info("InfluxDB %s answers again after %llu s; %u waiting\n", x->shown,
+			(now - q->down_since_ns) / SV_NS_PER_SEC, q->n - 1);
 		break;
-	case REFUSED:
-		is_back(x, now);
-		refused(x, c, now);
-		remove_first(x, c);
+	case SV_SENDQ_DOWN:
+	case SV_SENDQ_TOKEN:
+		pr_warn("cannot write to InfluxDB %s: %s; retrying, points kept in memory (at most "
+			"%u MiB)\n",
+			x->shown, q->why, QUEUE_MAX >> 20);
 		break;
-	case FAILED:
-		fails(x, now);
+	case SV_SENDQ_GONE:
+		pr_warn("InfluxDB %s refused %llu points (%s); dropped, not retried\n", x->shown,
+			q->refused_unsaid.records, q->why);
 		break;
-	case ABORTED:
+	case SV_SENDQ_FULL:
+		pr_warn("InfluxDB %s: queue full (%u MiB): dropped the %llu oldest points\n",
+			x->shown, QUEUE_MAX >> 20, q->dropped_unsaid.records);
 		break;
 	}
 }
 
-/* Under the lock: the oldest chunk once its try is due, or NULL when told to stop. */
-static struct chunk *next_chunk(struct sv_influx *x)
-{
-	struct chunk *c;
-
-	for (;;) {
-		if (x->stop)
-			return NULL;
-		c = TAILQ_FIRST(&x->q);
-		if (c && sv_mono_now_ns() >= x->next_try_ns)
-			return c;
-		sv_sender_wait(&x->cond, &x->lock, c ? x->next_try_ns : 0);
-	}
-}
-
-static void *sender(void *arg)
-{
-	const char *hdrs[] = { "Content-Type: text/plain; charset=utf-8", "Expect:", NULL, NULL };
-	struct sv_influx *x = arg;
-	struct sv_curl h;
-	struct chunk *c;
-	enum outcome o;
-
-	hdrs[2] = x->auth;
-	if (sv_curl_init(&h, x->url, hdrs, x->user_agent, &x->abort)) {
-		sv_locked_log(pr_warn, "cannot set up libcurl: nothing goes to InfluxDB\n");
-		return NULL;
-	}
-	pthread_mutex_lock(&x->lock);
-	while ((c = next_chunk(x))) {
-		x->inflight = 1;
-		pthread_mutex_unlock(&x->lock);
-		o = send_chunk(x, &h, c); /* c stays: nobody frees the chunk in flight */
-		pthread_mutex_lock(&x->lock);
-		x->inflight = 0;
-		settle(x, c, o);
-	}
-	pthread_mutex_unlock(&x->lock);
-	sv_curl_free(&h);
-	return NULL;
-}
+static const struct sv_sendq_ops influx_ops = {
+	.curl_setup = curl_setup,
+	.send = send_chunk,
+	.free = chunk_free,
+	.say = say,
+	.sum_refusals = 1,
+	.thread_name = "InfluxDB sender thread",
+};
 
 int sv_influx_start(struct sv_influx *x)
 {
-	int err = sv_thread_start(&x->thread, sender, x);
+	int err = sv_sendq_start(&x->q);
 
-	if (err) {
-		pr_warn("cannot start the InfluxDB sender thread: %s\n", strerror(-err));
-		return err;
-	}
-	x->started = 1;
-	pr_info("writing points to InfluxDB %s\n", x->shown);
-	return 0;
+	if (!err)
+		pr_info("writing points to InfluxDB %s\n", x->shown);
+	return err;
 }
 
 /* --- the end ------------------------------------------------------------------------ */
 
-static void drain(struct sv_influx *x)
-{
-	unsigned long long deadline = sv_mono_now_ns() + x->drain_timeout * SV_NS_PER_SEC;
-	struct timespec ts = { deadline / SV_NS_PER_SEC, deadline % SV_NS_PER_SEC };
-
-	pthread_mutex_lock(&x->lock);
-	x->draining = 1;
-	x->next_try_ns = 0; /* now, whatever the backoff said */
-	pthread_cond_broadcast(&x->cond);
-	while (x->n_chunks && sv_mono_now_ns() < deadline)
-		pthread_cond_timedwait(&x->cond, &x->lock, &ts);
-	x->stop = 1;
-	__atomic_store_n(&x->abort, 1, __ATOMIC_RELAXED);
-	pthread_cond_broadcast(&x->cond);
-	pthread_mutex_unlock(&x->lock);
-	pthread_join(x->thread, NULL);
-}
-
 static void summary(struct sv_influx *x)
 {
-	unsigned long long left = 0;
-	struct chunk *c;
+	struct sv_sendq *q = &x->q;
+	unsigned long long left = sv_sendq_left(q);
 
-	TAILQ_FOREACH(c, &x->q, link)
-		left += c->points;
-	sv_log(x->dropped || x->refused || x->lost || left ? SV_LOG_WARN : SV_LOG_INFO,
+	sv_log(q->dropped.records || q->refused.records || q->lost.records || left ?
+		       SV_LOG_WARN :
+		       SV_LOG_INFO,
 	       "influxdb: %llu points written in %llu requests; %llu points dropped (queue "
 	       "full), %llu refused by InfluxDB, %llu not queued (out of memory), %llu not "
 	       "written by the end\n",
-	       x->written, x->requests, x->dropped, x->refused, x->lost, left);
+	       q->sent.records, q->sent.items, q->dropped.records, q->refused.records,
+	       q->lost.records, left);
 }
 
 void sv_influx_close(struct sv_influx *x)
 {
-	struct chunk *c;
-
 	if (!x)
 		return;
-	if (x->started) {
-		drain(x);
+	if (x->q.started) {
+		sv_sendq_drain(&x->q);
 		summary(x);
 	}
-	while ((c = TAILQ_FIRST(&x->q))) {
-		TAILQ_REMOVE(&x->q, c, link);
-		free(c->body);
-		free(c);
-	}
-	pthread_cond_destroy(&x->cond);
-	pthread_mutex_destroy(&x->lock);
-	if (x->curl_ready)
-		curl_global_cleanup();
+	sv_sendq_destroy(&x->q);
 	free(x->url);
 	free(x->shown);
 	free(x->auth);

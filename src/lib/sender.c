@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The pieces sender threads share; see sender.h. */
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include "sender.h"
@@ -122,8 +124,20 @@ const char *sv_curl_says(struct sv_curl *h)
 	return *p ? p : "no answer";
 }
 
-const char *sv_curl_why(const struct sv_curl *h, CURLcode rc)
+void sv_curl_unix(struct sv_curl *h, const char *path)
 {
+	curl_easy_setopt(h->c, CURLOPT_UNIX_SOCKET_PATH, path);
+	h->unix_socket = 1;
+}
+
+const char *sv_curl_why(struct sv_curl *h, CURLcode rc)
+{
+	long oserr = 0;
+
+	/* curl names "localhost port 80" for a unix socket: the OS's reason says more. */
+	if (h->unix_socket && rc == CURLE_COULDNT_CONNECT &&
+	    curl_easy_getinfo(h->c, CURLINFO_OS_ERRNO, &oserr) == CURLE_OK && oserr)
+		snprintf(h->errbuf, sizeof(h->errbuf), "cannot connect: %s", strerror(oserr));
 	return h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc);
 }
 
@@ -147,4 +161,53 @@ void sv_sender_wait(pthread_cond_t *cond, pthread_mutex_t *lock, unsigned long l
 	ts.tv_sec = due_ns / SV_NS_PER_SEC;
 	ts.tv_nsec = due_ns % SV_NS_PER_SEC;
 	pthread_cond_timedwait(cond, lock, &ts);
+}
+
+int sv_url_http(const char *url, CURLU **out, const char **why)
+{
+	CURLU *u = curl_url();
+	char *scheme = NULL;
+	CURLUcode rc;
+
+	*out = NULL;
+	if (!u)
+		return -ENOMEM;
+	rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc != CURLUE_OK)
+		*why = curl_url_strerror(rc);
+	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+		 (strcmp(scheme, "http") && strcmp(scheme, "https")))
+		*why = "the scheme must be http or https";
+	else
+		*out = u;
+	curl_free(scheme);
+	if (*out)
+		return 0;
+	curl_url_cleanup(u);
+	return -EINVAL;
+}
+
+/* Whatever ends up in an HTTP header must not end it or split it. */
+static int header_safe(const char *t, int any_text)
+{
+	const unsigned char *p = (const unsigned char *)t;
+
+	for (; *p; p++)
+		if (any_text ? *p < 0x20 || *p == 0x7f : *p < 0x21 || *p > 0x7e)
+			return 0;
+	return p != (const unsigned char *)t && p - (const unsigned char *)t <= SV_TOKEN_MAX;
+}
+
+int sv_auth_header(const char *scheme, const char *token, int any_text, char **out)
+{
+	static const char hdr[] = "Authorization: ";
+
+	*out = NULL;
+	if (!header_safe(token, any_text))
+		return -EINVAL;
+	*out = malloc(sizeof(hdr) + strlen(scheme) + 1 + strlen(token));
+	if (!*out)
+		return -ENOMEM;
+	sprintf(*out, "%s%s %s", hdr, scheme, token);
+	return 0;
 }

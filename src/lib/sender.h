@@ -49,6 +49,7 @@ struct sv_curl {
 	CURL *c;
 	struct curl_slist *hdrs;
 	const int *abort; /* read atomically: non-zero cuts the transfer short */
+	int unix_socket; /* to a unix socket (sv_curl_unix) */
 	long status; /* the HTTP status of the last answer */
 	char resp[256]; /* its first bytes, NUL-terminated */
 	size_t resp_len;
@@ -60,10 +61,22 @@ int sv_curl_init(struct sv_curl *h, const char *url, const char *const *headers,
 		 const char *user_agent, const int *abort);
 /* CURLE_OK with h->status set, or why the request failed. */
 CURLcode sv_curl_post(struct sv_curl *h, const char *body, size_t len);
+/* To the unix socket at path instead of the URL's host. */
+void sv_curl_unix(struct sv_curl *h, const char *path);
 /* The first line of the answer, or "no answer". */
 const char *sv_curl_says(struct sv_curl *h);
 /* Why a request that did not return CURLE_OK failed, in one line. */
-const char *sv_curl_why(const struct sv_curl *h, CURLcode rc);
+const char *sv_curl_why(struct sv_curl *h, CURLcode rc);
 void sv_curl_free(struct sv_curl *h);
+
+#define SV_TOKEN_MAX 4096
+
+/* Parses an http:// or https:// URL: 0 with *out (the caller's to curl_url_cleanup), -EINVAL
+ * with *why (for the caller's one line), or -ENOMEM. */
+int sv_url_http(const char *url, CURLU **out, const char **why);
+/* "Authorization: SCHEME TOKEN" in *out (malloc'd). -EINVAL unless the token has 1 to
+ * SV_TOKEN_MAX characters and fits in a header: printable ASCII without spaces, or (any_text)
+ * anything but control characters. */
+int sv_auth_header(const char *scheme, const char *token, int any_text, char **out);
 
 #endif /* SV_SENDER_H */

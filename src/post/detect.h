@@ -19,10 +19,6 @@ struct sv_detect_cfg {
 	const char *alerts_log; /* JSON lines appended here; NULL: none */
 };
 
-#define SV_DETECT_DEFAULTS \
-	{ .scan_ports = 20, .sweep_hosts = 20, .syn_flood = 1000, .window_s = 60, \
-	  .max_tracked = 20000 }
-
 struct sv_detect;
 
 /* 0, or a negative errno (the alerts log cannot be opened; out of memory). */

@@ -27,20 +27,18 @@ struct req {
 	int answered;
 };
 
-unsigned long long sv_http_requests[SV_HTTP_CODES];
-
-static void count_status(int status)
+static void count_status(const struct sv_http_cfg *cfg, int status)
 {
 	static const int codes[SV_HTTP_CODES] = { 200, 400, 401, 404, 405, 413, 500 };
 	int i;
 
 	for (i = 0; i < SV_HTTP_CODES - 1 && codes[i] != status; i++)
 		;
-	__atomic_fetch_add(&sv_http_requests[i], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&cfg->stats->requests[i], 1, __ATOMIC_RELAXED);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *c, int status, struct sb *body,
-			     const char *type)
+static enum MHD_Result reply(const struct sv_http_cfg *cfg, struct MHD_Connection *c,
+			     int status, struct sb *body, const char *type)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -57,18 +55,19 @@ static enum MHD_Result reply(struct MHD_Connection *c, int status, struct sb *bo
 		MHD_add_response_header(r, "WWW-Authenticate", "Bearer");
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
-	count_status(status);
+	count_status(cfg, status);
 	return ret;
 }
 
-static enum MHD_Result send_error(struct MHD_Connection *c, int status, const char *msg)
+static enum MHD_Result send_error(const struct sv_http_cfg *cfg, struct MHD_Connection *c,
+				  int status, const char *msg)
 {
 	struct sb out;
 	enum MHD_Result ret;
 
 	sb_init(&out);
 	sv_api_error(&out, status, "%s", msg);
-	ret = reply(c, status, &out, "application/json");
+	ret = reply(cfg, c, status, &out, "application/json");
 	sb_free(&out);
 	return ret;
 }
@@ -126,7 +125,8 @@ static enum MHD_Result collect_param(void *ctx, enum MHD_ValueKind kind, const c
 	return MHD_YES;
 }
 
-static enum MHD_Result serve_asset(struct MHD_Connection *c, const char *url)
+static enum MHD_Result serve_asset(const struct sv_http_cfg *cfg, struct MHD_Connection *c,
+				   const char *url)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -138,7 +138,7 @@ static enum MHD_Result serve_asset(struct MHD_Connection *c, const char *url)
 		if (!strcmp(url, sv_web_assets[i].path))
 			break;
 	if (i == sv_web_assets_n)
-		return send_error(c, 404, "not found");
+		return send_error(cfg, c, 404, "not found");
 	r = MHD_create_response_from_buffer(sv_web_assets[i].len,
 					    (void *)sv_web_assets[i].data, MHD_RESPMEM_PERSISTENT);
 	if (!r)
@@ -149,7 +149,7 @@ static enum MHD_Result serve_asset(struct MHD_Connection *c, const char *url)
 				"default-src 'self'; style-src 'self' 'unsafe-inline'");
 	ret = MHD_queue_response(c, 200, r);
 	MHD_destroy_response(r);
-	count_status(200);
+	count_status(cfg, 200);
 	return ret;
 }
 
@@ -161,11 +161,11 @@ static enum MHD_Result serve_metrics(struct sv_http_cfg *cfg, struct MHD_Connect
 	size_t len;
 
 	if (!cfg->metrics || cfg->metrics(cfg->metrics_ctx, &body, &len))
-		return send_error(c, 500, "metrics unavailable");
+		return send_error(cfg, c, 500, "metrics unavailable");
 	sb_init(&out);
 	sb_put(&out, body, len);
 	free(body);
-	ret = reply(c, 200, &out, "text/plain; version=0.0.4; charset=utf-8");
+	ret = reply(cfg, c, 200, &out, "text/plain; version=0.0.4; charset=utf-8");
 	sb_free(&out);
 	return ret;
 }
@@ -180,15 +180,15 @@ static enum MHD_Result serve_get(struct sv_http_cfg *cfg, struct MHD_Connection 
 
 	if (!strcmp(url, "/metrics"))
 		return may_read(cfg, c) ? serve_metrics(cfg, c) :
-					  send_error(c, 401, "missing or wrong token");
+					  send_error(cfg, c, 401, "missing or wrong token");
 	if (strncmp(url, API_PREFIX, strlen(API_PREFIX)))
-		return serve_asset(c, url);
+		return serve_asset(cfg, c, url);
 	if (!may_read(cfg, c))
-		return send_error(c, 401, "missing or wrong token");
+		return send_error(cfg, c, 401, "missing or wrong token");
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &p);
 	sb_init(&out);
 	status = sv_api_get(cfg->store, url + strlen(API_PREFIX), &p, &out);
-	ret = reply(c, status, &out, "application/json");
+	ret = reply(cfg, c, status, &out, "application/json");
 	sb_free(&out);
 	return ret;
 }
@@ -201,13 +201,13 @@ static enum MHD_Result serve_ingest(struct sv_http_cfg *cfg, struct MHD_Connecti
 	int status;
 
 	if (rq->too_big)
-		return send_error(c, 413, "body too large");
+		return send_error(cfg, c, 413, "body too large");
 	sb_init(&out);
-	status = sv_api_ingest(cfg->store, rq->body.buf ? rq->body.buf : "", rq->body.len,
-			       &out);
+	status = sv_api_ingest(cfg->store, &cfg->stats->ingest, rq->body.buf ? rq->body.buf : "",
+			       rq->body.len, &out);
 	if (status >= 500)
 		pr_warn("ingest failed: %s", out.buf ? out.buf : "\n");
-	ret = reply(c, status, &out, "application/json");
+	ret = reply(cfg, c, status, &out, "application/json");
 	sb_free(&out);
 	return ret;
 }
@@ -229,14 +229,14 @@ static enum MHD_Result serve_taps(struct sv_http_cfg *cfg, struct MHD_Connection
 	int status;
 
 	if (rq->too_big)
-		return send_error(c, 413, "body too large");
+		return send_error(cfg, c, 413, "body too large");
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &p);
 	if (p.overflow)
-		return send_error(c, 400, "too many parameters");
+		return send_error(cfg, c, 400, "too many parameters");
 	sb_init(&out);
 	status = sv_api_taps(cfg->store, method, url + strlen(API_PREFIX "taps"), &p,
 			     rq->body.buf ? rq->body.buf : "", rq->body.len, &out);
-	ret = reply(c, status, &out, "application/json");
+	ret = reply(cfg, c, status, &out, "application/json");
 	sb_free(&out);
 	return ret;
 }
@@ -251,17 +251,17 @@ static enum MHD_Result first_call(struct sv_http_cfg *cfg, struct MHD_Connection
 	struct req *rq;
 
 	if (ingest && strcmp(method, "POST"))
-		return send_error(c, 405, "use POST for ingest");
+		return send_error(cfg, c, 405, "use POST for ingest");
 	if (is_taps(url)) {
 		if (sv_api_taps_writes(method) ? !is_ingest_token(cfg, bearer(c)) : !may_read(cfg, c))
-			return send_error(c, 401, "missing or wrong token");
+			return send_error(cfg, c, 401, "missing or wrong token");
 	} else if (!ingest && !get)
-		return send_error(c, 405, "method not allowed");
+		return send_error(cfg, c, 405, "method not allowed");
 	if (ingest && !is_ingest_token(cfg, bearer(c)))
-		return send_error(c, 401, "missing or wrong token");
+		return send_error(cfg, c, 401, "missing or wrong token");
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
 	if (ingest && cl && strtoull(cl, NULL, 10) > cfg->max_body)
-		return send_error(c, 413, "body too large");
+		return send_error(cfg, c, 413, "body too large");
 	rq = calloc(1, sizeof(*rq));
 	if (!rq)
 		return MHD_NO;
@@ -295,7 +295,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return MHD_YES;
 	rq->answered = 1;
 	if (sb_failed(&rq->body))
-		return send_error(c, 500, "out of memory");
+		return send_error(cfg, c, 500, "out of memory");
 	if (is_taps(url))
 		return serve_taps(cfg, c, url, method, rq);
 	if (!strcmp(method, "POST"))

@@ -19,8 +19,19 @@ struct sv_web_asset {
 extern const struct sv_web_asset sv_web_assets[];
 extern const size_t sv_web_assets_n;
 
+/* Answers sent, by status: 200, 400, 401, 404, 405, 413, 500, and any other last. */
+#define SV_HTTP_CODES 8
+
+/* What the HTTP front counts, since the start, into its caller's struct (read by /metrics).
+ * Atomic: the workers update them concurrently. */
+struct sv_http_stats {
+	unsigned long long requests[SV_HTTP_CODES];
+	struct sv_api_stats ingest;
+};
+
 struct sv_http_cfg {
 	struct sv_store *store;
+	struct sv_http_stats *stats;
 	char **tokens; /* ingest tokens */
 	int n_tokens;
 	const char *read_token; /* NULL: reading is open */
@@ -32,9 +43,6 @@ struct sv_http_cfg {
 
 struct sv_http;
 
-/* Answers sent, by status: 200, 400, 401, 404, 405, 413, 500, and any other last. */
-#define SV_HTTP_CODES 8
-extern unsigned long long sv_http_requests[SV_HTTP_CODES];
 
 /* Starts one daemon per listen socket (already bound and listening). TLS when cert and key
  * (PEM text) are given. */

@@ -3,7 +3,6 @@
  * (SQLite by default), serves the REST API and the dashboard. This file holds the command
  * line and configuration, the listen sockets and the housekeeping loop. */
 #include <errno.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,128 +21,36 @@
 #include "listen.h"
 #include "log.h"
 #include "metrics.h"
+#include "params.h"
 #include "paths.h"
 #include "sdnotify.h"
 #include "store.h"
 #include "timeparse.h"
 
-#define SV_VERSION "0.1.0"
 #define NS 1000000000LL
 #define DAY_NS (86400 * NS)
 #define MAX_LISTEN 8
 #define INFLUX_DRAIN_S 5 /* at exit, time to write what is queued for InfluxDB */
 
 struct post_opts {
-	const char *listen[MAX_LISTEN];
-	int n_listen;
+	struct sv_strv listen;
 	const char *db;
 	const char *ipfix_listen;
 	char **tokens;
 	int n_tokens;
 	const char *read_token;
 	const char *tls_cert, *tls_key;
-	unsigned long max_body;
+	unsigned int max_body;
 	unsigned int retention_days, rollup_days, threads;
-	unsigned long path_hold; /* seconds */
+	unsigned int path_hold; /* seconds */
 	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
 	struct sv_detect_cfg detect;
 	int no_detect;
 };
 
-static void usage(FILE *f)
+static int add_token(void *cfg, const char *t)
 {
-	fprintf(f,
-		"Usage: sitevisor-post [OPTIONS]\n"
-		"Gathers flow records from every box's agent, stores them and serves the API\n"
-		"and dashboard.\n\n"
-		"  --listen ADDR:PORT|unix:PATH  where to listen (repeatable; default 127.0.0.1:8080)\n"
-		"  --ipfix-listen ADDR:PORT  collect IPFIX and NetFlow v9 over UDP there\n"
-		"  --db PATH              SQLite database (default sitevisor.db)\n"
-		"  --token TOKEN          an ingest token agents may use (repeatable)\n"
-		"  --tokens FILE          ingest tokens, one a line (# comments)\n"
-		"  --read-token TOKEN     require this token (or an ingest token) to read\n"
-		"  --tls-cert FILE, --tls-key FILE  serve HTTPS\n"
-		"  --max-body BYTES       largest ingest body (default 16777216)\n"
-		"  --retention DAYS       keep raw flow records this long (default 7)\n"
-		"  --rollup-retention DAYS  keep per-minute rollups this long (default 90)\n"
-		"  --threads N            HTTP worker threads (default 4)\n"
-		"  --path-hold SECONDS    how long a sampled packet waits for the agents' other\n"
-		"                         sightings before its path is final (default 30; more\n"
-		"                         than the agents' --interval, see docs/paths.md)\n"
-		"  --influx URL           also write what is stored to InfluxDB: 1.x\n"
-		"                         http://HOST:8086/write?db=DB, 2.x\n"
-		"                         http://HOST:8086/api/v2/write?org=ORG&bucket=B\n"
-		"  --influx-token TOKEN   sent as 'Authorization: Token TOKEN' (2.x, 1.8+)\n"
-		"  --scan-ports N         alert when one source probes N ports of one host\n"
-		"                         within a window (default 20)\n"
-		"  --sweep-hosts N        alert when one source probes N hosts (default 20)\n"
-		"  --syn-flood N          alert at N SYN-only packets to one host and port\n"
-		"                         within a window (default 1000)\n"
-		"  --detect-window SECONDS  the detection window (default 60)\n"
-		"  --detect-max-tracked N  suspects followed at once (default 20000)\n"
-		"  --alerts-log FILE      also append each alert to FILE as a JSON line\n"
-		"  --no-detect            no attack detection\n"
-		"  --config FILE          options from FILE: 'name value' lines, # comments;\n"
-		"                         the command line wins\n"
-		"  -v, --verbose / -q, --quiet / -h, --help / --version\n");
-}
-
-enum {
-	OPT_LISTEN = 256, OPT_DB, OPT_TOKEN, OPT_TOKENS, OPT_READ_TOKEN, OPT_TLS_CERT,
-	OPT_TLS_KEY, OPT_MAX_BODY, OPT_RETENTION, OPT_ROLLUP, OPT_THREADS, OPT_CONFIG,
-	OPT_VERSION, OPT_INFLUX, OPT_INFLUX_TOKEN, OPT_IPFIX_LISTEN, OPT_SCAN_PORTS,
-	OPT_SWEEP_HOSTS, OPT_SYN_FLOOD, OPT_DETECT_WINDOW, OPT_DETECT_MAX, OPT_ALERTS_LOG,
-	OPT_NO_DETECT, OPT_PATH_HOLD,
-};
-
-static const struct option long_opts[] = {
-	{ "listen", required_argument, NULL, OPT_LISTEN },
-	{ "ipfix-listen", required_argument, NULL, OPT_IPFIX_LISTEN },
-	{ "db", required_argument, NULL, OPT_DB },
-	{ "token", required_argument, NULL, OPT_TOKEN },
-	{ "tokens", required_argument, NULL, OPT_TOKENS },
-	{ "read-token", required_argument, NULL, OPT_READ_TOKEN },
-	{ "tls-cert", required_argument, NULL, OPT_TLS_CERT },
-	{ "tls-key", required_argument, NULL, OPT_TLS_KEY },
-	{ "max-body", required_argument, NULL, OPT_MAX_BODY },
-	{ "retention", required_argument, NULL, OPT_RETENTION },
-	{ "rollup-retention", required_argument, NULL, OPT_ROLLUP },
-	{ "threads", required_argument, NULL, OPT_THREADS },
-	{ "path-hold", required_argument, NULL, OPT_PATH_HOLD },
-	{ "config", required_argument, NULL, OPT_CONFIG },
-	{ "influx", required_argument, NULL, OPT_INFLUX },
-	{ "influx-token", required_argument, NULL, OPT_INFLUX_TOKEN },
-	{ "scan-ports", required_argument, NULL, OPT_SCAN_PORTS },
-	{ "sweep-hosts", required_argument, NULL, OPT_SWEEP_HOSTS },
-	{ "syn-flood", required_argument, NULL, OPT_SYN_FLOOD },
-	{ "detect-window", required_argument, NULL, OPT_DETECT_WINDOW },
-	{ "detect-max-tracked", required_argument, NULL, OPT_DETECT_MAX },
-	{ "alerts-log", required_argument, NULL, OPT_ALERTS_LOG },
-	{ "no-detect", no_argument, NULL, OPT_NO_DETECT },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "quiet", no_argument, NULL, 'q' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, OPT_VERSION },
-	{},
-};
-
-static int parse_ulong(const char *opt, const char *s, unsigned long min, unsigned long max,
-		       unsigned long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoul(s, &end, 10);
-	if (errno || end == s || *end || s[0] == '-' || *out < min || *out > max) {
-		pr_warn("invalid --%s '%s': expected a whole number from %lu to %lu\n", opt, s,
-			min, max);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int add_token(struct post_opts *o, const char *t)
-{
+	struct post_opts *o = cfg;
 	char **n;
 
 	if (strlen(t) < 8 || strchr(t, ' ')) {
@@ -158,176 +65,110 @@ static int add_token(struct post_opts *o, const char *t)
 	return o->tokens[o->n_tokens++] ? 0 : -ENOMEM;
 }
 
-/* Lines of a file with comments, blank lines and surrounding white space dropped. */
-static int each_line(const char *path, const char *what, int (*fn)(void *ctx, char *line),
-		     void *ctx)
-{
-	char buf[4096];
-	FILE *f = fopen(path, "r");
-	int err = 0;
-
-	if (!f) {
-		pr_warn("cannot read %s %s: %s\n", what, path, strerror(errno));
-		return -errno;
-	}
-	while (!err && fgets(buf, sizeof(buf), f)) {
-		char *p = buf, *e;
-
-		if ((e = strchr(p, '#')))
-			*e = 0;
-		while (*p == ' ' || *p == '\t')
-			p++;
-		for (e = p + strlen(p); e > p && strchr(" \t\r\n", e[-1]); e--)
-			;
-		*e = 0;
-		if (*p)
-			err = fn(ctx, p);
-	}
-	fclose(f);
-	return err;
-}
-
 static int token_line(void *ctx, char *line)
 {
 	return add_token(ctx, line);
 }
 
-static int apply(struct post_opts *o, int c, const char *arg);
-
-/* "name value" or "name = value": the long option --name with that value. */
-static int config_line(void *ctx, char *line)
+static int read_tokens(void *cfg, const char *path)
 {
-	const struct option *lo;
-	char *v = line + strcspn(line, " \t=");
-
-	if (*v)
-		*v++ = 0;
-	v += strspn(v, " \t=");
-	for (lo = long_opts; lo->name; lo++)
-		if (!strcmp(lo->name, line) && lo->val != OPT_CONFIG)
-			break;
-	if (!lo->name || (lo->has_arg == required_argument && !*v)) {
-		pr_warn("config: unknown option or missing value: '%s'\n", line);
-		return -EINVAL;
-	}
-	return apply(ctx, lo->val, strdup(v));
+	return sv_each_line(path, "token file", token_line, cfg);
 }
 
-static int apply(struct post_opts *o, int c, const char *arg)
-{
-	unsigned long v;
-	int err = 0;
+/* The post's options: the table is the command line, the --config file, --help and the man
+ * page. */
+#define NUM(f, lo, hi) .type = SV_OPT_NUM, SV_FIELD(struct post_opts, f), .min = lo, .max = hi
+#define TEXT(f) .type = SV_OPT_STR, SV_FIELD(struct post_opts, f)
 
-	switch (c) {
-	case OPT_LISTEN:
-		if (o->n_listen == MAX_LISTEN)
-			return pr_warn("at most %d --listen\n", MAX_LISTEN), -EINVAL;
-		o->listen[o->n_listen++] = arg;
-		break;
-	case OPT_DB: o->db = arg; break;
-	case OPT_IPFIX_LISTEN: o->ipfix_listen = arg; break;
-	case OPT_TOKEN: return add_token(o, arg);
-	case OPT_TOKENS: return each_line(arg, "token file", token_line, o);
-	case OPT_READ_TOKEN: o->read_token = arg; break;
-	case OPT_TLS_CERT: o->tls_cert = arg; break;
-	case OPT_TLS_KEY: o->tls_key = arg; break;
-	case OPT_MAX_BODY:
-		err = parse_ulong("max-body", arg, 1024, 1ul << 30, &o->max_body);
-		break;
-	case OPT_RETENTION:
-		err = parse_ulong("retention", arg, 1, 36500, &v);
-		o->retention_days = v;
-		break;
-	case OPT_ROLLUP:
-		err = parse_ulong("rollup-retention", arg, 1, 36500, &v);
-		o->rollup_days = v;
-		break;
-	case OPT_THREADS:
-		err = parse_ulong("threads", arg, 1, 64, &v);
-		o->threads = v;
-		break;
-	case OPT_PATH_HOLD:
-		err = parse_ulong("path-hold", arg, 1, 3600, &o->path_hold);
-		break;
-	case OPT_CONFIG: return each_line(arg, "config file", config_line, o);
-	case OPT_SCAN_PORTS:
-		err = parse_ulong("scan-ports", arg, 2, 65536, &v);
-		o->detect.scan_ports = v;
-		break;
-	case OPT_SWEEP_HOSTS:
-		err = parse_ulong("sweep-hosts", arg, 2, 1000000, &v);
-		o->detect.sweep_hosts = v;
-		break;
-	case OPT_SYN_FLOOD:
-		err = parse_ulong("syn-flood", arg, 2, 1000000000, &v);
-		o->detect.syn_flood = v;
-		break;
-	case OPT_DETECT_WINDOW:
-		err = parse_ulong("detect-window", arg, 1, 86400, &v);
-		o->detect.window_s = v;
-		break;
-	case OPT_DETECT_MAX:
-		err = parse_ulong("detect-max-tracked", arg, 16, 10000000, &v);
-		o->detect.max_tracked = v;
-		break;
-	case OPT_ALERTS_LOG: o->detect.alerts_log = arg; break;
-	case OPT_NO_DETECT: o->no_detect = 1; break;
-	case OPT_INFLUX: o->influx = arg; break;
-	case OPT_INFLUX_TOKEN: o->influx_token = arg; break;
-	case 'v': sv_log_level++; break;
-	case 'q': sv_log_level = SV_LOG_WARN; break;
-	default: return -EINVAL;
-	}
-	return err;
-}
+static const struct sv_opt post_opts[] = {
+	{ "listen", 0, SV_OPT_STRS, SV_FIELD(struct post_opts, listen), .max = MAX_LISTEN,
+	  .def = "127.0.0.1:8080", .metavar = "ADDR:PORT|unix:PATH",
+	  .help = "where to listen (repeatable, up to " SV_STR(MAX_LISTEN) ")" },
+	{ "ipfix-listen", 0, TEXT(ipfix_listen), .metavar = "ADDR:PORT",
+	  .help = "collect IPFIX and NetFlow v9 over UDP there; each exporter becomes a box "
+		  "ipfix:ADDR" },
+	{ "db", 0, TEXT(db), .def = "sitevisor.db", .metavar = "PATH",
+	  .help = "the SQLite database, created or upgraded in place" },
+	{ "token", 0, SV_OPT_FUNC, .set = add_token, .metavar = "TOKEN",
+	  .help = "an ingest token agents may deliver with (repeatable; at least 8 characters, "
+		  "no spaces)" },
+	{ "tokens", 0, SV_OPT_FUNC, .set = read_tokens, .metavar = "FILE",
+	  .help = "ingest tokens, one a line (# comments)" },
+	{ "read-token", 0, TEXT(read_token), .metavar = "TOKEN",
+	  .help = "require this token (or an ingest token) to read the API and the dashboard's "
+		  "data" },
+	{ "tls-cert", 0, TEXT(tls_cert), .metavar = "FILE",
+	  .help = "serve HTTPS with this certificate (PEM; with --tls-key)" },
+	{ "tls-key", 0, TEXT(tls_key), .metavar = "FILE",
+	  .help = "the certificate's private key (PEM; with --tls-cert)" },
+	{ "max-body", 0, NUM(max_body, 1024, 1u << 30), .def = "16777216", .metavar = "BYTES",
+	  .help = "largest ingest body; a larger one gets 413" },
+	{ "retention", 0, NUM(retention_days, 1, 36500), .def = "7", .metavar = "DAYS",
+	  .help = "keep raw flow records this long" },
+	{ "rollup-retention", 0, NUM(rollup_days, 1, 36500), .def = "90", .metavar = "DAYS",
+	  .help = "keep per-minute rollups this long" },
+	{ "threads", 0, NUM(threads, 1, 64), .def = "4", .metavar = "N",
+	  .help = "HTTP worker threads" },
+	{ "path-hold", 0, NUM(path_hold, 1, 3600), .def = SV_STR(SV_PATHS_HOLD_DEFAULT),
+	  .metavar = "SECONDS",
+	  .help = "how long a sampled packet waits for the agents' other sightings before its "
+		  "path is final (more than the agents' --interval, see docs/paths.md)" },
+	{ "influx", 0, TEXT(influx), .metavar = "URL",
+	  .help = "also write what is stored to InfluxDB: 1.x http://HOST:8086/write?db=DB, 2.x "
+		  "http://HOST:8086/api/v2/write?org=ORG&bucket=B" },
+	{ "influx-token", 0, TEXT(influx_token), .needs = "influx", .metavar = "TOKEN",
+	  .help = "sent as 'Authorization: Token TOKEN' (2.x; 1.8+ takes USER:PASSWORD)" },
+	{ "scan-ports", 0, NUM(detect.scan_ports, 2, 65536), .def = "20", .metavar = "N",
+	  .help = "alert when one source probes N ports of one host within a window" },
+	{ "sweep-hosts", 0, NUM(detect.sweep_hosts, 2, 1000000), .def = "20", .metavar = "N",
+	  .help = "alert when one source probes N hosts within a window" },
+	{ "syn-flood", 0, NUM(detect.syn_flood, 2, 1000000000), .def = "1000", .metavar = "N",
+	  .help = "alert at N SYN-only packets to one host and port within a window" },
+	{ "detect-window", 0, NUM(detect.window_s, 1, 86400), .def = "60", .metavar = "SECONDS",
+	  .help = "the detection window" },
+	{ "detect-max-tracked", 0, NUM(detect.max_tracked, 16, 10000000), .def = "20000",
+	  .metavar = "N", .help = "suspects followed at once" },
+	{ "alerts-log", 0, TEXT(detect.alerts_log), .metavar = "FILE",
+	  .help = "also append each alert to FILE as a JSON line" },
+	{ "no-detect", 0, SV_OPT_FLAG, SV_FIELD(struct post_opts, no_detect),
+	  .help = "no attack detection" },
+	{ "config", 0, SV_OPT_CONFIG, .metavar = "FILE",
+	  .help = "options from FILE: 'name value' (or 'name = value') lines with the long "
+		  "options' names, # comments; an option on the command line replaces the "
+		  "file's" },
+	{ "print-config", 0, SV_OPT_DUMP,
+	  .help = "print the options in effect (from the defaults, the --config files and the "
+		  "command line) as a --config file and exit; tokens are left out" },
+	SV_OPTS_LOG("more messages"),
+	SV_OPTS_STANDARD('h'),
+	SV_OPT_END,
+};
+
+static const struct sv_cmd post_cmd = {
+	.name = "sitevisor-post",
+	.synopsis = "sitevisor-post [OPTIONS]",
+	.about = "Gathers flow records from every box's agent, stores them and serves the API "
+		 "and dashboard.",
+	.opts = post_opts,
+};
 
 /* Returns 0 to run, 1 to exit 0 (help, version), negative on a usage error. */
 static int parse_args(int argc, char **argv, struct post_opts *o)
 {
-	int c, err = 0;
+	struct sv_opt_state p;
+	int err = sv_params_parse(&p, &post_cmd, o, argc, argv);
 
-	o->db = "sitevisor.db";
-	o->max_body = 16 << 20;
-	o->retention_days = 7;
-	o->rollup_days = 90;
-	o->threads = 4;
-	o->detect = (struct sv_detect_cfg)SV_DETECT_DEFAULTS;
-	o->path_hold = SV_PATHS_HOLD_DEFAULT;
-	opterr = 0;
-	while (!err && (c = getopt_long(argc, argv, ":vqh", long_opts, NULL)) != -1) {
-		if (c == 'h')
-			return usage(stdout), 1;
-		if (c == OPT_VERSION)
-			return printf("sitevisor-post %s\n", SV_VERSION), 1;
-		if (c == ':') {
-			pr_warn("option '%s' needs a value (see --help)\n", argv[optind - 1]);
-			return -EINVAL;
-		}
-		if (c == '?') {
-			pr_warn("unknown option '%s' (see --help)\n", argv[optind - 1]);
-			return -EINVAL;
-		}
-		err = apply(o, c, optarg);
-	}
-	if (!err && optind < argc) {
-		pr_warn("unexpected argument '%s'\n", argv[optind]);
-		return -EINVAL;
-	}
-	if (!err && !!o->tls_cert != !!o->tls_key) {
+	if (err)
+		return err;
+	if (!!o->tls_cert != !!o->tls_key) {
 		pr_warn("--tls-cert and --tls-key go together\n");
 		return -EINVAL;
 	}
-	if (!err && o->influx_token && !o->influx) {
-		pr_warn("--influx-token needs --influx\n");
-		return -EINVAL;
-	}
-	if (!err && o->no_detect && o->detect.alerts_log) {
+	if (o->no_detect && o->detect.alerts_log) {
 		pr_warn("--alerts-log needs detection: drop --no-detect\n");
 		return -EINVAL;
 	}
-	if (!err && !o->n_listen)
-		o->listen[o->n_listen++] = "127.0.0.1:8080";
-	return err;
+	return 0;
 }
 
 static char *read_file(const char *path)
@@ -385,7 +226,7 @@ static void to_influx(struct sv_influx *ix, const struct sv_batch *b)
  * detection and InfluxDB see its records, the trajectories its fingerprints (once, like its
  * records). */
 struct exits {
-	struct sv_store *st;
+	struct sv_paths *paths;
 	struct sv_influx *influx;
 	struct sv_detect *detect;
 };
@@ -394,7 +235,7 @@ static void to_exits(void *ctx, const struct sv_batch *b)
 {
 	struct exits *e = ctx;
 
-	sv_paths_add(e->st, b, sv_now_ns());
+	sv_paths_add(e->paths, b, sv_now_ns());
 	if (e->detect)
 		sv_detect_batch(e->detect, b);
 	if (e->influx)
@@ -415,11 +256,13 @@ static int open_influx(const struct post_opts *o, struct sv_influx **ix)
 }
 
 static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
-		 struct sv_influx *ix, int ipfix_fd, struct sv_detect *d)
+		 struct sv_influx *ix, int ipfix_fd, struct sv_detect *d, struct sv_paths *paths)
 {
-	struct sv_post_metrics metrics = { .store = st, .version = SV_VERSION, .detect = d };
+	struct sv_http_stats stats = { 0 };
+	struct sv_post_metrics metrics = { .store = st, .http = &stats, .paths = paths,
+					   .version = SV_VERSION, .detect = d };
 	struct sv_http_cfg cfg = {
-		.store = st, .tokens = o->tokens, .n_tokens = o->n_tokens,
+		.store = st, .stats = &stats, .tokens = o->tokens, .n_tokens = o->n_tokens,
 		.read_token = o->read_token, .max_body = o->max_body,
 		.metrics = sv_post_metrics_render, .metrics_ctx = &metrics,
 	};
@@ -440,7 +283,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	sigaddset(&mask, SIGTERM);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	err = sv_http_start(&cfg, fds, o->n_listen, o->threads, cert, key, &http);
+	err = sv_http_start(&cfg, fds, o->listen.n, o->threads, cert, key, &http);
 	if (err) {
 		pr_warn("cannot start the HTTP server%s\n", cert ? " (check the TLS files)" : "");
 		goto out;
@@ -454,8 +297,8 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 		__atomic_store_n(&metrics.collect, collect, __ATOMIC_RELEASE);
 		pr_info("collecting IPFIX and NetFlow v9 on %s (UDP)\n", o->ipfix_listen);
 	}
-	for (i = 0; i < o->n_listen; i++)
-		pr_info("listening on %s%s\n", o->listen[i], cert ? " (TLS)" : "");
+	for (i = 0; i < o->listen.n; i++)
+		pr_info("listening on %s%s\n", o->listen.v[i], cert ? " (TLS)" : "");
 	if (!o->n_tokens)
 		pr_warn("no --token given: no agent can deliver records\n");
 	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
@@ -471,7 +314,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 			left = rollup(o, st, &metrics);
 		if (poll(&pfd, 1, left > 0 ? 0 : 1000) != 0)
 			break;
-		sv_paths_sweep(st, sv_now_ns(), 0);
+		sv_paths_sweep(paths, sv_now_ns(), 0);
 		if (tick % 60)
 			continue;
 		housekeeping(o, st, d);
@@ -494,6 +337,7 @@ int main(int argc, char **argv)
 	struct sv_store *st = NULL;
 	struct sv_influx *ix = NULL;
 	struct sv_detect *det = NULL;
+	struct sv_paths *paths = NULL;
 	struct exits exits;
 	int fds[MAX_LISTEN], i, n = 0, ipfix_fd = -1, err;
 	char msg[256];
@@ -502,10 +346,10 @@ int main(int argc, char **argv)
 	err = parse_args(argc, argv, &o);
 	if (err)
 		return err > 0 ? 0 : 2;
-	for (n = 0; n < o.n_listen; n++) {
-		fds[n] = sv_listen(o.listen[n]);
+	for (n = 0; n < o.listen.n; n++) {
+		fds[n] = sv_listen(o.listen.v[n]);
 		if (fds[n] < 0) {
-			pr_warn("cannot listen on %s: %s\n", o.listen[n],
+			pr_warn("cannot listen on %s: %s\n", o.listen.v[n],
 				fds[n] == -EINVAL ? "expected ADDR:PORT or unix:PATH" :
 						    strerror(-fds[n]));
 			err = fds[n];
@@ -521,10 +365,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	sv_paths_configure((int64_t)o.path_hold * 1000000000LL);
 	err = sv_store_open(o.db, &st, msg, sizeof(msg));
 	if (err) {
 		pr_warn("cannot open database %s: %s\n", o.db, msg);
+		goto out;
+	}
+	err = sv_paths_open(st, (int64_t)o.path_hold * 1000000000LL, &paths);
+	if (err) {
+		pr_warn("cannot start the trajectory join: %s\n", strerror(-err));
 		goto out;
 	}
 	if (o.influx) {
@@ -537,22 +385,24 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
-	exits = (struct exits){ st, ix, det };
+	exits = (struct exits){ paths, ix, det };
 	sv_store_on_stored(st, to_exits, &exits);
-	err = serve(&o, st, fds, ix, ipfix_fd, det);
+	err = serve(&o, st, fds, ix, ipfix_fd, det, paths);
 out:
 	sv_influx_close(ix); /* after serve: no worker stores any more */
 	sv_detect_close(det);
+	sv_paths_close(paths);
 	for (i = 0; i < n; i++)
 		close(fds[i]);
 	if (ipfix_fd >= 0)
 		close(ipfix_fd);
-	for (i = 0; i < o.n_listen; i++)
-		if (!strncmp(o.listen[i], "unix:", 5) && i < n)
-			unlink(o.listen[i] + 5);
+	for (i = 0; i < o.listen.n; i++)
+		if (!strncmp(o.listen.v[i], "unix:", 5) && i < n)
+			unlink(o.listen.v[i] + 5);
 	sv_store_close(st);
 	for (i = 0; i < o.n_tokens; i++)
 		free(o.tokens[i]);
 	free(o.tokens);
+	free(o.listen.v);
 	return err ? 1 : 0;
 }

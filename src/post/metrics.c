@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The post's Prometheus metrics; see metrics.h. Counters come from the API and HTTP layers
- * (atomics), gauges from the store at scrape time. */
+ * (atomics, in the struct the post hands both), gauges from the store at scrape time. */
 #include <errno.h>
 #include "api.h"
 #include "collect.h"
@@ -18,7 +18,7 @@ static unsigned long long get(const unsigned long long *c)
 
 void sv_post_metrics_tick(struct sv_post_metrics *m)
 {
-	unsigned long long rec = get(&sv_api_stats.records_stored);
+	unsigned long long rec = get(&m->http->ingest.records_stored);
 	long long now = sv_now_ns();
 
 	if (m->last_ns && now > m->last_ns)
@@ -34,7 +34,7 @@ static void metric(struct sb *s, const char *name, const char *type, const char 
 	sb_printf(s, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void requests(struct sb *s)
+static void requests(struct sb *s, const struct sv_http_stats *h)
 {
 	static const char *const codes[SV_HTTP_CODES] = { "200", "400", "401", "404",
 							  "405", "413", "500", "other" };
@@ -43,12 +43,12 @@ static void requests(struct sb *s)
 	metric(s, "sitevisor_post_http_requests_total", "counter", "HTTP answers by status.");
 	for (i = 0; i < SV_HTTP_CODES; i++)
 		sb_printf(s, "sitevisor_post_http_requests_total{code=\"%s\"} %llu\n", codes[i],
-			  get(&sv_http_requests[i]));
+			  get(&h->requests[i]));
 }
 
 static void ingest(struct sb *s, struct sv_post_metrics *m)
 {
-	const struct sv_api_stats *a = &sv_api_stats;
+	const struct sv_api_stats *a = &m->http->ingest;
 
 	metric(s, "sitevisor_post_ingest_batches_total", "counter",
 	       "Ingest batches by result: stored, duplicate (a retry, stored before), rejected "
@@ -67,11 +67,11 @@ static void ingest(struct sb *s, struct sv_post_metrics *m)
 }
 
 /* The trajectory join (src/post/paths.c). */
-static void paths(struct sb *s)
+static void paths(struct sb *s, struct sv_paths *j)
 {
 	struct sv_paths_stats p;
 
-	sv_paths_stats(&p);
+	sv_paths_stats(j, &p);
 	metric(s, "sitevisor_post_path_fingerprints_total", "counter",
 	       "Trajectory fingerprints joined, and dropped because the join was full.");
 	sb_printf(s, "sitevisor_post_path_fingerprints_total{result=\"joined\"} %llu\n",
@@ -90,9 +90,9 @@ int sv_post_metrics_render(void *ctx, char **body, size_t *len)
 	sb_init(&s);
 	metric(&s, "sitevisor_post_build_info", "gauge", "The post's version.");
 	sb_printf(&s, "sitevisor_post_build_info{version=\"%s\"} 1\n", m->version);
-	requests(&s);
+	requests(&s, m->http);
 	ingest(&s, m);
-	paths(&s);
+	paths(&s, m->paths);
 	metric(&s, "sitevisor_post_store_bytes", "gauge", "Bytes the database uses.");
 	sb_printf(&s, "sitevisor_post_store_bytes %lld\n", (long long)sv_store_size(m->store));
 	metric(&s, "sitevisor_post_rollup_pending_buckets", "gauge",

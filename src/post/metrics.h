@@ -4,13 +4,18 @@
 #define SV_POST_METRICS_H
 
 #include <stddef.h>
+#include "http.h"
 #include "store.h"
 
 struct sv_collect;
 struct sv_detect;
+struct sv_paths;
 
+/* What /metrics reads: everything is handed in, nothing is read from another file's globals. */
 struct sv_post_metrics {
 	struct sv_store *store;
+	const struct sv_http_stats *http; /* answers and ingest results the HTTP front counts */
+	struct sv_paths *paths; /* the trajectory join */
 	struct sv_collect *collect; /* the IPFIX collector, once started; NULL without */
 	struct sv_detect *detect; /* NULL: detection off */
 	const char *version;

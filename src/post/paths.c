@@ -65,7 +65,8 @@ struct next_slot {
 	uint64_t ends; /* packets whose path ended here, lost or arrived */
 };
 
-static struct {
+struct sv_paths {
+	struct sv_store *st; /* where finalized packets go */
 	pthread_mutex_t lock;
 	int64_t hold_ns;
 	struct point points[MAX_POINTS];
@@ -77,12 +78,7 @@ static struct {
 	struct next_slot *next;
 	struct sv_paths_stats stats;
 	unsigned long long dropped_logged;
-} J = { .lock = PTHREAD_MUTEX_INITIALIZER, .hold_ns = SV_PATHS_HOLD_DEFAULT * 1000000000LL };
-
-void sv_paths_configure(int64_t hold_ns)
-{
-	J.hold_ns = hold_ns;
-}
+};
 
 static uint64_t str_hash(const char *s)
 {
@@ -94,7 +90,7 @@ static uint64_t str_hash(const char *s)
 }
 
 /* The place's index, added on first sight; -1 when the table is full. */
-static int point_id(const char *box, const char *iface, int direction)
+static int point_id(struct sv_paths *j, const char *box, const char *iface, int direction)
 {
 	uint64_t h = str_hash(box) * 31 + str_hash(iface) * 7 + direction;
 	size_t k = h % POINT_SLOTS;
@@ -102,26 +98,26 @@ static int point_id(const char *box, const char *iface, int direction)
 	int i;
 
 	for (;; k = (k + 1) % POINT_SLOTS) {
-		i = J.point_index[k] - 1;
+		i = j->point_index[k] - 1;
 		if (i < 0)
 			break;
-		p = &J.points[i];
+		p = &j->points[i];
 		if (p->direction == direction && !strcmp(p->iface, iface) && !strcmp(p->box, box))
 			return i;
 	}
-	if (J.n_points == MAX_POINTS)
+	if (j->n_points == MAX_POINTS)
 		return -1; /* the index, twice as large, always has an empty slot */
-	i = J.n_points++;
-	snprintf(J.points[i].box, sizeof(J.points[i].box), "%s", box);
-	snprintf(J.points[i].iface, sizeof(J.points[i].iface), "%s", iface);
-	J.points[i].direction = direction;
-	J.point_index[k] = i + 1;
+	i = j->n_points++;
+	snprintf(j->points[i].box, sizeof(j->points[i].box), "%s", box);
+	snprintf(j->points[i].iface, sizeof(j->points[i].iface), "%s", iface);
+	j->points[i].direction = direction;
+	j->point_index[k] = i + 1;
 	return i;
 }
 
-static void unlink_pkt(struct pkt *p)
+static void unlink_pkt(struct sv_paths *j, struct pkt *p)
 {
-	struct pkt **pp = &J.buckets[p->hash % PENDING_BUCKETS];
+	struct pkt **pp = &j->buckets[p->hash % PENDING_BUCKETS];
 
 	while (*pp != p)
 		pp = &(*pp)->next;
@@ -129,26 +125,26 @@ static void unlink_pkt(struct pkt *p)
 	if (p->older)
 		p->older->newer = p->newer;
 	else
-		J.oldest = p->newer;
+		j->oldest = p->newer;
 	if (p->newer)
 		p->newer->older = p->older;
 	else
-		J.newest = p->older;
-	J.n_pending--;
+		j->newest = p->older;
+	j->n_pending--;
 }
 
 /* The pending packet this sighting belongs to: same hash, first seen within the window. */
-static struct pkt *find_or_add(const struct sv_fp_rec *f, int64_t now)
+static struct pkt *find_or_add(struct sv_paths *j, const struct sv_fp_rec *f, int64_t now)
 {
 	struct pkt *p;
 	int64_t d;
 
-	for (p = J.buckets[f->hash % PENDING_BUCKETS]; p; p = p->next) {
+	for (p = j->buckets[f->hash % PENDING_BUCKETS]; p; p = p->next) {
 		d = f->ts_ns - p->first_ts;
 		if (p->hash == f->hash && d < SV_PATHS_WINDOW_NS && d > -SV_PATHS_WINDOW_NS)
 			return p;
 	}
-	if (J.n_pending >= MAX_PENDING || !(p = calloc(1, sizeof(*p))))
+	if (j->n_pending >= MAX_PENDING || !(p = calloc(1, sizeof(*p))))
 		return NULL;
 	p->s = malloc(FIRST_SIGHTINGS * sizeof(*p->s));
 	if (!p->s) {
@@ -165,15 +161,15 @@ static struct pkt *find_or_add(const struct sv_fp_rec *f, int64_t now)
 	p->dst_port = f->dst_port;
 	memcpy(p->src_addr, f->src_addr, sizeof(p->src_addr));
 	memcpy(p->dst_addr, f->dst_addr, sizeof(p->dst_addr));
-	p->next = J.buckets[f->hash % PENDING_BUCKETS];
-	J.buckets[f->hash % PENDING_BUCKETS] = p;
-	p->older = J.newest;
-	if (J.newest)
-		J.newest->newer = p;
+	p->next = j->buckets[f->hash % PENDING_BUCKETS];
+	j->buckets[f->hash % PENDING_BUCKETS] = p;
+	p->older = j->newest;
+	if (j->newest)
+		j->newest->newer = p;
 	else
-		J.oldest = p;
-	J.newest = p;
-	J.n_pending++;
+		j->oldest = p;
+	j->newest = p;
+	j->n_pending++;
 	return p;
 }
 
@@ -191,19 +187,20 @@ static int room(struct pkt *p)
 	return 0;
 }
 
-static void add_sighting(const char *box, const struct sv_fp_rec *f, int64_t now)
+static void add_sighting(struct sv_paths *j, const char *box, const struct sv_fp_rec *f,
+			 int64_t now)
 {
-	struct pkt *p = find_or_add(f, now);
-	int pt = point_id(box, f->iface, f->direction);
+	struct pkt *p = find_or_add(j, f, now);
+	int pt = point_id(j, box, f->iface, f->direction);
 
 	if (!p || pt < 0 || room(p)) {
-		J.stats.dropped++;
+		j->stats.dropped++;
 		return;
 	}
 	if (f->ts_ns < p->first_ts)
 		p->first_ts = f->ts_ns;
 	p->s[p->n++] = (struct sighting){ f->ts_ns, pt };
-	J.stats.fingerprints++;
+	j->stats.fingerprints++;
 }
 
 /* --- finalizing --------------------------------------------------------------------- */
@@ -222,13 +219,13 @@ static void sort_sightings(struct pkt *p)
 	}
 }
 
-static struct next_slot *next_slot(int from, uint64_t dst, int create)
+static struct next_slot *next_slot(struct sv_paths *j, int from, uint64_t dst, int create)
 {
 	size_t i = (dst ^ ((uint64_t)from * 0x9E3779B97F4A7C15ull)) % NEXT_SLOTS, k;
 	struct next_slot *s;
 
 	for (k = 0; k < 64; k++) {
-		s = &J.next[(i + k) % NEXT_SLOTS];
+		s = &j->next[(i + k) % NEXT_SLOTS];
 		if (s->from == from && s->dst == dst)
 			return s;
 		if (s->from < 0) {
@@ -258,9 +255,9 @@ static void decay(struct next_slot *s)
 }
 
 /* Where a packet to dst went after from; to < 0: its path ended at from. */
-static void learn(int from, uint64_t dst, int to)
+static void learn(struct sv_paths *j, int from, uint64_t dst, int to)
 {
-	struct next_slot *s = next_slot(from, dst, 1);
+	struct next_slot *s = next_slot(j, from, dst, 1);
 	int w, least = 0;
 
 	if (!s)
@@ -283,9 +280,9 @@ static void learn(int from, uint64_t dst, int to)
 }
 
 /* Where packets to dst usually went next from this place; -1 if nowhere (it ends there). */
-static int expected_next(int from, uint64_t dst)
+static int expected_next(struct sv_paths *j, int from, uint64_t dst)
 {
-	struct next_slot *s = next_slot(from, dst, 0);
+	struct next_slot *s = next_slot(j, from, dst, 0);
 	int w, best = -1;
 
 	if (!s)
@@ -299,6 +296,7 @@ static int expected_next(int from, uint64_t dst)
 }
 
 struct sweep {
+	struct sv_paths *j;
 	struct sv_seg_minute *segs;
 	size_t n_segs, cap_segs;
 	struct sv_path_row *paths;
@@ -307,21 +305,22 @@ struct sweep {
 	int failed;
 };
 
-static struct sv_point pub_point(int i)
+static struct sv_point pub_point(const struct sv_paths *j, int i)
 {
-	return (struct sv_point){ J.points[i].box, J.points[i].iface, J.points[i].direction };
+	return (struct sv_point){ j->points[i].box, j->points[i].iface, j->points[i].direction };
 }
 
 static struct sv_seg_minute *seg(struct sweep *w, int64_t minute, int from, int to)
 {
+	const struct sv_paths *j = w->j;
 	struct sv_seg_minute *g;
 	size_t i;
 
 	for (i = 0; i < w->n_segs; i++) {
 		g = &w->segs[i];
-		if (g->minute == minute && g->from.box == J.points[from].box &&
-		    g->to.box == J.points[to].box && g->from.iface == J.points[from].iface &&
-		    g->to.iface == J.points[to].iface)
+		if (g->minute == minute && g->from.box == j->points[from].box &&
+		    g->to.box == j->points[to].box && g->from.iface == j->points[from].iface &&
+		    g->to.iface == j->points[to].iface)
 			return g;
 	}
 	if (w->n_segs == w->cap_segs) {
@@ -338,8 +337,8 @@ static struct sv_seg_minute *seg(struct sweep *w, int64_t minute, int from, int 
 	g = &w->segs[w->n_segs++];
 	memset(g, 0, sizeof(*g));
 	g->minute = minute;
-	g->from = pub_point(from);
-	g->to = pub_point(to);
+	g->from = pub_point(j, from);
+	g->to = pub_point(j, to);
 	return g;
 }
 
@@ -359,13 +358,13 @@ static void seg_crossed(struct sweep *w, int64_t minute, int from, int to, int64
 	g->hist[sv_lat_bucket(lat)]++;
 }
 
-static void point_json(struct sb *b, int i)
+static void point_json(struct sb *b, const struct sv_paths *j, int i)
 {
 	sb_puts(b, "{\"box\":");
-	sb_json_str(b, J.points[i].box);
+	sb_json_str(b, j->points[i].box);
 	sb_puts(b, ",\"iface\":");
-	sb_json_str(b, J.points[i].iface);
-	sb_printf(b, ",\"direction\":\"%s\"", J.points[i].direction ? "egress" : "ingress");
+	sb_json_str(b, j->points[i].iface);
+	sb_printf(b, ",\"direction\":\"%s\"", j->points[i].direction ? "egress" : "ingress");
 }
 
 static char *keep_text(struct sweep *w, struct sb *b)
@@ -390,7 +389,7 @@ static void add_path(struct sweep *w, const struct pkt *p, int lost_at, int expe
 	sb_putc(&hops, '[');
 	for (i = 0; i < p->n; i++) {
 		sb_puts(&hops, i ? "," : "");
-		point_json(&hops, p->s[i].point);
+		point_json(&hops, w->j, p->s[i].point);
 		sb_printf(&hops, ",\"ts_ns\":%lld,\"delta_ns\":%lld}", (long long)p->s[i].ts_ns,
 			  (long long)(i ? p->s[i].ts_ns - p->s[i - 1].ts_ns : 0));
 	}
@@ -406,9 +405,9 @@ static void add_path(struct sweep *w, const struct pkt *p, int lost_at, int expe
 	if (lost_at >= 0) {
 		sb_init(&lost);
 		sb_puts(&lost, "{\"after\":");
-		point_json(&lost, lost_at);
+		point_json(&lost, w->j, lost_at);
 		sb_puts(&lost, "},\"expected\":");
-		point_json(&lost, expect);
+		point_json(&lost, w->j, expect);
 		sb_puts(&lost, "}}");
 		r->lost = keep_text(w, &lost);
 	}
@@ -425,7 +424,7 @@ static void judge(struct sweep *w, const struct pkt *p)
 	for (i = 1; i < p->n; i++)
 		seg_crossed(w, minute, p->s[i - 1].point, p->s[i].point,
 			    p->s[i].ts_ns - p->s[i - 1].ts_ns);
-	expect = expected_next(last, str_hash(p->dst_addr));
+	expect = expected_next(w->j, last, str_hash(p->dst_addr));
 	if (expect >= 0) {
 		struct sv_seg_minute *g = seg(w, minute, last, expect);
 
@@ -449,13 +448,13 @@ static void sweep_free(struct sweep *w)
 }
 
 /* Takes the packets due out of the table, oldest first, into a list. */
-static struct pkt *take_due(int64_t now, int force, size_t *n)
+static struct pkt *take_due(struct sv_paths *j, int64_t now, int force, size_t *n)
 {
 	struct pkt *head = NULL, **tail = &head, *p;
 
 	*n = 0;
-	while ((p = J.oldest) && (force || now - p->arrived_ns >= J.hold_ns)) {
-		unlink_pkt(p);
+	while ((p = j->oldest) && (force || now - p->arrived_ns >= j->hold_ns)) {
+		unlink_pkt(j, p);
 		p->next = NULL;
 		*tail = p;
 		tail = &p->next;
@@ -464,9 +463,9 @@ static struct pkt *take_due(int64_t now, int force, size_t *n)
 	return head;
 }
 
-static int finalize(struct sv_store *st, struct pkt *due, size_t n)
+static int finalize(struct sv_paths *j, struct pkt *due, size_t n)
 {
-	struct sweep w = { 0 };
+	struct sweep w = { .j = j };
 	struct pkt *p;
 	int i, err;
 
@@ -479,79 +478,112 @@ static int finalize(struct sv_store *st, struct pkt *due, size_t n)
 	for (p = due; p; p = p->next) {
 		sort_sightings(p);
 		for (i = 1; i < p->n; i++)
-			learn(p->s[i - 1].point, str_hash(p->dst_addr), p->s[i].point);
+			learn(j, p->s[i - 1].point, str_hash(p->dst_addr), p->s[i].point);
 		if (p->n)
-			learn(p->s[p->n - 1].point, str_hash(p->dst_addr), -1);
+			learn(j, p->s[p->n - 1].point, str_hash(p->dst_addr), -1);
 	}
 	for (p = due; p; p = p->next)
 		if (p->n) /* a packet whose every sighting found the join full has none */
 			judge(&w, p);
 	err = w.failed ? -ENOMEM :
-			 sv_store_paths_write(st, w.paths, w.n_paths, w.segs, w.n_segs,
+			 sv_store_paths_write(j->st, w.paths, w.n_paths, w.segs, w.n_segs,
 					      SV_PATHS_KEEP);
-	J.stats.packets += w.n_paths;
+	j->stats.packets += w.n_paths;
 	sweep_free(&w);
 	return err;
 }
 
-static int sweep_locked(struct sv_store *st, int64_t now, int force)
+static void free_pkts(struct pkt *p)
 {
-	struct pkt *due, *p;
-	size_t n;
-	int err = 0, i;
+	struct pkt *next;
 
-	if (!J.next) {
-		J.next = malloc(NEXT_SLOTS * sizeof(*J.next));
-		if (!J.next)
-			return -ENOMEM;
-		for (i = 0; i < NEXT_SLOTS; i++)
-			J.next[i] = (struct next_slot){ .from = -1 };
-	}
-	due = take_due(now, force, &n);
-	if (n)
-		err = finalize(st, due, n);
-	while ((p = due)) {
-		due = p->next;
+	for (; p; p = next) {
+		next = p->next;
 		free(p->s);
 		free(p);
 	}
-	if (J.stats.dropped > J.dropped_logged) {
+}
+
+static int sweep_locked(struct sv_paths *j, int64_t now, int force)
+{
+	struct pkt *due;
+	size_t n;
+	int err = 0;
+
+	due = take_due(j, now, force, &n);
+	if (n)
+		err = finalize(j, due, n);
+	free_pkts(due);
+	if (j->stats.dropped > j->dropped_logged) {
 		pr_warn("trajectory join full: %llu fingerprints dropped (lower the agents' "
 			"--trajectory rate or --path-hold)\n",
-			J.stats.dropped - J.dropped_logged);
-		J.dropped_logged = J.stats.dropped;
+			j->stats.dropped - j->dropped_logged);
+		j->dropped_logged = j->stats.dropped;
 	}
 	return err;
 }
 
-int sv_paths_sweep(struct sv_store *st, int64_t now_ns, int force)
+int sv_paths_sweep(struct sv_paths *j, int64_t now_ns, int force)
 {
 	int err;
 
-	pthread_mutex_lock(&J.lock);
-	err = sweep_locked(st, now_ns, force);
-	pthread_mutex_unlock(&J.lock);
+	pthread_mutex_lock(&j->lock);
+	err = sweep_locked(j, now_ns, force);
+	pthread_mutex_unlock(&j->lock);
 	if (err)
 		pr_warn("cannot store packet paths: %s\n", strerror(-err));
 	return err;
 }
 
-void sv_paths_add(struct sv_store *st, const struct sv_batch *b, int64_t now_ns)
+void sv_paths_add(struct sv_paths *j, const struct sv_batch *b, int64_t now_ns)
 {
 	size_t i;
 
 	if (!b->n_fps)
 		return;
-	pthread_mutex_lock(&J.lock);
+	pthread_mutex_lock(&j->lock);
 	for (i = 0; i < b->n_fps; i++)
-		add_sighting(b->box, &b->fps[i], now_ns);
-	pthread_mutex_unlock(&J.lock);
-	sv_paths_sweep(st, now_ns, 0);
+		add_sighting(j, b->box, &b->fps[i], now_ns);
+	pthread_mutex_unlock(&j->lock);
+	sv_paths_sweep(j, now_ns, 0);
 }
 
-void sv_paths_stats(struct sv_paths_stats *s)
+void sv_paths_stats(struct sv_paths *j, struct sv_paths_stats *s)
 {
-	pthread_mutex_lock(&J.lock);
-	*s = J.stats;
-	pthread_mutex_unlock(&J.lock);
+	pthread_mutex_lock(&j->lock);
+	*s = j->stats;
+	pthread_mutex_unlock(&j->lock);
+}
+
+int sv_paths_open(struct sv_store *st, int64_t hold_ns, struct sv_paths **out)
+{
+	struct sv_paths *j = calloc(1, sizeof(*j));
+	int i;
+
+	if (!j)
+		return -ENOMEM;
+	j->next = malloc(NEXT_SLOTS * sizeof(*j->next));
+	if (!j->next) {
+		free(j);
+		return -ENOMEM;
+	}
+	for (i = 0; i < NEXT_SLOTS; i++)
+		j->next[i] = (struct next_slot){ .from = -1 };
+	j->st = st;
+	j->hold_ns = hold_ns;
+	pthread_mutex_init(&j->lock, NULL);
+	*out = j;
+	return 0;
+}
+
+void sv_paths_close(struct sv_paths *j)
+{
+	size_t n;
+
+	if (!j)
+		return;
+	free_pkts(take_due(j, 0, 1, &n));
+	pthread_mutex_destroy(&j->lock);
+	free(j->next);
+	free(j);
 }

@@ -1,33 +1,49 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/* The embedded store: SQLite in WAL mode. Raw flow records with time-range queries,
- * per-minute rollups per box, interface and direction, boxes, and the batch ids that make
- * ingest exactly-once. The schema is versioned and upgraded in place on open. Every thread
- * gets its own connection; SQLite serializes the writers. */
+/* The store, as everything above it (src/api, src/post) sees it: raw flow records with
+ * time-range queries, per-minute rollups per box, interface and direction, top talkers,
+ * boxes, the batch ids that make ingest exactly-once, alerts, packet paths and TAP rules.
+ * Each schema is versioned and upgraded in place on open. Every function may be called from
+ * any thread.
+ *
+ * The store is an interface with backends behind it. Its files:
+ *   store.h     this interface, the only store header the layers above include
+ *   store.c     sv_store_open chooses a backend; the rest forwards to its operations
+ *   backend.h   the table of operations a backend implements, and the handle
+ *   sqlite/     the SQLite backend (WAL mode, a connection per thread), the default:
+ *               one folder per backend, its private header (sqlite/store_int.h) and its
+ *               engine's types seen by its own files only
+ * A new backend is a folder beside sqlite/ with its own operations table, listed in
+ * store.c's backends[] and chosen by the scheme its places start with. */
 #ifndef SV_STORE_H
 #define SV_STORE_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include "ingest.h"
 
+/* The SQLite backend's schema version (sqlite/schema.c; tests/test-api.sh reads it here). */
 #define SV_SCHEMA_VERSION 7
 
 struct sv_store;
 
-/* Opens (creating or upgrading) the database at path. err gets one line on failure. */
-int sv_store_open(const char *path, struct sv_store **out, char *err, size_t errlen);
+/* Opens (creating or upgrading the schema) the store at where: a file path opens the SQLite
+ * database there; a place starting with another backend's scheme opens that backend. err
+ * gets one line on failure. */
+int sv_store_open(const char *where, struct sv_store **out, char *err, size_t errlen);
+/* NULL is fine. */
 void sv_store_close(struct sv_store *st);
 
 /* Stores a batch in one transaction, unless its id was stored before (*duplicate = 1). */
 int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,
 		    int *duplicate);
 /* Deletes flow records and alerts older than keep_ns and rollups older than rollup_keep_ns
- * (the finer top-talker levels sooner: see talk.c). */
+ * (the finer top-talker levels sooner: see sqlite/talk.c). */
 int sv_store_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t rollup_keep_ns);
 /* Fills the top-talker buckets that have closed, for up to budget_ns of work. Returns how
  * many buckets were still to fill (0: up to date), or -EIO. */
 int sv_store_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
 		    int64_t budget_ns);
-/* Size of the database in bytes (pages in use). */
+/* Bytes the store uses on disk (SQLite: the pages in use); -1 on error. */
 int64_t sv_store_size(struct sv_store *st);
 /* How many boxes have delivered; -1 on error. */
 int64_t sv_store_box_count(struct sv_store *st);

@@ -1,30 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The store's part of packet trajectories (src/post/paths.c, docs/paths.md): per-minute
- * segment statistics with latency histograms, summed on read into percentiles, and a bounded
- * table of recent sampled paths. */
+/* The SQLite store's part of packet trajectories (src/post/paths.c, docs/paths.md):
+ * per-minute segment statistics with latency histograms, summed on read into percentiles,
+ * and a bounded table of recent sampled paths. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "store_int.h"
-
-int sv_lat_bucket(int64_t ns)
-{
-	int e;
-
-	if (ns < 8)
-		return ns < 0 ? 0 : (int)ns;
-	e = 63 - __builtin_clzll((uint64_t)ns);
-	return (e - 2) * 8 + (int)((ns >> (e - 3)) & 7);
-}
-
-int64_t sv_lat_bucket_mid(int b)
-{
-	int e = b / 8 + 2, sub = b % 8;
-
-	if (b < 8)
-		return b;
-	return ((int64_t)(16 + 2 * sub + 1) << (e - 3)) / 2;
-}
 
 static int exec_sql(struct sv_conn *c, const char *sql)
 {
@@ -99,10 +80,10 @@ static int write_path(sqlite3_stmt *s, const struct sv_path_row *p)
 	return step_done(s);
 }
 
-int sv_store_paths_write(struct sv_store *st, const struct sv_path_row *paths, size_t n_paths,
-			 const struct sv_seg_minute *segs, size_t n_segs, size_t keep)
+int sv_sqlite_paths_write(struct sv_store *st, const struct sv_path_row *paths, size_t n_paths,
+			  const struct sv_seg_minute *segs, size_t n_segs, size_t keep)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	sqlite3_stmt *m = NULL, *h = NULL, *p = NULL, *trim = NULL;
 	int err = -EIO;
 	size_t i;
@@ -168,10 +149,10 @@ static void bind_opt_int(sqlite3_stmt *s, int i, int64_t v)
 		sqlite3_bind_null(s, i);
 }
 
-int sv_store_paths(struct sv_store *st, const struct sv_filter *f, int limit,
-		   sv_path_row_cb cb, void *ctx)
+int sv_sqlite_paths(struct sv_store *st, const struct sv_filter *f, int limit,
+		    sv_path_row_cb cb, void *ctx)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	struct sv_path_row r;
 	sqlite3_stmt *s;
 	int rc, err = 0;
@@ -332,10 +313,10 @@ static int read_hists(sqlite3 *db, int64_t since_min, int64_t until_min, struct 
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-int sv_store_path_links(struct sv_store *st, int64_t since_ns, int64_t until_ns,
-			sv_link_row_cb cb, void *ctx)
+int sv_sqlite_path_links(struct sv_store *st, int64_t since_ns, int64_t until_ns,
+			 sv_link_row_cb cb, void *ctx)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	int64_t since_min = since_ns / 60000000000LL, until_min = until_ns / 60000000000LL;
 	struct link_acc *v = NULL;
 	size_t n = 0, i;

@@ -6,15 +6,15 @@
 
 static int run(struct sv_store *st, const char *sql, sqlite3_stmt **s)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 
 	if (!c || sqlite3_prepare_v2(c->db, sql, -1, s, NULL) != SQLITE_OK)
 		return -EIO;
 	return 0;
 }
 
-int sv_store_tap_add(struct sv_store *st, const char *box, const char *rule, int64_t now_ns,
-		     int64_t *id)
+int sv_sqlite_tap_add(struct sv_store *st, const char *box, const char *rule, int64_t now_ns,
+		      int64_t *id)
 {
 	sqlite3_stmt *s;
 	int ret;
@@ -31,9 +31,9 @@ int sv_store_tap_add(struct sv_store *st, const char *box, const char *rule, int
 	return ret;
 }
 
-int sv_store_tap_del(struct sv_store *st, int64_t id)
+int sv_sqlite_tap_del(struct sv_store *st, int64_t id)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	sqlite3_stmt *s;
 	int ret;
 
@@ -47,7 +47,7 @@ int sv_store_tap_del(struct sv_store *st, int64_t id)
 	return ret;
 }
 
-int sv_store_taps(struct sv_store *st, const char *box, sv_tap_cb cb, void *ctx)
+int sv_sqlite_taps(struct sv_store *st, const char *box, sv_tap_cb cb, void *ctx)
 {
 	sqlite3_stmt *s;
 	int ret = 0, rc;
@@ -82,8 +82,8 @@ int sv_store_taps(struct sv_store *st, const char *box, sv_tap_cb cb, void *ctx)
 	return ret;
 }
 
-int sv_store_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row *r,
-			int64_t now_ns)
+int sv_sqlite_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row *r,
+			 int64_t now_ns)
 {
 	sqlite3_stmt *s;
 	int ret;

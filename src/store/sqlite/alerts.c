@@ -79,9 +79,9 @@ static int write_boxes(sqlite3 *db, const struct sv_alert *a)
 	return err;
 }
 
-int sv_store_alert_put(struct sv_store *st, struct sv_alert *a)
+int sv_sqlite_alert_put(struct sv_store *st, struct sv_alert *a)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	int64_t id;
 
 	if (!c || sv_exec(c->db, "BEGIN IMMEDIATE", NULL, 0))

@@ -459,17 +459,18 @@ static void pause_ns(int64_t ns)
 	nanosleep(&ts, NULL);
 }
 
-int sv_store_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
-		    int64_t budget_ns)
+int sv_sqlite_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns,
+		     int64_t budget_ns)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	int64_t end = mono_ns() + budget_ns, pending, oldest, t;
 	int l, r, busy, history;
 
 	if (!c)
 		return -EIO;
 	oldest = oldest_record(c);
-	history = now_ns - __atomic_load_n(&st->history_ns, __ATOMIC_RELAXED) < HISTORY_QUIET_NS;
+	history = now_ns - __atomic_load_n(&sv_sqlite(st)->history_ns, __ATOMIC_RELAXED) <
+		  HISTORY_QUIET_NS;
 	do {
 		busy = 0;
 		pending = 0;

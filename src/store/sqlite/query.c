@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Reading the store: boxes, flow records, series, top talkers and alerts. Filters become a WHERE
- * clause with bound parameters only; column names come from fixed tables, never from the
- * request. */
+/* Reading the SQLite store: boxes, flow records, series, top talkers, alerts and sizes.
+ * Filters become a WHERE clause with bound parameters only; column names come from fixed
+ * tables, never from the request. */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,16 +20,6 @@ struct where {
 		int64_t num;
 	} v[MAX_BINDS];
 };
-
-void sv_filter_init(struct sv_filter *f)
-{
-	memset(f, 0, sizeof(*f));
-	f->direction = f->protocol = f->ip_version = -1;
-	f->src_port = f->dst_port = f->port = -1;
-	f->vni = -1;
-	f->since_ns = 0;
-	f->until_ns = INT64_MAX;
-}
 
 static void w_cond(struct where *w, const char *cond, const char *text, int64_t num)
 {
@@ -157,9 +147,9 @@ static int box_row(sqlite3_stmt *s, void *p)
 	return b->cb(b->ctx, &r);
 }
 
-int sv_store_boxes(struct sv_store *st, sv_box_cb cb, void *ctx)
+int sv_sqlite_boxes(struct sv_store *st, sv_box_cb cb, void *ctx)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	struct box_ctx b = { cb, ctx };
 	sqlite3_stmt *s = NULL;
 
@@ -186,10 +176,10 @@ static int flow_row(sqlite3_stmt *s, void *p)
 	return fc->cb(fc->ctx, &row);
 }
 
-int sv_store_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
-		   int offset, sv_flow_row_cb cb, void *ctx)
+int sv_sqlite_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
+		    int offset, sv_flow_row_cb cb, void *ctx)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	struct flow_ctx fc = { cb, ctx };
 	int64_t extra[2] = { limit, offset };
 	struct where w;
@@ -222,10 +212,10 @@ static int series_row(sqlite3_stmt *s, void *p)
 	return 0;
 }
 
-int sv_store_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns, size_t n,
-		    uint64_t *bytes, uint64_t *packets)
+int sv_sqlite_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns, size_t n,
+		     uint64_t *bytes, uint64_t *packets)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	struct series_ctx sc = { n, bytes, packets };
 	int64_t until_min = f->until_ns / NS_PER_MIN;
 	struct where w;
@@ -410,10 +400,10 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 			talk_row, tc);
 }
 
-int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
-		 int by_packets, int limit, sv_top_cb cb, void *ctx)
+int sv_sqlite_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
+		  int by_packets, int limit, sv_top_cb cb, void *ctx)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	struct top_ctx tc = { by, cb, ctx };
 	struct sv_talk_state ts;
 	struct piece pc[MAX_PIECES];
@@ -465,10 +455,10 @@ static int alert_row(sqlite3_stmt *s, void *p)
 	return ac->cb(ac->ctx, &a);
 }
 
-int sv_store_alerts(struct sv_store *st, const struct sv_alert_filter *f, int limit, int offset,
-		    sv_alert_cb cb, void *ctx)
+int sv_sqlite_alerts(struct sv_store *st, const struct sv_alert_filter *f, int limit, int offset,
+		     sv_alert_cb cb, void *ctx)
 {
-	struct sv_conn *c = sv_store_conn(st);
+	struct sv_conn *c = sv_sqlite_conn(st);
 	struct alert_ctx ac = { cb, ctx };
 	sqlite3_stmt *s;
 
@@ -498,4 +488,30 @@ int sv_store_alerts(struct sv_store *st, const struct sv_alert_filter *f, int li
 	sqlite3_bind_int(s, 8, limit);
 	sqlite3_bind_int(s, 9, offset);
 	return each_row(s, alert_row, &ac);
+}
+
+/* The one number a one-row, one-column query answers; -1 on error. */
+static int64_t scalar(struct sv_store *st, const char *sql)
+{
+	struct sv_conn *c = sv_sqlite_conn(st);
+	sqlite3_stmt *s;
+	int64_t v = -1;
+
+	if (!c || sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+int64_t sv_sqlite_size(struct sv_store *st)
+{
+	return scalar(st, "SELECT (page_count - freelist_count) * page_size FROM"
+			  " pragma_page_count, pragma_freelist_count, pragma_page_size");
+}
+
+int64_t sv_sqlite_box_count(struct sv_store *st)
+{
+	return scalar(st, "SELECT COUNT(*) FROM boxes");
 }
