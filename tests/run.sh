@@ -53,6 +53,7 @@ unit() {
 [ -z "${UNIT:-}" ] && wanted parser && run_one parser build/tests/parser_test
 wanted store && run_one store build/tests/store_test
 wanted sendq && run_one sendq build/tests/sendq_test
+wanted record && run_one record build/tests/record_test
 wanted layers && run_one layers bash scripts/check-layers.sh
 if [ -n "${UNIT:-}" ]; then
 	unit

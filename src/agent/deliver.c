@@ -518,7 +518,7 @@ static void seal_batch(struct sv_deliver *d)
 	sv_sendq_append(&d->q, &b->it);
 }
 
-int sv_deliver_flow(void *ctx, const struct sv_flow_rec *r)
+int sv_deliver_flow(void *ctx, const struct sv_flow_key *k, const struct sv_rec *r)
 {
 	struct sv_deliver *d = ctx;
 
@@ -526,7 +526,7 @@ int sv_deliver_flow(void *ctx, const struct sv_flow_rec *r)
 		sv_sendq_lost(&d->q, 0, 1, r->packets);
 		return 0;
 	}
-	sv_output_flow(&d->out, r);
+	sv_output_flow(&d->out, k, r);
 	d->cur.records++;
 	d->cur.packets += r->packets;
 	if (ftell(d->f) > (long)(d->batch_max - REC_MAX))

@@ -32,7 +32,7 @@ int sv_deliver_open(const struct sv_deliver_cfg *cfg, struct sv_deliver **out);
 int sv_deliver_start(struct sv_deliver *d);
 /* A scan's records: sv_deliver_flow() for each (an sv_flow_cb), then sv_deliver_end() to
  * spool the batch. Never fails: what cannot be spooled is counted and reported. */
-int sv_deliver_flow(void *ctx, const struct sv_flow_rec *rec);
+int sv_deliver_flow(void *ctx, const struct sv_flow_key *k, const struct sv_rec *r);
 void sv_deliver_end(struct sv_deliver *d);
 /* A trajectory fingerprint joins the batch being built (sealed by the next sv_deliver_end);
  * never fails, like sv_deliver_flow. */

@@ -6,12 +6,14 @@
  * program that could have seen the old map has finished (the kernel's synchronize_rcu() on
  * map-in-map updates). The old map is then read and emptied in batches, alone. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <linux/tcp.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "addr.h"
 #include "flowtab.h"
 #include "log.h"
 
@@ -21,14 +23,31 @@
 
 struct sv_flow {
 	struct sv_flow_key key;
-	__u64 packets; /* pending: since the previous record */
-	__u64 bytes;
-	__u64 first_ns; /* monotonic, of the pending packets */
-	__u64 last_ns;
+	/* Pending: what the kernel counted since the previous record (timestamps monotonic,
+	 * last_ns kept across records for the idle timeout). */
+	struct sv_flow_val val;
 	__u64 record_start_ns; /* when the pending record's window began */
-	__u32 tcp_flags;
 	struct sv_flow *next;
 };
+
+/* How the kernel's counts fold into a flow's pending ones (the agg column of flowrec.h);
+ * fresh: nothing is pending, so the first timestamp is the new one. */
+#define AGG_SUM(f, v, fresh) f += v
+#define AGG_OR(f, v, fresh) f |= v
+#define AGG_FIRST(f, v, fresh) f = (fresh) || (v) < (f) ? (v) : (f)
+#define AGG_LAST(f, v, fresh) f = (v) > (f) ? (v) : (f)
+#define AGG_NOAGG(f, v, fresh)
+/* ... into a record (timestamps to wall clock), and what is reset once emitted. */
+#define OUT_SUM(r, f, off) r = f
+#define OUT_OR(r, f, off) r = f
+#define OUT_FIRST(r, f, off) r = (f) + (off)
+#define OUT_LAST(r, f, off) r = (f) + (off)
+#define OUT_NOAGG(r, f, off)
+#define RESET_SUM(f) f = 0
+#define RESET_OR(f) f = 0
+#define RESET_FIRST(f)
+#define RESET_LAST(f)
+#define RESET_NOAGG(f)
 
 __u64 sv_mono_ns(void)
 {
@@ -60,7 +79,7 @@ static size_t key_hash(const struct sv_flow_key *k)
 }
 
 int sv_flowtab_init(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, __u64 active_ns,
-		    __u64 idle_ns)
+		    __u64 idle_ns, const struct sv_ifaces *ifaces)
 {
 	memset(t, 0, sizeof(*t));
 	t->nbuckets = 1024;
@@ -74,6 +93,7 @@ int sv_flowtab_init(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, __u6
 	t->idle_ns = idle_ns;
 	t->window_start_ns = sv_mono_ns();
 	t->cache_outer_fd = -1;
+	t->ifaces = ifaces;
 	return 0;
 }
 
@@ -119,6 +139,7 @@ static int merge(struct sv_flowtab *t, const struct sv_flow_key *k, const struct
 {
 	size_t h = key_hash(k) & (t->nbuckets - 1);
 	struct sv_flow *f;
+	int fresh;
 
 	for (f = t->buckets[h]; f; f = f->next)
 		if (!memcmp(&f->key, k, sizeof(*k)))
@@ -135,13 +156,10 @@ static int merge(struct sv_flowtab *t, const struct sv_flow_key *k, const struct
 		t->buckets[h] = f;
 		t->count++;
 	}
-	if (!f->packets || v->first_ns < f->first_ns)
-		f->first_ns = v->first_ns;
-	if (v->last_ns > f->last_ns)
-		f->last_ns = v->last_ns;
-	f->packets += v->packets;
-	f->bytes += v->bytes;
-	f->tcp_flags |= v->tcp_flags;
+	fresh = !f->val.packets;
+#define X(name, kind, part, when, ipfix, lp, agg) AGG_##agg(f->val.name, v->name, fresh);
+	SV_FLOW_FIELDS(X)
+#undef X
 	return 0;
 }
 
@@ -235,21 +253,19 @@ int sv_flowtab_collect(struct sv_flowtab *t)
 static int emit(struct sv_flowtab *t, struct sv_flow *f, __u64 wall_off, enum sv_end_reason r,
 		sv_flow_cb cb, void *ctx)
 {
-	struct sv_flow_rec rec = {
-		.key = &f->key,
-		.packets = f->packets,
-		.bytes = f->bytes,
-		.first_ns = f->first_ns + wall_off,
-		.last_ns = f->last_ns + wall_off,
-		.tcp_flags = f->tcp_flags,
-		.reason = r,
-	};
+	char ifb[IF_NAMESIZE];
+	struct sv_rec rec;
 
-	f->packets = 0;
-	f->bytes = 0;
-	f->tcp_flags = 0;
+	sv_rec_set_key(&rec, &f->key, sv_ifaces_label(t->ifaces, f->key.ifindex, ifb));
+#define X(name, kind, part, when, ipfix, lp, agg) OUT_##agg(rec.name, f->val.name, wall_off);
+	SV_FLOW_FIELDS(X)
+#undef X
+	snprintf(rec.end_reason, sizeof(rec.end_reason), "%s", sv_end_reason_str(r));
+#define X(name, kind, part, when, ipfix, lp, agg) RESET_##agg(f->val.name);
+	SV_FLOW_FIELDS(X)
+#undef X
 	t->records++;
-	return cb(ctx, &rec);
+	return cb(ctx, &f->key, &rec);
 }
 
 int sv_flowtab_export(struct sv_flowtab *t, __u64 now, int force, sv_flow_cb cb, void *ctx)
@@ -262,10 +278,10 @@ int sv_flowtab_export(struct sv_flowtab *t, __u64 now, int force, sv_flow_cb cb,
 		struct sv_flow **pp = &t->buckets[i], *f;
 
 		while ((f = *pp)) {
-			int idle = now - f->last_ns >= t->idle_ns;
-			int ended = f->packets && (f->tcp_flags & (TCP_FIN | TCP_RST));
+			int idle = now - f->val.last_ns >= t->idle_ns;
+			int ended = f->val.packets && (f->val.tcp_flags & (TCP_FIN | TCP_RST));
 
-			if (f->packets && !err) {
+			if (f->val.packets && !err) {
 				if (force)
 					err = emit(t, f, wall_off, SV_END_FORCED, cb, ctx);
 				else if (ended)

@@ -5,28 +5,13 @@
 #define SV_FLOWTAB_H
 
 #include <stddef.h>
+#include "flowrec.h"
+#include "iface.h"
 #include "sitevisor.h"
 
-/* Why a record was emitted; the values are IPFIX flowEndReason (RFC 7011 IE 136). */
-enum sv_end_reason {
-	SV_END_IDLE = 1,
-	SV_END_ACTIVE = 2,
-	SV_END_FLOW = 3, /* TCP FIN or RST seen */
-	SV_END_FORCED = 4, /* the agent is stopping */
-};
-
-struct sv_flow_rec {
-	const struct sv_flow_key *key;
-	__u64 packets; /* since this flow's previous record */
-	__u64 bytes;
-	__u64 first_ns; /* wall clock, ns since the epoch */
-	__u64 last_ns;
-	__u32 tcp_flags;
-	enum sv_end_reason reason;
-};
-
-/* Returns 0, or a negative errno to stop the export (the output is gone). */
-typedef int (*sv_flow_cb)(void *ctx, const struct sv_flow_rec *rec);
+/* Returns 0, or a negative errno to stop the export (the output is gone). The record comes
+ * with the kernel's key it was made from, for the exits that send binary fields (IPFIX). */
+typedef int (*sv_flow_cb)(void *ctx, const struct sv_flow_key *k, const struct sv_rec *r);
 
 struct sv_flow;
 
@@ -47,10 +32,11 @@ struct sv_flowtab {
 	__u64 idle_ns;
 	__u64 slack_ns; /* collects come at timer ticks: a record due within this is due */
 	__u64 records; /* records emitted */
+	const struct sv_ifaces *ifaces; /* names the records' interfaces */
 };
 
 int sv_flowtab_init(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, __u64 active_ns,
-		    __u64 idle_ns);
+		    __u64 idle_ns, const struct sv_ifaces *ifaces);
 /* The per-CPU flow caches in front of the maps, swapped and drained with them. */
 int sv_flowtab_set_cache(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b,
 			 unsigned int slots);

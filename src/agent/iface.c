@@ -9,6 +9,7 @@
 /* net/if.h (via iface.h) before the linux/ headers, which then skip their copies. */
 #include "iface.h"
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -382,6 +383,16 @@ const char *sv_ifaces_name(const struct sv_ifaces *m, int ifindex)
 	struct sv_iface *ifc = find(m, ifindex);
 
 	return ifc ? ifc->name : NULL;
+}
+
+const char *sv_ifaces_label(const struct sv_ifaces *m, int ifindex, char buf[IF_NAMESIZE])
+{
+	const char *n = sv_ifaces_name(m, ifindex);
+
+	if (n)
+		return n;
+	snprintf(buf, IF_NAMESIZE, "if%u", (unsigned int)ifindex);
+	return buf;
 }
 
 int sv_ifaces_count(const struct sv_ifaces *m)

@@ -49,6 +49,8 @@ void sv_ifaces_stop(struct sv_ifaces *m);
 void sv_ifaces_free(struct sv_ifaces *m);
 /* Name of an interface we traced, even after it vanished; NULL if never seen. */
 const char *sv_ifaces_name(const struct sv_ifaces *m, int ifindex);
+/* The name, or "if" and the index for an interface not (or no longer) known: into buf. */
+const char *sv_ifaces_label(const struct sv_ifaces *m, int ifindex, char buf[IF_NAMESIZE]);
 int sv_ifaces_count(const struct sv_ifaces *m);
 
 /* Appends an interface name given with -i (kept, not copied): one line and -EINVAL for a

@@ -391,7 +391,7 @@ static int load(struct sv_agent *a)
 	err = sv_flowtab_init(&a->flows, bpf_map__fd(s->maps.sv_flow_maps),
 			      bpf_map__fd(s->maps.sv_flows_a), bpf_map__fd(s->maps.sv_flows_b),
 			      (__u64)a->o.active_timeout * NS_PER_SEC,
-			      (__u64)a->o.idle_timeout * NS_PER_SEC);
+			      (__u64)a->o.idle_timeout * NS_PER_SEC, &a->ifaces);
 	if (err)
 		return err;
 	a->flows.slack_ns = (__u64)a->o.interval * NS_PER_SEC / 2;
@@ -454,14 +454,14 @@ static void report_losses(struct sv_agent *a)
 
 /* Adds a record to its interface's totals (a short list: one entry per interface and
  * direction ever seen). */
-static void count_iface(struct sv_agent *a, const struct sv_flow_rec *r)
+static void count_iface(struct sv_agent *a, const struct sv_flow_key *k, const struct sv_rec *r)
 {
 	struct sv_iface_total *t;
 	size_t i;
 
 	for (i = 0; i < a->n_totals; i++)
-		if (a->totals[i].ifindex == (int)r->key->ifindex &&
-		    a->totals[i].direction == r->key->direction)
+		if (a->totals[i].ifindex == (int)k->ifindex &&
+		    a->totals[i].direction == k->direction)
 			break;
 	if (i == a->n_totals) {
 		if (i == a->cap_totals) {
@@ -473,7 +473,7 @@ static void count_iface(struct sv_agent *a, const struct sv_flow_rec *r)
 			a->totals = t;
 			a->cap_totals = cap;
 		}
-		a->totals[i] = (struct sv_iface_total){ r->key->ifindex, r->key->direction, 0, 0 };
+		a->totals[i] = (struct sv_iface_total){ k->ifindex, k->direction, 0, 0 };
 		a->n_totals++;
 	}
 	a->totals[i].packets += r->packets;
@@ -482,23 +482,19 @@ static void count_iface(struct sv_agent *a, const struct sv_flow_rec *r)
 
 /* An sv_flow_cb: a record goes into the scan's batch for the post, its points for InfluxDB,
  * to the IPFIX collector and/or to stdout. */
-static int on_flow(void *ctx, const struct sv_flow_rec *r)
+static int on_flow(void *ctx, const struct sv_flow_key *k, const struct sv_rec *r)
 {
 	struct sv_agent *a = ctx;
-	struct sv_point_strs strs;
-	struct sv_lp_flow p;
 
 	if (a->metrics)
-		count_iface(a, r);
+		count_iface(a, k, r);
 	if (a->dl)
-		sv_deliver_flow(a->dl, r); /* never fails: what it cannot keep, it counts */
-	if (a->ix) {
-		sv_output_point(&a->out, r, &p, &strs);
-		sv_influx_batch_flow(&a->ixb, &p); /* the same: counted, never failing */
-	}
+		sv_deliver_flow(a->dl, k, r); /* never fails: what it cannot keep, it counts */
+	if (a->ix)
+		sv_influx_batch_flow(&a->ixb, r); /* the same: counted, never failing */
 	if (a->ipfix)
-		sv_ipfix_flow(a->ipfix, r); /* the same */
-	return a->print_flows ? sv_output_flow(&a->out, r) : 0;
+		sv_ipfix_flow(a->ipfix, k, r); /* the same */
+	return a->print_flows ? sv_output_flow(&a->out, k, r) : 0;
 }
 
 /* A fresh snapshot for /metrics: after every collect, on this thread. */

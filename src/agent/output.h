@@ -8,7 +8,6 @@
 #include "flowtab.h"
 #include "addr.h"
 #include "iface.h"
-#include "lineproto.h"
 
 struct sv_output {
 	FILE *f;
@@ -18,20 +17,10 @@ struct sv_output {
 };
 
 /* An sv_flow_cb: writes one record. */
-int sv_output_flow(void *ctx, const struct sv_flow_rec *rec);
+int sv_output_flow(void *ctx, const struct sv_flow_key *k, const struct sv_rec *r);
 int sv_output_packet(struct sv_output *o, const struct sv_pkt_event *e, __u64 wall_ns);
 /* A trajectory fingerprint as a JSON line ("type":"fp", docs/paths.md). */
 int sv_output_fp(struct sv_output *o, const struct sv_fp_event *e, __u64 wall_ns);
-const char *sv_end_reason_str(enum sv_end_reason r);
-/* Room for the strings of an InfluxDB point (sv_output_point). */
-struct sv_point_strs {
-	char iface[IF_NAMESIZE + 8];
-	char src[SV_ADDR_STRLEN], dst[SV_ADDR_STRLEN];
-};
-
-/* A record as an InfluxDB flow point: the fields the JSON record has, strings in s. */
-void sv_output_point(const struct sv_output *o, const struct sv_flow_rec *r,
-		     struct sv_lp_flow *p, struct sv_point_strs *s);
 /* s as a JSON string literal, quotes included. */
 void sv_json_fstr(FILE *f, const char *s);
 

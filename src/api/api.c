@@ -221,15 +221,6 @@ static int get_boxes(struct sv_store *st, const struct sv_params *p, struct sb *
 	return 200;
 }
 
-static void opt_str(struct sb *out, const char *key, const char *v)
-{
-	sb_printf(out, ",\"%s\":", key);
-	if (*v)
-		sb_json_str(out, v);
-	else
-		sb_puts(out, "null");
-}
-
 /* A page of rows: limit + 1 are read, the extra one only tells that there are more. */
 struct page_ctx {
 	struct sb *out;
@@ -248,32 +239,7 @@ static int flow_json(void *ctx, const struct sv_flow_row *row)
 		sb_putc(out, ',');
 	sb_printf(out, "{\"id\":%lld,\"box\":", (long long)row->id);
 	sb_json_str(out, row->box);
-	sb_puts(out, ",\"iface\":");
-	sb_json_str(out, r->iface);
-	sb_printf(out, ",\"direction\":\"%s\",\"eth_type\":%u,\"ip_version\":%u,\"protocol\":%u",
-		  r->direction ? "egress" : "ingress", r->eth_type, r->ip_version, r->protocol);
-	opt_str(out, "src_addr", r->src_addr);
-	opt_str(out, "dst_addr", r->dst_addr);
-	sb_printf(out, ",\"src_port\":%u,\"dst_port\":%u", r->src_port, r->dst_port);
-	if (r->icmp_type >= 0)
-		sb_printf(out, ",\"icmp_type\":%d,\"icmp_code\":%d", r->icmp_type, r->icmp_code);
-	if (r->vlan)
-		sb_printf(out, ",\"vlan\":%d", r->vlan);
-	if (r->inner_vlan)
-		sb_printf(out, ",\"inner_vlan\":%d", r->inner_vlan);
-	if (r->vni >= 0) {
-		sb_printf(out, ",\"vni\":%lld", (long long)r->vni);
-		opt_str(out, "outer_src_addr", r->outer_src_addr);
-		opt_str(out, "outer_dst_addr", r->outer_dst_addr);
-	}
-	opt_str(out, "src_mac", r->src_mac);
-	opt_str(out, "dst_mac", r->dst_mac);
-	sb_printf(out,
-		  ",\"packets\":%llu,\"bytes\":%llu,\"tcp_flags\":%u,\"first_ns\":%llu,"
-		  "\"last_ns\":%llu",
-		  (unsigned long long)r->packets, (unsigned long long)r->bytes, r->tcp_flags,
-		  (unsigned long long)r->first_ns, (unsigned long long)r->last_ns);
-	opt_str(out, "end_reason", r->end_reason);
+	sv_rec_json(out, r, SV_PART_ALL);
 	sb_putc(out, '}');
 	return 0;
 }

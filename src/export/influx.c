@@ -240,14 +240,15 @@ static uint64_t mix(uint64_t v)
 }
 
 /* The series of a flow point within a batch (the box is the batch's): FNV-1a. */
-static uint64_t series_of(const struct sv_lp_flow *f)
+static uint64_t series_of(const struct sv_rec *f)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
 	const char *p;
 
 	for (p = f->iface; *p; p++)
 		h = (h ^ (unsigned char)*p) * 0x100000001b3ull;
-	h = (h ^ (f->egress | f->ip_version << 1 | (uint64_t)f->protocol << 8)) * 0x100000001b3ull;
+	h = (h ^ (f->direction | f->ip_version << 1 | (uint64_t)f->protocol << 8)) *
+	    0x100000001b3ull;
 	return h;
 }
 
@@ -288,10 +289,10 @@ static int taken(struct sv_influx_batch *b, uint64_t series, uint64_t ts)
 	return 0;
 }
 
-void sv_influx_batch_flow(struct sv_influx_batch *b, const struct sv_lp_flow *f)
+void sv_influx_batch_flow(struct sv_influx_batch *b, const struct sv_rec *f)
 {
 	uint64_t series = series_of(f), ts = f->last_ns;
-	struct sv_influx_sum *s = sum_of(b, f->iface, f->egress);
+	struct sv_influx_sum *s = sum_of(b, f->iface, f->direction);
 	int n;
 
 	for (n = 0; n < NUDGE_MAX && taken(b, series, ts); n++)

@@ -48,7 +48,7 @@ struct sv_influx_batch {
 
 void sv_influx_batch_init(struct sv_influx_batch *b, struct sv_influx *x, const char *box);
 /* A sitevisor_flow point, and the record counted in its interface's sums. */
-void sv_influx_batch_flow(struct sv_influx_batch *b, const struct sv_lp_flow *f);
+void sv_influx_batch_flow(struct sv_influx_batch *b, const struct sv_rec *f);
 /* The sitevisor_iface points at end_ns (0: the newest last_ns of the flows), then queues
  * what is left. b is ready for the next batch. */
 void sv_influx_batch_end(struct sv_influx_batch *b, uint64_t end_ns);

@@ -403,17 +403,17 @@ static void begin_msg(struct sv_ipfix *x)
 	x->open = 1;
 }
 
-int sv_ipfix_flow(void *ctx, const struct sv_flow_rec *r)
+int sv_ipfix_flow(void *ctx, const struct sv_flow_key *k, const struct sv_rec *r)
 {
 	struct sv_ipfix *x = ctx;
 
 	if (!x->open)
 		begin_msg(x);
-	if (!sv_ipfix_msg_add_record(&x->m, r))
+	if (!sv_ipfix_msg_add_record(&x->m, k, r))
 		return 0;
 	send_msg(x);
 	begin_msg(x);
-	if (sv_ipfix_msg_add_record(&x->m, r)) {
+	if (sv_ipfix_msg_add_record(&x->m, k, r)) {
 		x->st.dropped++; /* cannot happen: open() checked a record fits */
 		x->seq++;
 	}

@@ -8,7 +8,8 @@
 
 #include <sys/socket.h>
 #include <linux/types.h>
-#include "flowtab.h"
+#include "flowrec.h"
+#include "sitevisor.h"
 
 #define SV_IPFIX_MTU_DEFAULT 1400
 #define SV_IPFIX_MTU_MIN 512
@@ -49,7 +50,7 @@ int sv_ipfix_open(const struct sv_ipfix_cfg *cfg, struct sv_ipfix **out);
 void sv_ipfix_start(struct sv_ipfix *x);
 /* A scan's records: sv_ipfix_flow() for each (an sv_flow_cb), then sv_ipfix_end() sends
  * the last message. Never fail: what cannot be sent is counted. */
-int sv_ipfix_flow(void *ctx, const struct sv_flow_rec *rec);
+int sv_ipfix_flow(void *ctx, const struct sv_flow_key *k, const struct sv_rec *r);
 void sv_ipfix_end(struct sv_ipfix *x);
 void sv_ipfix_get_stats(const struct sv_ipfix *x, struct sv_ipfix_stats *st);
 void sv_ipfix_close(struct sv_ipfix *x);

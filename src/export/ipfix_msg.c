@@ -5,7 +5,12 @@
  * Why fixed templates and not one per combination of fields present: a collector learns six
  * templates once, and a record's template follows from its key alone (IP version, VXLAN or
  * not). Fields that do not apply to a record carry 0 (ports of ICMP, tcpControlBits of UDP,
- * vlanId of an untagged frame), as IPFIX collectors read them. */
+ * vlanId of an untagged frame), as IPFIX collectors read them.
+ *
+ * The fixed fields are placed by hand (an address is one of two elements by IP version, the
+ * interface one of two by direction, ICMP's type and code one element); flowrec.h marks
+ * them IPFIX_HAND, which ipfix_test checks against these templates. The record's fields
+ * marked IPFIX(id) follow them in every template, encoded by their kind. */
 #include <errno.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -93,6 +98,30 @@ static const struct {
 	[SV_TMPL_IP6_VXLAN] = T(t_ip6_vx), [SV_TMPL_L2_VXLAN] = T(t_l2_vx),
 };
 
+/* The generated fields: their count and bytes, the same in every template. */
+#define GEN_LEN_DIR 1
+#define GEN_LEN_U8 1
+#define GEN_LEN_IPVER 1
+#define GEN_LEN_OPT8 1
+#define GEN_LEN_U16 2
+#define GEN_LEN_VLAN 2
+#define GEN_LEN_VNI 4
+#define GEN_LEN_COUNT 8
+#define GEN_LEN_NS 8
+#define GEN_LEN_IFACE 0 /* text kinds have no IPFIX encoding here */
+#define GEN_LEN_ADDR 0
+#define GEN_LEN_MAC 0
+#define GEN_LEN_REASON 0
+#define GEN_N(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0)
+#define GEN_BYTES(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0 ? GEN_LEN_##kind : 0)
+enum {
+	GEN_FIELDS = 0 SV_FLOW_FIELDS(GEN_N),
+	GEN_RECORD_LEN = 0 SV_FLOW_FIELDS(GEN_BYTES),
+};
+#define GEN_CHECK(name, kind, part, when, ipfix, lp, agg)                                        \
+	_Static_assert((ipfix) <= 0 || GEN_LEN_##kind, #name ": IPFIX(id) needs a numeric kind");
+SV_FLOW_FIELDS(GEN_CHECK)
+
 #define L2SEG_VXLAN (1ull << 56) /* RFC 7133 segment type 0x01 in the upper byte */
 
 static __u8 *put16(__u8 *p, __u16 v)
@@ -122,17 +151,32 @@ static __u8 *putn(__u8 *p, const __u8 *src, size_t n)
 
 unsigned int sv_ipfix_tmpl_fields(enum sv_ipfix_tmpl t)
 {
-	return tmpls[t].n;
+	return tmpls[t].n + GEN_FIELDS;
 }
 
 size_t sv_ipfix_record_len(enum sv_ipfix_tmpl t)
 {
-	size_t len = 0;
+	size_t len = GEN_RECORD_LEN;
 	unsigned int i;
 
 	for (i = 0; i < tmpls[t].n; i++)
 		len += ies[tmpls[t].f[i]].len;
 	return len;
+}
+
+int sv_ipfix_tmpl_has(enum sv_ipfix_tmpl t, unsigned int id)
+{
+	unsigned int i;
+
+	for (i = 0; i < tmpls[t].n; i++)
+		if (ies[tmpls[t].f[i]].id == id)
+			return 1;
+#define X(name, kind, part, when, ipfix, lp, agg)                                                \
+	if ((ipfix) > 0 && (unsigned int)(ipfix) == id)                                          \
+		return 1;
+	SV_FLOW_FIELDS(X)
+#undef X
+	return 0;
 }
 
 size_t sv_ipfix_templates_len(void)
@@ -141,7 +185,7 @@ size_t sv_ipfix_templates_len(void)
 	int t;
 
 	for (t = 0; t < SV_TMPL_MAX; t++)
-		len += 4 + 4 * tmpls[t].n;
+		len += 4 + 4 * sv_ipfix_tmpl_fields(t);
 	return len;
 }
 
@@ -185,12 +229,12 @@ static __u16 port_or_icmp(const struct sv_flow_key *k, enum field f)
 }
 
 /* One field of a record; returns where the next one goes. */
-static __u8 *put_field(__u8 *p, enum field f, const struct sv_flow_rec *r)
+static __u8 *put_field(__u8 *p, enum field f, const struct sv_flow_key *k,
+		       const struct sv_rec *r)
 {
-	const struct sv_flow_key *k = r->key;
 	int egress = k->direction == SV_EGRESS;
 
-	switch (f) {
+	switch (f) { /* the counts come from the record, the rest from the key */
 	case F_SRC4:
 		return putn(p, k->src_addr + 12, 4); /* the key holds IPv4-mapped IPv6 */
 	case F_DST4:
@@ -237,7 +281,7 @@ static __u8 *put_field(__u8 *p, enum field f, const struct sv_flow_rec *r)
 	case F_L2SEG:
 		return put64(p, L2SEG_VXLAN | (k->vni & 0xffffff));
 	case F_END_REASON:
-		*p = r->reason;
+		*p = sv_end_reason_num(r->end_reason);
 		return p + 1;
 	}
 	return p;
@@ -274,15 +318,38 @@ int sv_ipfix_msg_add_templates(struct sv_ipfix_msg *m)
 			p = put16(p, ies[tmpls[t].f[i]].id);
 			p = put16(p, ies[tmpls[t].f[i]].len);
 		}
+#define X(name, kind, part, when, ipfix, lp, agg)                                                \
+		if ((ipfix) > 0) {                                                               \
+			p = put16(p, ipfix);                                                     \
+			p = put16(p, GEN_LEN_##kind);                                            \
+		}
+		SV_FLOW_FIELDS(X)
+#undef X
 	}
 	m->len = p - m->buf;
 	m->templates = 1;
 	return 0;
 }
 
-int sv_ipfix_msg_add_record(struct sv_ipfix_msg *m, const struct sv_flow_rec *r)
+/* The generated fields' values, big-endian in their kind's length. */
+static __u8 *put_gen(__u8 *p, __u64 v, unsigned int len)
 {
-	enum sv_ipfix_tmpl t = sv_ipfix_tmpl_of(r->key);
+	switch (len) {
+	case 1:
+		*p = v;
+		return p + 1;
+	case 2:
+		return put16(p, v);
+	case 4:
+		return put32(p, v);
+	}
+	return put64(p, v);
+}
+
+int sv_ipfix_msg_add_record(struct sv_ipfix_msg *m, const struct sv_flow_key *k,
+			    const struct sv_rec *r)
+{
+	enum sv_ipfix_tmpl t = sv_ipfix_tmpl_of(k);
 	unsigned int id = SV_IPFIX_TMPL_BASE + t;
 	int same = m->set_id == id;
 	size_t need = sv_ipfix_record_len(t) + (same ? 0 : SV_IPFIX_SET_HDR_LEN);
@@ -300,7 +367,12 @@ int sv_ipfix_msg_add_record(struct sv_ipfix_msg *m, const struct sv_flow_rec *r)
 	}
 	p = m->buf + m->len;
 	for (i = 0; i < tmpls[t].n; i++)
-		p = put_field(p, tmpls[t].f[i], r);
+		p = put_field(p, tmpls[t].f[i], k, r);
+#define X(name, kind, part, when, ipfix, lp, agg)                                                \
+	if ((ipfix) > 0)                                                                         \
+		p = put_gen(p, (__u64)r->name, GEN_LEN_##kind);
+	SV_FLOW_FIELDS(X)
+#undef X
 	m->len = p - m->buf;
 	m->records++;
 	return 0;

@@ -6,7 +6,8 @@
 
 #include <stddef.h>
 #include <linux/types.h>
-#include "flowtab.h"
+#include "flowrec.h"
+#include "sitevisor.h"
 
 #define SV_IPFIX_VERSION 10
 #define SV_IPFIX_HDR_LEN 16
@@ -39,16 +40,21 @@ struct sv_ipfix_msg {
 /* Bytes of the template set (with its header) and of the largest data record. */
 size_t sv_ipfix_templates_len(void);
 size_t sv_ipfix_record_max(void);
-/* Fields in a template, and the record length it describes. */
+/* Fields in a template, and the record length it describes: the fixed fields of its kind,
+ * then the record's fields marked IPFIX(id) in flowrec.h, the same in every template. */
 unsigned int sv_ipfix_tmpl_fields(enum sv_ipfix_tmpl t);
 size_t sv_ipfix_record_len(enum sv_ipfix_tmpl t);
+/* Whether a template carries the element id (the check of flowrec.h's IPFIX_HAND ids). */
+int sv_ipfix_tmpl_has(enum sv_ipfix_tmpl t, unsigned int id);
 /* Which template a record goes out with. */
 enum sv_ipfix_tmpl sv_ipfix_tmpl_of(const struct sv_flow_key *k);
 
 void sv_ipfix_msg_begin(struct sv_ipfix_msg *m, __u8 *buf, size_t cap);
 /* Each returns -ENOSPC, leaving the message as it was, when it would pass cap. */
 int sv_ipfix_msg_add_templates(struct sv_ipfix_msg *m);
-int sv_ipfix_msg_add_record(struct sv_ipfix_msg *m, const struct sv_flow_rec *r);
+/* A record, its addresses, MACs and interface from the kernel's key k it was made from. */
+int sv_ipfix_msg_add_record(struct sv_ipfix_msg *m, const struct sv_flow_key *k,
+			    const struct sv_rec *r);
 /* Closes the open set and writes the header; returns the message's length. */
 size_t sv_ipfix_msg_finish(struct sv_ipfix_msg *m, __u32 export_time, __u32 seq,
 			   __u32 domain);

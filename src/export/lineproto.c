@@ -76,26 +76,56 @@ static void where(struct sb *s, const char *measurement, const char *box, const 
 	sv_lp_tag(s, iface);
 }
 
-void sv_lp_flow(struct sb *s, const char *box, const struct sv_lp_flow *f, uint64_t ts)
+/* Each kind as a line protocol field value: integers, or strings. */
+#define LPV_IFACE(s, v) sv_lp_str(s, v)
+#define LPV_DIR(s, v) sb_printf(s, "%di", v)
+#define LPV_ADDR(s, v) sv_lp_str(s, v)
+#define LPV_MAC(s, v) sv_lp_str(s, v)
+#define LPV_REASON(s, v) sv_lp_str(s, v)
+#define LPV_U8(s, v) sb_printf(s, "%ui", v)
+#define LPV_U16(s, v) sb_printf(s, "%ui", v)
+#define LPV_IPVER(s, v) sb_printf(s, "%ui", v)
+#define LPV_OPT8(s, v) sb_printf(s, "%di", v)
+#define LPV_VLAN(s, v) sb_printf(s, "%di", v)
+#define LPV_VNI(s, v) sb_printf(s, "%" PRId64 "i", v)
+#define LPV_COUNT(s, v) sb_printf(s, "%" PRIu64 "i", v)
+#define LPV_NS(s, v) sb_printf(s, "%" PRIu64 "i", v)
+
+/* The fields at positions 1, 2, ... (LP_FIELD(n)) that the record has, comma-separated. */
+static void lp_fields(struct sb *s, const struct sv_rec *r, int sep)
 {
+	int pos;
+
+	for (pos = 1; pos <= SV_REC_NLP; pos++) {
+#define X(name, kind, part, when, ipfix, lp, agg)                                                \
+		if ((lp) == pos && (when)) {                                                     \
+			if (sep)                                                                 \
+				sb_putc(s, ',');                                                 \
+			sb_puts(s, #name "=");                                                   \
+			LPV_##kind(s, r->name);                                                  \
+			sep = 1;                                                                 \
+		}
+		SV_FLOW_FIELDS(X)
+#undef X
+	}
+}
+
+void sv_lp_flow(struct sb *s, const char *box, const struct sv_rec *r, uint64_t ts)
+{
+	int pair = r->src_addr[0] && r->dst_addr[0];
 	char pb[12];
 
-	where(s, "sitevisor_flow", box, f->iface, f->egress);
-	sb_printf(s, ",ip_version=%u,protocol=%s ", f->ip_version,
-		  sv_lp_proto_name(f->protocol, pb));
-	if (f->src_addr && *f->src_addr && f->dst_addr && *f->dst_addr) {
+	where(s, "sitevisor_flow", box, r->iface, r->direction);
+	sb_printf(s, ",ip_version=%u,protocol=%s ", r->ip_version,
+		  sv_lp_proto_name(r->protocol, pb));
+	if (pair) {
 		sb_puts(s, "src_addr=");
-		sv_lp_str(s, f->src_addr);
+		sv_lp_str(s, r->src_addr);
 		sb_puts(s, ",dst_addr=");
-		sv_lp_str(s, f->dst_addr);
-		sb_putc(s, ',');
+		sv_lp_str(s, r->dst_addr);
 	}
-	sb_printf(s, "src_port=%ui,dst_port=%ui,packets=%" PRIu64 "i,bytes=%" PRIu64 "i,"
-		  "tcp_flags=%ui,",
-		  f->src_port, f->dst_port, f->packets, f->bytes, f->tcp_flags);
-	if (f->vni >= 0)
-		sb_printf(s, "vni=%" PRId64 "i,", f->vni);
-	sb_printf(s, "first_ns=%" PRIu64 "i %" PRIu64 "\n", f->first_ns, ts);
+	lp_fields(s, r, pair);
+	sb_printf(s, " %" PRIu64 "\n", ts);
 }
 
 void sv_lp_iface(struct sb *s, const char *box, const char *iface, int egress,

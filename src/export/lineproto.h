@@ -5,18 +5,8 @@
 #define SV_LINEPROTO_H
 
 #include <stdint.h>
+#include "flowrec.h"
 #include "sb.h"
-
-/* A flow record as both the agent (binary keys) and the post (parsed JSON) can give it. */
-struct sv_lp_flow {
-	const char *iface;
-	int egress;
-	unsigned int ip_version, protocol;
-	const char *src_addr, *dst_addr; /* NULL or "": not IP, no address fields */
-	unsigned int src_port, dst_port, tcp_flags;
-	int64_t vni; /* -1: not tunnelled */
-	uint64_t packets, bytes, first_ns, last_ns;
-};
 
 /* A tag value (or key): commas, spaces, equals signs and backslashes escaped. */
 void sv_lp_tag(struct sb *s, const char *v);
@@ -25,9 +15,10 @@ void sv_lp_str(struct sb *s, const char *v);
 /* tcp, udp, icmp, icmpv6 or the protocol number. */
 const char *sv_lp_proto_name(unsigned int protocol, char buf[12]);
 
-/* One sitevisor_flow point with timestamp ts (last_ns, or a nanosecond later: see the
- * batch builder in influx.c). */
-void sv_lp_flow(struct sb *s, const char *box, const struct sv_lp_flow *f, uint64_t ts);
+/* One sitevisor_flow point of a record with timestamp ts (last_ns, or a nanosecond later:
+ * see the batch builder in influx.c). Its tags and fields follow the lp column of the
+ * record's field list (flowrec.h). */
+void sv_lp_flow(struct sb *s, const char *box, const struct sv_rec *r, uint64_t ts);
 /* One sitevisor_iface point. */
 void sv_lp_iface(struct sb *s, const char *box, const char *iface, int egress,
 		 uint64_t packets, uint64_t bytes, uint64_t flows, uint64_t ts);

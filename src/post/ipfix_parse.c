@@ -720,9 +720,7 @@ static void rec_build(struct msg *m, const struct fv *v, struct sv_rec *r)
 	static const char *const reasons[] = { "", "idle", "active", "end", "forced", "forced" };
 	uint32_t ifx;
 
-	memset(r, 0, sizeof(*r));
-	r->icmp_type = r->icmp_code = -1;
-	r->vni = -1;
+	sv_rec_init(r); /* every field absent until an element says otherwise */
 	/* flowDirection: 0 ingress (also when absent), 1 egress. The interface is where the
 	 * flow was observed: its ingress interface, or egress for egress flows. */
 	r->direction = HAS(v, F_DIR) && v->dir == 1;

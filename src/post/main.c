@@ -213,22 +213,11 @@ static int rollup(struct post_opts *o, struct sv_store *st, struct sv_post_metri
 static void to_influx(struct sv_influx *ix, const struct sv_batch *b)
 {
 	struct sv_influx_batch ib;
-	const struct sv_rec *r;
 	size_t i;
 
 	sv_influx_batch_init(&ib, ix, b->box);
-	for (i = 0; i < b->n; i++) {
-		r = &b->recs[i];
-		sv_influx_batch_flow(&ib, &(struct sv_lp_flow){
-			.iface = r->iface, .egress = r->direction == 1,
-			.ip_version = r->ip_version, .protocol = r->protocol,
-			.src_addr = r->src_addr, .dst_addr = r->dst_addr,
-			.src_port = r->src_port, .dst_port = r->dst_port,
-			.tcp_flags = r->tcp_flags, .vni = r->vni,
-			.packets = r->packets, .bytes = r->bytes,
-			.first_ns = r->first_ns, .last_ns = r->last_ns,
-		});
-	}
+	for (i = 0; i < b->n; i++)
+		sv_influx_batch_flow(&ib, &b->recs[i]);
 	sv_influx_batch_end(&ib, 0);
 	sv_influx_batch_free(&ib);
 }

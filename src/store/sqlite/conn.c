@@ -113,6 +113,8 @@ static int sv_sqlite_open(const char *path, struct sv_store **out, char *err, si
 		return -EIO;
 	}
 	ret = sv_sqlite_migrate(c->db, err, errlen);
+	if (!ret)
+		ret = sv_flow_cols_sync(c->db, err, errlen);
 	if (ret) {
 		conn_free(c);
 		free(st);

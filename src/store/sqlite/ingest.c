@@ -13,60 +13,12 @@
 #include "log.h"
 #include "store_int.h"
 
-static void bind_text(sqlite3_stmt *s, int i, const char *v)
-{
-	if (v && *v)
-		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
-	else
-		sqlite3_bind_null(s, i);
-}
-
-static void bind_opt(sqlite3_stmt *s, int i, int64_t v, int64_t absent)
-{
-	if (v == absent)
-		sqlite3_bind_null(s, i);
-	else
-		sqlite3_bind_int64(s, i, v);
-}
-
 static int insert_flow(struct sv_conn *c, const char *box, const struct sv_rec *r)
 {
-	sqlite3_stmt *s;
-
-	if (sv_prepare(c, &c->ins_flow,
-		    "INSERT INTO flows (box, iface, direction, eth_type, ip_version, protocol,"
-		    " src_addr, dst_addr, src_port, dst_port, icmp_type, icmp_code, vlan,"
-		    " inner_vlan, vni, outer_src_addr, outer_dst_addr, src_mac, dst_mac, packets,"
-		    " bytes, tcp_flags, first_ns, last_ns, end_reason) VALUES (?, ?, ?, ?, ?, ?,"
-		    " ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"))
+	if (sv_prepare(c, &c->ins_flow, sv_flow_insert))
 		return -EIO;
-	s = c->ins_flow;
-	sqlite3_bind_text(s, 1, box, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, r->iface, -1, SQLITE_STATIC);
-	sqlite3_bind_int(s, 3, r->direction);
-	sqlite3_bind_int(s, 4, r->eth_type);
-	sqlite3_bind_int(s, 5, r->ip_version);
-	sqlite3_bind_int(s, 6, r->protocol);
-	bind_text(s, 7, r->src_addr);
-	bind_text(s, 8, r->dst_addr);
-	sqlite3_bind_int(s, 9, r->src_port);
-	sqlite3_bind_int(s, 10, r->dst_port);
-	bind_opt(s, 11, r->icmp_type, -1);
-	bind_opt(s, 12, r->icmp_code, -1);
-	bind_opt(s, 13, r->vlan, 0);
-	bind_opt(s, 14, r->inner_vlan, 0);
-	bind_opt(s, 15, r->vni, -1);
-	bind_text(s, 16, r->outer_src_addr);
-	bind_text(s, 17, r->outer_dst_addr);
-	bind_text(s, 18, r->src_mac);
-	bind_text(s, 19, r->dst_mac);
-	sqlite3_bind_int64(s, 20, r->packets);
-	sqlite3_bind_int64(s, 21, r->bytes);
-	sqlite3_bind_int(s, 22, r->tcp_flags);
-	sqlite3_bind_int64(s, 23, r->first_ns);
-	sqlite3_bind_int64(s, 24, r->last_ns);
-	bind_text(s, 25, r->end_reason);
-	return sqlite3_step(s) == SQLITE_DONE ? 0 : -EIO;
+	sv_flow_bind(c->ins_flow, box, r);
+	return sqlite3_step(c->ins_flow) == SQLITE_DONE ? 0 : -EIO;
 }
 
 struct rollup {

@@ -112,11 +112,6 @@ static sqlite3_stmt *prepare_where(struct sv_conn *c, const char *head, struct w
 	return s;
 }
 
-static int64_t col_opt(sqlite3_stmt *s, int i, int64_t absent)
-{
-	return sqlite3_column_type(s, i) == SQLITE_NULL ? absent : sqlite3_column_int64(s, i);
-}
-
 /* Steps through s calling row(ctx) until done; finalizes s. */
 static int each_row(sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
 {
@@ -172,41 +167,12 @@ struct flow_ctx {
 	void *ctx;
 };
 
-static void copy_text(char *dst, size_t len, sqlite3_stmt *s, int i)
-{
-	snprintf(dst, len, "%s", col_text(s, i));
-}
-
 static int flow_row(sqlite3_stmt *s, void *p)
 {
 	struct flow_ctx *fc = p;
 	struct sv_flow_row row = { .id = sqlite3_column_int64(s, 0), .box = col_text(s, 1) };
-	struct sv_rec *r = &row.rec;
 
-	copy_text(r->iface, sizeof(r->iface), s, 2);
-	r->direction = sqlite3_column_int(s, 3);
-	r->eth_type = sqlite3_column_int(s, 4);
-	r->ip_version = sqlite3_column_int(s, 5);
-	r->protocol = sqlite3_column_int(s, 6);
-	copy_text(r->src_addr, sizeof(r->src_addr), s, 7);
-	copy_text(r->dst_addr, sizeof(r->dst_addr), s, 8);
-	r->src_port = sqlite3_column_int(s, 9);
-	r->dst_port = sqlite3_column_int(s, 10);
-	r->icmp_type = col_opt(s, 11, -1);
-	r->icmp_code = col_opt(s, 12, -1);
-	r->vlan = col_opt(s, 13, 0);
-	r->inner_vlan = col_opt(s, 14, 0);
-	r->vni = col_opt(s, 15, -1);
-	copy_text(r->outer_src_addr, sizeof(r->outer_src_addr), s, 16);
-	copy_text(r->outer_dst_addr, sizeof(r->outer_dst_addr), s, 17);
-	copy_text(r->src_mac, sizeof(r->src_mac), s, 18);
-	copy_text(r->dst_mac, sizeof(r->dst_mac), s, 19);
-	r->packets = sqlite3_column_int64(s, 20);
-	r->bytes = sqlite3_column_int64(s, 21);
-	r->tcp_flags = sqlite3_column_int(s, 22);
-	r->first_ns = sqlite3_column_int64(s, 23);
-	r->last_ns = sqlite3_column_int64(s, 24);
-	copy_text(r->end_reason, sizeof(r->end_reason), s, 25);
+	sv_flow_read(s, 2, &row.rec);
 	return fc->cb(fc->ctx, &row);
 }
 
@@ -226,14 +192,7 @@ int sv_sqlite_flows(struct sv_store *st, const struct sv_filter *f, const char *
 	/* id breaks ties so pages never repeat or skip a record. */
 	snprintf(tail, sizeof(tail), " ORDER BY %s %s, id %s LIMIT ? OFFSET ?", sort + desc,
 		 desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
-	return each_row(prepare_where(c,
-				      "SELECT id, box, iface, direction, eth_type, ip_version,"
-				      " protocol, src_addr, dst_addr, src_port, dst_port, icmp_type,"
-				      " icmp_code, vlan, inner_vlan, vni, outer_src_addr,"
-				      " outer_dst_addr, src_mac, dst_mac, packets, bytes, tcp_flags,"
-				      " first_ns, last_ns, end_reason FROM flows",
-				      &w, tail, 2, extra),
-			flow_row, &fc);
+	return each_row(prepare_where(c, sv_flow_select, &w, tail, 2, extra), flow_row, &fc);
 }
 
 struct series_ctx {

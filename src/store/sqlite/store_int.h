@@ -91,6 +91,19 @@ int sv_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 /* --- schema.c: brings the database to SV_SCHEMA_VERSION; err gets one line. --- */
 int sv_sqlite_migrate(sqlite3 *db, char *err, size_t errlen);
 
+/* --- flowcols.c: the flows table's record columns, from flowrec.h's field list --- */
+
+/* The insert of a record with its box, and the select of id, box and the record's fields. */
+extern const char sv_flow_insert[];
+extern const char sv_flow_select[];
+/* Binds box and a record's fields to an insert's parameters 1, 2, ... */
+void sv_flow_bind(sqlite3_stmt *s, const char *box, const struct sv_rec *r);
+/* Reads a record's fields from a row's columns col, col + 1, ... */
+void sv_flow_read(sqlite3_stmt *s, int col, struct sv_rec *r);
+/* Adds the columns of fields the table lacks; a column of another type is an error (in
+ * err). 0, -EINVAL or -EIO. */
+int sv_flow_cols_sync(sqlite3 *db, char *err, size_t errlen);
+
 /* --- the operations conn.c lists (backend.h says what each does) --- */
 
 int sv_sqlite_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,

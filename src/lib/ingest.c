@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
-/* Ingest batch parsing; see ingest.h. */
+/* Ingest batch parsing; see ingest.h. Flow records are read by their field list
+ * (flowrec.h). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -112,73 +113,53 @@ static int direction(struct jr *j, int *dir, const char **why)
 	return *dir < 0 ? -EINVAL : 0;
 }
 
+static int ip_version(struct jr *j, unsigned int *v, const char **why)
+{
+	if (uint_in(j, 6, v, why))
+		return -EINVAL;
+	if (*v && *v != 4 && *v != 6)
+		*why = "ip_version is not 0, 4 or 6";
+	return *v && *v != 4 && *v != 6 ? -EINVAL : 0;
+}
+
+static int vni(struct jr *j, int64_t *vni, const char **why)
+{
+	uint64_t v;
+
+	if (u64_in(j, 0xffffff, &v, why))
+		return -EINVAL;
+	*vni = v;
+	return 0;
+}
+
+/* How each kind of field (flowrec.h) is read and checked. */
+#define PARSE_IFACE(j, v, why) jr_string(j, v, SV_IFNAME_MAX)
+#define PARSE_DIR(j, v, why) direction(j, &(v), why)
+#define PARSE_U8(j, v, why) uint_in(j, 255, &(v), why)
+#define PARSE_U16(j, v, why) uint_in(j, 0xffff, &(v), why)
+#define PARSE_IPVER(j, v, why) ip_version(j, &(v), why)
+#define PARSE_OPT8(j, v, why) small_int(j, 255, &(v), why)
+#define PARSE_VLAN(j, v, why) small_int(j, 4095, &(v), why)
+#define PARSE_VNI(j, v, why) vni(j, &(v), why)
+#define PARSE_ADDR(j, v, why) addr(j, v, why)
+#define PARSE_MAC(j, v, why) mac(j, v, why)
+#define PARSE_COUNT(j, v, why) u64_in(j, UINT64_MAX >> 1, &(v), why)
+#define PARSE_NS(j, v, why) u64_in(j, INT64_MAX, &(v), why)
+#define PARSE_REASON(j, v, why) jr_string(j, v, SV_REASON_MAX)
+
 /* One member of a flow record. Unknown keys are skipped, so newer agents can add fields. */
 static int rec_field(struct jr *j, const char *k, struct sv_rec *r, char *type, char *box,
 		     const char **why)
 {
-	uint64_t v;
-
 	if (!strcmp(k, "type"))
 		return jr_string(j, type, 16);
 	if (!strcmp(k, "box"))
 		return jr_string(j, box, SV_BOX_MAX);
-	if (!strcmp(k, "iface"))
-		return jr_string(j, r->iface, SV_IFNAME_MAX);
-	if (!strcmp(k, "direction"))
-		return direction(j, &r->direction, why);
-	if (!strcmp(k, "eth_type"))
-		return uint_in(j, 0xffff, &r->eth_type, why);
-	if (!strcmp(k, "ip_version")) {
-		if (uint_in(j, 6, &r->ip_version, why))
-			return -EINVAL;
-		if (r->ip_version && r->ip_version != 4 && r->ip_version != 6)
-			*why = "ip_version is not 0, 4 or 6";
-		return r->ip_version && r->ip_version != 4 && r->ip_version != 6 ? -EINVAL : 0;
-	}
-	if (!strcmp(k, "protocol"))
-		return uint_in(j, 255, &r->protocol, why);
-	if (!strcmp(k, "src_port"))
-		return uint_in(j, 65535, &r->src_port, why);
-	if (!strcmp(k, "dst_port"))
-		return uint_in(j, 65535, &r->dst_port, why);
-	if (!strcmp(k, "icmp_type"))
-		return small_int(j, 255, &r->icmp_type, why);
-	if (!strcmp(k, "icmp_code"))
-		return small_int(j, 255, &r->icmp_code, why);
-	if (!strcmp(k, "vlan"))
-		return small_int(j, 4095, &r->vlan, why);
-	if (!strcmp(k, "inner_vlan"))
-		return small_int(j, 4095, &r->inner_vlan, why);
-	if (!strcmp(k, "vni")) {
-		if (u64_in(j, 0xffffff, &v, why))
-			return -EINVAL;
-		r->vni = v;
-		return 0;
-	}
-	if (!strcmp(k, "src_addr"))
-		return addr(j, r->src_addr, why);
-	if (!strcmp(k, "dst_addr"))
-		return addr(j, r->dst_addr, why);
-	if (!strcmp(k, "outer_src_addr"))
-		return addr(j, r->outer_src_addr, why);
-	if (!strcmp(k, "outer_dst_addr"))
-		return addr(j, r->outer_dst_addr, why);
-	if (!strcmp(k, "src_mac"))
-		return mac(j, r->src_mac, why);
-	if (!strcmp(k, "dst_mac"))
-		return mac(j, r->dst_mac, why);
-	if (!strcmp(k, "packets"))
-		return u64_in(j, UINT64_MAX >> 1, &r->packets, why);
-	if (!strcmp(k, "bytes"))
-		return u64_in(j, UINT64_MAX >> 1, &r->bytes, why);
-	if (!strcmp(k, "tcp_flags"))
-		return uint_in(j, 0xffff, &r->tcp_flags, why);
-	if (!strcmp(k, "first_ns"))
-		return u64_in(j, INT64_MAX, &r->first_ns, why);
-	if (!strcmp(k, "last_ns"))
-		return u64_in(j, INT64_MAX, &r->last_ns, why);
-	if (!strcmp(k, "end_reason"))
-		return jr_string(j, r->end_reason, sizeof(r->end_reason));
+#define X(name, kind, part, when, ipfix, lp, agg)                                                \
+	if (!strcmp(k, #name))                                                                   \
+		return PARSE_##kind(j, r->name, why);
+	SV_FLOW_FIELDS(X)
+#undef X
 	return jr_skip(j);
 }
 
@@ -191,11 +172,9 @@ static int parse_rec(const char *p, size_t n, const char *batch_box, struct sv_r
 	struct jr j;
 	int k;
 
-	memset(r, 0, sizeof(*r));
+	sv_rec_init(r);
 	type[0] = 0;
-	r->icmp_type = r->icmp_code = -1;
-	r->vni = -1;
-	r->direction = -1;
+	r->direction = -1; /* to tell a record without one */
 	jr_init(&j, p, n);
 	if (jr_object(&j))
 		goto bad;
@@ -214,9 +193,7 @@ static int parse_rec(const char *p, size_t n, const char *batch_box, struct sv_r
 		return *why = "record lacks iface, direction or last_ns", -EINVAL;
 	if (r->first_ns > r->last_ns)
 		return *why = "first_ns after last_ns", -EINVAL;
-	if (!strcmp(r->end_reason, "") || !strcmp(r->end_reason, "active") ||
-	    !strcmp(r->end_reason, "idle") || !strcmp(r->end_reason, "end") ||
-	    !strcmp(r->end_reason, "forced"))
+	if (!r->end_reason[0] || sv_end_reason_num(r->end_reason))
 		return 1;
 	return *why = "unknown end_reason", -EINVAL;
 bad:

@@ -7,25 +7,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include "flowrec.h"
 
-#define SV_BOX_MAX 128
-#define SV_IFNAME_MAX 16
-#define SV_ADDR_MAX 46
 #define SV_BATCH_ID_MAX 129
-
-struct sv_rec {
-	char iface[SV_IFNAME_MAX];
-	int direction; /* 0 ingress, 1 egress */
-	unsigned int eth_type, ip_version, protocol, src_port, dst_port, tcp_flags;
-	int icmp_type, icmp_code; /* -1: absent */
-	int vlan, inner_vlan; /* 0: untagged */
-	int64_t vni; /* -1: not tunnelled */
-	char src_addr[SV_ADDR_MAX], dst_addr[SV_ADDR_MAX]; /* "": not IP */
-	char outer_src_addr[SV_ADDR_MAX], outer_dst_addr[SV_ADDR_MAX];
-	char src_mac[18], dst_mac[18];
-	uint64_t packets, bytes, first_ns, last_ns;
-	char end_reason[8];
-};
 
 /* A trajectory fingerprint ("type":"fp", docs/paths.md): one sighting of a sampled packet. */
 struct sv_fp_rec {

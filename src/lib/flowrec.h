@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/* The flow record: the one userspace form of a flow, and its field list. The agent fills it
+ * from the kernel's key and counts; the JSON writer, the post's batch parser, the InfluxDB
+ * line protocol, IPFIX and the store's columns are all generated from SV_FLOW_FIELDS. */
+#ifndef SV_FLOWREC_H
+#define SV_FLOWREC_H
+
+#include <stdint.h>
+
+#define SV_BOX_MAX 128
+#define SV_IFNAME_MAX 16
+#define SV_ADDR_MAX 46
+#define SV_MAC_MAX 18
+#define SV_REASON_MAX 8
+
+/*
+ * Every field of a flow record, in the order of the JSON record and of the store's columns.
+ * One name everywhere: the C member, the JSON key, the store column and the line protocol
+ * key are the field's name. Adding a field is one line here (docs/architecture.md, "Adding
+ * a flow field"); the writers, the parser and the store follow.
+ *
+ * X(name, kind, part, when, ipfix, lp, agg):
+ *   kind  the C type, JSON form, range checked on ingest and store column (kinds below);
+ *   part  KEY: the flow's identity, also in packet events; VAL: what the interval counted;
+ *   when  whether a record has the field, an expression over r (the record), for the JSON
+ *         record and the line protocol; an empty text field that JSON has is null;
+ *   ipfix IPFIX(id): an IANA element sent after the fixed fields, encoded by kind;
+ *         IPFIX_HAND(id): placed by ipfix_msg.c's templates (one field, several elements
+ *         or none: addresses by version, the interface by direction); NO_IPFIX;
+ *   lp    InfluxDB sitevisor_flow: LP_TAG (part of the series, written by lineproto.c),
+ *         LP_PAIR (the addresses: both or neither), LP_FIELD(n): a field at position n
+ *         (1, 2, ...; a new field takes the next), or LP_NONE;
+ *   agg   how the agent folds the kernel's sv_flow_val member of the same name into the
+ *         pending record: SUM, OR, FIRST (smallest timestamp), LAST (largest), or NOAGG
+ *         (not a kernel count).
+ */
+#define SV_FLOW_FIELDS(X)                                                                        \
+	X(iface, IFACE, KEY, 1, IPFIX_HAND(10), LP_TAG, NOAGG)                                  \
+	X(direction, DIR, KEY, 1, IPFIX_HAND(61), LP_TAG, NOAGG)                                \
+	X(eth_type, U16, KEY, 1, IPFIX_HAND(256), LP_NONE, NOAGG)                               \
+	X(ip_version, IPVER, KEY, 1, NO_IPFIX, LP_TAG, NOAGG)                                   \
+	X(protocol, U8, KEY, 1, IPFIX_HAND(4), LP_TAG, NOAGG)                                   \
+	X(src_addr, ADDR, KEY, 1, IPFIX_HAND(8), LP_PAIR, NOAGG)                                \
+	X(dst_addr, ADDR, KEY, 1, IPFIX_HAND(12), LP_PAIR, NOAGG)                               \
+	X(src_port, U16, KEY, 1, IPFIX_HAND(7), LP_FIELD(1), NOAGG)                             \
+	X(dst_port, U16, KEY, 1, IPFIX_HAND(11), LP_FIELD(2), NOAGG)                            \
+	X(icmp_type, OPT8, KEY, r->icmp_type >= 0, IPFIX_HAND(32), LP_NONE, NOAGG)              \
+	X(icmp_code, OPT8, KEY, r->icmp_type >= 0, IPFIX_HAND(32), LP_NONE, NOAGG)              \
+	X(vlan, VLAN, KEY, r->vlan, IPFIX_HAND(58), LP_NONE, NOAGG)                             \
+	X(inner_vlan, VLAN, KEY, r->inner_vlan, IPFIX_HAND(245), LP_NONE, NOAGG)                \
+	X(vni, VNI, KEY, r->vni >= 0, IPFIX_HAND(351), LP_FIELD(6), NOAGG)                      \
+	X(outer_src_addr, ADDR, KEY, r->vni >= 0, NO_IPFIX, LP_NONE, NOAGG)                     \
+	X(outer_dst_addr, ADDR, KEY, r->vni >= 0, NO_IPFIX, LP_NONE, NOAGG)                     \
+	X(src_mac, MAC, KEY, 1, IPFIX_HAND(56), LP_NONE, NOAGG)                                 \
+	X(dst_mac, MAC, KEY, 1, IPFIX_HAND(80), LP_NONE, NOAGG)                                 \
+	X(packets, COUNT, VAL, 1, IPFIX_HAND(2), LP_FIELD(3), SUM)                              \
+	X(bytes, COUNT, VAL, 1, IPFIX_HAND(1), LP_FIELD(4), SUM)                                \
+	X(tcp_flags, U16, VAL, 1, IPFIX_HAND(6), LP_FIELD(5), OR)                               \
+	X(first_ns, NS, VAL, 1, IPFIX_HAND(152), LP_FIELD(7), FIRST)                            \
+	X(last_ns, NS, VAL, 1, IPFIX_HAND(153), LP_NONE, LAST)                                  \
+	X(end_reason, REASON, VAL, 1, IPFIX_HAND(136), LP_NONE, NOAGG)
+
+/*
+ * The kinds. SV_CT_* is the member's C type (and array size), SV_SQL_* the store column.
+ *   IFACE  an interface name                        TEXT
+ *   DIR    0 ingress, 1 egress; JSON "ingress"/"egress"  INTEGER
+ *   U8     0..255                                   INTEGER
+ *   U16    0..65535                                 INTEGER
+ *   IPVER  0 (not IP), 4 or 6                       INTEGER
+ *   OPT8   0..255, -1: absent (NULL in the store)   INTEGER
+ *   VLAN   1..4095, 0: untagged (NULL)              INTEGER
+ *   VNI    0..2^24-1, -1: not tunnelled (NULL)      INTEGER
+ *   ADDR   an IP address in canonical text, "": none (JSON null, NULL)  TEXT
+ *   MAC    aa:bb:cc:dd:ee:ff, "": none              TEXT
+ *   COUNT  a count, 0..2^63-1                       INTEGER
+ *   NS     wall-clock ns since the epoch, 0..2^63-1  INTEGER
+ *   REASON why the record was emitted (sv_end_reason_str), "": not said  TEXT
+ */
+#define SV_CT_IFACE(n) char n[SV_IFNAME_MAX]
+#define SV_CT_DIR(n) int n
+#define SV_CT_U8(n) unsigned int n
+#define SV_CT_U16(n) unsigned int n
+#define SV_CT_IPVER(n) unsigned int n
+#define SV_CT_OPT8(n) int n
+#define SV_CT_VLAN(n) int n
+#define SV_CT_VNI(n) int64_t n
+#define SV_CT_ADDR(n) char n[SV_ADDR_MAX]
+#define SV_CT_MAC(n) char n[SV_MAC_MAX]
+#define SV_CT_COUNT(n) uint64_t n
+#define SV_CT_NS(n) uint64_t n
+#define SV_CT_REASON(n) char n[SV_REASON_MAX]
+
+#define SV_SQL_IFACE "TEXT"
+#define SV_SQL_DIR "INTEGER"
+#define SV_SQL_U8 "INTEGER"
+#define SV_SQL_U16 "INTEGER"
+#define SV_SQL_IPVER "INTEGER"
+#define SV_SQL_OPT8 "INTEGER"
+#define SV_SQL_VLAN "INTEGER"
+#define SV_SQL_VNI "INTEGER"
+#define SV_SQL_ADDR "TEXT"
+#define SV_SQL_MAC "TEXT"
+#define SV_SQL_COUNT "INTEGER"
+#define SV_SQL_NS "INTEGER"
+#define SV_SQL_REASON "TEXT"
+
+/* The values of the ipfix and lp columns. */
+#define IPFIX(id) (id)
+#define IPFIX_HAND(id) (-(id))
+#define NO_IPFIX 0
+#define LP_NONE 0
+#define LP_TAG (-1)
+#define LP_PAIR (-2)
+#define LP_FIELD(n) (n)
+
+#define SV_REC_MEMBER(name, kind, part, when, ipfix, lp, agg) SV_CT_##kind(name);
+
+struct sv_rec {
+	SV_FLOW_FIELDS(SV_REC_MEMBER)
+};
+
+#define SV_REC_COUNT_ONE(name, kind, part, when, ipfix, lp, agg) +1
+#define SV_REC_LP_ONE(name, kind, part, when, ipfix, lp, agg) +((lp) > 0)
+enum {
+	SV_REC_NFIELDS = 0 SV_FLOW_FIELDS(SV_REC_COUNT_ONE),
+	SV_REC_NLP = 0 SV_FLOW_FIELDS(SV_REC_LP_ONE), /* line protocol fields by position */
+};
+
+/* Which parts a writer takes. */
+#define SV_PART_KEY 1
+#define SV_PART_VAL 2
+#define SV_PART_ALL 3
+
+/* Why a record was emitted; the values are IPFIX flowEndReason (RFC 7011 IE 136). */
+enum sv_end_reason {
+	SV_END_IDLE = 1,
+	SV_END_ACTIVE = 2,
+	SV_END_FLOW = 3, /* TCP FIN or RST seen */
+	SV_END_FORCED = 4, /* the agent is stopping */
+};
+
+/* idle, active, end, forced; "unknown" for another value. */
+const char *sv_end_reason_str(enum sv_end_reason r);
+/* The flowEndReason of a record's end_reason text; 0 if it has none. */
+unsigned int sv_end_reason_num(const char *s);
+
+/* A record with nothing in it: absent fields at their absent values. */
+void sv_rec_init(struct sv_rec *r);
+
+struct sb;
+/* The record's fields of the given parts (SV_PART_*) as JSON members, each with a leading
+ * comma: ,"iface":"eth0",...; the caller writes the braces and what comes first. */
+void sv_rec_json(struct sb *s, const struct sv_rec *r, int parts);
+
+#endif /* SV_FLOWREC_H */
