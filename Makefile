@@ -204,8 +204,8 @@ check: deps all man $(TEST_TOOLS)
 
 # The tests that need neither root nor network nor packages, for the edit-compile-test loop
 # (cbpf_test loads programs into the kernel: skipped without root). The same last line as check.
-unit: $(BUILD)/tests/store_test $(BUILD)/tests/sendq_test $(BUILD)/tests/record_test $(BUILD)/tests/ipfix_test \
-      $(BUILD)/tests/cbpf_test $(REPLAYS)
+unit: $(BUILD)/tests/store_test $(BUILD)/tests/sendq_test $(BUILD)/tests/record_test \
+      $(BUILD)/tests/ipfix_test $(BUILD)/tests/cbpf_test $(REPLAYS)
 	$(Q)UNIT=1 bash tests/run.sh
 
 # Every #include of src/ from the includer's own folder or a layer below (make unit runs it).
