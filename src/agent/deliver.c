@@ -130,6 +130,22 @@ out:
 	return err;
 }
 
+/* Plain HTTP beyond this box lets anyone on the path read the token and the records: said
+ * once, at start (issue 15). */
+static void warn_plain(CURLU *u, const char *url)
+{
+	char *scheme = NULL, *host = NULL;
+
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && !strcmp(scheme, "http") &&
+	    strcmp(host, "localhost") && strncmp(host, "127.", 4) && strcmp(host, "[::1]"))
+		pr_warn("--post %s is plain HTTP to another host: the token and the records cross "
+			"the network readable and alterable (use https://, see docs/security.md)\n",
+			url);
+	curl_free(scheme);
+	curl_free(host);
+}
+
 static int parse_url(struct sv_deliver *d, const char *url)
 {
 	char *part = NULL;
@@ -151,6 +167,7 @@ static int parse_url(struct sv_deliver *d, const char *url)
 			url, why);
 		err = -EINVAL;
 	} else if (!err) {
+		warn_plain(u, url);
 		err = ingest_url(d, u);
 	}
 	curl_free(part);

@@ -799,6 +799,13 @@ static void stat_add(unsigned long long *c, unsigned long long n)
 int sv_api_ingest(struct sv_store *st, struct sv_api_stats *stats, const char *body, size_t len,
 		  struct sb *out)
 {
+	return sv_api_ingest_as(st, stats, NULL, NULL, body, len, out);
+}
+
+int sv_api_ingest_as(struct sv_store *st, struct sv_api_stats *stats,
+		     int (*may_box)(const void *who, const char *box), const void *who,
+		     const char *body, size_t len, struct sb *out)
+{
 	struct sv_batch b;
 	char err[200];
 	int dup = 0, ret;
@@ -809,6 +816,12 @@ int sv_api_ingest(struct sv_store *st, struct sv_api_stats *stats, const char *b
 		stat_add(&stats->batches_rejected, 1);
 		return ret == -ENOMEM ? sv_api_error(out, 500, "out of memory") :
 					sv_api_error(out, 400, "%s", err);
+	}
+	if (may_box && !may_box(who, b.box)) {
+		ret = sv_api_error(out, 403, "this token may not deliver for box '%s'", b.box);
+		sv_batch_free(&b);
+		stat_add(&stats->batches_rejected, 1);
+		return ret;
 	}
 	ret = sv_store_ingest(st, &b, sv_now_ns(), &dup);
 	if (!ret) {
