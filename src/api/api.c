@@ -61,6 +61,9 @@ static int check_known(const struct sv_params *p, const char *const *known, stru
 	return 0;
 }
 
+/* Rows skipped are rows read: deeper pages come from narrowing since/until (issue 15). */
+#define SV_API_OFFSET_MAX 100000
+
 static int int_param(const struct sv_params *p, const char *k, long min, long max, long def,
 		     long *v, struct sb *out)
 {
@@ -301,7 +304,7 @@ static int get_flows(struct sv_store *st, const struct sv_params *p, struct sb *
 	if (!ret)
 		ret = int_param(p, "limit", 1, 10000, 100, &limit, out);
 	if (!ret)
-		ret = int_param(p, "offset", 0, 100000000, 0, &offset, out);
+		ret = int_param(p, "offset", 0, SV_API_OFFSET_MAX, 0, &offset, out);
 	if (ret)
 		return ret;
 	fc.limit = limit;
@@ -574,7 +577,7 @@ static int get_alerts(struct sv_store *st, const struct sv_params *p, struct sb 
 		return 400;
 	f.target = d ? d : t;
 	if (int_param(p, "limit", 1, 1000, 100, &limit, out) ||
-	    int_param(p, "offset", 0, 100000000, 0, &offset, out))
+	    int_param(p, "offset", 0, SV_API_OFFSET_MAX, 0, &offset, out))
 		return 400;
 	ac.limit = limit;
 	sb_puts(out, "{\"alerts\":[");

@@ -54,7 +54,7 @@ int sv_auth_add(struct sv_auth *a, enum sv_role role, char *line)
 	err = t.token ? 0 : -ENOMEM;
 	while (!err && (w = strtok_r(NULL, " \t", &save))) {
 		if (role != SV_ROLE_INGEST) {
-			pr_warn("an admin token is not bound to boxes: '%s' after it\n", w);
+			pr_warn("only ingest tokens are bound to boxes: '%s' after a token\n", w);
 			err = -EINVAL;
 		} else {
 			err = add_box(&t, w);

@@ -7,6 +7,7 @@
 enum sv_role {
 	SV_ROLE_INGEST = 1, /* deliver records, fetch and report its boxes' tap rules, read */
 	SV_ROLE_ADMIN = 2, /* add and delete tap rules, read */
+	SV_ROLE_READ = 3, /* read the API and the dashboard's data (--read-token) */
 };
 
 struct sv_token {

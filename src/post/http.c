@@ -89,13 +89,10 @@ static const char *bearer(struct MHD_Connection *c)
 	return h + 7;
 }
 
-/* The read token, or any ingest or admin token, when reading needs one. */
-static int may_read(const struct sv_http_cfg *cfg, struct MHD_Connection *c,
-		    const struct sv_token *who)
+/* Any known token (read, ingest or admin) when reading needs one. */
+static int may_read(const struct sv_http_cfg *cfg, const struct sv_token *who)
 {
-	const char *t = bearer(c);
-
-	return !cfg->read_token || who || (t && sv_auth_eq(t, cfg->read_token));
+	return !cfg->read_token || who;
 }
 
 static enum MHD_Result collect_param(void *ctx, enum MHD_ValueKind kind, const char *key,
@@ -268,7 +265,7 @@ static int check_access(struct sv_http_cfg *cfg, struct MHD_Connection *c, const
 	    (is_taps(url) && !strcmp(url, API_PREFIX "taps/status") && !strcmp(method, "POST"))) {
 		if (!who)
 			return 401;
-		snprintf(msg, len, "an admin token does not deliver for boxes");
+		snprintf(msg, len, "only an ingest token delivers for boxes");
 		if (who->role != SV_ROLE_INGEST)
 			return 403;
 		box = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "box");
@@ -284,7 +281,7 @@ static int check_access(struct sv_http_cfg *cfg, struct MHD_Connection *c, const
 		return who->role == SV_ROLE_ADMIN ? 0 : 403;
 	}
 	if (!strncmp(url, API_PREFIX, strlen(API_PREFIX)) || !strcmp(url, "/metrics"))
-		return may_read(cfg, c, who) ? 0 : 401;
+		return may_read(cfg, who) ? 0 : 401;
 	return 0;
 }
 

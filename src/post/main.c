@@ -126,7 +126,7 @@ static const struct sv_opt post_opts[] = {
 	{ "admin-tokens", 0, SV_OPT_FUNC, .set = read_admin_tokens, .metavar = "FILE",
 	  .help = "admin tokens, one a line (# comments)" },
 	{ "read-token", 0, TEXT(read_token), .metavar = "TOKEN",
-	  .help = "require this token (or an ingest token) to read the API and the dashboard's "
+	  .help = "require this token (or an ingest or admin token) to read the API and the dashboard's "
 		  "data" },
 	{ "tls-cert", 0, TEXT(tls_cert), .metavar = "FILE",
 	  .help = "serve HTTPS with this certificate (PEM; with --tls-key)" },
@@ -204,6 +204,8 @@ static int parse_args(int argc, char **argv, struct post_opts *o)
 		pr_warn("--tls-cert and --tls-key go together\n");
 		return -EINVAL;
 	}
+	if (o->read_token && one_token(o, SV_ROLE_READ, o->read_token))
+		return -EINVAL;
 	if (o->no_detect && o->detect.alerts_log) {
 		pr_warn("--alerts-log needs detection: drop --no-detect\n");
 		return -EINVAL;
