@@ -171,6 +171,41 @@ check_eq "a prompt request right after is answered" 200 \
 check_eq "offset beyond 100000: 400" 400 "$(code GET "/api/v1/flows?offset=100001" "$READ")"
 stop_pid "$POST_PID"
 
+# --- 7: the IPFIX collector: who may export, a template quota, record dates --------------
+UPORT=$((PORT + 1))
+start ipfix --ipfix-listen "127.0.0.1:$UPORT" --ipfix-allow 127.0.0.0/30 --retention 7 ||
+	fail "IPFIX post starts"
+ipfix_flows() { curl -s "$URL/api/v1/flows?since=0&box=ipfix:$1" | jq '.flows | length'; }
+ipfix_metric() { # ipfix_metric FAMILY RESULT
+	curl -s "$URL/metrics" | awk -v k="sitevisor_post_ipfix_$1_total{result=\"$2\"}" '$1 == k { print $2 }'
+}
+T=$(date +%s)
+# One flow: addresses, protocol, packets, bytes, start and end in milliseconds.
+FLOW_T=$(tmpl 256 8:4 12:4 4:1 2:8 1:8 152:8 153:8)
+flow() { echo "c6120001c612000211$(u64 1)$(u64 100)$(u64 $((($1 - 1) * 1000)))$(u64 $(($1 * 1000)))"; }
+# A flood: 5000 one-field templates in one datagram, more than the site's table of 4096.
+FLOOD=$(ipfix 1 0 "$T" "$(set_ 2 "$(printf '%04x000100080004' $(seq 256 5255))")")
+"$TOOLS/udpmsg" -s 127.0.0.1 127.0.0.1 "$UPORT" "$FLOOD" >/dev/null
+"$TOOLS/udpmsg" -s 127.0.0.2 127.0.0.1 "$UPORT" \
+	"$(ipfix 1 0 "$T" "$(set_ 2 "$FLOW_T")" "$(set_ 256 "$(flow $((T - 5)))")")" >/dev/null
+wait_for 5 test "$(ipfix_flows 127.0.0.2)" = 1
+check_eq "template flood: the flooder holds its quota of 512, the rest refused" 4488 \
+	"$(ipfix_metric templates table_full)"
+check_eq "template flood: another exporter's record is stored meanwhile" 1 "$(ipfix_flows 127.0.0.2)"
+"$TOOLS/udpmsg" -s 127.0.0.5 127.0.0.1 "$UPORT" \
+	"$(ipfix 1 0 "$T" "$(set_ 2 "$FLOW_T")" "$(set_ 256 "$(flow $((T - 5)))")")" >/dev/null
+wait_for 5 test "$(ipfix_metric messages not_allowed)" = 1
+check_eq "--ipfix-allow: a message from elsewhere is counted, not read" 1 \
+	"$(ipfix_metric messages not_allowed)"
+check_eq "--ipfix-allow: nothing of it stored" 0 "$(ipfix_flows 127.0.0.5)"
+"$TOOLS/udpmsg" -s 127.0.0.3 127.0.0.1 "$UPORT" \
+	"$(ipfix 1 0 "$T" "$(set_ 2 "$FLOW_T")" "$(set_ 256 "$(flow $((T + 7200)))$(flow $((T - 30 * 86400)))$(flow $((T - 5)))")")" >/dev/null
+wait_for 5 test "$(ipfix_flows 127.0.0.3)" = 1
+check_eq "record dates: two hours ahead and a month old are counted, not stored" 2 \
+	"$(ipfix_metric records out_of_range)"
+check_eq "record dates: the one of now is stored" 1 "$(ipfix_flows 127.0.0.3)"
+stop_pid "$POST_PID"
+
 # --- 3: TLS 1.2+ with forward secrecy only --------------------------------------------------
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$SV_TMP/key.pem" -out "$SV_TMP/cert.pem" \
 	-days 1 -subj /CN=localhost >/dev/null 2>&1

@@ -37,6 +37,7 @@ struct post_opts {
 	struct sv_strv listen;
 	const char *db;
 	const char *ipfix_listen;
+	struct sv_strv ipfix_allow; /* exporters' addresses; none: any */
 	struct sv_auth auth; /* ingest and admin tokens */
 	const char *read_token;
 	const char *tls_cert, *tls_key;
@@ -111,6 +112,9 @@ static const struct sv_opt post_opts[] = {
 	{ "ipfix-listen", 0, TEXT(ipfix_listen), .metavar = "ADDR:PORT",
 	  .help = "collect IPFIX and NetFlow v9 over UDP there; each exporter becomes a box "
 		  "ipfix:ADDR" },
+	{ "ipfix-allow", 0, SV_OPT_STRS, SV_FIELD(struct post_opts, ipfix_allow),
+	  .needs = "ipfix-listen", .metavar = "CIDR",
+	  .help = "take IPFIX and NetFlow only from exporters in CIDR (repeatable; default any)" },
 	{ "db", 0, TEXT(db), .def = "sitevisor.db", .metavar = "PATH",
 	  .help = "the SQLite database, created or upgraded in place" },
 	{ "token", 0, SV_OPT_FUNC, .set = add_token, .metavar = "TOKEN",
@@ -205,6 +209,9 @@ static int parse_args(int argc, char **argv, struct post_opts *o)
 		return -EINVAL;
 	}
 	if (o->read_token && one_token(o, SV_ROLE_READ, o->read_token))
+		return -EINVAL;
+	if (sv_collect_check(&(struct sv_collect_cfg){ .allow = o->ipfix_allow.v,
+						       .n_allow = o->ipfix_allow.n }))
 		return -EINVAL;
 	if (o->no_detect && o->detect.alerts_log) {
 		pr_warn("--alerts-log needs detection: drop --no-detect\n");
@@ -333,7 +340,11 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 		goto out;
 	}
 	if (ipfix_fd >= 0) {
-		err = sv_collect_start(ipfix_fd, st, &collect);
+		struct sv_collect_cfg ccfg = { .allow = o->ipfix_allow.v,
+					       .n_allow = o->ipfix_allow.n,
+					       .max_age_ns = (int64_t)o->retention_days * DAY_NS };
+
+		err = sv_collect_start(ipfix_fd, st, &ccfg, &collect);
 		if (err) {
 			pr_warn("cannot start the IPFIX collector: %s\n", strerror(-err));
 			goto out;
@@ -446,5 +457,6 @@ out:
 	sv_store_close(st);
 	sv_auth_free(&o.auth);
 	free(o.listen.v);
+	free(o.ipfix_allow.v);
 	return err ? 1 : 0;
 }
