@@ -170,6 +170,13 @@ check_eq "a prompt request right after is answered" 200 \
 	"$(curl -s -m 3 -o /dev/null -w '%{http_code}' "$URL/api/v1/boxes" -H "Authorization: Bearer $READ")"
 check_eq "offset beyond 100000: 400" 400 "$(code GET "/api/v1/flows?offset=100001" "$READ")"
 stop_pid "$POST_PID"
+# A box silent for longer than the retention leaves /boxes at the next pruning (at start).
+sqlite3 "$SV_TMP/main.db" "UPDATE boxes SET last_seen_ns = 1000 WHERE name = 'box2'"
+start main --tokens "$SV_TMP/tokens" --read-token "$READ" --retention 7 ||
+	fail "post restarts"
+check_eq "a box silent past the retention leaves /boxes" box1 \
+	"$(req GET /api/v1/boxes "$READ" | head -1 | jq -r '[.boxes[].name] | join(" ")')"
+stop_pid "$POST_PID"
 
 # --- 7: the IPFIX collector: who may export, a template quota, record dates --------------
 UPORT=$((PORT + 1))

@@ -36,8 +36,8 @@ void sv_store_close(struct sv_store *st);
 /* Stores a batch in one transaction, unless its id was stored before (*duplicate = 1). */
 int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,
 		    int *duplicate);
-/* Deletes flow records and alerts older than keep_ns and rollups older than rollup_keep_ns
- * (the finer top-talker levels sooner: see sqlite/talk.c). */
+/* Deletes flow records, alerts and boxes silent for longer than keep_ns, and rollups older
+ * than rollup_keep_ns (the finer top-talker levels sooner: see sqlite/talk.c). */
 int sv_store_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t rollup_keep_ns);
 /* Fills the top-talker buckets that have closed, for up to budget_ns of work. Returns how
  * many buckets were still to fill (0: up to date), or -EIO. */
