@@ -170,6 +170,27 @@ check_eq "a prompt request right after is answered" 200 \
 	"$(curl -s -m 3 -o /dev/null -w '%{http_code}' "$URL/api/v1/boxes" -H "Authorization: Bearer $READ")"
 check_eq "offset beyond 100000: 400" 400 "$(code GET "/api/v1/flows?offset=100001" "$READ")"
 stop_pid "$POST_PID"
+
+# --- 6: a query's time budget: a wide sort over 50000 records cut off with a clear 503 -------
+start budget --token "$OPEN" --query-budget 10 --max-body 67108864 || fail "post with a query budget starts"
+now=$(date +%s)
+{
+	printf '{"type":"batch","batch_id":"wide-1","box":"wide","agent_version":"0.1.0","interfaces":["eth0"]}\n'
+	awk -v now="$now" 'BEGIN { for (i = 0; i < 50000; i++)
+		printf "{\"type\":\"flow\",\"box\":\"wide\",\"iface\":\"eth0\",\"direction\":\"egress\",\"eth_type\":2048,\"ip_version\":4,\"protocol\":17,\"src_addr\":\"198.18.%d.%d\",\"dst_addr\":\"198.19.0.2\",\"src_port\":%d,\"dst_port\":53,\"src_mac\":\"02:00:00:00:00:01\",\"dst_mac\":\"02:00:00:00:00:02\",\"packets\":1,\"bytes\":%d,\"tcp_flags\":0,\"first_ns\":%d000000000,\"last_ns\":%d000000000,\"end_reason\":\"active\"}\n",
+			int(i / 250) % 256, i % 250, 1024 + i, (i * 7919) % 100000 + 64, now - 600 + i % 500, now - 600 + i % 500 }'
+} >"$SV_TMP/wide.ndjson"
+check_eq "budget: 50000 records stored" 200 \
+	"$(code POST /api/v1/ingest "$OPEN" --data-binary @"$SV_TMP/wide.ndjson")"
+check_eq "budget: a sort by bytes over all of them: 503" 503 \
+	"$(code GET "/api/v1/flows?since=0&sort=-bytes" "$OPEN")"
+check_eq "budget: the 503 says how to narrow it" \
+	"the query took too long: narrow since/until, or filter by box, address or port" \
+	"$(req GET "/api/v1/flows?since=0&sort=-bytes" "$OPEN" | head -1 | jq -r .error)"
+check_eq "budget: a query the time index answers is answered" 200 \
+	"$(code GET "/api/v1/flows?since=0&limit=10" "$OPEN")"
+stop_pid "$POST_PID"
+
 # A box silent for longer than the retention leaves /boxes at the next pruning (at start).
 sqlite3 "$SV_TMP/main.db" "UPDATE boxes SET last_seen_ns = 1000 WHERE name = 'box2'"
 start main --tokens "$SV_TMP/tokens" --read-token "$READ" --retention 7 ||

@@ -45,6 +45,7 @@ struct post_opts {
 	unsigned int retention_days, rollup_days, threads;
 	unsigned int path_hold; /* seconds */
 	unsigned int max_conns, max_conns_per_ip, idle_timeout, request_timeout;
+	unsigned int query_budget; /* ms */
 	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
 	struct sv_detect_cfg detect;
 	int no_detect;
@@ -153,6 +154,8 @@ static const struct sv_opt post_opts[] = {
 	{ "request-timeout", 0, NUM(request_timeout, 1, 3600), .def = "120",
 	  .metavar = "SECONDS",
 	  .help = "close a connection whose request (headers and body) takes longer" },
+	{ "query-budget", 0, NUM(query_budget, 10, 3600000), .def = "10000", .metavar = "MS",
+	  .help = "cut off a read of the API that takes longer (503: narrow it)" },
 	{ "path-hold", 0, NUM(path_hold, 1, 3600), .def = SV_STR(SV_PATHS_HOLD_DEFAULT),
 	  .metavar = "SECONDS",
 	  .help = "how long a sampled packet waits for the agents' other sightings before its "
@@ -425,6 +428,7 @@ int main(int argc, char **argv)
 		pr_warn("cannot open database %s: %s\n", o.db, msg);
 		goto out;
 	}
+	sv_store_set_query_budget(st, (int64_t)o.query_budget * 1000000LL);
 	err = sv_paths_open(st, (int64_t)o.path_hold * 1000000000LL, &paths);
 	if (err) {
 		pr_warn("cannot start the trajectory join: %s\n", strerror(-err));

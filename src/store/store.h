@@ -106,6 +106,9 @@ int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by 
  * place every stored record passes. Set before any batch is stored. */
 typedef void (*sv_stored_fn)(void *ctx, const struct sv_batch *b);
 void sv_store_on_stored(struct sv_store *st, sv_stored_fn fn, void *ctx);
+/* How long one read (flows, series, top, alerts, boxes) may take before it is cut off with
+ * -ETIMEDOUT, so no query holds a worker for long (issue 15); 0: no bound. Set at start. */
+void sv_store_set_query_budget(struct sv_store *st, int64_t ns);
 
 /* An attack the detector found (post/detect.c). Lists are '\n'-separated items, capped by
  * the detector; the n_ counts say how many there were in all. seen_by items are
