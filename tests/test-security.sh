@@ -91,6 +91,20 @@ check_eq "ingest: the admin token delivers nothing: 403" 403 \
 check_eq "ingest: box2 was stored once, from the unbound token" 1 \
 	"$(req GET "/api/v1/flows?box=box2" "$READ" | head -1 | jq '.flows | length')"
 
+# --- 8: 40000 fingerprints sharing one hash, each 3 s from the last: bounded work ---------
+{
+	printf '{"type":"batch","batch_id":"fp-1","box":"box1","agent_version":"0.1.0","interfaces":["eth0"]}\n'
+	awk -v t="$(date +%s)" 'BEGIN { for (i = 0; i < 40000; i++)
+		printf "{\"type\":\"fp\",\"hash\":\"00000000000000aa\",\"ts_ns\":%d000000000,\"box\":\"box1\",\"iface\":\"eth0\",\"direction\":\"egress\",\"ip_version\":4,\"protocol\":17,\"src_addr\":\"198.18.0.1\",\"dst_addr\":\"198.18.0.2\",\"src_port\":1,\"dst_port\":2,\"len\":100}\n",
+			t - 200000 + 3 * i }'
+} >"$SV_TMP/fp.ndjson"
+check_eq "one hash: the batch is taken" 200 \
+	"$(code POST /api/v1/ingest "$ING1" --data-binary @"$SV_TMP/fp.ndjson")"
+fps() { curl -s -H "Authorization: Bearer $READ" "$URL/metrics" |
+	awk -v k="sitevisor_post_path_fingerprints_total{result=\"$1\"}" '$1 == k { print $2 }'; }
+check_eq "one hash: 64 packets wait in its bucket, no more (work per sighting bounded)" \
+	"64 39936" "$(fps joined) $(fps dropped)"
+
 # --- 4: authentication before any body -----------------------------------------------------
 head -c $((16 << 20)) /dev/zero >"$SV_TMP/16m"
 sent=$(curl -s -m 10 -o /dev/null -w '%{http_code} %{size_upload}' -X GET -H "Authorization: Bearer nope-nope-nope" \
