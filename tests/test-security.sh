@@ -225,23 +225,26 @@ T=$(date +%s)
 # One flow: addresses, protocol, packets, bytes, start and end in milliseconds.
 FLOW_T=$(tmpl 256 8:4 12:4 4:1 2:8 1:8 152:8 153:8)
 flow() { echo "c6120001c612000211$(u64 1)$(u64 100)$(u64 $((($1 - 1) * 1000)))$(u64 $(($1 * 1000)))"; }
+export_from() { # export_from ADDR FLOW...: the template and the flows from exporter ADDR
+	local f
+	f=$(printf '%s' "${@:2}")
+	"$TOOLS/udpmsg" -s "$1" 127.0.0.1 "$UPORT" \
+		"$(ipfix 1 0 "$T" "$(set_ 2 "$FLOW_T")" "$(set_ 256 "$f")")" >/dev/null
+}
 # A flood: 5000 one-field templates in one datagram, more than the site's table of 4096.
 FLOOD=$(ipfix 1 0 "$T" "$(set_ 2 "$(printf '%04x000100080004' $(seq 256 5255))")")
 "$TOOLS/udpmsg" -s 127.0.0.1 127.0.0.1 "$UPORT" "$FLOOD" >/dev/null
-"$TOOLS/udpmsg" -s 127.0.0.2 127.0.0.1 "$UPORT" \
-	"$(ipfix 1 0 "$T" "$(set_ 2 "$FLOW_T")" "$(set_ 256 "$(flow $((T - 5)))")")" >/dev/null
+export_from 127.0.0.2 "$(flow $((T - 5)))"
 wait_for 5 test "$(ipfix_flows 127.0.0.2)" = 1
 check_eq "template flood: the flooder holds its quota of 512, the rest refused" 4488 \
 	"$(ipfix_metric templates table_full)"
 check_eq "template flood: another exporter's record is stored meanwhile" 1 "$(ipfix_flows 127.0.0.2)"
-"$TOOLS/udpmsg" -s 127.0.0.5 127.0.0.1 "$UPORT" \
-	"$(ipfix 1 0 "$T" "$(set_ 2 "$FLOW_T")" "$(set_ 256 "$(flow $((T - 5)))")")" >/dev/null
+export_from 127.0.0.5 "$(flow $((T - 5)))"
 wait_for 5 test "$(ipfix_metric messages not_allowed)" = 1
 check_eq "--ipfix-allow: a message from elsewhere is counted, not read" 1 \
 	"$(ipfix_metric messages not_allowed)"
 check_eq "--ipfix-allow: nothing of it stored" 0 "$(ipfix_flows 127.0.0.5)"
-"$TOOLS/udpmsg" -s 127.0.0.3 127.0.0.1 "$UPORT" \
-	"$(ipfix 1 0 "$T" "$(set_ 2 "$FLOW_T")" "$(set_ 256 "$(flow $((T + 7200)))$(flow $((T - 30 * 86400)))$(flow $((T - 5)))")")" >/dev/null
+export_from 127.0.0.3 "$(flow $((T + 7200)))" "$(flow $((T - 30 * 86400)))" "$(flow $((T - 5)))"
 wait_for 5 test "$(ipfix_flows 127.0.0.3)" = 1
 check_eq "record dates: two hours ahead and a month old are counted, not stored" 2 \
 	"$(ipfix_metric records out_of_range)"

@@ -128,8 +128,8 @@ static int add_tap(struct sv_store *st, const struct sv_params *p, const char *b
 	if (sv_store_taps(st, box, count_tap, &n))
 		return sv_api_error(out, 500, "store read failed");
 	if (n >= BOX_RULES_MAX)
-		return sv_api_error(out, 409, "box '%s' has %d tap rules, the most its agent takes: "
-				    "delete one first", box, n);
+		return sv_api_error(out, 409, "box '%s' has %d tap rules, the most its agent "
+				    "takes: delete one first", box, n);
 	if (sv_store_tap_add(st, box, rule, sv_now_ns(), &id))
 		return sv_api_error(out, 500, "store write failed");
 	sb_printf(out, "{\"id\":%lld}\n", (long long)id);

@@ -131,8 +131,8 @@ static const struct sv_opt post_opts[] = {
 	{ "admin-tokens", 0, SV_OPT_FUNC, .set = read_admin_tokens, .metavar = "FILE",
 	  .help = "admin tokens, one a line (# comments)" },
 	{ "read-token", 0, TEXT(read_token), .metavar = "TOKEN",
-	  .help = "require this token (or an ingest or admin token) to read the API and the dashboard's "
-		  "data" },
+	  .help = "require this token (or an ingest or admin token) to read the API and the "
+		  "dashboard's data" },
 	{ "tls-cert", 0, TEXT(tls_cert), .metavar = "FILE",
 	  .help = "serve HTTPS with this certificate (PEM; with --tls-key)" },
 	{ "tls-key", 0, TEXT(tls_key), .metavar = "FILE",

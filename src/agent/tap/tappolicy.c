@@ -188,8 +188,9 @@ int sv_tap_policy_check(const struct sv_tap_policy *p, int argc, char **argv, ch
 		;
 	for (; i < argc; i++)
 		if (has_name(argv[i], name, sizeof(name)))
-			return sv_tap_fail(-EPERM, err, len, "a rule from the post may not name "
-					   "hosts or services ('%s'): use addresses and numbers", name);
+			return sv_tap_fail(-EPERM, err, len,
+					   "a rule from the post may not name hosts or services "
+					   "('%s'): use addresses and numbers", name);
 	s = malloc(sizeof(*s));
 	if (!s)
 		return -ENOMEM;

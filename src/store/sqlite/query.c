@@ -401,7 +401,8 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 	/* A key whose records all lie in a piece taken away sums to no flows: not in range. */
 	snprintf(end, sizeof(end), ") GROUP BY a, b, p, q HAVING SUM(flows) > 0 ORDER BY %s DESC"
 		 " LIMIT ?", by_packets ? "tp" : "tb");
-	return each_row(c, prepare_where(c, "SELECT a, b, p, q, SUM(bytes) AS tb, SUM(packets) AS tp,"
+	return each_row(c,
+			prepare_where(c, "SELECT a, b, p, q, SUM(bytes) AS tb, SUM(packets) AS tp,"
 				      " SUM(flows) FROM (", &w, end, 1, extra),
 			talk_row, tc);
 }
