@@ -47,7 +47,8 @@ const char *sv_api_param(const struct sv_params *p, const char *k);
  * desired rules per box and the agents' reports (taps.c). Returns the HTTP status. */
 int sv_api_taps(struct sv_store *st, const char *method, const char *sub,
 		const struct sv_params *p, const char *body, size_t len, struct sb *out);
-/* Whether a taps request changes something (so needs the ingest token). */
+/* Whether a taps request changes something (so needs an admin token, or for a report the
+ * box's ingest token). */
 static inline int sv_api_taps_writes(const char *method)
 {
 	return strcmp(method, "GET") && strcmp(method, "HEAD");

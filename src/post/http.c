@@ -262,7 +262,7 @@ static int check_access(struct sv_http_cfg *cfg, struct MHD_Connection *c, const
 
 	snprintf(msg, len, "missing or wrong token");
 	if (!strcmp(url, API_PREFIX "ingest") ||
-	    (is_taps(url) && !strcmp(url, API_PREFIX "taps/status") && !strcmp(method, "POST"))) {
+	    (!strcmp(url, API_PREFIX "taps/status") && !strcmp(method, "POST"))) {
 		if (!who)
 			return 401;
 		snprintf(msg, len, "only an ingest token delivers for boxes");
