@@ -113,9 +113,11 @@ static const struct {
 #define GEN_LEN_MAC 0
 #define GEN_LEN_REASON 0
 #define GEN_N(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0)
+#define GEN_ENT(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0 && ((ipfix) & 0x8000))
 #define GEN_BYTES(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0 ? GEN_LEN_##kind : 0)
 enum {
 	GEN_FIELDS = 0 SV_FLOW_FIELDS(GEN_N),
+	GEN_ENT_FIELDS = 0 SV_FLOW_FIELDS(GEN_ENT), /* each with a 4-byte enterprise number */
 	GEN_RECORD_LEN = 0 SV_FLOW_FIELDS(GEN_BYTES),
 };
 #define GEN_CHECK(name, kind, part, when, ipfix, lp, agg)                                        \
@@ -185,7 +187,7 @@ size_t sv_ipfix_templates_len(void)
 	int t;
 
 	for (t = 0; t < SV_TMPL_MAX; t++)
-		len += 4 + 4 * sv_ipfix_tmpl_fields(t);
+		len += 4 + 4 * sv_ipfix_tmpl_fields(t) + 4 * GEN_ENT_FIELDS;
 	return len;
 }
 
@@ -322,6 +324,8 @@ int sv_ipfix_msg_add_templates(struct sv_ipfix_msg *m)
 		if ((ipfix) > 0) {                                                               \
 			p = put16(p, ipfix);                                                     \
 			p = put16(p, GEN_LEN_##kind);                                            \
+			if ((ipfix) & 0x8000)                                                    \
+				p = put32(p, SV_IPFIX_PEN);                                      \
 		}
 		SV_FLOW_FIELDS(X)
 #undef X
