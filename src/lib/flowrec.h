@@ -67,13 +67,15 @@
 	X(rtt_min_ns, COUNT, VAL, r->rtt_samples, IPFIX_ENT(2), LP_FIELD(9), LAT_MIN)           \
 	X(rtt_max_ns, COUNT, VAL, r->rtt_samples, IPFIX_ENT(3), LP_FIELD(10), LAT_MAX)          \
 	X(rtt_sum_ns, COUNT, VAL, r->rtt_samples, IPFIX_ENT(4), LP_FIELD(11), LAT_SUM)          \
-	X(retransmits, COUNT, VAL, r->protocol == 6, IPFIX_ENT(5), LP_FIELD(12), LAT_SUM)       \
+	X(retransmits, COUNT, VAL, SV_REC_TCP(r), IPFIX_ENT(5), LP_FIELD(12), LAT_SUM)          \
 	X(dns_answers, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(6), LP_FIELD(13), LAT_SUM)          \
 	X(dns_latency_sum_ns, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(7), LP_FIELD(14), LAT_SUM)   \
 	X(dns_rcode, OPT8, VAL, r->dns_answers, IPFIX_ENT(8), LP_FIELD(15), LAT_RCODE)          \
 	X(dns_failures, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(9), LP_FIELD(16), LAT_SUM)         \
 	X(dns_unanswered, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(10), LP_FIELD(17), LAT_SUM)
 
+/* TCP records carry retransmits (0 too); another record only a count someone gave it. */
+#define SV_REC_TCP(r) ((r)->protocol == 6 || (r)->retransmits)
 /* A record with DNS results: answers, or queries that never got one. */
 #define SV_REC_DNS(r) ((r)->dns_answers || (r)->dns_unanswered)
 
