@@ -138,4 +138,38 @@ check_eq "unanswered queries" 2 \
 	"$(flow_sum "$SV_TMP/c.json" dns_unanswered '.dst_addr == "198.18.17.3"')"
 check_eq "no unanswered query to the server that answers" 0 \
 	"$(flow_sum "$SV_TMP/c.json" dns_unanswered '.dst_addr == "198.18.17.2"')"
+
+# --- The post: the records stored, filtered and sorted by how long they took --------------
+PORT=$((20000 + ($$ + 7) % 20000)) TOKEN=latency-token-1234
+URL=http://127.0.0.1:$PORT
+bg "$SV_ROOT/build/sitevisor-post" --db "$SV_TMP/post.db" --listen "127.0.0.1:$PORT" \
+	--token "$TOKEN" 2>"$SV_TMP/post.err"
+wait_for 10 grep -q 'listening on' "$SV_TMP/post.err" || fail "post did not start"
+box=$(jq -r 'select(.type == "flow") | .box' "$SV_TMP/c.json" | head -1)
+{ echo "{\"type\":\"batch\",\"batch_id\":\"lat-1\",\"box\":\"$box\"}"; cat "$SV_TMP/c.json"; } \
+	>"$SV_TMP/b.ndjson"
+n=$(grep -c '"type":"flow"' "$SV_TMP/c.json")
+check_eq "ingest" "{\"accepted\":$n,\"skipped\":0,\"duplicate\":false}" \
+	"$(curl -s -H "Authorization: Bearer $TOKEN" --data-binary @"$SV_TMP/b.ndjson" \
+		"$URL/api/v1/ingest")"
+api() { curl -s "$URL/api/v1/flows?since=0&limit=10000&$1"; }
+jqf() { jq -s "[.[] | select(.type == \"flow\")] | $1" "$SV_TMP/c.json"; }
+check_eq "sort=-rtt_max_ns: the slowest first" "$(jqf 'map(.rtt_max_ns // 0) | max')" \
+	"$(api 'sort=-rtt_max_ns&limit=1' | jq '.flows[0].rtt_max_ns')"
+check_eq "sort=-rtt_mean_ns: means in order" true \
+	"$(api 'sort=-rtt_mean_ns&min_rtt_ns=1' | jq '[.flows[] | .rtt_sum_ns / .rtt_samples] |
+		. == (sort | reverse)')"
+check_eq "min_rtt_ns: the records with a round trip that long" \
+	"$(jqf "map(select(.rtt_max_ns >= $a_mean2)) | length")" \
+	"$(api "min_rtt_ns=$a_mean2" | jq '.flows | length')"
+check_eq "min_retransmits=1: every retransmission" "$(jqf 'map(.retransmits // 0) | add')" \
+	"$(api 'min_retransmits=1&sort=-retransmits' | jq '[.flows[].retransmits] | add')"
+check_eq "dns_rcode=3: the NXDOMAIN" 1 "$(api 'dns_rcode=3' | jq '[.flows[].dns_answers] | add')"
+check_eq "sort=-dns_latency_ns with min_dns_latency_ns=1: the timed answers" \
+	"$(jqf 'map(.dns_answers // 0) | add')" \
+	"$(api 'sort=-dns_latency_ns&min_dns_latency_ns=1' | jq '[.flows[].dns_answers] | add')"
+check_eq "sort=-dns_unanswered: the silent server first" '"198.18.17.3"' \
+	"$(api 'sort=-dns_unanswered&limit=1' | jq '.flows[0].dst_addr')"
+check_eq "a latency filter elsewhere is refused" 400 \
+	"$(curl -s -o /dev/null -w '%{http_code}' "$URL/api/v1/top?min_rtt_ns=1")"
 finish
