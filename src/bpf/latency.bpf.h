@@ -48,6 +48,17 @@ struct {
 	__type(value, struct sv_conv);
 } sv_convs SEC(".maps");
 
+/* Which conversations' pure ACKs (no data, no SYN, FIN or RST) need a look: the slot of a
+ * conversation's hash holds the hash while something waits for one of them (SV_CONV_ARMED).
+ * A pure ACK of any other conversation has nothing to time and skips the lookup. */
+#define SV_CONV_LOOK 65536
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, SV_CONV_LOOK);
+	__type(key, __u32);
+	__type(value, __u64);
+} sv_conv_look SEC(".maps");
+
 /* DNS queries waiting for their answer (monotonic ns of the query); the agent ages out
  * those never answered and counts them. */
 struct {
@@ -280,6 +291,59 @@ static __always_inline void sv_tcp_handshake(const struct sv_meta *m, struct sv_
 	}
 }
 
+/* Whether the side's rate limit lets it take a new sample (sample_ns may lie ahead). */
+static __always_inline int sv_side_due(const struct sv_conv_side *d, __u64 coarse)
+{
+	return (__s64)(coarse - d->sample_ns) >= (__s64)sv_rtt_gap_ns;
+}
+
+/* Whether a TSval or a SYN-ACK of the conversation waits for its echo. */
+static __always_inline int sv_conv_waits(const struct sv_conv *c)
+{
+	const struct sv_conv_side *a = &c->side[0], *b = &c->side[1];
+
+	return a->ts_ns || b->ts_ns || (a->hs_ns && (a->flags & SV_SIDE_SYNACK)) ||
+	       (b->hs_ns && (b->flags & SV_SIDE_SYNACK));
+}
+
+static __always_inline void sv_conv_disarm(struct sv_conv *c, __u64 *look, __u64 key)
+{
+	if (*look == key)
+		*look = 0;
+	c->flags &= ~SV_CONV_ARMED;
+	c->side[0].flags &= ~SV_SIDE_FRESH;
+	c->side[1].flags &= ~SV_SIDE_FRESH;
+}
+
+/* Arms the conversation's pure ACKs while an echo is awaited or a side may take a sample;
+ * disarmed, they go unseen, so neither side's last TSval is known to be current any more.
+ * Armed for a sample that does not come within the gap (no timestamps, a TSval that stays),
+ * the due sides wait four gaps more: pure ACKs are then looked at a fifth of the time. */
+static __always_inline void sv_conv_arm(struct sv_conv *c, __u64 *look, __u64 key, __u64 coarse)
+{
+	int due0 = sv_side_due(&c->side[0], coarse), due1 = sv_side_due(&c->side[1], coarse);
+
+	if (!sv_conv_waits(c)) {
+		if (!due0 && !due1) {
+			sv_conv_disarm(c, look, key);
+			return;
+		}
+		if (!(c->flags & SV_CONV_ARMED)) {
+			c->arm_ns = coarse;
+		} else if (coarse - c->arm_ns > sv_rtt_gap_ns) {
+			if (due0)
+				c->side[0].sample_ns = coarse + 4 * sv_rtt_gap_ns;
+			if (due1)
+				c->side[1].sample_ns = coarse + 4 * sv_rtt_gap_ns;
+			sv_conv_disarm(c, look, key);
+			return;
+		}
+	}
+	if (*look != key)
+		*look = key;
+	c->flags |= SV_CONV_ARMED;
+}
+
 /* Timestamps, as passive ping tools use them: a TSval's first sighting one way and its
  * echo (TSecr) the other way. Only the first segment with a TSval is timed (a later one
  * with the same value would make the round trip look shorter), one per side waits at a
@@ -290,6 +354,7 @@ static __always_inline void sv_tcp_tsrtt(struct __sk_buff *skb, const struct sv_
 	struct sv_conv_side *me = &c->side[s & 1], *peer = &c->side[!(s & 1)];
 	struct sv_tcp_ts ts = {};
 	__u64 now = 0;
+	int fresh;
 
 	if ((m->tcp_flags & SV_TCP_SYN) || !sv_tcp_ts(skb, m, &ts))
 		return;
@@ -299,10 +364,17 @@ static __always_inline void sv_tcp_tsrtt(struct __sk_buff *skb, const struct sv_
 		peer->ts_ns = 0;
 		peer->sample_ns = now;
 	}
+	/* Armed, every segment of this side is seen from now on: the next new TSval is the
+	 * first of its value. Before, pure ACKs may have gone by unseen. */
+	fresh = me->flags & SV_SIDE_FRESH;
+	if (c->flags & SV_CONV_ARMED)
+		me->flags |= SV_SIDE_FRESH;
 	if (ts.val == me->ts_seen)
 		return;
 	me->ts_seen = ts.val;
-	if (me->ts_ns ? coarse - me->ts_ns < SV_TS_STALE_NS : coarse - me->sample_ns < sv_rtt_gap_ns)
+	if (!fresh)
+		return;
+	if (me->ts_ns ? coarse - me->ts_ns < SV_TS_STALE_NS : !sv_side_due(me, coarse))
 		return;
 	me->ts_val = ts.val;
 	me->ts_ns = now ? now : bpf_ktime_get_ns();
@@ -312,13 +384,20 @@ static __always_inline void sv_tcp_tsrtt(struct __sk_buff *skb, const struct sv_
 __noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs, __u64 coarse)
 {
 	struct sv_conv *c;
-	__u64 key;
-	__u32 s;
+	__u64 key, *look;
+	__u32 s, idx;
 	int fresh;
 
 	if (!m)
 		return 0;
 	key = sv_conv_hash(&m->key, &s);
+	idx = key & (SV_CONV_LOOK - 1);
+	look = bpf_map_lookup_elem(&sv_conv_look, &idx);
+	if (!look)
+		return 0;
+	if (*look != key && !(m->tcp_flags & (SV_TCP_SYN | SV_TCP_FIN | SV_TCP_RST)) &&
+	    !sv_payload_len(skb, m))
+		return 0; /* a pure ACK with nothing to time */
 	c = bpf_map_lookup_elem(&sv_convs, &key);
 	if (!c) {
 		bpf_map_update_elem(&sv_convs, &key, &sv_conv_zero, BPF_NOEXIST);
@@ -326,10 +405,17 @@ __noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs
 		if (!c)
 			return 0;
 	}
+	if ((c->flags & SV_CONV_ARMED) && *look != key) {
+		/* Another conversation took the slot: pure ACKs went unseen meanwhile. */
+		c->flags &= ~SV_CONV_ARMED;
+		c->side[0].flags &= ~SV_SIDE_FRESH;
+		c->side[1].flags &= ~SV_SIDE_FRESH;
+	}
 	fresh = sv_tcp_seq(skb, m, c, s, segs);
 	if (m->tcp_flags & (SV_TCP_SYN | SV_TCP_ACK))
 		sv_tcp_handshake(m, c, s, fresh);
 	sv_tcp_tsrtt(skb, m, c, s, coarse);
+	sv_conv_arm(c, look, key, coarse);
 	return 0;
 }
 

@@ -163,12 +163,20 @@ struct sv_conv_side {
 
 #define SV_SIDE_SEQ (1 << 0) /* seq_end is valid */
 #define SV_SIDE_SYNACK (1 << 1) /* hs_ns is a SYN-ACK's: the handshake's ACK answers it */
+#define SV_SIDE_FRESH (1 << 2) /* ts_seen is this side's last TSval: none went unseen since */
 
 /* The state of a TCP conversation on one interface, both directions, keyed by a 64-bit hash
  * of the interface, tunnel, VLAN and the ordered address/port pairs (sv_conv_hash). */
 struct sv_conv {
 	struct sv_conv_side side[2]; /* 0: the lower (address, port) pair sent */
+	__u64 arm_ns; /* when the pure ACKs were armed for a new sample (coarse clock) */
+	__u32 flags; /* SV_CONV_* */
+	__u32 pad0;
 };
+
+/* The conversation's pure ACKs are looked at (its slot in sv_conv_look holds its hash): a
+ * round trip waits for one, or a side may take a new timestamp sample. */
+#define SV_CONV_ARMED (1 << 0)
 
 /* A DNS query waiting for its answer: the query's flow key and transaction id. */
 struct sv_dns_key {
