@@ -244,15 +244,31 @@ static int has_lat(const struct sv_flow *f)
 	       f->lat.dns_unanswered;
 }
 
-/* Reads and empties a map no program writes any more. */
-static int drain(struct sv_flowtab *t, int fd)
+/* How a drained map's entry folds into the table. */
+typedef int (*merge_fn)(struct sv_flowtab *t, const struct sv_flow_key *k, const void *v);
+
+static int merge_val(struct sv_flowtab *t, const struct sv_flow_key *k, const void *v)
+{
+	return merge(t, k, v);
+}
+
+/* A flow with results and no packets pending takes the window's start as its time. */
+static int merge_lat_now(struct sv_flowtab *t, const struct sv_flow_key *k, const void *v)
+{
+	return merge_lat(t, k, v, t->window_start_ns);
+}
+
+/* Reads and empties a map no program writes any more: the flow map (values of struct
+ * sv_flow_val) or the latency results (struct sv_lat_val), vsize bytes each. */
+static int drain(struct sv_flowtab *t, int fd, size_t vsize, merge_fn fn)
 {
 	static struct sv_flow_key keys[BATCH];
-	static struct sv_flow_val vals[BATCH];
+	static __u64 vals[BATCH * sizeof(struct sv_lat_val) / 8]; /* 8-byte aligned values */
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	__u64 batch = 0;
 	int first = 1, err = 0;
 
+	_Static_assert(sizeof(struct sv_flow_val) <= sizeof(struct sv_lat_val), "vals too small");
 	while (!err) {
 		__u32 i, n = BATCH;
 
@@ -262,7 +278,7 @@ static int drain(struct sv_flowtab *t, int fd)
 			err = -errno;
 		first = 0;
 		for (i = 0; i < n; i++) {
-			int e = merge(t, &keys[i], &vals[i]);
+			int e = fn(t, &keys[i], (const __u8 *)vals + i * vsize);
 
 			if (e)
 				return e;
@@ -302,33 +318,6 @@ static int drain_cache(struct sv_flowtab *t, int fd)
 	}
 	free(keys);
 	return err;
-}
-
-/* Reads and empties a stats map no program writes any more (as drain does). */
-static int drain_lat(struct sv_flowtab *t, int fd)
-{
-	static struct sv_flow_key keys[BATCH];
-	static struct sv_lat_val vals[BATCH];
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	__u64 batch = 0, now = sv_mono_ns();
-	int first = 1, err = 0;
-
-	while (!err) {
-		__u32 i, n = BATCH;
-
-		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &batch, &batch, keys, vals,
-						      &n, &opts);
-		if (err)
-			err = -errno;
-		first = 0;
-		for (i = 0; i < n; i++) {
-			int e = merge_lat(t, &keys[i], &vals[i], now);
-
-			if (e)
-				return e;
-		}
-	}
-	return err == -ENOENT ? 0 : err;
 }
 
 /* DNS queries waiting longer than the timeout: deleted and counted as unanswered on the
@@ -387,11 +376,11 @@ int sv_flowtab_collect(struct sv_flowtab *t)
 	if (err)
 		return err;
 	t->active = !old;
-	err = drain(t, t->map_fd[old]);
+	err = drain(t, t->map_fd[old], sizeof(struct sv_flow_val), merge_val);
 	if (!err && t->cache_outer_fd >= 0)
 		err = drain_cache(t, t->cache_fd[old]);
 	if (!err && t->lat_outer_fd >= 0)
-		err = drain_lat(t, t->lat_fd[old]);
+		err = drain(t, t->lat_fd[old], sizeof(struct sv_lat_val), merge_lat_now);
 	if (!err && t->dns_fd >= 0)
 		err = age_dns(t);
 	t->window_start_ns = sv_mono_ns();
