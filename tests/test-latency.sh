@@ -131,8 +131,9 @@ check_eq "DNS answers" 4 "$(jq '[.[].dns_answers] | add' <<<"$dns")"
 check_eq "each answer timed" 4 \
 	"$(jq '[.[] | select(.dns_latency_sum_ns > 0 and .dns_rcode != null) | .dns_answers] | add' \
 		<<<"$dns")"
-check_eq "NOERROR answers" 3 "$(jq '[.[] | select(.dns_rcode == 0) | .dns_answers] | add' <<<"$dns")"
-check_eq "NXDOMAIN answers" 1 "$(jq '[.[] | select(.dns_rcode == 3) | .dns_answers] | add' <<<"$dns")"
+answers_with() { jq "[.[] | select(.dns_rcode == $1) | .dns_answers] | add" <<<"$dns"; }
+check_eq "NOERROR answers" 3 "$(answers_with 0)"
+check_eq "NXDOMAIN answers" 1 "$(answers_with 3)"
 check_eq "DNS failures" 1 "$(jq '[.[].dns_failures] | add' <<<"$dns")"
 check_eq "unanswered queries" 2 \
 	"$(flow_sum "$SV_TMP/c.json" dns_unanswered '.dst_addr == "198.18.17.3"')"
@@ -142,7 +143,8 @@ check_eq "no unanswered query to the server that answers" 0 \
 # --- The post: the records stored, filtered and sorted by how long they took --------------
 TOKEN=latency-token-1234
 for try in 1 2 3; do # a port another test holds: the next one
-	PORT=$((20000 + ($$ * 7 + try * 311) % 20000)) URL=http://127.0.0.1:$((20000 + ($$ * 7 + try * 311) % 20000))
+	PORT=$((20000 + ($$ * 7 + try * 311) % 20000))
+	URL=http://127.0.0.1:$PORT
 	bg "$SV_ROOT/build/sitevisor-post" --db "$SV_TMP/post.db" --listen "127.0.0.1:$PORT" \
 		--token "$TOKEN" 2>"$SV_TMP/post.err"
 	wait_for 10 grep -q 'listening on' "$SV_TMP/post.err" && break

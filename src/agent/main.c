@@ -214,7 +214,7 @@ static const struct sv_opt agent_opts[] = {
 	/* Issue 17: how long it took. */
 	{ "no-latency", 0, SV_OPT_FLAG, SV_FIELD(struct sv_opts, no_latency),
 	  .help = "no TCP round trips, retransmissions or DNS answer times (they cost a map "
-		  "lookup per TCP segment)" },
+		  "lookup per TCP segment with data)" },
 	{ "dns-timeout", 0, NUM(dns_timeout, 1, 3600), .def = "5", .metavar = "S",
 	  .help = "a DNS query without an answer for S seconds counts as unanswered" },
 	{ "rtt-gap", 0, NUM(rtt_gap_ms, 0, 60000), .def = "10", .metavar = "MS",
@@ -388,6 +388,8 @@ static void set_latency(struct sv_agent *a)
 	bpf_map__set_max_entries(s->maps.sv_lat_b, lat);
 	bpf_map__set_max_entries(s->maps.sv_convs, a->o.no_latency ? 1 : a->o.max_flows);
 	bpf_map__set_max_entries(s->maps.sv_dns_pending, a->o.no_latency ? 1 : 16384);
+	if (a->o.no_latency)
+		bpf_map__set_max_entries(s->maps.sv_conv_look, 1);
 }
 
 static int load(struct sv_agent *a)

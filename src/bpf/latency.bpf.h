@@ -405,12 +405,8 @@ __noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs
 		if (!c)
 			return 0;
 	}
-	if ((c->flags & SV_CONV_ARMED) && *look != key) {
-		/* Another conversation took the slot: pure ACKs went unseen meanwhile. */
-		c->flags &= ~SV_CONV_ARMED;
-		c->side[0].flags &= ~SV_SIDE_FRESH;
-		c->side[1].flags &= ~SV_SIDE_FRESH;
-	}
+	if ((c->flags & SV_CONV_ARMED) && *look != key)
+		sv_conv_disarm(c, look, key); /* another one took the slot: ACKs went unseen */
 	fresh = sv_tcp_seq(skb, m, c, s, segs);
 	if (m->tcp_flags & (SV_TCP_SYN | SV_TCP_ACK))
 		sv_tcp_handshake(m, c, s, fresh);
