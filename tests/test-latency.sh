@@ -77,7 +77,8 @@ r0=$(retrans)
 ip netns exec "$C" "$TOOLS/tcpxfer" 198.18.17.2 5202 8000000 >/dev/null
 r1=$(retrans)
 
-# DNS: three names dnsmasq knows, one it answers NXDOMAIN for, two queries nobody answers.
+# DNS: three names dnsmasq knows (one over TCP), one it answers NXDOMAIN for, two queries
+# nobody answers.
 bg ip netns exec "$S" dnsmasq --no-daemon --conf-file=/dev/null --no-resolv --no-hosts \
 	--bind-interfaces --listen-address=198.18.17.2 --port=53 --local=/test/ \
 	--address=/a.test/192.0.2.7 --pid-file="$SV_TMP/dnsmasq.pid" --user=root 2>"$SV_TMP/dns.err"
@@ -87,6 +88,7 @@ first_q=$(date +%s%N)
 for n in a.test a.test a.test nx.test; do
 	ip netns exec "$C" dig +tries=1 +time=2 @198.18.17.2 "$n" >>"$SV_TMP/dig.out"
 done
+ip netns exec "$C" dig +tcp +tries=1 +time=2 @198.18.17.2 a.test >>"$SV_TMP/dig.out"
 for i in 1 2; do
 	ip netns exec "$C" dig +tries=1 +time=1 @198.18.17.3 "q$i.test" >>"$SV_TMP/dig.out"
 done
@@ -127,12 +129,13 @@ check_eq "retransmits equal TcpRetransSegs" "$kd" "$ad"
 # --- DNS ----------------------------------------------------------------------------------
 dns=$(jq -s -c --argjson t "$first_q" '[.[] | select(.type == "flow" and .src_port == 53 and
 	.src_addr == "198.18.17.2" and .last_ns >= $t and .dns_answers != null)]' "$SV_TMP/c.json")
-check_eq "DNS answers" 4 "$(jq '[.[].dns_answers] | add' <<<"$dns")"
-check_eq "each answer timed" 4 \
+check_eq "DNS answers" 5 "$(jq '[.[].dns_answers] | add' <<<"$dns")"
+check_eq "the answer over TCP" 1 "$(jq '[.[] | select(.protocol == 6) | .dns_answers] | add' <<<"$dns")"
+check_eq "each answer timed" 5 \
 	"$(jq '[.[] | select(.dns_latency_sum_ns > 0 and .dns_rcode != null) | .dns_answers] | add' \
 		<<<"$dns")"
 answers_with() { jq "[.[] | select(.dns_rcode == $1) | .dns_answers] | add" <<<"$dns"; }
-check_eq "NOERROR answers" 3 "$(answers_with 0)"
+check_eq "NOERROR answers" 4 "$(answers_with 0)"
 check_eq "NXDOMAIN answers" 1 "$(answers_with 3)"
 check_eq "DNS failures" 1 "$(jq '[.[].dns_failures] | add' <<<"$dns")"
 check_eq "unanswered queries" 2 \
