@@ -678,7 +678,12 @@ static int64_t uptime_ns(struct msg *m, const struct fv *v, uint32_t up)
 		init_ms = d->init_ms;
 	if (init_ms < 0 || init_ms > INT64_MAX / MS - UINT32_MAX)
 		return -1;
-	return (init_ms + up) * MS;
+	t = (init_ms + up) * MS;
+	/* A flow cannot end long after its export: such an uptime is a negative offset written
+	 * modulo 2^32 (softflowd replaying a capture older than its own start writes them). */
+	if (t - m->export_ns > (int64_t)INT32_MAX * MS)
+		t -= ((int64_t)UINT32_MAX + 1) * MS;
+	return t > 0 ? t : -1;
 }
 
 static void rec_times(struct msg *m, const struct fv *v, struct sv_rec *r)
