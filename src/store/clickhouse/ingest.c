@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The ClickHouse backend's ingest and retention.
+ *
+ * A batch is stored once, whichever post it reaches and however often: its id is claimed in
+ * `batches` before its records go in and marked done after ClickHouse acknowledged them
+ * (insert_distributed_sync: on the shards). A done mark makes a retry a duplicate; another
+ * post's fresh claim makes it wait (the agent retries later); docs/scale-out.md says why this
+ * and not ClickHouse's block deduplication. Records of batches that arrive together are
+ * inserted together: ClickHouse wants few big inserts, not one per agent batch.
+ * Retention drops whole day partitions. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "ch_int.h"
+#include "log.h"
+
+/* A claim younger than this is a post still storing the batch; an older one without a done
+ * mark is a post that died, whose batch may be stored again. More than an insert's timeout. */
+#define CLAIM_FRESH_NS (150 * 1000000000LL)
+
+static void day_of(char *buf, size_t len, int64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000LL);
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(buf, len, "%Y-%m-%d", &tm);
+}
+
+/* 1: stored before; 0: ours to store; -EAGAIN: another post is storing it; -EIO. */
+static int claims(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
+{
+	struct ch_rows r;
+	struct sb out, sql;
+	int ret, other = 0;
+	char err[256];
+
+	sb_init(&out);
+	sb_init(&sql);
+	sb_printf(&sql, "SELECT post, state, received_ns FROM %s WHERE box = ",
+		  CH_T(ch, "batches"));
+	ch_quote(&sql, b->box);
+	sb_puts(&sql, " AND batch_id = ");
+	ch_quote(&sql, b->batch_id);
+	sb_puts(&sql, " FORMAT TabSeparated");
+	ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, -1, sql.buf, NULL, &out, err, sizeof(err));
+	if (ret)
+		pr_warn("clickhouse: %s\n", err);
+	ch_rows_init(&r, &out);
+	while (!ret && ch_next(&r)) {
+		if (ch_i64(&r, 1) == 1)
+			ret = 1;
+		else if (strcmp(ch_str(&r, 0), ch->post_id) && now - ch_i64(&r, 2) < CLAIM_FRESH_NS)
+			other = 1;
+	}
+	sb_free(&out);
+	sb_free(&sql);
+	return ret ? ret : other ? -EAGAIN : 0;
+}
+
+/* A claim (state 0) or the done mark (1) of the batch. */
+static int mark(struct sv_ch *ch, const struct sv_batch *b, int64_t now, int state)
+{
+	struct sb rows;
+	char day[16], err[256], sql[96];
+	int ret;
+
+	sb_init(&rows);
+	day_of(day, sizeof(day), now);
+	sb_printf(&rows, "%s\t", day);
+	ch_tsv(&rows, b->box);
+	sb_putc(&rows, '\t');
+	ch_tsv(&rows, b->batch_id);
+	sb_printf(&rows, "\t%s\t%d\t%lld\n", ch->post_id, state, (long long)now);
+	snprintf(sql, sizeof(sql), "INSERT INTO %s FORMAT TabSeparated", CH_T(ch, "batches"));
+	ret = sb_failed(&rows) ? -ENOMEM : ch_run(ch, -1, sql, &rows, NULL, err, sizeof(err));
+	if (ret)
+		pr_warn("clickhouse: %s\n", err);
+	sb_free(&rows);
+	return ret;
+}
+
+/* The batch's records as rows: day, box, id, the record's fields. An id is the batch's
+ * hash (33 bits) and the record's place in it (20 bits): unique, and exact in JSON. */
+static void flow_rows(struct sb *s, const struct sv_batch *b)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const char *p;
+	char day[16];
+	size_t i;
+
+	for (p = b->box; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	for (p = b->batch_id; *p; p++)
+		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
+	h = (h >> 31) & ((1ULL << 33) - 1);
+	for (i = 0; i < b->n; i++) {
+		day_of(day, sizeof(day), (int64_t)b->recs[i].last_ns);
+		sb_printf(s, "%s\t", day);
+		ch_tsv(s, b->box);
+		sb_printf(s, "\t%llu", (unsigned long long)((h << 20) | (i & 0xfffff)));
+		ch_flow_tsv(s, &b->recs[i]);
+		sb_putc(s, '\n');
+	}
+}
+
+static int box_row(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
+{
+	struct sb rows;
+	char day[16], err[256], sql[96];
+	int ret;
+
+	sb_init(&rows);
+	day_of(day, sizeof(day), now);
+	sb_printf(&rows, "%s\t", day);
+	ch_tsv(&rows, b->box);
+	sb_printf(&rows, "\t%lld\t", (long long)now);
+	ch_tsv(&rows, b->agent_version);
+	sb_putc(&rows, '\t');
+	ch_tsv(&rows, b->interfaces);
+	sb_printf(&rows, "\t%zu\n", b->n);
+	snprintf(sql, sizeof(sql), "INSERT INTO %s FORMAT TabSeparated", CH_T(ch, "box_seen"));
+	ret = sb_failed(&rows) ? -ENOMEM : ch_run(ch, -1, sql, &rows, NULL, err, sizeof(err));
+	if (ret)
+		pr_warn("clickhouse: %s\n", err);
+	sb_free(&rows);
+	return ret;
+}
+
+/* --- Group insert: batches that arrive while an insert is under way go in the next one. */
+
+struct pending {
+	struct sb rows;
+	int ret, done;
+	struct pending *next;
+};
+
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_cond = PTHREAD_COND_INITIALIZER;
+static struct pending *g_queue; /* waiting for the next insert */
+static int g_busy; /* an insert is under way */
+
+/* Inserts the rows of every queued batch in one request; each waiter gets the result. */
+static int insert_grouped(struct sv_ch *ch, struct pending *me)
+{
+	struct pending *batch, *p;
+	struct sb all;
+	char err[256], sql[1024];
+	int ret = 0;
+
+	pthread_mutex_lock(&g_lock);
+	me->next = g_queue;
+	g_queue = me;
+	while (!me->done && g_busy)
+		pthread_cond_wait(&g_cond, &g_lock);
+	if (me->done) {
+		pthread_mutex_unlock(&g_lock);
+		return me->ret;
+	}
+	/* Our turn to lead: take everything queued. */
+	g_busy = 1;
+	batch = g_queue;
+	g_queue = NULL;
+	pthread_mutex_unlock(&g_lock);
+
+	sb_init(&all);
+	for (p = batch; p; p = p->next)
+		sb_put(&all, p->rows.buf ? p->rows.buf : "", p->rows.len);
+	snprintf(sql, sizeof(sql), "INSERT INTO %s (day, box, id%s) FORMAT TabSeparated",
+		 CH_T(ch, "flows"), ch_flow_cols);
+	if (strlen(sql) == sizeof(sql) - 1)
+		ret = -ENAMETOOLONG; /* the field list outgrew sql */
+	if (!ret)
+		ret = sb_failed(&all) ? -ENOMEM : ch_run(ch, -1, sql, &all, NULL, err, sizeof(err));
+	if (ret)
+		pr_warn("clickhouse: inserting flow records: %s\n",
+			ret == -EIO ? err : strerror(-ret));
+	sb_free(&all);
+
+	pthread_mutex_lock(&g_lock);
+	for (p = batch; p; p = p->next) {
+		p->ret = ret;
+		p->done = 1;
+	}
+	g_busy = 0;
+	pthread_cond_broadcast(&g_cond);
+	pthread_mutex_unlock(&g_lock);
+	return ret;
+}
+
+int ch_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, int *duplicate)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct pending me = { 0 };
+	int ret;
+
+	*duplicate = 0;
+	ret = claims(ch, b, now);
+	if (ret == 0)
+		ret = mark(ch, b, now, 0);
+	if (ret == 0)
+		ret = claims(ch, b, now);
+	if (ret == 1) {
+		*duplicate = 1;
+		return 0;
+	}
+	if (ret == -EAGAIN)
+		pr_warn("batch %s of %s: another post is storing it\n", b->batch_id, b->box);
+	if (ret)
+		return ret;
+	sb_init(&me.rows);
+	flow_rows(&me.rows, b);
+	ret = sb_failed(&me.rows) ? -ENOMEM : b->n ? insert_grouped(ch, &me) : 0;
+	sb_free(&me.rows);
+	if (!ret)
+		ret = box_row(ch, b, now);
+	if (!ret)
+		ret = mark(ch, b, now, 1);
+	return ret;
+}
+
+/* Drops every partition of table (by day) before day `before`. */
+static int drop_before(struct sv_ch *ch, const char *table, int64_t before_ns, int monthly)
+{
+	struct sb out;
+	struct ch_rows r;
+	char day[16], err[256], sql[256];
+	int k, ret = 0;
+
+	day_of(day, sizeof(day), before_ns);
+	if (monthly)
+		day[7] = 0; /* YYYY-MM: a month whole before the day's month */
+	for (k = 0; k < ch->n_shards && !ret; k++) {
+		sb_init(&out);
+		snprintf(sql, sizeof(sql), "SELECT DISTINCT partition FROM system.parts WHERE"
+			 " database = '%s' AND table = '%s_local' AND active FORMAT TabSeparated",
+			 ch->db, table);
+		ret = ch_run(ch, k, sql, NULL, &out, err, sizeof(err));
+		ch_rows_init(&r, &out);
+		while (!ret && ch_next(&r)) {
+			char want[16], *p, *q;
+
+			/* 2026-12-03 for a day, 202612 for a month: compare as digits only. */
+			for (p = day, q = want; *p; p++)
+				if (*p != '-')
+					*q++ = *p;
+			*q = 0;
+			char got[16];
+
+			for (p = r.f[0], q = got; *p && q < got + sizeof(got) - 1; p++)
+				if (*p >= '0' && *p <= '9')
+					*q++ = *p;
+			*q = 0;
+			if (strlen(got) != strlen(want) || strcmp(got, want) >= 0)
+				continue;
+			snprintf(sql, sizeof(sql), "ALTER TABLE %s_local DROP PARTITION %s%s%s",
+				 table, monthly ? "" : "'", r.f[0], monthly ? "" : "'");
+			ret = ch_run(ch, k, sql, NULL, NULL, err, sizeof(err));
+		}
+		sb_free(&out);
+		/* A shard that is down keeps its partitions until the next pass. */
+		if (ret)
+			pr_warn("clickhouse: retention on %s: %s\n", ch->shard[k].url, err);
+		ret = 0;
+	}
+	return ret;
+}
+
+int ch_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t rollup_keep_ns)
+{
+	struct sv_ch *ch = sv_ch(st);
+	int64_t before = now_ns - keep_ns, rollup_before = now_ns - rollup_keep_ns;
+	int ret;
+
+	ret = drop_before(ch, "flows", before, 0) | drop_before(ch, "batches", before, 0) |
+	      drop_before(ch, "paths", before, 0) |
+	      drop_before(ch, "rollup_minute", rollup_before, 0) |
+	      drop_before(ch, "path_seg", rollup_before, 0) |
+	      drop_before(ch, "rollup_hour", rollup_before, 1) |
+	      drop_before(ch, "box_seen", rollup_before, 1);
+	/* Alerts are few and have no days: a mutation on each shard. */
+	for (int k = 0; k < ch->n_shards; k++) {
+		char sql[128], err[256];
+
+		snprintf(sql, sizeof(sql), "ALTER TABLE alerts_local DELETE WHERE last_ns < %lld",
+			 (long long)before);
+		if (ch_run(ch, k, sql, NULL, NULL, err, sizeof(err)))
+			pr_warn("clickhouse: pruning alerts: %s\n", err);
+	}
+	return ret ? -EIO : 0;
+}
+
+/* The engine sums by itself (materialized views): no bucket is ever left to fill. */
+int ch_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns, int64_t budget_ns)
+{
+	(void)st;
+	(void)now_ns;
+	(void)rollup_keep_ns;
+	(void)budget_ns;
+	return 0;
+}

@@ -1,0 +1,320 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Reading the ClickHouse store: boxes, flow records, series, top talkers and sizes. Filters
+ * become a WHERE clause of quoted literals and numbers (18.16's HTTP interface has no query
+ * parameters); column names come from fixed tables or the caller's checked sort, never from
+ * the request. Sums of the SummingMergeTree tables are summed again: merges finish late. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "ch_int.h"
+#include "log.h"
+
+static void w_and(struct sb *w)
+{
+	sb_puts(w, w->len ? " AND " : " WHERE ");
+}
+
+static void w_text(struct sb *w, const char *col, const char *v)
+{
+	if (!v)
+		return;
+	w_and(w);
+	sb_printf(w, "%s = ", col);
+	ch_quote(w, v);
+}
+
+static void w_num(struct sb *w, const char *cond, int64_t v)
+{
+	if (v < 0)
+		return;
+	w_and(w);
+	sb_printf(w, cond, (long long)v);
+}
+
+/* The filters the per-minute sums can answer too: box, interface, direction. */
+static void where_common(struct sb *w, const struct sv_filter *f)
+{
+	w_text(w, "box", f->box);
+	w_text(w, "iface", f->iface);
+	w_num(w, "direction = %lld", f->direction);
+}
+
+static void where_fields(struct sb *w, const struct sv_filter *f)
+{
+	w_text(w, "src_addr", f->src_addr);
+	w_text(w, "dst_addr", f->dst_addr);
+	w_num(w, "protocol = %lld", f->protocol);
+	w_num(w, "ip_version = %lld", f->ip_version);
+	w_num(w, "src_port = %lld", f->src_port);
+	w_num(w, "dst_port = %lld", f->dst_port);
+	w_num(w, "vni = %lld", f->vni);
+	if (f->addr) {
+		w_and(w);
+		sb_puts(w, "(src_addr = ");
+		ch_quote(w, f->addr);
+		sb_puts(w, " OR dst_addr = ");
+		ch_quote(w, f->addr);
+		sb_putc(w, ')');
+	}
+	if (f->port >= 0)
+		sb_printf(w, "%s(src_port = %d OR dst_port = %d)", w->len ? " AND " : " WHERE ",
+			  f->port, f->port);
+}
+
+/* The raw records' time range; the day column lets ClickHouse skip whole partitions. */
+static void where_time(struct sb *w, int64_t since, int64_t until)
+{
+	w_num(w, "last_ns >= %lld", since);
+	w_num(w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", since);
+	if (until != INT64_MAX) {
+		w_num(w, "last_ns < %lld", until);
+		w_num(w, "day <= toDate(toDateTime(intDiv(%lld, 1000000000)))", until);
+	}
+}
+
+/* Runs sql (built in s, freed here) and calls row for each answer row. */
+static int each_row(struct sv_ch *ch, struct sb *s, int (*row)(struct ch_rows *r, void *ctx),
+		    void *ctx)
+{
+	struct sb out;
+	struct ch_rows r;
+	char err[256];
+	int ret;
+
+	sb_init(&out);
+	sb_puts(s, " FORMAT TabSeparated");
+	ret = sb_failed(s) ? -ENOMEM : ch_run(ch, -1, s->buf, NULL, &out, err, sizeof(err));
+	if (ret)
+		pr_warn("clickhouse: %s\n", err);
+	ch_rows_init(&r, &out);
+	while (!ret && ch_next(&r))
+		ret = row(&r, ctx);
+	sb_free(&out);
+	sb_free(s);
+	return ret;
+}
+
+struct cb_ctx {
+	void *cb, *ctx;
+	enum sv_top_by by;
+	size_t n;
+	uint64_t *bytes, *packets;
+};
+
+static int box_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_box_row b = {
+		.name = ch_str(r, 0),
+		.first_seen_ns = ch_i64(r, 1),
+		.last_seen_ns = ch_i64(r, 2),
+		.agent_version = ch_str(r, 3),
+		.interfaces = ch_str(r, 4),
+		.flows = ch_i64(r, 5),
+	};
+
+	return ((sv_box_cb)c->cb)(c->ctx, &b);
+}
+
+int ch_boxes(struct sv_store *st, sv_box_cb cb, void *ctx)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
+	struct sb s;
+
+	sb_init(&s);
+	sb_printf(&s, "SELECT name, min(seen_ns), max(seen_ns), argMax(agent_version, seen_ns),"
+		  " argMax(interfaces, seen_ns), sum(flows) FROM %s GROUP BY name ORDER BY name",
+		  CH_T(ch, "box_seen"));
+	return each_row(ch, &s, box_row, &c);
+}
+
+static int flow_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_flow_row row = { .id = ch_i64(r, 0), .box = ch_str(r, 1) };
+
+	ch_flow_read(r, 2, &row.rec);
+	return ((sv_flow_row_cb)c->cb)(c->ctx, &row);
+}
+
+int ch_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
+	     int offset, sv_flow_row_cb cb, void *ctx)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
+	int desc = sort[0] == '-';
+	struct sb w, s;
+
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, f);
+	where_time(&w, f->since_ns, f->until_ns);
+	where_fields(&w, f);
+	/* id breaks ties so pages never repeat or skip a record. */
+	sb_printf(&s, "SELECT id, box%s FROM %s%s ORDER BY %s %s, id %s LIMIT %d, %d",
+		  ch_flow_cols, CH_T(ch, "flows"), w.buf ? w.buf : "", sort + desc,
+		  desc ? "DESC" : "ASC", desc ? "DESC" : "ASC", offset, limit);
+	sb_free(&w);
+	return each_row(ch, &s, flow_row, &c);
+}
+
+static int series_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	int64_t b = ch_i64(r, 0);
+
+	if (b >= 0 && (size_t)b < c->n) {
+		c->bytes[b] += strtoull(ch_str(r, 1), NULL, 10);
+		c->packets[b] += strtoull(ch_str(r, 2), NULL, 10);
+	}
+	return 0;
+}
+
+int ch_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns, size_t n,
+	      uint64_t *bytes, uint64_t *packets)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .n = n, .bytes = bytes, .packets = packets };
+	int64_t since = f->since_ns, until_min = f->until_ns / CH_NS_PER_MIN;
+	struct sb w, s;
+	int err;
+
+	if (step_ns <= 0)
+		return -EIO;
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, f);
+	if (step_ns % CH_NS_PER_MIN == 0 && since % CH_NS_PER_MIN == 0) {
+		/* Whole minutes from the per-minute sums; the minute until cuts from the raw
+		 * records below, so nothing after until is counted. */
+		w_num(&w, "minute >= %lld", since / CH_NS_PER_MIN);
+		w_num(&w, "minute < %lld", until_min);
+		sb_printf(&s, "SELECT intDiv(minute - %lld, %lld) AS b, sum(bytes), sum(packets)"
+			  " FROM %s%s GROUP BY b", (long long)(since / CH_NS_PER_MIN),
+			  (long long)(step_ns / CH_NS_PER_MIN), CH_T(ch, "rollup_minute"),
+			  w.buf ? w.buf : "");
+		sb_free(&w);
+		err = each_row(ch, &s, series_row, &c);
+		if (err || until_min * CH_NS_PER_MIN == f->until_ns)
+			return err;
+		sb_init(&w);
+		sb_init(&s);
+		where_common(&w, f);
+		where_time(&w, until_min * CH_NS_PER_MIN, f->until_ns);
+	} else {
+		where_time(&w, since, f->until_ns);
+	}
+	sb_printf(&s, "SELECT intDiv(last_ns - %lld, %lld) AS b, sum(bytes), sum(packets)"
+		  " FROM %s%s GROUP BY b", (long long)since, (long long)step_ns,
+		  CH_T(ch, "flows"), w.buf ? w.buf : "");
+	sb_free(&w);
+	return each_row(ch, &s, series_row, &c);
+}
+
+/* What each dimension groups by, as (a, b, p, q), and which records count. */
+static const char *const top_cols[] = {
+	[SV_TOP_SRC] = "src_addr AS a, '' AS b, 0 AS p, 0 AS q",
+	[SV_TOP_DST] = "dst_addr AS a, '' AS b, 0 AS p, 0 AS q",
+	[SV_TOP_PAIR] = "src_addr AS a, dst_addr AS b, 0 AS p, 0 AS q",
+	[SV_TOP_PORT] = "'' AS a, '' AS b, protocol AS p, dst_port AS q",
+	[SV_TOP_PROTOCOL] = "'' AS a, '' AS b, protocol AS p, 0 AS q",
+};
+
+static const char *const top_only[] = {
+	[SV_TOP_SRC] = "src_addr != ''",
+	[SV_TOP_DST] = "dst_addr != ''",
+	[SV_TOP_PAIR] = "src_addr != ''",
+	[SV_TOP_PORT] = "protocol IN (6, 17, 132)",
+	[SV_TOP_PROTOCOL] = "ip_version > 0",
+};
+
+static int top_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_top_row t = {
+		.protocol = (int)ch_i64(r, 2),
+		.dst_port = (int)ch_i64(r, 3),
+		.bytes = strtoull(ch_str(r, 4), NULL, 10),
+		.packets = strtoull(ch_str(r, 5), NULL, 10),
+		.flows = strtoull(ch_str(r, 6), NULL, 10),
+	};
+
+	if (c->by == SV_TOP_SRC || c->by == SV_TOP_PAIR)
+		t.src_addr = ch_str(r, 0);
+	if (c->by == SV_TOP_DST)
+		t.dst_addr = ch_str(r, 0);
+	if (c->by == SV_TOP_PAIR)
+		t.dst_addr = ch_str(r, 1);
+	return ((sv_top_cb)c->cb)(c->ctx, &t);
+}
+
+/* From the raw records: ClickHouse reads the columns it needs of the partitions in range
+ * fast enough that no top-talker levels are kept (docs/scale-out.md has the numbers). */
+int ch_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by, int by_packets,
+	   int limit, sv_top_cb cb, void *ctx)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx, .by = by };
+	struct sb w, s;
+
+	sb_init(&w);
+	sb_init(&s);
+	sb_printf(&w, " WHERE %s", top_only[by]);
+	where_common(&w, f);
+	where_time(&w, f->since_ns, f->until_ns);
+	where_fields(&w, f);
+	sb_printf(&s, "SELECT %s, sum(bytes) AS tb, sum(packets) AS tp, count() FROM %s%s"
+		  " GROUP BY a, b, p, q ORDER BY %s DESC, a, b, p, q LIMIT %d", top_cols[by],
+		  CH_T(ch, "flows"), w.buf, by_packets ? "tp" : "tb", limit);
+	sb_free(&w);
+	return each_row(ch, &s, top_row, &c);
+}
+
+static int64_t scalar(struct sv_ch *ch, struct sb *s)
+{
+	struct sb out;
+	char err[256];
+	int64_t v = -1;
+
+	sb_init(&out);
+	sb_puts(s, " FORMAT TabSeparated");
+	if (!sb_failed(s) && !ch_run(ch, -1, s->buf, NULL, &out, err, sizeof(err)) && out.buf)
+		v = strtoll(out.buf, NULL, 10);
+	sb_free(&out);
+	sb_free(s);
+	return v;
+}
+
+/* Every shard's parts: asked of each shard, as system tables are per server. */
+int64_t ch_size(struct sv_store *st)
+{
+	struct sv_ch *ch = sv_ch(st);
+	char sql[256], err[256];
+	int64_t total = 0;
+	struct sb out;
+	int k;
+
+	snprintf(sql, sizeof(sql), "SELECT sum(bytes_on_disk) FROM system.parts WHERE"
+		 " database = '%s' AND active FORMAT TabSeparated", ch->db);
+	for (k = 0; k < ch->n_shards; k++) {
+		sb_init(&out);
+		if (ch_run(ch, k, sql, NULL, &out, err, sizeof(err)) || !out.buf) {
+			sb_free(&out);
+			return -1;
+		}
+		total += strtoll(out.buf, NULL, 10);
+		sb_free(&out);
+	}
+	return total;
+}
+
+int64_t ch_box_count(struct sv_store *st)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct sb s;
+
+	sb_init(&s);
+	sb_printf(&s, "SELECT uniqExact(name) FROM %s", CH_T(ch, "box_seen"));
+	return scalar(ch, &s);
+}
