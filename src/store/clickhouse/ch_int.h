@@ -52,9 +52,11 @@ static inline struct sv_ch *sv_ch(struct sv_store *st)
  * first line. 0, or -EIO. */
 int ch_run(struct sv_ch *ch, int k, const char *sql, const struct sb *data, struct sb *out,
 	   char *err, size_t errlen);
-/* sql formatted; the answer into out, NULL-able. */
-int ch_exec(struct sv_ch *ch, struct sb *out, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+/* Inserts rows (TabSeparated) into table's local table (cols: the columns given, NULL: all)
+ * on one shard: key % shards for rows whose versions must share a shard, else (key -1) any
+ * shard that takes them whole. 0, -ENOMEM or -EIO (said). */
+int ch_insert(struct sv_ch *ch, const char *table, const char *cols, int64_t key,
+	      const struct sb *rows);
 /* A string literal: 'text' with quotes and backslashes escaped. */
 void ch_quote(struct sb *s, const char *text);
 /* A field of a TabSeparated row: tabs, newlines and backslashes escaped. */

@@ -5,7 +5,6 @@
 #define _GNU_SOURCE /* asprintf */
 #include <curl/curl.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,34 +101,27 @@ int ch_run(struct sv_ch *ch, int k, const char *sql, const struct sb *data, stru
 	return ret;
 }
 
-int ch_exec(struct sv_ch *ch, struct sb *out, const char *fmt, ...)
+int ch_insert(struct sv_ch *ch, const char *table, const char *cols, int64_t key,
+	      const struct sb *rows)
 {
+	int i, k, n = key < 0 ? ch->n_shards : 1, ret = -EIO;
 	char err[256];
 	struct sb sql;
-	va_list ap;
-	int ret;
 
 	sb_init(&sql);
-	va_start(ap, fmt);
-	if (sb_reserve(&sql, 4096) == 0) {
-		int n = vsnprintf(sql.buf, sql.cap, fmt, ap);
-
-		va_end(ap);
-		if (n >= (int)sql.cap) {
-			sb_reserve(&sql, n + 1);
-			va_start(ap, fmt);
-			vsnprintf(sql.buf, sql.cap, fmt, ap);
-		}
-		sql.len = n;
-	}
-	va_end(ap);
-	if (sb_failed(&sql) || !sql.buf) {
+	sb_printf(&sql, "INSERT INTO %s_local%s%s%s FORMAT TabSeparated", table, cols ? " (" : "",
+		  cols ? cols : "", cols ? ")" : "");
+	if (sb_failed(&sql) || sb_failed(rows)) {
 		sb_free(&sql);
 		return -ENOMEM;
 	}
-	ret = ch_run(ch, -1, sql.buf, NULL, out, err, sizeof(err));
+	/* One shard's local table: one block, stored whole or not at all. */
+	k = key < 0 ? __atomic_fetch_add(&ch->next, 1, __ATOMIC_RELAXED) : key;
+	for (i = 0; i < n && ret; i++)
+		ret = request(ch, (int)((k + i) % ch->n_shards), sql.buf, rows, NULL, err,
+			      sizeof(err));
 	if (ret)
-		pr_warn("clickhouse: %s\n", err);
+		pr_warn("clickhouse: inserting into %s: %s\n", table, err);
 	sb_free(&sql);
 	return ret;
 }

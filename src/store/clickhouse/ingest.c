@@ -64,7 +64,7 @@ static int claims(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
 static int mark(struct sv_ch *ch, const struct sv_batch *b, int64_t now, int state)
 {
 	struct sb rows;
-	char day[16], err[256], sql[96];
+	char day[16];
 	int ret;
 
 	sb_init(&rows);
@@ -74,10 +74,7 @@ static int mark(struct sv_ch *ch, const struct sv_batch *b, int64_t now, int sta
 	sb_putc(&rows, '\t');
 	ch_tsv(&rows, b->batch_id);
 	sb_printf(&rows, "\t%s\t%d\t%lld\n", ch->post_id, state, (long long)now);
-	snprintf(sql, sizeof(sql), "INSERT INTO %s FORMAT TabSeparated", CH_T(ch, "batches"));
-	ret = sb_failed(&rows) ? -ENOMEM : ch_run(ch, -1, sql, &rows, NULL, err, sizeof(err));
-	if (ret)
-		pr_warn("clickhouse: %s\n", err);
+	ret = ch_insert(ch, "batches", NULL, -1, &rows);
 	sb_free(&rows);
 	return ret;
 }
@@ -109,7 +106,7 @@ static void flow_rows(struct sb *s, const struct sv_batch *b)
 static int box_row(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
 {
 	struct sb rows;
-	char day[16], err[256], sql[96];
+	char day[16];
 	int ret;
 
 	sb_init(&rows);
@@ -121,10 +118,7 @@ static int box_row(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
 	sb_putc(&rows, '\t');
 	ch_tsv(&rows, b->interfaces);
 	sb_printf(&rows, "\t%zu\n", b->n);
-	snprintf(sql, sizeof(sql), "INSERT INTO %s FORMAT TabSeparated", CH_T(ch, "box_seen"));
-	ret = sb_failed(&rows) ? -ENOMEM : ch_run(ch, -1, sql, &rows, NULL, err, sizeof(err));
-	if (ret)
-		pr_warn("clickhouse: %s\n", err);
+	ret = ch_insert(ch, "box_seen", NULL, -1, &rows);
 	sb_free(&rows);
 	return ret;
 }
@@ -146,9 +140,8 @@ static int g_busy; /* an insert is under way */
 static int insert_grouped(struct sv_ch *ch, struct pending *me)
 {
 	struct pending *batch, *p;
-	struct sb all;
-	char err[256], sql[1024];
-	int ret = 0;
+	struct sb all, cols;
+	int ret;
 
 	pthread_mutex_lock(&g_lock);
 	me->next = g_queue;
@@ -168,15 +161,10 @@ static int insert_grouped(struct sv_ch *ch, struct pending *me)
 	sb_init(&all);
 	for (p = batch; p; p = p->next)
 		sb_put(&all, p->rows.buf ? p->rows.buf : "", p->rows.len);
-	snprintf(sql, sizeof(sql), "INSERT INTO %s (day, box, id%s) FORMAT TabSeparated",
-		 CH_T(ch, "flows"), ch_flow_cols);
-	if (strlen(sql) == sizeof(sql) - 1)
-		ret = -ENAMETOOLONG; /* the field list outgrew sql */
-	if (!ret)
-		ret = sb_failed(&all) ? -ENOMEM : ch_run(ch, -1, sql, &all, NULL, err, sizeof(err));
-	if (ret)
-		pr_warn("clickhouse: inserting flow records: %s\n",
-			ret == -EIO ? err : strerror(-ret));
+	sb_init(&cols);
+	sb_printf(&cols, "day, box, id%s", ch_flow_cols);
+	ret = sb_failed(&cols) ? -ENOMEM : ch_insert(ch, "flows", cols.buf, -1, &all);
+	sb_free(&cols);
 	sb_free(&all);
 
 	pthread_mutex_lock(&g_lock);

@@ -17,47 +17,48 @@
 
 const char ch_flow_cols[] = "" SV_FLOW_FIELDS(COL_NAME);
 
-/* Each local table: its name, its columns and engine. Sharding: how the Distributed table
- * spreads rows; what one key's versions must share (alerts, taps) hashes that key. */
+/* Each local table: its name, its columns and engine. The post inserts into one shard's
+ * local table itself (ch_insert), so the Distributed tables, for reading, need no sharding
+ * key. */
 static const struct {
-	const char *name, *cols, *engine, *shard_by;
+	const char *name, *cols, *engine;
 } tables[] = {
 	{ "flows", "day Date, box String, id Int64" SV_FLOW_FIELDS(COL_DEF),
-	  "MergeTree PARTITION BY day ORDER BY (box, iface, direction, last_ns)", "rand()" },
+	  "MergeTree PARTITION BY day ORDER BY (box, iface, direction, last_ns)" },
 	{ "rollup_minute", "day Date, box String, iface String, direction UInt8, minute Int64,"
 	  " packets UInt64, bytes UInt64",
 	  "SummingMergeTree((packets, bytes)) PARTITION BY day"
-	  " ORDER BY (box, iface, direction, minute)", "rand()" },
+	  " ORDER BY (box, iface, direction, minute)" },
 	{ "rollup_hour", "day Date, box String, iface String, direction UInt8, hour Int64,"
 	  " packets UInt64, bytes UInt64",
 	  "SummingMergeTree((packets, bytes)) PARTITION BY toYYYYMM(day)"
-	  " ORDER BY (box, iface, direction, hour)", "rand()" },
+	  " ORDER BY (box, iface, direction, hour)" },
 	{ "batches", "day Date, box String, batch_id String, post String, state UInt8,"
 	  " received_ns Int64",
-	  "MergeTree PARTITION BY day ORDER BY (box, batch_id)", "cityHash64(box, batch_id)" },
+	  "MergeTree PARTITION BY day ORDER BY (box, batch_id)" },
 	{ "box_seen", "day Date, name String, seen_ns Int64, agent_version String,"
 	  " interfaces String, flows UInt64",
-	  "MergeTree PARTITION BY toYYYYMM(day) ORDER BY (name, seen_ns)", "cityHash64(name)" },
+	  "MergeTree PARTITION BY toYYYYMM(day) ORDER BY (name, seen_ns)" },
 	{ "alerts", "id Int64, version Int64, type String, severity String, src String,"
 	  " target String, first_ns Int64, last_ns Int64, flows UInt64, packets UInt64,"
 	  " n_hosts UInt64, n_ports UInt64, n_sources UInt64, hosts String, ports String,"
 	  " sources String, seen_by String",
-	  "ReplacingMergeTree(version) ORDER BY id", "id" },
+	  "ReplacingMergeTree(version) ORDER BY id" },
 	{ "paths", "day Date DEFAULT toDate(toDateTime(intDiv(first_ns, 1000000000))),"
 	  " first_ns Int64, hash String, ip_version UInt8, protocol UInt8,"
 	  " src_addr String, dst_addr String, src_port UInt16, dst_port UInt16, hops String,"
 	  " lost String, has_lost UInt8",
-	  "MergeTree PARTITION BY day ORDER BY first_ns", "rand()" },
+	  "MergeTree PARTITION BY day ORDER BY first_ns" },
 	{ "path_seg", "day Date DEFAULT toDate(toDateTime(minute * 60)), minute Int64, from_box String, from_iface String,"
 	  " from_dir UInt8, to_box String, to_iface String, to_dir UInt8, seen UInt64,"
 	  " lost UInt64, lat_n UInt64, lat_sum Int64, lat_min Int64, lat_max Int64,"
 	  " hist_b Array(UInt16), hist_n Array(UInt64)",
-	  "MergeTree PARTITION BY day ORDER BY (minute, from_box, to_box)", "rand()" },
+	  "MergeTree PARTITION BY day ORDER BY (minute, from_box, to_box)" },
 	{ "taps", "id Int64, version Int64, deleted UInt8, box String, rule String,"
 	  " created_ns Int64, agent_id Int64, error String, has_error UInt8, reported_ns Int64,"
 	  " matched UInt64, mirrored UInt64, truncated UInt64, rate_limited UInt64,"
 	  " failed UInt64",
-	  "ReplacingMergeTree(version) ORDER BY id", "id" },
+	  "ReplacingMergeTree(version) ORDER BY id" },
 };
 
 /* The sums the engine keeps by itself: every block inserted into flows_local. */
@@ -152,8 +153,8 @@ static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
 			continue;
 		sql.len = 0;
 		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s AS %s_local ENGINE ="
-			  " Distributed(%s, %s, %s_local, %s)", tables[i].name, tables[i].name,
-			  ch->cluster, ch->db, tables[i].name, tables[i].shard_by);
+			  " Distributed(%s, %s, %s_local)", tables[i].name, tables[i].name,
+			  ch->cluster, ch->db, tables[i].name);
 		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
 	}
 	for (i = 0; !ret && i < sizeof(views) / sizeof(views[0]); i++)

@@ -11,16 +11,12 @@
 #include "ch_int.h"
 #include "log.h"
 
-static int insert(struct sv_ch *ch, const char *table, const char *cols, struct sb *rows)
+/* Rows of table on their shard (key: the id their versions share; -1: any). */
+static int insert(struct sv_ch *ch, const char *table, const char *cols, int64_t key,
+		  struct sb *rows)
 {
-	char sql[256], err[256];
-	int ret;
+	int ret = ch_insert(ch, table, cols, key, rows);
 
-	snprintf(sql, sizeof(sql), "INSERT INTO %s%s%s%s FORMAT TabSeparated", table,
-		 cols ? " (" : "", cols ? cols : "", cols ? ")" : "");
-	ret = sb_failed(rows) ? -ENOMEM : ch_run(ch, -1, sql, rows, NULL, err, sizeof(err));
-	if (ret)
-		pr_warn("clickhouse: %s\n", err);
 	sb_free(rows);
 	return ret;
 }
@@ -98,7 +94,7 @@ int ch_alert_put(struct sv_store *st, struct sv_alert *a)
 	sb_putc(&rows, '\t');
 	ch_tsv(&rows, a->seen_by);
 	sb_putc(&rows, '\n');
-	ret = insert(ch, CH_T(ch, "alerts"), NULL, &rows);
+	ret = insert(ch, "alerts", NULL, id, &rows);
 	if (!ret)
 		a->id = id;
 	return ret;
@@ -237,17 +233,17 @@ int ch_paths_write(struct sv_store *st, const struct sv_path_row *paths, size_t 
 		sb_init(&rows);
 		for (i = 0; i < n_segs; i++)
 			seg_tsv(&rows, &segs[i]);
-		ret = insert(ch, CH_T(ch, "path_seg"),
+		ret = insert(ch, "path_seg",
 			     "minute, from_box, from_iface, from_dir, to_box, to_iface, to_dir, seen,"
-			     " lost, lat_n, lat_sum, lat_min, lat_max, hist_b, hist_n", &rows);
+			     " lost, lat_n, lat_sum, lat_min, lat_max, hist_b, hist_n", -1, &rows);
 	}
 	if (!ret && n_paths) {
 		sb_init(&rows);
 		for (i = 0; i < n_paths; i++)
 			path_tsv(&rows, &paths[i]);
-		ret = insert(ch, CH_T(ch, "paths"),
+		ret = insert(ch, "paths",
 			     "first_ns, hash, ip_version, protocol, src_addr, dst_addr, src_port,"
-			     " dst_port, hops, lost, has_lost", &rows);
+			     " dst_port, hops, lost, has_lost", -1, &rows);
 	}
 	return ret;
 }
@@ -413,7 +409,7 @@ int ch_tap_add(struct sv_store *st, const char *box, const char *rule, int64_t n
 
 	sb_init(&rows);
 	tap_tsv(&rows, &t, next_version(now_ns), 0);
-	ret = insert(ch, CH_T(ch, "taps"), NULL, &rows);
+	ret = insert(ch, "taps", NULL, t.id, &rows);
 	if (!ret)
 		*id = t.id;
 	return ret;
@@ -454,7 +450,7 @@ int ch_tap_del(struct sv_store *st, int64_t id)
 	if (!ret) {
 		sb_init(&rows);
 		tap_tsv(&rows, &o.row, next_version(now_ns()), 1);
-		ret = insert(ch, CH_T(ch, "taps"), NULL, &rows);
+		ret = insert(ch, "taps", NULL, o.row.id, &rows);
 	}
 	free(o.box);
 	free(o.rule);
@@ -548,7 +544,7 @@ int ch_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row 
 	t.reported_ns = now_ns;
 	sb_init(&rows);
 	tap_tsv(&rows, &t, next_version(now_ns), 0);
-	ret = insert(ch, CH_T(ch, "taps"), NULL, &rows);
+	ret = insert(ch, "taps", NULL, t.id, &rows);
 out:
 	free(o.box);
 	free(o.rule);
