@@ -37,10 +37,11 @@ static int query(struct sv_ch *ch, struct sb *sql, struct sb *out)
 
 /* The newest version of each id of table, as a condition on the Distributed (or local)
  * table: the inner query runs on each shard, over that shard's rows. */
-static void newest(struct sb *s, const char *table)
+static void newest(struct sv_ch *ch, struct sb *s, const char *table)
 {
-	sb_printf(s, " (id, version) IN (SELECT id, max(version) FROM %s_local GROUP BY id)",
-		  table);
+	/* Named with its database: a shard runs it in its default one. */
+	sb_printf(s, " (id, version) IN (SELECT id, max(version) FROM %s.%s_local GROUP BY id)",
+		  ch->db, table);
 }
 
 /* --- alerts --- */
@@ -113,7 +114,7 @@ int ch_alerts(struct sv_store *st, const struct sv_alert_filter *f, int limit, i
 		  " packets, n_hosts, n_ports, n_sources, hosts, ports, sources, seen_by FROM %s"
 		  " WHERE last_ns >= %lld AND first_ns < %lld AND", CH_T(ch, "alerts"),
 		  (long long)f->since_ns, (long long)f->until_ns);
-	newest(&sql, "alerts");
+	newest(ch, &sql, "alerts");
 	if (f->type) {
 		sb_puts(&sql, " AND type = ");
 		ch_quote(&sql, f->type);
@@ -468,7 +469,7 @@ static int taps_where(struct sv_ch *ch, const char *cond, sv_tap_cb cb, void *ct
 	sb_printf(&sql, "SELECT id, box, rule, error, has_error, created_ns, reported_ns,"
 		  " agent_id, matched, mirrored, truncated, rate_limited, failed FROM %s WHERE",
 		  CH_T(ch, "taps"));
-	newest(&sql, "taps");
+	newest(ch, &sql, "taps");
 	sb_printf(&sql, " AND deleted = 0%s ORDER BY id", cond);
 	ret = query(ch, &sql, &out);
 	ch_rows_init(&r, &out);
