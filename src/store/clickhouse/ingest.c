@@ -209,74 +209,88 @@ int ch_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, int *d
 	return ret;
 }
 
-/* Drops every partition of table (by day) before day `before`. */
-static int drop_before(struct sv_ch *ch, const char *table, int64_t before_ns, int monthly)
+/* How long each table keeps its rows: the raw records' retention, or the sums'. */
+static const struct {
+	const char *table;
+	int rollup;
+} kept[] = {
+	{ "flows_local", 0 },	      { "batches_local", 0 },	 { "paths_local", 0 },
+	{ "rollup_minute_local", 1 }, { "rollup_hour_local", 1 }, { "talk_minute_local", 1 },
+	{ "path_seg_local", 1 },      { "box_seen_local", 1 },
+};
+
+/* A partition's value as digits: 20261203 for a day ('2026-12-03'), 202612 for a month. */
+static void digits(char *out, size_t len, const char *in)
 {
-	struct sb out;
-	struct ch_rows r;
-	char day[16], err[256], sql[256];
-	int k, ret = 0;
+	size_t n = 0;
 
-	day_of(day, sizeof(day), before_ns);
-	if (monthly)
-		day[7] = 0; /* YYYY-MM: a month whole before the day's month */
-	for (k = 0; k < ch->n_shards && !ret; k++) {
-		sb_init(&out);
-		snprintf(sql, sizeof(sql), "SELECT DISTINCT partition FROM system.parts WHERE"
-			 " database = '%s' AND table = '%s_local' AND active FORMAT TabSeparated",
-			 ch->db, table);
-		ret = ch_run(ch, k, sql, NULL, &out, err, sizeof(err));
-		ch_rows_init(&r, &out);
-		while (!ret && ch_next(&r)) {
-			char want[16], *p, *q;
+	for (; *in && n + 1 < len; in++)
+		if (*in >= '0' && *in <= '9')
+			out[n++] = *in;
+	out[n] = 0;
+}
 
-			/* 2026-12-03 for a day, 202612 for a month: compare as digits only. */
-			for (p = day, q = want; *p; p++)
-				if (*p != '-')
-					*q++ = *p;
-			*q = 0;
-			char got[16];
+/* Whether partition part of table is wholly before its table's limit. */
+static int expired(const char *table, const char *part, int64_t before, int64_t rollup_before)
+{
+	char day[16], want[16], got[16];
+	size_t i;
 
-			for (p = r.f[0], q = got; *p && q < got + sizeof(got) - 1; p++)
-				if (*p >= '0' && *p <= '9')
-					*q++ = *p;
-			*q = 0;
-			if (strlen(got) != strlen(want) || strcmp(got, want) >= 0)
-				continue;
-			snprintf(sql, sizeof(sql), "ALTER TABLE %s_local DROP PARTITION %s%s%s",
-				 table, monthly ? "" : "'", r.f[0], monthly ? "" : "'");
-			ret = ch_run(ch, k, sql, NULL, NULL, err, sizeof(err));
-		}
-		sb_free(&out);
-		/* A shard that is down keeps its partitions until the next pass. */
-		if (ret)
-			pr_warn("clickhouse: retention on %s: %s\n", ch->shard[k].url, err);
-		ret = 0;
+	for (i = 0; i < sizeof(kept) / sizeof(kept[0]); i++) {
+		if (strcmp(kept[i].table, table))
+			continue;
+		day_of(day, sizeof(day), kept[i].rollup ? rollup_before : before);
+		digits(want, sizeof(want), day);
+		digits(got, sizeof(got), part);
+		want[strlen(got) == 6 ? 6 : 8] = 0; /* a month: the limit's month */
+		return strlen(got) == strlen(want) && strcmp(got, want) < 0;
 	}
+	return 0;
+}
+
+/* Drops on shard k every partition wholly older than its table keeps. */
+static int drop_partitions(struct sv_ch *ch, int k, int64_t before, int64_t rollup_before)
+{
+	struct ch_rows r;
+	char err[256], sql[256];
+	struct sb out;
+	int ret;
+
+	sb_init(&out);
+	snprintf(sql, sizeof(sql), "SELECT DISTINCT table, partition FROM system.parts WHERE"
+		 " database = '%s' AND active FORMAT TabSeparated", ch->db);
+	ret = ch_run(ch, k, sql, NULL, &out, err, sizeof(err));
+	ch_rows_init(&r, &out);
+	while (!ret && ch_next(&r)) {
+		if (!expired(ch_str(&r, 0), ch_str(&r, 1), before, rollup_before))
+			continue;
+		/* A day is a quoted date, a month a number. */
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s DROP PARTITION %s", ch_str(&r, 0),
+			 ch_str(&r, 1));
+		if (strchr(r.f[1], '-'))
+			snprintf(sql, sizeof(sql), "ALTER TABLE %s DROP PARTITION '%s'",
+				 ch_str(&r, 0), ch_str(&r, 1));
+		ret = ch_run(ch, k, sql, NULL, NULL, err, sizeof(err));
+	}
+	if (!ret) {
+		snprintf(sql, sizeof(sql), "ALTER TABLE alerts_local DELETE WHERE last_ns < %lld",
+			 (long long)before);
+		ret = ch_run(ch, k, sql, NULL, NULL, err, sizeof(err));
+	}
+	if (ret)
+		pr_warn("clickhouse: retention on %s: %s\n", ch->shard[k].url, err);
+	sb_free(&out);
 	return ret;
 }
 
+/* Each shard on its own: one that is down keeps its partitions until the next pass. */
 int ch_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t rollup_keep_ns)
 {
 	struct sv_ch *ch = sv_ch(st);
-	int64_t before = now_ns - keep_ns, rollup_before = now_ns - rollup_keep_ns;
-	int ret;
+	int k, ret = 0;
 
-	ret = drop_before(ch, "flows", before, 0) | drop_before(ch, "batches", before, 0) |
-	      drop_before(ch, "paths", before, 0) |
-	      drop_before(ch, "rollup_minute", rollup_before, 0) |
-	      drop_before(ch, "path_seg", rollup_before, 0) |
-	      drop_before(ch, "rollup_hour", rollup_before, 1) |
-	      drop_before(ch, "box_seen", rollup_before, 1);
-	/* Alerts are few and have no days: a mutation on each shard. */
-	for (int k = 0; k < ch->n_shards; k++) {
-		char sql[128], err[256];
-
-		snprintf(sql, sizeof(sql), "ALTER TABLE alerts_local DELETE WHERE last_ns < %lld",
-			 (long long)before);
-		if (ch_run(ch, k, sql, NULL, NULL, err, sizeof(err)))
-			pr_warn("clickhouse: pruning alerts: %s\n", err);
-	}
+	for (k = 0; k < ch->n_shards; k++)
+		ret |= drop_partitions(ch, k, now_ns - keep_ns, now_ns - rollup_keep_ns);
 	return ret ? -EIO : 0;
 }
 

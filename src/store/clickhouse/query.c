@@ -212,13 +212,14 @@ int ch_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns, s
 	return each_row(ch, &s, series_row, &c);
 }
 
-/* What each dimension groups by, as (a, b, p, q), and which records count. */
+/* What each dimension groups by, as (a, b, p, q), and which records count: as the
+ * per-minute sums (schema.c's talk views) have them. */
 static const char *const top_cols[] = {
-	[SV_TOP_SRC] = "src_addr AS a, '' AS b, 0 AS p, 0 AS q",
-	[SV_TOP_DST] = "dst_addr AS a, '' AS b, 0 AS p, 0 AS q",
-	[SV_TOP_PAIR] = "src_addr AS a, dst_addr AS b, 0 AS p, 0 AS q",
-	[SV_TOP_PORT] = "'' AS a, '' AS b, protocol AS p, dst_port AS q",
-	[SV_TOP_PROTOCOL] = "'' AS a, '' AS b, protocol AS p, 0 AS q",
+	[SV_TOP_SRC] = "src_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+	[SV_TOP_DST] = "dst_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+	[SV_TOP_PAIR] = "src_addr AS a, dst_addr AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+	[SV_TOP_PORT] = "'' AS a, '' AS b, toUInt16(protocol) AS p, dst_port AS q",
+	[SV_TOP_PROTOCOL] = "'' AS a, '' AS b, toUInt16(protocol) AS p, toUInt16(0) AS q",
 };
 
 static const char *const top_only[] = {
@@ -249,25 +250,62 @@ static int top_row(struct ch_rows *r, void *p)
 	return ((sv_top_cb)c->cb)(c->ctx, &t);
 }
 
-/* From the raw records: ClickHouse reads the columns it needs of the partitions in range
- * fast enough that no top-talker levels are kept (docs/scale-out.md has the numbers). */
+/* The raw records of [since, until) as (a, b, p, q, bytes, packets, flows) rows. */
+static void top_raw(struct sv_ch *ch, struct sb *s, const struct sv_filter *f,
+		    enum sv_top_by by, int64_t since, int64_t until)
+{
+	struct sb w;
+
+	sb_init(&w);
+	sb_printf(&w, " WHERE %s", top_only[by]);
+	where_common(&w, f);
+	where_time(&w, since, until);
+	where_fields(&w, f);
+	sb_printf(s, "SELECT %s, bytes, packets, toUInt64(1) AS flows FROM %s%s", top_cols[by],
+		  CH_T(ch, "flows"), w.buf);
+	sb_free(&w);
+}
+
+/* Filtered at most by box, interface and direction, the whole minutes of the range come
+ * from the per-minute sums and its edges from the raw records; other filters and pairs read
+ * the raw records. The answer is exact either way. */
 int ch_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by, int by_packets,
 	   int limit, sv_top_cb cb, void *ctx)
 {
 	struct sv_ch *ch = sv_ch(st);
 	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx, .by = by };
-	struct sb w, s;
+	int64_t a = (f->since_ns + CH_NS_PER_MIN - 1) / CH_NS_PER_MIN * CH_NS_PER_MIN;
+	int64_t b = f->until_ns / CH_NS_PER_MIN * CH_NS_PER_MIN;
+	int sums = by != SV_TOP_PAIR && !f->src_addr && !f->dst_addr && !f->addr &&
+		   f->protocol < 0 && f->ip_version < 0 && f->src_port < 0 && f->dst_port < 0 &&
+		   f->port < 0 && f->vni < 0 && f->since_ns <= INT64_MAX - CH_NS_PER_MIN && a < b;
+	struct sb s, w;
 
-	sb_init(&w);
 	sb_init(&s);
-	sb_printf(&w, " WHERE %s", top_only[by]);
-	where_common(&w, f);
-	where_time(&w, f->since_ns, f->until_ns);
-	where_fields(&w, f);
-	sb_printf(&s, "SELECT %s, sum(bytes) AS tb, sum(packets) AS tp, count() FROM %s%s"
-		  " GROUP BY a, b, p, q ORDER BY %s DESC, a, b, p, q LIMIT %d", top_cols[by],
-		  CH_T(ch, "flows"), w.buf, by_packets ? "tp" : "tb", limit);
-	sb_free(&w);
+	sb_puts(&s, "SELECT a, b, p, q, sum(bytes) AS tb, sum(packets) AS tp, sum(flows) FROM (");
+	if (!sums) {
+		top_raw(ch, &s, f, by, f->since_ns, f->until_ns);
+	} else {
+		sb_init(&w);
+		sb_printf(&w, " WHERE dim = %d", by);
+		where_common(&w, f);
+		w_num(&w, "minute >= %lld", a / CH_NS_PER_MIN);
+		w_num(&w, "minute < %lld", b / CH_NS_PER_MIN);
+		w_num(&w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", a);
+		sb_printf(&s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s",
+			  CH_T(ch, "talk_minute"), w.buf);
+		sb_free(&w);
+		if (f->since_ns < a) {
+			sb_puts(&s, " UNION ALL ");
+			top_raw(ch, &s, f, by, f->since_ns, a);
+		}
+		if (b < f->until_ns) {
+			sb_puts(&s, " UNION ALL ");
+			top_raw(ch, &s, f, by, b, f->until_ns);
+		}
+	}
+	sb_printf(&s, ") GROUP BY a, b, p, q ORDER BY %s DESC, a, b, p, q LIMIT %d",
+		  by_packets ? "tp" : "tb", limit);
 	return each_row(ch, &s, top_row, &c);
 }
 

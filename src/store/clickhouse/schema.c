@@ -33,6 +33,11 @@ static const struct {
 	  " packets UInt64, bytes UInt64",
 	  "SummingMergeTree((packets, bytes)) PARTITION BY toYYYYMM(day)"
 	  " ORDER BY (box, iface, direction, hour)" },
+	{ "talk_minute", "day Date, minute Int64, dim UInt8, box String, iface String,"
+	  " direction UInt8, a String, b String, p UInt16, q UInt16, bytes UInt64,"
+	  " packets UInt64, flows UInt64",
+	  "SummingMergeTree((bytes, packets, flows)) PARTITION BY day"
+	  " ORDER BY (dim, minute, box, iface, direction, a, b, p, q)" },
 	{ "batches", "day Date, box String, batch_id String, post String, state UInt8,"
 	  " received_ns Int64",
 	  "MergeTree PARTITION BY day ORDER BY (box, batch_id)" },
@@ -62,7 +67,24 @@ static const struct {
 };
 
 /* The sums the engine keeps by itself: every block inserted into flows_local. */
+/* Top talkers per minute: one view per dimension (query.c's enum sv_top_by, but pairs, which
+ * differ in nearly every minute and are read raw), each row keyed as (a, b, p, q). */
+#define TALK_MV(name, dim, keys, only, group)                                                     \
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS talk_" name "_mv TO talk_minute_local AS"        \
+	" SELECT day, toInt64(intDiv(last_ns, 60000000000)) AS minute, toUInt8(" #dim ") AS dim," \
+	" box, iface, direction, " keys ", sum(bytes) AS bytes, sum(packets) AS packets,"        \
+	" count() AS flows FROM flows_local WHERE " only " GROUP BY day, minute, box, iface,"    \
+	" direction" group
+
 static const char *const views[] = {
+	TALK_MV("src", 0, "src_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+		"src_addr != ''", ", a"),
+	TALK_MV("dst", 1, "dst_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+		"dst_addr != ''", ", a"),
+	TALK_MV("port", 3, "'' AS a, '' AS b, toUInt16(protocol) AS p, dst_port AS q",
+		"protocol IN (6, 17, 132)", ", p, q"),
+	TALK_MV("proto", 4, "'' AS a, '' AS b, toUInt16(protocol) AS p, toUInt16(0) AS q",
+		"ip_version > 0", ", p"),
 	"CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_minute_mv TO rollup_minute_local AS"
 	" SELECT day, box, iface, direction, toInt64(intDiv(last_ns, 60000000000)) AS minute,"
 	" sum(packets) AS packets, sum(bytes) AS bytes FROM flows_local"
