@@ -219,6 +219,7 @@ test: check
 bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/run.sh
 	$(Q)bash bench/post.sh
+	$(Q)bash bench/clickhouse.sh
 	$(Q)bash bench/capture.sh
 	$(Q)bash bench/tap.sh
 

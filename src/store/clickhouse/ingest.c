@@ -60,17 +60,24 @@ static int claims(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
 	return ret ? ret : other ? -EAGAIN : 0;
 }
 
+/* A row's start: the day of ns and the box. */
+static void row_start(struct sb *rows, int64_t ns, const char *box)
+{
+	char day[16];
+
+	day_of(day, sizeof(day), ns);
+	sb_printf(rows, "%s\t", day);
+	ch_tsv(rows, box);
+}
+
 /* A claim (state 0) or the done mark (1) of the batch. */
 static int mark(struct sv_ch *ch, const struct sv_batch *b, int64_t now, int state)
 {
 	struct sb rows;
-	char day[16];
 	int ret;
 
 	sb_init(&rows);
-	day_of(day, sizeof(day), now);
-	sb_printf(&rows, "%s\t", day);
-	ch_tsv(&rows, b->box);
+	row_start(&rows, now, b->box);
 	sb_putc(&rows, '\t');
 	ch_tsv(&rows, b->batch_id);
 	sb_printf(&rows, "\t%s\t%d\t%lld\n", ch->post_id, state, (long long)now);
@@ -85,7 +92,6 @@ static void flow_rows(struct sb *s, const struct sv_batch *b)
 {
 	uint64_t h = 1469598103934665603ULL;
 	const char *p;
-	char day[16];
 	size_t i;
 
 	for (p = b->box; *p; p++)
@@ -94,9 +100,7 @@ static void flow_rows(struct sb *s, const struct sv_batch *b)
 		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
 	h = (h >> 31) & ((1ULL << 33) - 1);
 	for (i = 0; i < b->n; i++) {
-		day_of(day, sizeof(day), (int64_t)b->recs[i].last_ns);
-		sb_printf(s, "%s\t", day);
-		ch_tsv(s, b->box);
+		row_start(s, (int64_t)b->recs[i].last_ns, b->box);
 		sb_printf(s, "\t%llu", (unsigned long long)((h << 20) | (i & 0xfffff)));
 		ch_flow_tsv(s, &b->recs[i]);
 		sb_putc(s, '\n');
@@ -106,13 +110,10 @@ static void flow_rows(struct sb *s, const struct sv_batch *b)
 static int box_row(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
 {
 	struct sb rows;
-	char day[16];
 	int ret;
 
 	sb_init(&rows);
-	day_of(day, sizeof(day), now);
-	sb_printf(&rows, "%s\t", day);
-	ch_tsv(&rows, b->box);
+	row_start(&rows, now, b->box);
 	sb_printf(&rows, "\t%lld\t", (long long)now);
 	ch_tsv(&rows, b->agent_version);
 	sb_putc(&rows, '\t');
