@@ -22,12 +22,14 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
-/* One request to one shard; ClickHouse's status decides. */
+/* One request to one shard; ClickHouse's status decides. An insert's query goes in the URL
+ * and its rows are the body; any other query is the body. */
 static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *data,
 		   struct sb *out, char *err, size_t errlen)
 {
+	const char *body = data ? (data->buf ? data->buf : "") : sql;
 	struct ch_shard *sh = &ch->shard[k];
-	struct sb url, body;
+	struct sb url, answer, *a = out ? out : &answer;
 	long status = 0;
 	CURLcode rc;
 	char *q;
@@ -35,52 +37,42 @@ static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *da
 	if (!tl_curl && !(tl_curl = curl_easy_init()))
 		return -ENOMEM;
 	sb_init(&url);
-	sb_init(&body);
-	q = curl_easy_escape(tl_curl, sql, 0);
-	/* An insert's query goes in the URL, its rows in the body; a query alone in the body. */
-	sb_printf(&url, "%s?insert_distributed_sync=1", sh->url);
+	sb_init(&answer);
+	sb_puts(&url, sh->url);
 	if (sh->has_db)
-		sb_printf(&url, "&database=%s", ch->db);
+		sb_printf(&url, "?database=%s", ch->db);
 	if (data) {
-		sb_printf(&url, "&query=%s", q ? q : "");
-		sb_put(&body, data->buf ? data->buf : "", data->len);
-	} else {
-		sb_puts(&body, sql);
+		q = curl_easy_escape(tl_curl, sql, 0);
+		sb_printf(&url, "%squery=%s", sh->has_db ? "&" : "?", q ? q : "");
+		curl_free(q);
 	}
-	curl_free(q);
-	curl_easy_reset(tl_curl);
+	if (sb_failed(&url)) {
+		sb_free(&url);
+		return -ENOMEM;
+	}
+	curl_easy_reset(tl_curl); /* keeps the connections: one per thread and shard */
 	curl_easy_setopt(tl_curl, CURLOPT_URL, url.buf);
-	curl_easy_setopt(tl_curl, CURLOPT_POSTFIELDS, body.buf ? body.buf : "");
-	curl_easy_setopt(tl_curl, CURLOPT_POSTFIELDSIZE, (long)body.len);
+	curl_easy_setopt(tl_curl, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(tl_curl, CURLOPT_POSTFIELDSIZE, (long)(data ? data->len : strlen(sql)));
 	curl_easy_setopt(tl_curl, CURLOPT_TIMEOUT, (long)CH_TIMEOUT_S);
 	curl_easy_setopt(tl_curl, CURLOPT_CONNECTTIMEOUT, 3L);
 	curl_easy_setopt(tl_curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(tl_curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(tl_curl, CURLOPT_WRITEDATA, a);
 	if (sh->user) {
 		curl_easy_setopt(tl_curl, CURLOPT_USERNAME, sh->user);
 		curl_easy_setopt(tl_curl, CURLOPT_PASSWORD, sh->password ? sh->password : "");
 	}
-	struct sb answer;
-
-	sb_init(&answer);
-	curl_easy_setopt(tl_curl, CURLOPT_WRITEDATA, out ? out : &answer);
 	rc = curl_easy_perform(tl_curl);
 	curl_easy_getinfo(tl_curl, CURLINFO_RESPONSE_CODE, &status);
 	sb_free(&url);
-	sb_free(&body);
-	if (rc != CURLE_OK || status != 200) {
-		struct sb *a = out ? out : &answer;
-
-		if (rc != CURLE_OK)
-			snprintf(err, errlen, "%s: %s", sh->url, curl_easy_strerror(rc));
-		else
-			snprintf(err, errlen, "%.*s", (int)strcspn(a->buf ? a->buf : "", "\n"),
-				 a->buf ? a->buf : "");
-		sb_free(&answer);
-		return -EIO;
-	}
+	if (rc != CURLE_OK)
+		snprintf(err, errlen, "%s: %s", sh->url, curl_easy_strerror(rc));
+	else if (status != 200)
+		snprintf(err, errlen, "%.*s", (int)strcspn(a->buf ? a->buf : "", "\n"),
+			 a->buf ? a->buf : "");
 	sb_free(&answer);
-	return 0;
+	return rc == CURLE_OK && status == 200 ? 0 : -EIO;
 }
 
 int ch_run(struct sv_ch *ch, int k, const char *sql, const struct sb *data, struct sb *out,

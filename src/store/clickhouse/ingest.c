@@ -3,7 +3,7 @@
  *
  * A batch is stored once, whichever post it reaches and however often: its id is claimed in
  * `batches` before its records go in and marked done after ClickHouse acknowledged them
- * (insert_distributed_sync: on the shards). A done mark makes a retry a duplicate; another
+ * (each insert into one shard's local table, whole: conn.c's ch_insert). A done mark makes a retry a duplicate; another
  * post's fresh claim makes it wait (the agent retries later); docs/scale-out.md says why this
  * and not ClickHouse's block deduplication. Records of batches that arrive together are
  * inserted together: ClickHouse wants few big inserts, not one per agent batch.
@@ -29,12 +29,18 @@ static void day_of(char *buf, size_t len, int64_t ns)
 	strftime(buf, len, "%Y-%m-%d", &tm);
 }
 
-/* 1: stored before; 0: ours to store; -EAGAIN: another post is storing it; -EIO. */
-static int claims(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
+/* The batch id's rows: claims (0), done marks (1) and releases (2), by post. */
+enum { CLAIM, DONE, RELEASE };
+
+/* 1: stored before; 0: ours to store (*unfinished: a claim of ours or a stale one without
+ * its done mark: the records may be in already); -EAGAIN: another post is storing it now
+ * (a fresh claim it has not released); -EIO. */
+static int claims(struct sv_ch *ch, const struct sv_batch *b, int64_t now, int *unfinished)
 {
+	struct { char post[40]; int64_t claimed, released; } seen[16];
+	int ret, n = 0, i, other = 0;
 	struct ch_rows r;
 	struct sb out, sql;
-	int ret, other = 0;
 	char err[256];
 
 	sb_init(&out);
@@ -50,10 +56,30 @@ static int claims(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
 		pr_warn("clickhouse: %s\n", err);
 	ch_rows_init(&r, &out);
 	while (!ret && ch_next(&r)) {
-		if (ch_i64(&r, 1) == 1)
+		if (ch_i64(&r, 1) == DONE)
 			ret = 1;
-		else if (strcmp(ch_str(&r, 0), ch->post_id) && now - ch_i64(&r, 2) < CLAIM_FRESH_NS)
+		for (i = 0; i < n && strcmp(seen[i].post, ch_str(&r, 0)); i++)
+			;
+		if (i == n && n < 16) {
+			snprintf(seen[n].post, sizeof(seen[n].post), "%s", ch_str(&r, 0));
+			seen[n].claimed = seen[n].released = 0;
+			n++;
+		}
+		if (i == n)
+			continue;
+		if (ch_i64(&r, 1) == CLAIM && ch_i64(&r, 2) > seen[i].claimed)
+			seen[i].claimed = ch_i64(&r, 2);
+		if (ch_i64(&r, 1) == RELEASE && ch_i64(&r, 2) > seen[i].released)
+			seen[i].released = ch_i64(&r, 2);
+	}
+	*unfinished = 0;
+	for (i = 0; i < n; i++) {
+		if (seen[i].claimed <= seen[i].released)
+			continue; /* no claim, or given up */
+		if (strcmp(seen[i].post, ch->post_id) && now - seen[i].claimed < CLAIM_FRESH_NS)
 			other = 1;
+		else
+			*unfinished = 1;
 	}
 	sb_free(&out);
 	sb_free(&sql);
@@ -88,17 +114,23 @@ static int mark(struct sv_ch *ch, const struct sv_batch *b, int64_t now, int sta
 
 /* The batch's records as rows: day, box, id, the record's fields. An id is the batch's
  * hash (33 bits) and the record's place in it (20 bits): unique, and exact in JSON. */
-static void flow_rows(struct sb *s, const struct sv_batch *b)
+static uint64_t batch_hash(const struct sv_batch *b)
 {
-	uint64_t h = 1469598103934665603ULL;
+	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
 	const char *p;
-	size_t i;
 
 	for (p = b->box; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
 	for (p = b->batch_id; *p; p++)
 		h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-	h = (h >> 31) & ((1ULL << 33) - 1);
+	return (h >> 31) & ((1ULL << 33) - 1);
+}
+
+static void flow_rows(struct sb *s, const struct sv_batch *b)
+{
+	uint64_t h = batch_hash(b);
+	size_t i;
+
 	for (i = 0; i < b->n; i++) {
 		row_start(s, (int64_t)b->recs[i].last_ns, b->box);
 		sb_printf(s, "\t%llu", (unsigned long long)((h << 20) | (i & 0xfffff)));
@@ -179,34 +211,74 @@ static int insert_grouped(struct sv_ch *ch, struct pending *me)
 	return ret;
 }
 
+/* Whether the batch's records are in already (an earlier try inserted them, then failed to
+ * mark the batch done): records of its hash, on the days its records have. */
+static int stored_already(struct sv_ch *ch, const struct sv_batch *b)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	struct sb sql, out;
+	char err[256];
+	size_t i;
+	int ret;
+
+	for (i = 0; i < b->n; i++) {
+		lo = b->recs[i].last_ns < lo ? b->recs[i].last_ns : lo;
+		hi = b->recs[i].last_ns > hi ? b->recs[i].last_ns : hi;
+	}
+	sb_init(&sql);
+	sb_init(&out);
+	sb_printf(&sql, "SELECT count() FROM %s WHERE box = ", CH_T(ch, "flows"));
+	ch_quote(&sql, b->box);
+	sb_printf(&sql, " AND bitShiftRight(id, 20) = %llu AND last_ns >= %llu AND last_ns <= %llu"
+		  " AND day >= toDate(toDateTime(intDiv(%llu, 1000000000))) AND day <="
+		  " toDate(toDateTime(intDiv(%llu, 1000000000))) FORMAT TabSeparated",
+		  (unsigned long long)batch_hash(b), (unsigned long long)lo,
+		  (unsigned long long)hi, (unsigned long long)lo, (unsigned long long)hi);
+	ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, -1, sql.buf, NULL, &out, err, sizeof(err));
+	if (ret)
+		pr_warn("clickhouse: %s\n", err);
+	else
+		ret = out.buf && strtoull(out.buf, NULL, 10) == b->n;
+	sb_free(&sql);
+	sb_free(&out);
+	return ret;
+}
+
 int ch_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, int *duplicate)
 {
 	struct sv_ch *ch = sv_ch(st);
 	struct pending me = { 0 };
-	int ret;
+	int ret, unfinished = 0, claimed = 0;
 
 	*duplicate = 0;
-	ret = claims(ch, b, now);
+	ret = claims(ch, b, now, &unfinished);
+	if (ret == 0) {
+		ret = mark(ch, b, now, CLAIM);
+		claimed = !ret;
+	}
 	if (ret == 0)
-		ret = mark(ch, b, now, 0);
-	if (ret == 0)
-		ret = claims(ch, b, now);
+		ret = claims(ch, b, now, &unfinished);
 	if (ret == 1) {
 		*duplicate = 1;
 		return 0;
 	}
 	if (ret == -EAGAIN)
 		pr_warn("batch %s of %s: another post is storing it\n", b->batch_id, b->box);
-	if (ret)
-		return ret;
-	sb_init(&me.rows);
-	flow_rows(&me.rows, b);
-	ret = sb_failed(&me.rows) ? -ENOMEM : b->n ? insert_grouped(ch, &me) : 0;
-	sb_free(&me.rows);
+	if (!ret && unfinished && b->n)
+		ret = stored_already(ch, b);
+	if (ret == 0 && b->n) {
+		sb_init(&me.rows);
+		flow_rows(&me.rows, b);
+		ret = sb_failed(&me.rows) ? -ENOMEM : insert_grouped(ch, &me);
+		sb_free(&me.rows);
+	}
+	if (ret >= 0)
+		ret = mark(ch, b, now, DONE);
 	if (!ret)
 		ret = box_row(ch, b, now);
-	if (!ret)
-		ret = mark(ch, b, now, 1);
+	/* Given up: another post need not wait for our claim to go stale. */
+	if (ret && claimed)
+		mark(ch, b, now, RELEASE);
 	return ret;
 }
 

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "ch_int.h"
 #include "log.h"
 
@@ -72,26 +73,46 @@ static void where_time(struct sb *w, int64_t since, int64_t until)
 	}
 }
 
+/* Runs sql (built in s, freed here); the answer into out. */
+static int fetch(struct sv_ch *ch, struct sb *s, struct sb *out)
+{
+	char err[256];
+	int ret;
+
+	sb_init(out);
+	sb_puts(s, " FORMAT TabSeparated");
+	ret = sb_failed(s) ? -ENOMEM : ch_run(ch, -1, s->buf, NULL, out, err, sizeof(err));
+	if (ret)
+		pr_warn("clickhouse: %s\n", err);
+	sb_free(s);
+	return ret;
+}
+
+/* Calls row for each row of an answer, and frees it. */
+static int walk(struct sb *out, int (*row)(struct ch_rows *r, void *ctx), void *ctx)
+{
+	struct ch_rows r;
+	int ret = 0;
+
+	ch_rows_init(&r, out);
+	while (!ret && ch_next(&r))
+		ret = row(&r, ctx);
+	sb_free(out);
+	return ret;
+}
+
 /* Runs sql (built in s, freed here) and calls row for each answer row. */
 static int each_row(struct sv_ch *ch, struct sb *s, int (*row)(struct ch_rows *r, void *ctx),
 		    void *ctx)
 {
 	struct sb out;
-	struct ch_rows r;
-	char err[256];
-	int ret;
+	int ret = fetch(ch, s, &out);
 
-	sb_init(&out);
-	sb_puts(s, " FORMAT TabSeparated");
-	ret = sb_failed(s) ? -ENOMEM : ch_run(ch, -1, s->buf, NULL, &out, err, sizeof(err));
-	if (ret)
-		pr_warn("clickhouse: %s\n", err);
-	ch_rows_init(&r, &out);
-	while (!ret && ch_next(&r))
-		ret = row(&r, ctx);
-	sb_free(&out);
-	sb_free(s);
-	return ret;
+	if (ret) {
+		sb_free(&out);
+		return ret;
+	}
+	return walk(&out, row, ctx);
 }
 
 struct cb_ctx {
@@ -138,25 +159,72 @@ static int flow_row(struct ch_rows *r, void *p)
 	return ((sv_flow_row_cb)c->cb)(c->ctx, &row);
 }
 
-int ch_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
-	     int offset, sv_flow_row_cb cb, void *ctx)
+/* Fetches a page of flows whose last_ns is at least since into out. */
+static int flows_page(struct sv_ch *ch, const struct sv_filter *f, int64_t since,
+		      const char *sort, int limit, int offset, struct sb *out)
 {
-	struct sv_ch *ch = sv_ch(st);
-	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
 	int desc = sort[0] == '-';
 	struct sb w, s;
 
 	sb_init(&w);
 	sb_init(&s);
 	where_common(&w, f);
-	where_time(&w, f->since_ns, f->until_ns);
+	where_time(&w, since, f->until_ns);
 	where_fields(&w, f);
 	/* id breaks ties so pages never repeat or skip a record. */
 	sb_printf(&s, "SELECT id, box%s FROM %s%s ORDER BY %s %s, id %s LIMIT %d, %d",
 		  ch_flow_cols, CH_T(ch, "flows"), w.buf ? w.buf : "", sort + desc,
 		  desc ? "DESC" : "ASC", desc ? "DESC" : "ASC", offset, limit);
 	sb_free(&w);
-	return each_row(ch, &s, flow_row, &c);
+	return fetch(ch, &s, out);
+}
+
+static size_t lines(const struct sb *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->len; i++)
+		n += s->buf[i] == '\n';
+	return n;
+}
+
+/* The newest records first (the dashboard's default) would sort the whole range: ClickHouse
+ * 18.16 does not read a table in its sort order. So the last hour, then the last day, are
+ * asked first: a full page from one of them is the page of the whole range, as every record
+ * outside it is older than every record in it. */
+int ch_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
+	     int offset, sv_flow_row_cb cb, void *ctx)
+{
+	static const int64_t windows[] = { 3600000000000LL, 86400000000000LL };
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
+	int64_t end = f->until_ns, since;
+	struct timespec now;
+	struct sb out;
+	size_t i;
+	int ret;
+
+	if (end == INT64_MAX) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		end = now.tv_sec * 1000000000LL;
+	}
+	for (i = 0; !strcmp(sort, "-last_ns") && i < sizeof(windows) / sizeof(windows[0]); i++) {
+		since = end - windows[i];
+		if (since <= f->since_ns)
+			break;
+		ret = flows_page(ch, f, since, sort, limit, offset, &out);
+		if (!ret && lines(&out) == (size_t)limit)
+			return walk(&out, flow_row, &c);
+		sb_free(&out);
+		if (ret)
+			return ret;
+	}
+	ret = flows_page(ch, f, f->since_ns, sort, limit, offset, &out);
+	if (ret) {
+		sb_free(&out);
+		return ret;
+	}
+	return walk(&out, flow_row, &c);
 }
 
 static int series_row(struct ch_rows *r, void *p)

@@ -54,8 +54,8 @@ static const struct {
 	  " src_addr String, dst_addr String, src_port UInt16, dst_port UInt16, hops String,"
 	  " lost String, has_lost UInt8",
 	  "MergeTree PARTITION BY day ORDER BY first_ns" },
-	{ "path_seg", "day Date DEFAULT toDate(toDateTime(minute * 60)), minute Int64, from_box String, from_iface String,"
-	  " from_dir UInt8, to_box String, to_iface String, to_dir UInt8, seen UInt64,"
+	{ "path_seg", "day Date DEFAULT toDate(toDateTime(minute * 60)), minute Int64,"
+	  " from_box String, from_iface String, from_dir UInt8, to_box String, to_iface String, to_dir UInt8, seen UInt64,"
 	  " lost UInt64, lat_n UInt64, lat_sum Int64, lat_min Int64, lat_max Int64,"
 	  " hist_b Array(UInt16), hist_n Array(UInt64)",
 	  "MergeTree PARTITION BY day ORDER BY (minute, from_box, to_box)" },
