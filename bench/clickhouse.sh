@@ -13,6 +13,7 @@ TOKEN=bench-token-123
 PORT=$((30000 + $$ % 20000))
 TOTAL=${CH_BENCH_FLOWS:-100000000}
 TCK=$(getconf CLK_TCK)
+SEED=$$
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
 ch_start 1 || { echo "ClickHouse does not start (make deps installs it)"; exit 1; }
@@ -34,8 +35,11 @@ load() {
 	per=$((n / (2 * $#)))
 	for p in "$@"; do
 		for i in 1 2; do
+			# Distinct seeds: two senders of one seed would send the same batch ids,
+			# which the store keeps once.
+			SEED=$((SEED + 1))
 			"$LOAD" -u "http://127.0.0.1:$((PORT + p))" -t "$TOKEN" -n "$per" -b 20000 \
-				-r "$secs" -s $RANDOM -w "$go" >"$SV_TMP/l$p$i" &
+				-r "$secs" -s "$SEED" -w "$go" >"$SV_TMP/l$p$i" &
 			pids+=($!)
 		done
 	done
