@@ -10,7 +10,7 @@
 POST=$SV_ROOT/build/sitevisor-post
 LOAD=$SV_ROOT/build/bench/ingest_load
 TOKEN=bench-token-123
-PORT=$((30000 + $$ % 20000))
+PORT=$((20000 + $$ % 10000)) # below the ClickHouse servers' (tests/clickhouse.sh)
 TOTAL=${CH_BENCH_FLOWS:-100000000}
 TCK=$(getconf CLK_TCK)
 SEED=$$

@@ -72,7 +72,7 @@ ch_down() {
 
 # ch_start N: N servers, ports from a base of our run id, one cluster "sv" over them.
 ch_start() {
-	local n=$1 k base=$((30000 + ($$ % 1000) * 10))
+	local n=$1 k base=$((40000 + ($$ % 500) * 10))
 	command -v clickhouse-server >/dev/null || return 1
 	CH_TCP=()
 	for ((k = 0; k < n; k++)); do
