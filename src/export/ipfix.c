@@ -383,12 +383,36 @@ static int templates_due(const struct sv_ipfix *x)
 	       mono_ns() - x->tmpl_ns >= x->tmpl_interval_ns;
 }
 
+/* Bytes of the longest template record. */
+static size_t template_max(void)
+{
+	size_t max = 0;
+	int t;
+
+	for (t = 0; t < SV_TMPL_MAX; t++)
+		if (sv_ipfix_template_len(t) > max)
+			max = sv_ipfix_template_len(t);
+	return max;
+}
+
+/* The templates in a message of their own, or one message each when together they pass
+ * the mtu (one always fits: sv_ipfix_open checks). */
 static void send_templates(struct sv_ipfix *x)
 {
+	int t;
+
 	sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
-	sv_ipfix_msg_add_templates(&x->m); /* fits: the smallest mtu is bigger */
-	x->open = 1;
-	send_msg(x);
+	if (!sv_ipfix_msg_add_templates(&x->m)) {
+		x->open = 1;
+		send_msg(x);
+		return;
+	}
+	for (t = 0; t < SV_TMPL_MAX; t++) {
+		sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
+		sv_ipfix_msg_add_template(&x->m, t);
+		x->open = 1;
+		send_msg(x);
+	}
 }
 
 static void begin_msg(struct sv_ipfix *x)
@@ -451,7 +475,7 @@ int sv_ipfix_open(const struct sv_ipfix_cfg *cfg, struct sv_ipfix **out)
 	x->tmpl_interval_ns = (__u64)cfg->template_interval * NS_PER_SEC;
 	x->tmpl_fit = fit + sv_ipfix_templates_len() <= x->mtu;
 	x->backoff_ms = BACKOFF_MIN_MS;
-	if (fit > x->mtu || SV_IPFIX_HDR_LEN + sv_ipfix_templates_len() > x->mtu) {
+	if (fit > x->mtu || SV_IPFIX_HDR_LEN + SV_IPFIX_SET_HDR_LEN + template_max() > x->mtu) {
 		pr_warn("--ipfix-mtu %zu is too small for a record\n", x->mtu);
 		return -EINVAL;
 	}

@@ -39,6 +39,8 @@ struct sv_ipfix_msg {
 
 /* Bytes of the template set (with its header) and of the largest data record. */
 size_t sv_ipfix_templates_len(void);
+/* Bytes of one template record (without a set header). */
+size_t sv_ipfix_template_len(enum sv_ipfix_tmpl t);
 size_t sv_ipfix_record_max(void);
 /* Fields in a template, and the record length it describes: the fixed fields of its kind,
  * then the record's fields marked IPFIX(id) in flowrec.h, the same in every template. */
@@ -52,6 +54,8 @@ enum sv_ipfix_tmpl sv_ipfix_tmpl_of(const struct sv_flow_key *k);
 void sv_ipfix_msg_begin(struct sv_ipfix_msg *m, __u8 *buf, size_t cap);
 /* Each returns -ENOSPC, leaving the message as it was, when it would pass cap. */
 int sv_ipfix_msg_add_templates(struct sv_ipfix_msg *m);
+/* One template in a set of its own, for an mtu too small for all of them together. */
+int sv_ipfix_msg_add_template(struct sv_ipfix_msg *m, enum sv_ipfix_tmpl t);
 /* A record, its addresses, MACs and interface from the kernel's key k it was made from. */
 int sv_ipfix_msg_add_record(struct sv_ipfix_msg *m, const struct sv_flow_key *k,
 			    const struct sv_rec *r);
