@@ -65,7 +65,7 @@ void ch_tsv(struct sb *s, const char *text);
 /* A TabSeparated answer's rows, unescaped in place. */
 struct ch_rows {
 	char *p, *end;
-	char *f[48];
+	char *f[2 + SV_REC_NFIELDS + 16]; /* id, box and a record, or fewer */
 	int n;
 };
 void ch_rows_init(struct ch_rows *r, struct sb *answer);
