@@ -360,9 +360,14 @@ static int read_password(const char *path, char *buf, size_t len)
 /* The store: --store's ClickHouse places if given, else the --db file. */
 static int open_store(struct post_opts *o, struct sv_store **st)
 {
-	struct sv_store_cfg cfg = { .places = &o->db, .n_places = 1, .cluster = o->store_cluster };
-	char msg[256], password[256];
+	char msg[256], password[256], writer[320];
+	struct sv_store_cfg cfg = { .places = &o->db, .n_places = 1, .cluster = o->store_cluster,
+				    .writer = writer };
 	int err;
+
+	gethostname(msg, sizeof(msg));
+	msg[sizeof(msg) - 1] = 0;
+	snprintf(writer, sizeof(writer), "%s %s", msg, o->listen.v[0]);
 
 	if (o->store.n) {
 		cfg.places = o->store.v;

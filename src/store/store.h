@@ -38,6 +38,9 @@ struct sv_store_cfg {
 	const char *const *places;
 	int n_places;
 	const char *cluster, *password;
+	/* This writer among the store's others, the same after a restart (the post: its host
+	 * and first --listen); NULL: a new one each time. */
+	const char *writer;
 };
 
 /* sv_store_open for a whole configuration: the first place chooses the backend. */

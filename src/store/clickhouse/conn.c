@@ -285,8 +285,14 @@ static int ch_open(const struct sv_store_cfg *cfg, struct sv_store **out, char *
 			snprintf(ch->cluster, sizeof(ch->cluster), "%s", cfg->cluster);
 		}
 	}
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+	/* A post restarted after dying mid-batch finds its own claim, not a stranger's. */
+	if (cfg->writer) {
+		rnd = 1469598103934665603ULL; /* FNV-1a */
+		for (const char *p = cfg->writer; *p; p++)
+			rnd = (rnd ^ (unsigned char)*p) * 1099511628211ULL;
+	} else if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd)) {
 		rnd = (uint64_t)(uintptr_t)ch;
+	}
 	snprintf(ch->post_id, sizeof(ch->post_id), "%016llx", (unsigned long long)rnd);
 	if (!ret)
 		ret = ch_schema(ch, err, errlen);

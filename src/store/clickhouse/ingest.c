@@ -72,11 +72,14 @@ static int claims(struct sv_ch *ch, const struct sv_batch *b, int64_t now, int *
 		if (ch_i64(&r, 1) == RELEASE && ch_i64(&r, 2) > seen[i].released)
 			seen[i].released = ch_i64(&r, 2);
 	}
+	/* A claim given up may still have stored the records (an insert ClickHouse finished
+	 * after the post stopped waiting): unfinished, but no reason to wait. */
 	*unfinished = 0;
 	for (i = 0; i < n; i++) {
-		if (seen[i].claimed <= seen[i].released)
-			continue; /* no claim, or given up */
-		if (strcmp(seen[i].post, ch->post_id) && now - seen[i].claimed < CLAIM_FRESH_NS)
+		if (!seen[i].claimed)
+			continue;
+		if (strcmp(seen[i].post, ch->post_id) && now - seen[i].claimed < CLAIM_FRESH_NS &&
+		    seen[i].claimed > seen[i].released)
 			other = 1;
 		else
 			*unfinished = 1;
