@@ -72,6 +72,8 @@ static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *da
 		snprintf(err, errlen, "%.*s", (int)strcspn(a->buf ? a->buf : "", "\n"),
 			 a->buf ? a->buf : "");
 	sb_free(&answer);
+	if (rc == CURLE_COULDNT_CONNECT)
+		return -ECONNREFUSED; /* nothing was sent */
 	return rc == CURLE_OK && status == 200 ? 0 : -EIO;
 }
 
@@ -82,21 +84,23 @@ int ch_run(struct sv_ch *ch, int k, const char *sql, const struct sb *data, stru
 	size_t len = out ? out->len : 0;
 
 	if (k >= 0)
-		return request(ch, k, sql, data, out, err, errlen);
+		return request(ch, k, sql, data, out, err, errlen) ? -EIO : 0;
 	/* Any shard can answer through the Distributed tables: one that is down is skipped. */
 	start = __atomic_fetch_add(&ch->next, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < ch->n_shards && ret; i++) {
 		if (out)
 			out->len = len;
-		ret = request(ch, (start + i) % ch->n_shards, sql, data, out, err, errlen);
+		ret = request(ch, (int)(((unsigned int)start + i) % ch->n_shards), sql, data, out,
+			      err, errlen);
 	}
-	return ret;
+	return ret ? -EIO : 0;
 }
 
 int ch_insert(struct sv_ch *ch, const char *table, const char *cols, int64_t key,
 	      const struct sb *rows)
 {
-	int i, k, n = key < 0 ? ch->n_shards : 1, ret = -EIO;
+	int i, n = key < 0 ? ch->n_shards : 1, ret = -EIO;
+	uint64_t k;
 	char err[256];
 	struct sb sql;
 
@@ -107,11 +111,15 @@ int ch_insert(struct sv_ch *ch, const char *table, const char *cols, int64_t key
 		sb_free(&sql);
 		return -ENOMEM;
 	}
-	/* One shard's local table: one block, stored whole or not at all. */
-	k = key < 0 ? __atomic_fetch_add(&ch->next, 1, __ATOMIC_RELAXED) : key;
-	for (i = 0; i < n && ret; i++)
-		ret = request(ch, (int)((k + i) % ch->n_shards), sql.buf, rows, NULL, err,
-			      sizeof(err));
+	/* One shard's local table: one block, stored whole or not at all. The next shard only
+	 * if this one was not even reached: one that went away during the insert may have
+	 * stored it (ingest.c's next try counts the records before inserting them again). */
+	k = key < 0 ? (unsigned int)__atomic_fetch_add(&ch->next, 1, __ATOMIC_RELAXED) :
+		      (uint64_t)key;
+	for (i = 0; i < n && (i == 0 || ret == -ECONNREFUSED); i++)
+		ret = request(ch, (int)((k + i) % (uint64_t)ch->n_shards), sql.buf, rows, NULL,
+			      err, sizeof(err));
+	ret = ret ? -EIO : 0;
 	if (ret)
 		pr_warn("clickhouse: inserting into %s: %s\n", table, err);
 	sb_free(&sql);
