@@ -47,11 +47,10 @@ static inline struct sv_ch *sv_ch(struct sv_store *st)
 
 /* --- conn.c --- */
 
-/* Runs sql on shard k (-1: the first that answers, from a rotating start), with data as
- * the insert's rows (NULL: none); the answer into out (may be NULL). err gets ClickHouse's
- * first line. 0, or -EIO. */
-int ch_run(struct sv_ch *ch, int k, const char *sql, const struct sb *data, struct sb *out,
-	   char *err, size_t errlen);
+/* Runs sql (not an insert: ch_insert) on shard k (-1: the first that answers, from a
+ * rotating start); the answer into out (may be NULL). err gets ClickHouse's first line.
+ * 0, or -EIO. */
+int ch_run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *err, size_t errlen);
 /* Inserts rows (TabSeparated) into table's local table (cols: the columns given, NULL: all)
  * on one shard: key % shards for rows whose versions must share a shard, else (key -1) any
  * shard that takes them whole. 0, -ENOMEM or -EIO (said). */

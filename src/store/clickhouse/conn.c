@@ -77,20 +77,19 @@ static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *da
 	return rc == CURLE_OK && status == 200 ? 0 : -EIO;
 }
 
-int ch_run(struct sv_ch *ch, int k, const char *sql, const struct sb *data, struct sb *out,
-	   char *err, size_t errlen)
+int ch_run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *err, size_t errlen)
 {
 	int i, start, ret = -EIO;
 	size_t len = out ? out->len : 0;
 
 	if (k >= 0)
-		return request(ch, k, sql, data, out, err, errlen) ? -EIO : 0;
+		return request(ch, k, sql, NULL, out, err, errlen) ? -EIO : 0;
 	/* Any shard can answer through the Distributed tables: one that is down is skipped. */
 	start = __atomic_fetch_add(&ch->next, 1, __ATOMIC_RELAXED);
 	for (i = 0; i < ch->n_shards && ret; i++) {
 		if (out)
 			out->len = len;
-		ret = request(ch, (int)(((unsigned int)start + i) % ch->n_shards), sql, data, out,
+		ret = request(ch, (int)(((unsigned int)start + i) % ch->n_shards), sql, NULL, out,
 			      err, errlen);
 	}
 	return ret ? -EIO : 0;

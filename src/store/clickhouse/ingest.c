@@ -51,7 +51,7 @@ static int claims(struct sv_ch *ch, const struct sv_batch *b, int64_t now, int *
 	sb_puts(&sql, " AND batch_id = ");
 	ch_quote(&sql, b->batch_id);
 	sb_puts(&sql, " FORMAT TabSeparated");
-	ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, -1, sql.buf, NULL, &out, err, sizeof(err));
+	ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, -1, sql.buf, &out, err, sizeof(err));
 	if (ret)
 		pr_warn("clickhouse: %s\n", err);
 	ch_rows_init(&r, &out);
@@ -237,7 +237,7 @@ static int stored_already(struct sv_ch *ch, const struct sv_batch *b)
 		  " toDate(toDateTime(intDiv(%llu, 1000000000))) FORMAT TabSeparated",
 		  (unsigned long long)batch_hash(b), (unsigned long long)lo,
 		  (unsigned long long)hi, (unsigned long long)lo, (unsigned long long)hi);
-	ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, -1, sql.buf, NULL, &out, err, sizeof(err));
+	ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, -1, sql.buf, &out, err, sizeof(err));
 	if (ret)
 		pr_warn("clickhouse: %s\n", err);
 	else
@@ -335,7 +335,7 @@ static int drop_partitions(struct sv_ch *ch, int k, int64_t before, int64_t roll
 	sb_init(&out);
 	snprintf(sql, sizeof(sql), "SELECT DISTINCT table, partition FROM system.parts WHERE"
 		 " database = '%s' AND active FORMAT TabSeparated", ch->db);
-	ret = ch_run(ch, k, sql, NULL, &out, err, sizeof(err));
+	ret = ch_run(ch, k, sql, &out, err, sizeof(err));
 	ch_rows_init(&r, &out);
 	while (!ret && ch_next(&r)) {
 		if (!expired(ch_str(&r, 0), ch_str(&r, 1), before, rollup_before))
@@ -346,12 +346,12 @@ static int drop_partitions(struct sv_ch *ch, int k, int64_t before, int64_t roll
 		if (strchr(r.f[1], '-'))
 			snprintf(sql, sizeof(sql), "ALTER TABLE %s DROP PARTITION '%s'",
 				 ch_str(&r, 0), ch_str(&r, 1));
-		ret = ch_run(ch, k, sql, NULL, NULL, err, sizeof(err));
+		ret = ch_run(ch, k, sql, NULL, err, sizeof(err));
 	}
 	if (!ret) {
 		snprintf(sql, sizeof(sql), "ALTER TABLE alerts_local DELETE WHERE last_ns < %lld",
 			 (long long)before);
-		ret = ch_run(ch, k, sql, NULL, NULL, err, sizeof(err));
+		ret = ch_run(ch, k, sql, NULL, err, sizeof(err));
 	}
 	if (ret)
 		pr_warn("clickhouse: retention on %s: %s\n", ch->shard[k].url, err);

@@ -81,7 +81,7 @@ static int fetch(struct sv_ch *ch, struct sb *s, struct sb *out)
 
 	sb_init(out);
 	sb_puts(s, " FORMAT TabSeparated");
-	ret = sb_failed(s) ? -ENOMEM : ch_run(ch, -1, s->buf, NULL, out, err, sizeof(err));
+	ret = sb_failed(s) ? -ENOMEM : ch_run(ch, -1, s->buf, out, err, sizeof(err));
 	if (ret)
 		pr_warn("clickhouse: %s\n", err);
 	sb_free(s);
@@ -385,7 +385,7 @@ static int64_t scalar(struct sv_ch *ch, struct sb *s)
 
 	sb_init(&out);
 	sb_puts(s, " FORMAT TabSeparated");
-	if (!sb_failed(s) && !ch_run(ch, -1, s->buf, NULL, &out, err, sizeof(err)) && out.buf)
+	if (!sb_failed(s) && !ch_run(ch, -1, s->buf, &out, err, sizeof(err)) && out.buf)
 		v = strtoll(out.buf, NULL, 10);
 	sb_free(&out);
 	sb_free(s);
@@ -405,7 +405,7 @@ int64_t ch_size(struct sv_store *st)
 		 " database = '%s' AND active FORMAT TabSeparated", ch->db);
 	for (k = 0; k < ch->n_shards; k++) {
 		sb_init(&out);
-		if (ch_run(ch, k, sql, NULL, &out, err, sizeof(err)) || !out.buf) {
+		if (ch_run(ch, k, sql, &out, err, sizeof(err)) || !out.buf) {
 			sb_free(&out);
 			return -1;
 		}

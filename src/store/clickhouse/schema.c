@@ -98,7 +98,7 @@ static const char *const views[] = {
 static int run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *err,
 	       size_t errlen)
 {
-	return ch_run(ch, k, sql, NULL, out, err, errlen);
+	return ch_run(ch, k, sql, out, err, errlen);
 }
 
 /* Adds the columns of fields the list has and shard k's flows table lacks. */

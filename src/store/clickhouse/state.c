@@ -28,7 +28,7 @@ static int query(struct sv_ch *ch, struct sb *sql, struct sb *out)
 
 	sb_init(out);
 	sb_puts(sql, " FORMAT TabSeparated");
-	ret = sb_failed(sql) ? -ENOMEM : ch_run(ch, -1, sql->buf, NULL, out, err, sizeof(err));
+	ret = sb_failed(sql) ? -ENOMEM : ch_run(ch, -1, sql->buf, out, err, sizeof(err));
 	if (ret)
 		pr_warn("clickhouse: %s\n", err);
 	sb_free(sql);
