@@ -49,7 +49,7 @@ static inline struct sv_ch *sv_ch(struct sv_store *st)
 
 /* Runs sql (not an insert: ch_insert) on shard k (-1: the first that answers, from a
  * rotating start); the answer into out (may be NULL). err gets ClickHouse's first line.
- * 0, or -EIO. */
+ * 0, -ETIMEDOUT (a read over the store's query budget), or -EIO. */
 int ch_run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *err, size_t errlen);
 /* Inserts rows (TabSeparated) into table's local table (cols: the columns given, NULL: all)
  * on one shard: key % shards for rows whose versions must share a shard, else (key -1) any

@@ -41,6 +41,10 @@ static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *da
 	sb_puts(&url, sh->url);
 	if (sh->has_db)
 		sb_printf(&url, "?database=%s", ch->db);
+	/* A read within the post's query budget (whole seconds, at least one). */
+	if (!data && ch->base.query_budget_ns > 0)
+		sb_printf(&url, "%smax_execution_time=%lld", sh->has_db ? "&" : "?",
+			  (long long)((ch->base.query_budget_ns + 999999999) / 1000000000));
 	if (data) {
 		q = curl_easy_escape(tl_curl, sql, 0);
 		sb_printf(&url, "%squery=%s", sh->has_db ? "&" : "?", q ? q : "");
@@ -71,28 +75,42 @@ static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *da
 	else if (status != 200)
 		snprintf(err, errlen, "%.*s", (int)strcspn(a->buf ? a->buf : "", "\n"),
 			 a->buf ? a->buf : "");
+	if (rc == CURLE_OK && a->buf && !strncmp(a->buf, "Code: 159,", 10)) {
+		sb_free(&answer);
+		return -ETIMEDOUT; /* TIMEOUT_EXCEEDED: over the query budget */
+	}
 	sb_free(&answer);
 	if (rc == CURLE_COULDNT_CONNECT)
 		return -ECONNREFUSED; /* nothing was sent */
 	return rc == CURLE_OK && status == 200 ? 0 : -EIO;
 }
 
-int ch_run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *err, size_t errlen)
+/* Any shard can answer through the Distributed tables: one that is down is skipped. */
+static int each_shard(struct sv_ch *ch, const char *sql, struct sb *out, char *err,
+		      size_t errlen)
 {
-	int i, start, ret = -EIO;
 	size_t len = out ? out->len : 0;
+	int i, start, ret = -EIO;
 
-	if (k >= 0)
-		return request(ch, k, sql, NULL, out, err, errlen) ? -EIO : 0;
-	/* Any shard can answer through the Distributed tables: one that is down is skipped. */
 	start = __atomic_fetch_add(&ch->next, 1, __ATOMIC_RELAXED);
-	for (i = 0; i < ch->n_shards && ret; i++) {
+	for (i = 0; i < ch->n_shards && ret && ret != -ETIMEDOUT; i++) {
 		if (out)
 			out->len = len;
 		ret = request(ch, (int)(((unsigned int)start + i) % ch->n_shards), sql, NULL, out,
 			      err, errlen);
 	}
-	return ret ? -EIO : 0;
+	return ret;
+}
+
+int ch_run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *err, size_t errlen)
+{
+	int ret;
+
+	if (k >= 0)
+		ret = request(ch, k, sql, NULL, out, err, errlen);
+	else
+		ret = each_shard(ch, sql, out, err, errlen);
+	return ret == -ETIMEDOUT ? ret : ret ? -EIO : 0;
 }
 
 int ch_insert(struct sv_ch *ch, const char *table, const char *cols, int64_t key,
