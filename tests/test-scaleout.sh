@@ -11,6 +11,7 @@
 need_root scaleout
 POST=$SV_ROOT/build/sitevisor-post
 TOKEN=scaleout-token-$RUN_ID
+ADMIN=scaleout-admin-$RUN_ID
 
 ch_start 2 || { fail "two ClickHouse shards start"; finish; }
 
@@ -18,7 +19,8 @@ ch_start 2 || { fail "two ClickHouse shards start"; finish; }
 POST_PID=()
 post_start() {
 	rm -f "$SV_TMP/p$1.sock"
-	bg "$POST" --listen "unix:$SV_TMP/p$1.sock" --token "$TOKEN" "${CH_STORE[@]}" \
+	bg "$POST" --listen "unix:$SV_TMP/p$1.sock" --token "$TOKEN" --admin-token "$ADMIN" \
+		"${CH_STORE[@]}" \
 		2>>"$SV_TMP/p$1.err"
 	POST_PID[$1]=$BG_PID
 	wait_for 20 test -S "$SV_TMP/p$1.sock"
@@ -52,7 +54,7 @@ check_eq "...counted once, read through either post" "7 7" \
 	"$(post_sum 1 packets box=twice) $(post_sum 2 packets box=twice)"
 
 # --- a TAP rule set through post 2 is served by post 1 ---
-id=$(curl -s --unix-socket "$SV_TMP/p2.sock" -H "Authorization: Bearer $TOKEN" -X POST \
+id=$(curl -s --unix-socket "$SV_TMP/p2.sock" -H "Authorization: Bearer $ADMIN" -X POST \
 	--data '{"rule":"--from ea --to eb udp"}' "http://post/api/v1/taps?box=boxq" | jq .id)
 check_eq "a TAP rule set through post 2 is served by post 1" '"--from ea --to eb udp"' \
 	"$(api 1 "taps?box=boxq" | jq -c ".taps[] | select(.id == $id) | .rule")"
@@ -123,6 +125,6 @@ flow "C -> B, ingress at B" boxb ed ingress 9502 300 200
 flow "B -> A, egress at B" boxb eb egress 9503 225 300
 flow "B -> A, ingress at A" boxa ea ingress 9503 225 300
 check "post 1 was killed: agents failed over to post 2" grep -q . "$SV_TMP/p2.err"
-sed -n 's/^/post1: /p' "$SV_TMP/p1.err" | tail -3
-sed -n 's/^/post2: /p' "$SV_TMP/p2.err" | tail -3
+sed -n 's/^/post1: /p' "$SV_TMP/p1.err" | grep -v "Couldn't connect\|Code: 279" | tail -20
+sed -n 's/^/post2: /p' "$SV_TMP/p2.err" | grep -v "Couldn't connect\|Code: 279" | tail -20
 finish
