@@ -36,6 +36,7 @@ INC_lib          := src/lib $(INC_include)
 INC_export       := src/export $(INC_lib)
 INC_store        := src/store $(INC_export)
 INC_store/sqlite := src/store/sqlite $(INC_store)
+INC_store/clickhouse := src/store/clickhouse $(INC_store)
 INC_api          := src/api $(INC_store)
 INC_agent        := src/agent $(INC_api) $(BUILD)
 INC_agent/tap    := src/agent/tap $(INC_agent)
@@ -55,7 +56,8 @@ LIB_OBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/lib/*.c))
 AGENT_OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/agent/*.c src/agent/tap/*.c \
 						  src/export/*.c)) $(LIB_OBJS)
 POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/*.c \
-						  src/store/sqlite/*.c src/api/*.c src/export/*.c)) \
+						  src/store/sqlite/*.c src/store/clickhouse/*.c \
+						  src/api/*.c src/export/*.c)) \
 	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
 BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
@@ -224,6 +226,7 @@ test: check
 bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/run.sh
 	$(Q)bash bench/post.sh
+	$(Q)bash bench/clickhouse.sh
 	$(Q)bash bench/capture.sh
 	$(Q)bash bench/tap.sh
 

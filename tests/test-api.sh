@@ -6,6 +6,16 @@
 . "$(dirname "$0")/lib.sh"
 POST=$SV_ROOT/build/sitevisor-post
 TOKEN=ingest-token-1234
+# STORE=clickhouse (tests/test-api-clickhouse.sh): the same assertions with the post over
+# CH_SHARDS ClickHouse servers of its own; what only a SQLite file has is checked there only.
+DB=(--db "$SV_TMP/api.db")
+DB_CONF="db $SV_TMP/api.db"
+if [ "${STORE:-sqlite}" = clickhouse ]; then
+	. "$(dirname "$0")/clickhouse.sh"
+	ch_start "${CH_SHARDS:-1}" || { fail "ClickHouse servers start"; finish; }
+	DB=("${CH_STORE[@]}")
+	DB_CONF=$(printf '%s %s\n' "${DB[@]}" | sed 's/^--//')
+fi
 # A free port per run: 20000 + something of our run id.
 PORT=$((20000 + $$ % 20000))
 URL=http://127.0.0.1:$PORT
@@ -59,7 +69,7 @@ hdr() { printf '{"type":"batch","batch_id":"%s","box":"%s","agent_version":"0.1.
 	rec b2 eth0 egress 6 198.18.0.5 198.18.0.2 40001 443 100 150000 30
 } >"$SV_TMP/b2.ndjson"
 
-start main --db "$SV_TMP/api.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" || { fail "post starts"; finish; }
+start main "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" || { fail "post starts"; finish; }
 
 # --- ingest, exactly once ---
 check_eq "ingest b1" '{"accepted":6,"skipped":1,"duplicate":false}' "$(ingest "$SV_TMP/b1.ndjson" | head -1)"
@@ -201,7 +211,7 @@ check_eq "nothing stored for a malformed batch's id" '{"accepted":2,"skipped":0,
 stop_pid "$POST_PID"
 check_eq "post stops cleanly" 0 $?
 head -c 5000 /dev/zero | tr '\0' 'x' >"$SV_TMP/big"
-start small --db "$SV_TMP/api.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --max-body 2048 \
+start small "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" --max-body 2048 \
 	--read-token read-token-5678
 err "body over --max-body" 413 "/api/v1/ingest" -H "Authorization: Bearer $TOKEN" --data-binary @"$SV_TMP/big"
 err "chunked body over --max-body" 413 "/api/v1/ingest" -H "Authorization: Bearer $TOKEN" -H "Transfer-Encoding: chunked" --data-binary @"$SV_TMP/big"
@@ -217,7 +227,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$SV_TMP/key.pem" -out "$SV_TM
 cat >"$SV_TMP/post.conf" <<CONF
 # a config file: same names as the long options
 listen = 127.0.0.1:$PORT
-db $SV_TMP/api.db
+$DB_CONF
 token $TOKEN
 tls-cert = $SV_TMP/cert.pem
 tls-key = $SV_TMP/key.pem
@@ -229,6 +239,7 @@ check_eq "TLS: plain HTTP gets no answer" 000 "$(status /api/v1/boxes --max-time
 stop_pid "$POST_PID"
 
 # --- schema upgrade in place, and retention ---
+if [ "${STORE:-sqlite}" = sqlite ]; then
 sqlite3 "$SV_TMP/old.db" <"$SV_ROOT/tests/fixtures/schema-v1.sql"
 start upgrade --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 36500
 check_eq "upgrade: schema now at the current version" \
@@ -240,7 +251,9 @@ check_eq "upgrade: top talkers of old records from the new rollups" '["198.51.10
 check_eq "upgrade: old batch ids still deduplicate" true \
 	"$(printf '%s\n' "$(hdr oldbox-1-1 oldbox '[]')" >"$SV_TMP/old.ndjson"; ingest "$SV_TMP/old.ndjson" | head -1 | jq .duplicate)"
 stop_pid "$POST_PID"
-start retention --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 36500
+DB=(--db "$SV_TMP/old.db")
+fi
+start retention "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 36500
 {
 	hdr ret-1 retbox '[]'
 	BASE=$(($(date +%s) - 8 * 86400)) rec retbox eth0 egress 17 198.18.0.1 198.18.0.2 1 2 1 100 0
@@ -248,10 +261,15 @@ start retention --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN
 } >"$SV_TMP/ret.ndjson"
 ingest "$SV_TMP/ret.ndjson" >/dev/null
 stop_pid "$POST_PID"
-start retention --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 7
+start retention "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 7
 check_eq "retention: only records older than it are pruned" 1 "$(count "box=retbox&since=$(($(date +%s) - 9 * 86400))")"
 stop_pid "$POST_PID"
-check_eq "a newer schema is refused" 1 "$(sqlite3 "$SV_TMP/old.db" 'PRAGMA user_version = 99'; "$POST" --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" 2>&1 | grep -c 'newer than this post')"
+if [ "${STORE:-sqlite}" = sqlite ]; then
+	sqlite3 "$SV_TMP/old.db" 'PRAGMA user_version = 99'
+else
+	ch_query 0 "INSERT INTO sv.sv_schema_local VALUES (99)"
+fi
+check_eq "a newer schema is refused" 1 "$("$POST" "${DB[@]}" --listen "127.0.0.1:$PORT" 2>&1 | grep -c 'newer than this post')"
 
 # --- user errors at start: one line, non-zero status ---
 perr() { # NAME STATUS PATTERN ARGS...

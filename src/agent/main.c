@@ -47,7 +47,7 @@ struct sv_opts {
 	unsigned int vxlan_port;
 	int json;
 	int attach; /* enum sv_attach_mode */
-	const char *post; /* NULL: no delivery */
+	struct sv_strv post; /* none: no delivery; several: one site's posts (issue 14) */
 	const char *token, *token_file, *post_ca, *spool;
 	unsigned int spool_max; /* MiB */
 	unsigned int drain_timeout;
@@ -167,9 +167,11 @@ static const struct sv_opt agent_opts[] = {
 	{ "attach", 0, SV_OPT_ENUM, SV_FIELD(struct sv_opts, attach), .words = attach_modes,
 	  .def = "auto",
 	  .help = "tcx links where the kernel has them (auto), only tcx, or clsact filters (tc)" },
-	{ "post", 0, TEXT(post), .metavar = "URL",
+	{ "post", 0, SV_OPT_STRS, SV_FIELD(struct sv_opts, post), .max = SV_DELIVER_MAX_POSTS,
+	  .metavar = "URL",
 	  .help = "deliver records to the post: http://HOST:PORT, https://HOST:PORT or "
-		  "unix:/PATH (then flow records reach stdout only with --json)" },
+		  "unix:/PATH (then flow records reach stdout only with --json); repeatable: "
+		  "the posts of one site, which batches fail over between" },
 	{ "token", 0, TEXT(token), .flags = SV_OPT_NONEMPTY, .needs = "post", .metavar = "TOKEN",
 	  .help = "the post's ingest token" },
 	{ "token-file", 0, TEXT(token_file), .flags = SV_OPT_NONEMPTY, .needs = "post",
@@ -250,7 +252,7 @@ static int check_post_opts(const struct sv_opts *o)
 {
 	const char *p;
 
-	if (!o->post)
+	if (!o->post.n)
 		return 0;
 	if (!o->token && !o->token_file) {
 		pr_warn("--post needs --token or --token-file\n");
@@ -723,7 +725,8 @@ static void summary(struct sv_agent *a)
 static int open_delivery(struct sv_agent *a)
 {
 	struct sv_deliver_cfg cfg = {
-		.url = a->o.post,
+		.urls = a->o.post.v,
+		.n_urls = a->o.post.n,
 		.token = a->o.token,
 		.token_file = a->o.token_file,
 		.ca_file = a->o.post_ca,
@@ -844,7 +847,7 @@ static int open_all(struct sv_agent *a)
 	err = check_ifnames(&a->o);
 	if (!err)
 		err = check_kernel();
-	if (!err && a->o.post)
+	if (!err && a->o.post.n)
 		err = open_delivery(a);
 	if (!err && a->o.influx)
 		err = open_influx(a);
@@ -868,7 +871,7 @@ static int start_tracing(struct sv_agent *a)
 
 	a->out = (struct sv_output){ .f = stdout, .json = a->o.json, .box = a->o.box,
 				     .ifaces = &a->ifaces };
-	a->print_flows = (!a->o.post && !a->o.influx && !a->o.ipfix) || a->o.json;
+	a->print_flows = (!a->o.post.n && !a->o.influx && !a->o.ipfix) || a->o.json;
 	a->ifaces.names = a->o.ifnames;
 	a->ifaces.n_names = a->o.n_ifnames;
 	a->ifaces.mode = a->o.attach;

@@ -123,6 +123,22 @@
 #define SV_SQL_NS "INTEGER"
 #define SV_SQL_REASON "TEXT"
 
+/* The ClickHouse column per kind (store/clickhouse): absent values are stored as the record's
+ * own absent values (-1, 0, ""), not as Nullable, which costs ClickHouse a column more. */
+#define SV_CH_IFACE "String"
+#define SV_CH_DIR "UInt8"
+#define SV_CH_U8 "UInt8"
+#define SV_CH_U16 "UInt16"
+#define SV_CH_IPVER "UInt8"
+#define SV_CH_OPT8 "Int16"
+#define SV_CH_VLAN "UInt16"
+#define SV_CH_VNI "Int32"
+#define SV_CH_ADDR "String"
+#define SV_CH_MAC "String"
+#define SV_CH_COUNT "UInt64"
+#define SV_CH_NS "UInt64"
+#define SV_CH_REASON "String"
+
 /* The values of the ipfix and lp columns. */
 #define IPFIX(id) (id)
 #define IPFIX_HAND(id) (-(id))

@@ -2,11 +2,13 @@
 /* The store's front: sv_store_open chooses the backend from the place it is given, every
  * other sv_store_ function forwards to the handle's operations (backend.h). What holds for
  * every backend lives here: the stored-batch hook, filter defaults, latency buckets. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "backend.h"
 #include "store.h"
 
-static const struct sv_store_ops *const backends[] = { &sv_sqlite_ops };
+static const struct sv_store_ops *const backends[] = { &sv_sqlite_ops, &sv_clickhouse_ops };
 
 /* The backend whose scheme prefixes where, else the default one. */
 static const struct sv_store_ops *choose(const char *where)
@@ -23,15 +25,30 @@ static const struct sv_store_ops *choose(const char *where)
 	return dflt;
 }
 
-int sv_store_open(const char *where, struct sv_store **out, char *err, size_t errlen)
+int sv_store_open_cfg(const struct sv_store_cfg *cfg, struct sv_store **out, char *err,
+		      size_t errlen)
 {
-	const struct sv_store_ops *ops = choose(where);
-	int ret;
+	const struct sv_store_ops *ops = choose(cfg->places[0]);
+	int i, ret;
 
-	ret = ops->open(where, out, err, errlen);
+	for (i = 1; i < cfg->n_places; i++) {
+		if (choose(cfg->places[i]) != ops) {
+			snprintf(err, errlen, "%s and %s are different kinds of store",
+				 cfg->places[0], cfg->places[i]);
+			return -EINVAL;
+		}
+	}
+	ret = ops->open(cfg, out, err, errlen);
 	if (!ret)
 		(*out)->ops = ops;
 	return ret;
+}
+
+int sv_store_open(const char *where, struct sv_store **out, char *err, size_t errlen)
+{
+	struct sv_store_cfg cfg = { .places = &where, .n_places = 1 };
+
+	return sv_store_open_cfg(&cfg, out, err, errlen);
 }
 
 void sv_store_close(struct sv_store *st)

@@ -30,6 +30,22 @@ struct sv_store;
  * database there; a place starting with another backend's scheme opens that backend. err
  * gets one line on failure. */
 int sv_store_open(const char *where, struct sv_store **out, char *err, size_t errlen);
+/* Where a store is, as the post's options give it: --db or each --store place (one per
+ * shard of a ClickHouse cluster), the cluster's name from its servers' remote_servers
+ * (--store-cluster, NULL: one server) and a password (--store-password-file; NULL: the
+ * place's own, if any). */
+struct sv_store_cfg {
+	const char *const *places;
+	int n_places;
+	const char *cluster, *password;
+	/* This writer among the store's others, the same after a restart (the post: its host
+	 * and first --listen); NULL: a new one each time. */
+	const char *writer;
+};
+
+/* sv_store_open for a whole configuration: the first place chooses the backend. */
+int sv_store_open_cfg(const struct sv_store_cfg *cfg, struct sv_store **out, char *err,
+		      size_t errlen);
 /* NULL is fine. */
 void sv_store_close(struct sv_store *st);
 
