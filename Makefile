@@ -52,8 +52,8 @@ POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/
 						  src/store/sqlite/*.c src/api/*.c src/export/*.c)) \
 	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
-BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
-SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h
+BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o $(BUILD)/drops.bpf.o
+SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h $(BUILD)/drops.skel.h
 FUZZERS    := $(addprefix $(BUILD)/fuzz/fuzz_,ingest ipfix)
 REPLAYS    := $(addprefix $(BUILD)/fuzz/replay_,ingest ipfix)
 TEST_TOOLS := $(FUZZERS) $(BUILD)/tests/parser_test \
@@ -91,6 +91,7 @@ $(BUILD)/%.o: src/%.c
 # Generated headers: the dependency files name them only once they exist.
 $(BUILD)/agent/main.o: $(BUILD)/flow.skel.h
 $(BUILD)/agent/tap/tap.o: $(BUILD)/tap.skel.h
+$(BUILD)/agent/drops.o: $(BUILD)/drops.skel.h
 
 -include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)
 

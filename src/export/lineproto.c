@@ -82,6 +82,7 @@ static void where(struct sb *s, const char *measurement, const char *box, const 
 #define LPV_ADDR(s, v) sv_lp_str(s, v)
 #define LPV_MAC(s, v) sv_lp_str(s, v)
 #define LPV_REASON(s, v) sv_lp_str(s, v)
+#define LPV_DROPS(s, v) sv_drop_reasons_json(s, &(v)) /* LP_NONE: never written as a field */
 #define LPV_U8(s, v) sb_printf(s, "%ui", v)
 #define LPV_U16(s, v) sb_printf(s, "%ui", v)
 #define LPV_IPVER(s, v) sb_printf(s, "%ui", v)
