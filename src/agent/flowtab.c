@@ -27,8 +27,28 @@ struct sv_flow {
 	 * last_ns kept across records for the idle timeout). */
 	struct sv_flow_val val;
 	__u64 record_start_ns; /* when the pending record's window began */
+	struct sv_flow_drops *drops; /* the kernel's drops pending (--drops); NULL: none yet */
 	struct sv_flow *next;
 };
+
+/* What the kernel dropped of a flow since its previous record. */
+struct sv_flow_drops {
+	__u64 packets;
+	__u64 bytes;
+	struct sv_drop_reasons reasons;
+};
+
+/* Whether the flow has counts for a record: packets the tc programs saw, or drops. */
+static int pending(const struct sv_flow *f)
+{
+	return f->val.packets || (f->drops && f->drops->packets);
+}
+
+static void flow_free(struct sv_flow *f)
+{
+	free(f->drops);
+	free(f);
+}
 
 /* How the kernel's counts fold into a flow's pending ones (the agg column of flowrec.h);
  * fresh: nothing is pending, so the first timestamp is the new one. */
@@ -48,6 +68,29 @@ struct sv_flow {
 #define RESET_FIRST(f)
 #define RESET_LAST(f)
 #define RESET_NOAGG(f)
+
+int sv_percpu_sum(int fd, __u64 *sum, int n)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, j;
+	__u64 *vals;
+	__u32 zero = 0;
+
+	memset(sum, 0, sizeof(__u64) * n);
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(__u64) * n);
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &zero, vals)) {
+		free(vals);
+		return -errno;
+	}
+	for (i = 0; i < ncpu; i++)
+		for (j = 0; j < n; j++)
+			sum[j] += vals[i * n + j];
+	free(vals);
+	return 0;
+}
 
 __u64 sv_mono_ns(void)
 {
@@ -135,31 +178,63 @@ static int grow(struct sv_flowtab *t)
 	return 0;
 }
 
-static int merge(struct sv_flowtab *t, const struct sv_flow_key *k, const struct sv_flow_val *v)
+/* The flow of key k, a new one if the table has none; NULL without memory. */
+static struct sv_flow *lookup(struct sv_flowtab *t, const struct sv_flow_key *k)
 {
 	size_t h = key_hash(k) & (t->nbuckets - 1);
 	struct sv_flow *f;
-	int fresh;
 
 	for (f = t->buckets[h]; f; f = f->next)
 		if (!memcmp(&f->key, k, sizeof(*k)))
-			break;
-	if (!f) {
-		if (t->count >= t->nbuckets && !grow(t))
-			h = key_hash(k) & (t->nbuckets - 1);
-		f = calloc(1, sizeof(*f));
-		if (!f)
-			return -ENOMEM;
-		f->key = *k;
-		f->record_start_ns = t->window_start_ns;
-		f->next = t->buckets[h];
-		t->buckets[h] = f;
-		t->count++;
-	}
-	fresh = !f->val.packets;
+			return f;
+	if (t->count >= t->nbuckets && !grow(t))
+		h = key_hash(k) & (t->nbuckets - 1);
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return NULL;
+	f->key = *k;
+	f->record_start_ns = t->window_start_ns;
+	f->next = t->buckets[h];
+	t->buckets[h] = f;
+	t->count++;
+	return f;
+}
+
+static int merge(struct sv_flowtab *t, const struct sv_flow_key *k, const struct sv_flow_val *v)
+{
+	struct sv_flow *f = lookup(t, k);
+	int fresh;
+
+	if (!f)
+		return -ENOMEM;
+	fresh = !pending(f);
 #define X(name, kind, part, when, ipfix, lp, agg) AGG_##agg(f->val.name, v->name, fresh);
 	SV_FLOW_FIELDS(X)
 #undef X
+	return 0;
+}
+
+int sv_flowtab_add_drops(struct sv_flowtab *t, const struct sv_flow_key *k, const char *reason,
+			 const struct sv_drop_val *v)
+{
+	struct sv_flow *f = lookup(t, k);
+	int fresh;
+
+	if (!f)
+		return -ENOMEM;
+	if (!f->drops) {
+		f->drops = calloc(1, sizeof(*f->drops));
+		if (!f->drops)
+			return -ENOMEM;
+	}
+	/* A flow only dropped has its times from the drops; the idle timeout follows them. */
+	fresh = !pending(f);
+	AGG_FIRST(f->val.first_ns, v->first_ns, fresh);
+	AGG_LAST(f->val.last_ns, v->last_ns, fresh);
+	f->drops->packets += v->packets;
+	f->drops->bytes += v->bytes;
+	/* Past SV_DROP_REASONS_MAX reasons in one record, the rest are in drops only. */
+	sv_drop_reasons_add(&f->drops->reasons, reason, v->packets);
 	return 0;
 }
 
@@ -264,6 +339,12 @@ static int emit(struct sv_flowtab *t, struct sv_flow *f, __u64 wall_off, enum sv
 #define X(name, kind, part, when, ipfix, lp, agg) RESET_##agg(f->val.name);
 	SV_FLOW_FIELDS(X)
 #undef X
+	if (f->drops) {
+		rec.drops = f->drops->packets;
+		rec.drop_bytes = f->drops->bytes;
+		rec.drop_reasons = f->drops->reasons;
+		memset(f->drops, 0, sizeof(*f->drops));
+	}
 	t->records++;
 	return cb(ctx, &f->key, &rec);
 }
@@ -281,7 +362,7 @@ int sv_flowtab_export(struct sv_flowtab *t, __u64 now, int force, sv_flow_cb cb,
 			int idle = now - f->val.last_ns >= t->idle_ns;
 			int ended = f->val.packets && (f->val.tcp_flags & (TCP_FIN | TCP_RST));
 
-			if (f->val.packets && !err) {
+			if (pending(f) && !err) {
 				if (force)
 					err = emit(t, f, wall_off, SV_END_FORCED, cb, ctx);
 				else if (ended)
@@ -295,7 +376,7 @@ int sv_flowtab_export(struct sv_flowtab *t, __u64 now, int force, sv_flow_cb cb,
 			}
 			if (force || ended || idle) {
 				*pp = f->next;
-				free(f);
+				flow_free(f);
 				t->count--;
 			} else {
 				pp = &f->next;
@@ -314,7 +395,7 @@ void sv_flowtab_free(struct sv_flowtab *t)
 
 		for (; f; f = next) {
 			next = f->next;
-			free(f);
+			flow_free(f);
 		}
 	}
 	free(t->buckets);

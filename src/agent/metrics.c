@@ -95,11 +95,35 @@ static void lost(struct sb *s, const struct sv_metrics_input *in)
 	       k[SV_LOST_RINGBUF]);
 	sample(s, "sitevisor_agent_events_lost_total", in->box,
 	       "reason=\"fingerprint_ring_buffer_full\"", k[SV_LOST_FP_RINGBUF]);
+	if (in->drop_kernel)
+		sample(s, "sitevisor_agent_events_lost_total", in->box, "reason=\"drop_map_full\"",
+		       in->drop_kernel[SV_DROP_LOST_PACKETS]);
 	if (in->dl) {
 		sample(s, "sitevisor_agent_events_lost_total", in->box, "reason=\"spool_full\"",
 		       in->dl->dropped_records);
 		sample(s, "sitevisor_agent_events_lost_total", in->box, "reason=\"post_rejected\"",
 		       in->dl->rejected_records);
+	}
+}
+
+/* The site's drops the kernel reported, by reason (--drops); the observer's own losses of
+ * them are in events_lost_total{reason="drop_map_full"}. */
+static void drops(struct sb *s, const struct sv_metrics_input *in)
+{
+	const char *name = "sitevisor_agent_kernel_drops_total";
+	size_t i;
+
+	head(s, name, "counter", "Packets the kernel dropped in this box, by its drop reason, "
+				 "as of the last collect.");
+	for (i = 0; i < in->n_drops; i++) {
+		struct sb l;
+
+		sb_init(&l);
+		sb_puts(&l, "reason=");
+		label(&l, in->drops[i].reason);
+		if (!sb_failed(&l))
+			sample(s, name, in->box, l.buf, in->drops[i].packets);
+		sb_free(&l);
 	}
 }
 
@@ -146,6 +170,8 @@ static int render(const struct sv_metrics_input *in, struct sb *s)
 	one(s, "sitevisor_agent_interfaces_traced", "gauge", "Interfaces with programs attached.",
 	    in->box, in->traced);
 	lost(s, in);
+	if (in->drop_kernel)
+		drops(s, in);
 	if (in->dl)
 		delivery(s, in);
 	return sb_failed(s) ? -ENOMEM : 0;

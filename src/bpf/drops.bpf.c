@@ -37,8 +37,13 @@ struct sock___sv {
 	} __sk_common;
 } __attribute__((preserve_access_index));
 
+struct dst_entry___sv {
+	struct net_device___sv *dev;
+} __attribute__((preserve_access_index));
+
 struct sk_buff___sv {
 	struct net_device___sv *dev;
+	unsigned long _skb_refdst;
 	struct sock___sv *sk;
 	unsigned int len;
 	int skb_iif;
@@ -306,12 +311,25 @@ static __always_inline __u32 sv_net_ino(struct net___sv *net)
 	return net ? BPF_CORE_READ(net, ns.inum) : 0;
 }
 
+/* The device the skb is on; for a locally sent packet that has none yet (dropped by the
+ * output hook, say), the one its route leads to, where it would have left. */
+static __always_inline struct net_device___sv *sv_ddev(struct sk_buff___sv *skb)
+{
+	struct net_device___sv *dev = BPF_CORE_READ(skb, dev);
+	struct dst_entry___sv *dst;
+
+	if (dev)
+		return dev;
+	dst = (void *)(BPF_CORE_READ(skb, _skb_refdst) & ~1ul); /* SKB_DST_NOREF */
+	return dst ? BPF_CORE_READ(dst, dev) : 0;
+}
+
 /* Reads the skb's headers into the buffer and keys the drop. Returns the bytes it stands
  * for (from the start of its headers), 0 if the drop is not this namespace's. */
 static __always_inline __u64 sv_dkey(struct sk_buff___sv *skb, struct sv_dbuf *d,
 				     struct sv_flow_key *k, struct sv_drop_counters *cnt)
 {
-	struct net_device___sv *dev = BPF_CORE_READ(skb, dev);
+	struct net_device___sv *dev = sv_ddev(skb);
 	__u16 mac = BPF_CORE_READ(skb, mac_header), nh = BPF_CORE_READ(skb, network_header);
 	struct sv_dcur c = {};
 	unsigned char *head, *data;
@@ -362,7 +380,8 @@ static __always_inline void sv_dcount(const struct sv_drop_key *key, __u64 len,
 	void *drops;
 	int err;
 
-	add.first_ns = add.last_ns = bpf_ktime_get_coarse_ns();
+	/* The coarse clock the tc programs take is not for tracing programs. */
+	add.first_ns = add.last_ns = bpf_ktime_get_ns();
 	drops = bpf_map_lookup_elem(&sv_drop_maps, &zero);
 	v = drops ? bpf_map_lookup_elem(drops, key) : 0;
 	if (!v && drops) {

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# Kernel drop reasons (--drops, issue 16): real drops in a router namespace, counted by flow
+# and reason exactly as the kernel's own counters say (nft's counter, /proc/net/udp).
+. "$(dirname "$0")/lib.sh"
+need_root drops
+
+A=$(ns_add a) && R=$(ns_add r) && B=$(ns_add b) || exit 1
+static_pair "$A" va 198.18.1.1 "$R" ra 198.18.1.2 || exit 1
+static_pair "$R" rb 198.18.2.1 "$B" vb 198.18.2.2 || exit 1
+ip -n "$A" route add default via 198.18.1.2
+ip -n "$B" route add default via 198.18.2.1
+ip netns exec "$R" sysctl -qw net.ipv4.ip_forward=1
+# 1 in 10 of the forwarded UDP flow to port 5000, in the order they come.
+ip netns exec "$R" nft -f - <<'EOF' || exit 1
+table inet svdrops {
+	counter lost { }
+	counter lost_out { }
+	chain forward_udp {
+		type filter hook forward priority 0;
+		udp dport 5000 numgen inc mod 10 == 0 counter name lost drop
+	}
+	chain output_icmp {
+		type filter hook output priority 0;
+		icmp type echo-request counter name lost_out drop
+	}
+}
+EOF
+# A VXLAN endpoint for VNI 100 in the router; the client sends VNI 200, which it does not know.
+ip -n "$R" link add vx100 type vxlan id 100 local 198.18.1.2 dstport 4789 dev ra
+ip -n "$R" link set vx100 up
+ip -n "$A" link add vx200 type vxlan id 200 local 198.18.1.1 remote 198.18.1.2 dstport 4789 \
+	dev va
+ip -n "$A" addr add 198.19.9.1/24 dev vx200
+ip -n "$A" link set vx200 up
+no_ipv6 "$A" vx200
+no_ipv6 "$R" vx100
+ip -n "$A" neigh replace 198.19.9.2 lladdr 02:00:00:00:09:02 dev vx200 nud permanent
+
+bg ip netns exec "$R" "$SV_ROOT/build/bench/udpsink" 198.18.1.2 5001
+wait_for 5 sh -c "ip netns exec $R ss -Huln 'sport = :5001' | grep -q 5001" ||
+	fail "the sink listens"
+agent_start "$R" r -i ra -i rb || exit 1
+
+ip netns exec "$A" "$TOOLS/udpsend" -n 1000 -s 100 -p 41000 198.18.2.2 5000 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 200 -s 100 -p 41002 198.18.2.2 5002 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 2000 -s 1000 -p 41001 198.18.1.2 5001 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 7 -s 100 -p 41003 203.0.113.9 5003 >/dev/null
+ip netns exec "$A" "$TOOLS/udpsend" -n 5 -s 100 -p 41004 198.19.9.2 5004 >/dev/null
+ip netns exec "$A" ping -c 20 -i 0.01 -q 198.18.1.2 >/dev/null || fail "ping the router"
+# The router's own echo requests, dropped by its output hook before any tc hook sees them.
+ip netns exec "$R" ping -c 6 -i 0.01 -W 0.1 -q 198.18.1.1 >/dev/null 2>&1
+sleep 1.5
+nft_lost=$(ip netns exec "$R" nft -j list counter inet svdrops lost |
+	jq '.nftables[] | select(.counter) | .counter.packets')
+# /proc/net/udp's last column: the socket's drops (local port 5001 is 1389 in hex).
+nft_lost_out=$(ip netns exec "$R" nft -j list counter inet svdrops lost_out |
+	jq '.nftables[] | select(.counter) | .counter.packets')
+sock_drops=$(ip netns exec "$R" awk '$2 ~ /:1389$/ { print $NF }' /proc/net/udp)
+stop_pid "$AGENT_PID"
+check_eq "agent exits 0" 0 $?
+rj=$SV_TMP/r.json
+
+# drops REASON FILTER: the packets of REASON over the records matching FILTER.
+drops() {
+	jq -s "[.[] | select(.type == \"flow\") | select($2) | .drop_reasons.$1 // 0] | add // 0" \
+		"$rj"
+}
+
+check_eq "nft dropped 100" 100 "$nft_lost"
+check_eq "NETFILTER_DROP of the flow = nft's counter" "$nft_lost" \
+	"$(drops NETFILTER_DROP '.dst_port == 5000 and .iface == "ra" and .direction == "ingress"')"
+check_eq "drops of the flow = nft's counter" "$nft_lost" \
+	"$(flow_sum "$rj" drops '.dst_port == 5000')"
+# 14 + 20 + 8 + 100 bytes a frame, from the Ethernet header as tc counts them.
+check_eq "drop_bytes of the flow" $((nft_lost * 142)) \
+	"$(flow_sum "$rj" drop_bytes '.dst_port == 5000')"
+check_eq "the flow's packets still all seen at ingress" 1000 \
+	"$(flow_sum "$rj" packets '.dst_port == 5000 and .iface == "ra"')"
+check_eq "the rest leave the router" $((1000 - nft_lost)) \
+	"$(flow_sum "$rj" packets '.dst_port == 5000 and .iface == "rb"')"
+
+[ "${sock_drops:-0}" -gt 0 ] || fail "the socket dropped datagrams ($sock_drops)"
+check_eq "SOCKET_RCVBUFF = the socket's drops in /proc/net/udp" "$sock_drops" \
+	"$(drops SOCKET_RCVBUFF '.dst_port == 5001')"
+
+check_eq "no route: IP_INNOROUTES for each of the 7" 7 \
+	"$(drops IP_INNOROUTES '.dst_addr == "203.0.113.9" and .dst_port == 5003')"
+check_eq "unknown VNI: VXLAN_VNI_NOT_FOUND for each of the 5, inner flow and VNI" 5 \
+	"$(drops VXLAN_VNI_NOT_FOUND '.vni == 200 and .dst_addr == "198.19.9.2" and .dst_port == 5004')"
+
+check_eq "output drop: nft counted 6" 6 "$nft_lost_out"
+check_eq "output drop: a record of its own, on the route's device, no packets, 6 drops" \
+	"ra egress 0 $nft_lost_out" \
+	"$(jq -rs '[.[] | select(.type == "flow" and .icmp_type == 8 and .src_addr == "198.18.1.2")] |
+		"\(.[0].iface) \(.[0].direction) \(map(.packets) | add) \(map(.drop_reasons.NETFILTER_DROP) | add)"' "$rj")"
+check_eq "a flow without drops shows none" "200 0" \
+	"$(flow_sum "$rj" packets '.dst_port == 5002 and .iface == "ra"') $(flow_sum "$rj" drops '.dst_port == 5002')"
+check_eq "its records have no drop fields" 0 \
+	"$(jq -s '[.[] | select(.type == "flow" and .dst_port == 5002) | select(has("drops") or has("drop_reasons"))] | length' "$rj")"
+# Echo requests are consumed, not dropped (consume_skb, or kfree_skb with SKB_CONSUMED).
+check_eq "ping: consumed, never counted" "20 0" \
+	"$(flow_sum "$rj" packets '.protocol == 1 and .icmp_type == 8 and .direction == "ingress"') $(flow_sum "$rj" drops '.protocol == 1 and .direction == "ingress"')"
+check_eq "no NOT_SPECIFIED, no CONSUMED" 0 \
+	"$(jq -s '[.[] | select(.type == "flow") | .drop_reasons // {} | keys[] | select(. == "NOT_SPECIFIED" or . == "CONSUMED")] | length' "$rj")"
+check_eq "drops = the sum of its reasons in every record" 0 \
+	"$(jq -s '[.[] | select(.type == "flow" and .drops) | select(.drops != ([.drop_reasons[]] | add))] | length' "$rj")"
+grep -q "running without --drops" "$SV_TMP/r.err" && fail "the agent ran without --drops"
+
+# --drops off: no drop program, no drop fields.
+agent_start "$R" off -i ra --drops off || exit 1
+ip netns exec "$A" "$TOOLS/udpsend" -n 100 -s 100 -p 41005 198.18.2.2 5000 >/dev/null
+sleep 1.5
+stop_pid "$AGENT_PID"
+check_eq "--drops off: the flow, without drops" "100 0" \
+	"$(flow_sum "$SV_TMP/off.json" packets '.dst_port == 5000') $(flow_sum "$SV_TMP/off.json" drops 'true')"
+finish
