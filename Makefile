@@ -150,7 +150,8 @@ $(BUILD)/tests/sendq_test: tests/sendq_test.c $(BUILD)/lib/sendq.o $(BUILD)/lib/
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,lib) $(filter %.c %.o,$^) -o $@ -lcurl -lpthread
 
 $(BUILD)/tests/ipfix_test: tests/ipfix_test.c $(BUILD)/export/ipfix.o $(BUILD)/export/ipfix_msg.o \
-			   $(BUILD)/lib/log.o $(BUILD)/lib/flowrec.o $(BUILD)/lib/sb.o
+			   $(BUILD)/lib/log.o $(BUILD)/lib/flowrec.o $(BUILD)/lib/sb.o \
+			   $(BUILD)/lib/jsonr.o
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,export) $(filter %.c %.o,$^) -o $@

@@ -79,9 +79,28 @@ static unsigned int be32(const __u8 *p)
 	return be16(p) << 16 | be16(p + 2);
 }
 
+/* A template set holds whole templates, ours, each as long as its fields say; all of them
+ * in one set, or (when they do not fit the MTU together) consecutive parts of them. */
+static int templates_ok(const __u8 *s, size_t set_len, unsigned int *next)
+{
+	size_t off = SV_IPFIX_SET_HDR_LEN;
+	unsigned int id;
+
+	while (off + 4 <= set_len) {
+		id = be16(s + off);
+		if (id != SV_IPFIX_TMPL_BASE + *next ||
+		    be16(s + off + 2) != sv_ipfix_tmpl_fields(id - SV_IPFIX_TMPL_BASE))
+			return 0;
+		off += 4 + 4 * be16(s + off + 2);
+		*next = (*next + 1) % SV_TMPL_MAX;
+	}
+	return off == set_len;
+}
+
 /* Walks one message; returns its data records, or -1 if its framing is wrong. */
 static int walk(const __u8 *m, size_t n, unsigned int mtu, __u32 *seq)
 {
+	static unsigned int next_tmpl; /* the template a template set goes on with */
 	size_t off = SV_IPFIX_HDR_LEN, set_len;
 	unsigned int id, recs = 0, rl;
 
@@ -94,7 +113,7 @@ static int walk(const __u8 *m, size_t n, unsigned int mtu, __u32 *seq)
 		if (set_len < SV_IPFIX_SET_HDR_LEN || off + set_len > n)
 			return -1;
 		if (id == SV_IPFIX_TEMPLATE_SET) {
-			if (set_len != sv_ipfix_templates_len())
+			if (!templates_ok(m + off, set_len, &next_tmpl))
 				return -1;
 		} else {
 			if (id < SV_IPFIX_TMPL_BASE || id >= SV_IPFIX_TMPL_BASE + SV_TMPL_MAX)

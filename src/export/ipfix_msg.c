@@ -180,13 +180,34 @@ int sv_ipfix_tmpl_has(enum sv_ipfix_tmpl t, unsigned int id)
 	return 0;
 }
 
+/* One template record's bytes. */
+static size_t tmpl_len(int t)
+{
+	return 4 + 4 * sv_ipfix_tmpl_fields(t);
+}
+
 size_t sv_ipfix_templates_len(void)
+{
+	return sv_ipfix_templates_len_from(0);
+}
+
+size_t sv_ipfix_tmpl_max_len(void)
+{
+	size_t max = 0;
+	int t;
+
+	for (t = 0; t < SV_TMPL_MAX; t++)
+		max = tmpl_len(t) > max ? tmpl_len(t) : max;
+	return SV_IPFIX_SET_HDR_LEN + max;
+}
+
+size_t sv_ipfix_templates_len_from(int first)
 {
 	size_t len = SV_IPFIX_SET_HDR_LEN;
 	int t;
 
-	for (t = 0; t < SV_TMPL_MAX; t++)
-		len += 4 + 4 * sv_ipfix_tmpl_fields(t);
+	for (t = first; t < SV_TMPL_MAX; t++)
+		len += tmpl_len(t);
 	return len;
 }
 
@@ -303,18 +324,28 @@ static void close_set(struct sv_ipfix_msg *m)
 
 int sv_ipfix_msg_add_templates(struct sv_ipfix_msg *m)
 {
+	if (m->len + sv_ipfix_templates_len() > m->cap)
+		return -ENOSPC;
+	return sv_ipfix_msg_add_templates_from(m, 0) < 0 ? -ENOSPC : 0;
+}
+
+int sv_ipfix_msg_add_templates_from(struct sv_ipfix_msg *m, int first)
+{
+	size_t len = SV_IPFIX_SET_HDR_LEN;
 	__u8 *p = m->buf + m->len;
 	unsigned int i;
-	int t;
+	int t, end;
 
-	if (m->len + sv_ipfix_templates_len() > m->cap)
+	for (end = first; end < SV_TMPL_MAX && m->len + len + tmpl_len(end) <= m->cap; end++)
+		len += tmpl_len(end);
+	if (end == first)
 		return -ENOSPC;
 	close_set(m);
 	p = put16(p, SV_IPFIX_TEMPLATE_SET);
-	p = put16(p, sv_ipfix_templates_len());
-	for (t = 0; t < SV_TMPL_MAX; t++) {
+	p = put16(p, len);
+	for (t = first; t < end; t++) {
 		p = put16(p, SV_IPFIX_TMPL_BASE + t);
-		p = put16(p, tmpls[t].n);
+		p = put16(p, sv_ipfix_tmpl_fields(t)); /* the generated fields included */
 		for (i = 0; i < tmpls[t].n; i++) {
 			p = put16(p, ies[tmpls[t].f[i]].id);
 			p = put16(p, ies[tmpls[t].f[i]].len);
@@ -328,8 +359,8 @@ int sv_ipfix_msg_add_templates(struct sv_ipfix_msg *m)
 #undef X
 	}
 	m->len = p - m->buf;
-	m->templates = 1;
-	return 0;
+	m->templates = end == SV_TMPL_MAX; /* the collector knows every template now */
+	return end;
 }
 
 /* The numeric kinds' values; the others have no encoding (GEN_CHECK). */
