@@ -176,7 +176,7 @@ records "$SV_TMP/udp.pcap" udp.port==$PORT >"$ur"
 check_eq "summary: every record exported, in the messages on the wire" \
 	"ipfix: $n_json records exported in $(grep -c . "$um") messages, 0 records dropped, 0 send errors" \
 	"$(grep -o 'ipfix: [0-9]* records exported.*' "$SV_TMP/u.err")"
-TMPLS='[[256,20],[257,20],[258,13],[259,21],[260,21],[261,14]]'
+TMPLS='[[256,22],[257,22],[258,15],[259,23],[260,23],[261,16]]' # with drops and drop_bytes (issue 16)
 check_eq "tshark: no malformed message, no expert note" 0 "$(clean "$SV_TMP/udp.pcap" udp.port==$PORT)"
 check_eq "tshark: the first message is the templates alone" "{\"seq\":0,\"recs\":0,\"tmpl\":$TMPLS}" \
 	"$(head -1 "$um" | jq -c '{seq, recs, tmpl}')"

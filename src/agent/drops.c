@@ -198,11 +198,14 @@ static int drain(struct sv_drops *d, int fd, struct sv_flowtab *t)
 		first = 0;
 		for (i = 0; i < n; i++) {
 			const char *r = reason_name(d, keys[i].reason, buf);
-			int e = sv_flowtab_add_drops(t, &keys[i].flow, r, &vals[i]);
+			int e = 0;
 
+			add_total(d, r, vals[i].packets);
+			/* Records only for the interfaces traced, as the tc programs see them. */
+			if (sv_ifaces_name(t->ifaces, keys[i].flow.ifindex))
+				e = sv_flowtab_add_drops(t, &keys[i].flow, r, &vals[i]);
 			if (e)
 				return e;
-			add_total(d, r, vals[i].packets);
 		}
 	}
 	return err == -ENOENT ? 0 : err;

@@ -7,7 +7,8 @@
 #include "flowtab.h"
 #include "sitevisor.h"
 
-/* Drops since start by reason, for the metrics. */
+/* Drops since start by reason, for the metrics: every drop of the network namespace, where
+ * records have only those on the traced interfaces. */
 struct sv_drop_total {
 	const char *reason;
 	unsigned long long packets;
@@ -19,7 +20,8 @@ struct sv_drops;
  * runs without drops, told in one line) where the kernel has no drop reasons or cannot run
  * the program; negative only without memory. */
 int sv_drops_open(struct sv_drops **out, unsigned int vxlan_port);
-/* Swaps the drop maps and adds what the old one holds to the flows' pending records. */
+/* Swaps the drop maps and adds what the old one holds on the traced interfaces to the
+ * flows' pending records. */
 int sv_drops_collect(struct sv_drops *d, struct sv_flowtab *t);
 /* The program's counters summed over the CPUs (SV_DROP_CNT_MAX of them). */
 int sv_drops_counters(struct sv_drops *d, __u64 c[SV_DROP_CNT_MAX]);
