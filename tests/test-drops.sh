@@ -40,7 +40,16 @@ ip -n "$A" neigh replace 198.19.9.2 lladdr 02:00:00:00:09:02 dev vx200 nud perma
 bg ip netns exec "$R" "$SV_ROOT/build/bench/udpsink" 198.18.1.2 5001
 wait_for 5 sh -c "ip netns exec $R ss -Huln 'sport = :5001' | grep -q 5001" ||
 	fail "the sink listens"
-agent_start "$R" r -i ra -i rb || exit 1
+POST=$SV_ROOT/build/sitevisor-post
+TOKEN=drops-token-$RUN_ID
+sock=$SV_TMP/post.sock
+bg "$POST" --listen "unix:$sock" --db "$SV_TMP/post.db" --token "$TOKEN" 2>"$SV_TMP/post.err"
+wait_for 10 test -S "$sock" || { fail "post did not start"; cat "$SV_TMP/post.err"; finish; }
+api() { curl -sf --max-time 10 --unix-socket "$sock" "http://post/api/v1/$1"; }
+apicode() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 --unix-socket "$sock" "http://post/api/v1/$1"; }
+t0=$(($(date +%s) - 60))
+agent_start "$R" r -i ra -i rb --post "unix:$sock" --token "$TOKEN" --box r \
+	--spool "$SV_TMP/spool" || exit 1
 
 ip netns exec "$A" "$TOOLS/udpsend" -n 1000 -s 100 -p 41000 198.18.2.2 5000 >/dev/null
 ip netns exec "$A" "$TOOLS/udpsend" -n 200 -s 100 -p 41002 198.18.2.2 5002 >/dev/null
@@ -106,6 +115,32 @@ check_eq "no NOT_SPECIFIED, no CONSUMED" 0 \
 check_eq "drops = the sum of its reasons in every record" 0 \
 	"$(jq -s '[.[] | select(.type == "flow" and .drops) | select(.drops != ([.drop_reasons[]] | add))] | length' "$rj")"
 grep -q "running without --drops" "$SV_TMP/r.err" && fail "the agent ran without --drops"
+
+# --- the post: /api/v1/drops and the flows' drops filter ------------------------------------
+for i in $(seq 1 20); do
+	[ "$(api "flows?drops=1&since=$t0&limit=1000" | jq '[.flows[].drops] | add')" = \
+		"$(flow_sum "$rj" drops 'true')" ] && break
+	sleep 0.5
+done
+check_eq "post: flows?drops=1 holds every drop the agent printed" "$(flow_sum "$rj" drops 'true')" \
+	"$(api "flows?drops=1&since=$t0&limit=1000" | jq '[.flows[].drops] | add')"
+check_eq "post: flows?drops=0 holds none" 0 \
+	"$(api "flows?drops=0&since=$t0&limit=1000" | jq '[.flows[] | .drops // 0] | add')"
+d=$(api "drops?box=r&since=$t0&step=60")
+check_eq "drops: the series' NETFILTER_DROP total is nft's counter and its points add up" \
+	"$((nft_lost + nft_lost_out)) $((nft_lost + nft_lost_out))" \
+	"$(jq -r '.series[] | select(.reason == "NETFILTER_DROP") | "\(.total) \(.points | add)"' <<<"$d")"
+check_eq "drops: the series by reason" \
+	"IP_INNOROUTES:7 NETFILTER_DROP:$((nft_lost + nft_lost_out)) SOCKET_RCVBUFF:$sock_drops VXLAN_VNI_NOT_FOUND:5" \
+	"$(jq -r '[.series[] | "\(.reason):\(.total)"] | sort | join(" ")' <<<"$d")"
+check_eq "drops: the top dropped flow is the one to the full socket" "5001 $sock_drops" \
+	"$(jq -r '.flows[0] | "\(.dst_port) \(.drops)"' <<<"$d")"
+check_eq "drops: by reason and flow" "$nft_lost" \
+	"$(api "drops?reason=NETFILTER_DROP&dst_port=5000&since=$t0" | jq '[.flows[].drop_reasons.NETFILTER_DROP] | add')"
+check_eq "drops: another box has none" '{"series":[],"flows":[]}' \
+	"$(api "drops?box=nobox&since=$t0" | jq -c '{series, flows}')"
+check_eq "drops: an unknown parameter is a 400" 400 "$(apicode "drops?nope=1")"
+check_eq "flows: drops=2 is a 400" 400 "$(apicode "flows?drops=2")"
 
 # --drops off: no drop program, no drop fields.
 agent_start "$R" off -i ra --drops off || exit 1
