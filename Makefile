@@ -220,6 +220,7 @@ bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/run.sh
 	$(Q)bash bench/post.sh
 	$(Q)bash bench/capture.sh
+	$(Q)bash bench/drops.sh
 	$(Q)bash bench/tap.sh
 
 $(BUILD)/bench/ingest_load: bench/tools/ingest_load.c

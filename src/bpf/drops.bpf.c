@@ -71,9 +71,19 @@ const volatile __u16 sv_vxlan_port = SV_VXLAN_PORT;
 #define SV_DHDR_SLACK 64
 #define SV_DHDR_READ (SV_DHDR_MAX + SV_DHDR_SLACK)
 
+/* The struct sk_buff itself is copied with one read (a helper call per member would cost
+ * more than the rest of the program) and its members taken at their CO-RE offsets. */
+#define SV_SKB_READ 256
+
 struct sv_dbuf {
 	__u8 b[SV_DHDR_READ];
+	__u8 skb[SV_SKB_READ + 8];
 };
+
+/* A member of the skb copy in d, at its offset in the running kernel. */
+#define SV_SKB(d, field)                                                                         \
+	(*(typeof(((struct sk_buff___sv *)0)->field) *)((d)->skb +                              \
+		bpf_core_field_offset(((struct sk_buff___sv *)0)->field)))
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -140,14 +150,20 @@ static __always_inline void sv_dset_v4(__u8 *dst, const __u8 *src)
 	__builtin_memcpy(dst + 12, src, 4);
 }
 
+/* The layer parsers are global functions, verified once each, as in parse.bpf.h: inlined,
+ * their paths multiply past the verifier's limits. */
+
 /* Ethernet and up to two VLAN tags; tags: those already keyed (a tag in skb metadata). */
-static __always_inline int sv_deth(const struct sv_dbuf *d, struct sv_dcur *c,
-				   struct sv_flow_key *k, int tags)
+__noinline int sv_deth(const struct sv_dbuf *d, struct sv_dcur *c, struct sv_flow_key *k,
+		       int tags)
 {
-	const __u8 *p = sv_at(d, c, ETH_HLEN);
+	const __u8 *p;
 	__u16 proto;
 	int i;
 
+	if (!d || !c || !k)
+		return -1;
+	p = sv_at(d, c, ETH_HLEN);
 	if (!p)
 		return -1;
 	__builtin_memcpy(k->dst_mac, p, 6);
@@ -170,12 +186,14 @@ static __always_inline int sv_deth(const struct sv_dbuf *d, struct sv_dcur *c,
 	return 0;
 }
 
-static __always_inline int sv_dipv4(const struct sv_dbuf *d, struct sv_dcur *c,
-				    struct sv_flow_key *k)
+__noinline int sv_dipv4(const struct sv_dbuf *d, struct sv_dcur *c, struct sv_flow_key *k)
 {
-	const __u8 *p = sv_at(d, c, 20);
+	const __u8 *p;
 	__u32 ihl;
 
+	if (!d || !c || !k)
+		return -1;
+	p = sv_at(d, c, 20);
 	if (!p)
 		return -1;
 	k->ip_version = 4;
@@ -196,13 +214,15 @@ static __always_inline int sv_dext(__u8 nh)
 	       nh == IPPROTO_FRAGMENT || nh == IPPROTO_AH;
 }
 
-static __always_inline int sv_dipv6(const struct sv_dbuf *d, struct sv_dcur *c,
-				    struct sv_flow_key *k)
+__noinline int sv_dipv6(const struct sv_dbuf *d, struct sv_dcur *c, struct sv_flow_key *k)
 {
-	const __u8 *p = sv_at(d, c, 40);
+	const __u8 *p;
 	__u8 nh;
 	int i;
 
+	if (!d || !c || !k)
+		return -1;
+	p = sv_at(d, c, 40);
 	if (!p)
 		return -1;
 	k->ip_version = 6;
@@ -236,11 +256,14 @@ static __always_inline int sv_dipv6(const struct sv_dbuf *d, struct sv_dcur *c,
 }
 
 /* Ports (ICMP: type and code); returns the UDP destination port, 0 for other protocols. */
-static __always_inline __u16 sv_dl4(const struct sv_dbuf *d, struct sv_dcur *c,
-				    struct sv_flow_key *k)
+__noinline int sv_dl4(const struct sv_dbuf *d, struct sv_dcur *c, struct sv_flow_key *k)
 {
-	__u8 proto = k->protocol;
 	const __u8 *p;
+	__u8 proto;
+
+	if (!d || !c || !k)
+		return 0;
+	proto = k->protocol;
 
 	if (proto == IPPROTO_TCP || proto == IPPROTO_UDP) {
 		p = sv_at(d, c, proto == IPPROTO_TCP ? 20 : 8);
@@ -263,11 +286,13 @@ static __always_inline __u16 sv_dl4(const struct sv_dbuf *d, struct sv_dcur *c,
 
 /* A VXLAN header with an inner Ethernet header behind it: the inner frame becomes the flow,
  * as sv_enter_vxlan (parse.bpf.h) does. */
-static __always_inline int sv_dvxlan(const struct sv_dbuf *d, struct sv_dcur *c,
-				     struct sv_flow_key *k)
+__noinline int sv_dvxlan(const struct sv_dbuf *d, struct sv_dcur *c, struct sv_flow_key *k)
 {
-	const __u8 *p = sv_at(d, c, 8 + ETH_HLEN);
+	const __u8 *p;
 
+	if (!d || !c || !k)
+		return 0;
+	p = sv_at(d, c, 8 + ETH_HLEN);
 	if (!p || !(p[0] & 0x08))
 		return 0;
 	k->flags |= SV_KEY_TUNNEL;
@@ -313,14 +338,14 @@ static __always_inline __u32 sv_net_ino(struct net___sv *net)
 
 /* The device the skb is on; for a locally sent packet that has none yet (dropped by the
  * output hook, say), the one its route leads to, where it would have left. */
-static __always_inline struct net_device___sv *sv_ddev(struct sk_buff___sv *skb)
+static __always_inline struct net_device___sv *sv_ddev(const struct sv_dbuf *d)
 {
-	struct net_device___sv *dev = BPF_CORE_READ(skb, dev);
+	struct net_device___sv *dev = SV_SKB(d, dev);
 	struct dst_entry___sv *dst;
 
 	if (dev)
 		return dev;
-	dst = (void *)(BPF_CORE_READ(skb, _skb_refdst) & ~1ul); /* SKB_DST_NOREF */
+	dst = (void *)(SV_SKB(d, _skb_refdst) & ~1ul); /* SKB_DST_NOREF */
 	return dst ? BPF_CORE_READ(dst, dev) : 0;
 }
 
@@ -329,39 +354,46 @@ static __always_inline struct net_device___sv *sv_ddev(struct sk_buff___sv *skb)
 static __always_inline __u64 sv_dkey(struct sk_buff___sv *skb, struct sv_dbuf *d,
 				     struct sv_flow_key *k, struct sv_drop_counters *cnt)
 {
-	struct net_device___sv *dev = sv_ddev(skb);
-	__u16 mac = BPF_CORE_READ(skb, mac_header), nh = BPF_CORE_READ(skb, network_header);
+	struct net_device___sv *dev;
+	struct sock___sv *sk;
 	struct sv_dcur c = {};
 	unsigned char *head, *data;
 	__u32 start, tail, len, ino;
+	__u16 mac, nh;
 	int l2, tags = 0;
 
+	if (bpf_probe_read_kernel(d->skb, SV_SKB_READ, skb))
+		return 0;
+	dev = sv_ddev(d);
+	/* Never a member of the copy inside BPF_CORE_READ: it would relocate the copy too. */
+	sk = SV_SKB(d, sk);
 	ino = dev ? sv_net_ino(BPF_CORE_READ(dev, nd_net.net)) :
-		    sv_net_ino(BPF_CORE_READ(skb, sk, __sk_common.skc_net.net));
+		    sv_net_ino(BPF_CORE_READ(sk, __sk_common.skc_net.net));
 	if (sv_netns_ino && ino != sv_netns_ino)
 		return 0;
 	if (dev) {
 		k->ifindex = BPF_CORE_READ(dev, ifindex);
-		k->direction = BPF_CORE_READ(skb, skb_iif) == (int)k->ifindex ? SV_INGRESS :
-									      SV_EGRESS;
+		k->direction = SV_SKB(d, skb_iif) == (int)k->ifindex ? SV_INGRESS : SV_EGRESS;
 	} else {
 		k->direction = SV_EGRESS; /* a locally sent packet before it had a device */
 	}
-	if (BPF_CORE_READ(skb, vlan_all)) {
-		k->vlan_id = BPF_CORE_READ(skb, vlan_tci) & 0x0fff;
+	if (SV_SKB(d, vlan_all)) {
+		k->vlan_id = SV_SKB(d, vlan_tci) & 0x0fff;
 		tags = 1;
 	}
+	mac = SV_SKB(d, mac_header);
+	nh = SV_SKB(d, network_header);
 	/* From the Ethernet header where the skb has one, else from the IP header (a device
 	 * without one, or a packet not yet given one), as the tc programs would key it. */
 	l2 = mac != 0xffff && nh >= mac + ETH_HLEN;
 	start = l2 ? mac : nh;
-	head = BPF_CORE_READ(skb, head);
-	data = BPF_CORE_READ(skb, data);
-	tail = BPF_CORE_READ(skb, tail);
-	len = BPF_CORE_READ(skb, len);
+	head = SV_SKB(d, head);
+	data = SV_SKB(d, data);
+	tail = SV_SKB(d, tail);
+	len = SV_SKB(d, len);
 	if (data - head > start)
 		len += (data - head) - start;
-	c.proto = bpf_ntohs(BPF_CORE_READ(skb, protocol));
+	c.proto = bpf_ntohs(SV_SKB(d, protocol));
 	c.n = tail > start ? tail - start : 0;
 	if (c.n > SV_DHDR_READ)
 		c.n = SV_DHDR_READ;
