@@ -545,10 +545,13 @@ static int scan(struct sv_agent *a, int force)
 	int err;
 
 	err = sv_flowtab_collect(&a->flows);
-	if (!err && a->drops)
-		err = sv_drops_collect(a->drops, &a->flows);
 	if (err) {
 		pr_warn("cannot read the flow map: %s\n", strerror(-err));
+		return err;
+	}
+	err = a->drops ? sv_drops_collect(a->drops, &a->flows) : 0;
+	if (err) {
+		pr_warn("cannot read the drop map: %s\n", strerror(-err));
 		return err;
 	}
 	err = sv_flowtab_export(&a->flows, sv_mono_ns(), force, on_flow, a);

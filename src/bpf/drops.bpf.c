@@ -41,6 +41,10 @@ struct dst_entry___sv {
 	struct net_device___sv *dev;
 } __attribute__((preserve_access_index));
 
+struct skb_shared_info___sv {
+	__u16 gso_segs;
+} __attribute__((preserve_access_index));
+
 struct sk_buff___sv {
 	struct net_device___sv *dev;
 	unsigned long _skb_refdst;
@@ -53,6 +57,7 @@ struct sk_buff___sv {
 	__u16 network_header;
 	__u16 mac_header;
 	__u32 tail;
+	__u32 end;
 	unsigned char *head;
 	unsigned char *data;
 } __attribute__((preserve_access_index));
@@ -349,10 +354,21 @@ static __always_inline struct net_device___sv *sv_ddev(const struct sv_dbuf *d)
 	return dst ? BPF_CORE_READ(dst, dev) : 0;
 }
 
+/* The wire frames a GSO/GRO skb stands for, as the tc programs count them. */
+static __always_inline __u64 sv_dsegs(const struct sv_dbuf *d, unsigned char *head)
+{
+	struct skb_shared_info___sv *sh = (void *)(head + SV_SKB(d, end));
+	__u16 segs = BPF_CORE_READ(sh, gso_segs);
+
+	return segs > 1 ? segs : 1;
+}
+
 /* Reads the skb's headers into the buffer and keys the drop. Returns the bytes it stands
- * for (from the start of its headers), 0 if the drop is not this namespace's. */
+ * for (from the start of its headers, each segment's headers counted), 0 if the drop is not
+ * this namespace's; *segs: the wire frames. */
 static __always_inline __u64 sv_dkey(struct sk_buff___sv *skb, struct sv_dbuf *d,
-				     struct sv_flow_key *k, struct sv_drop_counters *cnt)
+				     struct sv_flow_key *k, struct sv_drop_counters *cnt,
+				     __u64 *segs)
 {
 	struct net_device___sv *dev;
 	struct sock___sv *sk;
@@ -401,13 +417,15 @@ static __always_inline __u64 sv_dkey(struct sk_buff___sv *skb, struct sv_dbuf *d
 		sv_dparse(d, &c, k, l2, tags);
 	else
 		cnt->c[SV_DROP_CNT_NOHDR]++;
+	*segs = sv_dsegs(d, head);
+	len += (*segs - 1) * c.off;
 	return len ? len : 1;
 }
 
-static __always_inline void sv_dcount(const struct sv_drop_key *key, __u64 len,
+static __always_inline void sv_dcount(const struct sv_drop_key *key, __u64 segs, __u64 len,
 				      struct sv_drop_counters *cnt)
 {
-	struct sv_drop_val add = { 1, len, 0, 0 }, *v;
+	struct sv_drop_val add = { segs, len, 0, 0 }, *v;
 	__u32 zero = 0;
 	void *drops;
 	int err;
@@ -424,16 +442,16 @@ static __always_inline void sv_dcount(const struct sv_drop_key *key, __u64 len,
 		v = err == -EEXIST ? bpf_map_lookup_elem(drops, key) : 0;
 	}
 	if (!v) {
-		cnt->c[SV_DROP_LOST_PACKETS]++;
+		cnt->c[SV_DROP_LOST_PACKETS] += segs;
 		cnt->c[SV_DROP_LOST_BYTES] += len;
 		return;
 	}
-	__sync_fetch_and_add(&v->packets, 1);
+	__sync_fetch_and_add(&v->packets, segs);
 	__sync_fetch_and_add(&v->bytes, len);
 	if (add.last_ns > v->last_ns)
 		v->last_ns = add.last_ns;
 counted:
-	cnt->c[SV_DROP_CNT_PACKETS]++;
+	cnt->c[SV_DROP_CNT_PACKETS] += segs;
 	cnt->c[SV_DROP_CNT_BYTES] += len;
 }
 
@@ -445,7 +463,7 @@ int sv_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 	struct sv_drop_counters *cnt;
 	struct sv_drop_key key = {};
 	struct sv_dbuf *d;
-	__u64 len;
+	__u64 len, segs = 1;
 
 	if (!reason || reason == sv_reason_consumed || reason == sv_reason_not_specified)
 		return 0;
@@ -453,10 +471,10 @@ int sv_kfree_skb(struct bpf_raw_tracepoint_args *ctx)
 	d = bpf_map_lookup_elem(&sv_drop_buf, &zero);
 	if (!cnt || !d || !skb)
 		return 0;
-	len = sv_dkey(skb, d, &key.flow, cnt);
+	len = sv_dkey(skb, d, &key.flow, cnt, &segs);
 	if (!len)
 		return 0;
 	key.reason = reason;
-	sv_dcount(&key, len, cnt);
+	sv_dcount(&key, segs, len, cnt);
 	return 0;
 }

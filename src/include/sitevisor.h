@@ -264,7 +264,7 @@ struct sv_drop_key {
 };
 
 struct sv_drop_val {
-	__u64 packets; /* skbs freed with the reason */
+	__u64 packets; /* wire frames freed with the reason (a GSO skb: its segments) */
 	__u64 bytes; /* their length from the start of their headers */
 	__u64 first_ns; /* CLOCK_MONOTONIC */
 	__u64 last_ns;

@@ -78,8 +78,9 @@ static void where_fields(struct where *w, const struct sv_filter *f)
 		w_cond(w, "(src_port = ?", NULL, f->port);
 		w_cond(w, "0 = 0 OR dst_port = ?)", NULL, f->port);
 	}
+	/* drops is NULL in records stored before the column came */
 	if (f->drops >= 0)
-		w_cond(w, "(drops > 0) = ?", NULL, f->drops);
+		w_cond(w, "(COALESCE(drops, 0) > 0) = ?", NULL, f->drops);
 	w_text(w, "EXISTS (SELECT 1 FROM json_each(flows.drop_reasons) WHERE key = ?)", f->reason);
 }
 
