@@ -47,9 +47,28 @@ bg "$POST" --listen "unix:$sock" --db "$SV_TMP/post.db" --token "$TOKEN" 2>"$SV_
 wait_for 10 test -S "$sock" || { fail "post did not start"; cat "$SV_TMP/post.err"; finish; }
 api() { curl -sf --max-time 10 --unix-socket "$sock" "http://post/api/v1/$1"; }
 apicode() { curl -s -o /dev/null -w '%{http_code}' --max-time 10 --unix-socket "$sock" "http://post/api/v1/$1"; }
+# InfluxDB's write endpoint, as far as the agent can tell: every body kept in a file.
+cat >"$SV_TMP/influx.py" <<'EOF'
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers['Content-Length']))
+        with open(sys.argv[2], 'ab') as f:
+            f.write(body)
+        self.send_response(204)
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()
+EOF
+IPORT=18086
+bg ip netns exec "$R" python3 "$SV_TMP/influx.py" $IPORT "$SV_TMP/influx.lp"
+wait_for 5 sh -c "ip netns exec $R ss -Htln 'sport = :$IPORT' | grep -q LISTEN" ||
+	fail "the InfluxDB stand-in listens"
 t0=$(($(date +%s) - 60))
 agent_start "$R" r -i ra -i rb --post "unix:$sock" --token "$TOKEN" --box r \
-	--spool "$SV_TMP/spool" || exit 1
+	--spool "$SV_TMP/spool" --metrics "unix:$SV_TMP/metrics.sock" \
+	--influx "http://127.0.0.1:$IPORT/write?db=sv" || exit 1
 
 ip netns exec "$A" "$TOOLS/udpsend" -n 1000 -s 100 -p 41000 198.18.2.2 5000 >/dev/null
 ip netns exec "$A" "$TOOLS/udpsend" -n 200 -s 100 -p 41002 198.18.2.2 5002 >/dev/null
@@ -66,6 +85,7 @@ nft_lost=$(ip netns exec "$R" nft -j list counter inet svdrops lost |
 nft_lost_out=$(ip netns exec "$R" nft -j list counter inet svdrops lost_out |
 	jq '.nftables[] | select(.counter) | .counter.packets')
 sock_drops=$(ip netns exec "$R" awk '$2 ~ /:1389$/ { print $NF }' /proc/net/udp)
+metrics=$(curl -sf --max-time 5 --unix-socket "$SV_TMP/metrics.sock" http://agent/metrics)
 stop_pid "$AGENT_PID"
 check_eq "agent exits 0" 0 $?
 rj=$SV_TMP/r.json
@@ -112,6 +132,21 @@ check_eq "ping: consumed, never counted" "20 0" \
 	"$(flow_sum "$rj" packets '.protocol == 1 and .icmp_type == 8 and .direction == "ingress"') $(flow_sum "$rj" drops '.protocol == 1 and .direction == "ingress"')"
 check_eq "no NOT_SPECIFIED, no CONSUMED" 0 \
 	"$(jq -s '[.[] | select(.type == "flow") | .drop_reasons // {} | keys[] | select(. == "NOT_SPECIFIED" or . == "CONSUMED")] | length' "$rj")"
+check_eq "metrics: the box's NETFILTER_DROP drops" $((nft_lost + nft_lost_out)) \
+	"$(sed -n 's/^sitevisor_agent_kernel_drops_total{box="r",reason="NETFILTER_DROP"} //p' <<<"$metrics")"
+check_eq "metrics: no drop the agent could not record" 0 \
+	"$(sed -n 's/^sitevisor_agent_events_lost_total{box="r",reason="drop_map_full"} //p' <<<"$metrics")"
+# lp_sum IFACE DIRECTION REASON: the sitevisor_drop points' packets.
+lp_sum() {
+	sed -n "s/^sitevisor_drop,box=r,direction=$2,iface=$1,reason=$3 packets=\([0-9]*\)i .*/\1/p" \
+		"$SV_TMP/influx.lp" | paste -sd+ | bc
+}
+check_eq "influx: sitevisor_drop NETFILTER_DROP on ra ingress = nft's forward counter" \
+	"$nft_lost" "$(lp_sum ra ingress NETFILTER_DROP)"
+check_eq "influx: and on ra egress = nft's output counter" "$nft_lost_out" \
+	"$(lp_sum ra egress NETFILTER_DROP)"
+check_eq "influx: the flow's points carry its drops" "$nft_lost" \
+	"$(sed -n 's/^sitevisor_flow,.*dst_port=5000i,.*drops=\([0-9]*\)i.*/\1/p' "$SV_TMP/influx.lp" | paste -sd+ | bc)"
 check_eq "drops = the sum of its reasons in every record" 0 \
 	"$(jq -s '[.[] | select(.type == "flow" and .drops) | select(.drops != ([.drop_reasons[]] | add))] | length' "$rj")"
 grep -q "running without --drops" "$SV_TMP/r.err" && fail "the agent ran without --drops"

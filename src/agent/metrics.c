@@ -3,6 +3,7 @@
  * sitevisor_agent_ prefix, _total for counters, base units (bytes). */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -219,6 +220,7 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 int sv_metrics_start(const char *spec, struct sv_metrics **out)
 {
 	struct sv_metrics *m = calloc(1, sizeof(*m));
+	sigset_t all, old;
 
 	if (!m)
 		return -ENOMEM;
@@ -232,9 +234,14 @@ int sv_metrics_start(const char *spec, struct sv_metrics **out)
 		free(m);
 		return err;
 	}
+	/* Its thread inherits this mask: with every signal blocked there, SIGTERM reaches the
+	 * main thread's signalfd instead of ending the process (as lib/thread.c does). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, m,
 				MHD_OPTION_LISTEN_SOCKET, m->fd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
 				MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!m->d) {
 		close(m->fd);
 		free(m->text);

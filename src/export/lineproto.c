@@ -136,3 +136,12 @@ void sv_lp_iface(struct sb *s, const char *box, const char *iface, int egress,
 	sb_printf(s, " packets=%" PRIu64 "i,bytes=%" PRIu64 "i,flows=%" PRIu64 "i %" PRIu64 "\n",
 		  packets, bytes, flows, ts);
 }
+
+void sv_lp_drop(struct sb *s, const char *box, const char *iface, int egress,
+		const char *reason, uint64_t packets, uint64_t ts)
+{
+	where(s, "sitevisor_drop", box, iface, egress);
+	sb_puts(s, ",reason=");
+	sv_lp_tag(s, reason);
+	sb_printf(s, " packets=%" PRIu64 "i %" PRIu64 "\n", packets, ts);
+}
