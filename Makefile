@@ -74,7 +74,8 @@ all: $(BUILD)/sitevisor-agent $(BUILD)/sitevisor-post
 deps:
 	$(Q)bash scripts/deps.sh
 
-$(BUILD)/%.bpf.o: src/bpf/%.bpf.c src/bpf/parse.bpf.h src/include/sitevisor.h | $(BUILD)
+$(BUILD)/%.bpf.o: src/bpf/%.bpf.c src/bpf/parse.bpf.h src/bpf/latency.bpf.h \
+		   src/include/sitevisor.h | $(BUILD)
 	@echo "  BPF     $@"
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -230,8 +230,9 @@ tracer_start() {
 			tc -n "$S" filter add dev vs ingress bpf da obj "$SV_ROOT/build/tests/fixture.bpf.o" sec tc
 		return
 		;;
-	flow-rx | flow-both | packets | traj*)
+	flow-rx | flow-both | packets | traj* | nolat)
 		local out=$SV_TMP/$tag.s.json extra=()
+		[ "$cfg" != nolat ] || extra=(--no-latency)
 		# --interval 1: several exports (map swaps) fall inside every window, so their cost
 		# is in the numbers; with the default 10 s none would.
 		if [ "$cfg" = packets ]; then
@@ -394,6 +395,13 @@ for cfg in traj64 traj1; do
 	fi
 	tracer_stop
 done
+# Round trips, retransmissions, DNS (issue 17) on (the default, as in COST) and off, side by
+# side: on a UDP frame, and on a TCP ACK with timestamps (a conversation lookup per segment).
+NOLAT=
+if tracer_start nolat costnolat; then
+	NOLAT=$(ip netns exec "$S" "${PIN_SEND[@]}" "$BPFCOST" -P "${TR_PIDS[0]}" 2>/dev/null)
+fi
+tracer_stop
 start_s=$SECONDS
 n=${#CONFIGS[@]}
 for r in $(seq 1 "$ROUNDS"); do
@@ -544,6 +552,10 @@ if [ -n "$(cost_of prog)" ]; then
 		"the $(cost_of keysize)-byte flow key $(cost_of lookup) ns; bpf_stats adds" \
 		"$(cost_of stats) ns per run; with --trajectory 64 ${TCOST[traj64]:-n/a} ns, with" \
 		"--trajectory 1 ${TCOST[traj1]:-n/a} ns"
+	nolat_of() { sed -n "s/.*\<$1=\([0-9.]*\).*/\1/p" <<<"$NOLAT"; }
+	echo "round trips, retransmissions, DNS (issue 17): sv_ingress on / --no-latency, UDP" \
+		"frame $(cost_of prog) / $(nolat_of prog) ns, TCP ACK with timestamps" \
+		"$(cost_of prog_tcp) / $(nolat_of prog_tcp) ns"
 else
 	echo "cost in isolation: n/a ($COST)"
 fi

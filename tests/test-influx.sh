@@ -201,7 +201,7 @@ check "post: each stored batch forwarded once (11 points)" grep -q 'influxdb: 11
 check_eq "tags: sitevisor_flow" "box direction iface ip_version protocol" "$(tag_list "SHOW TAG KEYS FROM sitevisor_flow")"
 check_eq "tags: sitevisor_iface" "box direction iface" "$(tag_list "SHOW TAG KEYS FROM sitevisor_iface")"
 check_eq "fields: sitevisor_flow" \
-	"bytes:integer dst_addr:string dst_port:integer first_ns:integer packets:integer src_addr:string src_port:integer tcp_flags:integer vni:integer" \
+	"bytes:integer dst_addr:string dst_port:integer first_ns:integer packets:integer retransmits:integer src_addr:string src_port:integer tcp_flags:integer vni:integer" \
 	"$(q "SHOW FIELD KEYS FROM sitevisor_flow" | jq -r '[.results[0].series[0].values[] | join(":")] | sort | join(" ")')"
 
 # --- a refusing InfluxDB (4xx): dropped, counted, said ----------------------------------

@@ -26,6 +26,7 @@ struct sv_flow {
 	/* Pending: what the kernel counted since the previous record (timestamps monotonic,
 	 * last_ns kept across records for the idle timeout). */
 	struct sv_flow_val val;
+	struct sv_lat_val lat; /* pending round trips, retransmissions, DNS (issue 17) */
 	__u64 record_start_ns; /* when the pending record's window began */
 	struct sv_flow_drops *drops; /* the kernel's drops pending (--drops); NULL: none yet */
 	struct sv_flow *next;
@@ -68,6 +69,38 @@ static void flow_free(struct sv_flow *f)
 #define RESET_FIRST(f)
 #define RESET_LAST(f)
 #define RESET_NOAGG(f)
+/* The LAT_* fields come from struct sv_lat_val instead (fold_lat, emit_lat): nothing here. */
+#define AGG_LAT_SUM(f, v, fresh)
+#define AGG_LAT_MIN(f, v, fresh)
+#define AGG_LAT_MAX(f, v, fresh)
+#define AGG_LAT_RCODE(f, v, fresh)
+#define OUT_LAT_SUM(r, f, off)
+#define OUT_LAT_MIN(r, f, off)
+#define OUT_LAT_MAX(r, f, off)
+#define OUT_LAT_RCODE(r, f, off)
+#define RESET_LAT_SUM(f)
+#define RESET_LAT_MIN(f)
+#define RESET_LAT_MAX(f)
+#define RESET_LAT_RCODE(f)
+/* How struct sv_lat_val folds into a flow's pending one (0: no sample), and into a record. */
+#define LAT_FOLD_LAT_SUM(f, v) f += v
+#define LAT_FOLD_LAT_MIN(f, v) f = (v) && (!(f) || (v) < (f)) ? (v) : (f)
+#define LAT_FOLD_LAT_MAX(f, v) f = (v) > (f) ? (v) : (f)
+#define LAT_FOLD_LAT_RCODE LAT_FOLD_LAT_MAX
+#define LAT_FOLD_SUM(f, v)
+#define LAT_FOLD_OR(f, v)
+#define LAT_FOLD_FIRST(f, v)
+#define LAT_FOLD_LAST(f, v)
+#define LAT_FOLD_NOAGG(f, v)
+#define LAT_OUT_LAT_SUM(r, f, l) r = f
+#define LAT_OUT_LAT_MIN(r, f, l) r = f
+#define LAT_OUT_LAT_MAX(r, f, l) r = f
+#define LAT_OUT_LAT_RCODE(r, f, l) r = (l)->dns_answers ? (int)(f) : -1
+#define LAT_OUT_SUM(r, f, l)
+#define LAT_OUT_OR(r, f, l)
+#define LAT_OUT_FIRST(r, f, l)
+#define LAT_OUT_LAST(r, f, l)
+#define LAT_OUT_NOAGG(r, f, l)
 
 int sv_percpu_sum(int fd, __u64 *sum, int n)
 {
@@ -136,6 +169,8 @@ int sv_flowtab_init(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, __u6
 	t->idle_ns = idle_ns;
 	t->window_start_ns = sv_mono_ns();
 	t->cache_outer_fd = -1;
+	t->lat_outer_fd = -1;
+	t->dns_fd = -1;
 	t->ifaces = ifaces;
 	return 0;
 }
@@ -154,6 +189,16 @@ int sv_flowtab_set_cache(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b,
 	t->cache_fd[1] = fd_b;
 	t->cache_slots = slots;
 	return 0;
+}
+
+void sv_flowtab_set_lat(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, int dns_fd,
+		       __u64 dns_timeout_ns)
+{
+	t->lat_outer_fd = outer_fd;
+	t->lat_fd[0] = fd_a;
+	t->lat_fd[1] = fd_b;
+	t->dns_fd = dns_fd;
+	t->dns_timeout_ns = dns_timeout_ns;
 }
 
 static int grow(struct sv_flowtab *t)
@@ -178,8 +223,8 @@ static int grow(struct sv_flowtab *t)
 	return 0;
 }
 
-/* The flow of key k, a new one if the table has none; NULL without memory. */
-static struct sv_flow *lookup(struct sv_flowtab *t, const struct sv_flow_key *k)
+/* The flow of key k, added (with nothing pending) if the table has none. */
+static struct sv_flow *find_or_add(struct sv_flowtab *t, const struct sv_flow_key *k)
 {
 	size_t h = key_hash(k) & (t->nbuckets - 1);
 	struct sv_flow *f;
@@ -202,7 +247,7 @@ static struct sv_flow *lookup(struct sv_flowtab *t, const struct sv_flow_key *k)
 
 static int merge(struct sv_flowtab *t, const struct sv_flow_key *k, const struct sv_flow_val *v)
 {
-	struct sv_flow *f = lookup(t, k);
+	struct sv_flow *f = find_or_add(t, k);
 	int fresh;
 
 	if (!f)
@@ -217,7 +262,7 @@ static int merge(struct sv_flowtab *t, const struct sv_flow_key *k, const struct
 int sv_flowtab_add_drops(struct sv_flowtab *t, const struct sv_flow_key *k, const char *reason,
 			 const struct sv_drop_val *v)
 {
-	struct sv_flow *f = lookup(t, k);
+	struct sv_flow *f = find_or_add(t, k);
 	int fresh;
 
 	if (!f)
@@ -238,15 +283,59 @@ int sv_flowtab_add_drops(struct sv_flowtab *t, const struct sv_flow_key *k, cons
 	return 0;
 }
 
-/* Reads and empties a map no program writes any more. */
-static int drain(struct sv_flowtab *t, int fd)
+static void fold_lat(struct sv_lat_val *l, const struct sv_lat_val *v)
+{
+#define X(name, kind, part, when, ipfix, lp, agg) LAT_FOLD_##agg(l->name, v->name);
+	SV_FLOW_FIELDS(X)
+#undef X
+}
+
+/* Results for a flow that may have no packets pending (its record went out already): it
+ * then takes the time at (monotonic ns) for its record's times. */
+static int merge_lat(struct sv_flowtab *t, const struct sv_flow_key *k,
+		     const struct sv_lat_val *v, __u64 at)
+{
+	struct sv_flow *f = find_or_add(t, k);
+
+	if (!f)
+		return -ENOMEM;
+	if (!f->val.packets && !f->val.last_ns)
+		f->val.first_ns = f->val.last_ns = at;
+	fold_lat(&f->lat, v);
+	return 0;
+}
+
+static int has_lat(const struct sv_flow *f)
+{
+	return f->lat.rtt_samples || f->lat.retransmits || f->lat.dns_answers ||
+	       f->lat.dns_unanswered;
+}
+
+/* How a drained map's entry folds into the table. */
+typedef int (*merge_fn)(struct sv_flowtab *t, const struct sv_flow_key *k, const void *v);
+
+static int merge_val(struct sv_flowtab *t, const struct sv_flow_key *k, const void *v)
+{
+	return merge(t, k, v);
+}
+
+/* A flow with results and no packets pending takes the window's start as its time. */
+static int merge_lat_now(struct sv_flowtab *t, const struct sv_flow_key *k, const void *v)
+{
+	return merge_lat(t, k, v, t->window_start_ns);
+}
+
+/* Reads and empties a map no program writes any more: the flow map (values of struct
+ * sv_flow_val) or the latency results (struct sv_lat_val), vsize bytes each. */
+static int drain(struct sv_flowtab *t, int fd, size_t vsize, merge_fn fn)
 {
 	static struct sv_flow_key keys[BATCH];
-	static struct sv_flow_val vals[BATCH];
+	static __u64 vals[BATCH * sizeof(struct sv_lat_val) / 8]; /* 8-byte aligned values */
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	__u64 batch = 0;
 	int first = 1, err = 0;
 
+	_Static_assert(sizeof(struct sv_flow_val) <= sizeof(struct sv_lat_val), "vals too small");
 	while (!err) {
 		__u32 i, n = BATCH;
 
@@ -256,7 +345,7 @@ static int drain(struct sv_flowtab *t, int fd)
 			err = -errno;
 		first = 0;
 		for (i = 0; i < n; i++) {
-			int e = merge(t, &keys[i], &vals[i]);
+			int e = fn(t, &keys[i], (const __u8 *)vals + i * vsize);
 
 			if (e)
 				return e;
@@ -298,6 +387,40 @@ static int drain_cache(struct sv_flowtab *t, int fd)
 	return err;
 }
 
+/* DNS queries waiting longer than the timeout: deleted and counted as unanswered on the
+ * query's flow. The kernel deletes a query it matches an answer to; whoever deletes it
+ * first counts it, so none counts twice. */
+static int age_dns(struct sv_flowtab *t)
+{
+	struct sv_lat_val one = { .dns_unanswered = 1 };
+	struct sv_dns_key k, next, *old = NULL;
+	__u64 now = sv_mono_ns(), sent;
+	size_t n = 0, i, cap = 0;
+	int err = 0, first = 1;
+
+	while (!bpf_map_get_next_key(t->dns_fd, first ? NULL : &k, &next)) {
+		k = next;
+		first = 0;
+		if (bpf_map_lookup_elem(t->dns_fd, &k, &sent) || now - sent < t->dns_timeout_ns)
+			continue;
+		if (n == cap) {
+			struct sv_dns_key *p = realloc(old, (cap = cap ? 2 * cap : 64) * sizeof(*p));
+
+			if (!p) {
+				err = -ENOMEM;
+				break;
+			}
+			old = p;
+		}
+		old[n++] = k;
+	}
+	for (i = 0; !err && i < n; i++)
+		if (!bpf_map_delete_elem(t->dns_fd, &old[i]))
+			err = merge_lat(t, &old[i].flow, &one, now);
+	free(old);
+	return err;
+}
+
 static int swap(int outer_fd, int new_fd)
 {
 	__u32 zero = 0;
@@ -315,12 +438,18 @@ int sv_flowtab_collect(struct sv_flowtab *t)
 	err = swap(t->outer_fd, t->map_fd[!old]);
 	if (!err && t->cache_outer_fd >= 0)
 		err = swap(t->cache_outer_fd, t->cache_fd[!old]);
+	if (!err && t->lat_outer_fd >= 0)
+		err = swap(t->lat_outer_fd, t->lat_fd[!old]);
 	if (err)
 		return err;
 	t->active = !old;
-	err = drain(t, t->map_fd[old]);
+	err = drain(t, t->map_fd[old], sizeof(struct sv_flow_val), merge_val);
 	if (!err && t->cache_outer_fd >= 0)
 		err = drain_cache(t, t->cache_fd[old]);
+	if (!err && t->lat_outer_fd >= 0)
+		err = drain(t, t->lat_fd[old], sizeof(struct sv_lat_val), merge_lat_now);
+	if (!err && t->dns_fd >= 0)
+		err = age_dns(t);
 	t->window_start_ns = sv_mono_ns();
 	return err;
 }
@@ -336,6 +465,9 @@ static int emit(struct sv_flowtab *t, struct sv_flow *f, __u64 wall_off, enum sv
 	SV_FLOW_FIELDS(X)
 #undef X
 	snprintf(rec.end_reason, sizeof(rec.end_reason), "%s", sv_end_reason_str(r));
+#define X(name, kind, part, when, ipfix, lp, agg) LAT_OUT_##agg(rec.name, f->lat.name, &f->lat);
+	SV_FLOW_FIELDS(X)
+#undef X
 #define X(name, kind, part, when, ipfix, lp, agg) RESET_##agg(f->val.name);
 	SV_FLOW_FIELDS(X)
 #undef X
@@ -345,6 +477,7 @@ static int emit(struct sv_flowtab *t, struct sv_flow *f, __u64 wall_off, enum sv
 		rec.drop_reasons = f->drops->reasons;
 		memset(f->drops, 0, sizeof(*f->drops));
 	}
+	memset(&f->lat, 0, sizeof(f->lat));
 	t->records++;
 	return cb(ctx, &f->key, &rec);
 }
@@ -362,7 +495,7 @@ int sv_flowtab_export(struct sv_flowtab *t, __u64 now, int force, sv_flow_cb cb,
 			int idle = now - f->val.last_ns >= t->idle_ns;
 			int ended = f->val.packets && (f->val.tcp_flags & (TCP_FIN | TCP_RST));
 
-			if (pending(f) && !err) {
+			if ((pending(f) || has_lat(f)) && !err) {
 				if (force)
 					err = emit(t, f, wall_off, SV_END_FORCED, cb, ctx);
 				else if (ended)

@@ -26,6 +26,10 @@ struct sv_flowtab {
 	int cache_fd[2];
 	unsigned int cache_slots;
 	int ncpus;
+	int lat_outer_fd; /* the same for the round trip and DNS results; -1: none */
+	int lat_fd[2];
+	int dns_fd; /* DNS queries waiting for an answer; -1: none */
+	__u64 dns_timeout_ns; /* a query not answered in this time counts as unanswered */
 	struct sv_cache_slot *cache_buf; /* cache_slots * ncpus slots, for draining */
 	__u64 window_start_ns; /* monotonic time of the previous collect */
 	__u64 active_ns;
@@ -40,6 +44,10 @@ int sv_flowtab_init(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, __u6
 /* The per-CPU flow caches in front of the maps, swapped and drained with them. */
 int sv_flowtab_set_cache(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b,
 			 unsigned int slots);
+/* The per-flow round trip, retransmission and DNS results (issue 17), swapped and drained
+ * with the flow maps, and the DNS queries waiting, aged out at each collect. */
+void sv_flowtab_set_lat(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, int dns_fd,
+		       __u64 dns_timeout_ns);
 /* Points the programs at the other map, waits until none writes the old one, and moves the
  * old one's contents into the table. */
 int sv_flowtab_collect(struct sv_flowtab *t);

@@ -59,6 +59,9 @@ struct sv_opts {
 	unsigned int ipfix_domain, ipfix_mtu, ipfix_tmpl_interval;
 	struct sv_strv taps; /* --tap rules */
 	const char *control; /* NULL: the default path, and only if it is free */
+	int no_latency; /* --no-latency: no round trips, retransmissions, DNS (issue 17) */
+	unsigned int dns_timeout;
+	unsigned int rtt_gap_ms;
 	int drops; /* --drops: 1 on (the default), 0 off */
 };
 
@@ -214,6 +217,15 @@ static const struct sv_opt agent_opts[] = {
 	{ "control", 0, TEXT(control), .flags = SV_OPT_NONEMPTY, .metavar = "PATH",
 	  .help = "control socket for 'sitevisor-agent tap' (default " SV_CONTROL_DEFAULT
 		  ", taken only if no other agent serves it)" },
+	/* Issue 17: how long it took. */
+	{ "no-latency", 0, SV_OPT_FLAG, SV_FIELD(struct sv_opts, no_latency),
+	  .help = "no TCP round trips, retransmissions or DNS answer times (they cost a map "
+		  "lookup per TCP segment with data)" },
+	{ "dns-timeout", 0, NUM(dns_timeout, 1, 3600), .def = "5", .metavar = "S",
+	  .help = "a DNS query without an answer for S seconds counts as unanswered" },
+	{ "rtt-gap", 0, NUM(rtt_gap_ms, 0, 60000), .def = "10", .metavar = "MS",
+	  .help = "at most one TCP timestamp RTT sample per direction of a connection in MS "
+		  "milliseconds" },
 	/* issue 16 */
 	{ "drops", 0, SV_OPT_ENUM, SV_FIELD(struct sv_opts, drops), .words = on_off,
 	  .def = "on",
@@ -371,6 +383,25 @@ static int open_rings(struct sv_agent *a)
 	return (a->o.sample || a->o.traj) && !a->rb ? -errno : 0;
 }
 
+/* Round trips, retransmissions and DNS (issue 17): the switch, and maps sized for it. */
+static void set_latency(struct sv_agent *a)
+{
+	struct flow_bpf *s = a->skel;
+	/* Flows with a result in an interval are a fraction of all flows. */
+	__u32 lat = a->o.max_flows / 4 > 1024 ? a->o.max_flows / 4 : 1024;
+
+	s->rodata->sv_latency = !a->o.no_latency;
+	s->rodata->sv_rtt_gap_ns = (__u64)a->o.rtt_gap_ms * 1000000;
+	if (a->o.no_latency)
+		lat = 1; /* unused: keep them small */
+	bpf_map__set_max_entries(s->maps.sv_lat_a, lat);
+	bpf_map__set_max_entries(s->maps.sv_lat_b, lat);
+	bpf_map__set_max_entries(s->maps.sv_convs, a->o.no_latency ? 1 : a->o.max_flows);
+	bpf_map__set_max_entries(s->maps.sv_dns_pending, a->o.no_latency ? 1 : 16384);
+	if (a->o.no_latency)
+		bpf_map__set_max_entries(s->maps.sv_conv_look, 1);
+}
+
 static int load(struct sv_agent *a)
 {
 	struct flow_bpf *s;
@@ -392,6 +423,7 @@ static int load(struct sv_agent *a)
 		s->rodata->sv_traj_mask = a->o.traj - 1;
 	if (!a->o.traj)
 		bpf_map__set_max_entries(s->maps.sv_fps, 4096);
+	set_latency(a);
 	err = flow_bpf__load(s);
 	if (err) {
 		pr_warn("cannot load the BPF programs: %s%s\n", strerror(-err),
@@ -412,6 +444,11 @@ static int load(struct sv_agent *a)
 		if (err)
 			return err;
 	}
+	if (!a->o.no_latency)
+		sv_flowtab_set_lat(&a->flows, bpf_map__fd(s->maps.sv_lat_maps),
+				   bpf_map__fd(s->maps.sv_lat_a), bpf_map__fd(s->maps.sv_lat_b),
+				   bpf_map__fd(s->maps.sv_dns_pending),
+				   (__u64)a->o.dns_timeout * NS_PER_SEC);
 	a->wall_off = sv_wall_offset_ns();
 	return open_rings(a);
 }
@@ -455,6 +492,13 @@ static void report_losses(struct sv_agent *a)
 			"--trajectory)\n",
 			(unsigned long long)(c[SV_LOST_FP_RINGBUF] -
 					     a->reported[SV_LOST_FP_RINGBUF]));
+	if (c[SV_LOST_LAT] > a->reported[SV_LOST_LAT])
+		pr_warn("latency map full: %llu RTT samples, retransmissions or DNS answers not "
+			"counted (lower --interval)\n",
+			(unsigned long long)(c[SV_LOST_LAT] - a->reported[SV_LOST_LAT]));
+	if (c[SV_LOST_DNS] > a->reported[SV_LOST_DNS])
+		pr_warn("DNS query map full: %llu DNS queries not timed\n",
+			(unsigned long long)(c[SV_LOST_DNS] - a->reported[SV_LOST_DNS]));
 	memcpy(a->reported, c, sizeof(c));
 	report_drop_losses(a);
 }

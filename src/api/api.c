@@ -271,7 +271,9 @@ static int sort_param(const struct sv_params *p, const char **sort, struct sb *o
 {
 	static const char *const cols[] = { "last_ns", "first_ns", "bytes", "packets",
 					     "box", "src_addr", "dst_addr", "src_port",
-					     "dst_port", "protocol", NULL };
+					     "dst_port", "protocol", "rtt_min_ns", "rtt_max_ns",
+					     "rtt_mean_ns", "retransmits", "dns_latency_ns",
+					     "dns_unanswered", NULL };
 	const char *s = param(p, "sort");
 	int i;
 
@@ -284,12 +286,36 @@ static int sort_param(const struct sv_params *p, const char **sort, struct sb *o
 			return 0;
 		}
 	return sv_api_error(out, 400, "sort must be one of last_ns, first_ns, bytes, packets, "
-				      "box, src_addr, dst_addr, src_port, dst_port, protocol");
+				      "box, src_addr, dst_addr, src_port, dst_port, protocol, "
+				      "rtt_min_ns, rtt_max_ns, rtt_mean_ns, retransmits, "
+				      "dns_latency_ns, dns_unanswered");
+}
+
+/* The flows' own filters on how long it took (issue 17). */
+static const char *const lat_params[] = { "min_rtt_ns", "min_retransmits", "min_dns_latency_ns",
+					  "dns_rcode" };
+#define N_LAT (sizeof(lat_params) / sizeof(lat_params[0]))
+
+static int parse_lat_filter(const struct sv_params *p, struct sv_filter *f, struct sb *out)
+{
+	int64_t *dst[N_LAT] = { &f->min_rtt_ns, &f->min_retransmits, &f->min_dns_latency_ns,
+				&f->dns_rcode };
+	const long max[N_LAT] = { 3600 * NS, 1L << 40, 3600 * NS, 15 };
+	unsigned int i;
+	long v;
+
+	for (i = 0; i < N_LAT; i++) {
+		if (int_param(p, lat_params[i], 0, max[i], -1, &v, out))
+			return 400;
+		*dst[i] = v;
+	}
+	return 0;
 }
 
 static int get_flows(struct sv_store *st, const struct sv_params *p, struct sb *out)
 {
-	const char *known[N_FILTER + 4], *sort;
+	const char *known[N_FILTER + N_LAT + 4], *sort;
+	unsigned int i;
 	struct filter_bufs bufs;
 	struct page_ctx fc = { out, 0, 0 };
 	struct sv_filter f;
@@ -297,9 +323,14 @@ static int get_flows(struct sv_store *st, const struct sv_params *p, struct sb *
 	int ret;
 
 	known_with(known, "sort", "limit", "offset");
+	for (i = 0; i < N_LAT; i++)
+		known[N_FILTER + 3 + i] = lat_params[i];
+	known[N_FILTER + 3 + N_LAT] = NULL;
 	ret = check_known(p, known, out);
 	if (!ret)
 		ret = parse_filter(p, &f, &bufs, out);
+	if (!ret)
+		ret = parse_lat_filter(p, &f, out);
 	if (!ret)
 		ret = sort_param(p, &sort, out);
 	if (!ret)

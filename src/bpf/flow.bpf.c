@@ -82,6 +82,8 @@ struct {
 	__type(value, struct sv_counters);
 } sv_counters SEC(".maps");
 
+#include "latency.bpf.h"
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 * 1024 * 1024);
@@ -93,6 +95,19 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 * 1024 * 1024);
 } sv_fps SEC(".maps");
+
+/* Round trips, retransmissions and DNS answer times (latency.bpf.h). */
+static __always_inline void sv_latency_note(struct __sk_buff *skb, struct sv_meta *m,
+					    __u64 segs, __u64 now)
+{
+	__u8 p = m->key.protocol;
+
+	if (p == IPPROTO_TCP)
+		sv_tcp_track(skb, m, segs, now);
+	if ((p == IPPROTO_TCP || p == IPPROTO_UDP) &&
+	    (m->key.src_port == SV_DNS_PORT || m->key.dst_port == SV_DNS_PORT))
+		sv_dns_track(skb, m);
+}
 
 /* The whole frame: outer layers, then the inner frame of a VXLAN packet. */
 static __always_inline int sv_parse(struct __sk_buff *skb, struct sv_meta *m, int l2)
@@ -395,6 +410,8 @@ static __always_inline int sv_handle(struct __sk_buff *skb, __u8 dir, int l2)
 	cnt->c[SV_CNT_PACKETS] += segs;
 	cnt->c[SV_CNT_BYTES] += len;
 	sv_count(&m, cnt, segs, len, now);
+	if (sv_latency && ret == SV_PARSE_DONE && m.l4)
+		sv_latency_note(skb, &m, segs, now);
 	if (sv_sample_rate)
 		sv_emit_event(&m, cnt, segs, len);
 	if (sv_traj_rate && ret == SV_PARSE_DONE)

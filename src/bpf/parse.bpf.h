@@ -61,7 +61,7 @@ struct sv_meta {
 	__u8 tcp_flags;
 	__u8 malformed;
 	__u8 l4; /* an L4 header follows the IP header(s) */
-	__u8 pad;
+	__u8 tcp_doff; /* the TCP header's length in 32-bit words (latency.bpf.h) */
 };
 
 /* A header does not fit in the linear data: SHORT if the frame is longer than its linear
@@ -258,6 +258,7 @@ __noinline int sv_parse_l4(struct __sk_buff *skb, struct sv_meta *m)
 			m->malformed = 1;
 			doff = sizeof(*th);
 		}
+		m->tcp_doff = doff / 4;
 		m->off = off + doff;
 	} else if (proto == IPPROTO_UDP) {
 		struct udphdr *uh = data + off;

@@ -42,7 +42,6 @@ struct sv_ipfix {
 	size_t mtu;
 	__u64 tmpl_interval_ns;
 	int tmpl_fit; /* templates and a record fit one message */
-	size_t rec_fit; /* a message of one record of the longest kind */
 	int fd;
 
 	/* TCP only. */
@@ -384,41 +383,47 @@ static int templates_due(const struct sv_ipfix *x)
 	       mono_ns() - x->tmpl_ns >= x->tmpl_interval_ns;
 }
 
-/* Messages of templates alone, each as full as the mtu allows, until the templates left
- * take no more than room bytes (0: none left); returns the first template not sent. Every
- * template fits a message alone (open() checked). */
-static int send_templates_until(struct sv_ipfix *x, size_t room)
+/* Bytes of the longest template record. */
+static size_t template_max(void)
 {
-	int t = 0;
+	size_t max = 0;
+	int t;
 
-	while (t < SV_TMPL_MAX && sv_ipfix_templates_len_from(t) > room) {
-		sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
-		t = sv_ipfix_msg_add_templates_from(&x->m, t);
-		x->open = 1;
-		send_msg(x);
-		if (t < 0)
-			return SV_TMPL_MAX;
-	}
-	return t;
+	for (t = 0; t < SV_TMPL_MAX; t++)
+		if (sv_ipfix_template_len(t) > max)
+			max = sv_ipfix_template_len(t);
+	return max;
 }
 
+/* The templates in a message of their own, or one message each when together they pass
+ * the mtu (one always fits: sv_ipfix_open checks). */
 static void send_templates(struct sv_ipfix *x)
 {
-	send_templates_until(x, 0);
+	int t;
+
+	sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
+	if (!sv_ipfix_msg_add_templates(&x->m)) {
+		x->open = 1;
+		send_msg(x);
+		return;
+	}
+	for (t = 0; t < SV_TMPL_MAX; t++) {
+		sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
+		sv_ipfix_msg_add_template(&x->m, t);
+		x->open = 1;
+		send_msg(x);
+	}
 }
 
-/* Templates that do not fit with a record go first in messages of their own. */
 static void begin_msg(struct sv_ipfix *x)
 {
-	int t = 0;
-
 	if (x->t.tcp)
 		conn_ensure(x, x->scan_msgs ? 0 : CONNECT_WAIT_MS);
 	if (templates_due(x) && !x->tmpl_fit)
-		t = send_templates_until(x, x->mtu - x->rec_fit);
+		send_templates(x);
 	sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
-	if (templates_due(x) && t < SV_TMPL_MAX)
-		sv_ipfix_msg_add_templates_from(&x->m, t);
+	if (templates_due(x))
+		sv_ipfix_msg_add_templates(&x->m);
 	x->open = 1;
 }
 
@@ -469,10 +474,8 @@ int sv_ipfix_open(const struct sv_ipfix_cfg *cfg, struct sv_ipfix **out)
 	x->mtu = cfg->mtu;
 	x->tmpl_interval_ns = (__u64)cfg->template_interval * NS_PER_SEC;
 	x->tmpl_fit = fit + sv_ipfix_templates_len() <= x->mtu;
-	x->rec_fit = fit;
 	x->backoff_ms = BACKOFF_MIN_MS;
-	/* The templates may take several messages, but each must fit one. */
-	if (fit > x->mtu || SV_IPFIX_HDR_LEN + sv_ipfix_tmpl_max_len() > x->mtu) {
+	if (fit > x->mtu || SV_IPFIX_HDR_LEN + SV_IPFIX_SET_HDR_LEN + template_max() > x->mtu) {
 		pr_warn("--ipfix-mtu %zu is too small for a record\n", x->mtu);
 		return -EINVAL;
 	}

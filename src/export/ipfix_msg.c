@@ -114,9 +114,11 @@ static const struct {
 #define GEN_LEN_REASON 0
 #define GEN_LEN_DROPS 0
 #define GEN_N(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0)
+#define GEN_ENT(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0 && ((ipfix) & 0x8000))
 #define GEN_BYTES(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0 ? GEN_LEN_##kind : 0)
 enum {
 	GEN_FIELDS = 0 SV_FLOW_FIELDS(GEN_N),
+	GEN_ENT_FIELDS = 0 SV_FLOW_FIELDS(GEN_ENT), /* each with a 4-byte enterprise number */
 	GEN_RECORD_LEN = 0 SV_FLOW_FIELDS(GEN_BYTES),
 };
 #define GEN_CHECK(name, kind, part, when, ipfix, lp, agg)                                        \
@@ -180,34 +182,18 @@ int sv_ipfix_tmpl_has(enum sv_ipfix_tmpl t, unsigned int id)
 	return 0;
 }
 
-/* One template record's bytes. */
-static size_t tmpl_len(int t)
+size_t sv_ipfix_template_len(enum sv_ipfix_tmpl t)
 {
-	return 4 + 4 * sv_ipfix_tmpl_fields(t);
+	return 4 + 4 * sv_ipfix_tmpl_fields(t) + 4 * GEN_ENT_FIELDS;
 }
 
 size_t sv_ipfix_templates_len(void)
 {
-	return sv_ipfix_templates_len_from(0);
-}
-
-size_t sv_ipfix_tmpl_max_len(void)
-{
-	size_t max = 0;
-	int t;
-
-	for (t = 0; t < SV_TMPL_MAX; t++)
-		max = tmpl_len(t) > max ? tmpl_len(t) : max;
-	return SV_IPFIX_SET_HDR_LEN + max;
-}
-
-size_t sv_ipfix_templates_len_from(int first)
-{
 	size_t len = SV_IPFIX_SET_HDR_LEN;
 	int t;
 
-	for (t = first; t < SV_TMPL_MAX; t++)
-		len += tmpl_len(t);
+	for (t = 0; t < SV_TMPL_MAX; t++)
+		len += sv_ipfix_template_len(t);
 	return len;
 }
 
@@ -322,45 +308,57 @@ static void close_set(struct sv_ipfix_msg *m)
 	m->set_id = 0;
 }
 
-int sv_ipfix_msg_add_templates(struct sv_ipfix_msg *m)
+static __u8 *put_template(__u8 *p, enum sv_ipfix_tmpl t)
 {
-	if (m->len + sv_ipfix_templates_len() > m->cap)
-		return -ENOSPC;
-	return sv_ipfix_msg_add_templates_from(m, 0) < 0 ? -ENOSPC : 0;
+	unsigned int i;
+
+	p = put16(p, SV_IPFIX_TMPL_BASE + t);
+	p = put16(p, sv_ipfix_tmpl_fields(t));
+	for (i = 0; i < tmpls[t].n; i++) {
+		p = put16(p, ies[tmpls[t].f[i]].id);
+		p = put16(p, ies[tmpls[t].f[i]].len);
+	}
+#define X(name, kind, part, when, ipfix, lp, agg)                                                \
+	if ((ipfix) > 0) {                                                                       \
+		p = put16(p, ipfix);                                                             \
+		p = put16(p, GEN_LEN_##kind);                                                    \
+		if ((ipfix) & 0x8000)                                                            \
+			p = put32(p, SV_IPFIX_PEN);                                              \
+	}
+	SV_FLOW_FIELDS(X)
+#undef X
+	return p;
 }
 
-int sv_ipfix_msg_add_templates_from(struct sv_ipfix_msg *m, int first)
+/* A template set of the templates from..to-1. */
+static int add_templates(struct sv_ipfix_msg *m, int from, int to)
 {
 	size_t len = SV_IPFIX_SET_HDR_LEN;
 	__u8 *p = m->buf + m->len;
-	unsigned int i;
-	int t, end;
+	int t;
 
-	for (end = first; end < SV_TMPL_MAX && m->len + len + tmpl_len(end) <= m->cap; end++)
-		len += tmpl_len(end);
-	if (end == first)
+	for (t = from; t < to; t++)
+		len += sv_ipfix_template_len(t);
+	if (m->len + len > m->cap)
 		return -ENOSPC;
 	close_set(m);
 	p = put16(p, SV_IPFIX_TEMPLATE_SET);
 	p = put16(p, len);
-	for (t = first; t < end; t++) {
-		p = put16(p, SV_IPFIX_TMPL_BASE + t);
-		p = put16(p, sv_ipfix_tmpl_fields(t)); /* the generated fields included */
-		for (i = 0; i < tmpls[t].n; i++) {
-			p = put16(p, ies[tmpls[t].f[i]].id);
-			p = put16(p, ies[tmpls[t].f[i]].len);
-		}
-#define X(name, kind, part, when, ipfix, lp, agg)                                                \
-		if ((ipfix) > 0) {                                                               \
-			p = put16(p, ipfix);                                                     \
-			p = put16(p, GEN_LEN_##kind);                                            \
-		}
-		SV_FLOW_FIELDS(X)
-#undef X
-	}
+	for (t = from; t < to; t++)
+		p = put_template(p, t);
 	m->len = p - m->buf;
-	m->templates = end == SV_TMPL_MAX; /* the collector knows every template now */
-	return end;
+	m->templates = 1;
+	return 0;
+}
+
+int sv_ipfix_msg_add_templates(struct sv_ipfix_msg *m)
+{
+	return add_templates(m, 0, SV_TMPL_MAX);
+}
+
+int sv_ipfix_msg_add_template(struct sv_ipfix_msg *m, enum sv_ipfix_tmpl t)
+{
+	return add_templates(m, t, t + 1);
 }
 
 /* The numeric kinds' values; the others have no encoding (GEN_CHECK). */

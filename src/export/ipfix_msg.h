@@ -34,15 +34,13 @@ struct sv_ipfix_msg {
 	size_t set_off; /* where the open set's header is; 0: no set open */
 	unsigned int set_id; /* the open set's id */
 	unsigned int records; /* data records in the message */
-	int templates; /* the message carries the template set, or its last part */
+	int templates; /* the message carries the template set */
 };
 
 /* Bytes of the template set (with its header) and of the largest data record. */
 size_t sv_ipfix_templates_len(void);
-/* ... of the set of templates first, first + 1, ... to the last. */
-size_t sv_ipfix_templates_len_from(int first);
-/* ... of a set of the longest template alone. */
-size_t sv_ipfix_tmpl_max_len(void);
+/* Bytes of one template record (without a set header). */
+size_t sv_ipfix_template_len(enum sv_ipfix_tmpl t);
 size_t sv_ipfix_record_max(void);
 /* Fields in a template, and the record length it describes: the fixed fields of its kind,
  * then the record's fields marked IPFIX(id) in flowrec.h, the same in every template. */
@@ -56,9 +54,8 @@ enum sv_ipfix_tmpl sv_ipfix_tmpl_of(const struct sv_flow_key *k);
 void sv_ipfix_msg_begin(struct sv_ipfix_msg *m, __u8 *buf, size_t cap);
 /* Each returns -ENOSPC, leaving the message as it was, when it would pass cap. */
 int sv_ipfix_msg_add_templates(struct sv_ipfix_msg *m);
-/* A template set of templates first, first + 1, ..., as many as fit (all, if they do), for a
- * small MTU; returns the next template not added (SV_TMPL_MAX: none left), or -ENOSPC. */
-int sv_ipfix_msg_add_templates_from(struct sv_ipfix_msg *m, int first);
+/* One template in a set of its own, for an mtu too small for all of them together. */
+int sv_ipfix_msg_add_template(struct sv_ipfix_msg *m, enum sv_ipfix_tmpl t);
 /* A record, its addresses, MACs and interface from the kernel's key k it was made from. */
 int sv_ipfix_msg_add_record(struct sv_ipfix_msg *m, const struct sv_flow_key *k,
 			    const struct sv_rec *r);

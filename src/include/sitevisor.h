@@ -95,6 +95,9 @@ enum sv_counter {
 	SV_LOST_RINGBUF, /* packet events the ring buffer had no room for */
 	SV_CNT_FP, /* trajectory fingerprints selected (--trajectory) */
 	SV_LOST_FP_RINGBUF, /* fingerprints the fingerprint ring buffer had no room for */
+	/* Issue 17: round trips, retransmissions, DNS (src/bpf/latency.bpf.h). */
+	SV_LOST_LAT, /* RTT samples, retransmissions, DNS answers the stats map had no room for */
+	SV_LOST_DNS, /* DNS queries the pending-query map had no room for */
 	SV_CNT_MAX,
 };
 
@@ -120,6 +123,66 @@ struct sv_fp_event {
 	__u32 len; /* wire length at this sighting (outer headers included) */
 	__u8 src_addr[16];
 	__u8 dst_addr[16];
+};
+
+/* --- Round trips, retransmissions, DNS (issue 17, src/bpf/latency.bpf.h) ---------------- */
+
+/*
+ * What the latency code adds to a flow in an interval, in its own double-buffered map keyed
+ * by the flow key (swapped with the flow maps), so the flow map's value does not grow. The
+ * members are named as the record's fields (flowrec.h) that the agent folds them into.
+ * Every sample lands on the flow of the packet that completed it: an RTT sample on the
+ * packets that answered (SYN-ACK, the handshake's ACK, a TSecr echo), a DNS answer on the
+ * answers. So a record's rtt_* is the round trip from this interface to the record's source
+ * and back.
+ */
+struct sv_lat_val {
+	__u64 rtt_samples;
+	__u64 rtt_sum_ns;
+	__u64 rtt_min_ns;
+	__u64 rtt_max_ns;
+	__u64 retransmits; /* segments (GSO segments each) re-sending sequence space */
+	__u64 dns_answers;
+	__u64 dns_latency_sum_ns;
+	__u64 dns_failures; /* answers whose response code is not NOERROR */
+	__u64 dns_unanswered; /* the agent's: queries it aged out (never set by the kernel) */
+	__u32 dns_rcode; /* the largest response code among the answers */
+	__u32 pad0;
+};
+
+/* One side of a TCP conversation on an interface (the sender of the packet). */
+struct sv_conv_side {
+	__u32 seq_end; /* highest sequence number + length this side sent (SV_SIDE_SEQ) */
+	__u32 ts_seen; /* the last TSval this side sent */
+	__u32 ts_val; /* the TSval waiting for its echo (when ts_ns) */
+	__u32 flags; /* SV_SIDE_* */
+	__u64 ts_ns; /* when ts_val was first seen (precise clock); 0: none waiting */
+	__u64 hs_ns; /* when this side's SYN (SV_SIDE_SYNACK: SYN-ACK) passed; 0: none */
+	__u64 sample_ns; /* the last RTT sample this side's TSval gave (rate limit) */
+};
+
+#define SV_SIDE_SEQ (1 << 0) /* seq_end is valid */
+#define SV_SIDE_SYNACK (1 << 1) /* hs_ns is a SYN-ACK's: the handshake's ACK answers it */
+#define SV_SIDE_FRESH (1 << 2) /* ts_seen is this side's last TSval: none went unseen since */
+
+/* The state of a TCP conversation on one interface, both directions, keyed by a 64-bit hash
+ * of the interface, tunnel, VLAN and the ordered address/port pairs (sv_conv_hash). */
+struct sv_conv {
+	struct sv_conv_side side[2]; /* 0: the lower (address, port) pair sent */
+	__u64 arm_ns; /* when the pure ACKs were armed for a new sample (coarse clock) */
+	__u32 flags; /* SV_CONV_* */
+	__u32 pad0;
+};
+
+/* The conversation's pure ACKs are looked at (its slot in sv_conv_look holds its hash): a
+ * round trip waits for one, or a side may take a new timestamp sample. */
+#define SV_CONV_ARMED (1 << 0)
+
+/* A DNS query waiting for its answer: the query's flow key and transaction id. */
+struct sv_dns_key {
+	struct sv_flow_key flow;
+	__u16 id;
+	__u16 pad0[3];
 };
 
 /* --- Filtered capture (sitevisor-agent capture, docs/capture.md) ------------------------ */

@@ -36,6 +36,7 @@ struct sv_drop_reasons {
  *   when  whether a record has the field, an expression over r (the record), for the JSON
  *         record and the line protocol; an empty text field that JSON has is null;
  *   ipfix IPFIX(id): an IANA element sent after the fixed fields, encoded by kind;
+ *         IPFIX_ENT(id): the same as an enterprise-specific element (SV_IPFIX_PEN);
  *         IPFIX_HAND(id): placed by ipfix_msg.c's templates (one field, several elements
  *         or none: addresses by version, the interface by direction); NO_IPFIX;
  *   lp    InfluxDB sitevisor_flow: LP_TAG (part of the series, written by lineproto.c),
@@ -43,7 +44,9 @@ struct sv_drop_reasons {
  *         (1, 2, ...; a new field takes the next), or LP_NONE;
  *   agg   how the agent folds the kernel's sv_flow_val member of the same name into the
  *         pending record: SUM, OR, FIRST (smallest timestamp), LAST (largest), or NOAGG
- *         (not a kernel count).
+ *         (not a kernel count); LAT_*: the member of the kernel's struct sv_lat_val
+ *         instead, LAT_SUM, LAT_MIN and LAT_MAX (of the samples), LAT_RCODE (the largest,
+ *         -1 without answers).
  */
 #define SV_FLOW_FIELDS(X)                                                                        \
 	X(iface, IFACE, KEY, 1, IPFIX_HAND(10), LP_TAG, NOAGG)                                  \
@@ -69,11 +72,27 @@ struct sv_drop_reasons {
 	X(tcp_flags, U16, VAL, 1, IPFIX_HAND(6), LP_FIELD(5), OR)                               \
 	X(first_ns, NS, VAL, 1, IPFIX_HAND(152), LP_FIELD(7), FIRST)                            \
 	X(last_ns, NS, VAL, 1, IPFIX_HAND(153), LP_NONE, LAST)                                  \
-	X(end_reason, REASON, VAL, 1, IPFIX_HAND(136), LP_NONE, NOAGG)                         \
-	/* issue 16: the kernel's drops of the flow in the interval (--drops), by flowtab.c */ \
-	X(drops, COUNT, VAL, r->drops, IPFIX(133), LP_FIELD(8), NOAGG)                          \
-	X(drop_bytes, COUNT, VAL, r->drops, IPFIX(132), LP_FIELD(9), NOAGG)                     \
+	X(end_reason, REASON, VAL, 1, IPFIX_HAND(136), LP_NONE, NOAGG)                          \
+	/* Issue 17: how long it took; from the kernel's struct sv_lat_val (README). */         \
+	X(rtt_samples, COUNT, VAL, r->rtt_samples, IPFIX_ENT(1), LP_FIELD(8), LAT_SUM)          \
+	X(rtt_min_ns, COUNT, VAL, r->rtt_samples, IPFIX_ENT(2), LP_FIELD(9), LAT_MIN)           \
+	X(rtt_max_ns, COUNT, VAL, r->rtt_samples, IPFIX_ENT(3), LP_FIELD(10), LAT_MAX)          \
+	X(rtt_sum_ns, COUNT, VAL, r->rtt_samples, IPFIX_ENT(4), LP_FIELD(11), LAT_SUM)          \
+	X(retransmits, COUNT, VAL, SV_REC_TCP(r), IPFIX_ENT(5), LP_FIELD(12), LAT_SUM)          \
+	X(dns_answers, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(6), LP_FIELD(13), LAT_SUM)          \
+	X(dns_latency_sum_ns, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(7), LP_FIELD(14), LAT_SUM)   \
+	X(dns_rcode, OPT8, VAL, r->dns_answers, IPFIX_ENT(8), LP_FIELD(15), LAT_RCODE)          \
+	X(dns_failures, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(9), LP_FIELD(16), LAT_SUM)         \
+	X(dns_unanswered, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(10), LP_FIELD(17), LAT_SUM)      \
+	/* issue 16: the kernel's drops of the flow in the interval (--drops), by flowtab.c */  \
+	X(drops, COUNT, VAL, r->drops, IPFIX(133), LP_FIELD(18), NOAGG)                         \
+	X(drop_bytes, COUNT, VAL, r->drops, IPFIX(132), LP_FIELD(19), NOAGG)                    \
 	X(drop_reasons, DROPS, VAL, r->drops, NO_IPFIX, LP_NONE, NOAGG)
+
+/* TCP records carry retransmits (0 too); another record only a count someone gave it. */
+#define SV_REC_TCP(r) ((r)->protocol == 6 || (r)->retransmits)
+/* A record with DNS results: answers, or queries that never got one. */
+#define SV_REC_DNS(r) ((r)->dns_answers || (r)->dns_unanswered)
 
 /*
  * The kinds. SV_CT_* is the member's C type (and array size), SV_SQL_* the store column.
@@ -126,6 +145,10 @@ struct sv_drop_reasons {
 /* The values of the ipfix and lp columns. */
 #define IPFIX(id) (id)
 #define IPFIX_HAND(id) (-(id))
+#define IPFIX_ENT(id) ((id) | 0x8000)
+/* The enterprise of IPFIX_ENT elements: 32473, reserved for documentation (RFC 5612), as
+ * sitevisor has no number of its own (docs/exits/ipfix.md). */
+#define SV_IPFIX_PEN 32473
 #define NO_IPFIX 0
 #define LP_NONE 0
 #define LP_TAG (-1)

@@ -169,6 +169,7 @@ void sv_filter_init(struct sv_filter *f)
 	f->direction = f->protocol = f->ip_version = -1;
 	f->src_port = f->dst_port = f->port = -1;
 	f->vni = -1;
+	f->min_rtt_ns = f->min_retransmits = f->min_dns_latency_ns = f->dns_rcode = -1;
 	f->drops = -1;
 	f->since_ns = 0;
 	f->until_ns = INT64_MAX;

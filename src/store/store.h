@@ -22,7 +22,7 @@
 #include "ingest.h"
 
 /* The SQLite backend's schema version (sqlite/schema.c; tests/test-api.sh reads it here). */
-#define SV_SCHEMA_VERSION 7
+#define SV_SCHEMA_VERSION 8
 
 struct sv_store;
 
@@ -54,6 +54,10 @@ struct sv_filter {
 	int direction, protocol, ip_version, src_port, dst_port, port;
 	int64_t vni;
 	int64_t since_ns, until_ns;
+	/* Issue 17, /api/v1/flows only; -1: no filter. A round trip of at least this (the
+	 * record's largest), at least this many retransmissions, DNS answers that took this
+	 * long on average, this DNS response code. */
+	int64_t min_rtt_ns, min_retransmits, min_dns_latency_ns, dns_rcode;
 	/* issue 16: 1 records with drops, 0 without; reason: with drops of that reason */
 	int drops;
 	const char *reason;
@@ -76,7 +80,8 @@ struct sv_flow_row {
 };
 
 typedef int (*sv_flow_row_cb)(void *ctx, const struct sv_flow_row *row);
-/* sort: a column name, '-' in front for descending; the caller has checked it. */
+/* sort: a column name (or rtt_mean_ns, dns_latency_ns: the means of the record's round
+ * trips and DNS answers), '-' in front for descending; the caller has checked it. */
 int sv_store_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
 		   int offset, sv_flow_row_cb cb, void *ctx);
 

@@ -333,6 +333,21 @@ async function main() {
 			`${flows.length} flow rows from the source link`);
 	});
 
+	await step('latency view lists the slowest flows and DNS answers the API gives', async () => {
+		const since = nowS() - 3600;
+		const slow = await api(URL1, 'flows', { since, sort: '-rtt_max_ns', min_rtt_ns: 1, limit: 25 });
+		const dns = await api(URL1, 'flows', { since, sort: '-dns_latency_ns', min_dns_latency_ns: 0, limit: 25 });
+		assert(slow.flows.length > 0 && dns.flows.length > 0, 'the generated history has latency records');
+		await page.click('#nav a[data-view="latency"]');
+		await until(page, () => document.querySelectorAll('#latency-slowest tbody tr:not(.empty)').length > 0 &&
+			document.querySelectorAll('#latency-dns tbody tr:not(.empty)').length > 0);
+		const rows = await rowsOf(page, '#latency-slowest');
+		const top = slow.flows[0];
+		assert(rows[0].cells.join(' ').includes(top.src_addr), `slowest row ${rows[0].cells.join(' ')}`);
+		const charted = await page.$eval('#view figure.chart', (f) => Number(f.dataset.series));
+		assert(charted > 0, 'RTT chart has lines');
+	});
+
 	await step('paths view draws the API\'s links and a flow\'s path', async () => {
 		const q = new URLSearchParams(Object.entries(PATH_FLOW).map(([k, v]) => [k, String(v)]));
 		// The post finalizes the generated packets --path-hold seconds after they arrived.

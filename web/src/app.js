@@ -14,9 +14,10 @@ import * as box from './views/box.js';
 import * as vni from './views/vni.js';
 import * as alerts from './views/alerts.js';
 import * as paths from './views/paths.js';
+import * as latency from './views/latency.js';
 import * as drops from './views/drops.js';
 
-const VIEWS = { overview, top, flows, box, vni, alerts, paths, drops };
+const VIEWS = { overview, top, flows, box, vni, alerts, paths, latency, drops };
 
 class ViewCtx {
 	constructor(main, route) {

@@ -22,8 +22,10 @@ const AXIS = {
 export class RateChart {
 	// kind: 0 bits per second, 1 packets per second. style(label, i) may return series
 	// options (stroke, dash) to override the palette.
-	constructor(parent, { title, kind = 0, height = 170, style } = {}) {
+	// fmt(v): the legend's values, for charts of something other than rates.
+	constructor(parent, { title, kind = 0, height = 170, style, fmt } = {}) {
 		this.kind = kind;
+		this.fmt = fmt;
 		this.height = height;
 		this.style = style;
 		this.el = document.createElement('figure');
@@ -55,7 +57,7 @@ export class RateChart {
 
 	build(labels) {
 		this.u?.destroy();
-		const fmt = this.kind ? fmtPps : fmtBits;
+		const fmt = this.fmt || (this.kind ? fmtPps : fmtBits);
 		const series = [{ value: (u, v) => (v == null ? '–' : fmtTime(v * 1000)) }];
 		labels.forEach((label, i) => {
 			const color = PALETTE[i % PALETTE.length];

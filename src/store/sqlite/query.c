@@ -84,6 +84,15 @@ static void where_fields(struct where *w, const struct sv_filter *f)
 	w_text(w, "EXISTS (SELECT 1 FROM json_each(flows.drop_reasons) WHERE key = ?)", f->reason);
 }
 
+/* How long it took (issue 17): a record without a result has 0 there (dns_rcode NULL). */
+static void where_latency(struct where *w, const struct sv_filter *f)
+{
+	w_num(w, "rtt_max_ns >= ?", f->min_rtt_ns);
+	w_num(w, "retransmits >= ?", f->min_retransmits);
+	w_num(w, "dns_answers > 0 AND dns_latency_sum_ns >= dns_answers * ?", f->min_dns_latency_ns);
+	w_num(w, "dns_rcode = ?", f->dns_rcode);
+}
+
 static void where_flows(struct where *w, const struct sv_filter *f)
 {
 	sb_init(&w->sql);
@@ -93,6 +102,7 @@ static void where_flows(struct where *w, const struct sv_filter *f)
 	if (f->until_ns != INT64_MAX)
 		w_num(w, "last_ns < ?", f->until_ns);
 	where_fields(w, f);
+	where_latency(w, f);
 }
 
 /* Prepares head + where + tail and binds the where's values, then extra ints. */
@@ -188,6 +198,16 @@ static int flow_row(sqlite3_stmt *s, void *p)
 	return fc->cb(fc->ctx, &row);
 }
 
+/* A sort column, or the expression of a mean the records keep as sum and count. */
+static const char *sort_expr(const char *col)
+{
+	if (!strcmp(col, "rtt_mean_ns"))
+		return "rtt_sum_ns / rtt_samples";
+	if (!strcmp(col, "dns_latency_ns"))
+		return "dns_latency_sum_ns / dns_answers";
+	return col;
+}
+
 int sv_sqlite_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
 		    int offset, sv_flow_row_cb cb, void *ctx)
 {
@@ -195,15 +215,15 @@ int sv_sqlite_flows(struct sv_store *st, const struct sv_filter *f, const char *
 	struct flow_ctx fc = { cb, ctx };
 	int64_t extra[2] = { limit, offset };
 	struct where w;
-	char tail[96];
+	char tail[160];
 	int desc = sort[0] == '-';
 
 	if (!c)
 		return -EIO;
 	where_flows(&w, f);
 	/* id breaks ties so pages never repeat or skip a record. */
-	snprintf(tail, sizeof(tail), " ORDER BY %s %s, id %s LIMIT ? OFFSET ?", sort + desc,
-		 desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
+	snprintf(tail, sizeof(tail), " ORDER BY %s %s, id %s LIMIT ? OFFSET ?",
+		 sort_expr(sort + desc), desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
 	return each_row(prepare_where(c, sv_flow_select, &w, tail, 2, extra), flow_row, &fc);
 }
 
