@@ -13,7 +13,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 POST=$SV_ROOT/build/sitevisor-post
-TOKEN=demo-token-$RUN_ID
+TOKEN=demo-token-$RUN_ID ADMIN=demo-admin-$RUN_ID
 SOCK=$SV_TMP/post.sock
 
 # The dashboard on the first free port from DEMO_PORT (default 8080).
@@ -24,7 +24,7 @@ for _ in $(seq 1 50); do
 done
 # Paths are final 5 s after a packet's first sighting: the agents deliver every 2 s.
 "$POST" --db "$SV_TMP/demo.db" --listen "127.0.0.1:$port" --listen "unix:$SOCK" \
-	--token "$TOKEN" --path-hold 5 2>"$SV_TMP/post.err" &
+	--token "$TOKEN" --admin-token "$ADMIN" --path-hold 5 2>"$SV_TMP/post.err" &
 SV_PIDS+=($!)
 if ! wait_for 10 test -S "$SOCK"; then
 	cat "$SV_TMP/post.err" >&2
@@ -48,9 +48,12 @@ for i in 1 2 3; do
 	ip -n "$B" addr add 198.19.100.$i/24 dev vxlan100
 	ip -n "$B" link set vxlan100 up
 	# The same 1 in 16 packets sampled on every box: the Paths view joins their sightings.
+	# Box2 takes the post's tap rules towards its monitor port.
+	tap=()
+	[ "$i" = 2 ] && tap=(--allow-remote-tap --tap-allow-to iface:mon0)
 	ip netns exec "$B" "$AGENT" --box box$i --interval 2 --post "unix:$SOCK" --token "$TOKEN" \
 		--spool "$SV_TMP/spool$i" --control "$SV_TMP/control$i" --trajectory 16 \
-		--drain-timeout 1 2>"$SV_TMP/agent$i.err" &
+		--drain-timeout 1 "${tap[@]}" 2>"$SV_TMP/agent$i.err" &
 	SV_PIDS+=($!)
 done
 ns() { echo "sv${RUN_ID}-box$1"; }
@@ -61,7 +64,7 @@ M=$(ns_add monitor) || exit 1
 veth "$(ns 2)" mon0 "$M" mon || exit 1
 no_ipv6 "$(ns 2)" mon0
 no_ipv6 "$M" mon
-curl -s -o /dev/null --unix-socket "$SOCK" -H "Authorization: Bearer $TOKEN" \
+curl -s -o /dev/null --unix-socket "$SOCK" -H "Authorization: Bearer $ADMIN" \
 	-d '{"rule":"--from vxlan100 --to mon0"}' "http://post/api/v1/taps?box=box2"
 
 # Steady mixed traffic: pings on both networks, TCP transfers (a "web" and a "database"),

@@ -483,13 +483,14 @@ CTL=$CTL0
 tc -n "$H" qdisc del dev h1 clsact
 
 # --- 9: rules through the post's API for a box ------------------------------------------------
-TOKEN=tap-test-token-0123456789
+# Tap rules are written with an admin token; the agent delivers and reports with its own.
+TOKEN=tap-test-token-0123456789 ADMIN=tap-test-admin-0123456789
 sock=$SV_TMP/post.sock
 bg "$SV_ROOT/build/sitevisor-post" --listen "unix:$sock" --db "$SV_TMP/post.db" --token "$TOKEN" \
-	2>"$SV_TMP/post.err"
+	--admin-token "$ADMIN" 2>"$SV_TMP/post.err"
 wait_for 10 test -S "$sock" || fail "post did not start"
 api() { # api METHOD PATH [BODY] [TOKEN]: prints the body, then the status on a line of its own
-	curl -s --unix-socket "$sock" -X "$1" -H "Authorization: Bearer ${4-$TOKEN}" \
+	curl -s --unix-socket "$sock" -X "$1" -H "Authorization: Bearer ${4-$ADMIN}" \
 		${3:+-d "$3"} -w '\n%{http_code}\n' "http://post/api/v1/$2"
 }
 status() { api "$@" | tail -1; }
@@ -508,7 +509,7 @@ check_eq "post: delete unknown: 404" 404 "$(status DELETE taps/999)"
 check_eq "post: delete without the token: 401" 401 "$(status DELETE "taps/$tap_id" "" wrong)"
 
 agent_start "$H" ag2 -i br0 --control "$CTL" --post "unix:$sock" --token "$TOKEN" --box hbox \
-	--spool "$SV_TMP/spool-hbox" || exit 1
+	--spool "$SV_TMP/spool-hbox" --allow-remote-tap --tap-allow-to iface:hm || exit 1
 check "post: the agent applies the box's rule" wait_for 10 sh -c \
 	"ip netns exec $H $AGENT tap --control $CTL list | grep -q 'origin=post.*dst port 9010'"
 cap "$M" m0 "$SV_TMP/m9.pcap"

@@ -130,6 +130,22 @@ out:
 	return err;
 }
 
+/* Plain HTTP beyond this box lets anyone on the path read the token and the records: said
+ * once, at start (issue 15). */
+static void warn_plain(CURLU *u, const char *url)
+{
+	char *scheme = NULL, *host = NULL;
+
+	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+	    curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && !strcmp(scheme, "http") &&
+	    strcmp(host, "localhost") && strncmp(host, "127.", 4) && strcmp(host, "[::1]"))
+		pr_warn("--post %s is plain HTTP to another host: the token and the records cross "
+			"the network readable and alterable (use https://, see docs/security.md)\n",
+			url);
+	curl_free(scheme);
+	curl_free(host);
+}
+
 static int parse_url(struct sv_deliver *d, const char *url)
 {
 	char *part = NULL;
@@ -151,6 +167,7 @@ static int parse_url(struct sv_deliver *d, const char *url)
 			url, why);
 		err = -EINVAL;
 	} else if (!err) {
+		warn_plain(u, url);
 		err = ingest_url(d, u);
 	}
 	curl_free(part);
@@ -248,6 +265,21 @@ static int mkdir_p(char *path)
 	return 0;
 }
 
+/* Another user's directory could hold links to files we would then overwrite or send: the
+ * spool must be ours (issue 15). */
+static int spool_owned(struct sv_deliver *d)
+{
+	struct stat st;
+
+	if (fstat(d->dir_fd, &st))
+		return -errno;
+	if (st.st_uid == geteuid())
+		return 0;
+	pr_warn("spool %s belongs to uid %u, not to this agent's %u: refused\n", d->spool,
+		(unsigned int)st.st_uid, (unsigned int)geteuid());
+	return -EPERM;
+}
+
 /* Creates, locks and test-writes the spool: problems show at start, not at the first batch. */
 static int open_spool(struct sv_deliver *d, const char *dir)
 {
@@ -264,9 +296,12 @@ static int open_spool(struct sv_deliver *d, const char *dir)
 	if (!err) {
 		d->dir_fd = open(d->spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 		err = d->dir_fd < 0 ? -errno : 0;
+		if (!err && spool_owned(d))
+			return -EPERM;
 	}
 	if (!err) {
-		d->lock_fd = openat(d->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		d->lock_fd = openat(d->dir_fd, ".lock", O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+				    0600);
 		err = d->lock_fd < 0 ? -errno : 0;
 	}
 	if (!err && flock(d->lock_fd, LOCK_EX | LOCK_NB)) {
@@ -274,7 +309,8 @@ static int open_spool(struct sv_deliver *d, const char *dir)
 		return -EBUSY;
 	}
 	if (!err) {
-		fd = openat(d->dir_fd, ".tmp-probe", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		fd = openat(d->dir_fd, ".tmp-probe",
+			    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
 			    0600);
 		err = fd < 0 || write(fd, "", 0) < 0 ? -errno : 0;
 		if (fd >= 0) {
@@ -476,7 +512,7 @@ static int spool_write(struct sv_deliver *d, const char *name)
 	int fd, err;
 
 	snprintf(tmp, sizeof(tmp), ".tmp-%s", name);
-	fd = openat(d->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(d->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return -errno;
 	err = write_all(fd, d->buf, d->len);
@@ -597,7 +633,7 @@ static int read_batch(struct sv_deliver *d, const char *name, char **out, size_t
 	struct stat st;
 	size_t got = 0;
 	ssize_t r;
-	int fd = openat(d->dir_fd, name, O_RDONLY | O_CLOEXEC), err = 0;
+	int fd = openat(d->dir_fd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), err = 0;
 
 	if (fd < 0)
 		return -errno;

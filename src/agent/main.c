@@ -58,6 +58,8 @@ struct sv_opts {
 	struct sv_ipfix_target ipfix_target;
 	unsigned int ipfix_domain, ipfix_mtu, ipfix_tmpl_interval;
 	struct sv_strv taps; /* --tap rules */
+	int allow_remote_tap; /* the post's tap rules are applied (issue 15) */
+	struct sv_strv tap_allow_to; /* where they may send copies */
 	const char *control; /* NULL: the default path, and only if it is free */
 	int no_latency; /* --no-latency: no round trips, retransmissions, DNS (issue 17) */
 	unsigned int dns_timeout;
@@ -214,6 +216,14 @@ static const struct sv_opt agent_opts[] = {
 	{ "tap", 0, SV_OPT_STRS, SV_FIELD(struct sv_opts, taps), .metavar = "RULE",
 	  .help = "mirror traffic by RULE (repeatable), the words of 'sitevisor-agent tap add' "
 		  "in one argument" },
+	{ "allow-remote-tap", 0, SV_OPT_FLAG, SV_FIELD(struct sv_opts, allow_remote_tap),
+	  .needs = "post",
+	  .help = "apply the tap rules the post holds for this box (to a --tap-allow-to "
+		  "destination only; without it they are refused, and the post shows why)" },
+	{ "tap-allow-to", 0, SV_OPT_STRS, SV_FIELD(struct sv_opts, tap_allow_to),
+	  .needs = "allow-remote-tap", .metavar = "CIDR[:PORT]|iface:NAME",
+	  .help = "where the post's tap rules may send copies: remote monitors in CIDR (on "
+		  "PORT), or the local interface NAME (repeatable)" },
 	{ "control", 0, TEXT(control), .flags = SV_OPT_NONEMPTY, .metavar = "PATH",
 	  .help = "control socket for 'sitevisor-agent tap' (default " SV_CONTROL_DEFAULT
 		  ", taken only if no other agent serves it)" },
@@ -915,9 +925,16 @@ static int start_tracing(struct sv_agent *a)
 static int start_tap(struct sv_agent *a)
 {
 	struct sv_post_endpoint ep;
+	char why[200];
 	int err;
 
 	err = sv_tap_new(&a->tap);
+	if (!err) {
+		err = sv_tap_set_policy(a->tap, a->o.allow_remote_tap, a->o.tap_allow_to.v,
+					a->o.tap_allow_to.n, why, sizeof(why));
+		if (err)
+			pr_warn("%s\n", why);
+	}
 	if (!err)
 		err = start_taps(a);
 	if (!err)
@@ -962,6 +979,7 @@ static void close_all(struct sv_agent *a)
 	sv_drops_close(a->drops);
 	free(a->o.ifnames);
 	free(a->o.taps.v);
+	free(a->o.tap_allow_to.v);
 }
 
 int main(int argc, char **argv)

@@ -61,6 +61,19 @@ static int check_known(const struct sv_params *p, const char *const *known, stru
 	return 0;
 }
 
+/* A read the store gave up on: past its time budget (503, saying how to ask for less), or
+ * failed. */
+static int read_failed(struct sb *out, int ret)
+{
+	if (ret == -ETIMEDOUT)
+		return sv_api_error(out, 503, "the query took too long: narrow since/until, or "
+				    "filter by box, address or port");
+	return sv_api_error(out, 500, "store read failed");
+}
+
+/* Rows skipped are rows read: deeper pages come from narrowing since/until (issue 15). */
+#define SV_API_OFFSET_MAX 100000
+
 static int int_param(const struct sv_params *p, const char *k, long min, long max, long def,
 		     long *v, struct sb *out)
 {
@@ -336,13 +349,14 @@ static int get_flows(struct sv_store *st, const struct sv_params *p, struct sb *
 	if (!ret)
 		ret = int_param(p, "limit", 1, 10000, 100, &limit, out);
 	if (!ret)
-		ret = int_param(p, "offset", 0, 100000000, 0, &offset, out);
+		ret = int_param(p, "offset", 0, SV_API_OFFSET_MAX, 0, &offset, out);
 	if (ret)
 		return ret;
 	fc.limit = limit;
 	sb_puts(out, "{\"flows\":[");
-	if (sv_store_flows(st, &f, sort, limit + 1, offset, flow_json, &fc))
-		return sv_api_error(out, 500, "store read failed");
+	ret = sv_store_flows(st, &f, sort, limit + 1, offset, flow_json, &fc);
+	if (ret)
+		return read_failed(out, ret);
 	sb_printf(out, "],\"limit\":%ld,\"offset\":%ld,\"more\":%s}\n", limit, offset,
 		  fc.count > limit ? "true" : "false");
 	return 200;
@@ -391,10 +405,11 @@ static int get_series(struct sv_store *st, const struct sv_params *p, struct sb 
 		return ret;
 	bytes = calloc(n, sizeof(*bytes));
 	packets = calloc(n, sizeof(*packets));
-	if (!bytes || !packets || sv_store_series(st, &f, step, n, bytes, packets)) {
+	ret = !bytes || !packets ? -ENOMEM : sv_store_series(st, &f, step, n, bytes, packets);
+	if (ret) {
 		free(bytes);
 		free(packets);
-		return sv_api_error(out, 500, "store read failed");
+		return read_failed(out, ret);
 	}
 	sb_printf(out, "{\"step\":%lld,\"since_ns\":%lld,\"until_ns\":%lld,\"points\":[",
 		  (long long)(step / NS), (long long)f.since_ns, (long long)f.until_ns);
@@ -472,8 +487,9 @@ static int get_top(struct sv_store *st, const struct sv_params *p, struct sb *ou
 	if (order && strcmp(order, "bytes") && strcmp(order, "packets"))
 		return sv_api_error(out, 400, "order must be bytes or packets");
 	sb_printf(out, "{\"by\":\"%s\",\"items\":[", bys[b]);
-	if (sv_store_top(st, &f, b, order && !strcmp(order, "packets"), limit, top_json, &tc))
-		return sv_api_error(out, 500, "store read failed");
+	ret = sv_store_top(st, &f, b, order && !strcmp(order, "packets"), limit, top_json, &tc);
+	if (ret)
+		return read_failed(out, ret);
 	sb_printf(out, "],\"since_ns\":%lld,\"until_ns\":%lld}\n", (long long)f.since_ns,
 		  (long long)f.until_ns);
 	return 200;
@@ -621,12 +637,13 @@ static int get_alerts(struct sv_store *st, const struct sv_params *p, struct sb 
 		return 400;
 	f.target = d ? d : t;
 	if (int_param(p, "limit", 1, 1000, 100, &limit, out) ||
-	    int_param(p, "offset", 0, 100000000, 0, &offset, out))
+	    int_param(p, "offset", 0, SV_API_OFFSET_MAX, 0, &offset, out))
 		return 400;
 	ac.limit = limit;
 	sb_puts(out, "{\"alerts\":[");
-	if (sv_store_alerts(st, &f, limit + 1, offset, alert_json, &ac))
-		return sv_api_error(out, 500, "store read failed");
+	ret = sv_store_alerts(st, &f, limit + 1, offset, alert_json, &ac);
+	if (ret)
+		return read_failed(out, ret);
 	sb_printf(out, "],\"limit\":%ld,\"offset\":%ld,\"more\":%s}\n", limit, offset,
 		  ac.count > limit ? "true" : "false");
 	return 200;
@@ -948,6 +965,13 @@ static void stat_add(unsigned long long *c, unsigned long long n)
 int sv_api_ingest(struct sv_store *st, struct sv_api_stats *stats, const char *body, size_t len,
 		  struct sb *out)
 {
+	return sv_api_ingest_as(st, stats, NULL, NULL, body, len, out);
+}
+
+int sv_api_ingest_as(struct sv_store *st, struct sv_api_stats *stats,
+		     int (*may_box)(const void *who, const char *box), const void *who,
+		     const char *body, size_t len, struct sb *out)
+{
 	struct sv_batch b;
 	char err[200];
 	int dup = 0, ret;
@@ -958,6 +982,12 @@ int sv_api_ingest(struct sv_store *st, struct sv_api_stats *stats, const char *b
 		stat_add(&stats->batches_rejected, 1);
 		return ret == -ENOMEM ? sv_api_error(out, 500, "out of memory") :
 					sv_api_error(out, 400, "%s", err);
+	}
+	if (may_box && !may_box(who, b.box)) {
+		ret = sv_api_error(out, 403, "this token may not deliver for box '%s'", b.box);
+		sv_batch_free(&b);
+		stat_add(&stats->batches_rejected, 1);
+		return ret;
 	}
 	ret = sv_store_ingest(st, &b, sv_now_ns(), &dup);
 	if (!ret) {

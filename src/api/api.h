@@ -32,6 +32,11 @@ struct sv_api_stats {
 /* POST /api/v1/ingest with the whole body; what it did is added to *stats. */
 int sv_api_ingest(struct sv_store *st, struct sv_api_stats *stats, const char *body, size_t len,
 		  struct sb *out);
+/* The same for a caller who speaks for some boxes only: may_box(who, box) says whether the
+ * batch's box is one of them; if not, 403 naming the box, and nothing is stored. */
+int sv_api_ingest_as(struct sv_store *st, struct sv_api_stats *stats,
+		     int (*may_box)(const void *who, const char *box), const void *who,
+		     const char *body, size_t len, struct sb *out);
 
 /* One alert as JSON (the /api/v1/alerts item, also the alerts log's): lists become arrays,
  * seen_by's "box\tiface" lines objects. */
@@ -42,7 +47,8 @@ const char *sv_api_param(const struct sv_params *p, const char *k);
  * desired rules per box and the agents' reports (taps.c). Returns the HTTP status. */
 int sv_api_taps(struct sv_store *st, const char *method, const char *sub,
 		const struct sv_params *p, const char *body, size_t len, struct sb *out);
-/* Whether a taps request changes something (so needs the ingest token). */
+/* Whether a taps request changes something (so needs an admin token, or for a report the
+ * box's ingest token). */
 static inline int sv_api_taps_writes(const char *method)
 {
 	return strcmp(method, "GET") && strcmp(method, "HEAD");

@@ -3,22 +3,26 @@
  * which the box's agent fetches and applies, and the agent's reports of them.
  *
  *   GET    /api/v1/taps[?box=B]       the rules with their last report       (read)
- *   POST   /api/v1/taps?box=B         {"rule": "..."}: a new rule, its id    (ingest token)
- *   DELETE /api/v1/taps/ID            the rule goes; the agent removes it    (ingest token)
- *   POST   /api/v1/taps/status?box=B  the agent's report                     (ingest token)
+ *   POST   /api/v1/taps?box=B         {"rule": "..."}: a new rule, its id    (admin token)
+ *   DELETE /api/v1/taps/ID            the rule goes; the agent removes it    (admin token)
+ *   POST   /api/v1/taps/status?box=B  the agent's report                     (box B's token)
  *
- * The post checks a rule's form only (one printable line); the box's agent checks the rest
- * (its interfaces, loops) and reports an error, which GET shows. */
+ * The post checks a rule's form only (one printable line) and that the box has room for it;
+ * the box's agent checks the rest (its interfaces, loops, whether it takes rules from the
+ * post and to where) and reports an error, which GET shows. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "api.h"
 #include "jsonr.h"
+#include "sitevisor.h"
 #include "timeparse.h"
 
 #define RULE_MAX 511
 #define BOX_MAX 127
 #define REPORT_MAX 256 /* rules in one report */
+/* Rules per box: as many as an agent takes (one more and it would refuse the whole list). */
+#define BOX_RULES_MAX (SV_TAP_MAX_RULES - 1)
 
 /* 1..max printable characters (no control characters: a rule is one line). */
 static int printable(const char *s, size_t max)
@@ -90,9 +94,16 @@ static int get_taps(struct sv_store *st, const struct sv_params *p, struct sb *o
 	return 200;
 }
 
+static int count_tap(void *ctx, const struct sv_tap_row *r)
+{
+	(*(int *)ctx)++;
+	return 0;
+}
+
 static int add_tap(struct sv_store *st, const struct sv_params *p, const char *body,
 		   size_t len, struct sb *out)
 {
+	int n = 0;
 	char key[16], rule[RULE_MAX + 2] = "";
 	const char *box;
 	struct jr j;
@@ -114,6 +125,11 @@ static int add_tap(struct sv_store *st, const struct sv_params *p, const char *b
 		return sv_api_error(out, 400, "body: %s", j.err ? j.err : "trailing data");
 	if (!printable(rule, RULE_MAX))
 		return sv_api_error(out, 400, "rule: 1 to %d printable characters", RULE_MAX);
+	if (sv_store_taps(st, box, count_tap, &n))
+		return sv_api_error(out, 500, "store read failed");
+	if (n >= BOX_RULES_MAX)
+		return sv_api_error(out, 409, "box '%s' has %d tap rules, the most its agent "
+				    "takes: delete one first", box, n);
 	if (sv_store_tap_add(st, box, rule, sv_now_ns(), &id))
 		return sv_api_error(out, 500, "store write failed");
 	sb_printf(out, "{\"id\":%lld}\n", (long long)id);

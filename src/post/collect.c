@@ -32,6 +32,12 @@
 #define RCVBUF (8 << 20)
 #define BURST 256 /* datagrams read between looks at the stop event */
 
+/* An --ipfix-allow range, IPv4 as v4-mapped IPv6 like the sources. */
+struct allow {
+	uint8_t net[16];
+	unsigned int prefix;
+};
+
 /* What the site knows of an exporter: the interfaces its records named so far. */
 struct exporter {
 	struct exporter *next;
@@ -53,6 +59,9 @@ struct sv_collect {
 	uint64_t bad_msgs;
 	pthread_mutex_t lock; /* guards stats */
 	struct sv_ipfix_stats stats;
+	struct allow *allow; /* none: any exporter */
+	int n_allow;
+	int64_t max_age_ns;
 	uint8_t buf[65536];
 };
 
@@ -63,7 +72,81 @@ static const char *const why[SV_IPFIX_MSG_N] = {
 	[SV_IPFIX_MSG_BAD_SET] = "a set length is below 4 or past the message's end",
 	[SV_IPFIX_MSG_STORE_ERROR] = "the database refused its records",
 	[SV_IPFIX_MSG_NOMEM] = "out of memory",
+	[SV_IPFIX_MSG_NOT_ALLOWED] = "the address is not in --ipfix-allow",
 };
+
+static int parse_allow(const char *text, struct allow *a)
+{
+	char buf[INET6_ADDRSTRLEN + 8], *slash;
+	unsigned long prefix;
+	char *end;
+	int v4;
+
+	if (strlen(text) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, text);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = 0;
+	memset(a, 0, sizeof(*a));
+	v4 = inet_pton(AF_INET, buf, a->net + 12) == 1;
+	if (v4)
+		a->net[10] = a->net[11] = 0xff;
+	else if (inet_pton(AF_INET6, buf, a->net) != 1)
+		return -EINVAL;
+	prefix = v4 ? 32 : 128;
+	if (slash) {
+		prefix = strtoul(slash, &end, 10);
+		if (!*slash || *end || prefix > (v4 ? 32u : 128u))
+			return -EINVAL;
+	}
+	a->prefix = prefix + (v4 ? 96 : 0);
+	return 0;
+}
+
+int sv_collect_check(const struct sv_collect_cfg *cfg)
+{
+	struct allow a;
+	int i;
+
+	for (i = 0; i < cfg->n_allow; i++)
+		if (parse_allow(cfg->allow[i], &a)) {
+			pr_warn("invalid --ipfix-allow '%s': expected ADDR[/LEN]\n", cfg->allow[i]);
+			return -EINVAL;
+		}
+	return 0;
+}
+
+static int allowed(const struct sv_collect *c, const uint8_t *addr)
+{
+	const struct allow *a;
+	unsigned int i, bits;
+	int k;
+
+	for (k = 0; k < c->n_allow; k++) {
+		a = &c->allow[k];
+		for (i = 0, bits = a->prefix; bits >= 8 && a->net[i] == addr[i]; i++, bits -= 8)
+			;
+		if (bits < 8 && (!bits || !((a->net[i] ^ addr[i]) & (0xff00 >> bits))))
+			return 1;
+	}
+	return !c->n_allow;
+}
+
+/* Records dated beyond the skew ahead, or older than the retention, are not stored: the one
+ * would stay past the retention, the other go at the next pruning. */
+static void in_range(struct sv_collect *c, struct sv_batch *b, int64_t now,
+		     struct sv_ipfix_stats *st)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < b->n; i++)
+		if ((int64_t)b->recs[i].last_ns <= now + SV_IPFIX_SKEW_NS &&
+		    (!c->max_age_ns || (int64_t)b->recs[i].last_ns >= now - c->max_age_ns))
+			b->recs[n++] = b->recs[i];
+	st->recs[SV_IPFIX_REC_OUT_OF_RANGE] += b->n - n;
+	b->n = n;
+}
 
 static void src_of(const struct sockaddr_storage *sa, struct sv_ipfix_src *src)
 {
@@ -178,6 +261,9 @@ static enum sv_ipfix_msg store(struct sv_collect *c, const struct sv_ipfix_src *
 		 (unsigned long long)fnv64(c->buf, len));
 	snprintf(b->agent_version, sizeof(b->agent_version), "%s",
 		 h->version == 10 ? "ipfix" : "netflow-v9");
+	in_range(c, b, sv_now_ns(), st);
+	if (!b->n)
+		return SV_IPFIX_MSG_OK;
 	interfaces(exporter_get(c, src->addr, addr, b->box, h->version), b);
 	if (sv_store_ingest(c->store, b, sv_now_ns(), &dup)) {
 		st->recs[SV_IPFIX_REC_DROPPED] += b->n;
@@ -222,6 +308,13 @@ static void one_message(struct sv_collect *c, const struct sockaddr_storage *sa,
 	enum sv_ipfix_msg res;
 
 	src_of(sa, &src);
+	if (!allowed(c, src.addr)) {
+		st.msgs[SV_IPFIX_MSG_NOT_ALLOWED]++;
+		pthread_mutex_lock(&c->lock);
+		sv_ipfix_stats_add(&c->stats, &st);
+		pthread_mutex_unlock(&c->lock);
+		return;
+	}
 	res = sv_ipfix_parse(c->cache, &src, c->buf, len, sv_now_ns(), &hdr, &c->batch, &st);
 	if (res == SV_IPFIX_MSG_OK && c->batch.n)
 		res = store(c, &src, &hdr, len, &st);
@@ -289,19 +382,30 @@ static void free_all(struct sv_collect *c)
 		close(c->stop_fd);
 	sv_ipfix_cache_free(c->cache);
 	sv_batch_free(&c->batch);
+	free(c->allow);
 	pthread_mutex_destroy(&c->lock);
 	free(c);
 }
 
-int sv_collect_start(int fd, struct sv_store *st, struct sv_collect **out)
+int sv_collect_start(int fd, struct sv_store *st, const struct sv_collect_cfg *cfg,
+		     struct sv_collect **out)
 {
 	struct sv_collect *c = calloc(1, sizeof(*c));
-	int one = 1, size = RCVBUF, err;
+	int one = 1, size = RCVBUF, err, i;
 
 	if (!c)
 		return -ENOMEM;
 	c->fd = fd;
 	c->store = st;
+	c->max_age_ns = cfg->max_age_ns;
+	c->allow = cfg->n_allow ? calloc(cfg->n_allow, sizeof(*c->allow)) : NULL;
+	if (cfg->n_allow && !c->allow) {
+		free(c);
+		return -ENOMEM;
+	}
+	for (i = 0; i < cfg->n_allow; i++)
+		parse_allow(cfg->allow[i], &c->allow[i]); /* checked by sv_collect_check */
+	c->n_allow = cfg->n_allow;
 	pthread_mutex_init(&c->lock, NULL);
 	c->stop_fd = eventfd(0, EFD_CLOEXEC);
 	err = c->stop_fd < 0 ? -errno : sv_ipfix_cache_new(&c->cache);

@@ -11,8 +11,18 @@
 
 struct sv_collect;
 
+/* Who may export, and which records are taken (docs/security.md). */
+struct sv_collect_cfg {
+	const char *const *allow; /* CIDRs; none: any exporter */
+	int n_allow;
+	int64_t max_age_ns; /* older records are not stored (the retention) */
+};
+
+/* Checks the CIDRs: 0, or -EINVAL having said which is malformed. */
+int sv_collect_check(const struct sv_collect_cfg *cfg);
 /* Starts the collector thread on fd (which stays the caller's to close). */
-int sv_collect_start(int fd, struct sv_store *st, struct sv_collect **out);
+int sv_collect_start(int fd, struct sv_store *st, const struct sv_collect_cfg *cfg,
+		     struct sv_collect **out);
 /* Stops the thread, logs the counters and frees everything; NULL is fine. */
 void sv_collect_stop(struct sv_collect *c);
 

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The HTTP front; see http.h. libmicrohttpd calls handle() several times per request: once
- * with the headers (where we refuse early what we can: wrong method, missing token, a
- * Content-Length beyond the bound), then once per piece of body, then once more with none
- * left, when we answer. */
+ * with the headers (where we refuse early what we can: wrong method, missing or wrong token,
+ * a Content-Length beyond the bound, all before any body is read), then once per piece of
+ * body, then once more with none left, when we answer. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <microhttpd.h>
 #include "api.h"
 #include "http.h"
@@ -15,6 +16,9 @@
 
 #define API_PREFIX "/api/v1/"
 #define MAX_DAEMONS 8
+#define TAPS_BODY_MAX (1u << 20) /* a report of 256 rules is ~60 KiB */
+/* TLS 1.2 and 1.3 only; no key exchange without forward secrecy (plain RSA, PSK). */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-PSK:-DHE-PSK:-ECDHE-PSK"
 
 struct sv_http {
 	struct MHD_Daemon *d[MAX_DAEMONS];
@@ -23,6 +27,10 @@ struct sv_http {
 
 struct req {
 	struct sb body;
+	unsigned long long start_ns; /* the request line's arrival */
+	size_t max; /* body this request may bring; 0: what comes is dropped */
+	const struct sv_token *who;
+	int seen; /* the headers' call was made */
 	int too_big;
 	int answered;
 };
@@ -72,17 +80,6 @@ static enum MHD_Result send_error(const struct sv_http_cfg *cfg, struct MHD_Conn
 	return ret;
 }
 
-/* Compares in time independent of where the strings differ. */
-static int token_eq(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b), i;
-	unsigned char d = la != lb;
-
-	for (i = 0; i < la; i++)
-		d |= a[i] ^ b[i % (lb ? lb : 1)];
-	return !d;
-}
-
 static const char *bearer(struct MHD_Connection *c)
 {
 	const char *h = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
@@ -92,22 +89,10 @@ static const char *bearer(struct MHD_Connection *c)
 	return h + 7;
 }
 
-static int is_ingest_token(const struct sv_http_cfg *cfg, const char *t)
+/* Any known token (read, ingest or admin) when reading needs one. */
+static int may_read(const struct sv_http_cfg *cfg, const struct sv_token *who)
 {
-	int i, ok = 0;
-
-	for (i = 0; t && i < cfg->n_tokens; i++)
-		ok |= token_eq(t, cfg->tokens[i]);
-	return ok;
-}
-
-static int may_read(const struct sv_http_cfg *cfg, struct MHD_Connection *c)
-{
-	const char *t = bearer(c);
-
-	if (!cfg->read_token)
-		return 1;
-	return (t && token_eq(t, cfg->read_token)) || is_ingest_token(cfg, t);
+	return !cfg->read_token || who;
 }
 
 static enum MHD_Result collect_param(void *ctx, enum MHD_ValueKind kind, const char *key,
@@ -179,18 +164,20 @@ static enum MHD_Result serve_get(struct sv_http_cfg *cfg, struct MHD_Connection 
 	int status;
 
 	if (!strcmp(url, "/metrics"))
-		return may_read(cfg, c) ? serve_metrics(cfg, c) :
-					  send_error(cfg, c, 401, "missing or wrong token");
+		return serve_metrics(cfg, c);
 	if (strncmp(url, API_PREFIX, strlen(API_PREFIX)))
 		return serve_asset(cfg, c, url);
-	if (!may_read(cfg, c))
-		return send_error(cfg, c, 401, "missing or wrong token");
 	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &p);
 	sb_init(&out);
 	status = sv_api_get(cfg->store, url + strlen(API_PREFIX), &p, &out);
 	ret = reply(cfg, c, status, &out, "application/json");
 	sb_free(&out);
 	return ret;
+}
+
+static int may_box(const void *who, const char *box)
+{
+	return sv_auth_box(who, box);
 }
 
 static enum MHD_Result serve_ingest(struct sv_http_cfg *cfg, struct MHD_Connection *c,
@@ -203,8 +190,8 @@ static enum MHD_Result serve_ingest(struct sv_http_cfg *cfg, struct MHD_Connecti
 	if (rq->too_big)
 		return send_error(cfg, c, 413, "body too large");
 	sb_init(&out);
-	status = sv_api_ingest(cfg->store, &cfg->stats->ingest, rq->body.buf ? rq->body.buf : "",
-			       rq->body.len, &out);
+	status = sv_api_ingest_as(cfg->store, &cfg->stats->ingest, may_box, rq->who,
+				  rq->body.buf ? rq->body.buf : "", rq->body.len, &out);
 	if (status >= 500)
 		pr_warn("ingest failed: %s", out.buf ? out.buf : "\n");
 	ret = reply(cfg, c, status, &out, "application/json");
@@ -241,35 +228,92 @@ static enum MHD_Result serve_taps(struct sv_http_cfg *cfg, struct MHD_Connection
 	return ret;
 }
 
-/* First call of a request: headers only. Refuse here whatever can be refused. */
+static unsigned long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* Called with the request line, before its headers: the request's clock starts here. */
+static void *request_start(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	struct req *rq = calloc(1, sizeof(*rq));
+
+	if (rq) {
+		sb_init(&rq->body);
+		rq->start_ns = mono_ns();
+	}
+	return rq;
+}
+
+static int late(const struct sv_http_cfg *cfg, const struct req *rq)
+{
+	return mono_ns() - rq->start_ns > cfg->request_timeout * 1000000000ULL;
+}
+
+/* Who may do what (docs/security.md): 0 if this token may make this request, else the
+ * status (401 no known token, 403 a token without the right) with msg set. */
+static int check_access(struct sv_http_cfg *cfg, struct MHD_Connection *c, const char *url,
+			const char *method, const struct sv_token *who, char *msg, size_t len)
+{
+	const char *box;
+
+	snprintf(msg, len, "missing or wrong token");
+	if (!strcmp(url, API_PREFIX "ingest") ||
+	    (!strcmp(url, API_PREFIX "taps/status") && !strcmp(method, "POST"))) {
+		if (!who)
+			return 401;
+		snprintf(msg, len, "only an ingest token delivers for boxes");
+		if (who->role != SV_ROLE_INGEST)
+			return 403;
+		box = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "box");
+		if (!box || sv_auth_box(who, box))
+			return 0;
+		snprintf(msg, len, "this token may not report for box '%.127s'", box);
+		return 403;
+	}
+	if (is_taps(url) && sv_api_taps_writes(method)) {
+		if (!who)
+			return 401;
+		snprintf(msg, len, "tap rules need an admin token (--admin-token)");
+		return who->role == SV_ROLE_ADMIN ? 0 : 403;
+	}
+	if (!strncmp(url, API_PREFIX, strlen(API_PREFIX)) || !strcmp(url, "/metrics"))
+		return may_read(cfg, who) ? 0 : 401;
+	return 0;
+}
+
+/* First call of a request: headers only. Refuse here whatever can be refused, before any of
+ * the body is read. */
 static enum MHD_Result first_call(struct sv_http_cfg *cfg, struct MHD_Connection *c,
-				  const char *url, const char *method, void **con_cls)
+				  const char *url, const char *method, struct req *rq)
 {
 	int get = !strcmp(method, "GET") || !strcmp(method, "HEAD");
 	int ingest = !strcmp(url, API_PREFIX "ingest");
 	const char *cl;
-	struct req *rq;
+	char msg[200];
+	int status;
 
+	rq->seen = 1;
+	if (late(cfg, rq))
+		return MHD_NO;
 	if (ingest && strcmp(method, "POST"))
 		return send_error(cfg, c, 405, "use POST for ingest");
-	if (is_taps(url)) {
-		if (sv_api_taps_writes(method) ? !is_ingest_token(cfg, bearer(c)) : !may_read(cfg, c))
-			return send_error(cfg, c, 401, "missing or wrong token");
-	} else if (!ingest && !get)
+	if (!ingest && !get && !is_taps(url))
 		return send_error(cfg, c, 405, "method not allowed");
-	if (ingest && !is_ingest_token(cfg, bearer(c)))
-		return send_error(cfg, c, 401, "missing or wrong token");
+	rq->who = sv_auth_find(cfg->auth, bearer(c));
+	status = check_access(cfg, c, url, method, rq->who, msg, sizeof(msg));
+	if (status)
+		return send_error(cfg, c, status, msg);
+	rq->max = ingest ? cfg->max_body : get ? 0 : TAPS_BODY_MAX;
 	cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-	if (ingest && cl && strtoull(cl, NULL, 10) > cfg->max_body)
+	if (rq->max && cl && strtoull(cl, NULL, 10) > rq->max)
 		return send_error(cfg, c, 413, "body too large");
-	rq = calloc(1, sizeof(*rq));
-	if (!rq)
-		return MHD_NO;
-	sb_init(&rq->body);
 	/* One allocation for a body of known size, not a doubling per piece. */
 	if (ingest && cl)
 		sb_reserve(&rq->body, strtoull(cl, NULL, 10));
-	*con_cls = rq;
 	return MHD_YES;
 }
 
@@ -281,11 +325,16 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 	struct req *rq = *con_cls;
 
 	if (!rq)
-		return first_call(cfg, c, url, method, con_cls);
+		return MHD_NO;
+	if (!rq->seen)
+		return first_call(cfg, c, url, method, rq);
 	if (*data_size) {
+		/* A client that trickles its body is cut off at the request's deadline. */
+		if (late(cfg, rq))
+			return MHD_NO;
 		/* Past the bound the rest is read and dropped, so the 413 can be sent. */
-		if (rq->body.len + *data_size > cfg->max_body)
-			rq->too_big = 1;
+		if (rq->body.len + *data_size > rq->max)
+			rq->too_big = rq->max > 0;
 		else
 			sb_put(&rq->body, data, *data_size);
 		*data_size = 0;
@@ -315,31 +364,41 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 	}
 }
 
+static struct MHD_Daemon *start_one(struct sv_http_cfg *cfg, int fd, int threads,
+				    const char *tls_cert, const char *tls_key)
+{
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	struct MHD_OptionItem tls[] = {
+		{ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert },
+		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key },
+		{ MHD_OPTION_HTTPS_PRIORITIES, 0, TLS_PRIORITIES },
+		{ MHD_OPTION_END, 0, NULL },
+	};
+
+	if (tls_cert)
+		flags |= MHD_USE_TLS;
+	else
+		tls[0].option = MHD_OPTION_END;
+	return MHD_start_daemon(flags, 0, NULL, NULL, handle, cfg, MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
+				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+				MHD_OPTION_URI_LOG_CALLBACK, request_start, NULL,
+				MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout,
+				MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip,
+				MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+}
+
 int sv_http_start(struct sv_http_cfg *cfg, const int *fds, int n_fds, int threads,
 		  const char *tls_cert, const char *tls_key, struct sv_http **out)
 {
 	struct sv_http *h = calloc(1, sizeof(*h));
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
 	int i;
 
 	if (!h)
 		return -ENOMEM;
-	if (tls_cert)
-		flags |= MHD_USE_TLS;
 	for (i = 0; i < n_fds && i < MAX_DAEMONS; i++) {
-		if (tls_cert)
-			h->d[i] = MHD_start_daemon(
-				flags, 0, NULL, NULL, handle, cfg, MHD_OPTION_LISTEN_SOCKET, fds[i],
-				MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
-				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-				MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_HTTPS_MEM_CERT,
-				tls_cert, MHD_OPTION_HTTPS_MEM_KEY, tls_key, MHD_OPTION_END);
-		else
-			h->d[i] = MHD_start_daemon(flags, 0, NULL, NULL, handle, cfg,
-						   MHD_OPTION_LISTEN_SOCKET, fds[i],
-						   MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
-						   MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
-						   MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+		h->d[i] = start_one(cfg, fds[i], threads, tls_cert, tls_key);
 		if (!h->d[i]) {
 			sv_http_stop(h);
 			return -EINVAL;

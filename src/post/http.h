@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include "api.h"
+#include "auth.h"
 #include "store.h"
 
 struct sv_web_asset {
@@ -32,10 +33,13 @@ struct sv_http_stats {
 struct sv_http_cfg {
 	struct sv_store *store;
 	struct sv_http_stats *stats;
-	char **tokens; /* ingest tokens */
-	int n_tokens;
+	const struct sv_auth *auth; /* ingest and admin tokens */
 	const char *read_token; /* NULL: reading is open */
 	size_t max_body;
+	/* Limits (docs/security.md): connections at once, in all and per client address; the
+	 * seconds a connection may stay idle, and a request take from its first line to its
+	 * last byte of body. */
+	unsigned int max_conns, max_conns_per_ip, idle_timeout, request_timeout;
 	/* Extra GET handlers (e.g. /metrics) may hook in here; NULL if none. */
 	int (*metrics)(void *ctx, char **body, size_t *len);
 	void *metrics_ctx;
@@ -45,7 +49,7 @@ struct sv_http;
 
 
 /* Starts one daemon per listen socket (already bound and listening). TLS when cert and key
- * (PEM text) are given. */
+ * (PEM text) are given: TLS 1.2 and 1.3 only, with forward-secret key exchanges only. */
 int sv_http_start(struct sv_http_cfg *cfg, const int *fds, int n_fds, int threads,
 		  const char *tls_cert, const char *tls_key, struct sv_http **out);
 void sv_http_stop(struct sv_http *h);

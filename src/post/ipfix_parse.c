@@ -26,7 +26,7 @@
 
 const char *const sv_ipfix_msg_names[SV_IPFIX_MSG_N] = {
 	"ok", "duplicate", "truncated", "bad_version", "bad_length", "bad_set", "store_error",
-	"nomem",
+	"nomem", "not_allowed",
 };
 const char *const sv_ipfix_tmpl_names[SV_IPFIX_TMPL_N] = {
 	"learnt", "options", "withdrawn", "bad", "table_full",
@@ -35,7 +35,7 @@ const char *const sv_ipfix_set_names[SV_IPFIX_SET_N] = {
 	"data", "options", "no_template", "bad_data", "reserved",
 };
 const char *const sv_ipfix_rec_names[SV_IPFIX_REC_N] = {
-	"stored", "duplicate", "options", "dropped",
+	"stored", "duplicate", "options", "dropped", "out_of_range",
 };
 
 /* An exporter's transport session and observation domain; built zeroed, compared whole. */
@@ -69,7 +69,18 @@ struct dom {
 	int64_t used_ns;
 };
 
+/* Templates one exporter address holds (issue 15): one datagram of new templates must not
+ * take the site's whole table from the other exporters. */
+struct quota {
+	struct quota *next;
+	uint8_t addr[16];
+	uint32_t n;
+};
+
+#define QUOTA_BUCKETS 1024
+
 struct sv_ipfix_cache {
+	struct quota *quota[QUOTA_BUCKETS];
 	struct tmpl *tmpl[TMPL_BUCKETS];
 	struct dom *dom[DOM_BUCKETS];
 	size_t ntmpl, ndom;
@@ -152,6 +163,7 @@ int sv_ipfix_cache_new(struct sv_ipfix_cache **out)
 
 void sv_ipfix_cache_free(struct sv_ipfix_cache *c)
 {
+	struct quota *q;
 	struct tmpl *t;
 	struct dom *d;
 	size_t i;
@@ -168,7 +180,52 @@ void sv_ipfix_cache_free(struct sv_ipfix_cache *c)
 			c->dom[i] = d->next;
 			free(d);
 		}
+	for (i = 0; i < QUOTA_BUCKETS; i++)
+		while ((q = c->quota[i])) {
+			c->quota[i] = q->next;
+			free(q);
+		}
 	free(c);
+}
+
+/* An exporter address's count of templates, or where to link a new one. */
+static struct quota **quota_slot(struct sv_ipfix_cache *c, const uint8_t *addr)
+{
+	struct dkey k = { 0 };
+	struct quota **p;
+
+	memcpy(k.addr, addr, sizeof(k.addr));
+	for (p = &c->quota[hash_key(&k, 0) % QUOTA_BUCKETS]; *p; p = &(*p)->next)
+		if (!memcmp((*p)->addr, addr, sizeof(k.addr)))
+			break;
+	return p;
+}
+
+/* One more template for addr: 0, or -ENOSPC past its quota (-ENOMEM). */
+static int quota_take(struct sv_ipfix_cache *c, const uint8_t *addr)
+{
+	struct quota **p = quota_slot(c, addr);
+
+	if (!*p) {
+		*p = calloc(1, sizeof(**p));
+		if (!*p)
+			return -ENOMEM;
+		memcpy((*p)->addr, addr, sizeof((*p)->addr));
+	}
+	if ((*p)->n >= SV_IPFIX_MAX_TEMPLATES_PER_EXPORTER)
+		return -ENOSPC;
+	(*p)->n++;
+	return 0;
+}
+
+static void quota_give(struct sv_ipfix_cache *c, const uint8_t *addr)
+{
+	struct quota **p = quota_slot(c, addr), *q = *p;
+
+	if (q && !--q->n) {
+		*p = q->next;
+		free(q);
+	}
 }
 
 /* --- templates --- */
@@ -189,6 +246,7 @@ static void tmpl_unlink(struct sv_ipfix_cache *c, struct tmpl **p)
 	struct tmpl *t = *p;
 
 	*p = t->next;
+	quota_give(c, t->key.addr);
 	free(t);
 	c->ntmpl--;
 }
@@ -226,8 +284,13 @@ static int tmpl_put(struct msg *m, struct tmpl *t)
 		*p = t;
 		return 0;
 	}
+	if (quota_take(c, t->key.addr)) {
+		free(t);
+		return -ENOSPC;
+	}
 	if (c->ntmpl >= SV_IPFIX_MAX_TEMPLATES) {
 		if (tmpl_evict(c, m->now_ns)) {
+			quota_give(c, t->key.addr);
 			free(t);
 			return -ENOSPC;
 		}

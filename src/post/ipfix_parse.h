@@ -11,11 +11,15 @@
 
 #define SV_IPFIX_MAX_FIELDS 256 /* in one template; real ones have a few dozen */
 #define SV_IPFIX_MAX_TEMPLATES 4096 /* held at once, over every exporter */
+#define SV_IPFIX_MAX_TEMPLATES_PER_EXPORTER 512 /* of those, by one exporter address */
 #define SV_IPFIX_MAX_DOMAINS 4096 /* time bases (systemInitTimeMilliseconds) held */
 #define SV_IPFIX_MAX_RECORDS 4096 /* flow records taken from one message */
 /* A template or time base unused this long may make room for a new one when its table is
  * full. */
 #define SV_IPFIX_STALE_NS (600 * 1000000000LL)
+/* How far ahead of the post's clock an exporter's record may end: more, and it would stay
+ * past the retention (docs/security.md). */
+#define SV_IPFIX_SKEW_NS (3600 * 1000000000LL)
 
 /* What became of a message (one result each). */
 enum sv_ipfix_msg {
@@ -27,6 +31,7 @@ enum sv_ipfix_msg {
 	SV_IPFIX_MSG_BAD_SET, /* a set length below 4 or past the message's end */
 	SV_IPFIX_MSG_STORE_ERROR, /* the database refused the batch */
 	SV_IPFIX_MSG_NOMEM,
+	SV_IPFIX_MSG_NOT_ALLOWED, /* from an address outside --ipfix-allow: not read */
 	SV_IPFIX_MSG_N
 };
 
@@ -36,7 +41,7 @@ enum sv_ipfix_tmpl {
 	SV_IPFIX_TMPL_OPTIONS, /* an options template: its records never become flows */
 	SV_IPFIX_TMPL_WITHDRAWN, /* IPFIX withdrawals (one per record, also "all") */
 	SV_IPFIX_TMPL_BAD, /* fields past the set, zero-length fields, too many fields, ... */
-	SV_IPFIX_TMPL_TABLE_FULL, /* no room, none stale: refused */
+	SV_IPFIX_TMPL_TABLE_FULL, /* no room, none stale, or the exporter's quota: refused */
 	SV_IPFIX_TMPL_N
 };
 
@@ -57,6 +62,8 @@ enum sv_ipfix_rec {
 	SV_IPFIX_REC_OPTIONS, /* options records read */
 	SV_IPFIX_REC_DROPPED, /* read, but past SV_IPFIX_MAX_RECORDS in their message, or the
 			       * database refused them */
+	SV_IPFIX_REC_OUT_OF_RANGE, /* dated more than SV_IPFIX_SKEW_NS ahead of the post's
+				    * clock, or older than the retention: not stored */
 	SV_IPFIX_REC_N
 };
 

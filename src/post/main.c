@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <poll.h>
+#include "auth.h"
 #include "collect.h"
 #include "detect.h"
 #include "http.h"
@@ -36,43 +37,68 @@ struct post_opts {
 	struct sv_strv listen;
 	const char *db;
 	const char *ipfix_listen;
-	char **tokens;
-	int n_tokens;
+	struct sv_strv ipfix_allow; /* exporters' addresses; none: any */
+	struct sv_auth auth; /* ingest and admin tokens */
 	const char *read_token;
 	const char *tls_cert, *tls_key;
 	unsigned int max_body;
 	unsigned int retention_days, rollup_days, threads;
 	unsigned int path_hold; /* seconds */
+	unsigned int max_conns, max_conns_per_ip, idle_timeout, request_timeout;
+	unsigned int query_budget; /* ms */
 	const char *influx, *influx_token; /* NULL: no InfluxDB exit */
 	struct sv_detect_cfg detect;
 	int no_detect;
 };
 
-static int add_token(void *cfg, const char *t)
+/* One token on the command line: no spaces, so no boxes. */
+static int one_token(struct post_opts *o, enum sv_role role, const char *t)
 {
-	struct post_opts *o = cfg;
-	char **n;
+	char buf[512];
 
-	if (strlen(t) < 8 || strchr(t, ' ')) {
+	if (strchr(t, ' ') || strchr(t, '\t') || strlen(t) >= sizeof(buf)) {
 		pr_warn("tokens need at least 8 characters and no spaces\n");
 		return -EINVAL;
 	}
-	n = realloc(o->tokens, (o->n_tokens + 1) * sizeof(*n));
-	if (!n)
-		return -ENOMEM;
-	o->tokens = n;
-	o->tokens[o->n_tokens] = strdup(t);
-	return o->tokens[o->n_tokens++] ? 0 : -ENOMEM;
+	snprintf(buf, sizeof(buf), "%s", t);
+	return sv_auth_add(&o->auth, role, buf);
+}
+
+static int add_token(void *cfg, const char *t)
+{
+	return one_token(cfg, SV_ROLE_INGEST, t);
+}
+
+static int add_admin_token(void *cfg, const char *t)
+{
+	return one_token(cfg, SV_ROLE_ADMIN, t);
 }
 
 static int token_line(void *ctx, char *line)
 {
-	return add_token(ctx, line);
+	return sv_auth_add(&((struct post_opts *)ctx)->auth, SV_ROLE_INGEST, line);
 }
 
+static int admin_line(void *ctx, char *line)
+{
+	return sv_auth_add(&((struct post_opts *)ctx)->auth, SV_ROLE_ADMIN, line);
+}
+
+/* A line without boxes keeps working as before bound tokens existed, said once per file. */
 static int read_tokens(void *cfg, const char *path)
 {
-	return sv_each_line(path, "token file", token_line, cfg);
+	struct post_opts *o = cfg;
+	int before = o->auth.n_unbound, err = sv_each_line(path, "token file", token_line, cfg);
+
+	if (!err && o->auth.n_unbound > before)
+		pr_warn("%s: %d token(s) bound to no box may deliver and report for any box "
+			"(bind them: TOKEN BOX...)\n", path, o->auth.n_unbound - before);
+	return err;
+}
+
+static int read_admin_tokens(void *cfg, const char *path)
+{
+	return sv_each_line(path, "admin token file", admin_line, cfg);
 }
 
 /* The post's options: the table is the command line, the --config file, --help and the man
@@ -87,16 +113,26 @@ static const struct sv_opt post_opts[] = {
 	{ "ipfix-listen", 0, TEXT(ipfix_listen), .metavar = "ADDR:PORT",
 	  .help = "collect IPFIX and NetFlow v9 over UDP there; each exporter becomes a box "
 		  "ipfix:ADDR" },
+	{ "ipfix-allow", 0, SV_OPT_STRS, SV_FIELD(struct post_opts, ipfix_allow),
+	  .needs = "ipfix-listen", .metavar = "CIDR",
+	  .help = "take IPFIX and NetFlow only from exporters in CIDR (repeatable; default any)" },
 	{ "db", 0, TEXT(db), .def = "sitevisor.db", .metavar = "PATH",
 	  .help = "the SQLite database, created or upgraded in place" },
 	{ "token", 0, SV_OPT_FUNC, .set = add_token, .metavar = "TOKEN",
 	  .help = "an ingest token agents may deliver with (repeatable; at least 8 characters, "
 		  "no spaces)" },
 	{ "tokens", 0, SV_OPT_FUNC, .set = read_tokens, .metavar = "FILE",
-	  .help = "ingest tokens, one a line (# comments)" },
+	  .help = "ingest tokens, one a line (# comments): 'TOKEN BOX...' binds the token to "
+		  "those boxes (it may deliver and report for them only); a TOKEN alone may "
+		  "speak for any box" },
+	{ "admin-token", 0, SV_OPT_FUNC, .set = add_admin_token, .metavar = "TOKEN",
+	  .help = "a token that may add and delete tap rules (repeatable; ingest and read "
+		  "tokens may not)" },
+	{ "admin-tokens", 0, SV_OPT_FUNC, .set = read_admin_tokens, .metavar = "FILE",
+	  .help = "admin tokens, one a line (# comments)" },
 	{ "read-token", 0, TEXT(read_token), .metavar = "TOKEN",
-	  .help = "require this token (or an ingest token) to read the API and the dashboard's "
-		  "data" },
+	  .help = "require this token (or an ingest or admin token) to read the API and the "
+		  "dashboard's data" },
 	{ "tls-cert", 0, TEXT(tls_cert), .metavar = "FILE",
 	  .help = "serve HTTPS with this certificate (PEM; with --tls-key)" },
 	{ "tls-key", 0, TEXT(tls_key), .metavar = "FILE",
@@ -109,6 +145,17 @@ static const struct sv_opt post_opts[] = {
 	  .help = "keep per-minute rollups this long" },
 	{ "threads", 0, NUM(threads, 1, 64), .def = "4", .metavar = "N",
 	  .help = "HTTP worker threads" },
+	{ "max-connections", 0, NUM(max_conns, 4, 100000), .def = "512", .metavar = "N",
+	  .help = "HTTP connections at once; more wait in the listen queue" },
+	{ "max-connections-per-ip", 0, NUM(max_conns_per_ip, 0, 100000), .def = "64",
+	  .metavar = "N", .help = "HTTP connections at once from one address (0: no limit)" },
+	{ "idle-timeout", 0, NUM(idle_timeout, 1, 3600), .def = "15", .metavar = "SECONDS",
+	  .help = "close a connection silent this long" },
+	{ "request-timeout", 0, NUM(request_timeout, 1, 3600), .def = "120",
+	  .metavar = "SECONDS",
+	  .help = "close a connection whose request (headers and body) takes longer" },
+	{ "query-budget", 0, NUM(query_budget, 10, 3600000), .def = "10000", .metavar = "MS",
+	  .help = "cut off a read of the API that takes longer (503: narrow it)" },
 	{ "path-hold", 0, NUM(path_hold, 1, 3600), .def = SV_STR(SV_PATHS_HOLD_DEFAULT),
 	  .metavar = "SECONDS",
 	  .help = "how long a sampled packet waits for the agents' other sightings before its "
@@ -164,6 +211,11 @@ static int parse_args(int argc, char **argv, struct post_opts *o)
 		pr_warn("--tls-cert and --tls-key go together\n");
 		return -EINVAL;
 	}
+	if (o->read_token && one_token(o, SV_ROLE_READ, o->read_token))
+		return -EINVAL;
+	if (sv_collect_check(&(struct sv_collect_cfg){ .allow = o->ipfix_allow.v,
+						       .n_allow = o->ipfix_allow.n }))
+		return -EINVAL;
 	if (o->no_detect && o->detect.alerts_log) {
 		pr_warn("--alerts-log needs detection: drop --no-detect\n");
 		return -EINVAL;
@@ -262,8 +314,10 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	struct sv_post_metrics metrics = { .store = st, .http = &stats, .paths = paths,
 					   .version = SV_VERSION, .detect = d };
 	struct sv_http_cfg cfg = {
-		.store = st, .stats = &stats, .tokens = o->tokens, .n_tokens = o->n_tokens,
+		.store = st, .stats = &stats, .auth = &o->auth,
 		.read_token = o->read_token, .max_body = o->max_body,
+		.max_conns = o->max_conns, .max_conns_per_ip = o->max_conns_per_ip,
+		.idle_timeout = o->idle_timeout, .request_timeout = o->request_timeout,
 		.metrics = sv_post_metrics_render, .metrics_ctx = &metrics,
 	};
 	char *cert = NULL, *key = NULL;
@@ -289,7 +343,11 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 		goto out;
 	}
 	if (ipfix_fd >= 0) {
-		err = sv_collect_start(ipfix_fd, st, &collect);
+		struct sv_collect_cfg ccfg = { .allow = o->ipfix_allow.v,
+					       .n_allow = o->ipfix_allow.n,
+					       .max_age_ns = (int64_t)o->retention_days * DAY_NS };
+
+		err = sv_collect_start(ipfix_fd, st, &ccfg, &collect);
 		if (err) {
 			pr_warn("cannot start the IPFIX collector: %s\n", strerror(-err));
 			goto out;
@@ -299,7 +357,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	}
 	for (i = 0; i < o->listen.n; i++)
 		pr_info("listening on %s%s\n", o->listen.v[i], cert ? " (TLS)" : "");
-	if (!o->n_tokens)
+	if (!o->auth.n_ingest)
 		pr_warn("no --token given: no agent can deliver records\n");
 	pfd.fd = signalfd(-1, &mask, SFD_CLOEXEC);
 	pfd.events = POLLIN;
@@ -370,6 +428,7 @@ int main(int argc, char **argv)
 		pr_warn("cannot open database %s: %s\n", o.db, msg);
 		goto out;
 	}
+	sv_store_set_query_budget(st, (int64_t)o.query_budget * 1000000LL);
 	err = sv_paths_open(st, (int64_t)o.path_hold * 1000000000LL, &paths);
 	if (err) {
 		pr_warn("cannot start the trajectory join: %s\n", strerror(-err));
@@ -400,9 +459,8 @@ out:
 		if (!strncmp(o.listen.v[i], "unix:", 5) && i < n)
 			unlink(o.listen.v[i] + 5);
 	sv_store_close(st);
-	for (i = 0; i < o.n_tokens; i++)
-		free(o.tokens[i]);
-	free(o.tokens);
+	sv_auth_free(&o.auth);
 	free(o.listen.v);
+	free(o.ipfix_allow.v);
 	return err ? 1 : 0;
 }

@@ -25,6 +25,11 @@
 #define FIRST_SIGHTINGS 8 /* room a packet starts with; doubled as needed */
 #define MAX_SIGHTINGS 64 /* per packet: a longer path is a loop, cut there */
 #define PENDING_BUCKETS 65536
+/* Packets waiting in one bucket at most. Sightings bring their own hash, so a sender could
+ * chain thousands into one bucket (one hash, times apart) and make every lookup walk them all:
+ * quadratic work under the join's lock (issue 15). With MAX_PENDING spread over the buckets a
+ * chain averages 8; 64 is never reached by chance. */
+#define MAX_CHAIN 64
 /* Packets waiting (about 300 bytes each with 8 sightings): beyond this, fingerprints are
  * dropped and counted. */
 #define MAX_PENDING 500000
@@ -138,13 +143,14 @@ static struct pkt *find_or_add(struct sv_paths *j, const struct sv_fp_rec *f, in
 {
 	struct pkt *p;
 	int64_t d;
+	int chain = 0;
 
-	for (p = j->buckets[f->hash % PENDING_BUCKETS]; p; p = p->next) {
+	for (p = j->buckets[f->hash % PENDING_BUCKETS]; p; p = p->next, chain++) {
 		d = f->ts_ns - p->first_ts;
 		if (p->hash == f->hash && d < SV_PATHS_WINDOW_NS && d > -SV_PATHS_WINDOW_NS)
 			return p;
 	}
-	if (j->n_pending >= MAX_PENDING || !(p = calloc(1, sizeof(*p))))
+	if (chain >= MAX_CHAIN || j->n_pending >= MAX_PENDING || !(p = calloc(1, sizeof(*p))))
 		return NULL;
 	p->s = malloc(FIRST_SIGHTINGS * sizeof(*p->s));
 	if (!p->s) {

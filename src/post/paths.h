@@ -29,7 +29,8 @@ void sv_paths_add(struct sv_paths *j, const struct sv_batch *b, int64_t now_ns);
 int sv_paths_sweep(struct sv_paths *j, int64_t now_ns, int force);
 
 struct sv_paths_stats {
-	unsigned long long fingerprints, packets, dropped; /* dropped: the join was full */
+	/* dropped: the join was full, or the sighting's bucket (a flood of one hash) */
+	unsigned long long fingerprints, packets, dropped;
 };
 void sv_paths_stats(struct sv_paths *j, struct sv_paths_stats *s);
 

@@ -72,6 +72,7 @@ struct sv_store {
 	const struct sv_store_ops *ops;
 	sv_stored_fn stored; /* sv_store_on_stored */
 	void *stored_ctx;
+	int64_t query_budget_ns; /* sv_store_set_query_budget; 0: none */
 };
 
 /* The backends store.c chooses from. */

@@ -46,6 +46,11 @@ void sv_store_on_stored(struct sv_store *st, sv_stored_fn fn, void *ctx)
 	st->stored_ctx = ctx;
 }
 
+void sv_store_set_query_budget(struct sv_store *st, int64_t ns)
+{
+	st->query_budget_ns = ns;
+}
+
 int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,
 		    int *duplicate)
 {

@@ -36,8 +36,8 @@ void sv_store_close(struct sv_store *st);
 /* Stores a batch in one transaction, unless its id was stored before (*duplicate = 1). */
 int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,
 		    int *duplicate);
-/* Deletes flow records and alerts older than keep_ns and rollups older than rollup_keep_ns
- * (the finer top-talker levels sooner: see sqlite/talk.c). */
+/* Deletes flow records, alerts and boxes silent for longer than keep_ns, and rollups older
+ * than rollup_keep_ns (the finer top-talker levels sooner: see sqlite/talk.c). */
 int sv_store_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns, int64_t rollup_keep_ns);
 /* Fills the top-talker buckets that have closed, for up to budget_ns of work. Returns how
  * many buckets were still to fill (0: up to date), or -EIO. */
@@ -114,6 +114,9 @@ int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by 
  * place every stored record passes. Set before any batch is stored. */
 typedef void (*sv_stored_fn)(void *ctx, const struct sv_batch *b);
 void sv_store_on_stored(struct sv_store *st, sv_stored_fn fn, void *ctx);
+/* How long one read (flows, series, top, alerts, boxes) may take before it is cut off with
+ * -ETIMEDOUT, so no query holds a worker for long (issue 15); 0: no bound. Set at start. */
+void sv_store_set_query_budget(struct sv_store *st, int64_t ns);
 
 /* An attack the detector found (post/detect.c). Lists are '\n'-separated items, capped by
  * the detector; the n_ counts say how many there were in all. seen_by items are

@@ -3,13 +3,14 @@
  * one source port); "" sends an empty datagram. Tests craft IPFIX and NetFlow messages with
  * it: bash's /dev/udp may split a write and opens a new port per redirection.
  *
- *   udpmsg [-p SRCPORT] [-g GAP_MS] ADDR PORT HEX... */
+ *   udpmsg [-p SRCPORT] [-s SRCADDR] [-g GAP_MS] ADDR PORT HEX... */
 #include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 #include <sys/socket.h>
 
 static int hexval(int c)
@@ -43,17 +44,20 @@ int main(int argc, char **argv)
 	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM }, *ai;
 	static unsigned char buf[65536];
 	long sport = 0, gap = 0, len;
+	const char *src = NULL;
 	int c, fd, i;
 
-	while ((c = getopt(argc, argv, "p:g:")) != -1) {
+	while ((c = getopt(argc, argv, "p:g:s:")) != -1) {
 		switch (c) {
 		case 'p': sport = atol(optarg); break;
+		case 's': src = optarg; break;
 		case 'g': gap = atol(optarg); break;
 		default: return 2;
 		}
 	}
 	if (argc - optind < 3) {
-		fprintf(stderr, "usage: udpmsg [-p SRCPORT] [-g GAP_MS] ADDR PORT HEX...\n");
+		fprintf(stderr, "usage: udpmsg [-p SRCPORT] [-s SRCADDR] [-g GAP_MS] ADDR PORT "
+			"HEX...\n");
 		return 2;
 	}
 	if (getaddrinfo(argv[optind], argv[optind + 1], &hints, &ai)) {
@@ -61,12 +65,15 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	fd = socket(ai->ai_family, SOCK_DGRAM, 0);
-	if (fd >= 0 && sport) {
+	if (fd >= 0 && (sport || src)) {
 		struct sockaddr_storage ss;
 
 		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
 		((struct sockaddr_in *)&ss)->sin_port = htons(sport); /* same offset in v6 */
-		if (bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen))
+		/* -s: an IPv4 source, another loopback address say, as a second exporter. */
+		if (src && inet_pton(AF_INET, src, &((struct sockaddr_in *)&ss)->sin_addr) != 1)
+			fd = -1;
+		if (fd >= 0 && bind(fd, (struct sockaddr *)&ss, ai->ai_addrlen))
 			fd = -1;
 	}
 	if (fd < 0) {

@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The control socket, both ends; see tap.h for the protocol. The agent serves it from its
  * main loop, so commands run on the thread that owns the tap's state: no locks. A client has
- * two seconds to send its request, so a stuck client cannot hold the agent up for long. */
+ * two seconds to send its whole request (not per byte: one trickling a byte at a time is cut
+ * off as soon), so a stuck client cannot hold the agent up for long. */
 #define _GNU_SOURCE
 #include "tap_int.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -16,6 +19,7 @@
 #include "sb.h"
 
 #define REQ_MAX 8192
+#define REQ_DEADLINE_MS 2000
 
 static int addr_of(const char *path, struct sockaddr_un *sa)
 {
@@ -95,9 +99,20 @@ void sv_control_close(int fd, const char *path)
 	unlink(path);
 }
 
-/* Reads until the empty line that ends a request; the words in place, or -errno. */
+static long long mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000LL + ts.tv_nsec / 1000000;
+}
+
+/* Reads until the empty line that ends a request, within REQ_DEADLINE_MS in all; the words
+ * in place, or -errno. */
 static int read_request(int c, char *buf, char **words, int max)
 {
+	long long due = mono_ms() + REQ_DEADLINE_MS, left;
+	struct pollfd pfd = { .fd = c, .events = POLLIN };
 	size_t len = 0;
 	ssize_t n;
 	char *p, *nl;
@@ -110,6 +125,9 @@ static int read_request(int c, char *buf, char **words, int max)
 			break;
 		if (len == REQ_MAX - 1)
 			return -E2BIG;
+		left = due - mono_ms();
+		if (left <= 0 || poll(&pfd, 1, (int)left) == 0)
+			return -ETIMEDOUT;
 		n = read(c, buf + len, REQ_MAX - 1 - len);
 		if (n <= 0)
 			return n ? -errno : -EPIPE;

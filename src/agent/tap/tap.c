@@ -66,6 +66,7 @@ struct sv_tap {
 	int next_id;
 	int ncpu;
 	int no_cls; /* the filters' classifiers have nothing to jump to: no copies by tc */
+	struct sv_tap_policy policy; /* which of the post's rules it takes */
 };
 
 #define fail sv_tap_fail
@@ -678,6 +679,13 @@ int sv_tap_add(struct sv_tap *t, int argc, char **argv, enum sv_tap_origin origi
 	return id;
 }
 
+int sv_tap_set_policy(struct sv_tap *t, int remote_ok, const char *const *allow, int n, char *err,
+		      size_t len)
+{
+	sv_tap_policy_free(&t->policy);
+	return sv_tap_policy_init(&t->policy, remote_ok, allow, n, err, len);
+}
+
 int sv_tap_del(struct sv_tap *t, int id, char *err, size_t len)
 {
 	struct sv_tap_rule zero = {};
@@ -899,7 +907,9 @@ static int sync_add(struct sv_tap *t, const struct sv_tap_want *w, char *err, si
 	snprintf(line, sizeof(line), "%s", w->rule);
 	n = sv_tap_split(line, words, SV_TAP_ARGS);
 	id = n < 0 ? fail(n, err, len, "too many words") :
-		     sv_tap_add(t, n, words, SV_TAP_POST, err, len);
+		     sv_tap_policy_check(&t->policy, n, words, err, len);
+	if (!id)
+		id = sv_tap_add(t, n, words, SV_TAP_POST, err, len);
 	if (id > 0) {
 		t->rules[id].post_id = w->post_id;
 		pr_info("tap rule %d added from the post (its rule %lld): %s\n", id, w->post_id,
@@ -983,5 +993,6 @@ void sv_tap_free(struct sv_tap *t)
 		if (t->rules[id].used)
 			sv_tap_del(t, id, NULL, 0);
 	tap_bpf__destroy(t->skel);
+	sv_tap_policy_free(&t->policy);
 	free(t);
 }

@@ -28,6 +28,11 @@ void sv_tap_free(struct sv_tap *t);
 int sv_tap_add(struct sv_tap *t, int argc, char **argv, enum sv_tap_origin origin, char *err,
 	       size_t errlen);
 int sv_tap_del(struct sv_tap *t, int id, char *err, size_t errlen);
+/* Which of the post's rules it takes: none unless remote_ok, and only those whose --to is
+ * one of allow (CIDR[:PORT], [IPv6CIDR]:PORT, iface:NAME). 0, or -EINVAL with one line in
+ * err for a malformed allow. */
+int sv_tap_set_policy(struct sv_tap *t, int remote_ok, const char *const *allow, int n, char *err,
+		      size_t errlen);
 /* Follows watched interfaces that came back under their name with a new index: their
  * rules are attached there again. Called on interface events and every interval. */
 void sv_tap_refresh(struct sv_tap *t);

@@ -17,6 +17,7 @@
  *   tapcopy.c  copies made by tc: a cls_bpf filter with a mirred action per rule and hook.
  *   tapdev.c   the tap's own devices over rtnetlink: VXLAN devices, veth pairs for snaplen.
  *   tapsync.c  the thread that fetches the post's rules and reports what became of them.
+ *   tappolicy.c which of the post's rules the box takes (--allow-remote-tap, --tap-allow-to).
  *   control.c  the control socket, both ends: the agent serves it, the subcommand asks.
  *   tapcli.c   the "tap" subcommand.
  */
@@ -60,6 +61,24 @@ int sv_tap_spec_parse(int argc, char **argv, struct sv_tap_spec *s, char *err, s
  * reported reaches the caller as it was. */
 int sv_tap_fail(int ret, char *err, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+
+/* tappolicy.c: which of the post's rules this box takes. */
+struct sv_tap_allow;
+
+struct sv_tap_policy {
+	int remote_ok; /* --allow-remote-tap */
+	struct sv_tap_allow *allow; /* --tap-allow-to */
+	int n_allow;
+};
+
+/* From the options; -EINVAL with one line in err for a malformed --tap-allow-to. */
+int sv_tap_policy_init(struct sv_tap_policy *p, int remote_ok, const char *const *allow, int n,
+		       char *err, size_t len);
+void sv_tap_policy_free(struct sv_tap_policy *p);
+/* 0 if the box takes this rule from the post, else -EPERM (or the rule's own mistake,
+ * -EINVAL) with the reason in err. Checked before the rule is compiled: names first. */
+int sv_tap_policy_check(const struct sv_tap_policy *p, int argc, char **argv, char *err,
+			size_t len);
 
 /* tap.c: the post's desired rules for this box, and what the agent reports of each. */
 struct sv_tap_want {

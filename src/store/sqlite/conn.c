@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sqlite3.h>
 #include "store_int.h"
 
@@ -38,6 +39,22 @@ static void conn_free(struct sv_conn *c)
 	free(c);
 }
 
+int64_t sv_sqlite_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* SQLite asks every 1000 virtual machine steps: non-zero interrupts the statement. */
+static int over_budget(void *p)
+{
+	const struct sv_conn *c = p;
+
+	return c->due_ns && sv_sqlite_mono_ns() > c->due_ns;
+}
+
 static struct sv_conn *conn_open(struct sv_sqlite *st, char *err, size_t errlen)
 {
 	struct sv_conn *c = calloc(1, sizeof(*c));
@@ -53,6 +70,7 @@ static struct sv_conn *conn_open(struct sv_sqlite *st, char *err, size_t errlen)
 		goto fail;
 	}
 	sqlite3_busy_timeout(c->db, 10000);
+	sqlite3_progress_handler(c->db, 1000, over_budget, c);
 	/* WAL: readers never wait for the writer. NORMAL is durable against a crash of the
 	 * post itself (the WAL is on disk); only an OS crash may lose the last commits. */
 	if (sv_exec(c->db,

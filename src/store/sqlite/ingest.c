@@ -204,7 +204,9 @@ int sv_sqlite_prune(struct sv_store *st, int64_t now_ns, int64_t keep_ns,
 		return -EIO;
 	if (delete_chunked(c, "DELETE FROM flows WHERE id IN (SELECT id FROM flows WHERE"
 			      " last_ns < ? LIMIT 20000)", before_ns) ||
-	    delete_chunked(c, "DELETE FROM batches WHERE received_ns < ?", before_ns))
+	    delete_chunked(c, "DELETE FROM batches WHERE received_ns < ?", before_ns) ||
+	    /* A box silent for the retention has nothing left to show (issue 15). */
+	    delete_chunked(c, "DELETE FROM boxes WHERE last_seen_ns < ?", before_ns))
 		return -EIO;
 	if (sv_alerts_prune(c, before_ns))
 		return -EIO;

@@ -134,17 +134,22 @@ static sqlite3_stmt *prepare_where(struct sv_conn *c, const char *head, struct w
 	return s;
 }
 
-/* Steps through s calling row(ctx) until done; finalizes s. */
-static int each_row(sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ctx), void *ctx)
+/* Steps through s calling row(ctx) until done, within the store's query budget (then
+ * -ETIMEDOUT); finalizes s. */
+static int each_row(struct sv_conn *c, sqlite3_stmt *s, int (*row)(sqlite3_stmt *s, void *ctx),
+		    void *ctx)
 {
+	int64_t budget = c->st->base.query_budget_ns;
 	int rc, err = 0;
 
 	if (!s)
 		return -EIO;
+	c->due_ns = budget ? sv_sqlite_mono_ns() + budget : 0;
 	while (!err && (rc = sqlite3_step(s)) == SQLITE_ROW)
 		err = row(s, ctx);
+	c->due_ns = 0;
 	if (!err && rc != SQLITE_DONE)
-		err = -EIO;
+		err = rc == SQLITE_INTERRUPT ? -ETIMEDOUT : -EIO;
 	sqlite3_finalize(s);
 	return err;
 }
@@ -181,7 +186,7 @@ int sv_sqlite_boxes(struct sv_store *st, sv_box_cb cb, void *ctx)
 			   "SELECT name, first_seen_ns, last_seen_ns, agent_version, interfaces,"
 			   " flows FROM boxes ORDER BY name",
 			   -1, &s, NULL);
-	return each_row(s, box_row, &b);
+	return each_row(c, s, box_row, &b);
 }
 
 struct flow_ctx {
@@ -224,7 +229,7 @@ int sv_sqlite_flows(struct sv_store *st, const struct sv_filter *f, const char *
 	/* id breaks ties so pages never repeat or skip a record. */
 	snprintf(tail, sizeof(tail), " ORDER BY %s %s, id %s LIMIT ? OFFSET ?",
 		 sort_expr(sort + desc), desc ? "DESC" : "ASC", desc ? "DESC" : "ASC");
-	return each_row(prepare_where(c, sv_flow_select, &w, tail, 2, extra), flow_row, &fc);
+	return each_row(c, prepare_where(c, sv_flow_select, &w, tail, 2, extra), flow_row, &fc);
 }
 
 struct series_ctx {
@@ -269,7 +274,8 @@ int sv_sqlite_series(struct sv_store *st, const struct sv_filter *f, int64_t ste
 			 "SELECT (minute - %lld) / %lld AS b, SUM(bytes), SUM(packets)"
 			 " FROM rollup_minute",
 			 (long long)(f->since_ns / NS_PER_MIN), (long long)(step_ns / NS_PER_MIN));
-		err = each_row(prepare_where(c, head, &w, " GROUP BY b", 0, NULL), series_row, &sc);
+		err = each_row(c, prepare_where(c, head, &w, " GROUP BY b", 0, NULL), series_row,
+			       &sc);
 		if (err || until_min * NS_PER_MIN == f->until_ns)
 			return err;
 		sb_init(&w.sql);
@@ -283,7 +289,7 @@ int sv_sqlite_series(struct sv_store *st, const struct sv_filter *f, int64_t ste
 	snprintf(head, sizeof(head),
 		 "SELECT (last_ns - %lld) / %lld AS b, SUM(bytes), SUM(packets) FROM flows",
 		 (long long)f->since_ns, (long long)step_ns);
-	return each_row(prepare_where(c, head, &w, " GROUP BY b", 0, NULL), series_row, &sc);
+	return each_row(c, prepare_where(c, head, &w, " GROUP BY b", 0, NULL), series_row, &sc);
 }
 
 struct top_ctx {
@@ -427,7 +433,8 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 	/* A key whose records all lie in a piece taken away sums to no flows: not in range. */
 	snprintf(end, sizeof(end), ") GROUP BY a, b, p, q HAVING SUM(flows) > 0 ORDER BY %s DESC"
 		 " LIMIT ?", by_packets ? "tp" : "tb");
-	return each_row(prepare_where(c, "SELECT a, b, p, q, SUM(bytes) AS tb, SUM(packets) AS tp,"
+	return each_row(c,
+			prepare_where(c, "SELECT a, b, p, q, SUM(bytes) AS tb, SUM(packets) AS tp,"
 				      " SUM(flows) FROM (", &w, end, 1, extra),
 			talk_row, tc);
 }
@@ -519,7 +526,7 @@ int sv_sqlite_alerts(struct sv_store *st, const struct sv_alert_filter *f, int l
 	sqlite3_bind_text(s, 7, f->box, -1, SQLITE_STATIC);
 	sqlite3_bind_int(s, 8, limit);
 	sqlite3_bind_int(s, 9, offset);
-	return each_row(s, alert_row, &ac);
+	return each_row(c, s, alert_row, &ac);
 }
 
 /* The one number a one-row, one-column query answers; -1 on error. */
@@ -588,8 +595,8 @@ int sv_sqlite_drop_series(struct sv_store *st, const struct sv_filter *f, int64_
 		 "SELECT box, j.key, (last_ns - %lld) / %lld AS b, SUM(j.value)"
 		 " FROM flows, json_each(flows.drop_reasons) AS j",
 		 (long long)f->since_ns, (long long)step_ns);
-	return each_row(prepare_where(c, head, &w, " GROUP BY box, j.key, b"
-				      " ORDER BY box, j.key, b", 0, NULL),
+	return each_row(c, prepare_where(c, head, &w, " GROUP BY box, j.key, b"
+					 " ORDER BY box, j.key, b", 0, NULL),
 			drop_series_row, &dc);
 }
 
@@ -659,10 +666,10 @@ int sv_sqlite_drop_flows(struct sv_store *st, const struct sv_filter *f, int lim
 		return -EIO;
 	where_flows(&w, f);
 	w_plain(&w, "drops > 0");
-	return each_row(prepare_where(c, "SELECT " DROP_FLOW_KEY ", MIN(first_ns), MAX(last_ns),"
-				      " SUM(drops) AS d, SUM(drop_bytes),"
-				      " json_group_array(json(drop_reasons)) FROM flows",
-				      &w, " GROUP BY " DROP_FLOW_KEY " ORDER BY d DESC LIMIT ?", 1,
-				      extra),
+	return each_row(c, prepare_where(c, "SELECT " DROP_FLOW_KEY ", MIN(first_ns),"
+					 " MAX(last_ns), SUM(drops) AS d, SUM(drop_bytes),"
+					 " json_group_array(json(drop_reasons)) FROM flows",
+					 &w, " GROUP BY " DROP_FLOW_KEY " ORDER BY d DESC LIMIT ?",
+					 1, extra),
 			drop_flow_row, &dc);
 }

@@ -72,11 +72,15 @@ struct sv_talk_state {
 extern const char *const sv_top_cols[];
 extern const char *const sv_top_only[];
 
+/* conn.c: CLOCK_MONOTONIC in nanoseconds, for the reads' deadlines. */
+int64_t sv_sqlite_mono_ns(void);
+
 struct sv_conn {
 	struct sv_sqlite *st;
 	sqlite3 *db;
 	sqlite3_stmt *ins_batch, *ins_flow, *up_rollup, *up_box, *sel_state;
 	sqlite3_stmt *up_talk[SV_LEVELS + SV_WINDOWS];
+	int64_t due_ns; /* a read's deadline (monotonic), 0: none; see conn.c's over_budget */
 };
 
 /* --- conn.c --- */
