@@ -60,8 +60,8 @@ POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/
 						  src/api/*.c src/export/*.c)) \
 	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
-BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
-SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h
+BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o $(BUILD)/drops.bpf.o
+SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h $(BUILD)/drops.skel.h
 FUZZERS    := $(addprefix $(BUILD)/fuzz/fuzz_,ingest ipfix)
 REPLAYS    := $(addprefix $(BUILD)/fuzz/replay_,ingest ipfix)
 TEST_TOOLS := $(FUZZERS) $(BUILD)/tests/parser_test \
@@ -100,6 +100,7 @@ $(BUILD)/%.o: src/%.c
 # Generated headers: the dependency files name them only once they exist.
 $(BUILD)/agent/main.o: $(BUILD)/flow.skel.h
 $(BUILD)/agent/tap/tap.o: $(BUILD)/tap.skel.h
+$(BUILD)/agent/drops.o: $(BUILD)/drops.skel.h
 
 -include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)
 
@@ -158,7 +159,8 @@ $(BUILD)/tests/sendq_test: tests/sendq_test.c $(BUILD)/lib/sendq.o $(BUILD)/lib/
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,lib) $(filter %.c %.o,$^) -o $@ -lcurl -lpthread
 
 $(BUILD)/tests/ipfix_test: tests/ipfix_test.c $(BUILD)/export/ipfix.o $(BUILD)/export/ipfix_msg.o \
-			   $(BUILD)/lib/log.o $(BUILD)/lib/flowrec.o $(BUILD)/lib/sb.o
+			   $(BUILD)/lib/log.o $(BUILD)/lib/flowrec.o $(BUILD)/lib/sb.o \
+			   $(BUILD)/lib/jsonr.o
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,export) $(filter %.c %.o,$^) -o $@
@@ -228,6 +230,7 @@ bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/post.sh
 	$(Q)bash bench/clickhouse.sh
 	$(Q)bash bench/capture.sh
+	$(Q)bash bench/drops.sh
 	$(Q)bash bench/tap.sh
 
 $(BUILD)/bench/ingest_load: bench/tools/ingest_load.c

@@ -53,6 +53,12 @@ struct sv_store_ops {
 	int (*path_links)(struct sv_store *st, int64_t since_ns, int64_t until_ns,
 			  sv_link_row_cb cb, void *ctx);
 
+	/* issue 16 */
+	int (*drop_series)(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+			   sv_drop_cb cb, void *ctx);
+	int (*drop_flows)(struct sv_store *st, const struct sv_filter *f, int limit,
+			  sv_drop_cb cb, void *ctx);
+
 	int (*tap_add)(struct sv_store *st, const char *box, const char *rule, int64_t now_ns,
 		       int64_t *id);
 	int (*tap_del)(struct sv_store *st, int64_t id);

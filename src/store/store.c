@@ -116,6 +116,18 @@ int sv_store_series(struct sv_store *st, const struct sv_filter *f, int64_t step
 	return st->ops->series(st, f, step_ns, n, bytes, packets);
 }
 
+int sv_store_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+			 sv_drop_cb cb, void *ctx)
+{
+	return st->ops->drop_series(st, f, step_ns, cb, ctx);
+}
+
+int sv_store_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit,
+			sv_drop_cb cb, void *ctx)
+{
+	return st->ops->drop_flows(st, f, limit, cb, ctx);
+}
+
 int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
 		 int by_packets, int limit, sv_top_cb cb, void *ctx)
 {
@@ -180,6 +192,7 @@ void sv_filter_init(struct sv_filter *f)
 	f->src_port = f->dst_port = f->port = -1;
 	f->vni = -1;
 	f->min_rtt_ns = f->min_retransmits = f->min_dns_latency_ns = f->dns_rcode = -1;
+	f->drops = -1;
 	f->since_ns = 0;
 	f->until_ns = INT64_MAX;
 }
