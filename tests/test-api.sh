@@ -158,6 +158,36 @@ check_eq "top over 6 h with a box filter" '["198.18.0.2",30000,1]' \
 check_eq "top over 6 h: start as asked" $((BASE - 6 * 3600)) \
 	"$(top "by=src&$long" '.since_ns / 1000000000')"
 
+# --- kernel drops and how long it took (issues 16, 17): the same answers on every store ---
+{
+	hdr b4-1 b4 '["eth0"]'
+	rec b4 eth0 ingress 17 198.18.0.7 198.18.0.8 6000 6001 4 400 40 \
+		',"drops":3,"drop_bytes":300,"drop_reasons":{"NETFILTER_DROP":2,"SOCKET_RCVBUFF":1}'
+	rec b4 eth0 ingress 17 198.18.0.7 198.18.0.8 6000 6001 4 400 50 \
+		',"drops":1,"drop_bytes":100,"drop_reasons":{"NETFILTER_DROP":1}'
+	rec b4 eth0 egress 6 198.18.0.8 198.18.0.7 443 6002 9 900 45 \
+		',"rtt_samples":2,"rtt_min_ns":1000,"rtt_max_ns":3000,"rtt_sum_ns":4000,"retransmits":2'
+	rec b4 eth0 egress 6 198.18.0.8 198.18.0.9 443 6003 9 900 46 \
+		',"rtt_samples":1,"rtt_min_ns":9000,"rtt_max_ns":9000,"rtt_sum_ns":9000'
+} >"$SV_TMP/b4.ndjson"
+check_eq "drops: ingest" 200 "$(ingest "$SV_TMP/b4.ndjson" | tail -1)"
+check_eq "flows: with drops" 2 "$(count "box=b4&drops=1")"
+check_eq "flows: without drops" 2 "$(count "box=b4&drops=0")"
+check_eq "flows: a drop reason" 1 "$(count "box=b4&reason=SOCKET_RCVBUFF")"
+check_eq "flows: drop fields as sent" '[3,300,{"NETFILTER_DROP":2,"SOCKET_RCVBUFF":1}]' \
+	"$(body "/api/v1/flows?box=b4&reason=SOCKET_RCVBUFF" | jq -c '.flows[0] | [.drops, .drop_bytes, .drop_reasons]')"
+d=$(body "/api/v1/drops?box=b4&since=$((BASE - 3600))&until=$((BASE + 3600))&step=60")
+check_eq "drops: series by reason" '[["NETFILTER_DROP",3],["SOCKET_RCVBUFF",1]]' \
+	"$(jq -c '[.series[] | [.reason, .total]]' <<<"$d")"
+check_eq "drops: a flow's drops summed" '[4,400,{"NETFILTER_DROP":3,"SOCKET_RCVBUFF":1}]' \
+	"$(jq -c '.flows[0] | [.drops, .drop_bytes, .drop_reasons]' <<<"$d")"
+check_eq "drops: one reason" '[["SOCKET_RCVBUFF",1]]' \
+	"$(body "/api/v1/drops?box=b4&reason=SOCKET_RCVBUFF&since=$((BASE - 3600))&until=$((BASE + 3600))&step=60" | jq -c '[.series[] | [.reason, .total]]')"
+check_eq "flows: round trip at least" 1 "$(count "box=b4&min_rtt_ns=5000")"
+check_eq "flows: retransmits at least" 1 "$(count "box=b4&min_retransmits=1")"
+check_eq "flows: sort by mean round trip" "9000 2000" \
+	"$(body "/api/v1/flows?box=b4&protocol=tcp&sort=-rtt_mean_ns" | jq -r '[.flows[] | .rtt_sum_ns / .rtt_samples] | join(" ")')"
+
 # --- errors: status and a message that names the problem ---
 err() { # NAME STATUS PATH [CURL ARGS...]
 	local name=$1 want=$2 out

@@ -157,6 +157,7 @@ struct sv_drop_reasons {
 #define SV_CH_COUNT "UInt64"
 #define SV_CH_NS "UInt64"
 #define SV_CH_REASON "String"
+#define SV_CH_DROPS "String" /* the JSON object, "" for none */
 
 /* The values of the ipfix and lp columns. */
 #define IPFIX(id) (id)

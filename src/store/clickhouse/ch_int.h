@@ -99,6 +99,10 @@ int ch_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, i
 	     int offset, sv_flow_row_cb cb, void *ctx);
 int ch_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns, size_t n,
 	      uint64_t *bytes, uint64_t *packets);
+int ch_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+		   sv_drop_cb cb, void *ctx);
+int ch_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit, sv_drop_cb cb,
+		  void *ctx);
 int ch_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by, int by_packets,
 	   int limit, sv_top_cb cb, void *ctx);
 int ch_alert_put(struct sv_store *st, struct sv_alert *a);

@@ -40,6 +40,18 @@ static void where_common(struct sb *w, const struct sv_filter *f)
 	w_num(w, "direction = %lld", f->direction);
 }
 
+/* Kernel drops (issue 16): drop_reasons holds the JSON object {"REASON":packets,...}. */
+static void where_drops(struct sb *w, const struct sv_filter *f)
+{
+	w_num(w, "(drops > 0) = %lld", f->drops);
+	if (f->reason) {
+		w_and(w);
+		sb_puts(w, "position(drop_reasons, concat('\"', ");
+		ch_quote(w, f->reason);
+		sb_puts(w, ", '\":')) > 0");
+	}
+}
+
 static void where_fields(struct sb *w, const struct sv_filter *f)
 {
 	w_text(w, "src_addr", f->src_addr);
@@ -60,6 +72,13 @@ static void where_fields(struct sb *w, const struct sv_filter *f)
 	if (f->port >= 0)
 		sb_printf(w, "%s(src_port = %d OR dst_port = %d)", w->len ? " AND " : " WHERE ",
 			  f->port, f->port);
+	where_drops(w, f);
+	/* How long it took (issue 17), as the SQLite store asks it. */
+	w_num(w, "rtt_max_ns >= %lld", f->min_rtt_ns);
+	w_num(w, "retransmits >= %lld", f->min_retransmits);
+	w_num(w, "dns_answers > 0 AND dns_latency_sum_ns >= dns_answers * %lld",
+	      f->min_dns_latency_ns);
+	w_num(w, "dns_rcode = %lld", f->dns_rcode);
 }
 
 /* The raw records' time range; the day column lets ClickHouse skip whole partitions. */
@@ -159,6 +178,16 @@ static int flow_row(struct ch_rows *r, void *p)
 	return ((sv_flow_row_cb)c->cb)(c->ctx, &row);
 }
 
+/* A sort column, or the expression of a mean the records keep as sum and count. */
+static const char *sort_expr(const char *col)
+{
+	if (!strcmp(col, "rtt_mean_ns"))
+		return "if(rtt_samples = 0, 0, intDiv(rtt_sum_ns, rtt_samples))";
+	if (!strcmp(col, "dns_latency_ns"))
+		return "if(dns_answers = 0, 0, intDiv(dns_latency_sum_ns, dns_answers))";
+	return col;
+}
+
 /* Fetches a page of flows whose last_ns is at least since into out. */
 static int flows_page(struct sv_ch *ch, const struct sv_filter *f, int64_t since,
 		      const char *sort, int limit, int offset, struct sb *out)
@@ -173,7 +202,7 @@ static int flows_page(struct sv_ch *ch, const struct sv_filter *f, int64_t since
 	where_fields(&w, f);
 	/* id breaks ties so pages never repeat or skip a record. */
 	sb_printf(&s, "SELECT id, box%s FROM %s%s ORDER BY %s %s, id %s LIMIT %d, %d",
-		  ch_flow_cols, CH_T(ch, "flows"), w.buf ? w.buf : "", sort + desc,
+		  ch_flow_cols, CH_T(ch, "flows"), w.buf ? w.buf : "", sort_expr(sort + desc),
 		  desc ? "DESC" : "ASC", desc ? "DESC" : "ASC", offset, limit);
 	sb_free(&w);
 	return fetch(ch, &s, out);
@@ -423,4 +452,123 @@ int64_t ch_box_count(struct sv_store *st)
 	sb_init(&s);
 	sb_printf(&s, "SELECT uniqExact(name) FROM %s", CH_T(ch, "box_seen"));
 	return scalar(ch, &s);
+}
+
+/* --- Kernel drops (issue 16) ---------------------------------------------------------- */
+
+/* Each record's drop_reasons object as (reason, packets) rows: ClickHouse 18.16 has no JSON
+ * object functions, but ARRAY JOIN of two arrays of one length pairs them up. */
+#define DROP_PAIRS " ARRAY JOIN extractAll(drop_reasons, '\"([^\"]+)\":') AS reason," \
+		   " extractAll(drop_reasons, ':([0-9]+)') AS n"
+
+static int drop_series_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_drop_row row = {
+		.box = ch_str(r, 0),
+		.reason = ch_str(r, 1),
+		.b = ch_i64(r, 2),
+		.packets = strtoull(ch_str(r, 3), NULL, 10),
+	};
+
+	return ((sv_drop_cb)c->cb)(c->ctx, &row);
+}
+
+int ch_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+		   sv_drop_cb cb, void *ctx)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
+	struct sv_filter any = *f;
+	struct sb w, s;
+
+	if (step_ns <= 0)
+		return -EIO;
+	/* The reason picks the reasons summed, not only the records. */
+	any.reason = NULL;
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, &any);
+	where_time(&w, any.since_ns, any.until_ns);
+	where_fields(&w, &any);
+	w_and(&w);
+	sb_puts(&w, "drops > 0");
+	w_text(&w, "reason", f->reason);
+	sb_printf(&s, "SELECT box, reason, intDiv(last_ns - %lld, %lld) AS b, sum(toUInt64(n))"
+		  " FROM %s" DROP_PAIRS "%s GROUP BY box, reason, b ORDER BY box, reason, b",
+		  (long long)f->since_ns, (long long)step_ns, CH_T(ch, "flows"),
+		  w.buf ? w.buf : "");
+	sb_free(&w);
+	return each_row(ch, &s, drop_series_row, &c);
+}
+
+#define DROP_FLOW_KEY "box, iface, direction, eth_type, ip_version, protocol, src_addr," \
+		      " dst_addr, src_port, dst_port, icmp_type, icmp_code, vni"
+
+/* The flow's records' reason objects, joined by '|' (no reason name holds one), summed. */
+static void sum_reasons(const char *text, struct sv_drop_reasons *v)
+{
+	struct sv_drop_reasons one;
+	char buf[4096];
+	char *part, *save = NULL;
+	unsigned int i;
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (part = strtok_r(buf, "|", &save); part; part = strtok_r(NULL, "|", &save)) {
+		if (sv_drop_reasons_parse(part, &one))
+			continue;
+		for (i = 0; i < one.n; i++)
+			sv_drop_reasons_add(v, one.r[i].name, one.r[i].packets);
+	}
+}
+
+static int drop_flow_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_drop_row row = { .box = ch_str(r, 0), .b = -1 };
+	struct sv_rec rec;
+
+	sv_rec_init(&rec);
+	snprintf(rec.iface, sizeof(rec.iface), "%s", ch_str(r, 1));
+	rec.direction = ch_i64(r, 2);
+	rec.eth_type = ch_i64(r, 3);
+	rec.ip_version = ch_i64(r, 4);
+	rec.protocol = ch_i64(r, 5);
+	snprintf(rec.src_addr, sizeof(rec.src_addr), "%s", ch_str(r, 6));
+	snprintf(rec.dst_addr, sizeof(rec.dst_addr), "%s", ch_str(r, 7));
+	rec.src_port = ch_i64(r, 8);
+	rec.dst_port = ch_i64(r, 9);
+	rec.icmp_type = ch_i64(r, 10);
+	rec.icmp_code = ch_i64(r, 11);
+	rec.vni = ch_i64(r, 12);
+	rec.first_ns = strtoull(ch_str(r, 13), NULL, 10);
+	rec.last_ns = strtoull(ch_str(r, 14), NULL, 10);
+	rec.drops = strtoull(ch_str(r, 15), NULL, 10);
+	rec.drop_bytes = strtoull(ch_str(r, 16), NULL, 10);
+	sum_reasons(ch_str(r, 17), &rec.drop_reasons);
+	row.packets = rec.drops;
+	row.rec = &rec;
+	return ((sv_drop_cb)c->cb)(c->ctx, &row);
+}
+
+int ch_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit, sv_drop_cb cb,
+		  void *ctx)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
+	struct sb w, s;
+
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, f);
+	where_time(&w, f->since_ns, f->until_ns);
+	where_fields(&w, f);
+	w_and(&w);
+	sb_puts(&w, "drops > 0");
+	sb_printf(&s, "SELECT " DROP_FLOW_KEY ", min(first_ns), max(last_ns), sum(drops) AS d,"
+		  " sum(drop_bytes), arrayStringConcat(groupArray(drop_reasons), '|') FROM %s%s"
+		  " GROUP BY " DROP_FLOW_KEY " ORDER BY d DESC LIMIT %d",
+		  CH_T(ch, "flows"), w.buf ? w.buf : "", limit);
+	sb_free(&w);
+	return each_row(ch, &s, drop_flow_row, &c);
 }

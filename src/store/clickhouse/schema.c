@@ -240,6 +240,20 @@ int ch_schema(struct sv_ch *ch, char *err, size_t errlen)
 #define TSV_COUNT TSV_UINT
 #define TSV_NS TSV_UINT
 #define TSV_REASON TSV_TEXT
+#define TSV_DROPS(s, v) tsv_drops(s, &(v))
+
+/* Drop reasons as their JSON object (as SQLite keeps them); "" for a record without drops. */
+static void tsv_drops(struct sb *s, const struct sv_drop_reasons *v)
+{
+	struct sb b;
+
+	if (!v->n)
+		return;
+	sb_init(&b);
+	sv_drop_reasons_json(&b, v);
+	ch_tsv(s, b.buf ? b.buf : "");
+	sb_free(&b);
+}
 
 void ch_flow_tsv(struct sb *s, const struct sv_rec *r)
 {
@@ -266,6 +280,12 @@ void ch_flow_tsv(struct sb *s, const struct sv_rec *r)
 #define RD_COUNT RD_UINT
 #define RD_NS RD_UINT
 #define RD_REASON RD_TEXT
+/* Text the store wrote itself; anything else reads as no reasons. */
+#define RD_DROPS(r, i, v)                                                                        \
+	do {                                                                                     \
+		if (sv_drop_reasons_parse(ch_str(r, i), &(v)))                                   \
+			memset(&(v), 0, sizeof(v));                                              \
+	} while (0)
 
 void ch_flow_read(const struct ch_rows *r, int col, struct sv_rec *rec)
 {
