@@ -127,6 +127,10 @@ echo "demo:   Alerts       a port scan of 198.18.0.3 by 198.18.0.1, within secon
 echo "demo:                ${DEMO_SCAN_EVERY:-180} s"
 echo "demo:   Paths        sampled packets (1 in 16) joined across the boxes: links and hops"
 echo "demo:                with their latency, after about 10 s"
+echo "demo:   Latency      TCP round trips of the transfers per box and interface, the slowest"
+echo "demo:                flows; the DNS-like datagrams, which no server answers, as unanswered"
+echo "demo:   Drops        the kernel's drops by box and reason: the bulk UDP and the DNS-like"
+echo "demo:                datagrams reach no socket (NO_SOCKET)"
 echo "demo: TAP:       box2's overlay is mirrored to its port mon0 (rule: /api/v1/taps);"
 echo "demo:            watch the copies: ip netns exec $M tcpdump -ni mon"
 echo "demo: boxes:     ip netns exec $(ns 1) ... (also $(ns 2), $(ns 3))"
@@ -147,6 +151,8 @@ if [ -n "${DEMO_SECONDS:-}" ]; then
 		hops: [.links[] | select(.kind == "hop")] | length,
 		with_latency: [.links[] | select(.latency_ns.p50 > 0)] | length}}'
 	api alerts | jq -c '.alerts[] | {alert: .type, src, target, boxes}'
+	api "drops?since=$(($(date +%s) - 3600))" | jq -c '{drops: [.series[] | {box, reason, total}]}'
+	api "flows?protocol=tcp&min_rtt_ns=1&limit=1" | jq -c '{rtt: .flows[0] | {box, iface, rtt_samples, rtt_min_ns}}'
 	api taps | jq -c '.taps[] | {tap: .rule, box, state, mirrored: .counters.mirrored}'
 else
 	for _ in $(seq 1 8760); do # a year

@@ -33,8 +33,14 @@ check_eq "taps: the rule on box2 is active" "box2 active --from vxlan100 --to mo
 	"$(grep '^{"tap"' "$out" | jq -r '"\(.box) \(.state) \(.tap)"')"
 check "taps: copies reached the monitor port" \
 	jq -e '.mirrored > 0' <<<"$(grep '^{"tap"' "$out")"
+check "drops: the kernel's reasons, NO_SOCKET among them" \
+	jq -e '[.drops[] | select(.reason == "NO_SOCKET" and .total > 0)] | length > 0' \
+	<<<"$(grep '^{"drops"' "$out")"
+check "latency: a TCP flow with round trips" \
+	jq -e '.rtt.rtt_samples > 0 and .rtt.rtt_min_ns > 0' <<<"$(grep '^{"rtt"' "$out")"
 check "demo says which view shows what" \
-	sh -c "grep -q '^demo:   Paths ' $out && grep -q '^demo:   Alerts ' $out"
+	sh -c "grep -q '^demo:   Paths ' $out && grep -q '^demo:   Alerts ' $out &&
+	       grep -q '^demo:   Drops ' $out && grep -q '^demo:   Latency ' $out"
 
 # Until stopped: it starts within a minute and a SIGTERM ends it within a few seconds.
 out2=$SV_TMP/demo2.out
