@@ -36,6 +36,7 @@ INC_lib          := src/lib $(INC_include)
 INC_export       := src/export $(INC_lib)
 INC_store        := src/store $(INC_export)
 INC_store/sqlite := src/store/sqlite $(INC_store)
+INC_store/clickhouse := src/store/clickhouse $(INC_store)
 INC_api          := src/api $(INC_store)
 INC_agent        := src/agent $(INC_api) $(BUILD)
 INC_agent/tap    := src/agent/tap $(INC_agent)
@@ -55,11 +56,12 @@ LIB_OBJS   := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/lib/*.c))
 AGENT_OBJS := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/agent/*.c src/agent/tap/*.c \
 						  src/export/*.c)) $(LIB_OBJS)
 POST_OBJS  := $(patsubst src/%.c,$(BUILD)/%.o,$(wildcard src/post/*.c src/store/*.c \
-						  src/store/sqlite/*.c src/api/*.c src/export/*.c)) \
+						  src/store/sqlite/*.c src/store/clickhouse/*.c \
+						  src/api/*.c src/export/*.c)) \
 	      $(LIB_OBJS) $(BUILD)/post/web_assets.o
 WEB_SRCS   := $(shell find web/src -type f 2>/dev/null)
-BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o
-SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h
+BPF_OBJS   := $(BUILD)/flow.bpf.o $(BUILD)/tap.bpf.o $(BUILD)/drops.bpf.o
+SKELS      := $(BUILD)/flow.skel.h $(BUILD)/tap.skel.h $(BUILD)/drops.skel.h
 FUZZERS    := $(addprefix $(BUILD)/fuzz/fuzz_,ingest ipfix)
 REPLAYS    := $(addprefix $(BUILD)/fuzz/replay_,ingest ipfix)
 TEST_TOOLS := $(FUZZERS) $(BUILD)/tests/parser_test \
@@ -98,6 +100,7 @@ $(BUILD)/%.o: src/%.c
 # Generated headers: the dependency files name them only once they exist.
 $(BUILD)/agent/main.o: $(BUILD)/flow.skel.h
 $(BUILD)/agent/tap/tap.o: $(BUILD)/tap.skel.h
+$(BUILD)/agent/drops.o: $(BUILD)/drops.skel.h
 
 -include $(wildcard $(BUILD)/*/*.d $(BUILD)/*/*/*.d)
 
@@ -156,7 +159,8 @@ $(BUILD)/tests/sendq_test: tests/sendq_test.c $(BUILD)/lib/sendq.o $(BUILD)/lib/
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,lib) $(filter %.c %.o,$^) -o $@ -lcurl -lpthread
 
 $(BUILD)/tests/ipfix_test: tests/ipfix_test.c $(BUILD)/export/ipfix.o $(BUILD)/export/ipfix_msg.o \
-			   $(BUILD)/lib/log.o $(BUILD)/lib/flowrec.o $(BUILD)/lib/sb.o
+			   $(BUILD)/lib/log.o $(BUILD)/lib/flowrec.o $(BUILD)/lib/sb.o \
+			   $(BUILD)/lib/jsonr.o
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,export) $(filter %.c %.o,$^) -o $@
@@ -224,7 +228,9 @@ test: check
 bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/run.sh
 	$(Q)bash bench/post.sh
+	$(Q)bash bench/clickhouse.sh
 	$(Q)bash bench/capture.sh
+	$(Q)bash bench/drops.sh
 	$(Q)bash bench/tap.sh
 
 $(BUILD)/bench/ingest_load: bench/tools/ingest_load.c

@@ -84,18 +84,8 @@ stored=$(curl -s "$URL/api/v1/boxes" | jq '[.boxes[].flows] | add')
 size=$(du -m "$SV_TMP/bench.db" | cut -f1)
 echo "stored flows: $stored; database: $size MiB"
 
-# lat NAME PATH: 40 requests after 3 warm-ups; prints p50 and p99 in ms.
+. "$(dirname "$0")/lat.sh"
 printf '\n%-42s %8s %8s %8s\n' query p50_ms p99_ms items
-lat() {
-	local name=$1 path=$2 i
-	for i in 1 2 3; do curl -s -o /dev/null "$URL$path"; done
-	for i in $(seq 1 40); do
-		curl -s -o /dev/null -w '%{time_total}\n' "$URL$path"
-	done | sort -n | awk -v name="$name" -v items="$(curl -s "$URL$path" | jq '(.items // .points // .flows) | length')" '
-		{ v[NR] = $1 * 1000 }
-		END { p50 = int(NR * 0.5 + 0.5); p99 = int(NR * 0.99 + 0.5)
-		      printf "%-42s %8.1f %8.1f %8s\n", name, v[p50], v[p99], items }'
-}
 now=$(date +%s)
 lat "top by src, last hour" "/api/v1/top?by=src"
 lat "top by pair, last hour" "/api/v1/top?by=pair"

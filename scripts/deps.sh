@@ -13,6 +13,8 @@ pkgs=(
 	# tests and benchmarks
 	iproute2 iputils-ping jq tcpdump tshark tcpreplay softflowd procps util-linux ethtool nftables
 	bsdextrautils nmap hping3 iperf3 dnsmasq-base bind9-dnsutils
+	# the ClickHouse store's tests and benchmark start their own servers (issue 14)
+	clickhouse-server clickhouse-client
 	# the real programs on the other side of each exit: flow collectors and exporters,
 	# InfluxDB, Prometheus (promtool), systemd (unit checks)
 	nfdump softflowd influxdb influxdb-client prometheus systemd python3-yaml

@@ -30,6 +30,8 @@
 #define SET_COUNT(v, n) v = (1ull << 62) + n
 #define SET_NS(v, n) v = 1700000000000000000ull + n
 #define SET_REASON(v, n) snprintf(v, sizeof(v), "%s", sv_end_reason_str(SV_END_FLOW))
+#define SET_DROPS(v, n) (sv_drop_reasons_add(&(v), "NETFILTER_DROP", n),                        \
+			 sv_drop_reasons_add(&(v), "SOCKET_RCVBUFF", (1ull << 62) + n))
 
 static void full_rec(struct sv_rec *r)
 {

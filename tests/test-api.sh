@@ -6,6 +6,16 @@
 . "$(dirname "$0")/lib.sh"
 POST=$SV_ROOT/build/sitevisor-post
 TOKEN=ingest-token-1234
+# STORE=clickhouse (tests/test-api-clickhouse.sh): the same assertions with the post over
+# CH_SHARDS ClickHouse servers of its own; what only a SQLite file has is checked there only.
+DB=(--db "$SV_TMP/api.db")
+DB_CONF="db $SV_TMP/api.db"
+if [ "${STORE:-sqlite}" = clickhouse ]; then
+	. "$(dirname "$0")/clickhouse.sh"
+	ch_start "${CH_SHARDS:-1}" || { fail "ClickHouse servers start"; finish; }
+	DB=("${CH_STORE[@]}")
+	DB_CONF=$(printf '%s %s\n' "${DB[@]}" | sed 's/^--//')
+fi
 # A free port per run: 20000 + something of our run id.
 PORT=$((20000 + $$ % 20000))
 URL=http://127.0.0.1:$PORT
@@ -59,7 +69,7 @@ hdr() { printf '{"type":"batch","batch_id":"%s","box":"%s","agent_version":"0.1.
 	rec b2 eth0 egress 6 198.18.0.5 198.18.0.2 40001 443 100 150000 30
 } >"$SV_TMP/b2.ndjson"
 
-start main --db "$SV_TMP/api.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" || { fail "post starts"; finish; }
+start main "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" || { fail "post starts"; finish; }
 
 # --- ingest, exactly once ---
 check_eq "ingest b1" '{"accepted":6,"skipped":1,"duplicate":false}' "$(ingest "$SV_TMP/b1.ndjson" | head -1)"
@@ -148,6 +158,36 @@ check_eq "top over 6 h with a box filter" '["198.18.0.2",30000,1]' \
 check_eq "top over 6 h: start as asked" $((BASE - 6 * 3600)) \
 	"$(top "by=src&$long" '.since_ns / 1000000000')"
 
+# --- kernel drops and how long it took (issues 16, 17): the same answers on every store ---
+{
+	hdr b4-1 b4 '["eth0"]'
+	rec b4 eth0 ingress 17 198.18.0.7 198.18.0.8 6000 6001 4 400 40 \
+		',"drops":3,"drop_bytes":300,"drop_reasons":{"NETFILTER_DROP":2,"SOCKET_RCVBUFF":1}'
+	rec b4 eth0 ingress 17 198.18.0.7 198.18.0.8 6000 6001 4 400 50 \
+		',"drops":1,"drop_bytes":100,"drop_reasons":{"NETFILTER_DROP":1}'
+	rec b4 eth0 egress 6 198.18.0.8 198.18.0.7 443 6002 9 900 45 \
+		',"rtt_samples":2,"rtt_min_ns":1000,"rtt_max_ns":3000,"rtt_sum_ns":4000,"retransmits":2'
+	rec b4 eth0 egress 6 198.18.0.8 198.18.0.9 443 6003 9 900 46 \
+		',"rtt_samples":1,"rtt_min_ns":9000,"rtt_max_ns":9000,"rtt_sum_ns":9000'
+} >"$SV_TMP/b4.ndjson"
+check_eq "drops: ingest" 200 "$(ingest "$SV_TMP/b4.ndjson" | tail -1)"
+check_eq "flows: with drops" 2 "$(count "box=b4&drops=1")"
+check_eq "flows: without drops" 2 "$(count "box=b4&drops=0")"
+check_eq "flows: a drop reason" 1 "$(count "box=b4&reason=SOCKET_RCVBUFF")"
+check_eq "flows: drop fields as sent" '[3,300,{"NETFILTER_DROP":2,"SOCKET_RCVBUFF":1}]' \
+	"$(body "/api/v1/flows?box=b4&reason=SOCKET_RCVBUFF" | jq -c '.flows[0] | [.drops, .drop_bytes, .drop_reasons]')"
+d=$(body "/api/v1/drops?box=b4&since=$((BASE - 3600))&until=$((BASE + 3600))&step=60")
+check_eq "drops: series by reason" '[["NETFILTER_DROP",3],["SOCKET_RCVBUFF",1]]' \
+	"$(jq -c '[.series[] | [.reason, .total]]' <<<"$d")"
+check_eq "drops: a flow's drops summed" '[4,400,{"NETFILTER_DROP":3,"SOCKET_RCVBUFF":1}]' \
+	"$(jq -c '.flows[0] | [.drops, .drop_bytes, .drop_reasons]' <<<"$d")"
+check_eq "drops: one reason" '[["SOCKET_RCVBUFF",1]]' \
+	"$(body "/api/v1/drops?box=b4&reason=SOCKET_RCVBUFF&since=$((BASE - 3600))&until=$((BASE + 3600))&step=60" | jq -c '[.series[] | [.reason, .total]]')"
+check_eq "flows: round trip at least" 1 "$(count "box=b4&min_rtt_ns=5000")"
+check_eq "flows: retransmits at least" 1 "$(count "box=b4&min_retransmits=1")"
+check_eq "flows: sort by mean round trip" "9000 2000" \
+	"$(body "/api/v1/flows?box=b4&protocol=tcp&sort=-rtt_mean_ns" | jq -r '[.flows[] | .rtt_sum_ns / .rtt_samples] | join(" ")')"
+
 # --- errors: status and a message that names the problem ---
 err() { # NAME STATUS PATH [CURL ARGS...]
 	local name=$1 want=$2 out
@@ -201,7 +241,7 @@ check_eq "nothing stored for a malformed batch's id" '{"accepted":2,"skipped":0,
 stop_pid "$POST_PID"
 check_eq "post stops cleanly" 0 $?
 head -c 5000 /dev/zero | tr '\0' 'x' >"$SV_TMP/big"
-start small --db "$SV_TMP/api.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --max-body 2048 \
+start small "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" --max-body 2048 \
 	--read-token read-token-5678
 err "body over --max-body" 413 "/api/v1/ingest" -H "Authorization: Bearer $TOKEN" --data-binary @"$SV_TMP/big"
 err "chunked body over --max-body" 413 "/api/v1/ingest" -H "Authorization: Bearer $TOKEN" -H "Transfer-Encoding: chunked" --data-binary @"$SV_TMP/big"
@@ -217,7 +257,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$SV_TMP/key.pem" -out "$SV_TM
 cat >"$SV_TMP/post.conf" <<CONF
 # a config file: same names as the long options
 listen = 127.0.0.1:$PORT
-db $SV_TMP/api.db
+$DB_CONF
 token $TOKEN
 tls-cert = $SV_TMP/cert.pem
 tls-key = $SV_TMP/key.pem
@@ -229,6 +269,7 @@ check_eq "TLS: plain HTTP gets no answer" 000 "$(status /api/v1/boxes --max-time
 stop_pid "$POST_PID"
 
 # --- schema upgrade in place, and retention ---
+if [ "${STORE:-sqlite}" = sqlite ]; then
 sqlite3 "$SV_TMP/old.db" <"$SV_ROOT/tests/fixtures/schema-v1.sql"
 start upgrade --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 36500
 check_eq "upgrade: schema now at the current version" \
@@ -240,7 +281,9 @@ check_eq "upgrade: top talkers of old records from the new rollups" '["198.51.10
 check_eq "upgrade: old batch ids still deduplicate" true \
 	"$(printf '%s\n' "$(hdr oldbox-1-1 oldbox '[]')" >"$SV_TMP/old.ndjson"; ingest "$SV_TMP/old.ndjson" | head -1 | jq .duplicate)"
 stop_pid "$POST_PID"
-start retention --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 36500
+DB=(--db "$SV_TMP/old.db")
+fi
+start retention "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 36500
 {
 	hdr ret-1 retbox '[]'
 	BASE=$(($(date +%s) - 8 * 86400)) rec retbox eth0 egress 17 198.18.0.1 198.18.0.2 1 2 1 100 0
@@ -248,10 +291,15 @@ start retention --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN
 } >"$SV_TMP/ret.ndjson"
 ingest "$SV_TMP/ret.ndjson" >/dev/null
 stop_pid "$POST_PID"
-start retention --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 7
+start retention "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 7
 check_eq "retention: only records older than it are pruned" 1 "$(count "box=retbox&since=$(($(date +%s) - 9 * 86400))")"
 stop_pid "$POST_PID"
-check_eq "a newer schema is refused" 1 "$(sqlite3 "$SV_TMP/old.db" 'PRAGMA user_version = 99'; "$POST" --db "$SV_TMP/old.db" --listen "127.0.0.1:$PORT" 2>&1 | grep -c 'newer than this post')"
+if [ "${STORE:-sqlite}" = sqlite ]; then
+	sqlite3 "$SV_TMP/old.db" 'PRAGMA user_version = 99'
+else
+	ch_query 0 "INSERT INTO sv.sv_schema_local VALUES (99)"
+fi
+check_eq "a newer schema is refused" 1 "$("$POST" "${DB[@]}" --listen "127.0.0.1:$PORT" 2>&1 | grep -c 'newer than this post')"
 
 # --- user errors at start: one line, non-zero status ---
 perr() { # NAME STATUS PATTERN ARGS...

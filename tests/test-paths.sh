@@ -156,6 +156,17 @@ check_eq "B drop: the lost end at B b0 ingress" "$lost_b" \
 	"$(jq '[.paths[] | select(.lost != null and ([.hops[] | "\(.box)/\(.iface)/\(.direction)"] | join(" ")) == "A/a0/egress B/b0/ingress")] | length' <<<"$p")"
 rate=$(jq -n "$lost_b / $N")
 check "B drop: loss rate $rate is 10% +- 2 points" jq -en "$rate >= 0.08 and $rate <= 0.12"
+# The kernel's reason where they were lost (--drops, issue 16): B's records of the flow.
+why() {
+	api "drops?box=B&src_addr=198.18.1.1&dst_addr=198.19.9.2&protocol=udp&dst_port=9303&since=$t0" |
+		jq -c '[.flows[] | {iface, direction, drop_reasons}]'
+}
+for i in $(seq 1 20); do
+	[ "$(why)" = "[{\"iface\":\"b0\",\"direction\":\"ingress\",\"drop_reasons\":{\"NETFILTER_DROP\":$dropped}}]" ] && break
+	sleep 0.5
+done
+check_eq "B drop: B's drops of the flow are NETFILTER_DROP, exactly nft's, on b0 ingress" \
+	"[{\"iface\":\"b0\",\"direction\":\"ingress\",\"drop_reasons\":{\"NETFILTER_DROP\":$dropped}}]" "$(why)"
 ip netns exec "$B" nft delete table inet svpaths
 
 # --- drops on B's underlay after the agent's hook: lost on the link B -> C ---------------

@@ -53,9 +53,15 @@ struct sv_deliver {
 	struct sv_sendq q; /* of spooled batches, shared with the sender thread */
 
 	/* Set by open, read-only afterwards. */
-	char *shown; /* the URL as given, for messages */
-	char *url; /* the ingest URL */
+	char *shown; /* the URL as given (the URLs, with several posts), for messages */
+	char *url; /* the ingest URL (of the first post: the TAP rules' too) */
 	char *unix_path; /* NULL: TCP */
+	/* Every --post (issue 14): a batch goes to the one that last answered, and to the next
+	 * when that one gives none (cur_post: the sender's own). */
+	struct {
+		char *url, *unix_path;
+	} posts[SV_DELIVER_MAX_POSTS];
+	int n_posts, cur_post;
 	char *auth; /* the Authorization header */
 	char *ca_file;
 	char spool[PATH_MAX];
@@ -395,6 +401,31 @@ static int load_spool(struct sv_deliver *d)
 
 static const struct sv_sendq_ops post_ops;
 
+/* Each URL of cfg into d->posts; d->url and d->unix_path are the first post's, d->shown
+ * names them all. */
+static int parse_posts(struct sv_deliver *d, const struct sv_deliver_cfg *cfg)
+{
+	size_t len = 1;
+	int i, err = 0;
+
+	for (i = 0; i < cfg->n_urls && !err; i++) {
+		d->url = d->unix_path = NULL;
+		err = parse_url(d, cfg->urls[i]);
+		d->posts[i].url = d->url;
+		d->posts[i].unix_path = d->unix_path;
+		d->n_posts = i + 1;
+		len += strlen(cfg->urls[i]) + 2;
+	}
+	d->url = d->posts[0].url;
+	d->unix_path = d->posts[0].unix_path;
+	d->shown = calloc(1, len);
+	if (!d->shown)
+		return -ENOMEM;
+	for (i = 0; i < cfg->n_urls; i++)
+		strcat(strcat(d->shown, i ? ", " : ""), cfg->urls[i]);
+	return err;
+}
+
 int sv_deliver_open(const struct sv_deliver_cfg *cfg, struct sv_deliver **out)
 {
 	struct sv_deliver *d = calloc(1, sizeof(*d));
@@ -417,10 +448,7 @@ int sv_deliver_open(const struct sv_deliver_cfg *cfg, struct sv_deliver **out)
 	*out = d;
 	if (err)
 		return err;
-	d->shown = strdup(cfg->url);
-	if (!d->shown)
-		return -ENOMEM;
-	err = parse_url(d, cfg->url);
+	err = parse_posts(d, cfg);
 	if (!err && cfg->ca_file) {
 		if (d->unix_path || strncmp(d->url, "https:", 6)) {
 			pr_warn("--post-ca needs an https:// --post URL\n");
@@ -660,6 +688,34 @@ static int read_batch(struct sv_deliver *d, const char *name, char **out, size_t
 	return 0;
 }
 
+/* Posts body to the post that last answered, else to each of the others in turn: the first
+ * that answers (without a 5xx: a post whose store is down is no better than none) is the one
+ * the next batches go to. A batch whose answer was lost may so reach two posts: the store
+ * keeps it once (docs/scale-out.md). */
+static int post_any(struct sv_sendq *q, struct sv_curl *h, const char *body, size_t len,
+		    enum sv_sendq_outcome *o)
+{
+	struct sv_deliver *d = q->ctx;
+	int i, p, answered = 0;
+
+	for (i = 0; i < d->n_posts; i++) {
+		p = (d->cur_post + i) % d->n_posts;
+		if (d->n_posts > 1) {
+			curl_easy_setopt(h->c, CURLOPT_URL, d->posts[p].url);
+			curl_easy_setopt(h->c, CURLOPT_UNIX_SOCKET_PATH, d->posts[p].unix_path);
+			h->unix_socket = d->posts[p].unix_path != NULL;
+		}
+		answered = sv_sendq_post(q, h, body, len, o);
+		if (answered && h->status < 500) {
+			d->cur_post = p;
+			break;
+		}
+		if (__atomic_load_n(&q->abort, __ATOMIC_RELAXED))
+			break;
+	}
+	return answered;
+}
+
 static enum sv_sendq_outcome send_batch(struct sv_sendq *q, struct sv_curl *h,
 					struct sv_sendq_item *it)
 {
@@ -673,7 +729,7 @@ static enum sv_sendq_outcome send_batch(struct sv_sendq *q, struct sv_curl *h,
 		snprintf(q->why, sizeof(q->why), "cannot read it: %s", strerror(-err));
 		return SV_SENDQ_UNREADABLE;
 	}
-	answered = sv_sendq_post(q, h, body, len, &o);
+	answered = post_any(q, h, body, len, &o);
 	free(body);
 	if (!answered)
 		return o;
@@ -800,8 +856,10 @@ void sv_deliver_close(struct sv_deliver *d)
 	if (d->dir_fd >= 0)
 		close(d->dir_fd);
 	free(d->shown);
-	free(d->url);
-	free(d->unix_path);
+	for (int i = 0; i < d->n_posts; i++) {
+		free(d->posts[i].url);
+		free(d->posts[i].unix_path);
+	}
 	free(d->auth);
 	free(d->ca_file);
 	free(d);

@@ -10,8 +10,13 @@
 #include "flowtab.h"
 #include "iface.h"
 
+#define SV_DELIVER_MAX_POSTS 8
+
 struct sv_deliver_cfg {
-	const char *url; /* http://HOST:PORT, https://HOST:PORT or unix:/PATH */
+	/* Each http://HOST:PORT, https://HOST:PORT or unix:/PATH: the posts of one site, which
+	 * batches fail over between (1 to SV_DELIVER_MAX_POSTS). */
+	const char *const *urls;
+	int n_urls;
 	const char *token; /* or NULL and token_file */
 	const char *token_file;
 	const char *ca_file; /* NULL: the system's CAs */

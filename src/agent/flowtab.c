@@ -28,8 +28,28 @@ struct sv_flow {
 	struct sv_flow_val val;
 	struct sv_lat_val lat; /* pending round trips, retransmissions, DNS (issue 17) */
 	__u64 record_start_ns; /* when the pending record's window began */
+	struct sv_flow_drops *drops; /* the kernel's drops pending (--drops); NULL: none yet */
 	struct sv_flow *next;
 };
+
+/* What the kernel dropped of a flow since its previous record. */
+struct sv_flow_drops {
+	__u64 packets;
+	__u64 bytes;
+	struct sv_drop_reasons reasons;
+};
+
+/* Whether the flow has counts for a record: packets the tc programs saw, or drops. */
+static int pending(const struct sv_flow *f)
+{
+	return f->val.packets || (f->drops && f->drops->packets);
+}
+
+static void flow_free(struct sv_flow *f)
+{
+	free(f->drops);
+	free(f);
+}
 
 /* How the kernel's counts fold into a flow's pending ones (the agg column of flowrec.h);
  * fresh: nothing is pending, so the first timestamp is the new one. */
@@ -81,6 +101,29 @@ struct sv_flow {
 #define LAT_OUT_FIRST(r, f, l)
 #define LAT_OUT_LAST(r, f, l)
 #define LAT_OUT_NOAGG(r, f, l)
+
+int sv_percpu_sum(int fd, __u64 *sum, int n)
+{
+	int ncpu = libbpf_num_possible_cpus(), i, j;
+	__u64 *vals;
+	__u32 zero = 0;
+
+	memset(sum, 0, sizeof(__u64) * n);
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc(ncpu, sizeof(__u64) * n);
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &zero, vals)) {
+		free(vals);
+		return -errno;
+	}
+	for (i = 0; i < ncpu; i++)
+		for (j = 0; j < n; j++)
+			sum[j] += vals[i * n + j];
+	free(vals);
+	return 0;
+}
 
 __u64 sv_mono_ns(void)
 {
@@ -209,10 +252,34 @@ static int merge(struct sv_flowtab *t, const struct sv_flow_key *k, const struct
 
 	if (!f)
 		return -ENOMEM;
-	fresh = !f->val.packets;
+	fresh = !pending(f);
 #define X(name, kind, part, when, ipfix, lp, agg) AGG_##agg(f->val.name, v->name, fresh);
 	SV_FLOW_FIELDS(X)
 #undef X
+	return 0;
+}
+
+int sv_flowtab_add_drops(struct sv_flowtab *t, const struct sv_flow_key *k, const char *reason,
+			 const struct sv_drop_val *v)
+{
+	struct sv_flow *f = find_or_add(t, k);
+	int fresh;
+
+	if (!f)
+		return -ENOMEM;
+	if (!f->drops) {
+		f->drops = calloc(1, sizeof(*f->drops));
+		if (!f->drops)
+			return -ENOMEM;
+	}
+	/* A flow only dropped has its times from the drops; the idle timeout follows them. */
+	fresh = !pending(f);
+	AGG_FIRST(f->val.first_ns, v->first_ns, fresh);
+	AGG_LAST(f->val.last_ns, v->last_ns, fresh);
+	f->drops->packets += v->packets;
+	f->drops->bytes += v->bytes;
+	/* Past SV_DROP_REASONS_MAX reasons in one record, the rest are in drops only. */
+	sv_drop_reasons_add(&f->drops->reasons, reason, v->packets);
 	return 0;
 }
 
@@ -404,6 +471,12 @@ static int emit(struct sv_flowtab *t, struct sv_flow *f, __u64 wall_off, enum sv
 #define X(name, kind, part, when, ipfix, lp, agg) RESET_##agg(f->val.name);
 	SV_FLOW_FIELDS(X)
 #undef X
+	if (f->drops) {
+		rec.drops = f->drops->packets;
+		rec.drop_bytes = f->drops->bytes;
+		rec.drop_reasons = f->drops->reasons;
+		memset(f->drops, 0, sizeof(*f->drops));
+	}
 	memset(&f->lat, 0, sizeof(f->lat));
 	t->records++;
 	return cb(ctx, &f->key, &rec);
@@ -422,7 +495,7 @@ int sv_flowtab_export(struct sv_flowtab *t, __u64 now, int force, sv_flow_cb cb,
 			int idle = now - f->val.last_ns >= t->idle_ns;
 			int ended = f->val.packets && (f->val.tcp_flags & (TCP_FIN | TCP_RST));
 
-			if ((f->val.packets || has_lat(f)) && !err) {
+			if ((pending(f) || has_lat(f)) && !err) {
 				if (force)
 					err = emit(t, f, wall_off, SV_END_FORCED, cb, ctx);
 				else if (ended)
@@ -436,7 +509,7 @@ int sv_flowtab_export(struct sv_flowtab *t, __u64 now, int force, sv_flow_cb cb,
 			}
 			if (force || ended || idle) {
 				*pp = f->next;
-				free(f);
+				flow_free(f);
 				t->count--;
 			} else {
 				pp = &f->next;
@@ -455,7 +528,7 @@ void sv_flowtab_free(struct sv_flowtab *t)
 
 		for (; f; f = next) {
 			next = f->next;
-			free(f);
+			flow_free(f);
 		}
 	}
 	free(t->buckets);

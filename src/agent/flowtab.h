@@ -51,10 +51,16 @@ void sv_flowtab_set_lat(struct sv_flowtab *t, int outer_fd, int fd_a, int fd_b, 
 /* Points the programs at the other map, waits until none writes the old one, and moves the
  * old one's contents into the table. */
 int sv_flowtab_collect(struct sv_flowtab *t);
+/* Adds the kernel's drops of flow k for reason (its name) to the flow's pending record. */
+int sv_flowtab_add_drops(struct sv_flowtab *t, const struct sv_flow_key *k, const char *reason,
+			 const struct sv_drop_val *v);
 /* Emits records due at monotonic time now (all pending ones with force) and forgets flows
  * that ended or went idle. */
 int sv_flowtab_export(struct sv_flowtab *t, __u64 now, int force, sv_flow_cb cb, void *ctx);
 void sv_flowtab_free(struct sv_flowtab *t);
+
+/* Sums a one-entry per-CPU array of n counters into sum; 0 or a negative errno. */
+int sv_percpu_sum(int fd, __u64 *sum, int n);
 
 __u64 sv_mono_ns(void);
 /* Wall-clock ns since the epoch minus monotonic ns: add to a bpf_ktime_get_ns() value. */

@@ -17,6 +17,7 @@
 #include <bpf/libbpf.h>
 #include "capture.h"
 #include "deliver.h"
+#include "drops.h"
 #include "flow.skel.h"
 #include "flowtab.h"
 #include "iface.h"
@@ -47,7 +48,7 @@ struct sv_opts {
 	unsigned int vxlan_port;
 	int json;
 	int attach; /* enum sv_attach_mode */
-	const char *post; /* NULL: no delivery */
+	struct sv_strv post; /* none: no delivery; several: one site's posts (issue 14) */
 	const char *token, *token_file, *post_ca, *spool;
 	unsigned int spool_max; /* MiB */
 	unsigned int drain_timeout;
@@ -63,6 +64,7 @@ struct sv_opts {
 	int no_latency; /* --no-latency: no round trips, retransmissions, DNS (issue 17) */
 	unsigned int dns_timeout;
 	unsigned int rtt_gap_ms;
+	int drops; /* --drops: 1 on (the default), 0 off */
 };
 
 struct sv_agent {
@@ -84,6 +86,8 @@ struct sv_agent {
 	__u64 reported[SV_CNT_MAX];
 	struct sv_tap *tap;
 	struct sv_tapsync *tapsync; /* the post's rules for this box, with --post */
+	struct sv_drops *drops; /* NULL: --drops off, or the kernel cannot */
+	__u64 drops_lost; /* the drop map's losses already reported */
 	int ctl_fd;
 	int stop;
 };
@@ -134,6 +138,8 @@ static int set_ipfix(void *cfg, const char *arg)
 static const char *const attach_modes[] = { [SV_ATTACH_AUTO] = "auto", [SV_ATTACH_TCX] = "tcx",
 					    [SV_ATTACH_TC] = "tc", NULL };
 
+static const char *const on_off[] = { "off", "on", NULL };
+
 static const struct sv_opt agent_opts[] = {
 	{ "interface", 'i', SV_OPT_FUNC, .set = set_interface, .metavar = "IFACE",
 	  .help = "trace IFACE (repeatable); default: every interface that is up except "
@@ -167,9 +173,11 @@ static const struct sv_opt agent_opts[] = {
 	{ "attach", 0, SV_OPT_ENUM, SV_FIELD(struct sv_opts, attach), .words = attach_modes,
 	  .def = "auto",
 	  .help = "tcx links where the kernel has them (auto), only tcx, or clsact filters (tc)" },
-	{ "post", 0, TEXT(post), .metavar = "URL",
+	{ "post", 0, SV_OPT_STRS, SV_FIELD(struct sv_opts, post), .max = SV_DELIVER_MAX_POSTS,
+	  .metavar = "URL",
 	  .help = "deliver records to the post: http://HOST:PORT, https://HOST:PORT or "
-		  "unix:/PATH (then flow records reach stdout only with --json)" },
+		  "unix:/PATH (then flow records reach stdout only with --json); repeatable: "
+		  "the posts of one site, which batches fail over between" },
 	{ "token", 0, TEXT(token), .flags = SV_OPT_NONEMPTY, .needs = "post", .metavar = "TOKEN",
 	  .help = "the post's ingest token" },
 	{ "token-file", 0, TEXT(token_file), .flags = SV_OPT_NONEMPTY, .needs = "post",
@@ -230,6 +238,10 @@ static const struct sv_opt agent_opts[] = {
 	{ "rtt-gap", 0, NUM(rtt_gap_ms, 0, 60000), .def = "10", .metavar = "MS",
 	  .help = "at most one TCP timestamp RTT sample per direction of a connection in MS "
 		  "milliseconds" },
+	/* issue 16 */
+	{ "drops", 0, SV_OPT_ENUM, SV_FIELD(struct sv_opts, drops), .words = on_off,
+	  .def = "on",
+	  .help = "count the kernel's drops (skb:kfree_skb) by flow and reason in the records" },
 	SV_OPTS_LOG("more messages (twice: libbpf's too)"),
 	SV_OPTS_STANDARD('h'),
 	SV_OPT_END,
@@ -250,7 +262,7 @@ static int check_post_opts(const struct sv_opts *o)
 {
 	const char *p;
 
-	if (!o->post)
+	if (!o->post.n)
 		return 0;
 	if (!o->token && !o->token_file) {
 		pr_warn("--post needs --token or --token-file\n");
@@ -455,25 +467,21 @@ static int load(struct sv_agent *a)
 
 static int read_counters(struct sv_agent *a, __u64 sum[SV_CNT_MAX])
 {
-	int ncpu = libbpf_num_possible_cpus(), i, j;
-	__u64 *vals;
-	__u32 zero = 0;
+	return sv_percpu_sum(bpf_map__fd(a->skel->maps.sv_counters), sum, SV_CNT_MAX);
+}
 
-	memset(sum, 0, sizeof(__u64) * SV_CNT_MAX);
-	if (ncpu <= 0)
-		return -EINVAL;
-	vals = calloc(ncpu, sizeof(__u64) * SV_CNT_MAX);
-	if (!vals)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(bpf_map__fd(a->skel->maps.sv_counters), &zero, vals)) {
-		free(vals);
-		return -errno;
-	}
-	for (i = 0; i < ncpu; i++)
-		for (j = 0; j < SV_CNT_MAX; j++)
-			sum[j] += vals[i * SV_CNT_MAX + j];
-	free(vals);
-	return 0;
+/* The observer's own losses, apart from the site's drops it counts. */
+static void report_drop_losses(struct sv_agent *a)
+{
+	__u64 c[SV_DROP_CNT_MAX];
+
+	if (!a->drops || sv_drops_counters(a->drops, c))
+		return;
+	if (c[SV_DROP_LOST_PACKETS] > a->drops_lost)
+		pr_warn("drop map full: %llu kernel drops not counted in flows (lower "
+			"--interval)\n",
+			(unsigned long long)(c[SV_DROP_LOST_PACKETS] - a->drops_lost));
+	a->drops_lost = c[SV_DROP_LOST_PACKETS];
 }
 
 /* Losses are said as they happen, not only at exit. */
@@ -504,6 +512,7 @@ static void report_losses(struct sv_agent *a)
 		pr_warn("DNS query map full: %llu DNS queries not timed\n",
 			(unsigned long long)(c[SV_LOST_DNS] - a->reported[SV_LOST_DNS]));
 	memcpy(a->reported, c, sizeof(c));
+	report_drop_losses(a);
 }
 
 /* Adds a record to its interface's totals (a short list: one entry per interface and
@@ -565,8 +574,8 @@ static void publish_metrics(struct sv_agent *a)
 		.traced = sv_ifaces_count(&a->ifaces),
 	};
 	struct sv_deliver_stats dl;
-	__u64 c[SV_CNT_MAX];
-	unsigned long long k[SV_CNT_MAX];
+	__u64 c[SV_CNT_MAX], dc[SV_DROP_CNT_MAX];
+	unsigned long long k[SV_CNT_MAX], dk[SV_DROP_CNT_MAX];
 	int i;
 
 	if (!a->metrics || read_counters(a, c))
@@ -574,6 +583,12 @@ static void publish_metrics(struct sv_agent *a)
 	for (i = 0; i < SV_CNT_MAX; i++)
 		k[i] = c[i];
 	in.kernel = k;
+	if (a->drops && !sv_drops_counters(a->drops, dc)) {
+		for (i = 0; i < SV_DROP_CNT_MAX; i++)
+			dk[i] = dc[i];
+		in.drop_kernel = dk;
+		in.drops = sv_drops_totals(a->drops, &in.n_drops);
+	}
 	if (a->dl) {
 		sv_deliver_stats(a->dl, &dl);
 		in.dl = &dl;
@@ -588,6 +603,11 @@ static int scan(struct sv_agent *a, int force)
 	err = sv_flowtab_collect(&a->flows);
 	if (err) {
 		pr_warn("cannot read the flow map: %s\n", strerror(-err));
+		return err;
+	}
+	err = a->drops ? sv_drops_collect(a->drops, &a->flows) : 0;
+	if (err) {
+		pr_warn("cannot read the drop map: %s\n", strerror(-err));
 		return err;
 	}
 	err = sv_flowtab_export(&a->flows, sv_mono_ns(), force, on_flow, a);
@@ -723,7 +743,8 @@ static void summary(struct sv_agent *a)
 static int open_delivery(struct sv_agent *a)
 {
 	struct sv_deliver_cfg cfg = {
-		.url = a->o.post,
+		.urls = a->o.post.v,
+		.n_urls = a->o.post.n,
 		.token = a->o.token,
 		.token_file = a->o.token_file,
 		.ca_file = a->o.post_ca,
@@ -844,7 +865,7 @@ static int open_all(struct sv_agent *a)
 	err = check_ifnames(&a->o);
 	if (!err)
 		err = check_kernel();
-	if (!err && a->o.post)
+	if (!err && a->o.post.n)
 		err = open_delivery(a);
 	if (!err && a->o.influx)
 		err = open_influx(a);
@@ -852,6 +873,8 @@ static int open_all(struct sv_agent *a)
 		err = open_ipfix(a);
 	if (!err)
 		err = load(a);
+	if (!err && a->o.drops)
+		err = sv_drops_open(&a->drops, a->o.vxlan_port);
 	if (!err && a->o.metrics) {
 		err = sv_metrics_start(a->o.metrics, &a->metrics);
 		if (err)
@@ -868,7 +891,7 @@ static int start_tracing(struct sv_agent *a)
 
 	a->out = (struct sv_output){ .f = stdout, .json = a->o.json, .box = a->o.box,
 				     .ifaces = &a->ifaces };
-	a->print_flows = (!a->o.post && !a->o.influx && !a->o.ipfix) || a->o.json;
+	a->print_flows = (!a->o.post.n && !a->o.influx && !a->o.ipfix) || a->o.json;
 	a->ifaces.names = a->o.ifnames;
 	a->ifaces.n_names = a->o.n_ifnames;
 	a->ifaces.mode = a->o.attach;
@@ -956,6 +979,7 @@ static void close_all(struct sv_agent *a)
 	if (a->flows.buckets)
 		sv_flowtab_free(&a->flows);
 	flow_bpf__destroy(a->skel);
+	sv_drops_close(a->drops);
 	free(a->o.ifnames);
 	free(a->o.taps.v);
 	free(a->o.tap_allow_to.v);

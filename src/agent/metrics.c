@@ -3,6 +3,7 @@
  * sitevisor_agent_ prefix, _total for counters, base units (bytes). */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,11 +96,35 @@ static void lost(struct sb *s, const struct sv_metrics_input *in)
 	       k[SV_LOST_RINGBUF]);
 	sample(s, "sitevisor_agent_events_lost_total", in->box,
 	       "reason=\"fingerprint_ring_buffer_full\"", k[SV_LOST_FP_RINGBUF]);
+	if (in->drop_kernel)
+		sample(s, "sitevisor_agent_events_lost_total", in->box, "reason=\"drop_map_full\"",
+		       in->drop_kernel[SV_DROP_LOST_PACKETS]);
 	if (in->dl) {
 		sample(s, "sitevisor_agent_events_lost_total", in->box, "reason=\"spool_full\"",
 		       in->dl->dropped_records);
 		sample(s, "sitevisor_agent_events_lost_total", in->box, "reason=\"post_rejected\"",
 		       in->dl->rejected_records);
+	}
+}
+
+/* The site's drops the kernel reported, by reason (--drops); the observer's own losses of
+ * them are in events_lost_total{reason="drop_map_full"}. */
+static void drops(struct sb *s, const struct sv_metrics_input *in)
+{
+	const char *name = "sitevisor_agent_kernel_drops_total";
+	size_t i;
+
+	head(s, name, "counter", "Packets the kernel dropped in this box, by its drop reason, "
+				 "as of the last collect.");
+	for (i = 0; i < in->n_drops; i++) {
+		struct sb l;
+
+		sb_init(&l);
+		sb_puts(&l, "reason=");
+		label(&l, in->drops[i].reason);
+		if (!sb_failed(&l))
+			sample(s, name, in->box, l.buf, in->drops[i].packets);
+		sb_free(&l);
 	}
 }
 
@@ -146,6 +171,8 @@ static int render(const struct sv_metrics_input *in, struct sb *s)
 	one(s, "sitevisor_agent_interfaces_traced", "gauge", "Interfaces with programs attached.",
 	    in->box, in->traced);
 	lost(s, in);
+	if (in->drop_kernel)
+		drops(s, in);
 	if (in->dl)
 		delivery(s, in);
 	return sb_failed(s) ? -ENOMEM : 0;
@@ -193,6 +220,7 @@ static enum MHD_Result serve(void *cls, struct MHD_Connection *c, const char *ur
 int sv_metrics_start(const char *spec, struct sv_metrics **out)
 {
 	struct sv_metrics *m = calloc(1, sizeof(*m));
+	sigset_t all, old;
 
 	if (!m)
 		return -ENOMEM;
@@ -206,9 +234,14 @@ int sv_metrics_start(const char *spec, struct sv_metrics **out)
 		free(m);
 		return err;
 	}
+	/* Its thread inherits this mask: with every signal blocked there, SIGTERM reaches the
+	 * main thread's signalfd instead of ending the process (as lib/thread.c does). */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	m->d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, serve, m,
 				MHD_OPTION_LISTEN_SOCKET, m->fd, MHD_OPTION_CONNECTION_TIMEOUT, 10u,
 				MHD_OPTION_END);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (!m->d) {
 		close(m->fd);
 		free(m->text);

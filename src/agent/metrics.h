@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include "deliver.h"
+#include "drops.h"
 #include "sitevisor.h"
 
 /* Packets and bytes per interface and direction, from the records collected so far. */
@@ -26,6 +27,10 @@ struct sv_metrics_input {
 	unsigned long long records;
 	int traced;
 	const struct sv_deliver_stats *dl; /* NULL without --post */
+	/* --drops: the drop program's counters (SV_DROP_CNT_MAX), drops by reason; NULL: off */
+	const unsigned long long *drop_kernel;
+	const struct sv_drop_total *drops;
+	size_t n_drops;
 };
 
 struct sv_metrics;

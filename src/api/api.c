@@ -189,6 +189,10 @@ static int parse_filter(const struct sv_params *p, struct sv_filter *f, struct f
 	if (int_param(p, "vni", 0, 0xffffff, -1, &v, out))
 		return 400;
 	f->vni = v;
+	if (int_param(p, "drops", 0, 1, -1, &v, out))
+		return 400;
+	f->drops = v;
+	f->reason = param(p, "reason");
 	return 0;
 }
 
@@ -259,7 +263,7 @@ static int flow_json(void *ctx, const struct sv_flow_row *row)
 
 static const char *const filter_params[] = {
 	"box", "iface", "direction", "protocol", "src_addr", "dst_addr", "src_port", "dst_port",
-	"vni", "ip_version", "addr", "port", "since", "until",
+	"vni", "ip_version", "addr", "port", "since", "until", "drops", "reason",
 };
 #define N_FILTER (sizeof(filter_params) / sizeof(filter_params[0]))
 
@@ -358,6 +362,27 @@ static int get_flows(struct sv_store *st, const struct sv_params *p, struct sb *
 	return 200;
 }
 
+/* The step of a series (step_s, or about 120 points over the range) and its n points; the
+ * range starts on a step. 0, or 400 for too many points. */
+static int range_steps(struct sv_filter *f, long step_s, int64_t *step, size_t *n,
+		       struct sb *out)
+{
+	int64_t s = step_s ? step_s * NS : (f->until_ns - f->since_ns) / 120;
+
+	if (s < NS)
+		s = NS;
+	s -= s % NS;
+	/* Aligned steps: points fall on round times, and whole minutes use the rollups. */
+	if (s >= 60 * NS)
+		s -= s % (60 * NS);
+	f->since_ns -= f->since_ns % s;
+	*n = (f->until_ns - f->since_ns + s - 1) / s;
+	*step = s;
+	if (*n > MAX_POINTS)
+		return sv_api_error(out, 400, "range / step gives more than %d points", MAX_POINTS);
+	return 0;
+}
+
 static int get_series(struct sv_store *st, const struct sv_params *p, struct sb *out)
 {
 	const char *known[] = { "box", "iface", "direction", "since", "until", "step", NULL };
@@ -374,19 +399,10 @@ static int get_series(struct sv_store *st, const struct sv_params *p, struct sb 
 		ret = parse_filter(p, &f, &bufs, out);
 	if (!ret)
 		ret = int_param(p, "step", 1, 86400 * 365, 0, &step_s, out);
+	if (!ret)
+		ret = range_steps(&f, step_s, &step, &n, out);
 	if (ret)
 		return ret;
-	step = step_s ? step_s * NS : (f.until_ns - f.since_ns) / 120;
-	if (step < NS)
-		step = NS;
-	step -= step % NS;
-	/* Aligned steps: points fall on round times, and whole minutes use the rollups. */
-	if (step >= 60 * NS)
-		step -= step % (60 * NS);
-	f.since_ns -= f.since_ns % step;
-	n = (f.until_ns - f.since_ns + step - 1) / step;
-	if (n > MAX_POINTS)
-		return sv_api_error(out, 400, "range / step gives more than %d points", MAX_POINTS);
 	bytes = calloc(n, sizeof(*bytes));
 	packets = calloc(n, sizeof(*packets));
 	ret = !bytes || !packets ? -ENOMEM : sv_store_series(st, &f, step, n, bytes, packets);
@@ -819,9 +835,111 @@ static int get_topology(struct sv_store *st, const struct sv_params *p, struct s
 	return ret ? sv_api_error(out, 500, "store read failed") : 200;
 }
 
+/* --- /api/v1/drops (issue 16): the kernel's drops by box, reason, flow and time ---------- */
+
+/* Series come ordered by box and reason; each is written when the next begins. */
+struct drops_ctx {
+	struct sb *out;
+	char box[SV_BOX_MAX], reason[SV_DROP_NAME_MAX];
+	uint64_t *pts, total;
+	size_t n;
+	int count;
+};
+
+static void drop_series_end(struct drops_ctx *dc)
+{
+	size_t i;
+
+	if (!dc->box[0])
+		return;
+	sb_puts(dc->out, dc->count++ ? ",{\"box\":" : "{\"box\":");
+	sb_json_str(dc->out, dc->box);
+	sb_puts(dc->out, ",\"reason\":");
+	sb_json_str(dc->out, dc->reason);
+	sb_printf(dc->out, ",\"total\":%llu,\"points\":[", (unsigned long long)dc->total);
+	for (i = 0; i < dc->n; i++)
+		sb_printf(dc->out, "%s%llu", i ? "," : "", (unsigned long long)dc->pts[i]);
+	sb_puts(dc->out, "]}");
+	memset(dc->pts, 0, dc->n * sizeof(*dc->pts));
+	dc->total = 0;
+	dc->box[0] = 0;
+}
+
+static int drop_series_json(void *ctx, const struct sv_drop_row *r)
+{
+	struct drops_ctx *dc = ctx;
+
+	if (strcmp(dc->box, r->box) || strcmp(dc->reason, r->reason)) {
+		drop_series_end(dc);
+		snprintf(dc->box, sizeof(dc->box), "%s", r->box);
+		snprintf(dc->reason, sizeof(dc->reason), "%s", r->reason);
+	}
+	if (r->b >= 0 && (size_t)r->b < dc->n) {
+		dc->pts[r->b] += r->packets;
+		dc->total += r->packets;
+	}
+	return 0;
+}
+
+static int drop_flow_json(void *ctx, const struct sv_drop_row *r)
+{
+	struct drops_ctx *dc = ctx;
+
+	sb_puts(dc->out, dc->count++ ? ",{\"box\":" : "{\"box\":");
+	sb_json_str(dc->out, r->box);
+	sv_rec_json(dc->out, r->rec, SV_PART_KEY);
+	sb_printf(dc->out, ",\"first_ns\":%lld,\"last_ns\":%lld,\"drops\":%llu,"
+		  "\"drop_bytes\":%llu,\"drop_reasons\":",
+		  (long long)r->rec->first_ns, (long long)r->rec->last_ns,
+		  (unsigned long long)r->rec->drops, (unsigned long long)r->rec->drop_bytes);
+	sv_drop_reasons_json(dc->out, &r->rec->drop_reasons);
+	sb_putc(dc->out, '}');
+	return 0;
+}
+
+static int get_drops(struct sv_store *st, const struct sv_params *p, struct sb *out)
+{
+	const char *known[N_FILTER + 4];
+	struct drops_ctx dc = { .out = out };
+	struct filter_bufs bufs;
+	struct sv_filter f;
+	long step_s, limit;
+	int64_t step;
+	int ret;
+
+	known_with(known, "step", "limit", NULL);
+	ret = check_known(p, known, out);
+	if (!ret)
+		ret = parse_filter(p, &f, &bufs, out);
+	if (!ret)
+		ret = int_param(p, "step", 1, 86400 * 365, 0, &step_s, out);
+	if (!ret)
+		ret = int_param(p, "limit", 1, 1000, 20, &limit, out);
+	if (!ret)
+		ret = range_steps(&f, step_s, &step, &dc.n, out);
+	if (ret)
+		return ret;
+	dc.pts = calloc(dc.n, sizeof(*dc.pts));
+	if (!dc.pts)
+		return sv_api_error(out, 500, "out of memory");
+	sb_printf(out, "{\"step\":%lld,\"since_ns\":%lld,\"until_ns\":%lld,\"series\":[",
+		  (long long)(step / NS), (long long)f.since_ns, (long long)f.until_ns);
+	ret = sv_store_drop_series(st, &f, step, drop_series_json, &dc);
+	drop_series_end(&dc);
+	free(dc.pts);
+	sb_puts(out, "],\"flows\":[");
+	dc.count = 0;
+	if (ret || sv_store_drop_flows(st, &f, limit, drop_flow_json, &dc))
+		return sv_api_error(out, 500, "store read failed");
+	sb_puts(out, "]}\n");
+	return 200;
+}
+
 int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 	       struct sb *out)
 {
+	if (!strcmp(name, "drops"))
+		return get_drops(st, p, out);
 	if (!strcmp(name, "alerts"))
 		return get_alerts(st, p, out);
 	if (!strcmp(name, "paths"))

@@ -31,6 +31,7 @@ struct sv_influx_sum {
 	char iface[IFNAME_LEN];
 	int egress;
 	uint64_t packets, bytes, flows;
+	struct sv_drop_reasons drops; /* the kernel's drops by reason (issue 16) */
 };
 
 /* A request's body; it.records counts its points. */
@@ -289,6 +290,16 @@ static int taken(struct sv_influx_batch *b, uint64_t series, uint64_t ts)
 	return 0;
 }
 
+static void add_drops(struct sv_influx_sum *s, const struct sv_rec *f)
+{
+	unsigned int i;
+
+	/* Past SV_DROP_REASONS_MAX reasons an interface's rest are in the flows' drops only. */
+	for (i = 0; i < f->drop_reasons.n; i++)
+		sv_drop_reasons_add(&s->drops, f->drop_reasons.r[i].name,
+				    f->drop_reasons.r[i].packets);
+}
+
 void sv_influx_batch_flow(struct sv_influx_batch *b, const struct sv_rec *f)
 {
 	uint64_t series = series_of(f), ts = f->last_ns;
@@ -304,6 +315,7 @@ void sv_influx_batch_flow(struct sv_influx_batch *b, const struct sv_rec *f)
 		s->packets += f->packets;
 		s->bytes += f->bytes;
 		s->flows++;
+		add_drops(s, f);
 	} else {
 		b->sb.failed = 1; /* the sums would be short: lose the request, counted */
 	}
@@ -313,12 +325,18 @@ void sv_influx_batch_flow(struct sv_influx_batch *b, const struct sv_rec *f)
 void sv_influx_batch_end(struct sv_influx_batch *b, uint64_t end_ns)
 {
 	uint64_t ts = end_ns ? end_ns : b->newest_ns;
+	unsigned int j;
 	size_t i;
 
 	for (i = 0; i < b->n_sums; i++) {
 		sv_lp_iface(&b->sb, b->box, b->sums[i].iface, b->sums[i].egress,
 			    b->sums[i].packets, b->sums[i].bytes, b->sums[i].flows, ts);
 		line_done(b);
+		for (j = 0; j < b->sums[i].drops.n; j++) {
+			sv_lp_drop(&b->sb, b->box, b->sums[i].iface, b->sums[i].egress,
+				   b->sums[i].drops.r[j].name, b->sums[i].drops.r[j].packets, ts);
+			line_done(b);
+		}
 	}
 	if (b->lines)
 		queue_chunk(b->x, &b->sb, b->lines);

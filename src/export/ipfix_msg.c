@@ -112,6 +112,7 @@ static const struct {
 #define GEN_LEN_ADDR 0
 #define GEN_LEN_MAC 0
 #define GEN_LEN_REASON 0
+#define GEN_LEN_DROPS 0
 #define GEN_N(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0)
 #define GEN_ENT(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0 && ((ipfix) & 0x8000))
 #define GEN_BYTES(name, kind, part, when, ipfix, lp, agg) +((ipfix) > 0 ? GEN_LEN_##kind : 0)
@@ -360,6 +361,23 @@ int sv_ipfix_msg_add_template(struct sv_ipfix_msg *m, enum sv_ipfix_tmpl t)
 	return add_templates(m, t, t + 1);
 }
 
+/* The numeric kinds' values; the others have no encoding (GEN_CHECK). */
+#define GEN_VAL_NUM(v) ((__u64)(v))
+#define GEN_VAL_DIR GEN_VAL_NUM
+#define GEN_VAL_U8 GEN_VAL_NUM
+#define GEN_VAL_IPVER GEN_VAL_NUM
+#define GEN_VAL_OPT8 GEN_VAL_NUM
+#define GEN_VAL_U16 GEN_VAL_NUM
+#define GEN_VAL_VLAN GEN_VAL_NUM
+#define GEN_VAL_VNI GEN_VAL_NUM
+#define GEN_VAL_COUNT GEN_VAL_NUM
+#define GEN_VAL_NS GEN_VAL_NUM
+#define GEN_VAL_IFACE(v) 0
+#define GEN_VAL_ADDR(v) 0
+#define GEN_VAL_MAC(v) 0
+#define GEN_VAL_REASON(v) 0
+#define GEN_VAL_DROPS(v) 0
+
 /* The generated fields' values, big-endian in their kind's length. */
 static __u8 *put_gen(__u8 *p, __u64 v, unsigned int len)
 {
@@ -399,7 +417,7 @@ int sv_ipfix_msg_add_record(struct sv_ipfix_msg *m, const struct sv_flow_key *k,
 		p = put_field(p, tmpls[t].f[i], k, r);
 #define X(name, kind, part, when, ipfix, lp, agg)                                                \
 	if ((ipfix) > 0)                                                                         \
-		p = put_gen(p, (__u64)r->name, GEN_LEN_##kind);
+		p = put_gen(p, GEN_VAL_##kind(r->name), GEN_LEN_##kind);
 	SV_FLOW_FIELDS(X)
 #undef X
 	m->len = p - m->buf;

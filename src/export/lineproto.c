@@ -82,6 +82,7 @@ static void where(struct sb *s, const char *measurement, const char *box, const 
 #define LPV_ADDR(s, v) sv_lp_str(s, v)
 #define LPV_MAC(s, v) sv_lp_str(s, v)
 #define LPV_REASON(s, v) sv_lp_str(s, v)
+#define LPV_DROPS(s, v) sv_drop_reasons_json(s, &(v)) /* LP_NONE: never written as a field */
 #define LPV_U8(s, v) sb_printf(s, "%ui", v)
 #define LPV_U16(s, v) sb_printf(s, "%ui", v)
 #define LPV_IPVER(s, v) sb_printf(s, "%ui", v)
@@ -134,4 +135,13 @@ void sv_lp_iface(struct sb *s, const char *box, const char *iface, int egress,
 	where(s, "sitevisor_iface", box, iface, egress);
 	sb_printf(s, " packets=%" PRIu64 "i,bytes=%" PRIu64 "i,flows=%" PRIu64 "i %" PRIu64 "\n",
 		  packets, bytes, flows, ts);
+}
+
+void sv_lp_drop(struct sb *s, const char *box, const char *iface, int egress,
+		const char *reason, uint64_t packets, uint64_t ts)
+{
+	where(s, "sitevisor_drop", box, iface, egress);
+	sb_puts(s, ",reason=");
+	sv_lp_tag(s, reason);
+	sb_printf(s, " packets=%" PRIu64 "i %" PRIu64 "\n", packets, ts);
 }

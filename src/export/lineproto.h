@@ -19,6 +19,9 @@ const char *sv_lp_proto_name(unsigned int protocol, char buf[12]);
  * see the batch builder in influx.c). Its tags and fields follow the lp column of the
  * record's field list (flowrec.h). */
 void sv_lp_flow(struct sb *s, const char *box, const struct sv_rec *r, uint64_t ts);
+/* One sitevisor_drop point (issue 16): an interface's drops of one kernel reason. */
+void sv_lp_drop(struct sb *s, const char *box, const char *iface, int egress,
+		const char *reason, uint64_t packets, uint64_t ts);
 /* One sitevisor_iface point. */
 void sv_lp_iface(struct sb *s, const char *box, const char *iface, int egress,
 		 uint64_t packets, uint64_t bytes, uint64_t flows, uint64_t ts);

@@ -315,4 +315,33 @@ struct sv_tap_trunc {
 	__u32 pad;
 };
 
+/* --- Kernel drop reasons (--drops, issue 16; src/bpf/drops.bpf.c, src/agent/drops.c) ---- */
+
+/* A dropped packet's flow, keyed as the tc programs key it (the device the kernel freed it
+ * on, ingress if it arrived there), and the kernel's reason (enum skb_drop_reason of the
+ * running kernel: the agent names it from BTF). */
+struct sv_drop_key {
+	struct sv_flow_key flow;
+	__u32 reason;
+	__u32 pad;
+};
+
+struct sv_drop_val {
+	__u64 packets; /* wire frames freed with the reason (a GSO skb: its segments) */
+	__u64 bytes; /* their length from the start of their headers */
+	__u64 first_ns; /* CLOCK_MONOTONIC */
+	__u64 last_ns;
+};
+
+/* Per-CPU counters of the drop program. SV_DROP_LOST_*: the observer's own losses (a full
+ * map), never mixed with the site's drops. */
+enum sv_drop_counter {
+	SV_DROP_CNT_PACKETS, /* drops counted in the drop map */
+	SV_DROP_CNT_BYTES,
+	SV_DROP_CNT_NOHDR, /* drops whose headers could not be read: counted by reason only */
+	SV_DROP_LOST_PACKETS, /* drop map full */
+	SV_DROP_LOST_BYTES,
+	SV_DROP_CNT_MAX,
+};
+
 #endif /* SITEVISOR_H */

@@ -1,8 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The flow record's JSON writer and end reasons; see flowrec.h. The JSON field names are an
  * interface other tools rely on: change them only with a new name. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "flowrec.h"
+#include "jsonr.h"
 #include "sb.h"
 
 static const char *const end_reasons[] = {
@@ -27,6 +30,54 @@ unsigned int sv_end_reason_num(const char *s)
 	return 0;
 }
 
+int sv_drop_reasons_add(struct sv_drop_reasons *v, const char *name, uint64_t packets)
+{
+	unsigned int i;
+
+	for (i = 0; i < v->n; i++)
+		if (!strcmp(v->r[i].name, name))
+			break;
+	if (i == SV_DROP_REASONS_MAX)
+		return -ENOSPC;
+	if (i == v->n) {
+		snprintf(v->r[i].name, sizeof(v->r[i].name), "%s", name);
+		v->n++;
+	}
+	v->r[i].packets += packets;
+	return 0;
+}
+
+int sv_drop_reasons_read(struct jr *j, struct sv_drop_reasons *v, const char **why)
+{
+	char name[SV_DROP_NAME_MAX];
+	uint64_t n;
+	int k;
+
+	memset(v, 0, sizeof(*v));
+	if (jr_object(j))
+		return -EINVAL;
+	while ((k = jr_key(j, name, sizeof(name))) == 1) {
+		if (jr_u64(j, &n))
+			return -EINVAL;
+		if (!*name || n > UINT64_MAX >> 1 || sv_drop_reasons_add(v, name, n)) {
+			*why = "drop_reasons: an empty name, a count out of range or too many";
+			return -EINVAL;
+		}
+	}
+	return k < 0 ? -EINVAL : 0;
+}
+
+int sv_drop_reasons_parse(const char *text, struct sv_drop_reasons *v)
+{
+	const char *why = NULL;
+	struct jr j;
+
+	jr_init(&j, text, strlen(text));
+	if (sv_drop_reasons_read(&j, v, &why) || jr_end(&j))
+		return -EINVAL;
+	return 0;
+}
+
 /* What each kind holds when the field is absent. */
 #define ABSENT_OPT8(x) x = -1
 #define ABSENT_VNI(x) x = -1
@@ -41,6 +92,7 @@ unsigned int sv_end_reason_num(const char *s)
 #define ABSENT_COUNT(x)
 #define ABSENT_NS(x)
 #define ABSENT_REASON(x)
+#define ABSENT_DROPS(x)
 
 void sv_rec_init(struct sv_rec *r)
 {
@@ -78,6 +130,21 @@ static void json_text(struct sb *s, const char *v)
 		sb_puts(s, "null");
 }
 
+void sv_drop_reasons_json(struct sb *s, const struct sv_drop_reasons *v)
+{
+	unsigned int i;
+
+	sb_putc(s, '{');
+	for (i = 0; i < v->n; i++) {
+		if (i)
+			sb_putc(s, ',');
+		sb_json_str(s, v->r[i].name);
+		sb_putc(s, ':');
+		json_u64(s, v->r[i].packets);
+	}
+	sb_putc(s, '}');
+}
+
 #define JSON_IFACE(s, v) sb_json_str(s, v)
 #define JSON_DIR(s, v) sb_puts(s, (v) ? "\"egress\"" : "\"ingress\"")
 #define JSON_U8(s, v) json_u64(s, v)
@@ -91,6 +158,7 @@ static void json_text(struct sb *s, const char *v)
 #define JSON_COUNT(s, v) json_u64(s, v)
 #define JSON_NS(s, v) json_u64(s, v)
 #define JSON_REASON(s, v) json_text(s, v)
+#define JSON_DROPS(s, v) sv_drop_reasons_json(s, &(v))
 
 #define PART_KEY SV_PART_KEY
 #define PART_VAL SV_PART_VAL

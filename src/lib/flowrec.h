@@ -12,6 +12,17 @@
 #define SV_ADDR_MAX 46
 #define SV_MAC_MAX 18
 #define SV_REASON_MAX 8
+#define SV_DROP_REASONS_MAX 8 /* reasons a record names; drops counts them all */
+#define SV_DROP_NAME_MAX 40 /* enum skb_drop_reason names without SKB_DROP_REASON_ */
+
+/* The DROPS kind: a record's drops by the kernel's reason, in the order first seen. */
+struct sv_drop_reasons {
+	unsigned int n;
+	struct {
+		char name[SV_DROP_NAME_MAX];
+		uint64_t packets;
+	} r[SV_DROP_REASONS_MAX];
+};
 
 /*
  * Every field of a flow record, in the order of the JSON record and of the store's columns.
@@ -72,7 +83,11 @@
 	X(dns_latency_sum_ns, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(7), LP_FIELD(14), LAT_SUM)   \
 	X(dns_rcode, OPT8, VAL, r->dns_answers, IPFIX_ENT(8), LP_FIELD(15), LAT_RCODE)          \
 	X(dns_failures, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(9), LP_FIELD(16), LAT_SUM)         \
-	X(dns_unanswered, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(10), LP_FIELD(17), LAT_SUM)
+	X(dns_unanswered, COUNT, VAL, SV_REC_DNS(r), IPFIX_ENT(10), LP_FIELD(17), LAT_SUM)      \
+	/* issue 16: the kernel's drops of the flow in the interval (--drops), by flowtab.c */  \
+	X(drops, COUNT, VAL, r->drops, IPFIX(133), LP_FIELD(18), NOAGG)                         \
+	X(drop_bytes, COUNT, VAL, r->drops, IPFIX(132), LP_FIELD(19), NOAGG)                    \
+	X(drop_reasons, DROPS, VAL, r->drops, NO_IPFIX, LP_NONE, NOAGG)
 
 /* TCP records carry retransmits (0 too); another record only a count someone gave it. */
 #define SV_REC_TCP(r) ((r)->protocol == 6 || (r)->retransmits)
@@ -94,6 +109,8 @@
  *   COUNT  a count, 0..2^63-1                       INTEGER
  *   NS     wall-clock ns since the epoch, 0..2^63-1  INTEGER
  *   REASON why the record was emitted (sv_end_reason_str), "": not said  TEXT
+ *   DROPS  kernel drop reason name -> packets, up to SV_DROP_REASONS_MAX; JSON an object
+ *          {"NETFILTER_DROP":3}, the store's column that object as text  TEXT
  */
 #define SV_CT_IFACE(n) char n[SV_IFNAME_MAX]
 #define SV_CT_DIR(n) int n
@@ -108,6 +125,7 @@
 #define SV_CT_COUNT(n) uint64_t n
 #define SV_CT_NS(n) uint64_t n
 #define SV_CT_REASON(n) char n[SV_REASON_MAX]
+#define SV_CT_DROPS(n) struct sv_drop_reasons n
 
 #define SV_SQL_IFACE "TEXT"
 #define SV_SQL_DIR "INTEGER"
@@ -122,6 +140,24 @@
 #define SV_SQL_COUNT "INTEGER"
 #define SV_SQL_NS "INTEGER"
 #define SV_SQL_REASON "TEXT"
+#define SV_SQL_DROPS "TEXT"
+
+/* The ClickHouse column per kind (store/clickhouse): absent values are stored as the record's
+ * own absent values (-1, 0, ""), not as Nullable, which costs ClickHouse a column more. */
+#define SV_CH_IFACE "String"
+#define SV_CH_DIR "UInt8"
+#define SV_CH_U8 "UInt8"
+#define SV_CH_U16 "UInt16"
+#define SV_CH_IPVER "UInt8"
+#define SV_CH_OPT8 "Int16"
+#define SV_CH_VLAN "UInt16"
+#define SV_CH_VNI "Int32"
+#define SV_CH_ADDR "String"
+#define SV_CH_MAC "String"
+#define SV_CH_COUNT "UInt64"
+#define SV_CH_NS "UInt64"
+#define SV_CH_REASON "String"
+#define SV_CH_DROPS "String" /* the JSON object, "" for none */
 
 /* The values of the ipfix and lp columns. */
 #define IPFIX(id) (id)
@@ -171,6 +207,17 @@ unsigned int sv_end_reason_num(const char *s);
 void sv_rec_init(struct sv_rec *r);
 
 struct sb;
+struct jr;
+/* Adds packets to a reason of v, a new entry if it is not there; 0, or -ENOSPC when v is full
+ * (the packets are then in the record's drops only). */
+int sv_drop_reasons_add(struct sv_drop_reasons *v, const char *name, uint64_t packets);
+/* v as a JSON object, {} when empty. */
+void sv_drop_reasons_json(struct sb *s, const struct sv_drop_reasons *v);
+/* A JSON object of name -> count into v (from zero); 0 or -EINVAL, *why says. */
+int sv_drop_reasons_read(struct jr *j, struct sv_drop_reasons *v, const char **why);
+/* The same from text (the store's column); 0 or -EINVAL. */
+int sv_drop_reasons_parse(const char *text, struct sv_drop_reasons *v);
+
 /* The record's fields of the given parts (SV_PART_*) as JSON members, each with a leading
  * comma: ,"iface":"eth0",...; the caller writes the braces and what comes first. */
 void sv_rec_json(struct sb *s, const struct sv_rec *r, int parts);

@@ -146,6 +146,7 @@ static int vni(struct jr *j, int64_t *vni, const char **why)
 #define PARSE_COUNT(j, v, why) u64_in(j, UINT64_MAX >> 1, &(v), why)
 #define PARSE_NS(j, v, why) u64_in(j, INT64_MAX, &(v), why)
 #define PARSE_REASON(j, v, why) jr_string(j, v, SV_REASON_MAX)
+#define PARSE_DROPS(j, v, why) sv_drop_reasons_read(j, &(v), why)
 
 /* One member of a flow record. Unknown keys are skipped, so newer agents can add fields. */
 static int rec_field(struct jr *j, const char *k, struct sv_rec *r, char *type, char *box,

@@ -378,7 +378,9 @@ static void detect_rec(struct sv_detect *d, const char *box, const struct sv_rec
 	struct tracker *t;
 	char item[16];
 
-	if (!r->src_addr[0] || !r->dst_addr[0])
+	/* A record of only the kernel's drops (issue 16; packets never on the wire, e.g. no
+	 * neighbour) is no traffic seen: it arrives late and would move an alert's times. */
+	if (!r->src_addr[0] || !r->dst_addr[0] || (!r->packets && r->drops))
 		return;
 	if (tcp || udp) {
 		t = tracker_get(d, K_SCAN, r->src_addr, r->dst_addr, 0);

@@ -548,12 +548,13 @@ enum {
 	F_DMAC, F_SPORT, F_DPORT, F_PROTO, F_IN_IF, F_OUT_IF, F_DIR, F_IPVER, F_ICMP_TYPE,
 	F_ICMP_CODE, F_ICMP_TC, F_START, F_END, F_START_UP, F_END_UP, F_START_DUS, F_END_DUS,
 	F_INIT, F_ETH_TYPE, F_VLAN, F_INNER_VLAN, F_VNI, F_TCP_FLAGS, F_END_REASON,
+	F_DROPS, F_DROP_BYTES,
 };
 
 /* The fields of one record that we read, as they came. */
 struct fv {
 	uint64_t have; /* 1 << F_* */
-	uint64_t bytes, pkts, bytes_total, pkts_total, vni;
+	uint64_t bytes, pkts, bytes_total, pkts_total, vni, drops, drop_bytes;
 	uint8_t src4[4], dst4[4], src6[16], dst6[16], smac[6], dmac[6];
 	uint32_t proto, sport, dport, in_if, out_if, dir, ipver, icmp_type, icmp_code, icmp_tc;
 	uint32_t start_up, end_up, start_dus, end_dus, eth_type, vlan, inner_vlan, tcp_flags;
@@ -606,6 +607,8 @@ static void take_int(struct fv *v, uint16_t ie, uint64_t x)
 	case 245: f = F_INNER_VLAN; v->inner_vlan = x; break; /* dot1qCustomerVlanId */
 	case 351: f = F_VNI; v->vni = x; break; /* layer2SegmentId */
 	case 136: f = F_END_REASON; v->end_reason = x; break; /* flowEndReason */
+	case 133: f = F_DROPS; v->drops = x; break; /* droppedPacketDeltaCount */
+	case 132: f = F_DROP_BYTES; v->drop_bytes = x; break; /* droppedOctetDeltaCount */
 	case 22: f = F_START_UP; v->start_up = x; break; /* flowStartSysUpTime, FIRST_SWITCHED */
 	case 21: f = F_END_UP; v->end_up = x; break; /* flowEndSysUpTime, LAST_SWITCHED */
 	case 158: f = F_START_DUS; v->start_dus = x; break; /* flowStartDeltaMicroseconds */
@@ -678,7 +681,12 @@ static int64_t uptime_ns(struct msg *m, const struct fv *v, uint32_t up)
 		init_ms = d->init_ms;
 	if (init_ms < 0 || init_ms > INT64_MAX / MS - UINT32_MAX)
 		return -1;
-	return (init_ms + up) * MS;
+	t = (init_ms + up) * MS;
+	/* A flow cannot end long after its export: such an uptime is a negative offset written
+	 * modulo 2^32 (softflowd replaying a capture older than its own start writes them). */
+	if (t - m->export_ns > (int64_t)INT32_MAX * MS)
+		t -= ((int64_t)UINT32_MAX + 1) * MS;
+	return t > 0 ? t : -1;
 }
 
 static void rec_times(struct msg *m, const struct fv *v, struct sv_rec *r)
@@ -802,6 +810,10 @@ static void rec_build(struct msg *m, const struct fv *v, struct sv_rec *r)
 	r->packets = count63(HAS(v, F_PKTS) ? v->pkts : v->pkts_total);
 	r->bytes = count63(HAS(v, F_BYTES) ? v->bytes : v->bytes_total);
 	rec_times(m, v, r);
+	if (HAS(v, F_DROPS)) {
+		r->drops = count63(v->drops);
+		r->drop_bytes = count63(HAS(v, F_DROP_BYTES) ? v->drop_bytes : 0);
+	}
 	if (HAS(v, F_END_REASON) && v->end_reason < sizeof(reasons) / sizeof(reasons[0]))
 		strcpy(r->end_reason, reasons[v->end_reason]);
 }

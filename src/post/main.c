@@ -36,6 +36,8 @@
 struct post_opts {
 	struct sv_strv listen;
 	const char *db;
+	struct sv_strv store; /* ClickHouse: one place per shard (issue 14) */
+	const char *store_cluster, *store_password_file;
 	const char *ipfix_listen;
 	struct sv_strv ipfix_allow; /* exporters' addresses; none: any */
 	struct sv_auth auth; /* ingest and admin tokens */
@@ -118,6 +120,14 @@ static const struct sv_opt post_opts[] = {
 	  .help = "take IPFIX and NetFlow only from exporters in CIDR (repeatable; default any)" },
 	{ "db", 0, TEXT(db), .def = "sitevisor.db", .metavar = "PATH",
 	  .help = "the SQLite database, created or upgraded in place" },
+	{ "store", 0, SV_OPT_STRS, SV_FIELD(struct post_opts, store), .max = 16,
+	  .metavar = "clickhouse://[USER[:PASSWORD]@]HOST:PORT/DB",
+	  .help = "keep every record in ClickHouse (its HTTP port; clickhouses:// for HTTPS) "
+		  "instead of --db; once per shard of a cluster (see docs/scale-out.md)" },
+	{ "store-cluster", 0, TEXT(store_cluster), .needs = "store", .metavar = "NAME",
+	  .help = "the cluster of the --store shards, as their remote_servers name it" },
+	{ "store-password-file", 0, TEXT(store_password_file), .needs = "store",
+	  .metavar = "FILE", .help = "the ClickHouse password, the file's first line" },
 	{ "token", 0, SV_OPT_FUNC, .set = add_token, .metavar = "TOKEN",
 	  .help = "an ingest token agents may deliver with (repeatable; at least 8 characters, "
 		  "no spaces)" },
@@ -389,6 +399,51 @@ out:
 	return err;
 }
 
+/* --store's first line of --store-password-file into buf. */
+static int read_password(const char *path, char *buf, size_t len)
+{
+	FILE *f = fopen(path, "r");
+
+	if (!f || !fgets(buf, len, f)) {
+		pr_warn("cannot read %s: %s\n", path, f ? "empty" : strerror(errno));
+		if (f)
+			fclose(f);
+		return -EINVAL;
+	}
+	fclose(f);
+	buf[strcspn(buf, "\r\n")] = 0;
+	return 0;
+}
+
+/* The store: --store's ClickHouse places if given, else the --db file. */
+static int open_store(struct post_opts *o, struct sv_store **st)
+{
+	char msg[256], password[256], writer[320];
+	struct sv_store_cfg cfg = { .places = &o->db, .n_places = 1, .cluster = o->store_cluster,
+				    .writer = writer };
+	int err;
+
+	gethostname(msg, sizeof(msg));
+	msg[sizeof(msg) - 1] = 0;
+	snprintf(writer, sizeof(writer), "%s %s", msg, o->listen.v[0]);
+
+	if (o->store.n) {
+		cfg.places = o->store.v;
+		cfg.n_places = o->store.n;
+	}
+	if (o->store_password_file) {
+		err = read_password(o->store_password_file, password, sizeof(password));
+		if (err)
+			return err;
+		cfg.password = password;
+	}
+	err = sv_store_open_cfg(&cfg, st, msg, sizeof(msg));
+	if (err)
+		pr_warn("cannot open %s %s: %s\n", o->store.n ? "store" : "database",
+			cfg.places[0], msg);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	struct post_opts o = { 0 };
@@ -398,7 +453,6 @@ int main(int argc, char **argv)
 	struct sv_paths *paths = NULL;
 	struct exits exits;
 	int fds[MAX_LISTEN], i, n = 0, ipfix_fd = -1, err;
-	char msg[256];
 
 	sv_prog_name = "sitevisor-post";
 	err = parse_args(argc, argv, &o);
@@ -423,11 +477,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	err = sv_store_open(o.db, &st, msg, sizeof(msg));
-	if (err) {
-		pr_warn("cannot open database %s: %s\n", o.db, msg);
+	err = open_store(&o, &st);
+	if (err)
 		goto out;
-	}
 	sv_store_set_query_budget(st, (int64_t)o.query_budget * 1000000LL);
 	err = sv_paths_open(st, (int64_t)o.path_hold * 1000000000LL, &paths);
 	if (err) {

@@ -16,9 +16,10 @@ struct sv_store_ops {
 	/* The prefix of the place that chooses this backend ("clickhouse://"); NULL: the
 	 * default, chosen by a place that no backend's prefix matches (a file path). */
 	const char *scheme;
-	/* Opens (creating or upgrading the schema) the store at where, the whole place as the
-	 * user gave it; err gets one line on failure. store.c sets the handle's ops. */
-	int (*open)(const char *where, struct sv_store **out, char *err, size_t errlen);
+	/* Opens (creating or upgrading the schema) the store cfg says, its places as the user
+	 * gave them; err gets one line on failure. store.c sets the handle's ops. */
+	int (*open)(const struct sv_store_cfg *cfg, struct sv_store **out, char *err,
+		    size_t errlen);
 	void (*close)(struct sv_store *st);
 
 	/* A new batch stores all its records, a batch whose id was stored before (by this or
@@ -52,6 +53,12 @@ struct sv_store_ops {
 	int (*path_links)(struct sv_store *st, int64_t since_ns, int64_t until_ns,
 			  sv_link_row_cb cb, void *ctx);
 
+	/* issue 16 */
+	int (*drop_series)(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+			   sv_drop_cb cb, void *ctx);
+	int (*drop_flows)(struct sv_store *st, const struct sv_filter *f, int limit,
+			  sv_drop_cb cb, void *ctx);
+
 	int (*tap_add)(struct sv_store *st, const char *box, const char *rule, int64_t now_ns,
 		       int64_t *id);
 	int (*tap_del)(struct sv_store *st, int64_t id);
@@ -71,5 +78,6 @@ struct sv_store {
 
 /* The backends store.c chooses from. */
 extern const struct sv_store_ops sv_sqlite_ops;
+extern const struct sv_store_ops sv_clickhouse_ops;
 
 #endif /* SV_STORE_BACKEND_H */

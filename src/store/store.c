@@ -2,11 +2,13 @@
 /* The store's front: sv_store_open chooses the backend from the place it is given, every
  * other sv_store_ function forwards to the handle's operations (backend.h). What holds for
  * every backend lives here: the stored-batch hook, filter defaults, latency buckets. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include "backend.h"
 #include "store.h"
 
-static const struct sv_store_ops *const backends[] = { &sv_sqlite_ops };
+static const struct sv_store_ops *const backends[] = { &sv_sqlite_ops, &sv_clickhouse_ops };
 
 /* The backend whose scheme prefixes where, else the default one. */
 static const struct sv_store_ops *choose(const char *where)
@@ -23,15 +25,30 @@ static const struct sv_store_ops *choose(const char *where)
 	return dflt;
 }
 
-int sv_store_open(const char *where, struct sv_store **out, char *err, size_t errlen)
+int sv_store_open_cfg(const struct sv_store_cfg *cfg, struct sv_store **out, char *err,
+		      size_t errlen)
 {
-	const struct sv_store_ops *ops = choose(where);
-	int ret;
+	const struct sv_store_ops *ops = choose(cfg->places[0]);
+	int i, ret;
 
-	ret = ops->open(where, out, err, errlen);
+	for (i = 1; i < cfg->n_places; i++) {
+		if (choose(cfg->places[i]) != ops) {
+			snprintf(err, errlen, "%s and %s are different kinds of store",
+				 cfg->places[0], cfg->places[i]);
+			return -EINVAL;
+		}
+	}
+	ret = ops->open(cfg, out, err, errlen);
 	if (!ret)
 		(*out)->ops = ops;
 	return ret;
+}
+
+int sv_store_open(const char *where, struct sv_store **out, char *err, size_t errlen)
+{
+	struct sv_store_cfg cfg = { .places = &where, .n_places = 1 };
+
+	return sv_store_open_cfg(&cfg, out, err, errlen);
 }
 
 void sv_store_close(struct sv_store *st)
@@ -99,6 +116,18 @@ int sv_store_series(struct sv_store *st, const struct sv_filter *f, int64_t step
 	return st->ops->series(st, f, step_ns, n, bytes, packets);
 }
 
+int sv_store_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+			 sv_drop_cb cb, void *ctx)
+{
+	return st->ops->drop_series(st, f, step_ns, cb, ctx);
+}
+
+int sv_store_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit,
+			sv_drop_cb cb, void *ctx)
+{
+	return st->ops->drop_flows(st, f, limit, cb, ctx);
+}
+
 int sv_store_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by,
 		 int by_packets, int limit, sv_top_cb cb, void *ctx)
 {
@@ -163,6 +192,7 @@ void sv_filter_init(struct sv_filter *f)
 	f->src_port = f->dst_port = f->port = -1;
 	f->vni = -1;
 	f->min_rtt_ns = f->min_retransmits = f->min_dns_latency_ns = f->dns_rcode = -1;
+	f->drops = -1;
 	f->since_ns = 0;
 	f->until_ns = INT64_MAX;
 }

@@ -30,6 +30,22 @@ struct sv_store;
  * database there; a place starting with another backend's scheme opens that backend. err
  * gets one line on failure. */
 int sv_store_open(const char *where, struct sv_store **out, char *err, size_t errlen);
+/* Where a store is, as the post's options give it: --db or each --store place (one per
+ * shard of a ClickHouse cluster), the cluster's name from its servers' remote_servers
+ * (--store-cluster, NULL: one server) and a password (--store-password-file; NULL: the
+ * place's own, if any). */
+struct sv_store_cfg {
+	const char *const *places;
+	int n_places;
+	const char *cluster, *password;
+	/* This writer among the store's others, the same after a restart (the post: its host
+	 * and first --listen); NULL: a new one each time. */
+	const char *writer;
+};
+
+/* sv_store_open for a whole configuration: the first place chooses the backend. */
+int sv_store_open_cfg(const struct sv_store_cfg *cfg, struct sv_store **out, char *err,
+		      size_t errlen);
 /* NULL is fine. */
 void sv_store_close(struct sv_store *st);
 
@@ -58,6 +74,9 @@ struct sv_filter {
 	 * record's largest), at least this many retransmissions, DNS answers that took this
 	 * long on average, this DNS response code. */
 	int64_t min_rtt_ns, min_retransmits, min_dns_latency_ns, dns_rcode;
+	/* issue 16: 1 records with drops, 0 without; reason: with drops of that reason */
+	int drops;
+	const char *reason;
 };
 
 void sv_filter_init(struct sv_filter *f);
@@ -199,6 +218,27 @@ typedef int (*sv_link_row_cb)(void *ctx, const struct sv_link_row *row);
 /* Every segment with minutes in [since, until), summed, with latency percentiles. */
 int sv_store_path_links(struct sv_store *st, int64_t since_ns, int64_t until_ns,
 			sv_link_row_cb cb, void *ctx);
+
+/* --- Kernel drops (issue 16): the records' drops, drop_bytes and drop_reasons ---------- */
+
+/* Series rows: a box's drops of one reason in step b (from since_ns); flow rows: one flow's
+ * drops summed over the range, in rec (key fields, first_ns, last_ns, drops, drop_bytes and
+ * drop_reasons; reason NULL, b -1). */
+struct sv_drop_row {
+	const char *box, *reason;
+	int64_t b;
+	uint64_t packets;
+	const struct sv_rec *rec;
+};
+
+typedef int (*sv_drop_cb)(void *ctx, const struct sv_drop_row *row);
+/* Drops by box and reason per step (records by last_ns in [since, until)); with f->reason,
+ * only that reason's. */
+int sv_store_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+			 sv_drop_cb cb, void *ctx);
+/* The limit flows with the most drops in the range, most first. */
+int sv_store_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit,
+			sv_drop_cb cb, void *ctx);
 
 /* ---- Virtual TAP rules (taps.c) ---- */
 struct sv_tap_row {

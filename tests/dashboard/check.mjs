@@ -375,11 +375,33 @@ async function main() {
 		await until(page, (n) => document.querySelectorAll('#paths-list tr[data-hash]').length === n, PATH_PACKETS);
 		const lost = await page.$$eval('#paths-list tr[data-lost="1"]', (trs) => trs.length);
 		assert(lost === PATH_LOST, `lost paths listed: ${lost}`);
+		// Lost inside core-sw-1: the kernel's reason for the flow there in that minute.
+		await until(page, (n) => [...document.querySelectorAll('#paths-list tr[data-lost="1"] td:nth-child(4)')]
+			.filter((td) => / · kernel: NETFILTER_DROP ×\d+$/.test(td.textContent)).length === n, PATH_LOST);
 		const drawn = await page.$eval('#paths-graph polyline.flow-path', (p) => p.dataset.boxes);
 		assert(drawn === [...new Set(PATH_WAY.map((w) => w[0]))].join(' '), `drawn path: ${drawn}`);
 		const hops = await page.$$eval('#paths-hops tr[data-box]', (trs) => trs.map((tr) => `${tr.dataset.box}/${tr.dataset.iface}/${tr.dataset.dir}`));
 		assert(JSON.stringify(hops) === JSON.stringify(PATH_WAY.map((w) => w.join('/'))), `hops: ${hops}`);
 		await shot(page, 'paths');
+	});
+	await step('drops view charts drops by box and reason and lists the top dropped flows', async () => {
+		await page.click('#nav a[data-view="drops"]');
+		await until(page, () => document.querySelectorAll('#drops-flows tr[data-box]').length > 0 &&
+			document.querySelector('#drops-charts figure.chart').dataset.series === '1');
+		const d = await api(URL1, 'drops', { since: nowS() - 3600 });
+		assert(d.series.length === 1 && d.series[0].box === 'core-sw-1' && d.series[0].reason === 'NETFILTER_DROP' &&
+			d.series[0].total === PATH_LOST, `API series ${JSON.stringify(d.series.map((s) => [s.box, s.reason, s.total]))}`);
+		const rows = await rowsOf(page, '#drops-flows');
+		assert(rows.length === 1 && rows[0].box === 'core-sw-1' && rows[0].drops === String(PATH_LOST) &&
+			rows[0].cells[9] === `NETFILTER_DROP ${PATH_LOST}`, `drop rows ${JSON.stringify(rows)}`);
+		const chart = (await chartAttrs(page, '#drops-charts figure.chart'))[0];
+		assert(Number(chart.nonzero) > 0, `drops chart ${JSON.stringify(chart)}`);
+		await shot(page, 'drops');
+		await page.click('#drops-flows tbody tr td:nth-child(10) a');
+		await until(page, () => location.hash.startsWith('#/flows?') && location.hash.includes('drops=1') &&
+			document.querySelectorAll('#flows-table tr[data-id]').length > 0);
+		const flows = await rowsOf(page, '#flows-table');
+		assert(flows.length === PATH_LOST, `${flows.length} flow rows with drops`);
 	});
 	await ctx.close();
 

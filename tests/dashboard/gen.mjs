@@ -238,6 +238,7 @@ export async function fingerprints(url, token) {
 	const r = rng(7);
 	const t0 = BigInt(Date.now() - 120000) * 1000000n;
 	const per = new Map(Object.keys(BOXES).map((b) => [b, []]));
+	const drops = []; // core-sw-1's kernel said why (--drops): a record per lost packet
 	for (let i = 0; i < PATH_PACKETS; i++) {
 		const hash = Array.from({ length: 16 }, () => Math.floor(r() * 16).toString(16)).join('');
 		let ts = t0 + BigInt(i) * 1000000000n;
@@ -250,7 +251,12 @@ export async function fingerprints(url, token) {
 			const [box, iface, direction] = PATH_WAY[k];
 			per.get(box).push({ type: 'fp', hash, ts_ns: ts, box, iface, direction, ip_version: 4, ...PATH_FLOW, tunnel: false, len: 120 });
 		}
+		if (seen < PATH_WAY.length)
+			drops.push({ type: 'flow', box: 'core-sw-1', iface: 'eth2', direction: 'ingress', eth_type: 2048,
+				ip_version: 4, ...PATH_FLOW, packets: 0, bytes: 0, tcp_flags: 0, first_ns: ts, last_ns: ts,
+				end_reason: 'active', drops: 1, drop_bytes: 120, drop_reasons: { NETFILTER_DROP: 1 } });
 	}
+	await post(url, token, ndjson(header('core-sw-1', 'core-sw-1-drops-hist'), drops));
 	await Promise.all([...per].filter(([, fps]) => fps.length)
 		.map(([box, fps]) => post(url, token, ndjson(header(box, `${box}-fp-hist`), fps))));
 	return PATH_PACKETS;

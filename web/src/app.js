@@ -15,8 +15,9 @@ import * as vni from './views/vni.js';
 import * as alerts from './views/alerts.js';
 import * as paths from './views/paths.js';
 import * as latency from './views/latency.js';
+import * as drops from './views/drops.js';
 
-const VIEWS = { overview, top, flows, box, vni, alerts, paths, latency };
+const VIEWS = { overview, top, flows, box, vni, alerts, paths, latency, drops };
 
 class ViewCtx {
 	constructor(main, route) {

@@ -107,11 +107,19 @@ struct sv_conn *sv_sqlite_conn(struct sv_store *base)
 	return c;
 }
 
-static int sv_sqlite_open(const char *path, struct sv_store **out, char *err, size_t errlen)
+static int sv_sqlite_open(const struct sv_store_cfg *cfg, struct sv_store **out, char *err,
+			  size_t errlen)
 {
-	struct sv_sqlite *st = calloc(1, sizeof(*st));
+	struct sv_sqlite *st;
+	const char *path = cfg->places[0];
 	struct sv_conn *c;
 	int ret;
+
+	if (cfg->n_places > 1 || cfg->cluster) {
+		snprintf(err, errlen, "a SQLite database is one file: no shards, no cluster");
+		return -EINVAL;
+	}
+	st = calloc(1, sizeof(*st));
 
 	/* Memory statistics take a global mutex on every allocation; we never read them. */
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
@@ -187,6 +195,8 @@ const struct sv_store_ops sv_sqlite_ops = {
 	.paths_write = sv_sqlite_paths_write,
 	.paths = sv_sqlite_paths,
 	.path_links = sv_sqlite_path_links,
+	.drop_series = sv_sqlite_drop_series,
+	.drop_flows = sv_sqlite_drop_flows,
 	.tap_add = sv_sqlite_tap_add,
 	.tap_del = sv_sqlite_tap_del,
 	.taps = sv_sqlite_taps,

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "sb.h"
 #include "store_int.h"
 
 #define COL_NAME(name, kind, part, when, ipfix, lp, agg) ", " #name
@@ -31,6 +32,24 @@ static void bind_opt(sqlite3_stmt *s, int i, int64_t v, int64_t absent)
 		sqlite3_bind_int64(s, i, v);
 }
 
+/* Drop reasons as their JSON object; NULL for a record without drops. */
+static void bind_drops(sqlite3_stmt *s, int i, const struct sv_drop_reasons *v)
+{
+	struct sb b;
+
+	if (!v->n) {
+		sqlite3_bind_null(s, i);
+		return;
+	}
+	sb_init(&b);
+	sv_drop_reasons_json(&b, v);
+	if (b.buf)
+		sqlite3_bind_text(s, i, b.buf, b.len, SQLITE_TRANSIENT);
+	else
+		sqlite3_bind_null(s, i);
+	sb_free(&b);
+}
+
 /* How each kind is bound: absent values and empty text as NULL. */
 #define BIND_IFACE(s, i, v) sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC)
 #define BIND_DIR(s, i, v) sqlite3_bind_int(s, i, v)
@@ -45,6 +64,7 @@ static void bind_opt(sqlite3_stmt *s, int i, int64_t v, int64_t absent)
 #define BIND_COUNT(s, i, v) sqlite3_bind_int64(s, i, v)
 #define BIND_NS(s, i, v) sqlite3_bind_int64(s, i, v)
 #define BIND_REASON(s, i, v) bind_text(s, i, v)
+#define BIND_DROPS(s, i, v) bind_drops(s, i, &(v))
 
 void sv_flow_bind(sqlite3_stmt *s, const char *box, const struct sv_rec *r)
 {
@@ -82,6 +102,12 @@ static int64_t col_opt(sqlite3_stmt *s, int i, int64_t absent)
 #define READ_COUNT READ_INT64
 #define READ_NS READ_INT64
 #define READ_REASON READ_TEXT
+/* Text the store wrote itself; anything else reads as no reasons. */
+#define READ_DROPS(s, i, v)                                                                      \
+	do {                                                                                     \
+		if (sv_drop_reasons_parse(col_text(s, i), &(v)))                                 \
+			memset(&(v), 0, sizeof(v));                                              \
+	} while (0)
 
 void sv_flow_read(sqlite3_stmt *s, int col, struct sv_rec *r)
 {

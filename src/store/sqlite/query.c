@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include "jsonr.h"
 #include "sb.h"
 #include "store_int.h"
 
@@ -30,6 +31,13 @@ static void w_cond(struct where *w, const char *cond, const char *text, int64_t 
 	w->v[w->n].text = text;
 	w->v[w->n].num = num;
 	w->n++;
+}
+
+/* A condition without a value. */
+static void w_plain(struct where *w, const char *cond)
+{
+	sb_puts(&w->sql, w->sql.len ? " AND " : " WHERE ");
+	sb_puts(&w->sql, cond);
 }
 
 static void w_text(struct where *w, const char *cond, const char *v)
@@ -70,6 +78,10 @@ static void where_fields(struct where *w, const struct sv_filter *f)
 		w_cond(w, "(src_port = ?", NULL, f->port);
 		w_cond(w, "0 = 0 OR dst_port = ?)", NULL, f->port);
 	}
+	/* drops is NULL in records stored before the column came */
+	if (f->drops >= 0)
+		w_cond(w, "(COALESCE(drops, 0) > 0) = ?", NULL, f->drops);
+	w_text(w, "EXISTS (SELECT 1 FROM json_each(flows.drop_reasons) WHERE key = ?)", f->reason);
 }
 
 /* How long it took (issue 17): a record without a result has 0 there (dns_rcode NULL). */
@@ -291,7 +303,7 @@ static int rollup_answers(const struct sv_filter *f)
 {
 	return !f->src_addr && !f->dst_addr && !f->addr && f->protocol < 0 &&
 	       f->ip_version < 0 && f->src_port < 0 && f->dst_port < 0 && f->port < 0 &&
-	       f->vni < 0;
+	       f->vni < 0 && f->drops < 0 && !f->reason;
 }
 
 /* A piece of the range: level's buckets, raw records if level is -1, or window -2 - level;
@@ -541,4 +553,123 @@ int64_t sv_sqlite_size(struct sv_store *st)
 int64_t sv_sqlite_box_count(struct sv_store *st)
 {
 	return scalar(st, "SELECT COUNT(*) FROM boxes");
+}
+
+/* --- Kernel drops (issue 16) ---------------------------------------------------------- */
+
+struct drop_ctx {
+	sv_drop_cb cb;
+	void *ctx;
+};
+
+static int drop_series_row(sqlite3_stmt *s, void *p)
+{
+	struct drop_ctx *dc = p;
+	struct sv_drop_row r = {
+		.box = col_text(s, 0),
+		.reason = col_text(s, 1),
+		.b = sqlite3_column_int64(s, 2),
+		.packets = sqlite3_column_int64(s, 3),
+	};
+
+	return dc->cb(dc->ctx, &r);
+}
+
+int sv_sqlite_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+			  sv_drop_cb cb, void *ctx)
+{
+	struct sv_conn *c = sv_sqlite_conn(st);
+	struct drop_ctx dc = { cb, ctx };
+	struct sv_filter any = *f;
+	struct where w;
+	char head[256];
+
+	if (!c || step_ns <= 0)
+		return -EIO;
+	/* The reason picks the reasons summed, not only the records. */
+	any.reason = NULL;
+	where_flows(&w, &any);
+	w_plain(&w, "drops > 0");
+	w_text(&w, "j.key = ?", f->reason);
+	snprintf(head, sizeof(head),
+		 "SELECT box, j.key, (last_ns - %lld) / %lld AS b, SUM(j.value)"
+		 " FROM flows, json_each(flows.drop_reasons) AS j",
+		 (long long)f->since_ns, (long long)step_ns);
+	return each_row(c, prepare_where(c, head, &w, " GROUP BY box, j.key, b"
+					 " ORDER BY box, j.key, b", 0, NULL),
+			drop_series_row, &dc);
+}
+
+/* The drop_reasons of a flow's records, as json_group_array() gave them, summed into v. */
+static void sum_reasons(const char *text, struct sv_drop_reasons *v)
+{
+	struct sv_drop_reasons one;
+	const char *why = NULL;
+	unsigned int i;
+	struct jr j;
+	int first = 1;
+
+	jr_init(&j, text, strlen(text));
+	if (jr_array(&j))
+		return;
+	while (jr_more(&j, first) == 1 && !sv_drop_reasons_read(&j, &one, &why)) {
+		first = 0;
+		for (i = 0; i < one.n; i++)
+			sv_drop_reasons_add(v, one.r[i].name, one.r[i].packets);
+	}
+}
+
+#define DROP_FLOW_KEY "box, iface, direction, eth_type, ip_version, protocol, src_addr," \
+		      " dst_addr, src_port, dst_port, icmp_type, icmp_code, vni"
+
+static int drop_flow_row(sqlite3_stmt *s, void *p)
+{
+	struct drop_ctx *dc = p;
+	struct sv_drop_row row = { .box = col_text(s, 0), .b = -1 };
+	struct sv_rec r;
+
+	sv_rec_init(&r);
+	snprintf(r.iface, sizeof(r.iface), "%s", col_text(s, 1));
+	r.direction = sqlite3_column_int(s, 2);
+	r.eth_type = sqlite3_column_int(s, 3);
+	r.ip_version = sqlite3_column_int(s, 4);
+	r.protocol = sqlite3_column_int(s, 5);
+	snprintf(r.src_addr, sizeof(r.src_addr), "%s", col_text(s, 6));
+	snprintf(r.dst_addr, sizeof(r.dst_addr), "%s", col_text(s, 7));
+	r.src_port = sqlite3_column_int(s, 8);
+	r.dst_port = sqlite3_column_int(s, 9);
+	if (sqlite3_column_type(s, 10) != SQLITE_NULL) {
+		r.icmp_type = sqlite3_column_int(s, 10);
+		r.icmp_code = sqlite3_column_int(s, 11);
+	}
+	if (sqlite3_column_type(s, 12) != SQLITE_NULL)
+		r.vni = sqlite3_column_int64(s, 12);
+	r.first_ns = sqlite3_column_int64(s, 13);
+	r.last_ns = sqlite3_column_int64(s, 14);
+	r.drops = sqlite3_column_int64(s, 15);
+	r.drop_bytes = sqlite3_column_int64(s, 16);
+	sum_reasons(col_text(s, 17), &r.drop_reasons);
+	row.packets = r.drops;
+	row.rec = &r;
+	return dc->cb(dc->ctx, &row);
+}
+
+int sv_sqlite_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit,
+			 sv_drop_cb cb, void *ctx)
+{
+	struct sv_conn *c = sv_sqlite_conn(st);
+	struct drop_ctx dc = { cb, ctx };
+	int64_t extra[1] = { limit };
+	struct where w;
+
+	if (!c)
+		return -EIO;
+	where_flows(&w, f);
+	w_plain(&w, "drops > 0");
+	return each_row(c, prepare_where(c, "SELECT " DROP_FLOW_KEY ", MIN(first_ns),"
+					 " MAX(last_ns), SUM(drops) AS d, SUM(drop_bytes),"
+					 " json_group_array(json(drop_reasons)) FROM flows",
+					 &w, " GROUP BY " DROP_FLOW_KEY " ORDER BY d DESC LIMIT ?",
+					 1, extra),
+			drop_flow_row, &dc);
 }

@@ -135,6 +135,10 @@ int sv_sqlite_paths(struct sv_store *st, const struct sv_filter *f, int limit,
 		    sv_path_row_cb cb, void *ctx);
 int sv_sqlite_path_links(struct sv_store *st, int64_t since_ns, int64_t until_ns,
 			 sv_link_row_cb cb, void *ctx);
+int sv_sqlite_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+			  sv_drop_cb cb, void *ctx);
+int sv_sqlite_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit,
+			 sv_drop_cb cb, void *ctx);
 int sv_sqlite_tap_add(struct sv_store *st, const char *box, const char *rule, int64_t now_ns,
 		      int64_t *id);
 int sv_sqlite_tap_del(struct sv_store *st, int64_t id);

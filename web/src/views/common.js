@@ -100,6 +100,7 @@ export function flowRowAttrs(f) {
 	if (f.src_mac || f.dst_mac) t.push(`MAC ${f.src_mac ?? '?'} → ${f.dst_mac ?? '?'}`);
 	if (f.vlan) t.push(`VLAN ${f.vlan}${f.inner_vlan ? '/' + f.inner_vlan : ''}`);
 	if (f.vni != null) t.push(`VXLAN ${f.vni}: ${f.outer_src_addr ?? '?'} → ${f.outer_dst_addr ?? '?'}`);
+	if (f.drops) t.push(`kernel drops ${f.drops}: ` + Object.entries(f.drop_reasons || {}).map(([k, v]) => `${k} ${v}`).join(', '));
 	return {
 		title: t.join('\n'),
 		data: { id: f.id, box: f.box, proto: flowProto(f), bytes: f.bytes, packets: f.packets },

@@ -10,7 +10,7 @@ import { fetchBoxes, flowCells, flowColumns, flowRowAttrs } from './common.js';
 
 const FORM_FILTERS = ['box', 'iface', 'direction', 'protocol', 'addr', 'port', 'vni'];
 // Filters the API knows that the form does not show: kept as removable chips.
-const EXTRA_FILTERS = ['src_addr', 'dst_addr', 'src_port', 'dst_port', 'ip_version'];
+const EXTRA_FILTERS = ['src_addr', 'dst_addr', 'src_port', 'dst_port', 'ip_version', 'drops', 'reason'];
 const RANGES = [['15m', 'last 15 min', 900], ['1h', 'last hour', 3600], ['6h', 'last 6 h', 21600],
 	['24h', 'last 24 h', 86400], ['7d', 'last 7 days', 604800], ['custom', 'custom…', 0]];
 const LIMITS = ['25', '50', '100', '250'];

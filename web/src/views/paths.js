@@ -175,11 +175,41 @@ function drawGraph(svg, topo, path) {
 	svg.replaceChildren(...parts);
 }
 
+// The kernel's reasons (the agents' --drops) for a packet lost inside a box: that flow's
+// drops in that box in that minute, asked once per box, flow and minute, a few at a time.
+const WHY_PER_REFRESH = 8;
+
+function whyOf(p) {
+	if (!p.lost || p.lost.after.box !== p.lost.expected.box) return null;
+	const minute = Math.floor(p.first_ns / 60e9) * 60;
+	return {
+		key: [p.lost.after.box, p.src_addr, p.dst_addr, p.protocol, p.src_port, p.dst_port, minute].join('|'),
+		q: { box: p.lost.after.box, src_addr: p.src_addr, dst_addr: p.dst_addr, protocol: p.protocol,
+			src_port: p.src_port, dst_port: p.dst_port, since: minute, until: minute + 60, step: 60, limit: 5 },
+	};
+}
+
+async function fetchWhy(why, shown, signal) {
+	const want = new Map();
+	for (const p of shown) {
+		const w = whyOf(p);
+		if (w && !why.has(w.key) && want.size < WHY_PER_REFRESH) want.set(w.key, w.q);
+	}
+	await Promise.all([...want].map(async ([key, q]) => {
+		const d = await apiGet('drops', q, { signal }).catch(() => ({ flows: [] }));
+		const sum = {};
+		for (const f of d.flows)
+			for (const [n, v] of Object.entries(f.drop_reasons)) sum[n] = (sum[n] || 0) + v;
+		why.set(key, Object.entries(sum).sort((a, b) => b[1] - a[1]).map(([n, v]) => `${n} ×${v}`).join(', '));
+	}));
+}
+
 export function mount(ctx) {
 	let st = readState(ctx.route.params);
 	let topo = { links: [], boxes: [] };
 	let paths = [];
 	let chosen = null; // hash of the path drawn, null: the newest
+	const why = new Map(); // whyOf(path).key -> the kernel's reasons, '' if none recorded
 
 	const go = (next) => {
 		const hash = toHash(next);
@@ -259,13 +289,22 @@ export function mount(ctx) {
 		], (x) => ({ data: { box: x.box, iface: x.iface, dir: x.direction } }));
 	}
 
+	function lostCell(p) {
+		const w = whyOf(p);
+		const reasons = w ? why.get(w.key) : '';
+		return { text: `${place(p.lost.after)}, expected ${place(p.lost.expected)}` +
+			(reasons ? ` · kernel: ${reasons}` : ''), cls: 'bad',
+		title: w ? (reasons ? `the kernel's drop reasons for this flow in ${p.lost.after.box} that minute` :
+			`no kernel drop recorded for this flow in ${p.lost.after.box} that minute (agents with --drops)`) : '' };
+	}
+
 	function showPaths() {
 		const shown = paths.slice(-MAX_PATHS).reverse();
 		list.set(shown, (p) => p.hash + p.first_ns, (p) => [
 			{ text: fmtTime(p.first_ns / 1e6), title: fmtDateTime(p.first_ns / 1e6) },
 			{ text: p.hops.map((x) => x.box).filter((b, i, a) => i === 0 || a[i - 1] !== b).join(' → '), title: p.hops.map(place).join('\n') },
 			{ text: fmtNs(p.hops.length ? p.hops[p.hops.length - 1].ts_ns - p.hops[0].ts_ns : 0), cls: 'num' },
-			p.lost ? { text: `${place(p.lost.after)}, expected ${place(p.lost.expected)}`, cls: 'bad' } : '',
+			p.lost ? lostCell(p) : '',
 		], (p) => ({ data: { hash: p.hash, lost: p.lost ? 1 : 0 } }));
 		for (const tr of list.el.querySelectorAll('tbody tr[data-hash]')) {
 			tr.classList.toggle('selected', drawn() && tr.dataset.hash === drawn().hash);
@@ -294,6 +333,7 @@ export function mount(ctx) {
 		]);
 		topo = t;
 		paths = p.paths;
+		await fetchWhy(why, paths.slice(-MAX_PATHS), signal);
 		links.set(t.links, (l) => `${place(l.from)}|${place(l.to)}`, (l) => [
 			l.kind === 'hop' ? 'in box' : 'link', place(l.from), place(l.to),
 			{ text: fmtCount(l.packets), cls: 'num' }, { text: fmtCount(l.lost), cls: 'num' },

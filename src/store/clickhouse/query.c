@@ -1,0 +1,574 @@
+// SPDX-License-Identifier: GPL-2.0
+/* Reading the ClickHouse store: boxes, flow records, series, top talkers and sizes. Filters
+ * become a WHERE clause of quoted literals and numbers (18.16's HTTP interface has no query
+ * parameters); column names come from fixed tables or the caller's checked sort, never from
+ * the request. Sums of the SummingMergeTree tables are summed again: merges finish late. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include "ch_int.h"
+#include "log.h"
+
+static void w_and(struct sb *w)
+{
+	sb_puts(w, w->len ? " AND " : " WHERE ");
+}
+
+static void w_text(struct sb *w, const char *col, const char *v)
+{
+	if (!v)
+		return;
+	w_and(w);
+	sb_printf(w, "%s = ", col);
+	ch_quote(w, v);
+}
+
+static void w_num(struct sb *w, const char *cond, int64_t v)
+{
+	if (v < 0)
+		return;
+	w_and(w);
+	sb_printf(w, cond, (long long)v);
+}
+
+/* The filters the per-minute sums can answer too: box, interface, direction. */
+static void where_common(struct sb *w, const struct sv_filter *f)
+{
+	w_text(w, "box", f->box);
+	w_text(w, "iface", f->iface);
+	w_num(w, "direction = %lld", f->direction);
+}
+
+/* Kernel drops (issue 16): drop_reasons holds the JSON object {"REASON":packets,...}. */
+static void where_drops(struct sb *w, const struct sv_filter *f)
+{
+	w_num(w, "(drops > 0) = %lld", f->drops);
+	if (f->reason) {
+		w_and(w);
+		sb_puts(w, "position(drop_reasons, concat('\"', ");
+		ch_quote(w, f->reason);
+		sb_puts(w, ", '\":')) > 0");
+	}
+}
+
+static void where_fields(struct sb *w, const struct sv_filter *f)
+{
+	w_text(w, "src_addr", f->src_addr);
+	w_text(w, "dst_addr", f->dst_addr);
+	w_num(w, "protocol = %lld", f->protocol);
+	w_num(w, "ip_version = %lld", f->ip_version);
+	w_num(w, "src_port = %lld", f->src_port);
+	w_num(w, "dst_port = %lld", f->dst_port);
+	w_num(w, "vni = %lld", f->vni);
+	if (f->addr) {
+		w_and(w);
+		sb_puts(w, "(src_addr = ");
+		ch_quote(w, f->addr);
+		sb_puts(w, " OR dst_addr = ");
+		ch_quote(w, f->addr);
+		sb_putc(w, ')');
+	}
+	if (f->port >= 0)
+		sb_printf(w, "%s(src_port = %d OR dst_port = %d)", w->len ? " AND " : " WHERE ",
+			  f->port, f->port);
+	where_drops(w, f);
+	/* How long it took (issue 17), as the SQLite store asks it. */
+	w_num(w, "rtt_max_ns >= %lld", f->min_rtt_ns);
+	w_num(w, "retransmits >= %lld", f->min_retransmits);
+	w_num(w, "dns_answers > 0 AND dns_latency_sum_ns >= dns_answers * %lld",
+	      f->min_dns_latency_ns);
+	w_num(w, "dns_rcode = %lld", f->dns_rcode);
+}
+
+/* The raw records' time range; the day column lets ClickHouse skip whole partitions. */
+static void where_time(struct sb *w, int64_t since, int64_t until)
+{
+	w_num(w, "last_ns >= %lld", since);
+	w_num(w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", since);
+	if (until != INT64_MAX) {
+		w_num(w, "last_ns < %lld", until);
+		w_num(w, "day <= toDate(toDateTime(intDiv(%lld, 1000000000)))", until);
+	}
+}
+
+/* Runs sql (built in s, freed here); the answer into out. */
+static int fetch(struct sv_ch *ch, struct sb *s, struct sb *out)
+{
+	char err[256];
+	int ret;
+
+	sb_init(out);
+	sb_puts(s, " FORMAT TabSeparated");
+	ret = sb_failed(s) ? -ENOMEM : ch_run(ch, -1, s->buf, out, err, sizeof(err));
+	if (ret)
+		pr_warn("clickhouse: %s\n", err);
+	sb_free(s);
+	return ret;
+}
+
+/* Calls row for each row of an answer, and frees it. */
+static int walk(struct sb *out, int (*row)(struct ch_rows *r, void *ctx), void *ctx)
+{
+	struct ch_rows r;
+	int ret = 0;
+
+	ch_rows_init(&r, out);
+	while (!ret && ch_next(&r))
+		ret = row(&r, ctx);
+	sb_free(out);
+	return ret;
+}
+
+/* Runs sql (built in s, freed here) and calls row for each answer row. */
+static int each_row(struct sv_ch *ch, struct sb *s, int (*row)(struct ch_rows *r, void *ctx),
+		    void *ctx)
+{
+	struct sb out;
+	int ret = fetch(ch, s, &out);
+
+	if (ret) {
+		sb_free(&out);
+		return ret;
+	}
+	return walk(&out, row, ctx);
+}
+
+struct cb_ctx {
+	void *cb, *ctx;
+	enum sv_top_by by;
+	size_t n;
+	uint64_t *bytes, *packets;
+};
+
+static int box_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_box_row b = {
+		.name = ch_str(r, 0),
+		.first_seen_ns = ch_i64(r, 1),
+		.last_seen_ns = ch_i64(r, 2),
+		.agent_version = ch_str(r, 3),
+		.interfaces = ch_str(r, 4),
+		.flows = ch_i64(r, 5),
+	};
+
+	return ((sv_box_cb)c->cb)(c->ctx, &b);
+}
+
+int ch_boxes(struct sv_store *st, sv_box_cb cb, void *ctx)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
+	struct sb s;
+
+	sb_init(&s);
+	sb_printf(&s, "SELECT name, min(seen_ns), max(seen_ns), argMax(agent_version, seen_ns),"
+		  " argMax(interfaces, seen_ns), sum(flows) FROM %s GROUP BY name ORDER BY name",
+		  CH_T(ch, "box_seen"));
+	return each_row(ch, &s, box_row, &c);
+}
+
+static int flow_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_flow_row row = { .id = ch_i64(r, 0), .box = ch_str(r, 1) };
+
+	ch_flow_read(r, 2, &row.rec);
+	return ((sv_flow_row_cb)c->cb)(c->ctx, &row);
+}
+
+/* A sort column, or the expression of a mean the records keep as sum and count. */
+static const char *sort_expr(const char *col)
+{
+	if (!strcmp(col, "rtt_mean_ns"))
+		return "if(rtt_samples = 0, 0, intDiv(rtt_sum_ns, rtt_samples))";
+	if (!strcmp(col, "dns_latency_ns"))
+		return "if(dns_answers = 0, 0, intDiv(dns_latency_sum_ns, dns_answers))";
+	return col;
+}
+
+/* Fetches a page of flows whose last_ns is at least since into out. */
+static int flows_page(struct sv_ch *ch, const struct sv_filter *f, int64_t since,
+		      const char *sort, int limit, int offset, struct sb *out)
+{
+	int desc = sort[0] == '-';
+	struct sb w, s;
+
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, f);
+	where_time(&w, since, f->until_ns);
+	where_fields(&w, f);
+	/* id breaks ties so pages never repeat or skip a record. */
+	sb_printf(&s, "SELECT id, box%s FROM %s%s ORDER BY %s %s, id %s LIMIT %d, %d",
+		  ch_flow_cols, CH_T(ch, "flows"), w.buf ? w.buf : "", sort_expr(sort + desc),
+		  desc ? "DESC" : "ASC", desc ? "DESC" : "ASC", offset, limit);
+	sb_free(&w);
+	return fetch(ch, &s, out);
+}
+
+static size_t lines(const struct sb *s)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < s->len; i++)
+		n += s->buf[i] == '\n';
+	return n;
+}
+
+/* The newest records first (the dashboard's default) would sort the whole range: ClickHouse
+ * 18.16 does not read a table in its sort order. So the last hour, then the last day, are
+ * asked first: a full page from one of them is the page of the whole range, as every record
+ * outside it is older than every record in it. */
+int ch_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
+	     int offset, sv_flow_row_cb cb, void *ctx)
+{
+	static const int64_t windows[] = { 3600000000000LL, 86400000000000LL };
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
+	int64_t end = f->until_ns, since;
+	struct timespec now;
+	struct sb out;
+	size_t i;
+	int ret;
+
+	if (end == INT64_MAX) {
+		clock_gettime(CLOCK_REALTIME, &now);
+		end = now.tv_sec * 1000000000LL;
+	}
+	for (i = 0; !strcmp(sort, "-last_ns") && i < sizeof(windows) / sizeof(windows[0]); i++) {
+		since = end - windows[i];
+		if (since <= f->since_ns)
+			break;
+		ret = flows_page(ch, f, since, sort, limit, offset, &out);
+		if (!ret && lines(&out) == (size_t)limit)
+			return walk(&out, flow_row, &c);
+		sb_free(&out);
+		if (ret)
+			return ret;
+	}
+	ret = flows_page(ch, f, f->since_ns, sort, limit, offset, &out);
+	if (ret) {
+		sb_free(&out);
+		return ret;
+	}
+	return walk(&out, flow_row, &c);
+}
+
+static int series_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	int64_t b = ch_i64(r, 0);
+
+	if (b >= 0 && (size_t)b < c->n) {
+		c->bytes[b] += strtoull(ch_str(r, 1), NULL, 10);
+		c->packets[b] += strtoull(ch_str(r, 2), NULL, 10);
+	}
+	return 0;
+}
+
+int ch_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns, size_t n,
+	      uint64_t *bytes, uint64_t *packets)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .n = n, .bytes = bytes, .packets = packets };
+	int64_t since = f->since_ns, until_min = f->until_ns / CH_NS_PER_MIN;
+	struct sb w, s;
+	int err;
+
+	if (step_ns <= 0)
+		return -EIO;
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, f);
+	if (step_ns % CH_NS_PER_MIN == 0 && since % CH_NS_PER_MIN == 0) {
+		/* Whole minutes from the per-minute sums; the minute until cuts from the raw
+		 * records below, so nothing after until is counted. */
+		w_num(&w, "minute >= %lld", since / CH_NS_PER_MIN);
+		w_num(&w, "minute < %lld", until_min);
+		sb_printf(&s, "SELECT intDiv(minute - %lld, %lld) AS b, sum(bytes), sum(packets)"
+			  " FROM %s%s GROUP BY b", (long long)(since / CH_NS_PER_MIN),
+			  (long long)(step_ns / CH_NS_PER_MIN), CH_T(ch, "rollup_minute"),
+			  w.buf ? w.buf : "");
+		sb_free(&w);
+		err = each_row(ch, &s, series_row, &c);
+		if (err || until_min * CH_NS_PER_MIN == f->until_ns)
+			return err;
+		sb_init(&w);
+		sb_init(&s);
+		where_common(&w, f);
+		where_time(&w, until_min * CH_NS_PER_MIN, f->until_ns);
+	} else {
+		where_time(&w, since, f->until_ns);
+	}
+	sb_printf(&s, "SELECT intDiv(last_ns - %lld, %lld) AS b, sum(bytes), sum(packets)"
+		  " FROM %s%s GROUP BY b", (long long)since, (long long)step_ns,
+		  CH_T(ch, "flows"), w.buf ? w.buf : "");
+	sb_free(&w);
+	return each_row(ch, &s, series_row, &c);
+}
+
+/* What each dimension groups by, as (a, b, p, q), and which records count: as the
+ * per-minute sums (schema.c's talk views) have them. */
+static const char *const top_cols[] = {
+	[SV_TOP_SRC] = "src_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+	[SV_TOP_DST] = "dst_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+	[SV_TOP_PAIR] = "src_addr AS a, dst_addr AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+	[SV_TOP_PORT] = "'' AS a, '' AS b, toUInt16(protocol) AS p, dst_port AS q",
+	[SV_TOP_PROTOCOL] = "'' AS a, '' AS b, toUInt16(protocol) AS p, toUInt16(0) AS q",
+};
+
+static const char *const top_only[] = {
+	[SV_TOP_SRC] = "src_addr != ''",
+	[SV_TOP_DST] = "dst_addr != ''",
+	[SV_TOP_PAIR] = "src_addr != ''",
+	[SV_TOP_PORT] = "protocol IN (6, 17, 132)",
+	[SV_TOP_PROTOCOL] = "ip_version > 0",
+};
+
+static int top_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_top_row t = {
+		.protocol = (int)ch_i64(r, 2),
+		.dst_port = (int)ch_i64(r, 3),
+		.bytes = strtoull(ch_str(r, 4), NULL, 10),
+		.packets = strtoull(ch_str(r, 5), NULL, 10),
+		.flows = strtoull(ch_str(r, 6), NULL, 10),
+	};
+
+	if (c->by == SV_TOP_SRC || c->by == SV_TOP_PAIR)
+		t.src_addr = ch_str(r, 0);
+	if (c->by == SV_TOP_DST)
+		t.dst_addr = ch_str(r, 0);
+	if (c->by == SV_TOP_PAIR)
+		t.dst_addr = ch_str(r, 1);
+	return ((sv_top_cb)c->cb)(c->ctx, &t);
+}
+
+/* The raw records of [since, until) as (a, b, p, q, bytes, packets, flows) rows. */
+static void top_raw(struct sv_ch *ch, struct sb *s, const struct sv_filter *f,
+		    enum sv_top_by by, int64_t since, int64_t until)
+{
+	struct sb w;
+
+	sb_init(&w);
+	sb_printf(&w, " WHERE %s", top_only[by]);
+	where_common(&w, f);
+	where_time(&w, since, until);
+	where_fields(&w, f);
+	sb_printf(s, "SELECT %s, bytes, packets, toUInt64(1) AS flows FROM %s%s", top_cols[by],
+		  CH_T(ch, "flows"), w.buf);
+	sb_free(&w);
+}
+
+/* Filtered at most by box, interface and direction, the whole minutes of the range come
+ * from the per-minute sums and its edges from the raw records; other filters and pairs read
+ * the raw records. The answer is exact either way. */
+int ch_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by, int by_packets,
+	   int limit, sv_top_cb cb, void *ctx)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx, .by = by };
+	int64_t a = (f->since_ns + CH_NS_PER_MIN - 1) / CH_NS_PER_MIN * CH_NS_PER_MIN;
+	int64_t b = f->until_ns / CH_NS_PER_MIN * CH_NS_PER_MIN;
+	int sums = by != SV_TOP_PAIR && !f->src_addr && !f->dst_addr && !f->addr &&
+		   f->protocol < 0 && f->ip_version < 0 && f->src_port < 0 && f->dst_port < 0 &&
+		   f->port < 0 && f->vni < 0 && f->since_ns <= INT64_MAX - CH_NS_PER_MIN && a < b;
+	struct sb s, w;
+
+	sb_init(&s);
+	sb_puts(&s, "SELECT a, b, p, q, sum(bytes) AS tb, sum(packets) AS tp, sum(flows) FROM (");
+	if (!sums) {
+		top_raw(ch, &s, f, by, f->since_ns, f->until_ns);
+	} else {
+		sb_init(&w);
+		sb_printf(&w, " WHERE dim = %d", by);
+		where_common(&w, f);
+		w_num(&w, "minute >= %lld", a / CH_NS_PER_MIN);
+		w_num(&w, "minute < %lld", b / CH_NS_PER_MIN);
+		w_num(&w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", a);
+		sb_printf(&s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s",
+			  CH_T(ch, "talk_minute"), w.buf);
+		sb_free(&w);
+		if (f->since_ns < a) {
+			sb_puts(&s, " UNION ALL ");
+			top_raw(ch, &s, f, by, f->since_ns, a);
+		}
+		if (b < f->until_ns) {
+			sb_puts(&s, " UNION ALL ");
+			top_raw(ch, &s, f, by, b, f->until_ns);
+		}
+	}
+	sb_printf(&s, ") GROUP BY a, b, p, q ORDER BY %s DESC, a, b, p, q LIMIT %d",
+		  by_packets ? "tp" : "tb", limit);
+	return each_row(ch, &s, top_row, &c);
+}
+
+static int64_t scalar(struct sv_ch *ch, struct sb *s)
+{
+	struct sb out;
+	char err[256];
+	int64_t v = -1;
+
+	sb_init(&out);
+	sb_puts(s, " FORMAT TabSeparated");
+	if (!sb_failed(s) && !ch_run(ch, -1, s->buf, &out, err, sizeof(err)) && out.buf)
+		v = strtoll(out.buf, NULL, 10);
+	sb_free(&out);
+	sb_free(s);
+	return v;
+}
+
+/* Every shard's parts: asked of each shard, as system tables are per server. */
+int64_t ch_size(struct sv_store *st)
+{
+	struct sv_ch *ch = sv_ch(st);
+	char sql[256], err[256];
+	int64_t total = 0;
+	struct sb out;
+	int k;
+
+	snprintf(sql, sizeof(sql), "SELECT sum(bytes_on_disk) FROM system.parts WHERE"
+		 " database = '%s' AND active FORMAT TabSeparated", ch->db);
+	for (k = 0; k < ch->n_shards; k++) {
+		sb_init(&out);
+		if (ch_run(ch, k, sql, &out, err, sizeof(err)) || !out.buf) {
+			sb_free(&out);
+			return -1;
+		}
+		total += strtoll(out.buf, NULL, 10);
+		sb_free(&out);
+	}
+	return total;
+}
+
+int64_t ch_box_count(struct sv_store *st)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct sb s;
+
+	sb_init(&s);
+	sb_printf(&s, "SELECT uniqExact(name) FROM %s", CH_T(ch, "box_seen"));
+	return scalar(ch, &s);
+}
+
+/* --- Kernel drops (issue 16) ---------------------------------------------------------- */
+
+/* Each record's drop_reasons object as (reason, packets) rows: ClickHouse 18.16 has no JSON
+ * object functions, but ARRAY JOIN of two arrays of one length pairs them up. */
+#define DROP_PAIRS " ARRAY JOIN extractAll(drop_reasons, '\"([^\"]+)\":') AS reason," \
+		   " extractAll(drop_reasons, ':([0-9]+)') AS n"
+
+static int drop_series_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_drop_row row = {
+		.box = ch_str(r, 0),
+		.reason = ch_str(r, 1),
+		.b = ch_i64(r, 2),
+		.packets = strtoull(ch_str(r, 3), NULL, 10),
+	};
+
+	return ((sv_drop_cb)c->cb)(c->ctx, &row);
+}
+
+int ch_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns,
+		   sv_drop_cb cb, void *ctx)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
+	struct sv_filter any = *f;
+	struct sb w, s;
+
+	if (step_ns <= 0)
+		return -EIO;
+	/* The reason picks the reasons summed, not only the records. */
+	any.reason = NULL;
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, &any);
+	where_time(&w, any.since_ns, any.until_ns);
+	where_fields(&w, &any);
+	w_and(&w);
+	sb_puts(&w, "drops > 0");
+	w_text(&w, "reason", f->reason);
+	sb_printf(&s, "SELECT box, reason, intDiv(last_ns - %lld, %lld) AS b, sum(toUInt64(n))"
+		  " FROM %s" DROP_PAIRS "%s GROUP BY box, reason, b ORDER BY box, reason, b",
+		  (long long)f->since_ns, (long long)step_ns, CH_T(ch, "flows"),
+		  w.buf ? w.buf : "");
+	sb_free(&w);
+	return each_row(ch, &s, drop_series_row, &c);
+}
+
+#define DROP_FLOW_KEY "box, iface, direction, eth_type, ip_version, protocol, src_addr," \
+		      " dst_addr, src_port, dst_port, icmp_type, icmp_code, vni"
+
+/* The flow's records' reason objects, joined by '|' (no reason name holds one), summed. */
+static void sum_reasons(const char *text, struct sv_drop_reasons *v)
+{
+	struct sv_drop_reasons one;
+	char buf[4096];
+	char *part, *save = NULL;
+	unsigned int i;
+
+	snprintf(buf, sizeof(buf), "%s", text);
+	for (part = strtok_r(buf, "|", &save); part; part = strtok_r(NULL, "|", &save)) {
+		if (sv_drop_reasons_parse(part, &one))
+			continue;
+		for (i = 0; i < one.n; i++)
+			sv_drop_reasons_add(v, one.r[i].name, one.r[i].packets);
+	}
+}
+
+static int drop_flow_row(struct ch_rows *r, void *p)
+{
+	struct cb_ctx *c = p;
+	struct sv_drop_row row = { .box = ch_str(r, 0), .b = -1 };
+	struct sv_rec rec;
+
+	sv_rec_init(&rec);
+	snprintf(rec.iface, sizeof(rec.iface), "%s", ch_str(r, 1));
+	rec.direction = ch_i64(r, 2);
+	rec.eth_type = ch_i64(r, 3);
+	rec.ip_version = ch_i64(r, 4);
+	rec.protocol = ch_i64(r, 5);
+	snprintf(rec.src_addr, sizeof(rec.src_addr), "%s", ch_str(r, 6));
+	snprintf(rec.dst_addr, sizeof(rec.dst_addr), "%s", ch_str(r, 7));
+	rec.src_port = ch_i64(r, 8);
+	rec.dst_port = ch_i64(r, 9);
+	rec.icmp_type = ch_i64(r, 10);
+	rec.icmp_code = ch_i64(r, 11);
+	rec.vni = ch_i64(r, 12);
+	rec.first_ns = strtoull(ch_str(r, 13), NULL, 10);
+	rec.last_ns = strtoull(ch_str(r, 14), NULL, 10);
+	rec.drops = strtoull(ch_str(r, 15), NULL, 10);
+	rec.drop_bytes = strtoull(ch_str(r, 16), NULL, 10);
+	sum_reasons(ch_str(r, 17), &rec.drop_reasons);
+	row.packets = rec.drops;
+	row.rec = &rec;
+	return ((sv_drop_cb)c->cb)(c->ctx, &row);
+}
+
+int ch_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit, sv_drop_cb cb,
+		  void *ctx)
+{
+	struct sv_ch *ch = sv_ch(st);
+	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
+	struct sb w, s;
+
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, f);
+	where_time(&w, f->since_ns, f->until_ns);
+	where_fields(&w, f);
+	w_and(&w);
+	sb_puts(&w, "drops > 0");
+	sb_printf(&s, "SELECT " DROP_FLOW_KEY ", min(first_ns), max(last_ns), sum(drops) AS d,"
+		  " sum(drop_bytes), arrayStringConcat(groupArray(drop_reasons), '|') FROM %s%s"
+		  " GROUP BY " DROP_FLOW_KEY " ORDER BY d DESC LIMIT %d",
+		  CH_T(ch, "flows"), w.buf ? w.buf : "", limit);
+	sb_free(&w);
+	return each_row(ch, &s, drop_flow_row, &c);
+}

@@ -1,0 +1,295 @@
+// SPDX-License-Identifier: GPL-2.0
+/* The ClickHouse schema, made by the post on every shard on open: local tables, materialized
+ * views that sum the records per minute and per hour, and with a cluster the Distributed
+ * tables over them. The flow columns come from the record's field list (flowrec.h); a field
+ * added to the list becomes a column of an existing store on open. Only what ClickHouse 18.16
+ * and current releases both do: no TTL, no LowCardinality, no codecs, no DateTime64. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include "ch_int.h"
+
+/* The schema's version, in each shard's sv_schema_local; a new step bumps it. */
+#define CH_SCHEMA_VERSION 1
+
+#define COL_DEF(name, kind, part, when, ipfix, lp, agg) ", " #name " " SV_CH_##kind
+#define COL_NAME(name, kind, part, when, ipfix, lp, agg) ", " #name
+
+const char ch_flow_cols[] = "" SV_FLOW_FIELDS(COL_NAME);
+
+/* Each local table: its name, its columns and engine. The post inserts into one shard's
+ * local table itself (ch_insert), so the Distributed tables, for reading, need no sharding
+ * key. */
+static const struct {
+	const char *name, *cols, *engine;
+} tables[] = {
+	{ "flows", "day Date, box String, id Int64" SV_FLOW_FIELDS(COL_DEF),
+	  "MergeTree PARTITION BY day ORDER BY (box, iface, direction, last_ns)" },
+	{ "rollup_minute", "day Date, box String, iface String, direction UInt8, minute Int64,"
+	  " packets UInt64, bytes UInt64",
+	  "SummingMergeTree((packets, bytes)) PARTITION BY day"
+	  " ORDER BY (box, iface, direction, minute)" },
+	{ "rollup_hour", "day Date, box String, iface String, direction UInt8, hour Int64,"
+	  " packets UInt64, bytes UInt64",
+	  "SummingMergeTree((packets, bytes)) PARTITION BY toYYYYMM(day)"
+	  " ORDER BY (box, iface, direction, hour)" },
+	{ "talk_minute", "day Date, minute Int64, dim UInt8, box String, iface String,"
+	  " direction UInt8, a String, b String, p UInt16, q UInt16, bytes UInt64,"
+	  " packets UInt64, flows UInt64",
+	  "SummingMergeTree((bytes, packets, flows)) PARTITION BY day"
+	  " ORDER BY (dim, minute, box, iface, direction, a, b, p, q)" },
+	{ "batches", "day Date, box String, batch_id String, post String, state UInt8,"
+	  " received_ns Int64",
+	  "MergeTree PARTITION BY day ORDER BY (box, batch_id)" },
+	{ "box_seen", "day Date, name String, seen_ns Int64, agent_version String,"
+	  " interfaces String, flows UInt64",
+	  "MergeTree PARTITION BY toYYYYMM(day) ORDER BY (name, seen_ns)" },
+	{ "alerts", "id Int64, version Int64, type String, severity String, src String,"
+	  " target String, first_ns Int64, last_ns Int64, flows UInt64, packets UInt64,"
+	  " n_hosts UInt64, n_ports UInt64, n_sources UInt64, hosts String, ports String,"
+	  " sources String, seen_by String",
+	  "ReplacingMergeTree(version) ORDER BY id" },
+	{ "paths", "day Date DEFAULT toDate(toDateTime(intDiv(first_ns, 1000000000))),"
+	  " first_ns Int64, hash String, ip_version UInt8, protocol UInt8,"
+	  " src_addr String, dst_addr String, src_port UInt16, dst_port UInt16, hops String,"
+	  " lost String, has_lost UInt8",
+	  "MergeTree PARTITION BY day ORDER BY first_ns" },
+	{ "path_seg", "day Date DEFAULT toDate(toDateTime(minute * 60)), minute Int64,"
+	  " from_box String, from_iface String, from_dir UInt8, to_box String, to_iface String, to_dir UInt8, seen UInt64,"
+	  " lost UInt64, lat_n UInt64, lat_sum Int64, lat_min Int64, lat_max Int64,"
+	  " hist_b Array(UInt16), hist_n Array(UInt64)",
+	  "MergeTree PARTITION BY day ORDER BY (minute, from_box, to_box)" },
+	{ "taps", "id Int64, version Int64, deleted UInt8, box String, rule String,"
+	  " created_ns Int64, agent_id Int64, error String, has_error UInt8, reported_ns Int64,"
+	  " matched UInt64, mirrored UInt64, truncated UInt64, rate_limited UInt64,"
+	  " failed UInt64",
+	  "ReplacingMergeTree(version) ORDER BY id" },
+};
+
+/* The sums the engine keeps by itself: every block inserted into flows_local. */
+/* Top talkers per minute: one view per dimension (query.c's enum sv_top_by, but pairs, which
+ * differ in nearly every minute and are read raw), each row keyed as (a, b, p, q). */
+#define TALK_MV(name, dim, keys, only, group)                                                     \
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS talk_" name "_mv TO talk_minute_local AS"        \
+	" SELECT day, toInt64(intDiv(last_ns, 60000000000)) AS minute, toUInt8(" #dim ") AS dim," \
+	" box, iface, direction, " keys ", sum(bytes) AS bytes, sum(packets) AS packets,"        \
+	" count() AS flows FROM flows_local WHERE " only " GROUP BY day, minute, box, iface,"    \
+	" direction" group
+
+static const char *const views[] = {
+	TALK_MV("src", 0, "src_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+		"src_addr != ''", ", a"),
+	TALK_MV("dst", 1, "dst_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
+		"dst_addr != ''", ", a"),
+	TALK_MV("port", 3, "'' AS a, '' AS b, toUInt16(protocol) AS p, dst_port AS q",
+		"protocol IN (6, 17, 132)", ", p, q"),
+	TALK_MV("proto", 4, "'' AS a, '' AS b, toUInt16(protocol) AS p, toUInt16(0) AS q",
+		"ip_version > 0", ", p"),
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_minute_mv TO rollup_minute_local AS"
+	" SELECT day, box, iface, direction, toInt64(intDiv(last_ns, 60000000000)) AS minute,"
+	" sum(packets) AS packets, sum(bytes) AS bytes FROM flows_local"
+	" GROUP BY day, box, iface, direction, minute",
+	"CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hour_mv TO rollup_hour_local AS"
+	" SELECT day, box, iface, direction, toInt64(intDiv(last_ns, 3600000000000)) AS hour,"
+	" sum(packets) AS packets, sum(bytes) AS bytes FROM flows_local"
+	" GROUP BY day, box, iface, direction, hour",
+};
+
+static int run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *err,
+	       size_t errlen)
+{
+	return ch_run(ch, k, sql, out, err, errlen);
+}
+
+/* Adds the columns of fields the list has and shard k's flows table lacks. */
+static int sync_cols(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
+	static const struct {
+		const char *name, *type;
+	} cols[] = {
+#define X(name, kind, part, when, ipfix, lp, agg) { #name, SV_CH_##kind },
+		SV_FLOW_FIELDS(X)
+#undef X
+	};
+	char sql[256];
+	struct sb have;
+	size_t i;
+	int ret;
+
+	sb_init(&have);
+	snprintf(sql, sizeof(sql), "SELECT name FROM system.columns WHERE database = '%s' AND"
+		 " table = 'flows_local' FORMAT TabSeparated", ch->db);
+	ret = run(ch, k, sql, &have, err, errlen);
+	for (i = 0; !ret && i < sizeof(cols) / sizeof(cols[0]); i++) {
+		char line[64];
+
+		snprintf(line, sizeof(line), "\n%s\n", cols[i].name);
+		if (have.buf && (strstr(have.buf, line) ||
+				 !strncmp(have.buf, line + 1, strlen(line + 1))))
+			continue;
+		snprintf(sql, sizeof(sql), "ALTER TABLE flows_local ADD COLUMN %s %s", cols[i].name,
+			 cols[i].type);
+		ret = run(ch, k, sql, NULL, err, errlen);
+		if (!ret && ch->cluster[0]) {
+			snprintf(sql, sizeof(sql), "ALTER TABLE flows ADD COLUMN %s %s",
+				 cols[i].name, cols[i].type);
+			ret = run(ch, k, sql, NULL, err, errlen);
+		}
+	}
+	sb_free(&have);
+	return ret;
+}
+
+/* Shard k's schema version; 0 for a new database. */
+static int version(struct sv_ch *ch, int k, int *v, char *err, size_t errlen)
+{
+	struct sb out;
+	int ret;
+
+	sb_init(&out);
+	ret = run(ch, k, "CREATE TABLE IF NOT EXISTS sv_schema_local (version UInt32)"
+		  " ENGINE = MergeTree ORDER BY version", NULL, err, errlen);
+	if (!ret)
+		ret = run(ch, k, "SELECT max(version) FROM sv_schema_local FORMAT TabSeparated",
+			  &out, err, errlen);
+	*v = out.buf ? atoi(out.buf) : 0;
+	sb_free(&out);
+	return ret;
+}
+
+/* Version 1: every table, view and Distributed table; each IF NOT EXISTS, so a post that
+ * died half-way through finishes the step next time. */
+static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
+	struct sb sql;
+	size_t i;
+	int ret = 0;
+
+	sb_init(&sql);
+	for (i = 0; !ret && i < sizeof(tables) / sizeof(tables[0]); i++) {
+		sql.len = 0;
+		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s",
+			  tables[i].name, tables[i].cols, tables[i].engine);
+		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
+		if (ret || !ch->cluster[0])
+			continue;
+		sql.len = 0;
+		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s AS %s_local ENGINE ="
+			  " Distributed(%s, %s, %s_local)", tables[i].name, tables[i].name,
+			  ch->cluster, ch->db, tables[i].name);
+		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
+	}
+	for (i = 0; !ret && i < sizeof(views) / sizeof(views[0]); i++)
+		ret = run(ch, k, views[i], NULL, err, errlen);
+	sb_free(&sql);
+	return ret;
+}
+
+static int (*const steps[CH_SCHEMA_VERSION])(struct sv_ch *, int, char *, size_t) = { step1 };
+
+static int shard_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
+	char sql[160];
+	int v, ret;
+
+	snprintf(sql, sizeof(sql), "CREATE DATABASE IF NOT EXISTS %s", ch->db);
+	ret = run(ch, k, sql, NULL, err, errlen);
+	ch->shard[k].has_db = !ret;
+	if (!ret)
+		ret = version(ch, k, &v, err, errlen);
+	if (ret)
+		return ret;
+	if (v > CH_SCHEMA_VERSION) {
+		snprintf(err, errlen, "%sstore schema v%d is newer than this post's (v%d)",
+			 ch->shard[k].url, v, CH_SCHEMA_VERSION);
+		return -EINVAL;
+	}
+	for (; v < CH_SCHEMA_VERSION && !ret; v++) {
+		ret = steps[v](ch, k, err, errlen);
+		snprintf(sql, sizeof(sql), "INSERT INTO sv_schema_local VALUES (%d)", v + 1);
+		if (!ret)
+			ret = run(ch, k, sql, NULL, err, errlen);
+	}
+	return ret ? ret : sync_cols(ch, k, err, errlen);
+}
+
+int ch_schema(struct sv_ch *ch, char *err, size_t errlen)
+{
+	int k, ret = 0;
+
+	/* Every shard has its own tables: the post makes them all before anything else. */
+	for (k = 0; k < ch->n_shards && !ret; k++)
+		ret = shard_schema(ch, k, err, errlen);
+	return ret;
+}
+
+/* How each kind is written in a TabSeparated row and read back. */
+#define TSV_TEXT(s, v) ch_tsv(s, v)
+#define TSV_INT(s, v) sb_printf(s, "%lld", (long long)(v))
+#define TSV_UINT(s, v) sb_printf(s, "%llu", (unsigned long long)(v))
+#define TSV_IFACE TSV_TEXT
+#define TSV_DIR TSV_INT
+#define TSV_U8 TSV_UINT
+#define TSV_U16 TSV_UINT
+#define TSV_IPVER TSV_UINT
+#define TSV_OPT8 TSV_INT
+#define TSV_VLAN TSV_INT
+#define TSV_VNI TSV_INT
+#define TSV_ADDR TSV_TEXT
+#define TSV_MAC TSV_TEXT
+#define TSV_COUNT TSV_UINT
+#define TSV_NS TSV_UINT
+#define TSV_REASON TSV_TEXT
+#define TSV_DROPS(s, v) tsv_drops(s, &(v))
+
+/* Drop reasons as their JSON object (as SQLite keeps them); "" for a record without drops. */
+static void tsv_drops(struct sb *s, const struct sv_drop_reasons *v)
+{
+	struct sb b;
+
+	if (!v->n)
+		return;
+	sb_init(&b);
+	sv_drop_reasons_json(&b, v);
+	ch_tsv(s, b.buf ? b.buf : "");
+	sb_free(&b);
+}
+
+void ch_flow_tsv(struct sb *s, const struct sv_rec *r)
+{
+#define X(name, kind, part, when, ipfix, lp, agg)                                                \
+	sb_putc(s, '\t');                                                                        \
+	TSV_##kind(s, r->name);
+	SV_FLOW_FIELDS(X)
+#undef X
+}
+
+#define RD_TEXT(r, i, v) snprintf(v, sizeof(v), "%s", ch_str(r, i))
+#define RD_INT(r, i, v) (v) = ch_i64(r, i)
+#define RD_UINT(r, i, v) (v) = strtoull(ch_str(r, i), NULL, 10)
+#define RD_IFACE RD_TEXT
+#define RD_DIR RD_INT
+#define RD_U8 RD_INT
+#define RD_U16 RD_INT
+#define RD_IPVER RD_INT
+#define RD_OPT8 RD_INT
+#define RD_VLAN RD_INT
+#define RD_VNI RD_INT
+#define RD_ADDR RD_TEXT
+#define RD_MAC RD_TEXT
+#define RD_COUNT RD_UINT
+#define RD_NS RD_UINT
+#define RD_REASON RD_TEXT
+/* Text the store wrote itself; anything else reads as no reasons. */
+#define RD_DROPS(r, i, v)                                                                        \
+	do {                                                                                     \
+		if (sv_drop_reasons_parse(ch_str(r, i), &(v)))                                   \
+			memset(&(v), 0, sizeof(v));                                              \
+	} while (0)
+
+void ch_flow_read(const struct ch_rows *r, int col, struct sv_rec *rec)
+{
+#define X(name, kind, part, when, ipfix, lp, agg) RD_##kind(r, col++, rec->name);
+	SV_FLOW_FIELDS(X)
+#undef X
+}
