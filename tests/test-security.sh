@@ -205,6 +205,39 @@ check_eq "budget: a query the time index answers is answered" 200 \
 	"$(code GET "/api/v1/flows?since=0&limit=10" "$OPEN")"
 stop_pid "$POST_PID"
 
+# --- 6: reads run on their own threads: with one HTTP worker and one reader, 8 heavy reads in
+# flight (each ~0.3 s of sorting and writing 1000 rows), an agent's batch is answered first;
+# past the readers' queue a read is answered 503 at once.
+start budget --token "$OPEN" --threads 1 || fail "post with one worker starts"
+heavy="/api/v1/flows?since=0&sort=-bytes&offset=49000&limit=1000"
+reads() { # reads N TAG: N heavy reads in the background, each status in $SV_TMP/TAG-I
+	local i
+	for ((i = 1; i <= $1; i++)); do
+		(code GET "$heavy" "$OPEN" >"$SV_TMP/$2-$i.tmp" && mv "$SV_TMP/$2-$i.tmp" "$SV_TMP/$2-$i") &
+	done
+}
+conns_ge() { test "$(ss -Htn state established "( sport = :$PORT )" | wc -l)" -ge "$1"; }
+ended() { find "$SV_TMP" -maxdepth 1 -name "$1-*" ! -name '*.tmp' | wc -l; }
+ended_all() { test "$(ended "$1")" -eq "$2"; }
+reads 8 heavy
+wait_for 10 conns_ge 8 || fail "8 reads connect"
+ingest=$(batch readers-1 wide | code POST /api/v1/ingest "$OPEN" --data-binary @-)
+done_then=$(ended heavy)
+check_eq "readers: a batch during 8 heavy reads: 200" 200 "$ingest"
+check "readers: the batch answered while reads still ran ($done_then of 8 done)" \
+	test "$done_then" -lt 8
+wait_for 30 ended_all heavy 8 || fail "the 8 reads end"
+check_eq "readers: the 8 reads answered 200" "200 200 200 200 200 200 200 200" \
+	"$(cat "$SV_TMP"/heavy-? | xargs)"
+reads 24 flood
+wait_for 30 ended_all flood 24 || fail "the 24 reads end"
+busy=$(cat "$SV_TMP"/flood-* | grep -c 503)
+check "readers: past 1 running and 16 queued, reads answered 503 ($busy of 24)" \
+	test "$busy" -ge 1
+check_eq "readers: the 503 counted in /metrics" 1 \
+	"$(curl -s "$URL/metrics" | grep -c 'requests_total{code="503"} [1-9]')"
+stop_pid "$POST_PID"
+
 # A box silent for longer than the retention leaves /boxes at the next pruning (at start).
 sqlite3 "$SV_TMP/main.db" "UPDATE boxes SET last_seen_ns = 1000 WHERE name = 'box2'"
 start main --tokens "$SV_TMP/tokens" --read-token "$READ" --retention 7 ||

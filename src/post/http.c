@@ -4,6 +4,7 @@
  * a Content-Length beyond the bound, all before any body is read), then once per piece of
  * body, then once more with none left, when we answer. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +21,31 @@
 /* TLS 1.2 and 1.3 only; no key exchange without forward secrecy (plain RSA, PSK). */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-RSA:-PSK:-DHE-PSK:-ECDHE-PSK"
 
+/* Reads of the API run on their own threads, not the HTTP workers': a worker suspends the
+ * connection, queues it here and goes back to serving agents; a reader answers it and resumes
+ * it. At most READS_QUEUED per reader wait; past that a read is answered 503 at once. */
+#define READS_QUEUED 16
+
+struct readers {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct read_job *head, *tail;
+	int queued, max_queued, n, stop;
+	pthread_t th[64];
+};
+
 struct sv_http {
+	struct sv_http_cfg *cfg;
+	struct readers rd;
 	struct MHD_Daemon *d[MAX_DAEMONS];
 	int n;
+};
+
+struct read_job {
+	struct read_job *next;
+	struct MHD_Connection *c;
+	struct req *rq;
+	const char *path; /* below API_PREFIX; the connection's, valid while it is suspended */
 };
 
 struct req {
@@ -30,6 +53,9 @@ struct req {
 	unsigned long long start_ns; /* the request line's arrival */
 	size_t max; /* body this request may bring; 0: what comes is dropped */
 	const struct sv_token *who;
+	struct sv_params params; /* a queued read's parameters */
+	struct sb out; /* a queued read's answer, status in out_status once done */
+	int out_status, queued;
 	int seen; /* the headers' call was made */
 	int too_big;
 	int answered;
@@ -37,7 +63,8 @@ struct req {
 
 static void count_status(const struct sv_http_cfg *cfg, int status)
 {
-	static const int codes[SV_HTTP_CODES] = { 200, 400, 401, 404, 405, 413, 500 };
+	static const int codes[SV_HTTP_CODES] = { 200, 400, 401, 403, 404, 405, 409, 413, 500,
+						    503 };
 	int i;
 
 	for (i = 0; i < SV_HTTP_CODES - 1 && codes[i] != status; i++)
@@ -155,24 +182,98 @@ static enum MHD_Result serve_metrics(struct sv_http_cfg *cfg, struct MHD_Connect
 	return ret;
 }
 
-static enum MHD_Result serve_get(struct sv_http_cfg *cfg, struct MHD_Connection *c,
-				 const char *url)
+static void *reader(void *arg)
 {
-	struct sv_params p = { 0 };
-	struct sb out;
-	enum MHD_Result ret;
-	int status;
+	struct sv_http *h = arg;
+	struct readers *rd = &h->rd;
+	struct read_job *j;
+	int stop;
+
+	pthread_mutex_lock(&rd->mu);
+	for (;;) {
+		while (!rd->head && !rd->stop)
+			pthread_cond_wait(&rd->cv, &rd->mu);
+		j = rd->head;
+		if (!j)
+			break;
+		rd->head = j->next;
+		if (!rd->head)
+			rd->tail = NULL;
+		rd->queued--;
+		stop = rd->stop;
+		pthread_mutex_unlock(&rd->mu);
+		/* At the stop, what still waits is answered without being run. */
+		if (stop)
+			j->rq->out_status = sv_api_error(&j->rq->out, 503, "the post is stopping");
+		else
+			j->rq->out_status = sv_api_get(h->cfg->store, j->path, &j->rq->params,
+						       &j->rq->out);
+		MHD_resume_connection(j->c);
+		free(j);
+		pthread_mutex_lock(&rd->mu);
+	}
+	pthread_mutex_unlock(&rd->mu);
+	return NULL;
+}
+
+/* Hands a read of the API to the readers and suspends its connection: 0, or -EBUSY when
+ * as many reads as the queue holds already wait. */
+static int queue_read(struct sv_http *h, struct MHD_Connection *c, struct req *rq,
+		      const char *path)
+{
+	struct readers *rd = &h->rd;
+	struct read_job *j = calloc(1, sizeof(*j));
+
+	if (!j)
+		return -ENOMEM;
+	j->c = c;
+	j->rq = rq;
+	j->path = path;
+	pthread_mutex_lock(&rd->mu);
+	if (rd->queued >= rd->max_queued || rd->stop) {
+		pthread_mutex_unlock(&rd->mu);
+		free(j);
+		return -EBUSY;
+	}
+	/* Suspended before a reader can see it, so its resume never comes first. */
+	MHD_suspend_connection(c);
+	rq->queued = 1;
+	if (rd->tail)
+		rd->tail->next = j;
+	else
+		rd->head = j;
+	rd->tail = j;
+	rd->queued++;
+	pthread_cond_signal(&rd->cv);
+	pthread_mutex_unlock(&rd->mu);
+	return 0;
+}
+
+static enum MHD_Result serve_get(struct sv_http *h, struct MHD_Connection *c,
+				 const char *url, struct req *rq)
+{
+	struct sv_http_cfg *cfg = h->cfg;
+	int err;
 
 	if (!strcmp(url, "/metrics"))
 		return serve_metrics(cfg, c);
 	if (strncmp(url, API_PREFIX, strlen(API_PREFIX)))
 		return serve_asset(cfg, c, url);
-	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &p);
-	sb_init(&out);
-	status = sv_api_get(cfg->store, url + strlen(API_PREFIX), &p, &out);
-	ret = reply(cfg, c, status, &out, "application/json");
-	sb_free(&out);
-	return ret;
+	MHD_get_connection_values(c, MHD_GET_ARGUMENT_KIND, collect_param, &rq->params);
+	err = queue_read(h, c, rq, url + strlen(API_PREFIX));
+	if (err == -EBUSY)
+		return send_error(cfg, c, 503, "too many reads at once: try again shortly");
+	if (err)
+		return send_error(cfg, c, 500, "out of memory");
+	return MHD_YES;
+}
+
+/* A queued read, resumed by its reader: its answer is ready. */
+static enum MHD_Result answer_read(struct sv_http_cfg *cfg, struct MHD_Connection *c,
+				   struct req *rq)
+{
+	rq->queued = 0;
+	return reply(cfg, c, rq->out_status, &rq->out, "application/json");
 }
 
 static int may_box(const void *who, const char *box)
@@ -243,6 +344,7 @@ static void *request_start(void *cls, const char *uri, struct MHD_Connection *c)
 
 	if (rq) {
 		sb_init(&rq->body);
+		sb_init(&rq->out);
 		rq->start_ns = mono_ns();
 	}
 	return rq;
@@ -321,11 +423,14 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 			      const char *method, const char *version, const char *data,
 			      size_t *data_size, void **con_cls)
 {
-	struct sv_http_cfg *cfg = cls;
+	struct sv_http *h = cls;
+	struct sv_http_cfg *cfg = h->cfg;
 	struct req *rq = *con_cls;
 
 	if (!rq)
 		return MHD_NO;
+	if (rq->queued)
+		return answer_read(cfg, c, rq);
 	if (!rq->seen)
 		return first_call(cfg, c, url, method, rq);
 	if (*data_size) {
@@ -349,7 +454,7 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
 		return serve_taps(cfg, c, url, method, rq);
 	if (!strcmp(method, "POST"))
 		return serve_ingest(cfg, c, rq);
-	return serve_get(cfg, c, url);
+	return serve_get(h, c, url, rq);
 }
 
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -359,15 +464,18 @@ static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 
 	if (rq) {
 		sb_free(&rq->body);
+		sb_free(&rq->out);
 		free(rq);
 		*con_cls = NULL;
 	}
 }
 
-static struct MHD_Daemon *start_one(struct sv_http_cfg *cfg, int fd, int threads,
+static struct MHD_Daemon *start_one(struct sv_http *h, int fd, int threads,
 				    const char *tls_cert, const char *tls_key)
 {
-	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
+	struct sv_http_cfg *cfg = h->cfg;
+	unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+			     MHD_ALLOW_SUSPEND_RESUME;
 	struct MHD_OptionItem tls[] = {
 		{ MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)tls_cert },
 		{ MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)tls_key },
@@ -379,7 +487,7 @@ static struct MHD_Daemon *start_one(struct sv_http_cfg *cfg, int fd, int threads
 		flags |= MHD_USE_TLS;
 	else
 		tls[0].option = MHD_OPTION_END;
-	return MHD_start_daemon(flags, 0, NULL, NULL, handle, cfg, MHD_OPTION_LISTEN_SOCKET, fd,
+	return MHD_start_daemon(flags, 0, NULL, NULL, handle, h, MHD_OPTION_LISTEN_SOCKET, fd,
 				MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)threads,
 				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 				MHD_OPTION_URI_LOG_CALLBACK, request_start, NULL,
@@ -387,6 +495,35 @@ static struct MHD_Daemon *start_one(struct sv_http_cfg *cfg, int fd, int threads
 				MHD_OPTION_CONNECTION_LIMIT, cfg->max_conns,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_conns_per_ip,
 				MHD_OPTION_ARRAY, tls, MHD_OPTION_END);
+}
+
+/* As many readers as HTTP workers, each with its own SQLite connection (WAL: a reader never
+ * holds a lock the writer waits for). */
+static int readers_start(struct sv_http *h, int n)
+{
+	struct readers *rd = &h->rd;
+
+	pthread_mutex_init(&rd->mu, NULL);
+	pthread_cond_init(&rd->cv, NULL);
+	rd->max_queued = READS_QUEUED * n;
+	for (rd->n = 0; rd->n < n && rd->n < (int)(sizeof(rd->th) / sizeof(rd->th[0])); rd->n++)
+		if (pthread_create(&rd->th[rd->n], NULL, reader, h))
+			return -EAGAIN;
+	return 0;
+}
+
+/* Answers what still waits (503) and joins the readers; before the daemons stop, so that no
+ * connection stays suspended. */
+static void readers_stop(struct readers *rd)
+{
+	int i;
+
+	pthread_mutex_lock(&rd->mu);
+	rd->stop = 1;
+	pthread_cond_broadcast(&rd->cv);
+	pthread_mutex_unlock(&rd->mu);
+	for (i = 0; i < rd->n; i++)
+		pthread_join(rd->th[i], NULL);
 }
 
 int sv_http_start(struct sv_http_cfg *cfg, const int *fds, int n_fds, int threads,
@@ -397,8 +534,13 @@ int sv_http_start(struct sv_http_cfg *cfg, const int *fds, int n_fds, int thread
 
 	if (!h)
 		return -ENOMEM;
+	h->cfg = cfg;
+	if (readers_start(h, threads)) {
+		sv_http_stop(h);
+		return -EAGAIN;
+	}
 	for (i = 0; i < n_fds && i < MAX_DAEMONS; i++) {
-		h->d[i] = start_one(cfg, fds[i], threads, tls_cert, tls_key);
+		h->d[i] = start_one(h, fds[i], threads, tls_cert, tls_key);
 		if (!h->d[i]) {
 			sv_http_stop(h);
 			return -EINVAL;
@@ -415,6 +557,7 @@ void sv_http_stop(struct sv_http *h)
 
 	if (!h)
 		return;
+	readers_stop(&h->rd);
 	for (i = 0; i < h->n; i++)
 		MHD_stop_daemon(h->d[i]);
 	free(h);

@@ -20,8 +20,9 @@ struct sv_web_asset {
 extern const struct sv_web_asset sv_web_assets[];
 extern const size_t sv_web_assets_n;
 
-/* Answers sent, by status: 200, 400, 401, 404, 405, 413, 500, and any other last. */
-#define SV_HTTP_CODES 8
+/* Answers sent, by status: 200, 400, 401, 403, 404, 405, 409, 413, 500, 503, and any other
+ * last. */
+#define SV_HTTP_CODES 11
 
 /* What the HTTP front counts, since the start, into its caller's struct (read by /metrics).
  * Atomic: the workers update them concurrently. */

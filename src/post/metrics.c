@@ -36,8 +36,9 @@ static void metric(struct sb *s, const char *name, const char *type, const char 
 
 static void requests(struct sb *s, const struct sv_http_stats *h)
 {
-	static const char *const codes[SV_HTTP_CODES] = { "200", "400", "401", "404",
-							  "405", "413", "500", "other" };
+	static const char *const codes[SV_HTTP_CODES] = { "200", "400", "401", "403", "404",
+							  "405", "409", "413", "500", "503",
+							  "other" };
 	int i;
 
 	metric(s, "sitevisor_post_http_requests_total", "counter", "HTTP answers by status.");
