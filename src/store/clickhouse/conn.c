@@ -22,6 +22,18 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
+/* Called on each connection the request goes out on, new or reused: from then on the server
+ * may have it. */
+static int on_reached(void *ctx, char *ip, char *local_ip, int port, int local_port)
+{
+	(void)ip;
+	(void)local_ip;
+	(void)port;
+	(void)local_port;
+	*(int *)ctx = 1;
+	return CURL_PREREQFUNC_OK;
+}
+
 /* One request to one shard; ClickHouse's status decides. An insert's query goes in the URL
  * and its rows are the body; any other query is the body. */
 static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *data,
@@ -31,6 +43,7 @@ static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *da
 	struct ch_shard *sh = &ch->shard[k];
 	struct sb url, answer, *a = out ? out : &answer;
 	long status = 0;
+	int reached = 0;
 	CURLcode rc;
 	char *q;
 
@@ -63,6 +76,8 @@ static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *da
 	curl_easy_setopt(tl_curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(tl_curl, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(tl_curl, CURLOPT_WRITEDATA, a);
+	curl_easy_setopt(tl_curl, CURLOPT_PREREQFUNCTION, on_reached);
+	curl_easy_setopt(tl_curl, CURLOPT_PREREQDATA, &reached);
 	if (sh->user) {
 		curl_easy_setopt(tl_curl, CURLOPT_USERNAME, sh->user);
 		curl_easy_setopt(tl_curl, CURLOPT_PASSWORD, sh->password ? sh->password : "");
@@ -80,8 +95,11 @@ static int request(struct sv_ch *ch, int k, const char *sql, const struct sb *da
 		return -ETIMEDOUT; /* TIMEOUT_EXCEEDED: over the query budget */
 	}
 	sb_free(&answer);
-	if (rc == CURLE_COULDNT_CONNECT)
-		return -ECONNREFUSED; /* nothing was sent */
+	/* Nothing was sent only if no connection took the request: a kept-alive one that died
+	 * unanswered makes libcurl send it again on a new one, and when that new one is refused
+	 * the server that died may have stored it (an insert committed, its answer never sent). */
+	if (rc == CURLE_COULDNT_CONNECT && !reached)
+		return -ECONNREFUSED;
 	return rc == CURLE_OK && status == 200 ? 0 : -EIO;
 }
 
