@@ -321,11 +321,17 @@ post_start ipfix --db "$SV_TMP/ipfix.db" --ipfix-listen "127.0.0.1:$UPORT" || fi
 ipfix_post=$POST_PID
 timeout 30 softflowd -d -r "$SV_TMP/scan-t.pcap" -n "127.0.0.1:$UPORT" -v 10 -c none \
 	-p "$SV_TMP/softflowd.pid" >"$SV_TMP/softflowd.txt" 2>&1
-wait_for 10 bash -c "curl -s --unix-socket '$SV_TMP/ipfix.sock' http://post/api/v1/alerts | jq -e '.alerts | length > 0'"
-check_eq "ipfix: softflowd's records raise the connect scan's alert" \
-	"port_scan 198.18.10.2 198.18.11.12 ipfix:127.0.0.1" \
-	"$(alerts ipfix "" | jq -r '.alerts[] | "\(.type) \(.src) \(.target) \(.boxes | join(","))"')"
-check "ipfix: at least 190 ports" test "$(alerts ipfix "" | jq '.alerts[0].port_count')" -ge 190
+# A capture that holds no packet says nothing of the collector: said as a skip, with why.
+if grep -q '^Flows exported: 0 ' "$SV_TMP/softflowd.txt"; then
+	skip "ipfix: tcpdump's capture of the connect scan gave softflowd no flow:" \
+		"$(tr '\n' ' ' <"$SV_TMP/tcpdump.err")"
+else
+	wait_for 10 bash -c "curl -s --unix-socket '$SV_TMP/ipfix.sock' http://post/api/v1/alerts | jq -e '.alerts | length > 0'"
+	check_eq "ipfix: softflowd's records raise the connect scan's alert" \
+		"port_scan 198.18.10.2 198.18.11.12 ipfix:127.0.0.1" \
+		"$(alerts ipfix "" | jq -r '.alerts[] | "\(.type) \(.src) \(.target) \(.boxes | join(","))"')"
+	check "ipfix: at least 190 ports" test "$(alerts ipfix "" | jq '.alerts[0].port_count')" -ge 190
+fi
 stop_pid "$ipfix_post"
 
 # Alerts survive a restart of the post.
