@@ -78,6 +78,24 @@ int sv_drop_reasons_parse(const char *text, struct sv_drop_reasons *v)
 	return 0;
 }
 
+void sv_drop_reasons_sum(const char *text, struct sv_drop_reasons *v)
+{
+	struct sv_drop_reasons one;
+	const char *why = NULL;
+	unsigned int i;
+	struct jr j;
+	int first = 1;
+
+	jr_init(&j, text, strlen(text));
+	if (jr_array(&j))
+		return;
+	while (jr_more(&j, first) == 1 && !sv_drop_reasons_read(&j, &one, &why)) {
+		first = 0;
+		for (i = 0; i < one.n; i++)
+			sv_drop_reasons_add(v, one.r[i].name, one.r[i].packets);
+	}
+}
+
 /* What each kind holds when the field is absent. */
 #define ABSENT_OPT8(x) x = -1
 #define ABSENT_VNI(x) x = -1

@@ -217,6 +217,8 @@ void sv_drop_reasons_json(struct sb *s, const struct sv_drop_reasons *v);
 int sv_drop_reasons_read(struct jr *j, struct sv_drop_reasons *v, const char **why);
 /* The same from text (the store's column); 0 or -EINVAL. */
 int sv_drop_reasons_parse(const char *text, struct sv_drop_reasons *v);
+/* A JSON array of drop_reasons objects (a flow's records, as a store groups them) summed into v. */
+void sv_drop_reasons_sum(const char *text, struct sv_drop_reasons *v);
 
 /* The record's fields of the given parts (SV_PART_*) as JSON members, each with a leading
  * comma: ,"iface":"eth0",...; the caller writes the braces and what comes first. */

@@ -505,23 +505,6 @@ int ch_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_
 #define DROP_FLOW_KEY "box, iface, direction, eth_type, ip_version, protocol, src_addr," \
 		      " dst_addr, src_port, dst_port, icmp_type, icmp_code, vni"
 
-/* The flow's records' reason objects, joined by '|' (no reason name holds one), summed. */
-static void sum_reasons(const char *text, struct sv_drop_reasons *v)
-{
-	struct sv_drop_reasons one;
-	char buf[4096];
-	char *part, *save = NULL;
-	unsigned int i;
-
-	snprintf(buf, sizeof(buf), "%s", text);
-	for (part = strtok_r(buf, "|", &save); part; part = strtok_r(NULL, "|", &save)) {
-		if (sv_drop_reasons_parse(part, &one))
-			continue;
-		for (i = 0; i < one.n; i++)
-			sv_drop_reasons_add(v, one.r[i].name, one.r[i].packets);
-	}
-}
-
 static int drop_flow_row(struct ch_rows *r, void *p)
 {
 	struct cb_ctx *c = p;
@@ -545,7 +528,7 @@ static int drop_flow_row(struct ch_rows *r, void *p)
 	rec.last_ns = strtoull(ch_str(r, 14), NULL, 10);
 	rec.drops = strtoull(ch_str(r, 15), NULL, 10);
 	rec.drop_bytes = strtoull(ch_str(r, 16), NULL, 10);
-	sum_reasons(ch_str(r, 17), &rec.drop_reasons);
+	sv_drop_reasons_sum(ch_str(r, 17), &rec.drop_reasons);
 	row.packets = rec.drops;
 	row.rec = &rec;
 	return ((sv_drop_cb)c->cb)(c->ctx, &row);
@@ -566,7 +549,7 @@ int ch_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit, sv_
 	w_and(&w);
 	sb_puts(&w, "drops > 0");
 	sb_printf(&s, "SELECT " DROP_FLOW_KEY ", min(first_ns), max(last_ns), sum(drops) AS d,"
-		  " sum(drop_bytes), arrayStringConcat(groupArray(drop_reasons), '|') FROM %s%s"
+		  " sum(drop_bytes), concat('[', arrayStringConcat(groupArray(drop_reasons), ','), ']') FROM %s%s"
 		  " GROUP BY " DROP_FLOW_KEY " ORDER BY d DESC LIMIT %d",
 		  CH_T(ch, "flows"), w.buf ? w.buf : "", limit);
 	sb_free(&w);

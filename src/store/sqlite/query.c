@@ -600,25 +600,6 @@ int sv_sqlite_drop_series(struct sv_store *st, const struct sv_filter *f, int64_
 			drop_series_row, &dc);
 }
 
-/* The drop_reasons of a flow's records, as json_group_array() gave them, summed into v. */
-static void sum_reasons(const char *text, struct sv_drop_reasons *v)
-{
-	struct sv_drop_reasons one;
-	const char *why = NULL;
-	unsigned int i;
-	struct jr j;
-	int first = 1;
-
-	jr_init(&j, text, strlen(text));
-	if (jr_array(&j))
-		return;
-	while (jr_more(&j, first) == 1 && !sv_drop_reasons_read(&j, &one, &why)) {
-		first = 0;
-		for (i = 0; i < one.n; i++)
-			sv_drop_reasons_add(v, one.r[i].name, one.r[i].packets);
-	}
-}
-
 #define DROP_FLOW_KEY "box, iface, direction, eth_type, ip_version, protocol, src_addr," \
 		      " dst_addr, src_port, dst_port, icmp_type, icmp_code, vni"
 
@@ -648,7 +629,7 @@ static int drop_flow_row(sqlite3_stmt *s, void *p)
 	r.last_ns = sqlite3_column_int64(s, 14);
 	r.drops = sqlite3_column_int64(s, 15);
 	r.drop_bytes = sqlite3_column_int64(s, 16);
-	sum_reasons(col_text(s, 17), &r.drop_reasons);
+	sv_drop_reasons_sum(col_text(s, 17), &r.drop_reasons);
 	row.packets = r.drops;
 	row.rec = &r;
 	return dc->cb(dc->ctx, &row);
