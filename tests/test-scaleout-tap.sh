@@ -41,15 +41,6 @@ report() {
 	api "$1" GET "taps?box=tapbox" |
 		jq -r ".taps[] | select(.id == $2) | \"\(.state) \(.counters.matched) \(.counters.mirrored)\""
 }
-# wait_eq SECONDS EXPECTED COMMAND...: until the command prints EXPECTED.
-wait_eq() {
-	local n=$(($1 * 10)) want=$2
-	shift 2
-	while [ "$n" -gt 0 ] && [ "$("$@")" != "$want" ]; do
-		sleep 0.1
-		n=$((n - 1))
-	done
-}
 taps() { ip netns exec "$H" "$AGENT" tap --control "$CTL" list; }
 
 post_start 1 || { fail "post 1 starts"; finish; }
