@@ -114,10 +114,10 @@ static int passed_over(int err)
 	return err == -ENOTCONN || err == -EAGAIN;
 }
 
-/* The rules (status 0) or the reports (status 1, body) to the post that last answered, else
+/* The rules (report 0) or the reports (report 1, body) to the post that last answered, else
  * to each of the others in turn; the first that answers is the one the next requests go to,
  * said at most once a minute. Returns as request() does, for the last post tried. */
-static int request_any(struct sv_tapsync *s, int status, const char *body, struct sb *resp,
+static int request_any(struct sv_tapsync *s, int report, const char *body, struct sb *resp,
 		       char *why, size_t len)
 {
 	const struct post *p = s->posts;
@@ -126,7 +126,7 @@ static int request_any(struct sv_tapsync *s, int status, const char *body, struc
 
 	for (i = 0; i < s->n_posts && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED); i++) {
 		p = &s->posts[(s->cur + i) % s->n_posts];
-		err = request(s, p, status ? p->status_url : p->taps_url, body, resp, why, len);
+		err = request(s, p, report ? p->status_url : p->taps_url, body, resp, why, len);
 		if (!passed_over(err))
 			break;
 		if (!i)
