@@ -5,7 +5,8 @@
 # (--allow-remote-tap, --tap-allow-to iface:mon). A rule set through post 1 is applied and its
 # report is read through post 2. Post 1 is killed; a rule set through post 2 then reaches the
 # agent all the same: it is applied, mirrors what it matches, its counters are reported to
-# post 2, and deleted through post 2 it is removed.
+# post 2, and deleted through post 2 it is removed. Then post 1 is back and post 2 killed: a rule
+# set through post 1 reaches the agent again.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/clickhouse.sh"
 need_root scaleout-tap
@@ -82,6 +83,17 @@ api 2 DELETE "taps/$id2" >/dev/null
 check "deleted through post 2: the agent removes the rule" wait_for 20 sh -c \
 	"! ip netns exec $H $AGENT tap --control $CTL list | grep -q 'dst port 9022'"
 check_eq "deleted through post 2: the other rule stays" 1 "$(taps | grep -c 'origin=post.*9021')"
+
+# Back the other way: post 1 started again, post 2 killed; the agent moves on from post 2.
+post_start 1 || fail "post 1 starts again"
+kill -KILL "${POST_PID[2]}"
+wait "${POST_PID[2]}" 2>/dev/null
+forget_pid "${POST_PID[2]}"
+id3=$(rule 1 9023)
+check "post 2 killed, post 1 back: the agent applies the rule set through post 1" wait_for 20 sh -c \
+	"ip netns exec $H $AGENT tap --control $CTL list | grep -q 'origin=post.*dst port 9023'"
+wait_eq 20 "active 0 0" report 1 "$id3"
+check_eq "post 2 killed, post 1 back: its report reaches post 1" "active 0 0" "$(report 1 "$id3")"
 stop_pid "$AGENT_PID"
 check_eq "agent exits 0" 0 $?
 grep 'tap rules' "$SV_TMP/ag.err"
