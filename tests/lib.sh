@@ -121,6 +121,17 @@ wait_for() {
 	return 1
 }
 
+# wait_eq SECONDS EXPECTED COMMAND...: polls until the command prints EXPECTED or time is up
+# (the caller then checks what it prints).
+wait_eq() {
+	local n=$(($1 * 10)) want=$2
+	shift 2
+	while [ "$n" -gt 0 ] && [ "$("$@")" != "$want" ]; do
+		sleep 0.1
+		n=$((n - 1))
+	done
+}
+
 # agent_start NS NAME ARGS...: runs the agent in NS, JSON to $SV_TMP/NAME.json, stderr to
 # $SV_TMP/NAME.err; waits until it traces. Sets AGENT_PID.
 agent_start() {

@@ -521,16 +521,6 @@ post_counts() {
 	api GET "taps?box=hbox" | head -1 |
 		jq -r ".taps[] | select(.id == $tap_id) | \"\(.state) \(.counters.matched) \(.counters.mirrored)\""
 }
-# wait_eq SECONDS EXPECTED COMMAND...: until the command prints EXPECTED (the agent reports
-# every interval).
-wait_eq() {
-	local n=$(($1 * 10)) want=$2
-	shift 2
-	while [ "$n" -gt 0 ] && [ "$("$@")" != "$want" ]; do
-		sleep 0.1
-		n=$((n - 1))
-	done
-}
 wait_eq 10 "active 30 30" post_counts
 check_eq "post: GET shows the rule active with its counters" "active 30 30" "$(post_counts)"
 err=$(api GET "taps?box=hbox" | head -1 | jq -r ".taps[] | select(.id == $bad_id) | \"\(.state): \(.error)\"")

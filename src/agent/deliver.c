@@ -54,12 +54,13 @@ struct sv_deliver {
 
 	/* Set by open, read-only afterwards. */
 	char *shown; /* the URL as given (the URLs, with several posts), for messages */
-	char *url; /* the ingest URL (of the first post: the TAP rules' too) */
+	char *url; /* the ingest URL (of the first post) */
 	char *unix_path; /* NULL: TCP */
 	/* Every --post (issue 14): a batch goes to the one that last answered, and to the next
 	 * when that one gives none (cur_post: the sender's own). */
 	struct {
 		char *url, *unix_path;
+		const char *shown; /* the configuration's */
 	} posts[SV_DELIVER_MAX_POSTS];
 	int n_posts, cur_post;
 	char *auth; /* the Authorization header */
@@ -413,6 +414,7 @@ static int parse_posts(struct sv_deliver *d, const struct sv_deliver_cfg *cfg)
 		err = parse_url(d, cfg->urls[i]);
 		d->posts[i].url = d->url;
 		d->posts[i].unix_path = d->unix_path;
+		d->posts[i].shown = cfg->urls[i];
 		d->n_posts = i + 1;
 		len += strlen(cfg->urls[i]) + 2;
 	}
@@ -616,12 +618,17 @@ void sv_deliver_end(struct sv_deliver *d)
 		seal_batch(d);
 }
 
-void sv_deliver_endpoint(const struct sv_deliver *d, struct sv_post_endpoint *ep)
+int sv_deliver_endpoints(const struct sv_deliver *d, struct sv_post_endpoint *ep)
 {
-	ep->url = d->url;
-	ep->unix_path = d->unix_path;
-	ep->auth = d->auth;
-	ep->ca_file = d->ca_file;
+	int i;
+
+	for (i = 0; i < d->n_posts; i++)
+		ep[i] = (struct sv_post_endpoint){ .url = d->posts[i].url,
+						   .unix_path = d->posts[i].unix_path,
+						   .auth = d->auth,
+						   .ca_file = d->ca_file,
+						   .shown = d->posts[i].shown };
+	return d->n_posts;
 }
 
 void sv_deliver_freeze_ifaces(struct sv_deliver *d)

@@ -51,12 +51,14 @@ struct sv_deliver_stats {
 	unsigned long long failures; /* sends that failed (unreachable, 5xx, token) */
 };
 
-/* Where the post answers and how to authenticate, for the agent's other requests to it (the
- * tap's rules): url is the ingest URL; strings owned by d, valid until sv_deliver_close. */
+/* Where a post answers and how to authenticate, for the agent's other requests to the posts
+ * (the tap's rules): url is the ingest URL, shown the --post as given; strings owned by d (or
+ * the configuration), valid until sv_deliver_close. */
 struct sv_post_endpoint {
-	const char *url, *unix_path, *auth, *ca_file;
+	const char *url, *unix_path, *auth, *ca_file, *shown;
 };
-void sv_deliver_endpoint(const struct sv_deliver *d, struct sv_post_endpoint *ep);
+/* Every --post, in the order given, into ep[SV_DELIVER_MAX_POSTS]; returns how many. */
+int sv_deliver_endpoints(const struct sv_deliver *d, struct sv_post_endpoint *ep);
 
 /* A consistent snapshot, from any thread. */
 void sv_deliver_stats(struct sv_deliver *d, struct sv_deliver_stats *st);

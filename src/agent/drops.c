@@ -178,37 +178,35 @@ static void add_total(struct sv_drops *d, const char *reason, __u64 packets)
 	d->totals[i].packets += packets;
 }
 
+struct drain_ctx {
+	struct sv_drops *d;
+	struct sv_flowtab *t;
+};
+
+/* One drained entry: into the totals, and into the flow's record. */
+static int take_drop(void *ctx, const void *key, const void *val)
+{
+	const struct drain_ctx *c = ctx;
+	const struct sv_drop_key *k = key;
+	const struct sv_drop_val *v = val;
+	char buf[24];
+	const char *r = reason_name(c->d, k->reason, buf);
+
+	add_total(c->d, r, v->packets);
+	/* Records only for the interfaces traced, as the tc programs see them. */
+	if (!sv_ifaces_name(c->t->ifaces, k->flow.ifindex))
+		return 0;
+	return sv_flowtab_add_drops(c->t, &k->flow, r, v);
+}
+
 /* Reads and empties a drop map no program writes any more. */
 static int drain(struct sv_drops *d, int fd, struct sv_flowtab *t)
 {
 	static struct sv_drop_key keys[BATCH];
 	static struct sv_drop_val vals[BATCH];
-	LIBBPF_OPTS(bpf_map_batch_opts, opts);
-	__u64 batch = 0;
-	int first = 1, err = 0;
-	char buf[24];
+	struct drain_ctx c = { d, t };
 
-	while (!err) {
-		__u32 i, n = BATCH;
-
-		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &batch, &batch, keys, vals,
-						      &n, &opts);
-		if (err)
-			err = -errno;
-		first = 0;
-		for (i = 0; i < n; i++) {
-			const char *r = reason_name(d, keys[i].reason, buf);
-			int e = 0;
-
-			add_total(d, r, vals[i].packets);
-			/* Records only for the interfaces traced, as the tc programs see them. */
-			if (sv_ifaces_name(t->ifaces, keys[i].flow.ifindex))
-				e = sv_flowtab_add_drops(t, &keys[i].flow, r, &vals[i]);
-			if (e)
-				return e;
-		}
-	}
-	return err == -ENOENT ? 0 : err;
+	return sv_map_drain(fd, keys, sizeof(keys[0]), vals, sizeof(vals[0]), BATCH, take_drop, &c);
 }
 
 int sv_drops_collect(struct sv_drops *d, struct sv_flowtab *t)

@@ -311,47 +311,55 @@ static int has_lat(const struct sv_flow *f)
 	       f->lat.dns_unanswered;
 }
 
-/* How a drained map's entry folds into the table. */
-typedef int (*merge_fn)(struct sv_flowtab *t, const struct sv_flow_key *k, const void *v);
-
-static int merge_val(struct sv_flowtab *t, const struct sv_flow_key *k, const void *v)
+int sv_map_drain(int fd, void *keys, size_t ksize, void *vals, size_t vsize, __u32 room,
+		 sv_drain_fn fn, void *ctx)
 {
-	return merge(t, k, v);
-}
-
-/* A flow with results and no packets pending takes the window's start as its time. */
-static int merge_lat_now(struct sv_flowtab *t, const struct sv_flow_key *k, const void *v)
-{
-	return merge_lat(t, k, v, t->window_start_ns);
-}
-
-/* Reads and empties a map no program writes any more: the flow map (values of struct
- * sv_flow_val) or the latency results (struct sv_lat_val), vsize bytes each. */
-static int drain(struct sv_flowtab *t, int fd, size_t vsize, merge_fn fn)
-{
-	static struct sv_flow_key keys[BATCH];
-	static __u64 vals[BATCH * sizeof(struct sv_lat_val) / 8]; /* 8-byte aligned values */
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	__u64 batch = 0;
 	int first = 1, err = 0;
 
-	_Static_assert(sizeof(struct sv_flow_val) <= sizeof(struct sv_lat_val), "vals too small");
 	while (!err) {
-		__u32 i, n = BATCH;
+		__u32 i, n = room;
 
+		/* Entries come with the call that fails with ENOENT too: it ends the map. */
 		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &batch, &batch, keys, vals,
 						      &n, &opts);
 		if (err)
 			err = -errno;
 		first = 0;
 		for (i = 0; i < n; i++) {
-			int e = fn(t, &keys[i], (const __u8 *)vals + i * vsize);
+			int e = fn(ctx, (const __u8 *)keys + i * ksize, (const __u8 *)vals + i * vsize);
 
 			if (e)
 				return e;
 		}
 	}
 	return err == -ENOENT ? 0 : err;
+}
+
+/* How a drained map's entry folds into the table (ctx). */
+static int merge_val(void *ctx, const void *k, const void *v)
+{
+	return merge(ctx, k, v);
+}
+
+/* A flow with results and no packets pending takes the window's start as its time. */
+static int merge_lat_now(void *ctx, const void *k, const void *v)
+{
+	struct sv_flowtab *t = ctx;
+
+	return merge_lat(t, k, v, t->window_start_ns);
+}
+
+/* Reads and empties a map no program writes any more: the flow map (values of struct
+ * sv_flow_val) or the latency results (struct sv_lat_val), vsize bytes each. */
+static int drain(struct sv_flowtab *t, int fd, size_t vsize, sv_drain_fn fn)
+{
+	static struct sv_flow_key keys[BATCH];
+	static __u64 vals[BATCH * sizeof(struct sv_lat_val) / 8]; /* 8-byte aligned values */
+
+	_Static_assert(sizeof(struct sv_flow_val) <= sizeof(struct sv_lat_val), "vals too small");
+	return sv_map_drain(fd, keys, sizeof(keys[0]), vals, vsize, BATCH, fn, t);
 }
 
 /* Reads every CPU's slots of a cache no program writes any more, then empties it. A slot

@@ -62,6 +62,13 @@ void sv_flowtab_free(struct sv_flowtab *t);
 /* Sums a one-entry per-CPU array of n counters into sum; 0 or a negative errno. */
 int sv_percpu_sum(int fd, __u64 *sum, int n);
 
+/* Reads and empties a hash map no program writes any more, room entries at a time into keys
+ * and vals (ksize and vsize bytes each, as the map has them), and hands each entry to fn.
+ * 0 once the map is empty; fn's error, or the kernel's, stops it. */
+typedef int (*sv_drain_fn)(void *ctx, const void *key, const void *val);
+int sv_map_drain(int fd, void *keys, size_t ksize, void *vals, size_t vsize, __u32 room,
+		 sv_drain_fn fn, void *ctx);
+
 __u64 sv_mono_ns(void);
 /* Wall-clock ns since the epoch minus monotonic ns: add to a bpf_ktime_get_ns() value. */
 __u64 sv_wall_offset_ns(void);

@@ -177,7 +177,7 @@ static const struct sv_opt agent_opts[] = {
 	  .metavar = "URL",
 	  .help = "deliver records to the post: http://HOST:PORT, https://HOST:PORT or "
 		  "unix:/PATH (then flow records reach stdout only with --json); repeatable: "
-		  "the posts of one site, which batches fail over between" },
+		  "the posts of one site, which batches and tap rules fail over between" },
 	{ "token", 0, TEXT(token), .flags = SV_OPT_NONEMPTY, .needs = "post", .metavar = "TOKEN",
 	  .help = "the post's ingest token" },
 	{ "token-file", 0, TEXT(token_file), .flags = SV_OPT_NONEMPTY, .needs = "post",
@@ -927,7 +927,7 @@ static int start_tracing(struct sv_agent *a)
 /* The TAP: the --tap rules, the control socket and, with --post, the post's rules. */
 static int start_tap(struct sv_agent *a)
 {
-	struct sv_post_endpoint ep;
+	struct sv_post_endpoint ep[SV_DELIVER_MAX_POSTS];
 	char why[200];
 	int err;
 
@@ -943,8 +943,8 @@ static int start_tap(struct sv_agent *a)
 	if (!err)
 		err = open_control(a);
 	if (!err && a->dl) {
-		sv_deliver_endpoint(a->dl, &ep);
-		err = sv_tapsync_start(&ep, a->o.box, a->o.interval, &a->tapsync);
+		err = sv_tapsync_start(ep, sv_deliver_endpoints(a->dl, ep), a->o.box,
+				       a->o.interval, &a->tapsync);
 	}
 	return err;
 }

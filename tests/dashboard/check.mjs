@@ -403,6 +403,23 @@ async function main() {
 		const flows = await rowsOf(page, '#flows-table');
 		assert(flows.length === PATH_LOST, `${flows.length} flow rows with drops`);
 	});
+	await step('box selectors list the site\'s boxes, keep a box the post does not list, and filter', async () => {
+		const names = (await api(URL1, 'boxes')).boxes.map((b) => b.name);
+		const opts = (sel) => page.$$eval(`${sel} option`, (os) => os.map((o) => o.value));
+		for (const view of ['alerts', 'drops', 'top']) {
+			await page.evaluate((v) => { location.hash = `#/${v}?box=gone-box`; }, view);
+			await until(page, (v) => document.querySelectorAll(`#${v}-box option`).length > 2, view);
+			const got = await opts(`#${view}-box`);
+			assert(JSON.stringify(got) === JSON.stringify(['', ...names, 'gone-box']), `${view}: options ${got}`);
+			assert(await page.$eval(`#${view}-box`, (s) => s.value) === 'gone-box', `${view}: not the URL's box`);
+			await page.selectOption(`#${view}-box`, 'core-sw-1');
+			await until(page, () => location.hash.includes('box=core-sw-1'));
+		}
+		await until(page, () => document.querySelectorAll('#top-table tr[data-key]').length > 0);
+		const top = await rowsOf(page, '#top-table');
+		const a = await api(URL1, 'top', { by: 'src', box: 'core-sw-1', since: nowS() - 900, limit: 25 });
+		assert(top.length === a.items.length, `top for core-sw-1: ${top.length} rows, API ${a.items.length}`);
+	});
 	await ctx.close();
 
 	// A post that wants a read token: the prompt, a wrong token, the right one, #token=.

@@ -52,12 +52,15 @@ int sv_tap_split(char *line, char **argv, int max);
 
 /* tapsync.c: the tap's rules from the post. A thread fetches this box's desired rules every
  * interval (GET /api/v1/taps?box=BOX), the main loop applies them (it owns the tap), and the
- * thread posts what became of each, with its counters (POST /api/v1/taps/status?box=BOX). */
+ * thread posts what became of each, with its counters (POST /api/v1/taps/status?box=BOX).
+ * With several posts (one site), both go to the post that last answered, and to the next one
+ * when that one gives no answer, as batches do (docs/scale-out.md). */
 struct sv_tapsync;
 
-/* Starts the thread. Returns 0 or -errno. */
-int sv_tapsync_start(const struct sv_post_endpoint *ep, const char *box, unsigned int interval,
-		     struct sv_tapsync **out);
+/* Starts the thread for the n_posts posts of ep (1 to SV_DELIVER_MAX_POSTS, copied). Returns
+ * 0 or -errno. */
+int sv_tapsync_start(const struct sv_post_endpoint *ep, int n_posts, const char *box,
+		     unsigned int interval, struct sv_tapsync **out);
 /* Readable when the post's rules arrived: the main loop then calls sv_tapsync_apply. */
 int sv_tapsync_fd(const struct sv_tapsync *s);
 void sv_tapsync_apply(struct sv_tapsync *s, struct sv_tap *tap);

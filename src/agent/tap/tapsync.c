@@ -1,7 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The post's tap rules; see tap.h. A round: GET the rules, hand them to the main loop
  * through an eventfd, wait (bounded) for it to apply them and fill in the reports, POST the
- * reports. An unreachable post costs the thread its timeouts, never the main loop. */
+ * reports. An unreachable post costs the thread its timeouts, never the main loop.
+ *
+ * With several posts, each request goes to the post that last answered and, when that one
+ * gives no answer or a 5xx, to the others in turn, as batches do (deliver.c): the posts of a
+ * site share their store, so any of them serves the box's rules and keeps its reports, and
+ * a rule set through any post reaches the box while one of them lives. */
 #include "tap_int.h"
 #include <errno.h>
 #include <stdint.h>
@@ -21,9 +26,14 @@
 #define MAX_WANT SV_TAP_MAX_RULES
 #define BODY_MAX (1 << 20)
 
-struct sv_tapsync {
+struct post {
 	struct sv_post_endpoint ep;
 	char *taps_url, *status_url;
+};
+
+struct sv_tapsync {
+	struct post posts[SV_DELIVER_MAX_POSTS];
+	int n_posts, cur; /* cur: the post that last answered (the thread's own) */
 	unsigned int interval;
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -33,7 +43,7 @@ struct sv_tapsync {
 	struct sv_tap_want want[MAX_WANT];
 	struct sv_tap_report rep[MAX_WANT];
 	int n_want, pending, applied;
-	unsigned long long logged_ns;
+	unsigned long long logged_ns, moved_ns;
 };
 
 static size_t on_data(char *p, size_t size, size_t n, void *ctx)
@@ -46,10 +56,18 @@ static size_t on_data(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
-/* GET (body NULL) or POST JSON; the answer into resp. 0 on a 2xx; -ENOTCONN if the post was
- * not reached, -EIO for another answer; why says more. */
-static int request(struct sv_tapsync *s, const char *url, const char *body, struct sb *resp,
-		   char *why, size_t len)
+/* A stopping agent need not wait out the timeouts of posts that do not answer. */
+static int on_progress(void *ctx, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+{
+	const struct sv_tapsync *s = ctx;
+
+	return __atomic_load_n(&s->stop, __ATOMIC_RELAXED);
+}
+
+/* GET (body NULL) or POST JSON to post p; the answer into resp. 0 on a 2xx; -ENOTCONN if the
+ * post was not reached, -EAGAIN for a 5xx, -EIO for another answer; why says more. */
+static int request(struct sv_tapsync *s, const struct post *p, const char *url, const char *body,
+		   struct sb *resp, char *why, size_t len)
 {
 	struct curl_slist *h = NULL;
 	long status = 0;
@@ -58,34 +76,69 @@ static int request(struct sv_tapsync *s, const char *url, const char *body, stru
 
 	if (!c)
 		return -ENOMEM;
-	h = curl_slist_append(h, s->ep.auth);
+	resp->len = 0;
+	h = curl_slist_append(h, p->ep.auth);
 	h = curl_slist_append(h, "Content-Type: application/json");
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "sitevisor-agent");
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 5L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT, 10L);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, s);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, resp);
-	if (s->ep.unix_path)
-		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, s->ep.unix_path);
-	if (s->ep.ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, s->ep.ca_file);
+	if (p->ep.unix_path)
+		curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, p->ep.unix_path);
+	if (p->ep.ca_file)
+		curl_easy_setopt(c, CURLOPT_CAINFO, p->ep.ca_file);
 	if (body)
 		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
 	rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
 	curl_slist_free_all(h);
 	curl_easy_cleanup(c);
-	if (rc != CURLE_OK) {
+	if (rc != CURLE_OK)
 		snprintf(why, len, "%s", curl_easy_strerror(rc));
-		return -ENOTCONN;
-	}
-	if (status / 100 != 2) {
+	else if (status / 100 != 2)
 		snprintf(why, len, "HTTP %ld", status);
-		return -EIO;
+	return rc != CURLE_OK ? -ENOTCONN : status >= 500 ? -EAGAIN : status / 100 != 2 ? -EIO : 0;
+}
+
+/* Worth asking the next post: this one gave no answer, or a 5xx (its store down: no better
+ * than none). */
+static int passed_over(int err)
+{
+	return err == -ENOTCONN || err == -EAGAIN;
+}
+
+/* The rules (report 0) or the reports (report 1, body) to the post that last answered, else
+ * to each of the others in turn; the first that answers is the one the next requests go to,
+ * said at most once a minute. Returns as request() does, for the last post tried. */
+static int request_any(struct sv_tapsync *s, int report, const char *body, struct sb *resp,
+		       char *why, size_t len)
+{
+	const struct post *p = s->posts;
+	char first_why[256] = "";
+	int i, err = -ENOTCONN;
+
+	for (i = 0; i < s->n_posts && !__atomic_load_n(&s->stop, __ATOMIC_RELAXED); i++) {
+		p = &s->posts[(s->cur + i) % s->n_posts];
+		err = request(s, p, report ? p->status_url : p->taps_url, body, resp, why, len);
+		if (!passed_over(err))
+			break;
+		if (!i)
+			snprintf(first_why, sizeof(first_why), "%s", why);
 	}
-	return 0;
+	if (passed_over(err) || !i)
+		return err;
+	if (sv_ratelimit(&s->moved_ns, sv_mono_now_ns()))
+		sv_locked_log(pr_info, "tap rules: post %s: %s; now from post %s\n",
+			      s->posts[s->cur].ep.shown, first_why, p->ep.shown);
+	s->cur = (s->cur + i) % s->n_posts;
+	return err;
 }
 
 /* {"taps":[{"id":N,"rule":"...",...},...]}: the ids and rules, other keys skipped. */
@@ -164,7 +217,7 @@ static void round_trip(struct sv_tapsync *s)
 	sb_init(&body);
 	if (!want)
 		goto out;
-	err = request(s, s->taps_url, NULL, &resp, why, sizeof(why));
+	err = request_any(s, 0, NULL, &resp, why, sizeof(why));
 	if (err) {
 		trouble(s, err, "cannot fetch them from the post", why);
 		goto out;
@@ -188,8 +241,7 @@ static void round_trip(struct sv_tapsync *s)
 		report_json(&body, s->rep, s->n_want);
 	pthread_mutex_unlock(&s->lock);
 	if (body.len && !sb_failed(&body)) {
-		resp.len = 0;
-		err = request(s, s->status_url, body.buf, &resp, why, sizeof(why));
+		err = request_any(s, 1, body.buf, &resp, why, sizeof(why));
 		if (err)
 			trouble(s, err, "cannot report them to the post", why);
 	}
@@ -232,8 +284,27 @@ static char *url_for(const char *ingest, const char *tail, const char *box)
 	return u;
 }
 
-int sv_tapsync_start(const struct sv_post_endpoint *ep, const char *box, unsigned int interval,
-		     struct sv_tapsync **out)
+/* Each post's URLs for this box; 0 or -ENOMEM. */
+static int set_posts(struct sv_tapsync *s, const struct sv_post_endpoint *ep, int n,
+		     const char *box)
+{
+	struct post *p;
+
+	for (s->n_posts = 0; s->n_posts < n && s->n_posts < SV_DELIVER_MAX_POSTS; s->n_posts++) {
+		p = &s->posts[s->n_posts];
+		p->ep = ep[s->n_posts];
+		p->taps_url = url_for(p->ep.url, "taps?box=", box);
+		p->status_url = url_for(p->ep.url, "taps/status?box=", box);
+		if (!p->taps_url || !p->status_url) {
+			s->n_posts++; /* freed with the others */
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+int sv_tapsync_start(const struct sv_post_endpoint *ep, int n_posts, const char *box,
+		     unsigned int interval, struct sv_tapsync **out)
 {
 	struct sv_tapsync *s = calloc(1, sizeof(*s));
 	pthread_condattr_t ca;
@@ -241,17 +312,14 @@ int sv_tapsync_start(const struct sv_post_endpoint *ep, const char *box, unsigne
 
 	if (!s)
 		return -ENOMEM;
-	s->ep = *ep;
 	s->interval = interval;
 	s->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	s->taps_url = url_for(ep->url, "taps?box=", box);
-	s->status_url = url_for(ep->url, "taps/status?box=", box);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* sv_sender_wait's deadlines */
 	pthread_cond_init(&s->cond, &ca);
 	pthread_condattr_destroy(&ca);
-	err = s->efd < 0 ? -errno : !s->taps_url || !s->status_url ? -ENOMEM : 0;
+	err = s->efd < 0 ? -errno : n_posts < 1 ? -EINVAL : set_posts(s, ep, n_posts, box);
 	if (!err)
 		err = sv_thread_start(&s->thread, run, s);
 	if (err) {
@@ -290,7 +358,7 @@ void sv_tapsync_stop(struct sv_tapsync *s)
 		return;
 	if (s->started) {
 		pthread_mutex_lock(&s->lock);
-		s->stop = 1;
+		__atomic_store_n(&s->stop, 1, __ATOMIC_RELAXED); /* read unlocked by requests */
 		pthread_cond_signal(&s->cond);
 		pthread_mutex_unlock(&s->lock);
 		pthread_join(s->thread, NULL);
@@ -299,7 +367,9 @@ void sv_tapsync_stop(struct sv_tapsync *s)
 		close(s->efd);
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->cond);
-	free(s->taps_url);
-	free(s->status_url);
+	for (int i = 0; i < s->n_posts; i++) {
+		free(s->posts[i].taps_url);
+		free(s->posts[i].status_url);
+	}
 	free(s);
 }

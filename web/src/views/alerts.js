@@ -4,9 +4,9 @@
 // targets link to the flow records of the attack's time. Refreshed every few seconds.
 
 import { apiGet } from '../api.js';
-import { DataTable, h, segmented, setOptions } from '../dom.js';
+import { DataTable, h, segmented } from '../dom.js';
 import { RANGES, fmtCount, fmtDuration, fmtTime, rangeSeconds } from '../fmt.js';
-import { fetchBoxes, flowsHref, goState } from './common.js';
+import { boxSelect, flowsHref, goState } from './common.js';
 
 const LIVE_MS = 5000;
 const LIMIT = 200;
@@ -83,9 +83,7 @@ export function mount(ctx) {
 	typeSel.value = st.type;
 	const rangeSeg = segmented(RANGES, st.range, (v) => go({ range: v }), 'Range');
 	rangeSeg.id = 'alerts-range';
-	const boxSel = h('select', { id: 'alerts-box', onchange: () => go({ box: boxSel.value }) });
-	setOptions(boxSel, [['', 'all boxes']]);
-	boxSel.value = st.box;
+	const boxSel = boxSelect(ctx, 'alerts-box', () => st.box, (v) => go({ box: v }));
 	const caption = h('span', { class: 'sub' });
 	const table = new DataTable(COLUMNS, { empty: 'No alerts in this range.' });
 	table.el.id = 'alerts-table';
@@ -105,13 +103,6 @@ export function mount(ctx) {
 		caption.textContent = `${a.alerts.length}${a.more ? '+' : ''} alert${a.alerts.length === 1 ? '' : 's'}, ` +
 			`refreshed every ${LIVE_MS / 1000} s · ${fmtTime(Date.now())}`;
 	});
-
-	fetchBoxes(ctx.signal).then((boxes) => {
-		const opts = [['', 'all boxes'], ...boxes.map((b) => [b.name, b.name])];
-		if (st.box && !boxes.some((b) => b.name === st.box)) opts.push([st.box, st.box]);
-		setOptions(boxSel, opts);
-		boxSel.value = st.box;
-	}, (e) => ctx.error('Boxes', e));
 
 	return {
 		update(params) {

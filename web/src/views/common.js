@@ -4,7 +4,7 @@
 
 import { apiGet } from '../api.js';
 import { RateChart } from '../chart.js';
-import { h } from '../dom.js';
+import { h, setOptions } from '../dom.js';
 import {
 	addrPort, flowProto, fmtBits, fmtBytes, fmtCount, fmtDateTime, fmtDuration, fmtTime,
 	hasPorts, protoName, tcpFlags,
@@ -150,6 +150,22 @@ export function setTopRows(table, by, items, order, extra) {
 // The boxes, fetched once per view (and refreshed by the views that poll it).
 export async function fetchBoxes(signal) {
 	return (await apiGet('boxes', {}, { signal })).boxes;
+}
+
+// A box filter: "all boxes" and, once fetched, the site's boxes. The box the view's state
+// names (current()) stays choosable even when the post does not list it (a link from an
+// older alert, a box gone), so the selector always shows what the view filters on.
+export function boxSelect(ctx, id, current, onchange) {
+	const sel = h('select', { id, onchange: () => onchange(sel.value) });
+	setOptions(sel, [['', 'all boxes']]);
+	sel.value = current();
+	fetchBoxes(ctx.signal).then((boxes) => {
+		const box = current(), opts = [['', 'all boxes'], ...boxes.map((b) => [b.name, b.name])];
+		if (box && !boxes.some((b) => b.name === box)) opts.push([box, box]);
+		setOptions(sel, opts);
+		sel.value = current();
+	}, (e) => ctx.error('Boxes', e));
+	return sel;
 }
 
 export function isLive(b, now = Date.now()) {

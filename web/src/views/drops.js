@@ -5,9 +5,9 @@
 
 import { apiGet } from '../api.js';
 import { RateChart } from '../chart.js';
-import { DataTable, h, segmented, setOptions } from '../dom.js';
+import { DataTable, h, segmented } from '../dom.js';
 import { RANGES, addrPort, flowProto, fmtBytes, fmtCount, fmtTime, rangeSeconds } from '../fmt.js';
-import { fetchBoxes, flowsHref, goState } from './common.js';
+import { boxSelect, flowsHref, goState } from './common.js';
 
 const LIMIT = 50;
 const REFRESH = { '15m': 10000, '1h': 30000, '6h': 60000, '24h': 120000 };
@@ -48,9 +48,7 @@ export function mount(ctx) {
 
 	const rangeSeg = segmented(RANGES, st.range, (v) => go({ range: v }), 'Range');
 	rangeSeg.id = 'drops-range';
-	const boxSel = h('select', { id: 'drops-box', onchange: () => go({ box: boxSel.value }) });
-	setOptions(boxSel, [['', 'all boxes']]);
-	boxSel.value = st.box;
+	const boxSel = boxSelect(ctx, 'drops-box', () => st.box, (v) => go({ box: v }));
 	const reasonIn = h('input', { id: 'drops-reason', placeholder: 'any reason', value: st.reason,
 		onchange: () => go({ reason: reasonIn.value.trim() }) });
 	const caption = h('span', { class: 'sub' });
@@ -83,13 +81,6 @@ export function mount(ctx) {
 		caption.textContent = `${fmtCount(total)} drops in ${d.series.length} box/reason series, ` +
 			`refreshed every ${REFRESH[st.range] / 1000} s · ${fmtTime(Date.now())}`;
 	});
-
-	fetchBoxes(ctx.signal).then((boxes) => {
-		const opts = [['', 'all boxes'], ...boxes.map((b) => [b.name, b.name])];
-		if (st.box && !boxes.some((b) => b.name === st.box)) opts.push([st.box, st.box]);
-		setOptions(boxSel, opts);
-		boxSel.value = st.box;
-	}, (e) => ctx.error('Boxes', e));
 
 	return {
 		update(params) {

@@ -4,9 +4,9 @@
 // the post, so longer ranges also refresh less often.
 
 import { apiGet } from '../api.js';
-import { DataTable, h, segmented, setOptions } from '../dom.js';
+import { DataTable, h, segmented } from '../dom.js';
 import { RANGES, fmtBytes, fmtCount, fmtPps, fmtBits, fmtTime, rangeSeconds } from '../fmt.js';
-import { TOP_BY, fetchBoxes, goState, setTopRows, topColumns } from './common.js';
+import { TOP_BY, boxSelect, goState, setTopRows, topColumns } from './common.js';
 
 const LIMIT = 25;
 const REFRESH = { '15m': 10000, '1h': 30000, '6h': 60000, '24h': 120000 };
@@ -33,9 +33,7 @@ export function mount(ctx) {
 	rangeSeg.id = 'top-range';
 	const orderSeg = segmented([['bytes', 'Bytes'], ['packets', 'Packets']], st.order, (v) => go({ order: v }), 'Order');
 	orderSeg.id = 'top-order';
-	const boxSel = h('select', { id: 'top-box', onchange: () => go({ box: boxSel.value }) });
-	setOptions(boxSel, [['', 'all boxes']]);
-	boxSel.value = st.box;
+	const boxSel = boxSelect(ctx, 'top-box', () => st.box, (v) => go({ box: v }));
 	const dirSel = h('select', { id: 'top-dir', onchange: () => go({ direction: dirSel.value }) },
 		h('option', { value: '', text: 'both' }), h('option', { value: 'ingress', text: 'ingress' }),
 		h('option', { value: 'egress', text: 'egress' }));
@@ -84,14 +82,6 @@ export function mount(ctx) {
 		totals.textContent = `these ${a.items.length}: ${fmtBytes(sb)}, ${fmtCount(sp)} packets · ` +
 			`avg ${fmtBits((sb * 8) / secsUsed)}, ${fmtPps(sp / secsUsed)}`;
 	});
-
-	// The box list only fills the selector: fetched once.
-	fetchBoxes(ctx.signal).then((boxes) => {
-		setOptions(boxSel, [['', 'all boxes'], ...boxes.map((b) => [b.name, b.name])]);
-		if (st.box && !boxes.some((b) => b.name === st.box))
-			setOptions(boxSel, [['', 'all boxes'], ...boxes.map((b) => [b.name, b.name]), [st.box, st.box]]);
-		boxSel.value = st.box;
-	}, (e) => ctx.error('Boxes', e));
 
 	return {
 		update(params) {
