@@ -68,7 +68,8 @@ TEST_TOOLS := $(FUZZERS) $(BUILD)/tests/parser_test \
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
 	      $(BUILD)/tests/store_test $(BUILD)/tests/sendq_test $(BUILD)/tests/record_test \
 	      $(BUILD)/tests/tcxquery $(BUILD)/tests/tcxattach $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o \
-	      $(BUILD)/tests/dropper.bpf.o $(BUILD)/tests/cbpf_test $(BUILD)/bench/udpsink
+	      $(BUILD)/tests/dropper.bpf.o $(BUILD)/tests/cbpf_test $(BUILD)/bench/udpsink \
+	      $(BUILD)/bench/ingest_load
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udprate \
 	       $(BUILD)/bench/bpfstats
 

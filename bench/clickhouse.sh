@@ -3,8 +3,9 @@
 # The ClickHouse store's benchmark (a report, not a test; docs/scale-out.md): ingest records
 # per post CPU-second and per ClickHouse CPU-second with one post and with two, then p50/p99
 # of the dashboard's queries and disk bytes per record over CH_BENCH_FLOWS stored flows
-# (default 100 million, spread over the last 7 days), on a ClickHouse server this script
-# starts (tests/clickhouse.sh).
+# (default 100 million, spread over the last 7 days; all but the ingest's 2 million made by
+# ClickHouse itself unless CH_BENCH_FILL=post), on a ClickHouse server this script starts
+# (tests/clickhouse.sh); disk per record after merging, with LZ4 and then with zstd.
 . "$(dirname "$0")/../tests/lib.sh"
 . "$(dirname "$0")/../tests/clickhouse.sh"
 POST=$SV_ROOT/build/sitevisor-post
@@ -66,20 +67,86 @@ load 1000000 30 0
 load 1000000 30 0 1
 stop_pid "${POSTS[1]}" >/dev/null
 
-echo "== filling to $TOTAL flows over the last 7 days (steps of 4 million)"
+# fill N FIRST TOTAL T0 SPAN: records FIRST..FIRST + N - 1 of TOTAL made by ClickHouse itself,
+# shaped as ingest_load's (3 boxes, 3000 skewed conversations, batches of 20000 of one box,
+# times even over [T0, T0 + SPAN) ns), into flows_local: the views sum them as the post's.
+fill() {
+	local n=$1 first=$2 total=$3 t0=$4 span=$5
+	ch_query 0 "INSERT INTO sv.flows_local (day, box, id, iface, direction, eth_type,
+		ip_version, protocol, src_addr, dst_addr, src_port, dst_port, icmp_type, icmp_code,
+		vlan, inner_vlan, vni, outer_src_addr, outer_dst_addr, src_mac, dst_mac, packets,
+		bytes, tcp_flags, first_ns, last_ns, end_reason, rtt_samples, rtt_min_ns,
+		rtt_max_ns, rtt_sum_ns, retransmits, dns_answers, dns_latency_sum_ns, dns_rcode,
+		dns_failures, dns_unanswered, drops, drop_bytes, drop_reasons) SELECT
+		toDate(toDateTime(intDiv(last_ns, 1000000000))) AS day, concat('box',
+		toString(intDiv(i, 20000) % 3)) AS box, bitOr(bitShiftLeft(cityHash64(box,
+		intDiv(i, 20000), $SEED) % 8589934592, 20), i % 20000) AS id,
+		concat('eth', toString(bitAnd(bitShiftRight(h, 5), 1))),
+		toUInt8(bitAnd(bitShiftRight(h, 6), 1)), 2048, 4, if(svc IN (2, 7), 17, 6),
+		concat('198.18.', toString(intDiv(h % 500, 250)), '.', toString(h % 500 % 250 + 1)),
+		concat('198.19.0.', toString(bitShiftRight(h, 9) % 200 + 1)),
+		32768 + (h + bitShiftRight(r, 16) % 4) % 28000,
+		[443, 80, 53, 22, 8080, 5432, 6379, 123, 3306, 9100][svc + 1], -1, -1, 0, 0, -1,
+		'', '', '02:00:00:00:00:01', '02:00:00:00:00:02', 1 + bitShiftRight(r, 20) % 100,
+		64 + bitShiftRight(r, 14) % 100000, 24, last_ns - 1000000000, last_ns, 'active',
+		0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, ''
+		FROM (SELECT number + $first AS i, intHash32(i + $SEED) AS r,
+			toUInt32(3000 * pow(bitAnd(r, 65535) / 65536, 3)) AS c,
+			toUInt32((c * 2654435761) % 4294967296) AS h,
+			bitShiftRight(h, 17) % 10 AS svc,
+			toUInt64($t0 + i * ($span / $total)) AS last_ns
+			FROM numbers($n))"
+}
 left=$((TOTAL - 2000000))
-while [ "$left" -gt 0 ]; do
-	n=$((left > 4000000 ? 4000000 : left))
-	load "$n" $((7 * 86400)) 0 >/dev/null
-	left=$((left - n))
-done
-ch_query 0 "OPTIMIZE TABLE sv.rollup_minute_local FINAL" >/dev/null
+if [ "${CH_BENCH_FILL:-server}" = post ]; then
+	echo "== filling to $TOTAL flows over the last 7 days through the post (steps of 4 million)"
+	while [ "$left" -gt 0 ]; do
+		n=$((left > 4000000 ? 4000000 : left))
+		load "$n" $((7 * 86400)) 0 >/dev/null
+		left=$((left - n))
+	done
+else
+	# Through the post this machine takes hours for 100 M (the ingest above): ClickHouse
+	# makes the rest itself (CH_BENCH_FILL=post for the post's path).
+	echo "== filling to $TOTAL flows over the last 7 days: $left made by ClickHouse" \
+		"(INSERT ... SELECT FROM numbers(), records shaped as ingest_load's; the post's" \
+		"ingest is too slow for this on this machine), steps of 5 million"
+	t0=$(($(date +%s) * 1000000000 - 7 * 86400 * 1000000000))
+	done_n=0
+	while [ "$done_n" -lt "$left" ]; do
+		n=$((left - done_n > 5000000 ? 5000000 : left - done_n))
+		ts=$(date +%s)
+		fill "$n" "$done_n" "$left" "$t0" $((7 * 86400 * 1000000000)) || exit 1
+		done_n=$((done_n + n))
+		echo "   $done_n made, $(($(date +%s) - ts)) s for this step"
+	done
+fi
+# optimize: every partition of every table merged to one part, as a store settles.
+optimize() {
+	local t p
+	ch_query 0 "SELECT DISTINCT table, partition FROM system.parts WHERE database = 'sv'
+		AND active FORMAT TabSeparated" | while IFS=$'\t' read -r t p; do
+		case $p in
+		tuple\(\)) p="" ;;
+		*[!0-9]*) p="PARTITION '$p'" ;;
+		*) p="PARTITION $p" ;;
+		esac
+		ch_query 0 "OPTIMIZE TABLE sv.$t $p FINAL"
+	done
+}
+# disk WHAT: bytes per stored record, compressed data (and all files), per table.
+disk() {
+	ch_query 0 "SELECT '$1', table, round(sum(data_compressed_bytes) / $stored, 2),
+		round(sum(bytes_on_disk) / $stored, 2) FROM system.parts WHERE database = 'sv'
+		AND active GROUP BY table WITH TOTALS ORDER BY table FORMAT TabSeparated" |
+		awk -F'\t' 'NF { printf "%-12s %-20s %8s %8s\n", $1, ($2 == "" ? "(all)" : $2), $3, $4 }'
+}
+ts=$(date +%s)
+optimize || exit 1
 stored=$(ch_query 0 "SELECT count() FROM sv.flows_local")
-bytes=$(ch_query 0 "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'sv' AND active")
-flow_bytes=$(ch_query 0 "SELECT sum(bytes_on_disk) FROM system.parts WHERE database = 'sv' AND table = 'flows_local' AND active")
-echo "stored flows: $stored; on disk: $bytes bytes, $((bytes / stored)) per record" \
-	"($((flow_bytes / stored)) the records alone, the rest sums and batch ids)"
-
+echo "stored flows: $stored; every partition merged (OPTIMIZE FINAL) in $(($(date +%s) - ts)) s"
+printf '\n%-12s %-20s %8s %8s\n' compression table "data B/rec" "disk B/rec"
+disk lz4
 URL=http://127.0.0.1:$PORT
 . "$(dirname "$0")/lat.sh"
 printf '\n%-42s %8s %8s %8s\n' query p50_ms p99_ms items
@@ -88,13 +155,26 @@ lat "top by src, last hour" "/api/v1/top?by=src"
 lat "top by pair, last hour" "/api/v1/top?by=pair"
 lat "top by port, last hour" "/api/v1/top?by=port"
 lat "top by src, last 24 h" "/api/v1/top?by=src&since=$((now - 86400))"
+lat "top by pair, last 24 h" "/api/v1/top?by=pair&since=$((now - 86400))"
 lat "top by src, box0 egress, last hour" "/api/v1/top?by=src&box=box0&direction=egress"
 lat "series, last 15 min, 10 s steps (raw)" "/api/v1/series?since=$((now - 900))&step=10"
 lat "series box0, last hour, 60 s (sums)" "/api/v1/series?box=box0&step=60"
 lat "series, last 24 h, 60 s (sums)" "/api/v1/series?since=$((now - 86400))&step=60"
 lat "series, last 7 days, 1 h (sums)" "/api/v1/series?since=$((now - 7 * 86400))&step=3600"
 lat "flows, newest 100" "/api/v1/flows?limit=100"
-lat "flows, addr filter, last hour" "/api/v1/flows?addr=198.18.0.5&limit=100"
+lat "flows of an address, newest 100" "/api/v1/flows?addr=198.18.0.5&limit=100"
+
+# The server's <compression> method zstd (a setting of the operator's, docs/scale-out.md):
+# the same parts rewritten with it.
+ch_down 0
+sed -i 's|</yandex>|<compression><case><method>zstd</method></case></compression></yandex>|' \
+	"$SV_TMP/ch0/config.xml"
+ch_up 0 || exit 1
+ts=$(date +%s)
+optimize || exit 1
+echo
+echo "rewritten with zstd in $(($(date +%s) - ts)) s"
+disk zstd
 echo
 echo "Targets: 500000 records per post CPU-second; dashboard queries p99 < 100 ms at 100 M;"
 echo "at most 20 bytes of disk per record."

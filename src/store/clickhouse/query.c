@@ -200,55 +200,107 @@ static int flows_page(struct sv_ch *ch, const struct sv_filter *f, int64_t since
 	where_common(&w, f);
 	where_time(&w, since, f->until_ns);
 	where_fields(&w, f);
-	/* id breaks ties so pages never repeat or skip a record. */
-	sb_printf(&s, "SELECT id, box%s FROM %s%s ORDER BY %s %s, id %s LIMIT %d, %d",
-		  ch_flow_cols, CH_T(ch, "flows"), w.buf ? w.buf : "", sort_expr(sort + desc),
+	/* id breaks ties so pages never repeat or skip a record. ClickHouse moves no condition
+	 * on a sort key column to PREWHERE by itself: without it, every column of each granule
+	 * of the range's days is read, not only of those holding records at least since. */
+	sb_printf(&s, "SELECT id, box%s FROM %s PREWHERE last_ns >= %lld%s ORDER BY %s %s, id %s"
+		  " LIMIT %d, %d", ch_flow_cols, CH_T(ch, "flows"), (long long)since,
+		  w.buf ? w.buf : "", sort_expr(sort + desc),
 		  desc ? "DESC" : "ASC", desc ? "DESC" : "ASC", offset, limit);
 	sb_free(&w);
 	return fetch(ch, &s, out);
 }
 
-static size_t lines(const struct sb *s)
+/* The last_ns of the n-th newest record of [since, until) that f takes, reading only the
+ * columns the filters name: into *bound, or -1 if the range has fewer than n. */
+static int nth_newest(struct sv_ch *ch, const struct sv_filter *f, int64_t since, int64_t n,
+		      int64_t *bound)
 {
-	size_t i, n = 0;
+	struct sb w, s, out;
+	int ret;
 
-	for (i = 0; i < s->len; i++)
-		n += s->buf[i] == '\n';
-	return n;
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, f);
+	where_time(&w, since, f->until_ns);
+	where_fields(&w, f);
+	sb_printf(&s, "SELECT last_ns FROM %s%s ORDER BY last_ns DESC LIMIT %lld, 1",
+		  CH_T(ch, "flows"), w.buf ? w.buf : "", (long long)n - 1);
+	sb_free(&w);
+	ret = fetch(ch, &s, &out);
+	*bound = !ret && out.buf && out.len ? strtoll(out.buf, NULL, 10) : -1;
+	sb_free(&out);
+	return ret;
 }
 
-/* The newest records first (the dashboard's default) would sort the whole range: ClickHouse
- * 18.16 does not read a table in its sort order. So the last hour, then the last day, are
- * asked first: a full page from one of them is the page of the whole range, as every record
- * outside it is older than every record in it. */
+/* With an address filter: the start of the newest minute by which the minutes the address
+ * was seen in (addr_minute) hold n records, or -1. More filters or the range's end can make
+ * that too late: nth_newest checks it. */
+static int64_t addr_since(struct sv_ch *ch, const struct sv_filter *f, int64_t end, int64_t n)
+{
+	struct sb s, out;
+	struct ch_rows r;
+	int64_t since = -1, seen = 0;
+
+	sb_init(&s);
+	sb_puts(&s, "SELECT minute, sum(flows) FROM ");
+	sb_puts(&s, CH_T(ch, "addr_minute"));
+	sb_puts(&s, " WHERE addr = ");
+	ch_quote(&s, f->addr);
+	sb_printf(&s, " AND minute >= %lld AND minute <= %lld AND day >= toDate(toDateTime("
+		  "intDiv(%lld, 1000000000))) GROUP BY minute ORDER BY minute DESC",
+		  (long long)(f->since_ns / CH_NS_PER_MIN), (long long)(end / CH_NS_PER_MIN),
+		  (long long)f->since_ns);
+	if (fetch(ch, &s, &out)) {
+		sb_free(&out);
+		return -1;
+	}
+	ch_rows_init(&r, &out);
+	while (since < 0 && ch_next(&r)) {
+		seen += ch_i64(&r, 1);
+		if (seen >= n)
+			since = ch_i64(&r, 0) * CH_NS_PER_MIN;
+	}
+	sb_free(&out);
+	return since;
+}
+
+/* The newest records first (the dashboard's default) would read every column of the whole
+ * range to sort it: ClickHouse 18.16 does not read a table in its sort order. So the
+ * last_ns of the page's last record is found first on the narrow columns of a short window
+ * (the last minute, hour, day; with an address filter the minutes it was seen in), and only
+ * records at least that new are read whole. */
 int ch_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
 	     int offset, sv_flow_row_cb cb, void *ctx)
 {
-	static const int64_t windows[] = { 3600000000000LL, 86400000000000LL };
+	static const int64_t windows[] = { CH_NS_PER_MIN, 60 * CH_NS_PER_MIN,
+					   1440 * CH_NS_PER_MIN };
 	struct sv_ch *ch = sv_ch(st);
 	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
-	int64_t end = f->until_ns, since;
+	int64_t end = f->until_ns, bound = -1, need = (int64_t)offset + limit, w;
 	struct timespec now;
 	struct sb out;
 	size_t i;
-	int ret;
+	int ret = 0;
 
+	sb_init(&out);
 	if (end == INT64_MAX) {
 		clock_gettime(CLOCK_REALTIME, &now);
 		end = now.tv_sec * 1000000000LL;
 	}
-	for (i = 0; !strcmp(sort, "-last_ns") && i < sizeof(windows) / sizeof(windows[0]); i++) {
-		since = end - windows[i];
-		if (since <= f->since_ns)
+	for (i = 0; !strcmp(sort, "-last_ns") && limit > 0 && !ret && bound < 0; i++) {
+		if (f->addr)
+			w = i ? f->since_ns : addr_since(ch, f, end, need);
+		else
+			w = i < sizeof(windows) / sizeof(windows[0]) ? end - windows[i] : f->since_ns;
+		if (w < f->since_ns)
+			w = f->since_ns;
+		ret = nth_newest(ch, f, w, need, &bound);
+		if (w == f->since_ns)
 			break;
-		ret = flows_page(ch, f, since, sort, limit, offset, &out);
-		if (!ret && lines(&out) == (size_t)limit)
-			return walk(&out, flow_row, &c);
-		sb_free(&out);
-		if (ret)
-			return ret;
 	}
-	ret = flows_page(ch, f, f->since_ns, sort, limit, offset, &out);
+	if (!ret)
+		ret = flows_page(ch, f, bound >= 0 ? bound : f->since_ns, sort, limit, offset, &out);
 	if (ret) {
 		sb_free(&out);
 		return ret;
@@ -363,44 +415,70 @@ static void top_raw(struct sv_ch *ch, struct sb *s, const struct sv_filter *f,
 	sb_free(&w);
 }
 
-/* Filtered at most by box, interface and direction, the whole minutes of the range come
- * from the per-minute sums and its edges from the raw records; other filters and pairs read
- * the raw records. The answer is exact either way. */
+/* The sums' levels: the per-minute and per-hour tables, each with its unit. */
+static const struct {
+	const char *table, *local, *col;
+	int64_t ns;
+} levels[] = {
+	{ "talk_minute", "talk_minute_local", "minute", CH_NS_PER_MIN },
+	{ "talk_hour", "talk_hour_local", "hour", 60 * CH_NS_PER_MIN },
+};
+
+/* [since, until) as rows of (a, b, p, q, bytes, packets, flows), each part after the first
+ * UNION ALL'd: the whole units of level lv (and the ones below it) from its sums, the edges
+ * from the level below, the last edges from the raw records. */
+static void top_span(struct sv_ch *ch, struct sb *s, const struct sv_filter *f,
+		     enum sv_top_by by, int64_t since, int64_t until, int lv, int *parts)
+{
+	int64_t unit = lv >= 0 ? levels[lv].ns : 1, a, b;
+	struct sb w;
+
+	if (lv < 0 || since > INT64_MAX - unit) {
+		sb_puts(s, (*parts)++ ? " UNION ALL " : "");
+		top_raw(ch, s, f, by, since, until);
+		return;
+	}
+	a = (since + unit - 1) / unit * unit;
+	b = until / unit * unit;
+	if (a >= b) {
+		top_span(ch, s, f, by, since, until, lv - 1, parts);
+		return;
+	}
+	sb_init(&w);
+	sb_printf(&w, " WHERE dim = %d", by);
+	where_common(&w, f);
+	sb_printf(&w, " AND %s >= %lld AND %s < %lld", levels[lv].col, (long long)(a / unit),
+		  levels[lv].col, (long long)(b / unit));
+	w_num(&w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", a);
+	w_num(&w, "day <= toDate(toDateTime(intDiv(%lld, 1000000000)))", b);
+	sb_puts(s, (*parts)++ ? " UNION ALL " : "");
+	sb_printf(s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s",
+		  ch->cluster[0] ? levels[lv].table : levels[lv].local, w.buf);
+	sb_free(&w);
+	if (since < a)
+		top_span(ch, s, f, by, since, a, lv - 1, parts);
+	if (b < until)
+		top_span(ch, s, f, by, b, until, lv - 1, parts);
+}
+
+/* Filtered at most by box, interface and direction, the whole hours and minutes of the
+ * range come from the sums and its edges from the raw records; other filters read the raw
+ * records. The answer is exact either way. */
 int ch_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by, int by_packets,
 	   int limit, sv_top_cb cb, void *ctx)
 {
 	struct sv_ch *ch = sv_ch(st);
 	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx, .by = by };
-	int64_t a = (f->since_ns + CH_NS_PER_MIN - 1) / CH_NS_PER_MIN * CH_NS_PER_MIN;
-	int64_t b = f->until_ns / CH_NS_PER_MIN * CH_NS_PER_MIN;
-	int sums = by != SV_TOP_PAIR && !f->src_addr && !f->dst_addr && !f->addr &&
-		   f->protocol < 0 && f->ip_version < 0 && f->src_port < 0 && f->dst_port < 0 &&
-		   f->port < 0 && f->vni < 0 && f->since_ns <= INT64_MAX - CH_NS_PER_MIN && a < b;
-	struct sb s, w;
+	int sums = !f->src_addr && !f->dst_addr && !f->addr && f->protocol < 0 &&
+		   f->ip_version < 0 && f->src_port < 0 && f->dst_port < 0 && f->port < 0 &&
+		   f->vni < 0 && f->drops < 0 && !f->reason && f->min_rtt_ns < 0 &&
+		   f->min_retransmits < 0 && f->min_dns_latency_ns < 0 && f->dns_rcode < 0;
+	int parts = 0;
+	struct sb s;
 
 	sb_init(&s);
 	sb_puts(&s, "SELECT a, b, p, q, sum(bytes) AS tb, sum(packets) AS tp, sum(flows) FROM (");
-	if (!sums) {
-		top_raw(ch, &s, f, by, f->since_ns, f->until_ns);
-	} else {
-		sb_init(&w);
-		sb_printf(&w, " WHERE dim = %d", by);
-		where_common(&w, f);
-		w_num(&w, "minute >= %lld", a / CH_NS_PER_MIN);
-		w_num(&w, "minute < %lld", b / CH_NS_PER_MIN);
-		w_num(&w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", a);
-		sb_printf(&s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s",
-			  CH_T(ch, "talk_minute"), w.buf);
-		sb_free(&w);
-		if (f->since_ns < a) {
-			sb_puts(&s, " UNION ALL ");
-			top_raw(ch, &s, f, by, f->since_ns, a);
-		}
-		if (b < f->until_ns) {
-			sb_puts(&s, " UNION ALL ");
-			top_raw(ch, &s, f, by, b, f->until_ns);
-		}
-	}
+	top_span(ch, &s, f, by, f->since_ns, f->until_ns, sums ? 1 : -1, &parts);
 	sb_printf(&s, ") GROUP BY a, b, p, q ORDER BY %s DESC, a, b, p, q LIMIT %d",
 		  by_packets ? "tp" : "tb", limit);
 	return each_row(ch, &s, top_row, &c);

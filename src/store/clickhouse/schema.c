@@ -7,10 +7,11 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include "ch_int.h"
 
 /* The schema's version, in each shard's sv_schema_local; a new step bumps it. */
-#define CH_SCHEMA_VERSION 1
+#define CH_SCHEMA_VERSION 2
 
 #define COL_DEF(name, kind, part, when, ipfix, lp, agg) ", " #name " " SV_CH_##kind
 #define COL_NAME(name, kind, part, when, ipfix, lp, agg) ", " #name
@@ -20,9 +21,11 @@ const char ch_flow_cols[] = "" SV_FLOW_FIELDS(COL_NAME);
 /* Each local table: its name, its columns and engine. The post inserts into one shard's
  * local table itself (ch_insert), so the Distributed tables, for reading, need no sharding
  * key. */
-static const struct {
+struct table {
 	const char *name, *cols, *engine;
-} tables[] = {
+};
+
+static const struct table tables[] = {
 	{ "flows", "day Date, box String, id Int64" SV_FLOW_FIELDS(COL_DEF),
 	  "MergeTree PARTITION BY day ORDER BY (box, iface, direction, last_ns)" },
 	{ "rollup_minute", "day Date, box String, iface String, direction UInt8, minute Int64,"
@@ -157,35 +160,177 @@ static int version(struct sv_ch *ch, int k, int *v, char *err, size_t errlen)
 	return ret;
 }
 
-/* Version 1: every table, view and Distributed table; each IF NOT EXISTS, so a post that
- * died half-way through finishes the step next time. */
-static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
+/* Each table of list on shard k, and with a cluster its Distributed table; each IF NOT EXISTS,
+ * so a post that died half-way through a step finishes it next time. */
+#define MAKE_TABLES(ch, k, list, err, errlen)                                                     \
+	make_tables(ch, k, list, sizeof(list) / sizeof(list[0]), err, errlen)
+static int make_tables(struct sv_ch *ch, int k, const struct table *list, size_t n, char *err,
+		       size_t errlen)
 {
 	struct sb sql;
 	size_t i;
 	int ret = 0;
 
 	sb_init(&sql);
-	for (i = 0; !ret && i < sizeof(tables) / sizeof(tables[0]); i++) {
+	for (i = 0; !ret && i < n; i++) {
 		sql.len = 0;
 		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s",
-			  tables[i].name, tables[i].cols, tables[i].engine);
+			  list[i].name, list[i].cols, list[i].engine);
 		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
 		if (ret || !ch->cluster[0])
 			continue;
 		sql.len = 0;
 		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s AS %s_local ENGINE ="
-			  " Distributed(%s, %s, %s_local)", tables[i].name, tables[i].name,
-			  ch->cluster, ch->db, tables[i].name);
+			  " Distributed(%s, %s, %s_local)", list[i].name, list[i].name,
+			  ch->cluster, ch->db, list[i].name);
 		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
 	}
-	for (i = 0; !ret && i < sizeof(views) / sizeof(views[0]); i++)
-		ret = run(ch, k, views[i], NULL, err, errlen);
 	sb_free(&sql);
 	return ret;
 }
 
-static int (*const steps[CH_SCHEMA_VERSION])(struct sv_ch *, int, char *, size_t) = { step1 };
+/* Version 1: every table, view and Distributed table. */
+static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
+	size_t i;
+	int ret = MAKE_TABLES(ch, k, tables, err, errlen);
+
+	for (i = 0; !ret && i < sizeof(views) / sizeof(views[0]); i++)
+		ret = run(ch, k, views[i], NULL, err, errlen);
+	return ret;
+}
+
+/* Version 2 (issue 14: the dashboard's queries at 100 M flows): top talkers per hour, pairs
+ * per minute too, and the minutes each address was seen in, so neither a day's top talkers
+ * nor an address filter reads the raw records of the whole range. */
+static const struct table tables2[] = {
+	{ "talk_hour", "day Date, hour Int64, dim UInt8, box String, iface String,"
+	  " direction UInt8, a String, b String, p UInt16, q UInt16, bytes UInt64,"
+	  " packets UInt64, flows UInt64",
+	  "SummingMergeTree((bytes, packets, flows)) PARTITION BY toYYYYMM(day)"
+	  " ORDER BY (dim, hour, box, iface, direction, a, b, p, q)" },
+	{ "addr_minute", "day Date, addr String, minute Int64, flows UInt64",
+	  "SummingMergeTree((flows)) PARTITION BY day ORDER BY (addr, minute)" },
+};
+
+/* A view's SELECT over flows_local in its table's column order; %s: a further condition
+ * (the backfill's), "" in the view. */
+#define TALK_SEL(unit, ns, dim, keys, only, group)                                                \
+	" SELECT day, toInt64(intDiv(last_ns, " ns ")) AS " unit ", toUInt8(" #dim ") AS dim,"    \
+	" box, iface, direction, " keys ", sum(bytes) AS bytes, sum(packets) AS packets,"         \
+	" count() AS flows FROM flows_local WHERE " only "%s GROUP BY day, " unit ", box, iface," \
+	" direction" group
+#define TALK_HOUR(dim, keys, only, group) TALK_SEL("hour", "3600000000000", dim, keys, only, group)
+#define K_SRC "src_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q", "src_addr != ''", ", a"
+#define K_DST "dst_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q", "dst_addr != ''", ", a"
+#define K_PAIR "src_addr AS a, dst_addr AS b, toUInt16(0) AS p, toUInt16(0) AS q",             \
+	"src_addr != ''", ", a, b"
+#define K_PORT "'' AS a, '' AS b, toUInt16(protocol) AS p, dst_port AS q",                       \
+	"protocol IN (6, 17, 132)", ", p, q"
+#define K_PROTO "'' AS a, '' AS b, toUInt16(protocol) AS p, toUInt16(0) AS q", "ip_version > 0", \
+	", p"
+#define EXPAND(m, ...) m(__VA_ARGS__)
+
+static const struct {
+	const char *view, *table, *sel;
+} views2[] = {
+	{ "talk_pair_mv", "talk_minute_local",
+	  EXPAND(TALK_SEL, "minute", "60000000000", 2, K_PAIR) },
+	{ "talk_hour_src_mv", "talk_hour_local", EXPAND(TALK_HOUR, 0, K_SRC) },
+	{ "talk_hour_dst_mv", "talk_hour_local", EXPAND(TALK_HOUR, 1, K_DST) },
+	{ "talk_hour_pair_mv", "talk_hour_local", EXPAND(TALK_HOUR, 2, K_PAIR) },
+	{ "talk_hour_port_mv", "talk_hour_local", EXPAND(TALK_HOUR, 3, K_PORT) },
+	{ "talk_hour_proto_mv", "talk_hour_local", EXPAND(TALK_HOUR, 4, K_PROTO) },
+	/* A record counts once for an address, also when it is both ends. */
+	{ "addr_minute_mv", "addr_minute_local",
+	  " SELECT day, addr, toInt64(intDiv(last_ns, 60000000000)) AS minute, count() AS flows"
+	  " FROM flows_local ARRAY JOIN if(src_addr = dst_addr, [src_addr], [src_addr, dst_addr])"
+	  " AS addr WHERE addr != ''%s GROUP BY day, addr, minute" },
+};
+
+/* Whether a TabSeparated list of names holds name. */
+static int has_name(const struct sb *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list->buf;
+
+	for (; p && (p = strstr(p, name)); p += n)
+		if ((p == list->buf || p[-1] == '\n') && (p[n] == '\n' || !p[n]))
+			return 1;
+	return 0;
+}
+
+/* The records stored before view i into its table, one day at a time (each a bounded
+ * query): those of before until, as the view sums every record inserted after it. */
+static int backfill(struct sv_ch *ch, int k, size_t i, int64_t until, const struct sb *days,
+		    char *err, size_t errlen)
+{
+	const char *p = days->buf, *nl;
+	struct sb sql, cond;
+	int ret = 0;
+
+	sb_init(&sql);
+	sb_init(&cond);
+	for (; !ret && p && *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (!nl)
+			break;
+		sql.len = 0;
+		cond.len = 0;
+		sb_printf(&cond, " AND last_ns < %lld AND day = '%.*s'", (long long)until,
+			  (int)(nl - p), p);
+		sb_printf(&sql, "INSERT INTO %s", views2[i].table);
+		sb_printf(&sql, views2[i].sel, cond.buf);
+		ret = sb_failed(&sql) || sb_failed(&cond) ? -ENOMEM :
+							     run(ch, k, sql.buf, NULL, err, errlen);
+	}
+	sb_free(&sql);
+	sb_free(&cond);
+	return ret;
+}
+
+/* Version 2: the new tables and views; a view this step makes is filled with the records
+ * stored before it (a step that dies half-way leaves its views unfilled: docs/scale-out.md). */
+static int step2(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
+	struct sb have, days, sql;
+	struct timespec now;
+	int64_t until;
+	size_t i;
+	int ret = MAKE_TABLES(ch, k, tables2, err, errlen);
+
+	sb_init(&have);
+	sb_init(&days);
+	sb_init(&sql);
+	sb_printf(&sql, "SELECT name FROM system.tables WHERE database = '%s'"
+		  " FORMAT TabSeparated", ch->db);
+	if (!ret)
+		ret = run(ch, k, sql.buf, &have, err, errlen);
+	sql.len = 0;
+	sb_printf(&sql, "SELECT DISTINCT partition FROM system.parts WHERE database = '%s' AND"
+		  " table = 'flows_local' AND active ORDER BY partition FORMAT TabSeparated", ch->db);
+	if (!ret)
+		ret = run(ch, k, sql.buf, &days, err, errlen);
+	clock_gettime(CLOCK_REALTIME, &now);
+	until = now.tv_sec * 1000000000LL + now.tv_nsec;
+	for (i = 0; !ret && i < sizeof(views2) / sizeof(views2[0]); i++) {
+		int had = has_name(&have, views2[i].view);
+
+		sql.len = 0;
+		sb_printf(&sql, "CREATE MATERIALIZED VIEW IF NOT EXISTS %s TO %s AS",
+			  views2[i].view, views2[i].table);
+		sb_printf(&sql, views2[i].sel, "");
+		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
+		if (!ret && !had)
+			ret = backfill(ch, k, i, until, &days, err, errlen);
+	}
+	sb_free(&have);
+	sb_free(&days);
+	sb_free(&sql);
+	return ret;
+}
+
+static int (*const steps[CH_SCHEMA_VERSION])(struct sv_ch *, int, char *, size_t) = { step1, step2 };
 
 static int shard_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
 {

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+# The ClickHouse store's shortcuts answer exactly what its raw records do (issue 14): records
+# over 3 days and the last 3 hours; top talkers of ranges with odd edges, read from the hour
+# and minute sums, equal the same asked with ip_version=4 (every record has it, and any field
+# filter makes the post read the raw records); pages of the newest flows, with and without an
+# address filter, equal slices of one page of them all. Then the store is taken back to
+# schema v1 (its version-2 views, tables and pair sums dropped) and a post upgrades it in
+# place: the same questions get the same answers, from sums filled back from the records.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/clickhouse.sh"
+POST=$SV_ROOT/build/sitevisor-post
+LOAD=$SV_ROOT/build/bench/ingest_load
+TOKEN=sums-token-$RUN_ID
+PORT=$((20000 + $$ % 20000))
+URL=http://127.0.0.1:$PORT
+
+[ -x "$LOAD" ] || { fail "build/bench/ingest_load is built (make $LOAD)"; finish; }
+ch_start 1 || { fail "ClickHouse server starts"; finish; }
+STARTS=0
+start() {
+	STARTS=$((STARTS + 1))
+	"$POST" "${CH_STORE[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" --no-detect \
+		2>"$SV_TMP/post$STARTS.err" &
+	POST_PID=$!
+	SV_PIDS+=("$POST_PID")
+	wait_for 60 grep -q 'listening on' "$SV_TMP/post$STARTS.err"
+}
+api() { curl -sf --max-time 30 "$URL/api/v1/$1"; }
+
+start || { fail "post starts"; finish; }
+check "3 days of records load" "$LOAD" -u "$URL" -t "$TOKEN" -n 20000 -b 5000 -r 259200 -s 7
+check "3 hours of records load" "$LOAD" -u "$URL" -t "$TOKEN" -n 30000 -b 5000 -r 10800 -s 8
+check_eq "every record stored" 50000 "$(ch_query 0 'SELECT count() FROM sv.flows_local')"
+
+now=$(date +%s)
+RANGES=("since=$((now - 3600))" "since=$((now - 3 * 3600 + 17))&until=$((now - 7))"
+	"since=$((now - 2 * 86400 + 123))" "since=$((now - 7200))&until=$((now - 3600 + 59))")
+# answers: every question this test asks, one line each, for the upgrade to repeat.
+answers() {
+	local r by
+	for r in "${RANGES[@]}"; do
+		for by in src dst pair port protocol; do
+			api "top?by=$by&limit=40&$r" | jq -c .items
+		done
+		api "top?by=src&box=box1&direction=egress&$r" | jq -c .items
+	done
+	api "flows?limit=100" | jq -c '[.flows[].id]'
+	api "flows?limit=50&offset=3000" | jq -c '[.flows[].id]'
+	api "flows?limit=30&offset=20&addr=198.19.0.1" | jq -c '[.flows[].id]'
+}
+
+for r in "${RANGES[@]}"; do
+	for by in src dst pair port protocol; do
+		sums=$(api "top?by=$by&limit=40&$r" | jq -c .items)
+		raw=$(api "top?by=$by&limit=40&ip_version=4&$r" | jq -c .items)
+		[ "$(jq length <<<"$sums")" -gt 0 ] && [ "$sums" = "$raw" ] &&
+			pass "top by $by ${r:-(last hour)}: sums = raw records" ||
+			fail "top by $by ${r:-(last hour)}: sums $sums, raw $raw"
+	done
+done
+
+# Pages of the newest records against one page of all of the last 40 minutes'.
+all=$(api "flows?limit=10000&since=$((now - 2400))&sort=-last_ns")
+n=$(jq '.flows | length' <<<"$all")
+check "the last 40 minutes hold more than 3050 records ($n)" test "$n" -gt 3050 -a "$n" -lt 10000
+page() { api "flows?$1" | jq -c '[.flows[].id]'; }
+check_eq "newest 100 (the last minute's)" "$(jq -c '[.flows[:100][].id]' <<<"$all")" \
+	"$(page limit=100)"
+check_eq "newest page at offset 3000 (the last hour's)" \
+	"$(jq -c '[.flows[3000:3050][].id]' <<<"$all")" "$(page 'limit=50&offset=3000')"
+A=198.19.0.1
+alla=$(api "flows?limit=10000&addr=$A")
+n=$(jq '.flows | length' <<<"$alla")
+check "the address is in more than 600 records ($n), all in one page" test "$n" -gt 600 -a "$n" -lt 10000
+check_eq "newest 30 of an address" "$(jq -c '[.flows[:30][].id]' <<<"$alla")" \
+	"$(page "limit=30&addr=$A")"
+check_eq "newest of an address at offset 500" "$(jq -c '[.flows[500:530][].id]' <<<"$alla")" \
+	"$(page "limit=30&offset=500&addr=$A")"
+check_eq "newest of an address and a box" \
+	"$(jq -c '[.flows[] | select(.box == "box2") | .id][:5]' <<<"$alla")" \
+	"$(page "limit=5&addr=$A&box=box2")"
+check_eq "an address seen nowhere" '[]' "$(page 'limit=5&addr=192.0.2.99')"
+
+# --- back to schema v1, then upgraded in place by the post ---
+answers >"$SV_TMP/before"
+stop_pid "$POST_PID"
+for v in talk_pair_mv talk_hour_src_mv talk_hour_dst_mv talk_hour_pair_mv talk_hour_port_mv \
+	talk_hour_proto_mv addr_minute_mv talk_hour_local addr_minute_local; do
+	ch_query 0 "DROP TABLE sv.$v"
+done
+ch_query 0 "ALTER TABLE sv.talk_minute_local DELETE WHERE dim = 2"
+ch_query 0 "ALTER TABLE sv.sv_schema_local DELETE WHERE version = 2"
+check "v1 store: no pair sums, version 1" wait_for 30 sh -c \
+	"[ \"\$(curl -s --data-binary 'SELECT countIf(dim = 2), (SELECT max(version) FROM sv.sv_schema_local) FROM sv.talk_minute_local' http://127.0.0.1:${CH_HTTP[0]}/)\" = \"$(printf '0\t1')\" ]"
+start || fail "post starts on a v1 store"
+check_eq "upgraded to v2" 2 "$(ch_query 0 'SELECT max(version) FROM sv.sv_schema_local')"
+answers >"$SV_TMP/after"
+check "answers after the upgrade are those before" cmp "$SV_TMP/before" "$SV_TMP/after"
+check_eq "the upgrade filled back the hour sums of every record" 50000 \
+	"$(ch_query 0 'SELECT sum(flows) FROM sv.talk_hour_local WHERE dim = 0')"
+stop_pid "$POST_PID"
+start || fail "post starts again"
+check_eq "a second start fills nothing twice" 50000 \
+	"$(ch_query 0 'SELECT sum(flows) FROM sv.talk_hour_local WHERE dim = 0')"
+finish
