@@ -65,6 +65,7 @@ struct sv_opts {
 	unsigned int dns_timeout;
 	unsigned int rtt_gap_ms;
 	int drops; /* --drops: 1 on (the default), 0 off */
+	unsigned int ipfix_pen; /* enterprise of the enterprise-specific IPFIX elements */
 };
 
 struct sv_agent {
@@ -242,6 +243,10 @@ static const struct sv_opt agent_opts[] = {
 	{ "drops", 0, SV_OPT_ENUM, SV_FIELD(struct sv_opts, drops), .words = on_off,
 	  .def = "on",
 	  .help = "count the kernel's drops (skb:kfree_skb) by flow and reason in the records" },
+	{ "ipfix-pen", 0, NUM(ipfix_pen, 1, UINT_MAX), .def = SV_STR(SV_IPFIX_PEN),
+	  .needs = "ipfix", .metavar = "N",
+	  .help = "private enterprise number of the round-trip, retransmission and DNS "
+		  "elements (default: RFC 5612's number for documentation; docs/exits/ipfix.md)" },
 	SV_OPTS_LOG("more messages (twice: libbpf's too)"),
 	SV_OPTS_STANDARD('h'),
 	SV_OPT_END,
@@ -778,6 +783,7 @@ static int open_ipfix(struct sv_agent *a)
 	struct sv_ipfix_cfg cfg = {
 		.target = &a->o.ipfix_target,
 		.domain = a->o.ipfix_domain,
+		.pen = a->o.ipfix_pen,
 		.mtu = a->o.ipfix_mtu,
 		.template_interval = a->o.ipfix_tmpl_interval,
 	};
