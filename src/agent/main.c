@@ -405,7 +405,7 @@ static void set_latency(struct sv_agent *a)
 {
 	struct flow_bpf *s = a->skel;
 	/* Flows with a result in an interval are a fraction of all flows. */
-	__u32 lat = a->o.max_flows / 4 > 1024 ? a->o.max_flows / 4 : 1024;
+	__u32 lat = a->o.max_flows / 4 > 1024 ? a->o.max_flows / 4 : 1024, sets = 1;
 
 	s->rodata->sv_latency = !a->o.no_latency;
 	s->rodata->sv_rtt_gap_ns = (__u64)a->o.rtt_gap_ms * 1000000;
@@ -413,10 +413,12 @@ static void set_latency(struct sv_agent *a)
 		lat = 1; /* unused: keep them small */
 	bpf_map__set_max_entries(s->maps.sv_lat_a, lat);
 	bpf_map__set_max_entries(s->maps.sv_lat_b, lat);
-	bpf_map__set_max_entries(s->maps.sv_convs, a->o.no_latency ? 1 : a->o.max_flows);
+	/* Sets of SV_CONV_WAYS conversations, a power of two of them: --max-flows in all. */
+	while (sets < a->o.max_flows / SV_CONV_WAYS)
+		sets *= 2;
+	s->rodata->sv_conv_mask = a->o.no_latency ? 0 : sets - 1;
+	bpf_map__set_max_entries(s->maps.sv_convs, a->o.no_latency ? 1 : sets);
 	bpf_map__set_max_entries(s->maps.sv_dns_pending, a->o.no_latency ? 1 : 16384);
-	if (a->o.no_latency)
-		bpf_map__set_max_entries(s->maps.sv_conv_look, 1);
 }
 
 static int load(struct sv_agent *a)
