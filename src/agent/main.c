@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -232,8 +233,8 @@ static const struct sv_opt agent_opts[] = {
 		  ", taken only if no other agent serves it)" },
 	/* Issue 17: how long it took. */
 	{ "no-latency", 0, SV_OPT_FLAG, SV_FIELD(struct sv_opts, no_latency),
-	  .help = "no TCP round trips, retransmissions or DNS answer times (they cost a map "
-		  "lookup per TCP segment with data)" },
+	  .help = "no TCP round trips, retransmissions or DNS answer times (they cost an array "
+		  "lookup per TCP segment with data) and no retransmission tracepoints" },
 	{ "dns-timeout", 0, NUM(dns_timeout, 1, 3600), .def = "5", .metavar = "S",
 	  .help = "a DNS query without an answer for S seconds counts as unanswered" },
 	{ "rtt-gap", 0, NUM(rtt_gap_ms, 0, 60000), .def = "10", .metavar = "MS",
@@ -404,6 +405,7 @@ static int open_rings(struct sv_agent *a)
 static void set_latency(struct sv_agent *a)
 {
 	struct flow_bpf *s = a->skel;
+	struct stat st;
 	/* Flows with a result in an interval are a fraction of all flows. */
 	__u32 lat = a->o.max_flows / 4 > 1024 ? a->o.max_flows / 4 : 1024, sets = 1;
 
@@ -419,6 +421,36 @@ static void set_latency(struct sv_agent *a)
 	s->rodata->sv_conv_mask = a->o.no_latency ? 0 : sets - 1;
 	bpf_map__set_max_entries(s->maps.sv_convs, a->o.no_latency ? 1 : sets);
 	bpf_map__set_max_entries(s->maps.sv_dns_pending, a->o.no_latency ? 1 : 16384);
+	bpf_map__set_max_entries(s->maps.sv_sock_flows, a->o.no_latency ? 1 : lat);
+	if (!stat("/proc/self/ns/net", &st))
+		s->rodata->sv_netns_ino = st.st_ino;
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, !a->o.no_latency);
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, !a->o.no_latency);
+}
+
+/* The box's own sockets' retransmissions from the kernel's tracepoints (raw tracepoints:
+ * no tracefs needed). Without them, tc counts those too, from sequence numbers. */
+static void attach_retransmit(struct sv_agent *a)
+{
+	struct flow_bpf *s = a->skel;
+	int err;
+
+	if (a->o.no_latency)
+		return;
+	s->links.sv_tcp_retransmit = bpf_program__attach(s->progs.sv_tcp_retransmit);
+	err = libbpf_get_error(s->links.sv_tcp_retransmit);
+	if (!err) {
+		s->links.sv_tcp_retransmit_synack =
+			bpf_program__attach(s->progs.sv_tcp_retransmit_synack);
+		err = libbpf_get_error(s->links.sv_tcp_retransmit_synack);
+	}
+	if (err) {
+		pr_info("retransmissions of this box's sockets counted at tc only: cannot attach "
+			"tcp:tcp_retransmit_skb and tcp:tcp_retransmit_synack (%s)\n",
+			strerror(-err));
+		return;
+	}
+	s->bss->sv_sock_tp = 1;
 }
 
 static int load(struct sv_agent *a)
@@ -463,6 +495,7 @@ static int load(struct sv_agent *a)
 		if (err)
 			return err;
 	}
+	attach_retransmit(a);
 	if (!a->o.no_latency)
 		sv_flowtab_set_lat(&a->flows, bpf_map__fd(s->maps.sv_lat_maps),
 				   bpf_map__fd(s->maps.sv_lat_a), bpf_map__fd(s->maps.sv_lat_b),

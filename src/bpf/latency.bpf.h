@@ -5,6 +5,7 @@
 #ifndef SV_LATENCY_BPF_H
 #define SV_LATENCY_BPF_H
 
+#include <bpf/bpf_core_read.h>
 #include "parse.bpf.h"
 
 #define SV_TCP_FIN 0x01
@@ -220,6 +221,49 @@ static __always_inline __u32 sv_payload_len(struct __sk_buff *skb, const struct 
 	return end > m->off ? end - m->off : 0;
 }
 
+/* The box's own sockets (tcp:tcp_retransmit_skb, tcp:tcp_retransmit_synack): the kernel
+ * says which of their segments it sends again, also those tc never saw the first time
+ * (dropped on the way out, before the device). 1 once the agent attached both tracepoints;
+ * then tc leaves the retransmissions of segments that leave with a local socket to them. */
+__u32 sv_sock_tp = 0;
+/* The agent's network namespace (its inode): the tracepoints fire for every namespace. */
+const volatile __u32 sv_netns_ino = 0;
+
+/* A local TCP socket as its egress flow key sees it: src is the socket's side. */
+struct sv_sock_tuple {
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u16 src_port;
+	__u16 dst_port;
+	__u32 pad;
+};
+
+/* Which egress flow a local socket's segments take (the key tc counts them under), noted by
+ * tc when it first sees a side of a conversation leave with a socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct sv_sock_tuple);
+	__type(value, struct sv_flow_key);
+} sv_sock_flows SEC(".maps");
+
+/* Whether the segment leaves with a socket of this box while the tracepoints count those. */
+static __always_inline int sv_sock_own(struct __sk_buff *skb, const struct sv_meta *m)
+{
+	return sv_sock_tp && m->key.direction == SV_EGRESS && skb->sk;
+}
+
+static __always_inline void sv_sock_note(const struct sv_meta *m)
+{
+	struct sv_sock_tuple t = {};
+
+	__builtin_memcpy(t.src_addr, m->key.src_addr, 16);
+	__builtin_memcpy(t.dst_addr, m->key.dst_addr, 16);
+	t.src_port = m->key.src_port;
+	t.dst_port = m->key.dst_port;
+	bpf_map_update_elem(&sv_sock_flows, &t, &m->key, BPF_ANY);
+}
+
 /* Retransmissions: a segment that starts before the highest sequence end its side sent.
  * A SYN with a new initial sequence number starts the conversation over. Returns whether
  * this packet opens a new handshake (a fresh SYN or SYN-ACK). */
@@ -242,7 +286,8 @@ static __always_inline int sv_tcp_seq(struct __sk_buff *skb, const struct sv_met
 			__builtin_memset(me, 0, sizeof(*me));
 		fresh = 1;
 	} else if ((me->flags & SV_SIDE_SEQ) && (__s32)(m->tcp_seq - me->seq_end) < 0) {
-		sv_lat_add(&m->key, SV_LAT_RETRANS, segs, 0);
+		if (!sv_sock_own(skb, m))
+			sv_lat_add(&m->key, SV_LAT_RETRANS, segs, 0);
 		if (flags & SV_TCP_SYN)
 			me->hs_ns = 0; /* Karn: a repeated SYN times nothing */
 	}
@@ -411,6 +456,9 @@ __noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs
 	way = sv_conv_way(set, key, coarse >> 20) & (SV_CONV_WAYS - 1);
 	c = &set->conv[way];
 	armed = set->tag[way] & SV_TAG_ARMED;
+	if ((!(c->side[s].flags & SV_SIDE_SEQ) || (m->tcp_flags & SV_TCP_SYN)) &&
+	    sv_sock_own(skb, m))
+		sv_sock_note(m); /* before its first retransmission can come */
 	fresh = sv_tcp_seq(skb, m, c, s, segs);
 	c->seen = coarse >> 20;
 	if (m->tcp_flags & (SV_TCP_SYN | SV_TCP_ACK))
@@ -512,6 +560,97 @@ __noinline int sv_dns_track(struct __sk_buff *skb, struct sv_meta *m)
 	if (now > sent && !bpf_map_delete_elem(&sv_dns_pending, &k))
 		sv_lat_add(&m->key, SV_LAT_DNS, now - sent, bpf_ntohs(hdr[1]) & 0xf);
 	return 0;
+}
+
+/* The kernel's structures the tracepoints read, only those members; CO-RE relocates them
+ * against the running kernel's BTF (as drops.bpf.c does). */
+struct net___lat {
+	struct {
+		unsigned int inum;
+	} ns;
+} __attribute__((preserve_access_index));
+
+struct sock_common___lat {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct {
+		struct net___lat *net;
+	} skc_net;
+	struct {
+		__u8 a[16];
+	} skc_v6_daddr;
+	struct {
+		__u8 a[16];
+	} skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sk_buff___lat {
+	char cb[48];
+} __attribute__((preserve_access_index));
+
+struct tcp_skb_cb___lat {
+	__u16 tcp_gso_segs;
+} __attribute__((preserve_access_index));
+
+#define SV_AF_INET 2
+#define SV_AF_INET6 10
+
+/* Counts segs retransmissions of the local socket sk (a full or a request socket) on the
+ * egress flow tc saw its segments leave by; none if they crossed no traced interface. */
+static __always_inline int sv_sock_retrans(const struct sock_common___lat *sk, __u64 segs)
+{
+	struct sv_sock_tuple t = {};
+	struct sv_flow_key key, *k;
+	__u16 family;
+
+	if (BPF_CORE_READ(sk, skc_net.net, ns.inum) != sv_netns_ino)
+		return 0;
+	family = BPF_CORE_READ(sk, skc_family);
+	if (family == SV_AF_INET) {
+		sv_set_v4(t.src_addr, BPF_CORE_READ(sk, skc_rcv_saddr));
+		sv_set_v4(t.dst_addr, BPF_CORE_READ(sk, skc_daddr));
+	} else if (family == SV_AF_INET6) {
+		BPF_CORE_READ_INTO(&t.src_addr, sk, skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&t.dst_addr, sk, skc_v6_daddr);
+	} else {
+		return 0;
+	}
+	t.src_port = BPF_CORE_READ(sk, skc_num);
+	t.dst_port = bpf_ntohs(BPF_CORE_READ(sk, skc_dport));
+	k = bpf_map_lookup_elem(&sv_sock_flows, &t);
+	if (!k)
+		return 0;
+	__builtin_memcpy(&key, k, sizeof(key));
+	sv_lat_add(&key, SV_LAT_RETRANS, segs, 0);
+	return 0;
+}
+
+/* tcp_retransmit_skb(sk, skb, err) fires once per retransmission the socket attempts, after
+ * the kernel added tcp_skb_pcount(skb) to TcpRetransSegs -- except with -EBUSY: the first
+ * copy was still in the host's queues, nothing was sent and nothing counted. */
+SEC("raw_tp/tcp_retransmit_skb")
+int sv_tcp_retransmit(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct sk_buff___lat *skb = (const void *)ctx->args[1];
+	const struct tcp_skb_cb___lat *cb;
+	__u16 segs;
+
+	if ((int)ctx->args[2] == -EBUSY)
+		return 0;
+	cb = (const void *)__builtin_preserve_access_index(&skb->cb);
+	segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	return sv_sock_retrans((const void *)ctx->args[0], segs ? segs : 1);
+}
+
+/* tcp_retransmit_synack(listener, req): a SYN-ACK sent again, one segment the kernel
+ * counted; the request socket holds the connection's addresses and ports. */
+SEC("raw_tp/tcp_retransmit_synack")
+int sv_tcp_retransmit_synack(struct bpf_raw_tracepoint_args *ctx)
+{
+	return sv_sock_retrans((const void *)ctx->args[1], 1);
 }
 
 #endif /* SV_LATENCY_BPF_H */
