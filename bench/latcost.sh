@@ -14,8 +14,9 @@
 # min / median / max per configuration and the ratios.
 #
 # Environment: LATCOST_ROUNDS (default 9), LATCOST_CPU (default: the last CPU),
-# LATCOST_AGENT_OFF (another agent binary for the "off" column instead of this one with
-# --no-latency: compares two builds).
+# LATCOST_AGENT_ON (another agent binary for the "on" column), LATCOST_AGENT_OFF (another
+# agent binary for the "off" column, still with --no-latency
+# unless LATCOST_OFF_LATENCY=1: then it compares two builds with latency on).
 . "$(dirname "$0")/../tests/lib.sh"
 
 ROUNDS=${LATCOST_ROUNDS:-9}
@@ -44,15 +45,13 @@ start() {
 }
 ON=$(ns_add on) && OFF=$(ns_add off) || die "namespaces"
 veth "$ON" lca "$ON" lcb && veth "$OFF" lca "$OFF" lcb || die "veths"
-start on "$ON" "$AGENT"
-if [ -n "$OFF_AGENT" ]; then
-	start off "$OFF" "$OFF_AGENT"
-else
-	start off "$OFF" "$AGENT" --no-latency
-fi
+start on "$ON" "${LATCOST_AGENT_ON:-$AGENT}"
+off_args=(--no-latency)
+[ "${LATCOST_OFF_LATENCY:-0}" = 1 ] && off_args=()
+start off "$OFF" "${OFF_AGENT:-$AGENT}" "${off_args[@]}"
 
 echo "latcost: $ROUNDS rounds on CPU $CPU, kernel $(uname -r), $(nproc) CPUs; off =" \
-	"${OFF_AGENT:-this agent with --no-latency}"
+	"${OFF_AGENT:-this agent} ${off_args[*]}"
 echo "round config empty udp tcp_ack tcp_data_above_empty"
 for r in $(seq 1 "$ROUNDS"); do
 	a=on b=off
