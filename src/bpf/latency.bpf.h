@@ -216,7 +216,7 @@ static __always_inline int sv_tcp_ts(struct __sk_buff *skb, const struct sv_meta
  * the IP length says nothing (a GSO packet beyond 64 KiB carries 0). */
 static __always_inline __u32 sv_payload_len(struct __sk_buff *skb, const struct sv_meta *m)
 {
-	__u32 end = m->ip_end > m->off && m->ip_end <= skb->len ? m->ip_end : skb->len;
+	__u32 end = m->ip_end >= m->off && m->ip_end <= skb->len ? m->ip_end : skb->len;
 
 	return end > m->off ? end - m->off : 0;
 }
