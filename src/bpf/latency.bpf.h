@@ -342,10 +342,13 @@ static __always_inline int sv_conv_waits(const struct sv_conv *c)
 	       (b->hs_ns && (b->flags & SV_SIDE_SYNACK));
 }
 
+/* Only an armed conversation has anything to clear (SV_SIDE_FRESH is set only while armed):
+ * a disarmed one's segments write nothing here. */
 static __always_inline void sv_conv_disarm(struct sv_conv *c, __u64 *tag, __u64 key)
 {
-	if (*tag != key)
-		*tag = key;
+	if (*tag == key)
+		return;
+	*tag = key;
 	c->side[0].flags &= ~SV_SIDE_FRESH;
 	c->side[1].flags &= ~SV_SIDE_FRESH;
 }
@@ -421,9 +424,11 @@ static __always_inline __u32 sv_conv_way(struct sv_conv_set *set, __u64 key, __u
 {
 	__u32 i, way = 0, age = 0;
 
-	for (i = 0; i < SV_CONV_WAYS; i++) {
+	/* The tags alone first: one cache line, where the conversation nearly always is. */
+	for (i = 0; i < SV_CONV_WAYS; i++)
 		if ((set->tag[i] & ~SV_TAG_ARMED) == key)
 			return i;
+	for (i = 0; i < SV_CONV_WAYS; i++) {
 		if (!set->tag[i]) {
 			age = ~0u;
 			way = i;
@@ -460,7 +465,8 @@ __noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs
 	    sv_sock_own(skb, m))
 		sv_sock_note(m); /* before its first retransmission can come */
 	fresh = sv_tcp_seq(skb, m, c, s, segs);
-	c->seen = coarse >> 20;
+	if (c->seen != (__u32)(coarse >> 20))
+		c->seen = coarse >> 20;
 	if (m->tcp_flags & (SV_TCP_SYN | SV_TCP_ACK))
 		sv_tcp_handshake(m, c, s, fresh);
 	sv_tcp_tsrtt(skb, m, c, s, coarse, armed);
