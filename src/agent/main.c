@@ -92,6 +92,7 @@ struct sv_agent {
 	__u64 drops_lost; /* the drop map's losses already reported */
 	int ctl_fd;
 	int stop;
+	int sock_tp; /* the retransmission tracepoints are loaded (latency.bpf.h) */
 };
 
 /* The flow agent's options: the table is the command line, --help and the man page. */
@@ -424,8 +425,11 @@ static void set_latency(struct sv_agent *a)
 	bpf_map__set_max_entries(s->maps.sv_sock_flows, a->o.no_latency ? 1 : lat);
 	if (!stat("/proc/self/ns/net", &st))
 		s->rodata->sv_netns_ino = st.st_ino;
-	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, !a->o.no_latency);
-	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, !a->o.no_latency);
+	/* They read the kernel's structures through its BTF (CO-RE): without it they would
+	 * fail the whole object's load, so they are left out and tc counts instead. */
+	a->sock_tp = !a->o.no_latency && !access("/sys/kernel/btf/vmlinux", R_OK);
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, a->sock_tp);
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, a->sock_tp);
 }
 
 /* The box's own sockets' retransmissions from the kernel's tracepoints (raw tracepoints:
@@ -437,6 +441,11 @@ static void attach_retransmit(struct sv_agent *a)
 
 	if (a->o.no_latency)
 		return;
+	if (!a->sock_tp) {
+		pr_info("retransmissions of this box's sockets counted at tc only: the kernel "
+			"has no BTF (/sys/kernel/btf/vmlinux)\n");
+		return;
+	}
 	s->links.sv_tcp_retransmit = bpf_program__attach(s->progs.sv_tcp_retransmit);
 	err = libbpf_get_error(s->links.sv_tcp_retransmit);
 	if (!err) {
