@@ -233,6 +233,7 @@ bench: deps all $(BENCH_TOOLS) $(BUILD)/bench/ingest_load $(TEST_TOOLS)
 	$(Q)bash bench/capture.sh
 	$(Q)bash bench/drops.sh
 	$(Q)bash bench/tap.sh
+	$(Q)bash bench/latcost.sh
 
 $(BUILD)/bench/ingest_load: bench/tools/ingest_load.c
 	@mkdir -p $(dir $@)

@@ -1828,6 +1828,122 @@ static void traj_checks(void)
 	flow_bpf__destroy(s);
 }
 
+/* ---- the TCP conversation table of latency.bpf.h (a fourth copy, latency on, one set) ---- */
+
+#define LAT_TCP_OFF (ETH_HLEN + 20) /* put_tcp's header in build_v4 frames */
+
+/* A segment of conversation V4_A:sport -> V4_B:80 with sequence number seq and len bytes. */
+static void lat_seg(struct frame *f, __u16 sport, __u8 flags, __u32 seq, __u32 len)
+{
+	__be32 nseq = htonl(seq);
+
+	build_v4(f, IPPROTO_TCP, 0, 0);
+	put_tcp(f, sport, 80, flags, 0);
+	memcpy(f->buf + LAT_TCP_OFF + 4, &nseq, 4);
+	if (len)
+		put_payload(f, len);
+	frame_finish(f);
+	pad_eth(f);
+}
+
+/* Runs one segment through s's sv_ingress; the conversation's clock then moves on (the
+ * table tells ways apart by when a segment last saw them, at about 1 ms resolution). */
+static void lat_run(struct flow_bpf *s, __u16 sport, __u8 flags, __u32 seq, __u32 len,
+		    struct why *w)
+{
+	struct frame f;
+
+	lat_seg(&f, sport, flags, seq, len);
+	run_prog(s->progs.sv_ingress, &f, NULL, w);
+	usleep(20000);
+}
+
+/* The retransmissions counted on the flow of port sport, and the ways the set holds. */
+static __u64 lat_retrans(struct flow_bpf *s, __u16 sport)
+{
+	struct sv_flow_key k;
+	struct sv_lat_val v;
+
+	key_base(&k, ETH_P_IP, mac_a, mac_b);
+	key_ip(&k, IPPROTO_TCP, V4_A, V4_B);
+	key_ports(&k, sport, 80);
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.sv_lat_a), &k, &v))
+		return 0;
+	return v.retransmits;
+}
+
+static int lat_ways(struct flow_bpf *s)
+{
+	struct sv_conv_set set;
+	__u32 zero = 0;
+	int i, n = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.sv_convs), &zero, &set))
+		return -1;
+	for (i = 0; i < SV_CONV_WAYS; i++)
+		n += set.tag[i] != 0;
+	return n;
+}
+
+static void lat_expect(struct why *w, struct flow_bpf *s, __u16 sport, __u64 want)
+{
+	__u64 got = lat_retrans(s, sport);
+
+	if (got != want)
+		note(w, "port %u: %llu retransmissions, want %llu", sport,
+		     (unsigned long long)got, (unsigned long long)want);
+}
+
+/* Every conversation in one set of SV_CONV_WAYS ways: a pure ACK takes no way, a fifth
+ * conversation makes room by the least recently seen one, whose state (and so its next
+ * retransmission) is gone, while the others keep counting theirs exactly. */
+static void lat_checks(void)
+{
+	struct why w = { 0 }, w2 = { 0 };
+	struct flow_bpf *s;
+	__u16 p;
+	int n;
+
+	s = flow_bpf__open();
+	if (!s)
+		die("opening a fourth copy of the programs");
+	s->rodata->sv_latency = 1;
+	s->rodata->sv_conv_mask = 0;
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, false);
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, false);
+	if (flow_bpf__load(s))
+		die("loading a fourth copy of the programs");
+	lat_run(s, 41000, TH_ACK, 5000, 0, &w);
+	if ((n = lat_ways(s)) != 0)
+		note(&w, "a pure ACK took %d ways, want 0", n);
+	lat_run(s, 41000, TH_SYN, 999, 0, &w);
+	lat_run(s, 41000, TH_PSH | TH_ACK, 1000, 100, &w);
+	lat_run(s, 41000, TH_PSH | TH_ACK, 1100, 100, &w);
+	lat_run(s, 41000, TH_PSH | TH_ACK, 1000, 100, &w); /* again: one retransmission */
+	lat_run(s, 41000, TH_PSH | TH_ACK, 1200, 100, &w);
+	lat_run(s, 41000, TH_FIN | TH_ACK, 1299, 0, &w); /* starts below the end: one more */
+	lat_expect(&w, s, 41000, 2);
+	if ((n = lat_ways(s)) != 1)
+		note(&w, "one conversation holds %d ways, want 1", n);
+	report("conversation table: retransmissions and SYN/FIN sequence space counted exactly",
+	       &w);
+
+	for (p = 41001; p <= 41003; p++) /* B, C, D: the set is full */
+		lat_run(s, p, TH_PSH | TH_ACK, 7000, 100, &w2);
+	lat_run(s, 41000, TH_PSH | TH_ACK, 1300, 100, &w2); /* A is seen again: B is the oldest */
+	lat_run(s, 41004, TH_PSH | TH_ACK, 7000, 100, &w2); /* E takes B's way */
+	lat_run(s, 41000, TH_PSH | TH_ACK, 1300, 100, &w2); /* A kept its state: counted */
+	lat_run(s, 41001, TH_PSH | TH_ACK, 7000, 100, &w2); /* B starts over: not counted */
+	lat_run(s, 41004, TH_PSH | TH_ACK, 7000, 100, &w2); /* E kept its state: counted */
+	lat_expect(&w2, s, 41000, 3);
+	lat_expect(&w2, s, 41001, 0);
+	lat_expect(&w2, s, 41004, 1);
+	if ((n = lat_ways(s)) != SV_CONV_WAYS)
+		note(&w2, "%d ways in use, want %d", n, SV_CONV_WAYS);
+	report("conversation table: a full set makes room by the least recently seen one", &w2);
+	flow_bpf__destroy(s);
+}
+
 int main(void)
 {
 	int err;
@@ -1867,6 +1983,7 @@ int main(void)
 
 	cache_checks();
 	traj_checks();
+	lat_checks();
 	t_ipv4_udp();
 	t_ipv4_tcp();
 	t_ipv4_options();

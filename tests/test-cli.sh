@@ -85,7 +85,7 @@ bad "agent: out of range" "invalid --max-flows '8': expected a whole number from
 bad "agent: not a number" "invalid --vxlan-port '47x9'" "$AGENT" --vxlan-port 47x9
 bad "agent: not a word of the list" "invalid --attach 'xdp': auto, tcx or tc" "$AGENT" --attach xdp
 bad "agent: without what it needs" \
-	"--ipfix-domain, --ipfix-mtu and --ipfix-template-interval need --ipfix" \
+	"--ipfix-domain, --ipfix-mtu, --ipfix-template-interval and --ipfix-pen need --ipfix" \
 	"$AGENT" --ipfix-mtu 1500
 bad "post: out of range" "invalid --threads '65'" "$POST" --threads 65
 bad "post: negative" "invalid --max-body '-1'" "$POST" --max-body -1

@@ -89,6 +89,15 @@ records() {
 		to_entries[] | select(.key | startswith("Flow ")) | .value | .set = $set'
 }
 
+# pens PCAP DECODE: the enterprise numbers of the templates' fields, and how many fields
+# carry one per template (of the templates on the wire).
+pens() {
+	tshark -r "$1" -d "$2,cflow" -T json 2>/dev/null | jq -c '[.. | objects |
+		select(has("cflow.template_id"))] as $t | [$t[] | [.. | objects |
+		select(has("cflow.template_ipfix_field_pen")) | ."cflow.template_ipfix_field_pen"] |
+		flatten] | [(map(.[]) | unique), (map(length) | unique), ($t | length > 0)]'
+}
+
 # clean PCAP DECODE: frames tshark calls malformed, and IPFIX frames it has expert notes on
 # (TCP's own notes on SYN, FIN and a refused connect are not the exporter's).
 clean() {
@@ -107,7 +116,8 @@ wait_for 10 sh -c "ip netns exec $C ss -Huln 'sport = :$PORT' | grep -q ." || fa
 capture udp "udp port $PORT"
 udp_cap=$CAP_PID
 
-agent_start "$C" u --ipfix 127.0.0.1:$PORT --ipfix-domain 7 --ipfix-template-interval 1 || exit 1
+agent_start "$C" u --ipfix 127.0.0.1:$PORT --ipfix-domain 7 --ipfix-template-interval 1 \
+	--ipfix-pen 4242 || exit 1
 ip netns exec "$C" "$TOOLS/udpsend" -n 100 -s 200 -p 20001 198.18.1.2 9001 >/dev/null
 ip netns exec "$C" "$TOOLS/udpsend" -n 100 -s 200 -p 20002 2001:db8:1::2 9001 >/dev/null
 ip netns exec "$C" ping -c 5 -i 0.2 -s 56 198.18.1.2 >/dev/null
@@ -186,6 +196,8 @@ check "tshark: templates refreshed (--ipfix-template-interval 1)" \
 	test "$(jq -s '[.[] | select(.tmpl != [])] | length' "$um")" -ge 3
 check_eq "tshark: every record exported is on the wire" "$n_json" "$(grep -c . "$ur")"
 check_eq "tshark: observation domain 7 in every message" '[7]' "$(jq -sc 'map(.od) | unique' "$um")"
+check_eq "tshark: the enterprise elements under --ipfix-pen 4242, 10 in every template" \
+	'[["4242"],[10],true]' "$(pens "$SV_TMP/udp.pcap" udp.port==$PORT)"
 check_eq "tshark: one message per datagram" 0 "$(jq -s '[.[] | select((.udp | tonumber) != .len + 8)] | length' "$um")"
 check_eq "tshark: sequence numbers count the data records" 0 "$(jq -s '
 	[range(1; length) as $i | select(.[$i].seq != (.[$i - 1].seq + .[$i - 1].recs) % 4294967296)] | length' "$um")"
@@ -256,6 +268,8 @@ check_eq "tcp: two connections, each starting with the templates, once" '[[true,
 	"$(jq -sc "group_by(.stream) | map([([.[0:6][].tmpl[]] == $TMPLS),
 		(map(select(.tmpl != [])) | length)])" "$tm")"
 tsum() { jq -s "[.[] | select(.\"cflow.srcport\" == \"$1\") | .\"cflow.packets\" | tonumber] | add // 0" "$tr"; }
+check_eq "tcp: the enterprise elements under RFC 5612's 32473 by default" '[["32473"],[10],true]' \
+	"$(pens "$SV_TMP/tcp.pcap" tcp.port==$TPORT)"
 check_eq "tcp: packets of the flow before the collector went away" 50 "$(tsum 22001)"
 check_eq "tcp: nothing of the flow while it was away" 0 "$(tsum 22002)"
 check_eq "tcp: packets of the flow after it came back" 20 "$(tsum 22003)"

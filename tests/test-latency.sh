@@ -58,7 +58,7 @@ tc -n "$C" qdisc del dev vc root
 # Retransmissions: the server's namespace drops a few data segments after the client's
 # interface saw them, so every retransmission crosses the traced interface twice.
 retrans() {
-	ip netns exec "$C" awk '/^Tcp:/ {
+	ip netns exec "${1:-$C}" awk '/^Tcp:/ {
 		if (!h) { for (i = 1; i <= NF; i++) if ($i == "RetransSegs") c = i; h = 1 }
 		else print $c }' /proc/net/snmp
 }
@@ -66,7 +66,7 @@ ip netns exec "$S" nft -f - <<'EOF'
 table inet svlat {
 	chain pre {
 		type filter hook prerouting priority -300;
-		tcp dport 5202 meta length > 1000 numgen inc mod 25 == 3 counter drop
+		tcp dport { 5202, 5204 } meta length > 1000 numgen inc mod 25 == 3 counter drop
 		ip daddr 198.18.17.3 udp dport 53 drop
 	}
 }
@@ -76,6 +76,44 @@ wait_for 5 ip netns exec "$S" ss -Htln "sport = :5202" | grep -q . || true
 r0=$(retrans)
 ip netns exec "$C" "$TOOLS/tcpxfer" 198.18.17.2 5202 8000000 >/dev/null
 r1=$(retrans)
+# Again, and the client's own output drops a few segments too, before its interface. An
+# original dropped there is sent again as new data (the send failed), but a retransmission
+# dropped there is one the kernel counts and tc never sees: the tracepoint counts it.
+ip netns exec "$C" nft -f - <<'EOF2'
+table inet svlatout {
+	chain out {
+		type filter hook output priority 0;
+		tcp dport 5204 meta length > 1000 numgen inc mod 6 == 1 counter drop
+	}
+}
+EOF2
+bg ip netns exec "$S" "$TOOLS/tcpxfer" -l 5204 >"$SV_TMP/xfer2.out"
+wait_for 5 ip netns exec "$S" ss -Htln "sport = :5204" | grep -q . || true
+r2=$(retrans)
+ip netns exec "$C" "$TOOLS/tcpxfer" 198.18.17.2 5204 4000000 >/dev/null
+r3=$(retrans)
+out_drops=$(ip netns exec "$C" nft list table inet svlatout | sed -n 's/.*packets \([0-9]*\).*/\1/p')
+# A server's SYN-ACK sent again (tcp:tcp_retransmit_synack): an agent on the server's side
+# while the client drops the first SYN-ACK; its SYN again brings the second.
+CPID=$AGENT_PID
+agent_start "$S" s -i vs || exit 1
+SPID=$AGENT_PID AGENT_PID=$CPID
+ip netns exec "$C" nft -f - <<'EOF2'
+table inet svlatsyn {
+	chain pre {
+		type filter hook prerouting priority -300;
+		tcp sport 5205 tcp flags & (syn | ack) == syn | ack numgen inc mod 2 == 0 counter drop
+	}
+}
+EOF2
+bg ip netns exec "$S" "$TOOLS/tcpxfer" -l 5205 >"$SV_TMP/xfer3.out"
+wait_for 5 ip netns exec "$S" ss -Htln "sport = :5205" | grep -q . || true
+r4=$(retrans "$S")
+ip netns exec "$C" "$TOOLS/tcpxfer" 198.18.17.2 5205 1000 >/dev/null
+r5=$(retrans "$S")
+sleep 1.2 # an interval: the record goes out
+stop_pid "$SPID" || fail "server agent exit status"
+forget_pid "$SPID"
 
 # DNS: three names dnsmasq knows (one over TCP), one it answers NXDOMAIN for, two queries
 # nobody answers.
@@ -125,6 +163,21 @@ echo "retransmissions: TcpRetransSegs +$kd, agent $ad"
 if [ "$kd" -gt 0 ]; then pass "nftables made retransmissions"; else
 	fail "no retransmission happened"; fi
 check_eq "retransmits equal TcpRetransSegs" "$kd" "$ad"
+kd2=$((r3 - r2))
+ad2=$(flow_sum "$SV_TMP/c.json" retransmits '.direction == "egress" and .dst_port == 5204')
+echo "dropped on the way out: $out_drops segments; TcpRetransSegs +$kd2, agent $ad2"
+if [ "${out_drops:-0}" -gt 0 ] && [ "$kd2" -gt 0 ]; then
+	pass "the client's output dropped segments it sent again"; else
+	fail "no output drop or no retransmission ($out_drops, $kd2)"; fi
+check_eq "segments dropped before the interface: retransmits equal TcpRetransSegs" "$kd2" "$ad2"
+ad3=$(flow_sum "$SV_TMP/s.json" retransmits '.direction == "egress" and .src_port == 5205')
+echo "server: TcpRetransSegs +$((r5 - r4)), agent $ad3"
+if [ $((r5 - r4)) -ge 1 ]; then pass "the server sent its SYN-ACK again"; else
+	fail "the server sent no SYN-ACK again"; fi
+check_eq "the server's SYN-ACKs sent again: retransmits equal TcpRetransSegs" $((r5 - r4)) "$ad3"
+if grep -q 'counted at tc only' "$SV_TMP/c.err"; then
+	fail "the agent could not attach the retransmission tracepoints"; else
+	pass "the agent counted its own sockets' retransmissions at the tracepoints"; fi
 
 # --- DNS ----------------------------------------------------------------------------------
 dns=$(jq -s -c --argjson t "$first_q" '[.[] | select(.type == "flow" and .src_port == 53 and

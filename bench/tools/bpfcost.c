@@ -12,10 +12,20 @@
  *           use an agent that measures nothing else)
  *   prog_tcp  the same on a 66-byte TCP ACK with timestamps, the common segment of a
  *           connection, as the round-trip and retransmission tracking (issue 17) sees it
+ *   data_above_empty  the median of single runs on a stream of TCP segments with 200 bytes
+ *           of data and timestamps, each one's sequence number following on from the last
+ *           (a bulk transfer's data side; repeating one segment would be a retransmission),
+ *           minus the median of the empty program run the same way: single runs carry the
+ *           test run's own clock reads, which that takes out (and the empty program's own
+ *           cost with them, so it compares with prog_tcp - empty, not with prog_tcp)
  * Each is the best of several tries (the least disturbed by a noisy machine), in ns.
- * Prints one line: "empty=N ktime=N lookup=N stats=N keysize=N [prog=N prog_tcp=N]".
+ * With -Q PID2, the same for PID2's sv_ingress as prog_b, prog_tcp_b, data_above_empty_b, the
+ * tries of the two interleaved (A, B, A, B, ...) so both see the same moments of a shared
+ * machine.
+ * Prints one line: "empty=N ktime=N lookup=N stats=N keysize=N [prog=N prog_tcp=N
+ * data_above_empty=N [prog_b=N prog_tcp_b=N data_above_empty_b=N]]".
  *
- *   bpfcost [-P PID] */
+ *   bpfcost [-P PID [-Q PID2]] */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -23,6 +33,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/bpf.h>
 #include <sys/syscall.h>
@@ -88,27 +99,111 @@ static unsigned char tcp_frame[66] = {
 static unsigned char *run_frame = frame;
 static unsigned int run_frame_len = sizeof(frame);
 
-/* Best (lowest) average ns per run over TRIES test runs of REPEAT runs each. */
+/* Best (lowest) average ns per run over TRIES test runs of REPEAT runs each, for each of
+ * the n programs fd[], their tries interleaved. */
+static int best_runs(const int *fd, double *best, int n)
+{
+	union bpf_attr a;
+	int t, i;
+
+	for (i = 0; i < n; i++)
+		best[i] = -1;
+	for (t = 0; t < TRIES; t++) {
+		for (i = 0; i < n; i++) {
+			memset(&a, 0, sizeof(a));
+			a.test.prog_fd = fd[i];
+			a.test.data_in = (uintptr_t)run_frame;
+			a.test.data_size_in = run_frame_len;
+			a.test.repeat = REPEAT;
+			if (sys_bpf(BPF_PROG_TEST_RUN, &a)) {
+				fprintf(stderr, "bpfcost: test run: %s\n", strerror(errno));
+				return -1;
+			}
+			if (best[i] < 0 || a.test.duration < best[i])
+				best[i] = a.test.duration;
+		}
+	}
+	return 0;
+}
+
 static double best_run(int fd)
 {
-	double best = -1;
-	union bpf_attr a;
-	int t;
+	double best;
 
-	for (t = 0; t < TRIES; t++) {
-		memset(&a, 0, sizeof(a));
-		a.test.prog_fd = fd;
-		a.test.data_in = (uintptr_t)run_frame;
-		a.test.data_size_in = run_frame_len;
-		a.test.repeat = REPEAT;
-		if (sys_bpf(BPF_PROG_TEST_RUN, &a)) {
-			fprintf(stderr, "bpfcost: test run: %s\n", strerror(errno));
-			return -1;
-		}
-		if (best < 0 || a.test.duration < best)
-			best = a.test.duration;
+	return best_runs(&fd, &best, 1) ? -1 : best;
+}
+
+#define STREAM 20000 /* single runs per program in the data stream */
+#define PAYLOAD 200
+
+static int cmp_u32(const void *a, const void *b)
+{
+	__u32 x = *(const __u32 *)a, y = *(const __u32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* One run of program fd on the segment seg with sequence number seq and TCP flags; the
+ * run's ns in *ns. */
+static int seg_run(int fd, unsigned char *seg, __u32 len, __u32 seq, __u8 flags, __u32 *ns)
+{
+	union bpf_attr a;
+
+	seg[38] = seq >> 24;
+	seg[39] = seq >> 16;
+	seg[40] = seq >> 8;
+	seg[41] = seq;
+	seg[47] = flags;
+	memset(&a, 0, sizeof(a));
+	a.test.prog_fd = fd;
+	a.test.data_in = (uintptr_t)seg;
+	a.test.data_size_in = len;
+	a.test.repeat = 1;
+	if (sys_bpf(BPF_PROG_TEST_RUN, &a)) {
+		fprintf(stderr, "bpfcost: test run: %s\n", strerror(errno));
+		return -1;
 	}
-	return best;
+	*ns = a.test.duration;
+	return 0;
+}
+
+/* Median ns of STREAM single runs of each of the n programs fd[] on TCP segments of
+ * PAYLOAD bytes, interleaved. Each program's stream opens with a SYN of a new initial
+ * sequence number (its conversation starts over, whatever an earlier bpfcost sent) and
+ * each segment follows on from the one before, so none is a retransmission. */
+static int stream_medians(const int *fd, double *med, int n)
+{
+	static unsigned char seg[sizeof(tcp_frame) + PAYLOAD];
+	static __u32 ns[3][STREAM];
+	__u32 seq[3], syn_len = sizeof(tcp_frame), isn;
+	struct timespec now;
+	int i, k;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	isn = (__u32)(now.tv_sec * 1000000000ull + now.tv_nsec) * 2654435761u;
+
+	if (n > 3)
+		return -1;
+	memcpy(seg, tcp_frame, sizeof(tcp_frame));
+	for (i = 0; i < n; i++) {
+		seq[i] = isn + 1;
+		if (seg_run(fd[i], seg, syn_len, isn, 0x02, &ns[i][0]))
+			return -1;
+	}
+	seg[16] = (20 + 32 + PAYLOAD) >> 8; /* IP total length */
+	seg[17] = (20 + 32 + PAYLOAD) & 0xff;
+	for (k = 0; k < STREAM; k++) {
+		for (i = 0; i < n; i++) {
+			if (seg_run(fd[i], seg, sizeof(seg), seq[i], 0x18 /* PSH, ACK */, &ns[i][k]))
+				return -1;
+			seq[i] += PAYLOAD;
+		}
+	}
+	for (i = 0; i < n; i++) {
+		qsort(ns[i], STREAM, sizeof(ns[i][0]), cmp_u32);
+		med[i] = ns[i][STREAM / 2];
+	}
+	return 0;
 }
 
 /* The BPF program called NAME among those process PID holds, as a new fd; -1 if none. */
@@ -162,18 +257,20 @@ int main(int argc, char **argv)
 	static char val[sizeof(struct sv_flow_val)];
 	union bpf_attr a;
 	double empty, ktime, lookup, stats;
-	int n, i, fd_empty, fd_ktime, fd_lookup, map, sfd, fd_prog = -1;
-	double prog = -1, prog_tcp = -1;
+	int n, i, fd_empty, fd_ktime, fd_lookup, map, sfd, fd_prog[3], nprog = 0;
+	double prog[2], prog_tcp[2], data[3];
 
-	if (argc == 3 && !strcmp(argv[1], "-P")) {
-		fd_prog = prog_of(atoi(argv[2]), "sv_ingress");
-		if (fd_prog < 0) {
-			fprintf(stderr, "bpfcost: process %s holds no sv_ingress program\n", argv[2]);
+	if ((argc != 1 && argc != 3 && argc != 5) || (argc > 1 && strcmp(argv[1], "-P")) ||
+	    (argc > 3 && strcmp(argv[3], "-Q"))) {
+		fprintf(stderr, "usage: bpfcost [-P PID [-Q PID2]]\n");
+		return 2;
+	}
+	for (i = 2; i < argc; i += 2) {
+		fd_prog[nprog] = prog_of(atoi(argv[i]), "sv_ingress");
+		if (fd_prog[nprog++] < 0) {
+			fprintf(stderr, "bpfcost: process %s holds no sv_ingress program\n", argv[i]);
 			return 1;
 		}
-	} else if (argc != 1) {
-		fprintf(stderr, "usage: bpfcost [-P PID]\n");
-		return 2;
 	}
 
 	/* empty: r0 = 0; exit */
@@ -237,13 +334,18 @@ int main(int argc, char **argv)
 	empty = best_run(fd_empty);
 	ktime = best_run(fd_ktime);
 	lookup = best_run(fd_lookup);
-	if (fd_prog >= 0) {
-		prog = best_run(fd_prog);
+	if (nprog) {
+		if (best_runs(fd_prog, prog, nprog))
+			return 1;
 		run_frame = tcp_frame;
 		run_frame_len = sizeof(tcp_frame);
-		prog_tcp = best_run(fd_prog);
+		if (best_runs(fd_prog, prog_tcp, nprog))
+			return 1;
 		run_frame = frame;
 		run_frame_len = sizeof(frame);
+		fd_prog[nprog] = fd_empty; /* the floor of single runs, last in data[] */
+		if (stream_medians(fd_prog, data, nprog + 1))
+			return 1;
 	}
 	memset(&a, 0, sizeof(a));
 	a.enable_stats.type = BPF_STATS_RUN_TIME;
@@ -260,8 +362,9 @@ int main(int argc, char **argv)
 	else
 		printf("%.1f", stats - empty);
 	printf(" keysize=%zu", sizeof(key));
-	if (prog >= 0)
-		printf(" prog=%.1f prog_tcp=%.1f", prog, prog_tcp);
+	for (i = 0; i < nprog; i++)
+		printf(" prog%s=%.1f prog_tcp%s=%.1f data_above_empty%s=%.1f", i ? "_b" : "", prog[i],
+		       i ? "_b" : "", prog_tcp[i], i ? "_b" : "", data[i] - data[nprog]);
 	printf("\n");
 	return 0;
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -65,6 +66,7 @@ struct sv_opts {
 	unsigned int dns_timeout;
 	unsigned int rtt_gap_ms;
 	int drops; /* --drops: 1 on (the default), 0 off */
+	unsigned int ipfix_pen; /* enterprise of the enterprise-specific IPFIX elements */
 };
 
 struct sv_agent {
@@ -90,6 +92,7 @@ struct sv_agent {
 	__u64 drops_lost; /* the drop map's losses already reported */
 	int ctl_fd;
 	int stop;
+	int sock_tp; /* the retransmission tracepoints are loaded (latency.bpf.h) */
 };
 
 /* The flow agent's options: the table is the command line, --help and the man page. */
@@ -231,8 +234,8 @@ static const struct sv_opt agent_opts[] = {
 		  ", taken only if no other agent serves it)" },
 	/* Issue 17: how long it took. */
 	{ "no-latency", 0, SV_OPT_FLAG, SV_FIELD(struct sv_opts, no_latency),
-	  .help = "no TCP round trips, retransmissions or DNS answer times (they cost a map "
-		  "lookup per TCP segment with data)" },
+	  .help = "no TCP round trips, retransmissions or DNS answer times (they cost an array "
+		  "lookup per TCP segment with data) and no retransmission tracepoints" },
 	{ "dns-timeout", 0, NUM(dns_timeout, 1, 3600), .def = "5", .metavar = "S",
 	  .help = "a DNS query without an answer for S seconds counts as unanswered" },
 	{ "rtt-gap", 0, NUM(rtt_gap_ms, 0, 60000), .def = "10", .metavar = "MS",
@@ -242,6 +245,10 @@ static const struct sv_opt agent_opts[] = {
 	{ "drops", 0, SV_OPT_ENUM, SV_FIELD(struct sv_opts, drops), .words = on_off,
 	  .def = "on",
 	  .help = "count the kernel's drops (skb:kfree_skb) by flow and reason in the records" },
+	{ "ipfix-pen", 0, NUM(ipfix_pen, 1, UINT_MAX), .def = SV_STR(SV_IPFIX_PEN),
+	  .needs = "ipfix", .metavar = "N",
+	  .help = "private enterprise number of the round-trip, retransmission and DNS "
+		  "elements (default: RFC 5612's number for documentation; docs/exits/ipfix.md)" },
 	SV_OPTS_LOG("more messages (twice: libbpf's too)"),
 	SV_OPTS_STANDARD('h'),
 	SV_OPT_END,
@@ -399,8 +406,9 @@ static int open_rings(struct sv_agent *a)
 static void set_latency(struct sv_agent *a)
 {
 	struct flow_bpf *s = a->skel;
+	struct stat st;
 	/* Flows with a result in an interval are a fraction of all flows. */
-	__u32 lat = a->o.max_flows / 4 > 1024 ? a->o.max_flows / 4 : 1024;
+	__u32 lat = a->o.max_flows / 4 > 1024 ? a->o.max_flows / 4 : 1024, sets = 1;
 
 	s->rodata->sv_latency = !a->o.no_latency;
 	s->rodata->sv_rtt_gap_ns = (__u64)a->o.rtt_gap_ms * 1000000;
@@ -408,10 +416,50 @@ static void set_latency(struct sv_agent *a)
 		lat = 1; /* unused: keep them small */
 	bpf_map__set_max_entries(s->maps.sv_lat_a, lat);
 	bpf_map__set_max_entries(s->maps.sv_lat_b, lat);
-	bpf_map__set_max_entries(s->maps.sv_convs, a->o.no_latency ? 1 : a->o.max_flows);
+	/* Sets of SV_CONV_WAYS conversations, a power of two of them: --max-flows in all. */
+	while (sets < a->o.max_flows / SV_CONV_WAYS)
+		sets *= 2;
+	s->rodata->sv_conv_mask = a->o.no_latency ? 0 : sets - 1;
+	bpf_map__set_max_entries(s->maps.sv_convs, a->o.no_latency ? 1 : sets);
 	bpf_map__set_max_entries(s->maps.sv_dns_pending, a->o.no_latency ? 1 : 16384);
+	bpf_map__set_max_entries(s->maps.sv_sock_flows, a->o.no_latency ? 1 : lat);
+	if (!stat("/proc/self/ns/net", &st))
+		s->rodata->sv_netns_ino = st.st_ino;
+	/* They read the kernel's structures through its BTF (CO-RE): without it they would
+	 * fail the whole object's load, so they are left out and tc counts instead. */
+	a->sock_tp = !a->o.no_latency && !access("/sys/kernel/btf/vmlinux", R_OK);
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, a->sock_tp);
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, a->sock_tp);
+}
+
+/* The box's own sockets' retransmissions from the kernel's tracepoints (raw tracepoints:
+ * no tracefs needed). Without them, tc counts those too, from sequence numbers. */
+static void attach_retransmit(struct sv_agent *a)
+{
+	struct flow_bpf *s = a->skel;
+	int err;
+
 	if (a->o.no_latency)
-		bpf_map__set_max_entries(s->maps.sv_conv_look, 1);
+		return;
+	if (!a->sock_tp) {
+		pr_info("retransmissions of this box's sockets counted at tc only: the kernel "
+			"has no BTF (/sys/kernel/btf/vmlinux)\n");
+		return;
+	}
+	s->links.sv_tcp_retransmit = bpf_program__attach(s->progs.sv_tcp_retransmit);
+	err = libbpf_get_error(s->links.sv_tcp_retransmit);
+	if (!err) {
+		s->links.sv_tcp_retransmit_synack =
+			bpf_program__attach(s->progs.sv_tcp_retransmit_synack);
+		err = libbpf_get_error(s->links.sv_tcp_retransmit_synack);
+	}
+	if (err) {
+		pr_info("retransmissions of this box's sockets counted at tc only: cannot attach "
+			"tcp:tcp_retransmit_skb and tcp:tcp_retransmit_synack (%s)\n",
+			strerror(-err));
+		return;
+	}
+	s->bss->sv_sock_tp = 1;
 }
 
 static int load(struct sv_agent *a)
@@ -456,6 +504,7 @@ static int load(struct sv_agent *a)
 		if (err)
 			return err;
 	}
+	attach_retransmit(a);
 	if (!a->o.no_latency)
 		sv_flowtab_set_lat(&a->flows, bpf_map__fd(s->maps.sv_lat_maps),
 				   bpf_map__fd(s->maps.sv_lat_a), bpf_map__fd(s->maps.sv_lat_b),
@@ -778,6 +827,7 @@ static int open_ipfix(struct sv_agent *a)
 	struct sv_ipfix_cfg cfg = {
 		.target = &a->o.ipfix_target,
 		.domain = a->o.ipfix_domain,
+		.pen = a->o.ipfix_pen,
 		.mtu = a->o.ipfix_mtu,
 		.template_interval = a->o.ipfix_tmpl_interval,
 	};

@@ -98,12 +98,12 @@ struct {
 
 /* Round trips, retransmissions and DNS answer times (latency.bpf.h). */
 static __always_inline void sv_latency_note(struct __sk_buff *skb, struct sv_meta *m,
-					    __u64 segs, __u64 now)
+					    struct sv_cache_slot *slot, __u64 segs, __u64 now)
 {
 	__u8 p = m->key.protocol;
 
 	if (p == IPPROTO_TCP)
-		sv_tcp_track(skb, m, segs, now);
+		sv_tcp_note(skb, m, slot, segs, now);
 	if ((p == IPPROTO_TCP || p == IPPROTO_UDP) &&
 	    (m->key.src_port == SV_DNS_PORT || m->key.dst_port == SV_DNS_PORT))
 		sv_dns_track(skb, m);
@@ -201,9 +201,9 @@ static __always_inline int sv_key_eq(const struct sv_flow_key *a, const struct s
 }
 
 /* Counts the frame in its CPU's cache slot, moving whatever flow held the slot to the flow
- * map first. */
-static __always_inline void sv_count(struct sv_meta *m, struct sv_counters *cnt, __u64 segs,
-				     __u64 len, __u64 now)
+ * map first. Returns the slot, which now holds the frame's flow; NULL without a cache. */
+static __always_inline struct sv_cache_slot *sv_count(struct sv_meta *m, struct sv_counters *cnt,
+						      __u64 segs, __u64 len, __u64 now)
 {
 	struct sv_flow_val add = { segs, len, now, now, m->tcp_flags };
 	struct sv_cache_slot *s;
@@ -215,19 +215,22 @@ static __always_inline void sv_count(struct sv_meta *m, struct sv_counters *cnt,
 	s = cache ? bpf_map_lookup_elem(cache, &idx) : NULL;
 	if (!s) {
 		sv_add_to_flow(&m->key, &add, cnt);
-		return;
+		return NULL;
 	}
 	if (s->val.packets && sv_key_eq(&s->key, &m->key)) {
 		s->val.packets += segs;
 		s->val.bytes += len;
 		s->val.last_ns = now;
 		s->val.tcp_flags |= m->tcp_flags;
-		return;
+		return s;
 	}
 	if (s->val.packets)
 		sv_add_to_flow(&s->key, &s->val, cnt);
 	__builtin_memcpy(&s->key, &m->key, sizeof(s->key));
 	s->val = add;
+	if (sv_latency)
+		s->conv = 0; /* another flow's conversation */
+	return s;
 }
 
 static __always_inline void sv_emit_event(struct sv_meta *m, struct sv_counters *cnt,
@@ -375,6 +378,7 @@ static __always_inline void sv_emit_fp(struct __sk_buff *skb, struct sv_meta *m,
 
 static __always_inline int sv_handle(struct __sk_buff *skb, __u8 dir, int l2)
 {
+	struct sv_cache_slot *slot;
 	struct sv_counters *cnt;
 	struct sv_meta m = {};
 	__u64 segs, len, now;
@@ -409,9 +413,9 @@ static __always_inline int sv_handle(struct __sk_buff *skb, __u8 dir, int l2)
 	now = bpf_ktime_get_coarse_ns();
 	cnt->c[SV_CNT_PACKETS] += segs;
 	cnt->c[SV_CNT_BYTES] += len;
-	sv_count(&m, cnt, segs, len, now);
+	slot = sv_count(&m, cnt, segs, len, now);
 	if (sv_latency && ret == SV_PARSE_DONE && m.l4)
-		sv_latency_note(skb, &m, segs, now);
+		sv_latency_note(skb, &m, slot, segs, now);
 	if (sv_sample_rate)
 		sv_emit_event(&m, cnt, segs, len);
 	if (sv_traj_rate && ret == SV_PARSE_DONE)

@@ -5,6 +5,7 @@
 #ifndef SV_LATENCY_BPF_H
 #define SV_LATENCY_BPF_H
 
+#include <bpf/bpf_core_read.h>
 #include "parse.bpf.h"
 
 #define SV_TCP_FIN 0x01
@@ -40,24 +41,16 @@ struct {
 	.values = { &sv_lat_a },
 };
 
-/* TCP conversations: least recently used ones make room for new ones. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);
-	__type(value, struct sv_conv);
-} sv_convs SEC(".maps");
-
-/* Which conversations' pure ACKs (no data, no SYN, FIN or RST) need a look: the slot of a
- * conversation's hash holds the hash while something waits for one of them (SV_CONV_ARMED).
- * A pure ACK of any other conversation has nothing to time and skips the lookup. */
-#define SV_CONV_LOOK 65536
+/* TCP conversations: a set-associative array, sets chosen by bits of the conversation's
+ * hash (sv_conv_set). An array lookup costs a few instructions where a hash map's costs a
+ * hash of the key and a bucket walk; the agent sizes it to --max-flows conversations. */
+const volatile __u32 sv_conv_mask = 16383;
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, SV_CONV_LOOK);
+	__uint(max_entries, 16384);
 	__type(key, __u32);
-	__type(value, __u64);
-} sv_conv_look SEC(".maps");
+	__type(value, struct sv_conv_set);
+} sv_convs SEC(".maps");
 
 /* DNS queries waiting for their answer (monotonic ns of the query); the agent ages out
  * those never answered and counts them. */
@@ -70,7 +63,6 @@ struct {
 
 /* What new entries start from: in .rodata, not on the stack, which the calls share. */
 static const struct sv_lat_val sv_lat_zero;
-static const struct sv_conv sv_conv_zero;
 
 enum sv_lat_what {
 	SV_LAT_RTT,
@@ -224,9 +216,52 @@ static __always_inline int sv_tcp_ts(struct __sk_buff *skb, const struct sv_meta
  * the IP length says nothing (a GSO packet beyond 64 KiB carries 0). */
 static __always_inline __u32 sv_payload_len(struct __sk_buff *skb, const struct sv_meta *m)
 {
-	__u32 end = m->ip_end > m->off && m->ip_end <= skb->len ? m->ip_end : skb->len;
+	__u32 end = m->ip_end >= m->off && m->ip_end <= skb->len ? m->ip_end : skb->len;
 
 	return end > m->off ? end - m->off : 0;
+}
+
+/* The box's own sockets (tcp:tcp_retransmit_skb, tcp:tcp_retransmit_synack): the kernel
+ * says which of their segments it sends again, also those tc never saw the first time
+ * (dropped on the way out, before the device). 1 once the agent attached both tracepoints;
+ * then tc leaves the retransmissions of segments that leave with a local socket to them. */
+__u32 sv_sock_tp = 0;
+/* The agent's network namespace (its inode): the tracepoints fire for every namespace. */
+const volatile __u32 sv_netns_ino = 0;
+
+/* A local TCP socket as its egress flow key sees it: src is the socket's side. */
+struct sv_sock_tuple {
+	__u8 src_addr[16];
+	__u8 dst_addr[16];
+	__u16 src_port;
+	__u16 dst_port;
+	__u32 pad;
+};
+
+/* Which egress flow a local socket's segments take (the key tc counts them under), noted by
+ * tc when it first sees a side of a conversation leave with a socket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct sv_sock_tuple);
+	__type(value, struct sv_flow_key);
+} sv_sock_flows SEC(".maps");
+
+/* Whether the segment leaves with a socket of this box while the tracepoints count those. */
+static __always_inline int sv_sock_own(struct __sk_buff *skb, const struct sv_meta *m)
+{
+	return sv_sock_tp && m->key.direction == SV_EGRESS && skb->sk;
+}
+
+static __always_inline void sv_sock_note(const struct sv_meta *m)
+{
+	struct sv_sock_tuple t = {};
+
+	__builtin_memcpy(t.src_addr, m->key.src_addr, 16);
+	__builtin_memcpy(t.dst_addr, m->key.dst_addr, 16);
+	t.src_port = m->key.src_port;
+	t.dst_port = m->key.dst_port;
+	bpf_map_update_elem(&sv_sock_flows, &t, &m->key, BPF_ANY);
 }
 
 /* Retransmissions: a segment that starts before the highest sequence end its side sent.
@@ -251,7 +286,8 @@ static __always_inline int sv_tcp_seq(struct __sk_buff *skb, const struct sv_met
 			__builtin_memset(me, 0, sizeof(*me));
 		fresh = 1;
 	} else if ((me->flags & SV_SIDE_SEQ) && (__s32)(m->tcp_seq - me->seq_end) < 0) {
-		sv_lat_add(&m->key, SV_LAT_RETRANS, segs, 0);
+		if (!sv_sock_own(skb, m))
+			sv_lat_add(&m->key, SV_LAT_RETRANS, segs, 0);
 		if (flags & SV_TCP_SYN)
 			me->hs_ns = 0; /* Karn: a repeated SYN times nothing */
 	}
@@ -306,11 +342,13 @@ static __always_inline int sv_conv_waits(const struct sv_conv *c)
 	       (b->hs_ns && (b->flags & SV_SIDE_SYNACK));
 }
 
-static __always_inline void sv_conv_disarm(struct sv_conv *c, __u64 *look, __u64 key)
+/* Only an armed conversation has anything to clear (SV_SIDE_FRESH is set only while armed):
+ * a disarmed one's segments write nothing here. */
+static __always_inline void sv_conv_disarm(struct sv_conv *c, __u64 *tag, __u64 key)
 {
-	if (*look == key)
-		*look = 0;
-	c->flags &= ~SV_CONV_ARMED;
+	if (*tag == key)
+		return;
+	*tag = key;
 	c->side[0].flags &= ~SV_SIDE_FRESH;
 	c->side[1].flags &= ~SV_SIDE_FRESH;
 }
@@ -318,30 +356,30 @@ static __always_inline void sv_conv_disarm(struct sv_conv *c, __u64 *look, __u64
 /* Arms the conversation's pure ACKs while an echo is awaited or a side may take a sample;
  * disarmed, they go unseen, so neither side's last TSval is known to be current any more.
  * Armed for a sample that does not come within the gap (no timestamps, a TSval that stays),
- * the due sides wait four gaps more: pure ACKs are then looked at a fifth of the time. */
-static __always_inline void sv_conv_arm(struct sv_conv *c, __u64 *look, __u64 key, __u64 coarse)
+ * the due sides wait four gaps more: pure ACKs are then looked at a fifth of the time.
+ * key: the tag without SV_TAG_ARMED. */
+static __always_inline void sv_conv_arm(struct sv_conv *c, __u64 *tag, __u64 key, __u64 coarse)
 {
 	int due0 = sv_side_due(&c->side[0], coarse), due1 = sv_side_due(&c->side[1], coarse);
 
 	if (!sv_conv_waits(c)) {
 		if (!due0 && !due1) {
-			sv_conv_disarm(c, look, key);
+			sv_conv_disarm(c, tag, key);
 			return;
 		}
-		if (!(c->flags & SV_CONV_ARMED)) {
+		if (*tag != (key | SV_TAG_ARMED)) {
 			c->arm_ns = coarse;
 		} else if (coarse - c->arm_ns > sv_rtt_gap_ns) {
 			if (due0)
 				c->side[0].sample_ns = coarse + 4 * sv_rtt_gap_ns;
 			if (due1)
 				c->side[1].sample_ns = coarse + 4 * sv_rtt_gap_ns;
-			sv_conv_disarm(c, look, key);
+			sv_conv_disarm(c, tag, key);
 			return;
 		}
 	}
-	if (*look != key)
-		*look = key;
-	c->flags |= SV_CONV_ARMED;
+	if (*tag != (key | SV_TAG_ARMED))
+		*tag = key | SV_TAG_ARMED;
 }
 
 /* Timestamps, as passive ping tools use them: a TSval's first sighting one way and its
@@ -349,7 +387,7 @@ static __always_inline void sv_conv_arm(struct sv_conv *c, __u64 *look, __u64 ke
  * with the same value would make the round trip look shorter), one per side waits at a
  * time, and a side gives a sample at most every sv_rtt_gap_ns. */
 static __always_inline void sv_tcp_tsrtt(struct __sk_buff *skb, const struct sv_meta *m,
-					 struct sv_conv *c, __u32 s, __u64 coarse)
+					 struct sv_conv *c, __u32 s, __u64 coarse, int armed)
 {
 	struct sv_conv_side *me = &c->side[s & 1], *peer = &c->side[!(s & 1)];
 	struct sv_tcp_ts ts = {};
@@ -367,7 +405,7 @@ static __always_inline void sv_tcp_tsrtt(struct __sk_buff *skb, const struct sv_
 	/* Armed, every segment of this side is seen from now on: the next new TSval is the
 	 * first of its value. Before, pure ACKs may have gone by unseen. */
 	fresh = me->flags & SV_SIDE_FRESH;
-	if (c->flags & SV_CONV_ARMED)
+	if (armed)
 		me->flags |= SV_SIDE_FRESH;
 	if (ts.val == me->ts_seen)
 		return;
@@ -380,39 +418,95 @@ static __always_inline void sv_tcp_tsrtt(struct __sk_buff *skb, const struct sv_
 	me->ts_ns = now ? now : bpf_ktime_get_ns();
 }
 
-/* A TCP segment: its conversation's state, then retransmission, handshake and timestamps. */
-__noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs, __u64 coarse)
+/* The way of the set that holds the conversation (key: its tag without SV_TAG_ARMED), or
+ * one made for it: an empty way, else the least recently seen one. */
+static __always_inline __u32 sv_conv_way(struct sv_conv_set *set, __u64 key, __u32 seen)
 {
+	__u32 i, way = 0, age = 0;
+
+	/* The tags alone first: one cache line, where the conversation nearly always is. */
+	for (i = 0; i < SV_CONV_WAYS; i++)
+		if ((set->tag[i] & ~SV_TAG_ARMED) == key)
+			return i;
+	for (i = 0; i < SV_CONV_WAYS; i++) {
+		if (!set->tag[i]) {
+			age = ~0u;
+			way = i;
+		} else if (seen - set->conv[i].seen > age) {
+			age = seen - set->conv[i].seen;
+			way = i;
+		}
+	}
+	set->tag[way & (SV_CONV_WAYS - 1)] = key;
+	__builtin_memset(&set->conv[way & (SV_CONV_WAYS - 1)], 0, sizeof(struct sv_conv));
+	return way;
+}
+
+/* A TCP segment of conversation conv (sv_conv_of): its state, then retransmission,
+ * handshake and timestamps. */
+__noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs, __u64 coarse,
+			    __u64 conv)
+{
+	__u64 key = conv & ~SV_TAG_ARMED;
+	__u32 s = conv & 1, idx = (conv >> 32) & sv_conv_mask, way;
+	struct sv_conv_set *set;
 	struct sv_conv *c;
-	__u64 key, *look;
-	__u32 s, idx;
-	int fresh;
+	int fresh, armed;
 
 	if (!m)
 		return 0;
-	key = sv_conv_hash(&m->key, &s);
-	idx = key & (SV_CONV_LOOK - 1);
-	look = bpf_map_lookup_elem(&sv_conv_look, &idx);
-	if (!look)
+	set = bpf_map_lookup_elem(&sv_convs, &idx);
+	if (!set)
 		return 0;
-	if (*look != key && !(m->tcp_flags & (SV_TCP_SYN | SV_TCP_FIN | SV_TCP_RST)) &&
-	    !sv_payload_len(skb, m))
-		return 0; /* a pure ACK with nothing to time */
-	c = bpf_map_lookup_elem(&sv_convs, &key);
-	if (!c) {
-		bpf_map_update_elem(&sv_convs, &key, &sv_conv_zero, BPF_NOEXIST);
-		c = bpf_map_lookup_elem(&sv_convs, &key);
-		if (!c)
-			return 0;
-	}
-	if ((c->flags & SV_CONV_ARMED) && *look != key)
-		sv_conv_disarm(c, look, key); /* another one took the slot: ACKs went unseen */
+	way = sv_conv_way(set, key, coarse >> 20) & (SV_CONV_WAYS - 1);
+	c = &set->conv[way];
+	armed = set->tag[way] & SV_TAG_ARMED;
+	if ((!(c->side[s].flags & SV_SIDE_SEQ) || (m->tcp_flags & SV_TCP_SYN)) &&
+	    sv_sock_own(skb, m))
+		sv_sock_note(m); /* before its first retransmission can come */
 	fresh = sv_tcp_seq(skb, m, c, s, segs);
+	if (c->seen != (__u32)(coarse >> 20))
+		c->seen = coarse >> 20;
 	if (m->tcp_flags & (SV_TCP_SYN | SV_TCP_ACK))
 		sv_tcp_handshake(m, c, s, fresh);
-	sv_tcp_tsrtt(skb, m, c, s, coarse);
-	sv_conv_arm(c, look, key, coarse);
+	sv_tcp_tsrtt(skb, m, c, s, coarse, armed);
+	sv_conv_arm(c, &set->tag[way], key, coarse);
 	return 0;
+}
+
+/* The segment's conversation as its hash with bit 0 the side it comes from: from the flow
+ * cache slot that counted it (computed once per flow and CPU) or computed here. */
+static __always_inline __u64 sv_conv_of(const struct sv_meta *m, struct sv_cache_slot *slot)
+{
+	__u64 conv;
+	__u32 side;
+
+	if (slot && slot->conv)
+		return slot->conv;
+	conv = sv_conv_hash(&m->key, &side) & ~1ull;
+	conv = (conv ? conv : 2) | side; /* tag 0 is an empty way */
+	if (slot)
+		slot->conv = conv;
+	return conv;
+}
+
+/* A TCP segment. A pure ACK (no data, no SYN, FIN or RST) is looked at only while its
+ * conversation is armed for it: the common segment costs an array lookup and four compares
+ * in the cache line of the set's tags. */
+static __always_inline void sv_tcp_note(struct __sk_buff *skb, struct sv_meta *m,
+					struct sv_cache_slot *slot, __u64 segs, __u64 coarse)
+{
+	__u64 conv = sv_conv_of(m, slot), armed = conv | SV_TAG_ARMED;
+	__u32 idx = (conv >> 32) & sv_conv_mask;
+	struct sv_conv_set *set;
+
+	if (!(m->tcp_flags & (SV_TCP_SYN | SV_TCP_FIN | SV_TCP_RST)) && !sv_payload_len(skb, m)) {
+		set = bpf_map_lookup_elem(&sv_convs, &idx);
+		if (!set || (set->tag[0] != armed && set->tag[1] != armed && set->tag[2] != armed &&
+			     set->tag[3] != armed))
+			return;
+	}
+	sv_tcp_track(skb, m, segs, coarse, conv);
 }
 
 /* The flow key of the other direction of the same conversation on this interface. */
@@ -472,6 +566,97 @@ __noinline int sv_dns_track(struct __sk_buff *skb, struct sv_meta *m)
 	if (now > sent && !bpf_map_delete_elem(&sv_dns_pending, &k))
 		sv_lat_add(&m->key, SV_LAT_DNS, now - sent, bpf_ntohs(hdr[1]) & 0xf);
 	return 0;
+}
+
+/* The kernel's structures the tracepoints read, only those members; CO-RE relocates them
+ * against the running kernel's BTF (as drops.bpf.c does). */
+struct net___lat {
+	struct {
+		unsigned int inum;
+	} ns;
+} __attribute__((preserve_access_index));
+
+struct sock_common___lat {
+	__be32 skc_daddr;
+	__be32 skc_rcv_saddr;
+	__be16 skc_dport;
+	__u16 skc_num;
+	unsigned short skc_family;
+	struct {
+		struct net___lat *net;
+	} skc_net;
+	struct {
+		__u8 a[16];
+	} skc_v6_daddr;
+	struct {
+		__u8 a[16];
+	} skc_v6_rcv_saddr;
+} __attribute__((preserve_access_index));
+
+struct sk_buff___lat {
+	char cb[48];
+} __attribute__((preserve_access_index));
+
+struct tcp_skb_cb___lat {
+	__u16 tcp_gso_segs;
+} __attribute__((preserve_access_index));
+
+#define SV_AF_INET 2
+#define SV_AF_INET6 10
+
+/* Counts segs retransmissions of the local socket sk (a full or a request socket) on the
+ * egress flow tc saw its segments leave by; none if they crossed no traced interface. */
+static __always_inline int sv_sock_retrans(const struct sock_common___lat *sk, __u64 segs)
+{
+	struct sv_sock_tuple t = {};
+	struct sv_flow_key key, *k;
+	__u16 family;
+
+	if (BPF_CORE_READ(sk, skc_net.net, ns.inum) != sv_netns_ino)
+		return 0;
+	family = BPF_CORE_READ(sk, skc_family);
+	if (family == SV_AF_INET) {
+		sv_set_v4(t.src_addr, BPF_CORE_READ(sk, skc_rcv_saddr));
+		sv_set_v4(t.dst_addr, BPF_CORE_READ(sk, skc_daddr));
+	} else if (family == SV_AF_INET6) {
+		BPF_CORE_READ_INTO(&t.src_addr, sk, skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&t.dst_addr, sk, skc_v6_daddr);
+	} else {
+		return 0;
+	}
+	t.src_port = BPF_CORE_READ(sk, skc_num);
+	t.dst_port = bpf_ntohs(BPF_CORE_READ(sk, skc_dport));
+	k = bpf_map_lookup_elem(&sv_sock_flows, &t);
+	if (!k)
+		return 0;
+	__builtin_memcpy(&key, k, sizeof(key));
+	sv_lat_add(&key, SV_LAT_RETRANS, segs, 0);
+	return 0;
+}
+
+/* tcp_retransmit_skb(sk, skb, err) fires once per retransmission the socket attempts, after
+ * the kernel added tcp_skb_pcount(skb) to TcpRetransSegs -- except with -EBUSY: the first
+ * copy was still in the host's queues, nothing was sent and nothing counted. */
+SEC("raw_tp/tcp_retransmit_skb")
+int sv_tcp_retransmit(struct bpf_raw_tracepoint_args *ctx)
+{
+	const struct sk_buff___lat *skb = (const void *)ctx->args[1];
+	const struct tcp_skb_cb___lat *cb;
+	__u16 segs;
+
+	if ((int)ctx->args[2] == -EBUSY)
+		return 0;
+	cb = (const void *)__builtin_preserve_access_index(&skb->cb);
+	segs = BPF_CORE_READ(cb, tcp_gso_segs);
+	return sv_sock_retrans((const void *)ctx->args[0], segs ? segs : 1);
+}
+
+/* tcp_retransmit_synack(listener, req): a SYN-ACK sent again, one segment the kernel
+ * counted; the request socket holds the connection's addresses and ports. */
+SEC("raw_tp/tcp_retransmit_synack")
+int sv_tcp_retransmit_synack(struct bpf_raw_tracepoint_args *ctx)
+{
+	return sv_sock_retrans((const void *)ctx->args[1], 1);
 }
 
 #endif /* SV_LATENCY_BPF_H */

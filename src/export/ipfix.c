@@ -39,6 +39,7 @@ enum conn_state { CONN_DOWN, CONN_CONNECTING, CONN_UP };
 struct sv_ipfix {
 	struct sv_ipfix_target t;
 	__u32 domain;
+	__u32 pen;
 	size_t mtu;
 	__u64 tmpl_interval_ns;
 	int tmpl_fit; /* templates and a record fit one message */
@@ -395,20 +396,27 @@ static size_t template_max(void)
 	return max;
 }
 
+/* A new message, its enterprise elements under the configured enterprise number. */
+static void msg_begin(struct sv_ipfix *x)
+{
+	sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
+	x->m.pen = x->pen;
+}
+
 /* The templates in a message of their own, or one message each when together they pass
  * the mtu (one always fits: sv_ipfix_open checks). */
 static void send_templates(struct sv_ipfix *x)
 {
 	int t;
 
-	sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
+	msg_begin(x);
 	if (!sv_ipfix_msg_add_templates(&x->m)) {
 		x->open = 1;
 		send_msg(x);
 		return;
 	}
 	for (t = 0; t < SV_TMPL_MAX; t++) {
-		sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
+		msg_begin(x);
 		sv_ipfix_msg_add_template(&x->m, t);
 		x->open = 1;
 		send_msg(x);
@@ -421,7 +429,7 @@ static void begin_msg(struct sv_ipfix *x)
 		conn_ensure(x, x->scan_msgs ? 0 : CONNECT_WAIT_MS);
 	if (templates_due(x) && !x->tmpl_fit)
 		send_templates(x);
-	sv_ipfix_msg_begin(&x->m, x->buf, x->mtu);
+	msg_begin(x);
 	if (templates_due(x))
 		sv_ipfix_msg_add_templates(&x->m);
 	x->open = 1;
@@ -471,6 +479,7 @@ int sv_ipfix_open(const struct sv_ipfix_cfg *cfg, struct sv_ipfix **out)
 	x->t = *cfg->target;
 	x->fd = -1;
 	x->domain = cfg->domain;
+	x->pen = cfg->pen ? cfg->pen : SV_IPFIX_PEN;
 	x->mtu = cfg->mtu;
 	x->tmpl_interval_ns = (__u64)cfg->template_interval * NS_PER_SEC;
 	x->tmpl_fit = fit + sv_ipfix_templates_len() <= x->mtu;

@@ -30,6 +30,7 @@ struct sv_ipfix_cfg {
 	__u32 domain; /* observation domain id */
 	unsigned int mtu; /* largest message in bytes */
 	unsigned int template_interval; /* seconds between template refreshes over UDP */
+	__u32 pen; /* enterprise number of the enterprise-specific elements; 0: SV_IPFIX_PEN */
 };
 
 struct sv_ipfix_stats {

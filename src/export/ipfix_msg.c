@@ -297,7 +297,8 @@ static __u8 *put_field(__u8 *p, enum field f, const struct sv_flow_key *k,
 
 void sv_ipfix_msg_begin(struct sv_ipfix_msg *m, __u8 *buf, size_t cap)
 {
-	*m = (struct sv_ipfix_msg){ .buf = buf, .cap = cap, .len = SV_IPFIX_HDR_LEN };
+	*m = (struct sv_ipfix_msg){ .buf = buf, .cap = cap, .len = SV_IPFIX_HDR_LEN,
+				    .pen = SV_IPFIX_PEN };
 }
 
 static void close_set(struct sv_ipfix_msg *m)
@@ -308,7 +309,7 @@ static void close_set(struct sv_ipfix_msg *m)
 	m->set_id = 0;
 }
 
-static __u8 *put_template(__u8 *p, enum sv_ipfix_tmpl t)
+static __u8 *put_template(__u8 *p, enum sv_ipfix_tmpl t, __u32 pen)
 {
 	unsigned int i;
 
@@ -323,7 +324,7 @@ static __u8 *put_template(__u8 *p, enum sv_ipfix_tmpl t)
 		p = put16(p, ipfix);                                                             \
 		p = put16(p, GEN_LEN_##kind);                                                    \
 		if ((ipfix) & 0x8000)                                                            \
-			p = put32(p, SV_IPFIX_PEN);                                              \
+			p = put32(p, pen);                                                       \
 	}
 	SV_FLOW_FIELDS(X)
 #undef X
@@ -345,7 +346,7 @@ static int add_templates(struct sv_ipfix_msg *m, int from, int to)
 	p = put16(p, SV_IPFIX_TEMPLATE_SET);
 	p = put16(p, len);
 	for (t = from; t < to; t++)
-		p = put_template(p, t);
+		p = put_template(p, t, m->pen);
 	m->len = p - m->buf;
 	m->templates = 1;
 	return 0;

@@ -35,6 +35,7 @@ struct sv_ipfix_msg {
 	unsigned int set_id; /* the open set's id */
 	unsigned int records; /* data records in the message */
 	int templates; /* the message carries the template set */
+	__u32 pen; /* enterprise of the IPFIX_ENT elements; sv_ipfix_msg_begin: SV_IPFIX_PEN */
 };
 
 /* Bytes of the template set (with its header) and of the largest data record. */

@@ -64,6 +64,9 @@ struct sv_flow_val {
 struct sv_cache_slot {
 	struct sv_flow_key key;
 	struct sv_flow_val val;
+	/* The key's TCP conversation (latency.bpf.h): its hash with bit 0 the side the key
+	 * sends from, kept so a segment of a cached flow needs no hash; 0: not known yet. */
+	__u64 conv;
 };
 
 #define SV_CACHE_SLOTS 1024 /* default slots per CPU (a power of two) */
@@ -165,18 +168,27 @@ struct sv_conv_side {
 #define SV_SIDE_SYNACK (1 << 1) /* hs_ns is a SYN-ACK's: the handshake's ACK answers it */
 #define SV_SIDE_FRESH (1 << 2) /* ts_seen is this side's last TSval: none went unseen since */
 
-/* The state of a TCP conversation on one interface, both directions, keyed by a 64-bit hash
+/* The state of a TCP conversation on one interface, both directions, found by a 64-bit hash
  * of the interface, tunnel, VLAN and the ordered address/port pairs (sv_conv_hash). */
 struct sv_conv {
 	struct sv_conv_side side[2]; /* 0: the lower (address, port) pair sent */
 	__u64 arm_ns; /* when the pure ACKs were armed for a new sample (coarse clock) */
-	__u32 flags; /* SV_CONV_* */
+	__u32 seen; /* coarse clock >> 20 when a segment last looked at it (which way to reuse) */
 	__u32 pad0;
 };
 
-/* The conversation's pure ACKs are looked at (its slot in sv_conv_look holds its hash): a
- * round trip waits for one, or a side may take a new timestamp sample. */
-#define SV_CONV_ARMED (1 << 0)
+/* A set of the conversation table (an array indexed by bits of the hash): up to
+ * SV_CONV_WAYS conversations, the least recently seen one making room for a new one. The
+ * tags come first, so a pure ACK with nothing to time reads one cache line. */
+#define SV_CONV_WAYS 4
+struct sv_conv_set {
+	__u64 tag[SV_CONV_WAYS]; /* the hash without bit 0, | SV_TAG_ARMED; 0: an empty way */
+	struct sv_conv conv[SV_CONV_WAYS];
+};
+
+/* The conversation's pure ACKs are looked at: a round trip waits for one, or a side may
+ * take a new timestamp sample. */
+#define SV_TAG_ARMED 1ull
 
 /* A DNS query waiting for its answer: the query's flow key and transaction id. */
 struct sv_dns_key {

@@ -163,8 +163,8 @@ struct sv_drop_reasons {
 #define IPFIX(id) (id)
 #define IPFIX_HAND(id) (-(id))
 #define IPFIX_ENT(id) ((id) | 0x8000)
-/* The enterprise of IPFIX_ENT elements: 32473, reserved for documentation (RFC 5612), as
- * sitevisor has no number of its own (docs/exits/ipfix.md). */
+/* The default enterprise of IPFIX_ENT elements (--ipfix-pen): 32473, reserved for
+ * documentation (RFC 5612), as sitevisor has no number of its own (docs/exits/ipfix.md). */
 #define SV_IPFIX_PEN 32473
 #define NO_IPFIX 0
 #define LP_NONE 0
