@@ -74,6 +74,7 @@ struct sv_store {
 	sv_stored_fn stored; /* sv_store_on_stored */
 	void *stored_ctx;
 	int64_t query_budget_ns; /* sv_store_set_query_budget; 0: none */
+	struct sv_store_work work; /* the backend's counts, read with atomics */
 };
 
 /* The backends store.c chooses from. */

@@ -68,6 +68,17 @@ void sv_store_set_query_budget(struct sv_store *st, int64_t ns)
 	st->query_budget_ns = ns;
 }
 
+void sv_store_work(struct sv_store *st, struct sv_store_work *out)
+{
+	const struct sv_store_work *w = &st->work;
+
+	out->late_queued = __atomic_load_n(&w->late_queued, __ATOMIC_RELAXED);
+	out->late_folded = __atomic_load_n(&w->late_folded, __ATOMIC_RELAXED);
+	out->late_sums = __atomic_load_n(&w->late_sums, __ATOMIC_RELAXED);
+	out->late_slices = __atomic_load_n(&w->late_slices, __ATOMIC_RELAXED);
+	out->late_waiting = __atomic_load_n(&w->late_waiting, __ATOMIC_RELAXED);
+}
+
 int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,
 		    int *duplicate)
 {
