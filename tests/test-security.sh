@@ -238,6 +238,78 @@ check_eq "readers: the 503 counted in /metrics" 1 \
 	"$(curl -s "$URL/metrics" | grep -c 'requests_total{code="503"} [1-9]')"
 stop_pid "$POST_PID"
 
+# --- 8: a 16 MB batch of records an hour old, late for every top-talker level and window, while
+# another agent delivers: the batch is queued, not summed under the write lock, and folded in by
+# the rollup in slices of 512 records (counts of work in /metrics); answers exact throughout.
+start late --token "$OPEN" --threads 2 || fail "post for history starts"
+stop_pid "$POST_PID"
+NOW=$(date +%s)
+H30=$(((NOW / 3600 - 30) * 3600))
+sqlite3 "$SV_TMP/late.db" "UPDATE talk_state SET lo = ${H30}000000000, done = ${H30}000000000 WHERE level < 3"
+start late --token "$OPEN" --threads 2 || fail "post for history restarts"
+metric() { curl -s "$URL/metrics" | awk -v k="sitevisor_post_$1" '$1 == k { print $2 }'; }
+wait_for 120 test "$(metric rollup_pending_buckets)" = 0 || fail "the levels hold the last 30 hours"
+awk -v t=$((NOW - 7200)) -v sums="$SV_TMP/late.sums" 'BEGIN {
+	printf "{\"type\":\"batch\",\"batch_id\":\"late-1\",\"box\":\"importer\",\"agent_version\":\"0.1.0\",\"interfaces\":[\"eth0\"]}\n"
+	for (i = 0; size < 16700000; i++) {
+		s = sprintf("{\"type\":\"flow\",\"box\":\"importer\",\"iface\":\"eth0\",\"direction\":\"egress\",\"eth_type\":2048,\"ip_version\":4,\"protocol\":17,\"src_addr\":\"198.18.%d.%d\",\"dst_addr\":\"198.19.%d.%d\",\"src_port\":%d,\"dst_port\":%d,\"src_mac\":\"02:00:00:00:00:01\",\"dst_mac\":\"02:00:00:00:00:02\",\"packets\":1,\"bytes\":%d,\"tcp_flags\":0,\"first_ns\":%d000000000,\"last_ns\":%d000000000,\"end_reason\":\"active\"}\n",
+			int(i / 250) % 256, i % 250, int(i / 200) % 256, i % 200, 1024 + i % 60000, i % 5000,
+			64 + i % 1400, t + i % 3600, t + i % 3600)
+		size += length(s)
+		bytes += 64 + i % 1400
+		printf "%s", s
+	}
+	printf "17 %d %d\n", i, bytes >sums
+}' >"$SV_TMP/late.ndjson"
+read -r _ N BYTES <"$SV_TMP/late.sums"
+small() { # small ID: another agent's batch of one record of now
+	local t=$(date +%s)
+	printf '{"type":"batch","batch_id":"small-%d","box":"other","agent_version":"0.1.0","interfaces":["eth0"]}\n{"type":"flow","box":"other","iface":"eth0","direction":"egress","eth_type":2048,"ip_version":4,"protocol":6,"src_addr":"198.18.255.1","dst_addr":"198.18.255.2","src_port":1,"dst_port":2,"src_mac":"02:00:00:00:00:01","dst_mac":"02:00:00:00:00:02","packets":1,"bytes":60,"tcp_flags":0,"first_ns":%d000000000,"last_ns":%d000000000,"end_reason":"active"}\n' \
+		"$1" "$t" "$t" | code POST /api/v1/ingest "$OPEN" --data-binary @-
+}
+# top17 QUERY: protocol 17's "flows bytes" in /api/v1/top?by=protocol&QUERY
+top17() { req GET "/api/v1/top?by=protocol&$1" "$OPEN" | head -1 |
+	jq -r '[.items[] | select(.protocol == 17)][0] | "\(.flows) \(.bytes)"'; }
+rss0=$(rss_kib "$POST_PID")
+(code POST /api/v1/ingest "$OPEN" --data-binary @"$SV_TMP/late.ndjson" >"$SV_TMP/late.code") &
+big=$!
+i=0 during=0 folding=0 bad=0 h1=
+while [ $i -lt 1000 ]; do
+	i=$((i + 1))
+	running=0
+	kill -0 $big 2>/dev/null && running=1
+	waiting=$(metric talk_late_records_waiting)
+	[ "$running" = 0 ] && [ "$waiting" = 0 ] && [ -n "$h1" ] && break
+	# Right after the answer, before most of the fold: queued records come from the raw ones.
+	[ "$running" = 0 ] && [ -z "$h1" ] &&
+		h1=$(top17 "box=importer&since=$(((NOW / 3600 - 3) * 3600))&until=$((NOW - 1800))")
+	[ "$(small $i)" = 200 ] || bad=$((bad + 1))
+	[ "$running" = 1 ] && during=$((during + 1))
+	[ "$running" = 0 ] && folding=$((folding + 1))
+done
+wait $big
+wait_for 120 test "$(metric talk_late_records_waiting)" = 0
+check_eq "history: a 16 MB batch of $N records an hour old: 200" 200 "$(cat "$SV_TMP/late.code")"
+check_eq "history: exact as soon as answered (queued records read from the raw ones)" "$N $BYTES" "$h1"
+check "history: another agent's $((i - 1)) batches all 200 ($during started while the batch was sent, $folding while it was folded in)" \
+	test "$bad" = 0 -a "$during" -ge 1 -a "$folding" -ge 1
+check_eq "history: every record queued by ingest, folded in by the rollup, none waiting" \
+	"$N $N 0" "$(metric 'talk_late_records_total{result="queued"}') $(metric 'talk_late_records_total{result="folded"}') $(metric talk_late_records_waiting)"
+check_eq "history: in slices of 512 records (bounded write-lock time and memory each)" \
+	$(((N + 511) / 512)) "$(metric talk_late_slices_total)"
+sums=$(metric talk_late_sums_total)
+check "history: $sums sums written, at most 40 per record (linear)" test "$sums" -le $((40 * N))
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$POST_PID/status")
+check "history: the post's peak memory $((hwm / 1024)) MiB (from $((rss0 / 1024))), under 256 MiB" \
+	test "$hwm" -lt $((256 << 10))
+check_eq "history: a box's top over the hours after the fold: exact" "$N $BYTES" \
+	"$(top17 "box=importer&since=$(((NOW / 3600 - 3) * 3600))&until=$((NOW - 1800))")"
+check_eq "history: the site's top over them (minute, ten-minute, hour levels): exact" "$N $BYTES" \
+	"$(top17 "since=$(((NOW / 3600 - 3) * 3600 + 60))&until=$((NOW - 1800))")"
+check_eq "history: the site's last 6 hours (a sliding window): exact" "$N $BYTES" \
+	"$(top17 "since=$((NOW - 6 * 3600))&until=$(($(date +%s) + 60))")"
+stop_pid "$POST_PID"
+
 # A box silent for longer than the retention leaves /boxes at the next pruning (at start).
 sqlite3 "$SV_TMP/main.db" "UPDATE boxes SET last_seen_ns = 1000 WHERE name = 'box2'"
 start main --tokens "$SV_TMP/tokens" --read-token "$READ" --retention 7 ||

@@ -259,6 +259,16 @@ static void housekeeping(struct post_opts *o, struct sv_store *st, struct sv_det
 
 /* Fills the top-talker buckets that have closed, a second of work at most; how many are
  * left (a backlog after a restart or an upgrade), or 0. */
+/* Whether a batch brought records older than the top-talker levels' end since the rollup
+ * last ran: the rollup folds them in (store/sqlite/talk.c). */
+static int late_waiting(struct sv_store *st)
+{
+	struct sv_store_work w;
+
+	sv_store_work(st, &w);
+	return w.late_waiting > 0;
+}
+
 static int rollup(struct post_opts *o, struct sv_store *st, struct sv_post_metrics *m)
 {
 	int left = sv_store_rollup(st, sv_now_ns(), (int64_t)o->rollup_days * DAY_NS,
@@ -375,10 +385,10 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	sv_post_metrics_tick(&metrics);
 	sv_notify("READY=1");
 	/* Every second: finalize waiting packet paths (a quiet site sends no batch that would).
-	 * Every ten (at once while behind): top-talker rollups. Every minute: pruning. Until
-	 * told to stop. */
+	 * Every ten (at once while behind, or when late records wait to be folded in):
+	 * top-talker rollups. Every minute: pruning. Until told to stop. */
 	for (tick = 1;; tick++) {
-		if (left > 0 || tick % 10 == 1)
+		if (left > 0 || tick % 10 == 1 || late_waiting(st))
 			left = rollup(o, st, &metrics);
 		if (poll(&pfd, 1, left > 0 ? 0 : 1000) != 0)
 			break;
