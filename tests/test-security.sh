@@ -91,6 +91,28 @@ check_eq "ingest: the admin token delivers nothing: 403" 403 \
 check_eq "ingest: box2 was stored once, from the unbound token" 1 \
 	"$(req GET "/api/v1/flows?box=box2" "$READ" | head -1 | jq '.flows | length')"
 
+# --- 7: an agent's records are held to the collector's rule for dates (one check for both):
+# two hours ahead and a month old are refused and counted, the rest of the batch is stored.
+skewed() { # skewed ID: records of two hours ahead, a month ago and a minute ago
+	local t=$(date +%s) d
+	printf '{"type":"batch","batch_id":"%s","box":"skew","agent_version":"0.1.0","interfaces":["eth0"]}\n' "$1"
+	for d in 7200 -2592000 -60; do
+		printf '{"type":"flow","box":"skew","iface":"eth0","direction":"egress","eth_type":2048,"ip_version":4,"protocol":17,"src_addr":"198.18.0.1","dst_addr":"198.18.0.2","src_port":5000,"dst_port":53,"src_mac":"02:00:00:00:00:01","dst_mac":"02:00:00:00:00:02","packets":1,"bytes":100,"tcp_flags":0,"first_ns":%s000000000,"last_ns":%s000000000,"end_reason":"active"}\n' $((t + d)) $((t + d))
+	done
+}
+skew_count() { curl -s -H "Authorization: Bearer $READ" "$URL/metrics" |
+	awk '$1 == "sitevisor_post_ingest_records_out_of_range_total" { print $2 }'; }
+skewed skew-1 >"$SV_TMP/skew.ndjson"
+r=$(req POST /api/v1/ingest "$OPEN" --data-binary @"$SV_TMP/skew.ndjson")
+check_eq "dates: an agent's batch is stored, its records out of range refused with a count" \
+	'{"accepted":1,"skipped":0,"duplicate":false,"out_of_range":2} 200' \
+	"$(head -1 <<<"$r") $(tail -1 <<<"$r")"
+check_eq "dates: the refused records counted in /metrics" 2 "$(skew_count)"
+check_eq "dates: the batch again is a duplicate, counted once" "true 2" \
+	"$(req POST /api/v1/ingest "$OPEN" --data-binary @"$SV_TMP/skew.ndjson" | head -1 | jq .duplicate) $(skew_count)"
+check_eq "dates: only the record of now is stored" 1 \
+	"$(req GET "/api/v1/flows?box=skew&since=0&until=$(($(date +%s) + 86400))" "$READ" | head -1 | jq '.flows | length')"
+
 # --- 8: 40000 fingerprints sharing one hash, each 3 s from the last: bounded work ---------
 {
 	printf '{"type":"batch","batch_id":"fp-1","box":"box1","agent_version":"0.1.0","interfaces":["eth0"]}\n'
@@ -314,7 +336,7 @@ stop_pid "$POST_PID"
 sqlite3 "$SV_TMP/main.db" "UPDATE boxes SET last_seen_ns = 1000 WHERE name = 'box2'"
 start main --tokens "$SV_TMP/tokens" --read-token "$READ" --retention 7 ||
 	fail "post restarts"
-check_eq "a box silent past the retention leaves /boxes" box1 \
+check_eq "a box silent past the retention leaves /boxes" "box1 skew" \
 	"$(req GET /api/v1/boxes "$READ" | head -1 | jq -r '[.boxes[].name] | join(" ")')"
 stop_pid "$POST_PID"
 
@@ -475,5 +497,16 @@ check "spool with a planted link: its target is not created" test ! -e "$SV_TMP/
 agent_start "$H" a3 -i h1 --post http://192.0.2.1:9 --token "$OPEN" --box boxd \
 	--spool "$SV_TMP/spool-d" --control "$SV_TMP/ctl-d" || exit 1
 check_eq "plain HTTP to another host: one warning" 1 "$(grep -c 'plain HTTP' "$SV_TMP/a3.err")"
+stop_pid "$AGENT_PID" >/dev/null
+
+# A box whose clock is off: the agent delivers a spooled batch of records two hours ahead and a
+# month old, and says that the post refused them (it would lose them without a word).
+mkdir -m 0700 "$SV_TMP/spool-e"
+skewed skew-agent >"$SV_TMP/spool-e/b-$(printf '%020d' "$(date +%s%N)")-0000000001-r3-p3.ndjson"
+agent_start "$H" a4 -i h1 --post "unix:$SOCK" --token "$OPEN" --box skew \
+	--spool "$SV_TMP/spool-e" --control "$SV_TMP/ctl-e" || exit 1
+wait_for 10 grep -q 'refused 2 records' "$SV_TMP/a4.err"
+check "dates: the agent says the post refused 2 records and to check the clock" \
+	grep -q "refused 2 records of batch b-.*check this box's clock" "$SV_TMP/a4.err"
 stop_pid "$AGENT_PID" >/dev/null
 finish

@@ -364,8 +364,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	}
 	if (ipfix_fd >= 0) {
 		struct sv_collect_cfg ccfg = { .allow = o->ipfix_allow.v,
-					       .n_allow = o->ipfix_allow.n,
-					       .max_age_ns = (int64_t)o->retention_days * DAY_NS };
+					       .n_allow = o->ipfix_allow.n };
 
 		err = sv_collect_start(ipfix_fd, st, &ccfg, &collect);
 		if (err) {
@@ -491,6 +490,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	sv_store_set_query_budget(st, (int64_t)o.query_budget * 1000000LL);
+	sv_store_set_retention(st, (int64_t)o.retention_days * DAY_NS);
 	err = sv_paths_open(st, (int64_t)o.path_hold * 1000000000LL, &paths);
 	if (err) {
 		pr_warn("cannot start the trajectory join: %s\n", strerror(-err));

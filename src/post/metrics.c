@@ -62,6 +62,11 @@ static void ingest(struct sb *s, struct sv_post_metrics *m)
 		  get(&a->batches_rejected));
 	metric(s, "sitevisor_post_ingest_records_total", "counter", "Flow records stored.");
 	sb_printf(s, "sitevisor_post_ingest_records_total %llu\n", get(&a->records_stored));
+	metric(s, "sitevisor_post_ingest_records_out_of_range_total", "counter",
+	       "Records of agents' batches dated more than an hour ahead of the post's clock or "
+	       "older than the retention: refused, the rest of their batch stored.");
+	sb_printf(s, "sitevisor_post_ingest_records_out_of_range_total %llu\n",
+		  get(&a->records_out_of_range));
 	metric(s, "sitevisor_post_ingest_records_per_second", "gauge",
 	       "Records stored per second over the last minute.");
 	sb_printf(s, "sitevisor_post_ingest_records_per_second %llu\n", get(&m->rate_records));
