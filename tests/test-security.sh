@@ -260,6 +260,40 @@ check_eq "readers: the 503 counted in /metrics" 1 \
 	"$(curl -s "$URL/metrics" | grep -c 'requests_total{code="503"} [1-9]')"
 stop_pid "$POST_PID"
 
+# --- 5: a read suspended on a reader is bounded by --request-timeout too: with the database's
+# read locks held by another process (a reader stuck in SQLite's busy wait, 10 s), the running
+# read and the one waiting behind it are answered 503 at the 2 s deadline, and the post has
+# their connections back (its per-address limit is 2) while the locks are still held.
+start stuck --token "$OPEN" --threads 1 --request-timeout 2 --max-connections-per-ip 2 ||
+	fail "post for stuck reads starts"
+check_eq "stuck reads: a read before: 200" 200 "$(code GET /api/v1/boxes "$OPEN")"
+bg python3 -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 8, 120, 0)  # the WAL index locks
+open(sys.argv[2], "w").close()
+time.sleep(30)
+' "$SV_TMP/stuck.db-shm" "$SV_TMP/stuck.locked"
+LOCKER=$BG_PID
+wait_for 10 test -e "$SV_TMP/stuck.locked" || fail "the read locks are taken"
+for i in 1 2; do
+	req GET /api/v1/boxes "$OPEN" >"$SV_TMP/stuck-$i" &
+	pids[$i]=$!
+	sleep 0.2 # the first runs, the second waits behind it
+done
+wait "${pids[1]}" "${pids[2]}"
+why="the read was not answered within the request timeout (--request-timeout): try again shortly, or narrow it"
+check_eq "stuck reads: the running one: 503, with why" "503 $why" \
+	"$(tail -1 "$SV_TMP/stuck-1") $(head -1 "$SV_TMP/stuck-1" | jq -r .error)"
+check_eq "stuck reads: the one waiting behind it: 503, with why" "503 $why" \
+	"$(tail -1 "$SV_TMP/stuck-2") $(head -1 "$SV_TMP/stuck-2" | jq -r .error)"
+check "stuck reads: answered while the locks were still held" kill -0 "$LOCKER"
+check_eq "stuck reads: their connections are free again (a 3rd and 4th from the address answered)" \
+	"503 503" "$(code GET /api/v1/boxes "$OPEN") $(code GET /api/v1/flows "$OPEN")"
+stop_pid "$LOCKER" >/dev/null
+check_eq "stuck reads: once the locks go, reads are answered" 200 "$(code GET /api/v1/boxes "$OPEN")"
+stop_pid "$POST_PID"
+
 # --- 8: a 16 MB batch of records an hour old, late for every top-talker level and window, while
 # another agent delivers: the batch is queued, not summed under the write lock, and folded in by
 # the rollup in slices of 512 records (counts of work in /metrics); answers exact throughout.
