@@ -32,16 +32,7 @@ wait_for 120 idle || echo "warning: the levels did not catch up"
 
 # Records of one to two hours ago, every address and port different: the worst case for the
 # sums (each record is a key of its own in every dimension but the protocol).
-awk -v t=$((NOW - 7200)) 'BEGIN {
-	printf "{\"type\":\"batch\",\"batch_id\":\"late-1\",\"box\":\"importer\",\"agent_version\":\"0.1.0\",\"interfaces\":[\"eth0\"]}\n"
-	for (i = 0; size < 16700000; i++) {
-		s = sprintf("{\"type\":\"flow\",\"box\":\"importer\",\"iface\":\"eth0\",\"direction\":\"egress\",\"eth_type\":2048,\"ip_version\":4,\"protocol\":17,\"src_addr\":\"198.18.%d.%d\",\"dst_addr\":\"198.19.%d.%d\",\"src_port\":%d,\"dst_port\":%d,\"src_mac\":\"02:00:00:00:00:01\",\"dst_mac\":\"02:00:00:00:00:02\",\"packets\":1,\"bytes\":%d,\"tcp_flags\":0,\"first_ns\":%d000000000,\"last_ns\":%d000000000,\"end_reason\":\"active\"}\n",
-			int(i / 250) % 256, i % 250, int(i / 200) % 256, i % 200, 1024 + i % 60000, i % 5000,
-			64 + i % 1400, t + i % 3600, t + i % 3600)
-		size += length(s)
-		printf "%s", s
-	}
-}' >"$SV_TMP/late.ndjson"
+history_batch $((NOW - 7200)) "$SV_TMP/late.sums" >"$SV_TMP/late.ndjson"
 n=$(($(wc -l <"$SV_TMP/late.ndjson") - 1))
 echo "== one batch of $n records ($(stat -c %s "$SV_TMP/late.ndjson") bytes), an hour or two old"
 

@@ -207,6 +207,23 @@ check_eq "a prompt request right after is answered" 200 \
 check_eq "offset beyond 100000: 400" 400 "$(code GET "/api/v1/flows?offset=100001" "$READ")"
 stop_pid "$POST_PID"
 
+# The total limit: 4 silent connections fill a post of --max-connections 4; a fifth, from
+# another address, is refused until they go.
+start conns --token "$OPEN" --max-connections 4 || fail "post with 4 connections starts"
+held=()
+for i in 1 2 3 4; do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	held+=("$fd")
+done
+sleep 0.5
+check_eq "connections: past --max-connections, another address is refused too" 000 \
+	"$(curl -s -m 3 -o /dev/null -w '%{http_code}' --interface 127.0.0.4 "$URL/api/v1/boxes")"
+for fd in "${held[@]}"; do exec {fd}>&-; done
+wait_for 5 test "$(curl -s -m 3 -o /dev/null -w '%{http_code}' --interface 127.0.0.4 "$URL/api/v1/boxes")" = 200
+check_eq "connections: once they close, it is answered" 200 \
+	"$(curl -s -m 3 -o /dev/null -w '%{http_code}' --interface 127.0.0.4 "$URL/api/v1/boxes")"
+stop_pid "$POST_PID"
+
 # --- 6: a query's time budget: a wide sort over 50000 records cut off with a clear 503 -------
 start budget --token "$OPEN" --query-budget 10 --max-body 67108864 || fail "post with a query budget starts"
 now=$(date +%s)
@@ -305,18 +322,7 @@ sqlite3 "$SV_TMP/late.db" "UPDATE talk_state SET lo = ${H30}000000000, done = ${
 start late --token "$OPEN" --threads 2 || fail "post for history restarts"
 metric() { curl -s "$URL/metrics" | awk -v k="sitevisor_post_$1" '$1 == k { print $2 }'; }
 wait_for 120 test "$(metric rollup_pending_buckets)" = 0 || fail "the levels hold the last 30 hours"
-awk -v t=$((NOW - 7200)) -v sums="$SV_TMP/late.sums" 'BEGIN {
-	printf "{\"type\":\"batch\",\"batch_id\":\"late-1\",\"box\":\"importer\",\"agent_version\":\"0.1.0\",\"interfaces\":[\"eth0\"]}\n"
-	for (i = 0; size < 16700000; i++) {
-		s = sprintf("{\"type\":\"flow\",\"box\":\"importer\",\"iface\":\"eth0\",\"direction\":\"egress\",\"eth_type\":2048,\"ip_version\":4,\"protocol\":17,\"src_addr\":\"198.18.%d.%d\",\"dst_addr\":\"198.19.%d.%d\",\"src_port\":%d,\"dst_port\":%d,\"src_mac\":\"02:00:00:00:00:01\",\"dst_mac\":\"02:00:00:00:00:02\",\"packets\":1,\"bytes\":%d,\"tcp_flags\":0,\"first_ns\":%d000000000,\"last_ns\":%d000000000,\"end_reason\":\"active\"}\n",
-			int(i / 250) % 256, i % 250, int(i / 200) % 256, i % 200, 1024 + i % 60000, i % 5000,
-			64 + i % 1400, t + i % 3600, t + i % 3600)
-		size += length(s)
-		bytes += 64 + i % 1400
-		printf "%s", s
-	}
-	printf "17 %d %d\n", i, bytes >sums
-}' >"$SV_TMP/late.ndjson"
+history_batch $((NOW - 7200)) "$SV_TMP/late.sums" >"$SV_TMP/late.ndjson"
 read -r _ N BYTES <"$SV_TMP/late.sums"
 small() { # small ID: another agent's batch of one record of now
 	local t=$(date +%s)
@@ -537,10 +543,16 @@ stop_pid "$AGENT_PID" >/dev/null
 # month old, and says that the post refused them (it would lose them without a word).
 mkdir -m 0700 "$SV_TMP/spool-e"
 skewed skew-agent >"$SV_TMP/spool-e/b-$(printf '%020d' "$(date +%s%N)")-0000000001-r3-p3.ndjson"
+# A link planted among the batches, to a file of another user's choosing: not followed, not sent.
+skewed secret-1 | sed 's/"skew"/"secret"/g' >"$SV_TMP/secret.ndjson"
+ln -s "$SV_TMP/secret.ndjson" "$SV_TMP/spool-e/b-$(printf '%020d' "$(date +%s%N)")-0000000002-r3-p3.ndjson"
 agent_start "$H" a4 -i h1 --post "unix:$SOCK" --token "$OPEN" --box skew \
 	--spool "$SV_TMP/spool-e" --control "$SV_TMP/ctl-e" || exit 1
 wait_for 10 grep -q 'refused 2 records' "$SV_TMP/a4.err"
 check "dates: the agent says the post refused 2 records and to check the clock" \
 	grep -q "refused 2 records of batch b-.*check this box's clock" "$SV_TMP/a4.err"
+check_eq "spool: a link among the batches is not followed: its file is not sent" "true false" \
+	"$(curl -s --unix-socket "$SOCK" http://post/api/v1/boxes |
+		jq -r '[.boxes[].name] | "\(index("skew") != null) \(index("secret") != null)"')"
 stop_pid "$AGENT_PID" >/dev/null
 finish
