@@ -483,11 +483,15 @@ rule boxb "$ADMIN" "--from h1 --to mon" >/dev/null
 rule boxb "$ADMIN" "--from h1 --to vxlan://198.51.100.7" >/dev/null
 rule boxb "$ADMIN" "--from h1 --to mon host sitevisor.example and udp" >/dev/null
 rule boxb "$ADMIN" "--from h1 --to mon2" >/dev/null
+rule boxb "$ADMIN" "--from h1 --to vxlan://192.0.2.7" >/dev/null
+ip -n "$H" addr add 192.0.2.1/24 dev mon2 # a route to the admitted monitor
 agent_start "$H" a2 -i h1 --post "unix:$SOCK" --token "$OPEN" --box boxb \
 	--spool "$SV_TMP/spool-b" --control "$SV_TMP/ctl-b" --allow-remote-tap \
 	--tap-allow-to iface:mon --tap-allow-to 192.0.2.0/24:4789 || exit 1
-wait_state 10 boxb 3
+wait_state 10 boxb 4
 check_eq "allowed: a rule to an admitted interface is applied" active "$(state boxb 0)"
+check_eq "allowed: a rule to an admitted remote (VXLAN, port 4789) is applied" active \
+	"$(state boxb 4)"
 check_eq "allowed: a remote outside --tap-allow-to is refused" \
 	"error: --to vxlan://198.51.100.7 is not in this box's --tap-allow-to" "$(state boxb 1)"
 check_eq "allowed: a rule naming a host is refused before libpcap sees it" \
@@ -495,7 +499,7 @@ check_eq "allowed: a rule naming a host is refused before libpcap sees it" \
 	"$(state boxb 2)"
 check_eq "allowed: an interface outside --tap-allow-to is refused" \
 	"error: --to mon2 is not in this box's --tap-allow-to" "$(state boxb 3)"
-check_eq "allowed: exactly one rule from the post in the agent" 1 \
+check_eq "allowed: exactly the two admitted rules from the post in the agent" 2 \
 	"$(ip netns exec "$H" "$AGENT" tap --control "$SV_TMP/ctl-b" list | grep -c origin=post)"
 # A control client that trickles a byte every 0.2 s is answered (cut off) within the 2 s
 # deadline of its request: about 10 bytes, not one more every 0.2 s for ever.
