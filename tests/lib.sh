@@ -209,3 +209,21 @@ tmpl() {
 	done
 	echo "$(u16 "$id")$(u16 "$n")$out"
 }
+
+# history_batch START SUMS: a batch of 16.7 MB of records (box "importer", UDP) dated START to
+# START + 1 h, every address and port different (the worst case for top-talker sums); writes
+# "17 RECORDS BYTES" to the file SUMS. For the cost of records older than the levels' end.
+history_batch() {
+	awk -v t="$1" -v sums="$2" 'BEGIN {
+		printf "{\"type\":\"batch\",\"batch_id\":\"late-1\",\"box\":\"importer\",\"agent_version\":\"0.1.0\",\"interfaces\":[\"eth0\"]}\n"
+		for (i = 0; size < 16700000; i++) {
+			s = sprintf("{\"type\":\"flow\",\"box\":\"importer\",\"iface\":\"eth0\",\"direction\":\"egress\",\"eth_type\":2048,\"ip_version\":4,\"protocol\":17,\"src_addr\":\"198.18.%d.%d\",\"dst_addr\":\"198.19.%d.%d\",\"src_port\":%d,\"dst_port\":%d,\"src_mac\":\"02:00:00:00:00:01\",\"dst_mac\":\"02:00:00:00:00:02\",\"packets\":1,\"bytes\":%d,\"tcp_flags\":0,\"first_ns\":%d000000000,\"last_ns\":%d000000000,\"end_reason\":\"active\"}\n",
+				int(i / 250) % 256, i % 250, int(i / 200) % 256, i % 200, 1024 + i % 60000, i % 5000,
+				64 + i % 1400, t + i % 3600, t + i % 3600)
+			size += length(s)
+			bytes += 64 + i % 1400
+			printf "%s", s
+		}
+		printf "17 %d %d\n", i, bytes >sums
+	}'
+}

@@ -202,18 +202,22 @@ static void record(struct sv_rec *r, int64_t t)
 	r->first_ns = r->last_ns = t;
 }
 
-/* A batch at now: mostly records of the last 90 s, some late by up to four hours. */
-static int deliver(struct sv_store *st, int64_t now, int id)
+/* A batch at now: mostly records of the last 90 s, some late by up to four hours; or (span
+ * not 0) n records of the last span seconds. */
+static int deliver_n(struct sv_store *st, int64_t now, int id, int n, unsigned int span)
 {
 	struct sv_batch b = { 0 };
 	struct sv_rec r;
-	int i, n = 20 + rnd(80), dup, err;
+	int i, dup, err;
 
 	snprintf(b.batch_id, sizeof(b.batch_id), "batch-%d", id);
 	snprintf(b.box, sizeof(b.box), "%s", boxes[rnd(3)]);
 	snprintf(b.interfaces, sizeof(b.interfaces), "[\"eth0\",\"eth1\"]");
 	for (i = 0; i < n; i++) {
-		record(&r, rnd(10) ? now - rnd(90) * S : now - rnd(4 * 3600) * S);
+		if (span)
+			record(&r, now - rnd(span) * S);
+		else
+			record(&r, rnd(10) ? now - rnd(90) * S : now - rnd(4 * 3600) * S);
 		r.last_ns -= rnd(1000000000);
 		if (rnd(8) == 0) /* on a bucket's edge: which bucket is it in? */
 			r.last_ns -= r.last_ns % (60 * S);
@@ -223,6 +227,11 @@ static int deliver(struct sv_store *st, int64_t now, int id)
 	err = sv_store_ingest(st, &b, now, &dup);
 	sv_batch_free(&b);
 	return err;
+}
+
+static int deliver(struct sv_store *st, int64_t now, int id)
+{
+	return deliver_n(st, now, id, 20 + rnd(80), 0);
 }
 
 static int64_t state(sqlite3 *db, const char *col, int level)
@@ -249,6 +258,7 @@ int main(void)
 {
 	char dir[] = "/tmp/sv-store-test.XXXXXX", path[64], err[256];
 	int64_t h, now, last = 0, start, rollup_keep = 90 * 24 * 3600 * S;
+	struct sv_store_work w0, w1;
 	struct sv_store *st;
 	int id = 0, i, left = 0;
 	sqlite3 *db;
@@ -305,6 +315,33 @@ int main(void)
 	      state(db, "lo", SV_WIN_STATE + 1) == state(db, "done", 1) - 24 * 3600 * S,
 	      "the windows follow the ten-minute level");
 	check_ranges(st, db, 0, now, "over the last 6 and 24 hours (windows)", 300, 1);
+
+	/* History in bulk (issue 15): 6000 records of the last twenty minutes, late for each
+	 * level and window that holds their time. Ingest only queues them; each rollup round
+	 * (no budget: one) folds one slice while the clock runs and the levels fill from each
+	 * other over records not folded yet; answers are exact at every round. */
+	now += 7 * 60 * S; /* the finest level then holds minutes the coarser ones do not */
+	for (i = 0; i < 100 && sv_store_rollup(st, now, rollup_keep, 10 * S) > 0; i++)
+		;
+	sv_store_work(st, &w0);
+	if (deliver_n(st, now, id++, 6000, 20 * 60))
+		check(0, "ingest of history");
+	sv_store_work(st, &w1);
+	check(w1.late_queued - w0.late_queued > 5000 && w1.late_waiting > 10 * 512 &&
+		      w1.late_sums == w0.late_sums,
+	      "a batch of history is queued by ingest, no sum written");
+	for (i = 0; i < 30 && w1.late_waiting > 0; i++) {
+		now += 60 * S;
+		if (deliver(st, now, id++) || sv_store_rollup(st, now, rollup_keep, 0) < 0)
+			check(0, "ingest and rollup while history is folded");
+		check_ranges(st, db, start, now, "while history is folded in slices", 20, i % 2);
+		sv_store_work(st, &w1);
+	}
+	check(w1.late_waiting == 0 && w1.late_folded - w0.late_folded == w1.late_queued -
+	      w0.late_queued && w1.late_slices - w0.late_slices == (unsigned long long)i &&
+	      w1.late_sums - w0.late_sums <= 40 * (w1.late_folded - w0.late_folded),
+	      "a slice of at most 512 records per round, at most 40 sums per record");
+	check_ranges(st, db, start - 4 * 3600 * S, now, "after the history is folded in", 300, 0);
 
 	/* The finest level keeps six hours: pruning moves its start on, answers stay exact. */
 	check(sv_store_prune(st, now, 3650 * 24 * 3600 * S, rollup_keep) == 0, "prune");

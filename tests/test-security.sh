@@ -91,6 +91,28 @@ check_eq "ingest: the admin token delivers nothing: 403" 403 \
 check_eq "ingest: box2 was stored once, from the unbound token" 1 \
 	"$(req GET "/api/v1/flows?box=box2" "$READ" | head -1 | jq '.flows | length')"
 
+# --- 7: an agent's records are held to the collector's rule for dates (one check for both):
+# two hours ahead and a month old are refused and counted, the rest of the batch is stored.
+skewed() { # skewed ID: records of two hours ahead, a month ago and a minute ago
+	local t=$(date +%s) d
+	printf '{"type":"batch","batch_id":"%s","box":"skew","agent_version":"0.1.0","interfaces":["eth0"]}\n' "$1"
+	for d in 7200 -2592000 -60; do
+		printf '{"type":"flow","box":"skew","iface":"eth0","direction":"egress","eth_type":2048,"ip_version":4,"protocol":17,"src_addr":"198.18.0.1","dst_addr":"198.18.0.2","src_port":5000,"dst_port":53,"src_mac":"02:00:00:00:00:01","dst_mac":"02:00:00:00:00:02","packets":1,"bytes":100,"tcp_flags":0,"first_ns":%s000000000,"last_ns":%s000000000,"end_reason":"active"}\n' $((t + d)) $((t + d))
+	done
+}
+skew_count() { curl -s -H "Authorization: Bearer $READ" "$URL/metrics" |
+	awk '$1 == "sitevisor_post_ingest_records_out_of_range_total" { print $2 }'; }
+skewed skew-1 >"$SV_TMP/skew.ndjson"
+r=$(req POST /api/v1/ingest "$OPEN" --data-binary @"$SV_TMP/skew.ndjson")
+check_eq "dates: an agent's batch is stored, its records out of range refused with a count" \
+	'{"accepted":1,"skipped":0,"duplicate":false,"out_of_range":2} 200' \
+	"$(head -1 <<<"$r") $(tail -1 <<<"$r")"
+check_eq "dates: the refused records counted in /metrics" 2 "$(skew_count)"
+check_eq "dates: the batch again is a duplicate, counted once" "true 2" \
+	"$(req POST /api/v1/ingest "$OPEN" --data-binary @"$SV_TMP/skew.ndjson" | head -1 | jq .duplicate) $(skew_count)"
+check_eq "dates: only the record of now is stored" 1 \
+	"$(req GET "/api/v1/flows?box=skew&since=0&until=$(($(date +%s) + 86400))" "$READ" | head -1 | jq '.flows | length')"
+
 # --- 8: 40000 fingerprints sharing one hash, each 3 s from the last: bounded work ---------
 {
 	printf '{"type":"batch","batch_id":"fp-1","box":"box1","agent_version":"0.1.0","interfaces":["eth0"]}\n'
@@ -185,6 +207,23 @@ check_eq "a prompt request right after is answered" 200 \
 check_eq "offset beyond 100000: 400" 400 "$(code GET "/api/v1/flows?offset=100001" "$READ")"
 stop_pid "$POST_PID"
 
+# The total limit: 4 silent connections fill a post of --max-connections 4; a fifth, from
+# another address, is refused until they go.
+start conns --token "$OPEN" --max-connections 4 || fail "post with 4 connections starts"
+held=()
+for i in 1 2 3 4; do
+	exec {fd}<>"/dev/tcp/127.0.0.1/$PORT"
+	held+=("$fd")
+done
+sleep 0.5
+check_eq "connections: past --max-connections, another address is refused too" 000 \
+	"$(curl -s -m 3 -o /dev/null -w '%{http_code}' --interface 127.0.0.4 "$URL/api/v1/boxes")"
+for fd in "${held[@]}"; do exec {fd}>&-; done
+wait_for 5 test "$(curl -s -m 3 -o /dev/null -w '%{http_code}' --interface 127.0.0.4 "$URL/api/v1/boxes")" = 200
+check_eq "connections: once they close, it is answered" 200 \
+	"$(curl -s -m 3 -o /dev/null -w '%{http_code}' --interface 127.0.0.4 "$URL/api/v1/boxes")"
+stop_pid "$POST_PID"
+
 # --- 6: a query's time budget: a wide sort over 50000 records cut off with a clear 503 -------
 start budget --token "$OPEN" --query-budget 10 --max-body 67108864 || fail "post with a query budget starts"
 now=$(date +%s)
@@ -238,11 +277,106 @@ check_eq "readers: the 503 counted in /metrics" 1 \
 	"$(curl -s "$URL/metrics" | grep -c 'requests_total{code="503"} [1-9]')"
 stop_pid "$POST_PID"
 
+# --- 5: a read suspended on a reader is bounded by --request-timeout too: with the database's
+# read locks held by another process (a reader stuck in SQLite's busy wait, 10 s), the running
+# read and the one waiting behind it are answered 503 at the 2 s deadline, and the post has
+# their connections back (its per-address limit is 2) while the locks are still held.
+start stuck --token "$OPEN" --threads 1 --request-timeout 2 --max-connections-per-ip 2 ||
+	fail "post for stuck reads starts"
+check_eq "stuck reads: a read before: 200" 200 "$(code GET /api/v1/boxes "$OPEN")"
+bg python3 -c '
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR)
+fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 8, 120, 0)  # the WAL index locks
+open(sys.argv[2], "w").close()
+time.sleep(30)
+' "$SV_TMP/stuck.db-shm" "$SV_TMP/stuck.locked"
+LOCKER=$BG_PID
+wait_for 10 test -e "$SV_TMP/stuck.locked" || fail "the read locks are taken"
+for i in 1 2; do
+	req GET /api/v1/boxes "$OPEN" >"$SV_TMP/stuck-$i" &
+	pids[$i]=$!
+	sleep 0.2 # the first runs, the second waits behind it
+done
+wait "${pids[1]}" "${pids[2]}"
+why="the read was not answered within the request timeout (--request-timeout): try again shortly, or narrow it"
+check_eq "stuck reads: the running one: 503, with why" "503 $why" \
+	"$(tail -1 "$SV_TMP/stuck-1") $(head -1 "$SV_TMP/stuck-1" | jq -r .error)"
+check_eq "stuck reads: the one waiting behind it: 503, with why" "503 $why" \
+	"$(tail -1 "$SV_TMP/stuck-2") $(head -1 "$SV_TMP/stuck-2" | jq -r .error)"
+check "stuck reads: answered while the locks were still held" kill -0 "$LOCKER"
+check_eq "stuck reads: their connections are free again (a 3rd and 4th from the address answered)" \
+	"503 503" "$(code GET /api/v1/boxes "$OPEN") $(code GET /api/v1/flows "$OPEN")"
+stop_pid "$LOCKER" >/dev/null
+check_eq "stuck reads: once the locks go, reads are answered" 200 "$(code GET /api/v1/boxes "$OPEN")"
+stop_pid "$POST_PID"
+
+# --- 8: a 16 MB batch of records an hour old, late for every top-talker level and window, while
+# another agent delivers: the batch is queued, not summed under the write lock, and folded in by
+# the rollup in slices of 512 records (counts of work in /metrics); answers exact throughout.
+start late --token "$OPEN" --threads 2 || fail "post for history starts"
+stop_pid "$POST_PID"
+NOW=$(date +%s)
+H30=$(((NOW / 3600 - 30) * 3600))
+sqlite3 "$SV_TMP/late.db" "UPDATE talk_state SET lo = ${H30}000000000, done = ${H30}000000000 WHERE level < 3"
+start late --token "$OPEN" --threads 2 || fail "post for history restarts"
+metric() { curl -s "$URL/metrics" | awk -v k="sitevisor_post_$1" '$1 == k { print $2 }'; }
+wait_for 120 test "$(metric rollup_pending_buckets)" = 0 || fail "the levels hold the last 30 hours"
+history_batch $((NOW - 7200)) "$SV_TMP/late.sums" >"$SV_TMP/late.ndjson"
+read -r _ N BYTES <"$SV_TMP/late.sums"
+small() { # small ID: another agent's batch of one record of now
+	local t=$(date +%s)
+	printf '{"type":"batch","batch_id":"small-%d","box":"other","agent_version":"0.1.0","interfaces":["eth0"]}\n{"type":"flow","box":"other","iface":"eth0","direction":"egress","eth_type":2048,"ip_version":4,"protocol":6,"src_addr":"198.18.255.1","dst_addr":"198.18.255.2","src_port":1,"dst_port":2,"src_mac":"02:00:00:00:00:01","dst_mac":"02:00:00:00:00:02","packets":1,"bytes":60,"tcp_flags":0,"first_ns":%d000000000,"last_ns":%d000000000,"end_reason":"active"}\n' \
+		"$1" "$t" "$t" | code POST /api/v1/ingest "$OPEN" --data-binary @-
+}
+# top17 QUERY: protocol 17's "flows bytes" in /api/v1/top?by=protocol&QUERY
+top17() { req GET "/api/v1/top?by=protocol&$1" "$OPEN" | head -1 |
+	jq -r '[.items[] | select(.protocol == 17)][0] | "\(.flows) \(.bytes)"'; }
+rss0=$(rss_kib "$POST_PID")
+(code POST /api/v1/ingest "$OPEN" --data-binary @"$SV_TMP/late.ndjson" >"$SV_TMP/late.code") &
+big=$!
+i=0 during=0 folding=0 bad=0 h1=
+while [ $i -lt 1000 ]; do
+	i=$((i + 1))
+	running=0
+	kill -0 $big 2>/dev/null && running=1
+	waiting=$(metric talk_late_records_waiting)
+	[ "$running" = 0 ] && [ "$waiting" = 0 ] && [ -n "$h1" ] && break
+	# Right after the answer, before most of the fold: queued records come from the raw ones.
+	[ "$running" = 0 ] && [ -z "$h1" ] &&
+		h1=$(top17 "box=importer&since=$(((NOW / 3600 - 3) * 3600))&until=$((NOW - 1800))")
+	[ "$(small $i)" = 200 ] || bad=$((bad + 1))
+	[ "$running" = 1 ] && during=$((during + 1))
+	[ "$running" = 0 ] && folding=$((folding + 1))
+done
+wait $big
+wait_for 120 test "$(metric talk_late_records_waiting)" = 0
+check_eq "history: a 16 MB batch of $N records an hour old: 200" 200 "$(cat "$SV_TMP/late.code")"
+check_eq "history: exact as soon as answered (queued records read from the raw ones)" "$N $BYTES" "$h1"
+check "history: another agent's $((i - 1)) batches all 200 ($during started while the batch was sent, $folding while it was folded in)" \
+	test "$bad" = 0 -a "$during" -ge 1 -a "$folding" -ge 1
+check_eq "history: every record queued by ingest, folded in by the rollup, none waiting" \
+	"$N $N 0" "$(metric 'talk_late_records_total{result="queued"}') $(metric 'talk_late_records_total{result="folded"}') $(metric talk_late_records_waiting)"
+check_eq "history: in slices of 512 records (bounded write-lock time and memory each)" \
+	$(((N + 511) / 512)) "$(metric talk_late_slices_total)"
+sums=$(metric talk_late_sums_total)
+check "history: $sums sums written, at most 40 per record (linear)" test "$sums" -le $((40 * N))
+hwm=$(awk '/^VmHWM/ { print $2 }' "/proc/$POST_PID/status")
+check "history: the post's peak memory $((hwm / 1024)) MiB (from $((rss0 / 1024))), under 256 MiB" \
+	test "$hwm" -lt $((256 << 10))
+check_eq "history: a box's top over the hours after the fold: exact" "$N $BYTES" \
+	"$(top17 "box=importer&since=$(((NOW / 3600 - 3) * 3600))&until=$((NOW - 1800))")"
+check_eq "history: the site's top over them (minute, ten-minute, hour levels): exact" "$N $BYTES" \
+	"$(top17 "since=$(((NOW / 3600 - 3) * 3600 + 60))&until=$((NOW - 1800))")"
+check_eq "history: the site's last 6 hours (a sliding window): exact" "$N $BYTES" \
+	"$(top17 "since=$((NOW - 6 * 3600))&until=$(($(date +%s) + 60))")"
+stop_pid "$POST_PID"
+
 # A box silent for longer than the retention leaves /boxes at the next pruning (at start).
 sqlite3 "$SV_TMP/main.db" "UPDATE boxes SET last_seen_ns = 1000 WHERE name = 'box2'"
 start main --tokens "$SV_TMP/tokens" --read-token "$READ" --retention 7 ||
 	fail "post restarts"
-check_eq "a box silent past the retention leaves /boxes" box1 \
+check_eq "a box silent past the retention leaves /boxes" "box1 skew" \
 	"$(req GET /api/v1/boxes "$READ" | head -1 | jq -r '[.boxes[].name] | join(" ")')"
 stop_pid "$POST_PID"
 
@@ -349,11 +483,15 @@ rule boxb "$ADMIN" "--from h1 --to mon" >/dev/null
 rule boxb "$ADMIN" "--from h1 --to vxlan://198.51.100.7" >/dev/null
 rule boxb "$ADMIN" "--from h1 --to mon host sitevisor.example and udp" >/dev/null
 rule boxb "$ADMIN" "--from h1 --to mon2" >/dev/null
+rule boxb "$ADMIN" "--from h1 --to vxlan://192.0.2.7" >/dev/null
+ip -n "$H" addr add 192.0.2.1/24 dev mon2 # a route to the admitted monitor
 agent_start "$H" a2 -i h1 --post "unix:$SOCK" --token "$OPEN" --box boxb \
 	--spool "$SV_TMP/spool-b" --control "$SV_TMP/ctl-b" --allow-remote-tap \
 	--tap-allow-to iface:mon --tap-allow-to 192.0.2.0/24:4789 || exit 1
-wait_state 10 boxb 3
+wait_state 10 boxb 4
 check_eq "allowed: a rule to an admitted interface is applied" active "$(state boxb 0)"
+check_eq "allowed: a rule to an admitted remote (VXLAN, port 4789) is applied" active \
+	"$(state boxb 4)"
 check_eq "allowed: a remote outside --tap-allow-to is refused" \
 	"error: --to vxlan://198.51.100.7 is not in this box's --tap-allow-to" "$(state boxb 1)"
 check_eq "allowed: a rule naming a host is refused before libpcap sees it" \
@@ -361,7 +499,7 @@ check_eq "allowed: a rule naming a host is refused before libpcap sees it" \
 	"$(state boxb 2)"
 check_eq "allowed: an interface outside --tap-allow-to is refused" \
 	"error: --to mon2 is not in this box's --tap-allow-to" "$(state boxb 3)"
-check_eq "allowed: exactly one rule from the post in the agent" 1 \
+check_eq "allowed: exactly the two admitted rules from the post in the agent" 2 \
 	"$(ip netns exec "$H" "$AGENT" tap --control "$SV_TMP/ctl-b" list | grep -c origin=post)"
 # A control client that trickles a byte every 0.2 s is answered (cut off) within the 2 s
 # deadline of its request: about 10 bytes, not one more every 0.2 s for ever.
@@ -403,5 +541,22 @@ check "spool with a planted link: its target is not created" test ! -e "$SV_TMP/
 agent_start "$H" a3 -i h1 --post http://192.0.2.1:9 --token "$OPEN" --box boxd \
 	--spool "$SV_TMP/spool-d" --control "$SV_TMP/ctl-d" || exit 1
 check_eq "plain HTTP to another host: one warning" 1 "$(grep -c 'plain HTTP' "$SV_TMP/a3.err")"
+stop_pid "$AGENT_PID" >/dev/null
+
+# A box whose clock is off: the agent delivers a spooled batch of records two hours ahead and a
+# month old, and says that the post refused them (it would lose them without a word).
+mkdir -m 0700 "$SV_TMP/spool-e"
+skewed skew-agent >"$SV_TMP/spool-e/b-$(printf '%020d' "$(date +%s%N)")-0000000001-r3-p3.ndjson"
+# A link planted among the batches, to a file of another user's choosing: not followed, not sent.
+skewed secret-1 | sed 's/"skew"/"secret"/g' >"$SV_TMP/secret.ndjson"
+ln -s "$SV_TMP/secret.ndjson" "$SV_TMP/spool-e/b-$(printf '%020d' "$(date +%s%N)")-0000000002-r3-p3.ndjson"
+agent_start "$H" a4 -i h1 --post "unix:$SOCK" --token "$OPEN" --box skew \
+	--spool "$SV_TMP/spool-e" --control "$SV_TMP/ctl-e" || exit 1
+wait_for 10 grep -q 'refused 2 records' "$SV_TMP/a4.err"
+check "dates: the agent says the post refused 2 records and to check the clock" \
+	grep -q "refused 2 records of batch b-.*check this box's clock" "$SV_TMP/a4.err"
+check_eq "spool: a link among the batches is not followed: its file is not sent" "true false" \
+	"$(curl -s --unix-socket "$SOCK" http://post/api/v1/boxes |
+		jq -r '[.boxes[].name] | "\(index("skew") != null) \(index("secret") != null)"')"
 stop_pid "$AGENT_PID" >/dev/null
 finish

@@ -723,6 +723,20 @@ static int post_any(struct sv_sendq *q, struct sv_curl *h, const char *body, siz
 	return answered;
 }
 
+/* The post stores a batch but refuses its records dated more than an hour ahead of its clock
+ * or older than its retention (docs/security.md): said here, or a box whose clock is wrong
+ * would lose them without a word. */
+static void say_out_of_range(const struct sv_deliver *d, const char *batch, const char *resp)
+{
+	const char *p = strstr(resp, "\"out_of_range\":");
+	unsigned long long n = p ? strtoull(p + strlen("\"out_of_range\":"), NULL, 10) : 0;
+
+	if (n)
+		pr_warn("post %s refused %llu records of batch %s: dated more than an hour ahead of "
+			"its clock or older than its retention; check this box's clock\n",
+			d->shown, n, batch);
+}
+
 static enum sv_sendq_outcome send_batch(struct sv_sendq *q, struct sv_curl *h,
 					struct sv_sendq_item *it)
 {
@@ -741,8 +755,10 @@ static enum sv_sendq_outcome send_batch(struct sv_sendq *q, struct sv_curl *h,
 	if (!answered)
 		return o;
 	pr_debug("batch %s: %s\n", b->name, q->why);
-	if (h->status >= 200 && h->status < 300)
+	if (h->status >= 200 && h->status < 300) {
+		say_out_of_range(q->ctx, b->name, h->resp);
 		return strstr(h->resp, "\"duplicate\":true") ? SV_SENDQ_DUPLICATE : SV_SENDQ_SENT;
+	}
 	if (h->status == 400 || h->status == 413)
 		return SV_SENDQ_REFUSED; /* it will never be accepted: retrying would block the rest */
 	if (h->status == 401 || h->status == 403)

@@ -27,6 +27,7 @@ int sv_api_get(struct sv_store *st, const char *name, const struct sv_params *p,
 struct sv_api_stats {
 	unsigned long long batches_stored, batches_duplicate, batches_rejected;
 	unsigned long long records_stored, records_skipped;
+	unsigned long long records_out_of_range; /* sv_store_date_check's */
 };
 
 /* POST /api/v1/ingest with the whole body; what it did is added to *stats. */

@@ -61,7 +61,6 @@ struct sv_collect {
 	struct sv_ipfix_stats stats;
 	struct allow *allow; /* none: any exporter */
 	int n_allow;
-	int64_t max_age_ns;
 	uint8_t buf[65536];
 };
 
@@ -131,21 +130,6 @@ static int allowed(const struct sv_collect *c, const uint8_t *addr)
 			return 1;
 	}
 	return !c->n_allow;
-}
-
-/* Records dated beyond the skew ahead, or older than the retention, are not stored: the one
- * would stay past the retention, the other go at the next pruning. */
-static void in_range(struct sv_collect *c, struct sv_batch *b, int64_t now,
-		     struct sv_ipfix_stats *st)
-{
-	size_t i, n = 0;
-
-	for (i = 0; i < b->n; i++)
-		if ((int64_t)b->recs[i].last_ns <= now + SV_IPFIX_SKEW_NS &&
-		    (!c->max_age_ns || (int64_t)b->recs[i].last_ns >= now - c->max_age_ns))
-			b->recs[n++] = b->recs[i];
-	st->recs[SV_IPFIX_REC_OUT_OF_RANGE] += b->n - n;
-	b->n = n;
 }
 
 static void src_of(const struct sockaddr_storage *sa, struct sv_ipfix_src *src)
@@ -261,7 +245,9 @@ static enum sv_ipfix_msg store(struct sv_collect *c, const struct sv_ipfix_src *
 		 (unsigned long long)fnv64(c->buf, len));
 	snprintf(b->agent_version, sizeof(b->agent_version), "%s",
 		 h->version == 10 ? "ipfix" : "netflow-v9");
-	in_range(c, b, sv_now_ns(), st);
+	/* Records dated beyond the skew ahead, or older than the retention, are not stored: the
+	 * one would stay past the retention, the other go at the next pruning. */
+	st->recs[SV_IPFIX_REC_OUT_OF_RANGE] += sv_store_date_check(c->store, b, sv_now_ns());
 	if (!b->n)
 		return SV_IPFIX_MSG_OK;
 	interfaces(exporter_get(c, src->addr, addr, b->box, h->version), b);
@@ -397,7 +383,6 @@ int sv_collect_start(int fd, struct sv_store *st, const struct sv_collect_cfg *c
 		return -ENOMEM;
 	c->fd = fd;
 	c->store = st;
-	c->max_age_ns = cfg->max_age_ns;
 	c->allow = cfg->n_allow ? calloc(cfg->n_allow, sizeof(*c->allow)) : NULL;
 	if (cfg->n_allow && !c->allow) {
 		free(c);

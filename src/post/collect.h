@@ -11,11 +11,11 @@
 
 struct sv_collect;
 
-/* Who may export, and which records are taken (docs/security.md). */
+/* Who may export (docs/security.md); which records are taken is the store's rule for all
+ * (sv_store_date_check). */
 struct sv_collect_cfg {
 	const char *const *allow; /* CIDRs; none: any exporter */
 	int n_allow;
-	int64_t max_age_ns; /* older records are not stored (the retention) */
 };
 
 /* Checks the CIDRs: 0, or -EINVAL having said which is malformed. */

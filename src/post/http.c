@@ -23,15 +23,19 @@
 
 /* Reads of the API run on their own threads, not the HTTP workers': a worker suspends the
  * connection, queues it here and goes back to serving agents; a reader answers it and resumes
- * it. At most READS_QUEUED per reader wait; past that a read is answered 503 at once. */
+ * it. At most READS_QUEUED per reader wait; past that a read is answered 503 at once. A read
+ * still unanswered at its request's deadline (--request-timeout from its first line), waiting
+ * or running, is answered 503 by the watchdog, within a second, and its connection resumed:
+ * a suspended connection has no idle timeout, so nothing else would ever free it. */
 #define READS_QUEUED 16
 
 struct readers {
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct read_job *head, *tail;
-	int queued, max_queued, n, stop;
-	pthread_t th[64];
+	pthread_cond_t cv, wd_cv;
+	struct read_job *head, *tail; /* waiting, oldest first */
+	struct read_job *running; /* being run by a reader */
+	int queued, max_queued, n, stop, wd;
+	pthread_t th[64], wd_th;
 };
 
 struct sv_http {
@@ -41,11 +45,18 @@ struct sv_http {
 	int n;
 };
 
+/* A read handed to the readers. Its path and parameters are copies, and a reader answers
+ * into out: the watchdog may give the connection back to MHD (rq NULL) while a reader still
+ * runs the read, which is then dropped. */
 struct read_job {
 	struct read_job *next;
 	struct MHD_Connection *c;
-	struct req *rq;
-	const char *path; /* below API_PREFIX; the connection's, valid while it is suspended */
+	struct req *rq; /* NULL once the connection is resumed */
+	unsigned long long due_ns; /* monotonic */
+	const char *path; /* below API_PREFIX */
+	struct sv_params params;
+	struct sb out;
+	int status;
 };
 
 struct req {
@@ -182,11 +193,65 @@ static enum MHD_Result serve_metrics(struct sv_http_cfg *cfg, struct MHD_Connect
 	return ret;
 }
 
+static unsigned long long mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
+}
+
+/* A job for path and p, the strings copied after it in one allocation; NULL if out of memory. */
+static struct read_job *job_new(const char *path, const struct sv_params *p)
+{
+	size_t len = strlen(path) + 1, k;
+	struct read_job *j;
+	char *at;
+	int i;
+
+	for (i = 0; i < p->n; i++)
+		len += strlen(p->key[i]) + strlen(p->val[i]) + 2;
+	j = calloc(1, sizeof(*j) + len);
+	if (!j)
+		return NULL;
+	at = (char *)(j + 1);
+	j->path = memcpy(at, path, (k = strlen(path) + 1));
+	at += k;
+	for (i = 0; i < p->n; i++) {
+		j->params.key[i] = memcpy(at, p->key[i], (k = strlen(p->key[i]) + 1));
+		at += k;
+		j->params.val[i] = memcpy(at, p->val[i], (k = strlen(p->val[i]) + 1));
+		at += k;
+	}
+	j->params.n = p->n;
+	j->params.overflow = p->overflow;
+	sb_init(&j->out);
+	return j;
+}
+
+static void job_free(struct read_job *j)
+{
+	sb_free(&j->out);
+	free(j);
+}
+
+/* Under rd->mu: gives the connection its answer (status, and out's text) and back to MHD. */
+static void job_answer(struct read_job *j, int status, struct sb *out)
+{
+	struct sb tmp = j->rq->out;
+
+	j->rq->out = *out;
+	*out = tmp;
+	j->rq->out_status = status;
+	MHD_resume_connection(j->c);
+	j->rq = NULL;
+}
+
 static void *reader(void *arg)
 {
 	struct sv_http *h = arg;
 	struct readers *rd = &h->rd;
-	struct read_job *j;
+	struct read_job *j, **pp;
 	int stop;
 
 	pthread_mutex_lock(&rd->mu);
@@ -200,17 +265,74 @@ static void *reader(void *arg)
 		if (!rd->head)
 			rd->tail = NULL;
 		rd->queued--;
+		j->next = rd->running;
+		rd->running = j;
 		stop = rd->stop;
 		pthread_mutex_unlock(&rd->mu);
 		/* At the stop, what still waits is answered without being run. */
 		if (stop)
-			j->rq->out_status = sv_api_error(&j->rq->out, 503, "the post is stopping");
+			j->status = sv_api_error(&j->out, 503, "the post is stopping");
 		else
-			j->rq->out_status = sv_api_get(h->cfg->store, j->path, &j->rq->params,
-						       &j->rq->out);
-		MHD_resume_connection(j->c);
-		free(j);
+			j->status = sv_api_get(h->cfg->store, j->path, &j->params, &j->out);
 		pthread_mutex_lock(&rd->mu);
+		for (pp = &rd->running; *pp != j; pp = &(*pp)->next)
+			;
+		*pp = j->next;
+		if (j->rq)
+			job_answer(j, j->status, &j->out);
+		job_free(j);
+	}
+	pthread_mutex_unlock(&rd->mu);
+	return NULL;
+}
+
+/* Under rd->mu: a read past its deadline gets a 503 now. */
+static void expire(struct read_job *j)
+{
+	struct sb out;
+	int status;
+
+	sb_init(&out);
+	status = sv_api_error(&out, 503, "the read was not answered within the request timeout"
+			      " (--request-timeout): try again shortly, or narrow it");
+	job_answer(j, status, &out);
+	sb_free(&out);
+}
+
+/* Answers the reads past their deadline, waiting or running, and sleeps until the next
+ * deadline, a second at most. */
+static void *watchdog(void *arg)
+{
+	struct readers *rd = arg;
+	unsigned long long now, next;
+	struct read_job *j, **pp;
+	struct timespec ts;
+
+	pthread_mutex_lock(&rd->mu);
+	while (!rd->stop) {
+		now = mono_ns();
+		next = now + 1000000000ULL;
+		for (pp = &rd->head, rd->tail = NULL; (j = *pp);) {
+			if (j->due_ns <= now) {
+				*pp = j->next;
+				rd->queued--;
+				expire(j);
+				job_free(j);
+				continue;
+			}
+			next = j->due_ns < next ? j->due_ns : next;
+			rd->tail = j;
+			pp = &j->next;
+		}
+		for (j = rd->running; j; j = j->next) {
+			if (j->rq && j->due_ns <= now)
+				expire(j);
+			else if (j->rq && j->due_ns < next)
+				next = j->due_ns;
+		}
+		ts.tv_sec = next / 1000000000ULL;
+		ts.tv_nsec = next % 1000000000ULL;
+		pthread_cond_timedwait(&rd->wd_cv, &rd->mu, &ts);
 	}
 	pthread_mutex_unlock(&rd->mu);
 	return NULL;
@@ -222,17 +344,17 @@ static int queue_read(struct sv_http *h, struct MHD_Connection *c, struct req *r
 		      const char *path)
 {
 	struct readers *rd = &h->rd;
-	struct read_job *j = calloc(1, sizeof(*j));
+	struct read_job *j = job_new(path, &rq->params);
 
 	if (!j)
 		return -ENOMEM;
 	j->c = c;
 	j->rq = rq;
-	j->path = path;
+	j->due_ns = rq->start_ns + h->cfg->request_timeout * 1000000000ULL;
 	pthread_mutex_lock(&rd->mu);
 	if (rd->queued >= rd->max_queued || rd->stop) {
 		pthread_mutex_unlock(&rd->mu);
-		free(j);
+		job_free(j);
 		return -EBUSY;
 	}
 	/* Suspended before a reader can see it, so its resume never comes first. */
@@ -327,14 +449,6 @@ static enum MHD_Result serve_taps(struct sv_http_cfg *cfg, struct MHD_Connection
 	ret = reply(cfg, c, status, &out, "application/json");
 	sb_free(&out);
 	return ret;
-}
-
-static unsigned long long mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ULL + ts.tv_nsec;
 }
 
 /* Called with the request line, before its headers: the request's clock starts here. */
@@ -502,10 +616,18 @@ static struct MHD_Daemon *start_one(struct sv_http *h, int fd, int threads,
 static int readers_start(struct sv_http *h, int n)
 {
 	struct readers *rd = &h->rd;
+	pthread_condattr_t mono;
 
 	pthread_mutex_init(&rd->mu, NULL);
 	pthread_cond_init(&rd->cv, NULL);
+	pthread_condattr_init(&mono);
+	pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+	pthread_cond_init(&rd->wd_cv, &mono);
+	pthread_condattr_destroy(&mono);
 	rd->max_queued = READS_QUEUED * n;
+	if (pthread_create(&rd->wd_th, NULL, watchdog, rd))
+		return -EAGAIN;
+	rd->wd = 1;
 	for (rd->n = 0; rd->n < n && rd->n < (int)(sizeof(rd->th) / sizeof(rd->th[0])); rd->n++)
 		if (pthread_create(&rd->th[rd->n], NULL, reader, h))
 			return -EAGAIN;
@@ -521,9 +643,12 @@ static void readers_stop(struct readers *rd)
 	pthread_mutex_lock(&rd->mu);
 	rd->stop = 1;
 	pthread_cond_broadcast(&rd->cv);
+	pthread_cond_broadcast(&rd->wd_cv);
 	pthread_mutex_unlock(&rd->mu);
 	for (i = 0; i < rd->n; i++)
 		pthread_join(rd->th[i], NULL);
+	if (rd->wd)
+		pthread_join(rd->wd_th, NULL);
 }
 
 int sv_http_start(struct sv_http_cfg *cfg, const int *fds, int n_fds, int threads,

@@ -17,9 +17,6 @@
 /* A template or time base unused this long may make room for a new one when its table is
  * full. */
 #define SV_IPFIX_STALE_NS (600 * 1000000000LL)
-/* How far ahead of the post's clock an exporter's record may end: more, and it would stay
- * past the retention (docs/security.md). */
-#define SV_IPFIX_SKEW_NS (3600 * 1000000000LL)
 
 /* What became of a message (one result each). */
 enum sv_ipfix_msg {
@@ -62,7 +59,7 @@ enum sv_ipfix_rec {
 	SV_IPFIX_REC_OPTIONS, /* options records read */
 	SV_IPFIX_REC_DROPPED, /* read, but past SV_IPFIX_MAX_RECORDS in their message, or the
 			       * database refused them */
-	SV_IPFIX_REC_OUT_OF_RANGE, /* dated more than SV_IPFIX_SKEW_NS ahead of the post's
+	SV_IPFIX_REC_OUT_OF_RANGE, /* dated more than SV_STORE_SKEW_NS ahead of the post's
 				    * clock, or older than the retention: not stored */
 	SV_IPFIX_REC_N
 };

@@ -259,6 +259,16 @@ static void housekeeping(struct post_opts *o, struct sv_store *st, struct sv_det
 
 /* Fills the top-talker buckets that have closed, a second of work at most; how many are
  * left (a backlog after a restart or an upgrade), or 0. */
+/* Whether a batch brought records older than the top-talker levels' end since the rollup
+ * last ran: the rollup folds them in (store/sqlite/talk.c). */
+static int late_waiting(struct sv_store *st)
+{
+	struct sv_store_work w;
+
+	sv_store_work(st, &w);
+	return w.late_waiting > 0;
+}
+
 static int rollup(struct post_opts *o, struct sv_store *st, struct sv_post_metrics *m)
 {
 	int left = sv_store_rollup(st, sv_now_ns(), (int64_t)o->rollup_days * DAY_NS,
@@ -354,8 +364,7 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	}
 	if (ipfix_fd >= 0) {
 		struct sv_collect_cfg ccfg = { .allow = o->ipfix_allow.v,
-					       .n_allow = o->ipfix_allow.n,
-					       .max_age_ns = (int64_t)o->retention_days * DAY_NS };
+					       .n_allow = o->ipfix_allow.n };
 
 		err = sv_collect_start(ipfix_fd, st, &ccfg, &collect);
 		if (err) {
@@ -375,10 +384,10 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 	sv_post_metrics_tick(&metrics);
 	sv_notify("READY=1");
 	/* Every second: finalize waiting packet paths (a quiet site sends no batch that would).
-	 * Every ten (at once while behind): top-talker rollups. Every minute: pruning. Until
-	 * told to stop. */
+	 * Every ten (at once while behind, or when late records wait to be folded in):
+	 * top-talker rollups. Every minute: pruning. Until told to stop. */
 	for (tick = 1;; tick++) {
-		if (left > 0 || tick % 10 == 1)
+		if (left > 0 || tick % 10 == 1 || late_waiting(st))
 			left = rollup(o, st, &metrics);
 		if (poll(&pfd, 1, left > 0 ? 0 : 1000) != 0)
 			break;
@@ -481,6 +490,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	sv_store_set_query_budget(st, (int64_t)o.query_budget * 1000000LL);
+	sv_store_set_retention(st, (int64_t)o.retention_days * DAY_NS);
 	err = sv_paths_open(st, (int64_t)o.path_hold * 1000000000LL, &paths);
 	if (err) {
 		pr_warn("cannot start the trajectory join: %s\n", strerror(-err));

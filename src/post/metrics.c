@@ -62,6 +62,11 @@ static void ingest(struct sb *s, struct sv_post_metrics *m)
 		  get(&a->batches_rejected));
 	metric(s, "sitevisor_post_ingest_records_total", "counter", "Flow records stored.");
 	sb_printf(s, "sitevisor_post_ingest_records_total %llu\n", get(&a->records_stored));
+	metric(s, "sitevisor_post_ingest_records_out_of_range_total", "counter",
+	       "Records of agents' batches dated more than an hour ahead of the post's clock or "
+	       "older than the retention: refused, the rest of their batch stored.");
+	sb_printf(s, "sitevisor_post_ingest_records_out_of_range_total %llu\n",
+		  get(&a->records_out_of_range));
 	metric(s, "sitevisor_post_ingest_records_per_second", "gauge",
 	       "Records stored per second over the last minute.");
 	sb_printf(s, "sitevisor_post_ingest_records_per_second %llu\n", get(&m->rate_records));
@@ -83,6 +88,30 @@ static void paths(struct sb *s, struct sv_paths *j)
 	sb_printf(s, "sitevisor_post_paths_total %llu\n", p.packets);
 }
 
+/* The late records' folds into the top-talker levels (store/sqlite/talk.c): work as counts. */
+static void late(struct sb *s, struct sv_store *st)
+{
+	struct sv_store_work w;
+
+	sv_store_work(st, &w);
+	metric(s, "sitevisor_post_talk_late_records_total", "counter",
+	       "Records older than a top-talker level's end: queued by ingest, folded into the "
+	       "levels by the rollup.");
+	sb_printf(s, "sitevisor_post_talk_late_records_total{result=\"queued\"} %llu\n",
+		  w.late_queued);
+	sb_printf(s, "sitevisor_post_talk_late_records_total{result=\"folded\"} %llu\n",
+		  w.late_folded);
+	metric(s, "sitevisor_post_talk_late_sums_total", "counter",
+	       "Top-talker sums the folds added to (rows written).");
+	sb_printf(s, "sitevisor_post_talk_late_sums_total %llu\n", w.late_sums);
+	metric(s, "sitevisor_post_talk_late_slices_total", "counter",
+	       "Transactions the folds took, of at most 512 records each.");
+	sb_printf(s, "sitevisor_post_talk_late_slices_total %llu\n", w.late_slices);
+	metric(s, "sitevisor_post_talk_late_records_waiting", "gauge",
+	       "Late records queued, not folded in yet (reads add them from the raw records).");
+	sb_printf(s, "sitevisor_post_talk_late_records_waiting %lld\n", w.late_waiting);
+}
+
 int sv_post_metrics_render(void *ctx, char **body, size_t *len)
 {
 	struct sv_post_metrics *m = ctx;
@@ -100,6 +129,7 @@ int sv_post_metrics_render(void *ctx, char **body, size_t *len)
 	       "Top-talker buckets still to fill (a backlog after a restart or an upgrade).");
 	sb_printf(&s, "sitevisor_post_rollup_pending_buckets %d\n",
 		  __atomic_load_n(&m->rollup_pending, __ATOMIC_RELAXED));
+	late(&s, m->store);
 	metric(&s, "sitevisor_post_boxes", "gauge", "Boxes that have delivered records.");
 	sb_printf(&s, "sitevisor_post_boxes %lld\n", (long long)sv_store_box_count(m->store));
 	if (m->detect)

@@ -74,6 +74,8 @@ struct sv_store {
 	sv_stored_fn stored; /* sv_store_on_stored */
 	void *stored_ctx;
 	int64_t query_budget_ns; /* sv_store_set_query_budget; 0: none */
+	struct sv_store_work work; /* the backend's counts, read with atomics */
+	int64_t retention_ns; /* sv_store_set_retention; 0: none */
 };
 
 /* The backends store.c chooses from. */

@@ -68,6 +68,35 @@ void sv_store_set_query_budget(struct sv_store *st, int64_t ns)
 	st->query_budget_ns = ns;
 }
 
+void sv_store_set_retention(struct sv_store *st, int64_t keep_ns)
+{
+	st->retention_ns = keep_ns;
+}
+
+size_t sv_store_date_check(const struct sv_store *st, struct sv_batch *b, int64_t now_ns)
+{
+	size_t i, n = 0, out;
+
+	for (i = 0; i < b->n; i++)
+		if ((int64_t)b->recs[i].last_ns <= now_ns + SV_STORE_SKEW_NS &&
+		    (!st->retention_ns || (int64_t)b->recs[i].last_ns >= now_ns - st->retention_ns))
+			b->recs[n++] = b->recs[i];
+	out = b->n - n;
+	b->n = n;
+	return out;
+}
+
+void sv_store_work(struct sv_store *st, struct sv_store_work *out)
+{
+	const struct sv_store_work *w = &st->work;
+
+	out->late_queued = __atomic_load_n(&w->late_queued, __ATOMIC_RELAXED);
+	out->late_folded = __atomic_load_n(&w->late_folded, __ATOMIC_RELAXED);
+	out->late_sums = __atomic_load_n(&w->late_sums, __ATOMIC_RELAXED);
+	out->late_slices = __atomic_load_n(&w->late_slices, __ATOMIC_RELAXED);
+	out->late_waiting = __atomic_load_n(&w->late_waiting, __ATOMIC_RELAXED);
+}
+
 int sv_store_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns,
 		    int *duplicate)
 {

@@ -22,7 +22,7 @@
 #include "ingest.h"
 
 /* The SQLite backend's schema version (sqlite/schema.c; tests/test-api.sh reads it here). */
-#define SV_SCHEMA_VERSION 8
+#define SV_SCHEMA_VERSION 9
 
 struct sv_store;
 
@@ -133,6 +133,28 @@ void sv_store_on_stored(struct sv_store *st, sv_stored_fn fn, void *ctx);
 /* How long one read (flows, series, top, alerts, boxes) may take before it is cut off with
  * -ETIMEDOUT, so no query holds a worker for long (issue 15); 0: no bound. Set at start. */
 void sv_store_set_query_budget(struct sv_store *st, int64_t ns);
+
+/* How far ahead of the post's clock a record may be dated: a box's or an exporter's clock may
+ * run a little fast, but a record dated further ahead would outlive the retention. */
+#define SV_STORE_SKEW_NS (3600 * 1000000000LL)
+/* Records older than keep_ns are refused too (they would go at the next pruning); 0: no
+ * bound. Set at start. */
+void sv_store_set_retention(struct sv_store *st, int64_t keep_ns);
+/* The one rule for the dates of records from agents and exporters alike (issue 15): takes
+ * out of b the records dated more than SV_STORE_SKEW_NS ahead of now, or older than the
+ * retention, keeping the others in order; returns how many it took out. */
+size_t sv_store_date_check(const struct sv_store *st, struct sv_batch *b, int64_t now_ns);
+
+/* Work the store did after a request was answered, as counts (issue 15: counts of work, not
+ * times): records older than a top-talker level's end, queued at ingest and folded into the
+ * levels later in slices of bounded size (sqlite/talk.c), the level sums those folds added
+ * to, the slices (transactions) they took, and the records still waiting. Zero for a
+ * backend whose engine sums the top talkers by itself. */
+struct sv_store_work {
+	unsigned long long late_queued, late_folded, late_sums, late_slices;
+	long long late_waiting;
+};
+void sv_store_work(struct sv_store *st, struct sv_store_work *out);
 
 /* An attack the detector found (post/detect.c). Lists are '\n'-separated items, capped by
  * the detector; the n_ counts say how many there were in all. seen_by items are

@@ -33,6 +33,7 @@ static void conn_free(struct sv_conn *c)
 	sqlite3_finalize(c->up_rollup);
 	sqlite3_finalize(c->up_box);
 	sqlite3_finalize(c->sel_state);
+	sqlite3_finalize(c->ins_late);
 	for (int l = 0; l < SV_LEVELS + SV_WINDOWS; l++)
 		sqlite3_finalize(c->up_talk[l]);
 	sqlite3_close(c->db);
@@ -141,6 +142,12 @@ static int sv_sqlite_open(const struct sv_store_cfg *cfg, struct sv_store **out,
 	ret = sv_sqlite_migrate(c->db, err, errlen);
 	if (!ret)
 		ret = sv_flow_cols_sync(c->db, err, errlen);
+	if (!ret) {
+		st->base.work.late_waiting = sv_talk_waiting(c);
+		ret = st->base.work.late_waiting < 0 ? -EIO : 0;
+		if (ret)
+			snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
+	}
 	if (ret) {
 		conn_free(c);
 		free(st);

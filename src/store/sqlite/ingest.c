@@ -138,7 +138,8 @@ int sv_sqlite_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now,
 		     int *duplicate)
 {
 	struct sv_conn *c = sv_sqlite_conn(st);
-	size_t i;
+	struct sv_talk_state ts;
+	size_t i, late = 0;
 	int ret;
 
 	*duplicate = 0;
@@ -151,16 +152,26 @@ int sv_sqlite_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now,
 		*duplicate = 1;
 	if (ret <= 0)
 		goto rollback;
-	for (i = 0, ret = 0; i < b->n && !ret; i++)
+	ret = sv_talk_ingest(c, b, now, &ts);
+	for (i = 0; i < b->n && !ret; i++) {
 		ret = insert_flow(c, b->box, &b->recs[i]);
+		/* A late record is queued for the rollup to fold in: a row, not dozens of sums. */
+		if (!ret)
+			ret = sv_talk_queue(c, &ts, &b->recs[i], sqlite3_last_insert_rowid(c->db));
+		if (ret > 0) {
+			late++;
+			ret = 0;
+		}
+	}
 	if (!ret)
 		ret = upsert_rollups(c, b);
 	if (!ret)
-		ret = sv_talk_ingest(c, b, now);
-	if (!ret)
 		ret = upsert_box(c, b, now);
-	if (!ret && !sv_exec(c->db, "COMMIT", NULL, 0))
+	if (!ret && !sv_exec(c->db, "COMMIT", NULL, 0)) {
+		__atomic_add_fetch(&st->work.late_queued, late, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&st->work.late_waiting, late, __ATOMIC_RELAXED);
 		return 0;
+	}
 	ret = -EIO;
 rollback:
 	if (ret < 0)

@@ -9,8 +9,9 @@
 #include "sb.h"
 #include "store_int.h"
 
-/* Enough for top's pieces: 31 at most, 5 values each (a raw one alone: up to 15). */
-#define MAX_BINDS 160
+/* Enough for top's pieces: 31 at most, 5 values each (a raw one alone: up to 15), and the
+ * late records of the levels' and windows' pieces, 3 each. */
+#define MAX_BINDS 256
 #define MAX_PIECES 31
 
 struct where {
@@ -383,6 +384,19 @@ static int talk_row(sqlite3_stmt *s, void *p)
 	return tc->cb(tc->ctx, &r);
 }
 
+/* What a level's (or window's) piece lacks: its late records not folded in yet (talk.c's
+ * talk_late, bit level), from the raw records, with the piece's sign. */
+static void late_piece(struct where *w, const struct sv_filter *f, enum sv_top_by by, int bit,
+		       const struct piece *pc, const char *neg)
+{
+	sb_printf(&w->sql, " UNION ALL SELECT %s, %sbytes AS bytes, %spackets AS packets, %s1 AS"
+		  " flows FROM flows WHERE id IN (SELECT id FROM talk_late WHERE mask & %d AND"
+		  " last_ns >= %lld AND last_ns < %lld) AND %s",
+		  sv_top_cols[by], neg, neg, neg, 1 << bit, (long long)pc->a, (long long)pc->b,
+		  sv_top_only[by]);
+	where_common(w, f);
+}
+
 /* One SELECT per piece, summed per key. */
 static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_by by,
 		      int by_packets, int limit, const struct piece *pc, int n,
@@ -405,6 +419,7 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 		if (pc[i].level <= -2) {
 			sb_printf(&w.sql, "SELECT a, b, p, q, bytes, packets, flows FROM talk_win"
 				  " WHERE win = %d AND dim = %d", -2 - pc[i].level, by);
+			late_piece(&w, f, by, SV_LEVELS - 2 - pc[i].level, &pc[i], neg);
 			continue;
 		}
 		if (pc[i].level < 0) {
@@ -429,6 +444,7 @@ static int top_pieces(struct sv_conn *c, const struct sv_filter *f, enum sv_top_
 		if (!site && !f->box)
 			sb_puts(&w.sql, " AND box != ''");
 		where_common(&w, f);
+		late_piece(&w, f, by, pc[i].level, &pc[i], neg);
 	}
 	/* A key whose records all lie in a piece taken away sums to no flows: not in range. */
 	snprintf(end, sizeof(end), ") GROUP BY a, b, p, q HAVING SUM(flows) > 0 ORDER BY %s DESC"

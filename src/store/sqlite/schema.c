@@ -155,6 +155,13 @@ static const char *const migrations[SV_SCHEMA_VERSION] = {
 	"ALTER TABLE flows ADD COLUMN dns_unanswered INTEGER;"
 	"CREATE INDEX flows_latency ON flows(last_ns) WHERE rtt_samples > 0 OR retransmits > 0"
 	"  OR dns_answers > 0 OR dns_unanswered > 0;",
+	/* 9 (issue 15): records older than a top-talker level's end, queued by ingest and
+	 * folded into the levels later in slices (talk.c), so a batch of history costs the
+	 * ingest transaction one row per record, not dozens of sums. mask: the levels (bit l)
+	 * and windows (bit SV_LEVELS + i) that do not hold the record yet. */
+	"CREATE TABLE talk_late (id INTEGER PRIMARY KEY, last_ns INTEGER NOT NULL,"
+	"  mask INTEGER NOT NULL);"
+	"CREATE INDEX talk_late_time ON talk_late(last_ns);",
 };
 
 int sv_sqlite_migrate(sqlite3 *db, char *err, size_t errlen)

@@ -81,6 +81,7 @@ struct sv_conn {
 	sqlite3_stmt *ins_batch, *ins_flow, *up_rollup, *up_box, *sel_state;
 	sqlite3_stmt *up_talk[SV_LEVELS + SV_WINDOWS];
 	int64_t due_ns; /* a read's deadline (monotonic), 0: none; see conn.c's over_budget */
+	sqlite3_stmt *ins_late;
 };
 
 /* --- conn.c --- */
@@ -149,9 +150,17 @@ int sv_sqlite_tap_report(struct sv_store *st, const char *box, const struct sv_t
 /* --- talk.c, alerts.c: the parts of ingest and pruning they own --- */
 
 int sv_talk_state(struct sv_conn *c, struct sv_talk_state *ts);
-/* In the ingest transaction: the batch's records that fall in a range a level already holds
- * (late records) are added to that level. */
-int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b, int64_t now);
+/* In the ingest transaction, before the records: the levels' state into ts, and whether the
+ * batch brings history (records older than a level's start). */
+int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b, int64_t now,
+		   struct sv_talk_state *ts);
+/* In the ingest transaction, for each record once stored with this id: queues it if a level
+ * or window holds its time already (a late record), for the rollup to fold in. 1 if queued,
+ * 0 if not, -EIO. */
+int sv_talk_queue(struct sv_conn *c, const struct sv_talk_state *ts, const struct sv_rec *r,
+		  int64_t id);
+/* The number of records queued (at open). -EIO on failure. */
+int64_t sv_talk_waiting(struct sv_conn *c);
 /* Deletes each level's rows past its keep and moves its state on. */
 int sv_talk_prune(struct sv_conn *c, int64_t now_ns, int64_t rollup_keep_ns);
 

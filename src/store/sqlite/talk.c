@@ -6,11 +6,15 @@
  * A level holds every record of its range [lo, done) (talk_state). Buckets are filled once
  * they have closed, by sv_store_rollup, in one statement per dimension over the records (or
  * over a finer level that holds the range), with the state moved in the same transaction.
- * Ingest therefore writes no talker rows for records that arrive on time: only a record
- * older than a level's `done` (a spool drained after an outage) is added to that level, in
- * the ingest transaction. SQLite serializes the two writers, so a record is counted either
- * by the fill or by ingest, never by both and never by neither. Sums with box '', iface ''
- * and direction -1 are the whole site's, for queries that do not filter by those. */
+ * Ingest therefore writes no talker rows for records that arrive on time. A record older
+ * than a level's `done` (a spool drained after an outage, history imported) is queued
+ * (talk_late) with the levels and windows that lack it, and folded into them later by the
+ * rollup, a slice at a time (fold). SQLite serializes the writers, so a record is counted
+ * either by a fill or by a fold, never by both and never by neither; until its fold, reads
+ * add it from the raw records (query.c). A level or window filled from another's sums lacks
+ * what its source lacks: the fill copies the source's bit over its range (copy_bit). Sums
+ * with box '', iface '' and direction -1 are the whole site's, for queries that do not
+ * filter by those. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,7 +86,22 @@ int sv_talk_state(struct sv_conn *c, struct sv_talk_state *ts)
 	return rc == SQLITE_DONE ? 0 : -EIO;
 }
 
-/* --- late records, summed per batch in memory and upserted once per sum --- */
+/* Runs sql with ?1 = a and ?2 = b (a statement may leave ?2 out). */
+static int run(struct sv_conn *c, const char *sql, int64_t a, int64_t b)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int64(s, 1, a);
+	sqlite3_bind_int64(s, 2, b);
+	rc = sqlite3_step(s);
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* --- late records: queued by ingest, summed per slice in memory, upserted once per sum --- */
 
 struct talk {
 	int level, dim, direction, p, q;
@@ -227,55 +246,198 @@ static int held(const struct sv_talk_state *ts, int l, uint64_t t)
 	return (int64_t)t >= ts->lo[l] && (int64_t)t < ts->done[l];
 }
 
-int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b, int64_t now)
+/* The levels (bit l) and windows (bit SV_LEVELS + i) that hold time t already. */
+static unsigned int held_mask(const struct sv_talk_state *ts, uint64_t t)
 {
-	struct sv_talk_state ts;
-	size_t i, late = 0, cap = 16;
-	struct talk *tab;
-	int l, err = 0, history = 0;
+	unsigned int m = 0;
+	int l;
 
-	if (sv_talk_state(c, &ts))
+	for (l = 0; l < SV_LEVELS + SV_WINDOWS; l++)
+		if (held(ts, l, t))
+			m |= 1u << l;
+	return m;
+}
+
+int sv_talk_ingest(struct sv_conn *c, const struct sv_batch *b, int64_t now,
+		   struct sv_talk_state *ts)
+{
+	size_t i;
+	int l;
+
+	if (sv_talk_state(c, ts))
 		return -EIO;
 	for (i = 0; i < b->n; i++)
-		for (l = 0; l < SV_LEVELS + SV_WINDOWS; l++) {
-			late += held(&ts, l, b->recs[i].last_ns);
-			history |= l < SV_LEVELS && (int64_t)b->recs[i].last_ns < ts.lo[l];
-		}
-	if (history)
-		__atomic_store_n(&c->st->history_ns, now, __ATOMIC_RELAXED);
-	if (!late)
+		for (l = 0; l < SV_LEVELS; l++)
+			if ((int64_t)b->recs[i].last_ns < ts->lo[l]) {
+				__atomic_store_n(&c->st->history_ns, now, __ATOMIC_RELAXED);
+				return 0;
+			}
+	return 0;
+}
+
+int sv_talk_queue(struct sv_conn *c, const struct sv_talk_state *ts, const struct sv_rec *r,
+		  int64_t id)
+{
+	unsigned int m = held_mask(ts, r->last_ns);
+	sqlite3_stmt *s;
+
+	if (!m)
 		return 0;
-	while (cap < late * 20)
+	if (sv_prepare(c, &c->ins_late, "INSERT INTO talk_late VALUES (?, ?, ?)"))
+		return -EIO;
+	s = c->ins_late;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, r->last_ns);
+	sqlite3_bind_int(s, 3, m);
+	return sqlite3_step(s) == SQLITE_DONE ? 1 : -EIO;
+}
+
+int64_t sv_talk_waiting(struct sv_conn *c)
+{
+	sqlite3_stmt *s;
+	int64_t n = -EIO;
+
+	if (sqlite3_prepare_v2(c->db, "SELECT COUNT(*) FROM talk_late", -1, &s, NULL) !=
+	    SQLITE_OK)
+		return -EIO;
+	if (sqlite3_step(s) == SQLITE_ROW)
+		n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return n;
+}
+
+/* Records per fold: each costs up to 40 sums (10 per level, 5 per window), so a slice holds
+ * the write lock for a fraction of a second and its sums take a few MB. */
+#define FOLD_SLICE 512
+
+struct late {
+	struct sv_rec r; /* only what talk_record reads, and last_ns */
+	char box[SV_BOX_MAX];
+	unsigned int mask;
+};
+
+static void col_copy(char *dst, size_t n, sqlite3_stmt *s, int i)
+{
+	const unsigned char *t = sqlite3_column_text(s, i);
+
+	snprintf(dst, n, "%s", t ? (const char *)t : "");
+}
+
+/* The oldest slice of the queue into v (records pruned since are left out); *last: the
+ * highest id read, -1 if the queue is empty. */
+static int fold_read(struct sv_conn *c, struct late *v, size_t *n, int64_t *last)
+{
+	sqlite3_stmt *s;
+	struct late *x;
+	int rc;
+
+	*n = 0;
+	*last = -1;
+	if (sqlite3_prepare_v2(c->db,
+			       "SELECT q.id, q.mask, f.box, f.iface, f.direction, f.ip_version,"
+			       " f.protocol, f.src_addr, f.dst_addr, f.dst_port, f.bytes, f.packets,"
+			       " q.last_ns FROM talk_late q LEFT JOIN flows f ON f.id = q.id AND"
+			       " f.last_ns = q.last_ns ORDER BY q.id LIMIT ?",
+			       -1, &s, NULL) != SQLITE_OK)
+		return -EIO;
+	sqlite3_bind_int(s, 1, FOLD_SLICE);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		*last = sqlite3_column_int64(s, 0);
+		if (sqlite3_column_type(s, 2) == SQLITE_NULL)
+			continue;
+		x = &v[(*n)++];
+		sv_rec_init(&x->r);
+		x->mask = sqlite3_column_int(s, 1);
+		col_copy(x->box, sizeof(x->box), s, 2);
+		col_copy(x->r.iface, sizeof(x->r.iface), s, 3);
+		x->r.direction = sqlite3_column_int(s, 4);
+		x->r.ip_version = sqlite3_column_int(s, 5);
+		x->r.protocol = sqlite3_column_int(s, 6);
+		col_copy(x->r.src_addr, sizeof(x->r.src_addr), s, 7);
+		col_copy(x->r.dst_addr, sizeof(x->r.dst_addr), s, 8);
+		x->r.dst_port = sqlite3_column_int(s, 9);
+		x->r.bytes = sqlite3_column_int64(s, 10);
+		x->r.packets = sqlite3_column_int64(s, 11);
+		x->r.last_ns = sqlite3_column_int64(s, 12);
+	}
+	sqlite3_finalize(s);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* Whether v's record goes into level (or window) l: it lacks it, and still holds its time
+ * (pruning may have moved the level past it). */
+static int fold_into(const struct sv_talk_state *ts, const struct late *v, int l)
+{
+	return (v->mask >> l & 1) && held(ts, l, v->r.last_ns);
+}
+
+/* Sums v's records into the levels and windows that lack them; the number of sums upserted,
+ * or a negative errno. */
+static int64_t fold_sums(struct sv_conn *c, const struct late *v, size_t n,
+			 const struct sv_talk_state *ts)
+{
+	size_t i, k, cap = 16, into = 0;
+	int64_t sums = 0;
+	struct talk *tab;
+	int l, err = 0;
+
+	for (i = 0; i < n; i++)
+		for (l = 0; l < SV_LEVELS + SV_WINDOWS; l++)
+			into += fold_into(ts, &v[i], l);
+	while (cap < into * 20)
 		cap *= 2;
 	tab = calloc(cap, sizeof(*tab));
 	if (!tab)
 		return -ENOMEM;
-	for (i = 0; i < b->n; i++)
+	for (i = 0; i < n; i++)
 		for (l = 0; l < SV_LEVELS + SV_WINDOWS; l++)
-			if (held(&ts, l, b->recs[i].last_ns))
-				talk_record(tab, cap, l, b->box, &b->recs[i]);
-	for (i = 0; i < cap && !err; i++)
-		if (tab[i].iface)
-			err = upsert_talk(c, &tab[i]);
+			if (fold_into(ts, &v[i], l))
+				talk_record(tab, cap, l, v[i].box, &v[i].r);
+	for (k = 0; k < cap && !err; k++)
+		if (tab[k].iface) {
+			err = upsert_talk(c, &tab[k]);
+			sums++;
+		}
 	free(tab);
-	return err;
+	return err ? err : sums;
 }
+
+/* Folds the oldest slice of the queue into the levels, in one transaction. 1 if it folded
+ * one, 0 if the queue is empty, or a negative errno. */
+static int fold(struct sv_conn *c, struct late *v)
+{
+	struct sv_store_work *w = &c->st->base.work;
+	struct sv_talk_state ts;
+	int64_t last, sums = 0;
+	size_t n;
+	int gone;
+
+	if (sv_exec(c->db, "BEGIN IMMEDIATE", NULL, 0))
+		return -EIO;
+	if (sv_talk_state(c, &ts) || fold_read(c, v, &n, &last))
+		goto fail;
+	if (last < 0) {
+		sv_exec(c->db, "COMMIT", NULL, 0);
+		return 0;
+	}
+	sums = fold_sums(c, v, n, &ts);
+	if (sums < 0 || run(c, "DELETE FROM talk_late WHERE id <= ?1", last, 0))
+		goto fail;
+	gone = sqlite3_changes(c->db);
+	if (sv_exec(c->db, "COMMIT", NULL, 0))
+		goto fail;
+	__atomic_add_fetch(&w->late_folded, n, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&w->late_sums, sums, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&w->late_slices, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&w->late_waiting, gone, __ATOMIC_RELAXED);
+	return 1;
+fail:
+	sv_exec(c->db, "ROLLBACK", NULL, 0);
+	return sums < 0 ? (int)sums : -EIO;
+}
+
 
 /* --- filling closed buckets --- */
-
-static int run(struct sv_conn *c, const char *sql, int64_t a, int64_t b)
-{
-	sqlite3_stmt *s;
-	int rc;
-
-	if (sqlite3_prepare_v2(c->db, sql, -1, &s, NULL) != SQLITE_OK)
-		return -EIO;
-	sqlite3_bind_int64(s, 1, a);
-	sqlite3_bind_int64(s, 2, b);
-	rc = sqlite3_step(s);
-	sqlite3_finalize(s);
-	return rc == SQLITE_DONE ? 0 : -EIO;
-}
 
 /* Level l's buckets in [a, b) from the raw records: the boxes' sums, then the site's. */
 static int fill_raw(struct sv_conn *c, int l, int64_t a, int64_t b)
@@ -318,6 +480,20 @@ static int fill_from(struct sv_conn *c, int l, int f, int64_t a, int64_t b)
 	return run(c, sql, a / fv->span_ns, b / fv->span_ns);
 }
 
+/* After level or window `to` took [a, b) from `from`'s sums (-1: from the raw records, which
+ * lack nothing): the queued records there go into it when they go into its source. */
+static int copy_bit(struct sv_conn *c, int to, int from, int64_t a, int64_t b)
+{
+	char sql[192];
+
+	/* SQLite's bit operators share one precedence, left to right: all in parentheses. */
+	snprintf(sql, sizeof(sql),
+		 "UPDATE talk_late SET mask = (mask & ~%d) | (((mask >> %d) & %d) << %d) WHERE"
+		 " last_ns >= ?1 AND last_ns < ?2",
+		 1 << to, from < 0 ? 0 : from, from >= 0, to);
+	return run(c, sql, a, b);
+}
+
 /* Fills [a, b) of level l and moves its state to [lo, done), in one transaction. */
 static int fill(struct sv_conn *c, const struct sv_talk_state *ts, int l, int64_t a, int64_t b,
 		int64_t lo, int64_t done)
@@ -332,6 +508,8 @@ static int fill(struct sv_conn *c, const struct sv_talk_state *ts, int l, int64_
 		if (ts->lo[f] <= a && b <= ts->done[f])
 			break;
 	err = f >= 0 ? fill_from(c, l, f, a, b) : fill_raw(c, l, a, b);
+	if (!err)
+		err = copy_bit(c, l, f, a, b);
 	snprintf(sql, sizeof(sql), "UPDATE talk_state SET lo = %lld, done = %lld WHERE level = %d",
 		 (long long)lo, (long long)done, l);
 	if (!err)
@@ -434,10 +612,12 @@ static int win_step(struct sv_conn *c, int i, int64_t *pending)
 	if (!done || lo < ts.lo[1] || done > ts.done[1]) {
 		to = ts.done[1];
 		snprintf(sql, sizeof(sql), "DELETE FROM talk_win WHERE win = %d", i);
-		err = sv_exec(c->db, sql, NULL, 0) || win_add(c, i, to - w, to, 1);
+		err = sv_exec(c->db, sql, NULL, 0) || win_add(c, i, to - w, to, 1) ||
+		      copy_bit(c, SV_LEVELS + i, 1, to - w, to);
 	} else {
 		to = done + 6 * span < ts.done[1] ? done + 6 * span : ts.done[1];
-		err = win_add(c, i, done, to, 1) || win_add(c, i, done - w, to - w, -1);
+		err = win_add(c, i, done, to, 1) || win_add(c, i, done - w, to - w, -1) ||
+		      copy_bit(c, SV_LEVELS + i, 1, done, to);
 		snprintf(sql, sizeof(sql), "DELETE FROM talk_win WHERE win = %d AND flows = 0", i);
 		err = err || sv_exec(c->db, sql, NULL, 0);
 	}
@@ -463,25 +643,28 @@ int sv_sqlite_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns
 		     int64_t budget_ns)
 {
 	struct sv_conn *c = sv_sqlite_conn(st);
-	int64_t end = mono_ns() + budget_ns, pending, oldest, t;
-	int l, r, busy, history;
+	int64_t end = mono_ns() + budget_ns, pending, oldest, t, waiting;
+	struct late *v = malloc(FOLD_SLICE * sizeof(*v));
+	int l, r = -ENOMEM, busy, history;
 
-	if (!c)
-		return -EIO;
+	if (!c || !v)
+		goto out;
 	oldest = oldest_record(c);
 	history = now_ns - __atomic_load_n(&sv_sqlite(st)->history_ns, __ATOMIC_RELAXED) <
 		  HISTORY_QUIET_NS;
 	do {
 		busy = 0;
 		pending = 0;
-		/* Finest first: a coarser level then fills from the finer one's sums. */
-		for (l = 0; l < SV_LEVELS + SV_WINDOWS; l++) {
+		/* A slice of the late records, then the levels finest first: a coarser level
+		 * then fills from the finer one's sums. */
+		for (l = -1; l < SV_LEVELS + SV_WINDOWS; l++) {
 			t = mono_ns();
-			r = l < SV_LEVELS ?
+			r = l < 0 ? fold(c, v) :
+			    l < SV_LEVELS ?
 				    step(c, l, now_ns, rollup_keep_ns, oldest, history, &pending) :
 				    win_step(c, l - SV_LEVELS, &pending);
 			if (r < 0)
-				return r;
+				goto out;
 			busy |= r;
 			/* A backlog must not starve ingest of the write lock: SQLite's busy
 			 * handler polls, so leave the lock free as long as we held it. */
@@ -489,7 +672,12 @@ int sv_sqlite_rollup(struct sv_store *st, int64_t now_ns, int64_t rollup_keep_ns
 				pause_ns(mono_ns() - t);
 		}
 	} while (busy && mono_ns() < end);
-	return pending > INT32_MAX ? INT32_MAX : (int)pending;
+	waiting = __atomic_load_n(&st->work.late_waiting, __ATOMIC_RELAXED);
+	pending += (waiting + FOLD_SLICE - 1) / FOLD_SLICE;
+	r = pending > INT32_MAX ? INT32_MAX : (int)pending;
+out:
+	free(v);
+	return c ? r : -EIO;
 }
 
 int sv_talk_prune(struct sv_conn *c, int64_t now_ns, int64_t rollup_keep_ns)
