@@ -10,7 +10,7 @@
 #include "ch_int.h"
 
 /* The schema's version, in each shard's sv_schema_local; a new step bumps it. */
-#define CH_SCHEMA_VERSION 1
+#define CH_SCHEMA_VERSION 2
 
 #define COL_DEF(name, kind, part, when, ipfix, lp, agg) ", " #name " " SV_CH_##kind
 #define COL_NAME(name, kind, part, when, ipfix, lp, agg) ", " #name
@@ -185,7 +185,14 @@ static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
 	return ret;
 }
 
-static int (*const steps[CH_SCHEMA_VERSION])(struct sv_ch *, int, char *, size_t) = { step1 };
+/* Version 2 (issue 14): the analyser's tables (feed.c). */
+static int step2(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
+	return ch_feed_schema(ch, k, err, errlen);
+}
+
+static int (*const steps[CH_SCHEMA_VERSION])(struct sv_ch *, int, char *, size_t) = { step1,
+										       step2 };
 
 static int shard_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
 {
