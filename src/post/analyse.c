@@ -3,7 +3,8 @@
  *
  * Every second each post writes its heartbeat into the store and reads everyone's. The
  * analyser is the live post (a heartbeat within LIVE_NS) that says it analyses, the lowest
- * id if several do; when none does, the live post with the lowest id takes the role. It
+ * id if several do; when none does, the live post with the lowest id takes the role (when
+ * it finds so at two heartbeats in a row, so that two posts starting together agree). It
  * then reads the feed of stored batches (every post's) from MARGIN_NS before its clock,
  * skips the batches it has seen, and gives the others to its detector and trajectory join,
  * whose clock is the batches' done times. The clock (the feed's watermark) goes into its
@@ -12,6 +13,7 @@
  * (sv_detect_share), the join stores only the packets the previous one had not. */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +53,7 @@ struct sv_analyse {
 
 	/* The thread's own. */
 	int analyser;
+	int chosen; /* beats in a row this post was the one to take the role */
 	int64_t clock_ns; /* the feed's watermark: every batch done before it is analysed */
 	int64_t newest_ns; /* the newest done time of this read */
 	int64_t known_wm; /* the largest watermark any heartbeat said */
@@ -259,7 +262,9 @@ static void tick(struct sv_analyse *a)
 	if (a->analyser)
 		lowest(e.flagged, mine.post);
 	leader = e.flagged[0] ? e.flagged : e.live;
-	if (!strcmp(leader, mine.post) && !a->analyser)
+	/* Twice in a row: a post starting beside an analyser sees its flag only a beat later. */
+	a->chosen = !strcmp(leader, mine.post) && !a->analyser ? a->chosen + 1 : 0;
+	if (a->chosen >= 2)
 		take_over(a, a->known_wm, now);
 	else if (strcmp(leader, mine.post) && a->analyser)
 		give_up(a);
@@ -297,6 +302,7 @@ int sv_analyse_start(struct sv_store *st, struct sv_detect *detect, struct sv_pa
 {
 	struct sv_analyse *a;
 	pthread_condattr_t ca;
+	sigset_t all, old;
 	int err;
 
 	/* An empty read says whether the store has several writers. */
@@ -315,7 +321,11 @@ int sv_analyse_start(struct sv_store *st, struct sv_detect *detect, struct sv_pa
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&a->cond, &ca);
 	pthread_condattr_destroy(&ca);
+	/* Signals are the main thread's (its signalfd): the feeding thread takes none. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	err = -pthread_create(&a->thread, NULL, run, a);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		pthread_cond_destroy(&a->cond);
 		pthread_mutex_destroy(&a->lock);

@@ -82,6 +82,10 @@ static inline const char *ch_str(const struct ch_rows *r, int i)
 
 /* --- schema.c --- */
 int ch_schema(struct sv_ch *ch, char *err, size_t errlen);
+/* Table NAME_local (cols, engine) on shard k, and with a cluster the Distributed NAME over
+ * it; both IF NOT EXISTS. */
+int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
+		    const char *engine, char *err, size_t errlen);
 /* The record's columns in the field list's order: ", iface, direction, ..." */
 extern const char ch_flow_cols[];
 /* A record as TabSeparated fields after the box's (each with a leading tab). */

@@ -35,25 +35,12 @@ static const struct {
 
 int ch_feed_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
 {
-	struct sb sql;
 	size_t i;
 	int ret = 0;
 
-	sb_init(&sql);
-	for (i = 0; !ret && i < sizeof(tables) / sizeof(tables[0]); i++) {
-		sql.len = 0;
-		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s",
-			  tables[i].name, tables[i].cols, tables[i].engine);
-		ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, k, sql.buf, NULL, err, errlen);
-		if (ret || !ch->cluster[0])
-			continue;
-		sql.len = 0;
-		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s AS %s_local ENGINE ="
-			  " Distributed(%s, %s, %s_local)", tables[i].name, tables[i].name,
-			  ch->cluster, ch->db, tables[i].name);
-		ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, k, sql.buf, NULL, err, errlen);
-	}
-	sb_free(&sql);
+	for (i = 0; !ret && i < sizeof(tables) / sizeof(tables[0]); i++)
+		ret = ch_create_table(ch, k, tables[i].name, tables[i].cols, tables[i].engine,
+				      err, errlen);
 	return ret;
 }
 

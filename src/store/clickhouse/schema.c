@@ -159,29 +159,36 @@ static int version(struct sv_ch *ch, int k, int *v, char *err, size_t errlen)
 
 /* Version 1: every table, view and Distributed table; each IF NOT EXISTS, so a post that
  * died half-way through finishes the step next time. */
-static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
+int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
+		    const char *engine, char *err, size_t errlen)
 {
 	struct sb sql;
+	int ret;
+
+	sb_init(&sql);
+	sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s", name, cols,
+		  engine);
+	ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
+	if (!ret && ch->cluster[0]) {
+		sql.len = 0;
+		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s AS %s_local ENGINE ="
+			  " Distributed(%s, %s, %s_local)", name, name, ch->cluster, ch->db, name);
+		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
+	}
+	sb_free(&sql);
+	return ret;
+}
+
+static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
 	size_t i;
 	int ret = 0;
 
-	sb_init(&sql);
-	for (i = 0; !ret && i < sizeof(tables) / sizeof(tables[0]); i++) {
-		sql.len = 0;
-		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s",
-			  tables[i].name, tables[i].cols, tables[i].engine);
-		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
-		if (ret || !ch->cluster[0])
-			continue;
-		sql.len = 0;
-		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s AS %s_local ENGINE ="
-			  " Distributed(%s, %s, %s_local)", tables[i].name, tables[i].name,
-			  ch->cluster, ch->db, tables[i].name);
-		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
-	}
+	for (i = 0; !ret && i < sizeof(tables) / sizeof(tables[0]); i++)
+		ret = ch_create_table(ch, k, tables[i].name, tables[i].cols, tables[i].engine,
+				      err, errlen);
 	for (i = 0; !ret && i < sizeof(views) / sizeof(views[0]); i++)
 		ret = run(ch, k, views[i], NULL, err, errlen);
-	sb_free(&sql);
 	return ret;
 }
 
