@@ -47,6 +47,13 @@ for i in $(seq 1 30); do case "$(both)" in 10 | 01) break ;; esac; sleep 1; done
 state=$(both)
 check "one post, and only one, is the analyser (post 1 and 2 say: '$state')" \
 	test "$state" = 10 -o "$state" = 01
+if [ "$state" != 10 ] && [ "$state" != 01 ]; then
+	for n in 1 2; do
+		curl -s --unix-socket "$SV_TMP/p$n.sock" http://post/metrics | grep analyser
+	done
+	ch_query 0 "SELECT post, max(beat_ns), argMax(analyser, beat_ns) FROM sv.posts GROUP BY post"
+	date +%s%N
+fi
 t0=$(($(date +%s) - 60))
 
 # --- the topology: an attacker reaching 198.18.30.0/24 through R1, 198.18.31.0/24 through
