@@ -157,8 +157,6 @@ static int version(struct sv_ch *ch, int k, int *v, char *err, size_t errlen)
 	return ret;
 }
 
-/* Version 1: every table, view and Distributed table; each IF NOT EXISTS, so a post that
- * died half-way through finishes the step next time. */
 int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
 		    const char *engine, char *err, size_t errlen)
 {
@@ -179,6 +177,8 @@ int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
 	return ret;
 }
 
+/* Version 1: every table, view and Distributed table; each IF NOT EXISTS, so a post that
+ * died half-way through finishes the step next time. */
 static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
 {
 	size_t i;
