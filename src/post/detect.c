@@ -48,6 +48,13 @@ struct set {
 	uint32_t n, cap;
 };
 
+/* What a stored alert said when a tracker took it over (sv_detect_share): the alert keeps
+ * its earliest start and its largest counts. */
+struct adopted {
+	int64_t first_ns;
+	uint64_t flows, packets, n_hosts, n_ports, n_sources;
+};
+
 struct tracker {
 	struct tracker *next; /* hash chain */
 	struct tracker *newer, *older; /* LRU list */
@@ -65,6 +72,7 @@ struct tracker {
 	int64_t logged_ns; /* when the alerts log last heard of this alert */
 	int dirty; /* changed since the alert was last stored */
 	struct tracker *next_dirty;
+	struct adopted base; /* a stored alert this one extends (shared mode) */
 };
 
 struct sv_detect {
@@ -77,6 +85,7 @@ struct sv_detect {
 	struct tracker *dirty;
 	unsigned int n_trackers;
 	uint64_t set_slots;
+	int shared; /* several posts: an alert may already be in the store (sv_detect_share) */
 	unsigned long long raised[N_KINDS], drops[N_DROPS];
 };
 
@@ -190,6 +199,7 @@ static void tracker_reset(struct sv_detect *d, struct tracker *t)
 	t->n_obs = 0;
 	t->alert_id = 0;
 	t->logged_ns = 0;
+	memset(&t->base, 0, sizeof(t->base));
 }
 
 static void tracker_free(struct sv_detect *d, struct tracker *t)
@@ -450,6 +460,27 @@ static const char *severity(uint64_t v, unsigned int thr)
 	return v >= 10ull * thr ? "high" : v >= 3ull * thr ? "medium" : "low";
 }
 
+static uint64_t max_u64(uint64_t a, uint64_t b)
+{
+	return a > b ? a : b;
+}
+
+/* An adopted alert keeps what it said before this post's tracker took it over. */
+static void merge_base(const struct tracker *t, struct sv_alert *a)
+{
+	const struct adopted *b = &t->base;
+
+	if (!b->first_ns)
+		return;
+	if (b->first_ns < a->first_ns)
+		a->first_ns = b->first_ns;
+	a->flows = max_u64(a->flows, b->flows);
+	a->packets = max_u64(a->packets, b->packets);
+	a->n_hosts = max_u64(a->n_hosts, b->n_hosts);
+	a->n_ports = max_u64(a->n_ports, b->n_ports);
+	a->n_sources = max_u64(a->n_sources, b->n_sources);
+}
+
 static void build_alert(const struct sv_detect *d, const struct tracker *t, struct sv_alert *a,
 			struct sb *ports, struct sb *obs)
 {
@@ -491,8 +522,11 @@ static void build_alert(const struct sv_detect *d, const struct tracker *t, stru
 		a->sources = list;
 		a->n_sources = t->set.n;
 	}
+	merge_base(t, a);
 	snprintf(a->severity, sizeof(a->severity), "%s",
-		 severity(measure(t), threshold(d, t->kind)));
+		 severity(t->kind == K_SCAN ? a->n_ports : t->kind == K_SWEEP ? a->n_hosts :
+									 a->packets,
+			  threshold(d, t->kind)));
 }
 
 /* One JSON line per alert raised, then at most one a window per alert while it goes on. */
@@ -514,6 +548,48 @@ static void log_alert(struct sv_detect *d, struct tracker *t, const struct sv_al
 	sb_free(&s);
 }
 
+/* The stored alert of this suspect still open (active within a window of the tracker's
+ * start): another post raised it before this one took over the analysis. */
+struct find {
+	const struct tracker *t;
+	int64_t id;
+	struct adopted base;
+};
+
+static int found(void *ctx, const struct sv_alert *a)
+{
+	struct find *f = ctx;
+	char port[16];
+
+	if (f->id)
+		return 0;
+	snprintf(port, sizeof(port), "tcp/%u", f->t->port);
+	if (strcmp(a->type, kind_name[f->t->kind]) ||
+	    (f->t->kind != K_FLOOD && strcmp(a->src, f->t->a)) ||
+	    (f->t->kind == K_SCAN && strcmp(a->target, f->t->b)) ||
+	    (f->t->kind == K_FLOOD && (strcmp(a->target, f->t->a) || strcmp(a->ports, port))))
+		return 0;
+	f->id = a->id;
+	f->base = (struct adopted){ a->first_ns, a->flows, a->packets, a->n_hosts, a->n_ports,
+				    a->n_sources };
+	return 0;
+}
+
+static void adopt(struct sv_detect *d, struct tracker *t)
+{
+	struct sv_alert_filter f = { .type = kind_name[t->kind] };
+	struct find fd = { .t = t };
+
+	f.src = t->kind == K_FLOOD ? NULL : t->a;
+	f.target = t->kind == K_SCAN ? t->b : t->kind == K_FLOOD ? t->a : NULL;
+	f.since_ns = t->first_ns - (int64_t)d->cfg.window_s * NS;
+	f.until_ns = INT64_MAX;
+	if (sv_store_alerts(d->st, &f, 100, 0, found, &fd) || !fd.id)
+		return;
+	t->alert_id = fd.id;
+	t->base = fd.base;
+}
+
 /* Stores each alert the batch opened or extended. */
 static void flush_dirty(struct sv_detect *d)
 {
@@ -528,6 +604,10 @@ static void flush_dirty(struct sv_detect *d)
 		t->dirty = 0;
 		if (!t->alert_id && measure(t) < threshold(d, t->kind))
 			continue; /* its alert closed in this batch, no new one reached the bar */
+		if (raised && d->shared) {
+			adopt(d, t);
+			raised = !t->alert_id;
+		}
 		sb_init(&ports);
 		sb_init(&obs);
 		build_alert(d, t, &a, &ports, &obs);
@@ -555,6 +635,21 @@ void sv_detect_batch(void *ctx, const struct sv_batch *b)
 	for (i = 0; i < b->n; i++)
 		detect_rec(d, b->box, &b->recs[i]);
 	flush_dirty(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+void sv_detect_share(struct sv_detect *d)
+{
+	pthread_mutex_lock(&d->lock);
+	d->shared = 1;
+	pthread_mutex_unlock(&d->lock);
+}
+
+void sv_detect_reset(struct sv_detect *d)
+{
+	pthread_mutex_lock(&d->lock);
+	while (d->oldest)
+		tracker_free(d, d->oldest);
 	pthread_mutex_unlock(&d->lock);
 }
 

@@ -27,6 +27,11 @@ int sv_detect_open(const struct sv_detect_cfg *cfg, struct sv_store *st, struct 
 void sv_detect_close(struct sv_detect *d);
 /* An sv_stored_fn: looks at a batch just stored. Thread-safe. */
 void sv_detect_batch(void *ctx, const struct sv_batch *b);
+/* Several posts over one store (post/analyse.c): before raising an alert, look for one of
+ * the same suspect another post raised (an analyser that took over extends it instead). */
+void sv_detect_share(struct sv_detect *d);
+/* Forgets every tracker (this post stopped analysing). */
+void sv_detect_reset(struct sv_detect *d);
 /* Forgets trackers idle for a window (the housekeeping loop calls it). */
 void sv_detect_tick(struct sv_detect *d);
 /* Prometheus text: alerts raised per type, trackers held, state dropped or evicted. */

@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <poll.h>
+#include "analyse.h"
 #include "auth.h"
 #include "collect.h"
 #include "detect.h"
@@ -296,7 +297,8 @@ static void to_influx(struct sv_influx *ix, const struct sv_batch *b)
 
 /* What the post does with every batch once stored, from agents and IPFIX exporters alike:
  * detection and InfluxDB see its records, the trajectories its fingerprints (once, like its
- * records). */
+ * records). Over a store several posts write, detection and trajectories are the analyser's,
+ * fed from the store (analyse.c): paths and detect are NULL here. */
 struct exits {
 	struct sv_paths *paths;
 	struct sv_influx *influx;
@@ -307,7 +309,8 @@ static void to_exits(void *ctx, const struct sv_batch *b)
 {
 	struct exits *e = ctx;
 
-	sv_paths_add(e->paths, b, sv_now_ns());
+	if (e->paths)
+		sv_paths_add(e->paths, b, sv_now_ns());
 	if (e->detect)
 		sv_detect_batch(e->detect, b);
 	if (e->influx)
@@ -328,11 +331,12 @@ static int open_influx(const struct post_opts *o, struct sv_influx **ix)
 }
 
 static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
-		 struct sv_influx *ix, int ipfix_fd, struct sv_detect *d, struct sv_paths *paths)
+		 struct sv_influx *ix, int ipfix_fd, struct sv_detect *d, struct sv_paths *paths,
+		 struct sv_analyse *an)
 {
 	struct sv_http_stats stats = { 0 };
 	struct sv_post_metrics metrics = { .store = st, .http = &stats, .paths = paths,
-					   .version = SV_VERSION, .detect = d };
+					   .version = SV_VERSION, .detect = d, .analyse = an };
 	struct sv_http_cfg cfg = {
 		.store = st, .stats = &stats, .auth = &o->auth,
 		.read_token = o->read_token, .max_body = o->max_body,
@@ -391,7 +395,8 @@ static int serve(struct post_opts *o, struct sv_store *st, const int *fds,
 			left = rollup(o, st, &metrics);
 		if (poll(&pfd, 1, left > 0 ? 0 : 1000) != 0)
 			break;
-		sv_paths_sweep(paths, sv_now_ns(), 0);
+		if (!an) /* the analyser sweeps by the feed's clock */
+			sv_paths_sweep(paths, sv_now_ns(), 0);
 		if (tick % 60)
 			continue;
 		housekeeping(o, st, d);
@@ -453,6 +458,22 @@ static int open_store(struct post_opts *o, struct sv_store **st)
 	return err;
 }
 
+/* Over a store several posts write: the analyser's election and feed (analyse.c); *an stays
+ * NULL on a store one post writes, whose batches feed detection and trajectories here. */
+static int start_analyse(const struct post_opts *o, struct sv_store *st, struct sv_detect *d,
+			 struct sv_paths *paths, struct sv_analyse **an)
+{
+	int64_t window = (int64_t)o->detect.window_s * NS, hold = (int64_t)o->path_hold * NS;
+	int err = sv_analyse_start(st, o->no_detect ? NULL : d, paths,
+				   window > hold ? window : hold, an);
+
+	if (err == -EOPNOTSUPP)
+		return 0;
+	if (err)
+		pr_warn("cannot start the analyser's election: %s\n", strerror(-err));
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	struct post_opts o = { 0 };
@@ -460,6 +481,7 @@ int main(int argc, char **argv)
 	struct sv_influx *ix = NULL;
 	struct sv_detect *det = NULL;
 	struct sv_paths *paths = NULL;
+	struct sv_analyse *an = NULL;
 	struct exits exits;
 	int fds[MAX_LISTEN], i, n = 0, ipfix_fd = -1, err;
 
@@ -506,10 +528,14 @@ int main(int argc, char **argv)
 		if (err)
 			goto out;
 	}
-	exits = (struct exits){ paths, ix, det };
+	err = start_analyse(&o, st, det, paths, &an);
+	if (err)
+		goto out;
+	exits = an ? (struct exits){ NULL, ix, NULL } : (struct exits){ paths, ix, det };
 	sv_store_on_stored(st, to_exits, &exits);
-	err = serve(&o, st, fds, ix, ipfix_fd, det, paths);
+	err = serve(&o, st, fds, ix, ipfix_fd, det, paths, an);
 out:
+	sv_analyse_stop(an); /* before the detector and the join it feeds */
 	sv_influx_close(ix); /* after serve: no worker stores any more */
 	sv_detect_close(det);
 	sv_paths_close(paths);

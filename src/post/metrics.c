@@ -2,6 +2,7 @@
 /* The post's Prometheus metrics; see metrics.h. Counters come from the API and HTTP layers
  * (atomics, in the struct the post hands both), gauges from the store at scrape time. */
 #include <errno.h>
+#include "analyse.h"
 #include "api.h"
 #include "collect.h"
 #include "detect.h"
@@ -134,6 +135,8 @@ int sv_post_metrics_render(void *ctx, char **body, size_t *len)
 	sb_printf(&s, "sitevisor_post_boxes %lld\n", (long long)sv_store_box_count(m->store));
 	if (m->detect)
 		sv_detect_metrics(m->detect, &s);
+	if (m->analyse)
+		sv_analyse_metrics(m->analyse, &s);
 	if (__atomic_load_n(&m->collect, __ATOMIC_ACQUIRE)) {
 		struct sv_ipfix_stats st;
 

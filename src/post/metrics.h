@@ -7,6 +7,7 @@
 #include "http.h"
 #include "store.h"
 
+struct sv_analyse;
 struct sv_collect;
 struct sv_detect;
 struct sv_paths;
@@ -23,6 +24,7 @@ struct sv_post_metrics {
 	unsigned long long rate_records, last_records;
 	long long last_ns;
 	int rollup_pending; /* top-talker buckets still to fill; written by the main thread */
+	struct sv_analyse *analyse; /* several posts over one store; NULL: one post */
 };
 
 /* Called once a minute: updates the ingest rate. */

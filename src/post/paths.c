@@ -83,6 +83,7 @@ struct sv_paths {
 	struct next_slot *next;
 	struct sv_paths_stats stats;
 	unsigned long long dropped_logged;
+	int64_t skip_ns; /* packets that arrived before: another post stored them (resume) */
 };
 
 static uint64_t str_hash(const char *s)
@@ -489,7 +490,7 @@ static int finalize(struct sv_paths *j, struct pkt *due, size_t n)
 			learn(j, p->s[p->n - 1].point, str_hash(p->dst_addr), -1);
 	}
 	for (p = due; p; p = p->next)
-		if (p->n) /* a packet whose every sighting found the join full has none */
+		if (p->n && p->arrived_ns >= j->skip_ns) /* none: every sighting found it full */
 			judge(&w, p);
 	err = w.failed ? -ENOMEM :
 			 sv_store_paths_write(j->st, w.paths, w.n_paths, w.segs, w.n_segs,
@@ -554,6 +555,22 @@ void sv_paths_add(struct sv_paths *j, const struct sv_batch *b, int64_t now_ns)
 	sv_paths_sweep(j, now_ns, 0);
 }
 
+void sv_paths_resume(struct sv_paths *j, int64_t watermark_ns)
+{
+	pthread_mutex_lock(&j->lock);
+	j->skip_ns = watermark_ns - j->hold_ns;
+	pthread_mutex_unlock(&j->lock);
+}
+
+void sv_paths_reset(struct sv_paths *j)
+{
+	size_t n;
+
+	pthread_mutex_lock(&j->lock);
+	free_pkts(take_due(j, 0, 1, &n));
+	pthread_mutex_unlock(&j->lock);
+}
+
 void sv_paths_stats(struct sv_paths *j, struct sv_paths_stats *s)
 {
 	pthread_mutex_lock(&j->lock);
@@ -577,6 +594,7 @@ int sv_paths_open(struct sv_store *st, int64_t hold_ns, struct sv_paths **out)
 		j->next[i] = (struct next_slot){ .from = -1 };
 	j->st = st;
 	j->hold_ns = hold_ns;
+	j->skip_ns = INT64_MIN;
 	pthread_mutex_init(&j->lock, NULL);
 	*out = j;
 	return 0;

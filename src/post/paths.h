@@ -28,6 +28,14 @@ void sv_paths_add(struct sv_paths *j, const struct sv_batch *b, int64_t now_ns);
 /* Finalizes every packet that has waited hold_ns (all of them if force) into the store. */
 int sv_paths_sweep(struct sv_paths *j, int64_t now_ns, int force);
 
+/* Several posts (post/analyse.c), where the clock is the feed's (the batches' done times):
+ * taking over from another post whose feed reached watermark_ns, the packets that arrived
+ * a hold before it were final there; replayed, they teach the join where packets go, and
+ * are not stored again. */
+void sv_paths_resume(struct sv_paths *j, int64_t watermark_ns);
+/* Drops every waiting packet, unfinalized (this post stopped analysing). */
+void sv_paths_reset(struct sv_paths *j);
+
 struct sv_paths_stats {
 	/* dropped: the join was full, or the sighting's bucket (a flood of one hash) */
 	unsigned long long fingerprints, packets, dropped;

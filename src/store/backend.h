@@ -65,6 +65,12 @@ struct sv_store_ops {
 	int (*taps)(struct sv_store *st, const char *box, sv_tap_cb cb, void *ctx);
 	int (*tap_report)(struct sv_store *st, const char *box, const struct sv_tap_row *r,
 			  int64_t now_ns);
+
+	/* issue 14: the posts of one store elect an analyser that reads the store's feed */
+	int (*beat)(struct sv_store *st, int64_t now_ns, struct sv_beat_row *mine,
+		    sv_beat_cb cb, void *ctx);
+	int (*feed)(struct sv_store *st, int64_t since_ns, int max, sv_feed_want want,
+		    sv_feed_cb cb, void *ctx);
 };
 
 /* The handle store.h's functions take: a backend's own state embeds it and finds itself from

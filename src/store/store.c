@@ -226,6 +226,18 @@ void sv_filter_init(struct sv_filter *f)
 	f->until_ns = INT64_MAX;
 }
 
+int sv_store_beat(struct sv_store *st, int64_t now_ns, struct sv_beat_row *mine, sv_beat_cb cb,
+		  void *ctx)
+{
+	return st->ops->beat(st, now_ns, mine, cb, ctx);
+}
+
+int sv_store_feed(struct sv_store *st, int64_t since_ns, int max, sv_feed_want want,
+		  sv_feed_cb cb, void *ctx)
+{
+	return st->ops->feed(st, since_ns, max, want, cb, ctx);
+}
+
 int sv_lat_bucket(int64_t ns)
 {
 	int e;

@@ -283,4 +283,32 @@ int sv_store_taps(struct sv_store *st, const char *box, sv_tap_cb cb, void *ctx)
 int sv_store_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row *r,
 			int64_t now_ns);
 
+/* ---- Several posts, one analyser (issue 14, post/analyse.c, docs/scale-out.md) ---- */
+
+/* One writer's newest heartbeat: its id, when it beat (its clock), whether it analyses and
+ * its feed's watermark; self: this handle's writer. */
+struct sv_beat_row {
+	const char *post;
+	int64_t beat_ns, watermark_ns;
+	int analyser, self;
+};
+typedef int (*sv_beat_cb)(void *ctx, const struct sv_beat_row *r);
+/* Calls cb with every writer's newest heartbeat (this one's too, if it beat before), then
+ * writes this writer's, stamped now_ns, with mine's analyser and watermark_ns as they are
+ * after the calls (cb may change them: a watermark read is passed on). mine->post gets this
+ * writer's id before the first call. -EOPNOTSUPP for a store only one post writes (SQLite):
+ * that post feeds its detector and trajectory join from its own batches. */
+int sv_store_beat(struct sv_store *st, int64_t now_ns, struct sv_beat_row *mine, sv_beat_cb cb,
+		  void *ctx);
+
+/* A stored batch as the feed gives it back: the batch (box, batch_id, recs, fps) and when
+ * its writer marked it stored (that writer's clock). */
+typedef int (*sv_feed_want)(void *ctx, const char *box, const char *batch_id, int64_t done_ns);
+typedef int (*sv_feed_cb)(void *ctx, const struct sv_batch *b, int64_t done_ns);
+/* The batches any writer stored since since_ns (their done times), oldest first, at most max:
+ * want says which to read (0: skip it, already seen), cb gets each one read. How many were
+ * given to cb, or -EOPNOTSUPP (as sv_store_beat), -EIO. */
+int sv_store_feed(struct sv_store *st, int64_t since_ns, int max, sv_feed_want want,
+		  sv_feed_cb cb, void *ctx);
+
 #endif /* SV_STORE_H */

@@ -6,6 +6,7 @@
  * ingest.c  a batch once (the batch-id claims), big inserts, retention by partitions
  * query.c   reading: boxes, flow records, series, top talkers, sizes
  * state.c   alerts, packet trajectories and TAP rules: versioned rows, the newest wins
+ * feed.c    the analyser's side (issue 14): fingerprints, the feed of stored batches, heartbeats
  *
  * Every table is a local one (NAME_local) on each shard; with a cluster, the post reads and
  * writes through a Distributed table NAME over them, else through the local one. */
@@ -81,6 +82,10 @@ static inline const char *ch_str(const struct ch_rows *r, int i)
 
 /* --- schema.c --- */
 int ch_schema(struct sv_ch *ch, char *err, size_t errlen);
+/* Table NAME_local (cols, engine) on shard k, and with a cluster the Distributed NAME over
+ * it; both IF NOT EXISTS. */
+int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
+		    const char *engine, char *err, size_t errlen);
 /* The record's columns in the field list's order: ", iface, direction, ..." */
 extern const char ch_flow_cols[];
 /* A record as TabSeparated fields after the box's (each with a leading tab). */
@@ -120,6 +125,22 @@ int ch_tap_del(struct sv_store *st, int64_t id);
 int ch_taps(struct sv_store *st, const char *box, sv_tap_cb cb, void *ctx);
 int ch_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row *r,
 		  int64_t now_ns);
+
+/* --- feed.c --- */
+/* The tables fps, feed and posts on shard k (schema version 2). */
+int ch_feed_schema(struct sv_ch *ch, int k, char *err, size_t errlen);
+/* The batch's fingerprints as fps rows (bid: the batch's hash, as in its records' ids). */
+void ch_fps_rows(struct sb *s, const struct sv_batch *b, uint64_t bid, int64_t now);
+/* Inserts fps rows (none: nothing to do). 0, -ENOMEM or -EIO. */
+int ch_fps_insert(struct sv_ch *ch, const struct sb *rows);
+/* 1 if a batch's fingerprints are all stored, 0 if not, -EIO. */
+int ch_fps_stored(struct sv_ch *ch, const struct sv_batch *b, uint64_t bid);
+/* The batch's feed row, stamped with this post's clock now. 0, -ENOMEM or -EIO. */
+int ch_feed_mark(struct sv_ch *ch, const struct sv_batch *b, uint64_t bid);
+int ch_beat(struct sv_store *st, int64_t now_ns, struct sv_beat_row *mine, sv_beat_cb cb,
+	    void *ctx);
+int ch_feed(struct sv_store *st, int64_t since_ns, int max, sv_feed_want want, sv_feed_cb cb,
+	    void *ctx);
 
 /* A new id for a row several posts may write at once: the time in milliseconds and 10
  * random bits, ordered by time, exact in a JSON number (below 2^53). */

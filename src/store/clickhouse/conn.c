@@ -371,4 +371,6 @@ const struct sv_store_ops sv_clickhouse_ops = {
 	.tap_del = ch_tap_del,
 	.taps = ch_taps,
 	.tap_report = ch_tap_report,
+	.beat = ch_beat,
+	.feed = ch_feed,
 };

@@ -162,7 +162,7 @@ static int box_row(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
 /* --- Group insert: batches that arrive while an insert is under way go in the next one. */
 
 struct pending {
-	struct sb rows;
+	struct sb rows, fps; /* fps: its fingerprints (feed.c), stored before the records */
 	int ret, done;
 	struct pending *next;
 };
@@ -176,7 +176,7 @@ static int g_busy; /* an insert is under way */
 static int insert_grouped(struct sv_ch *ch, struct pending *me)
 {
 	struct pending *batch, *p;
-	struct sb all, cols;
+	struct sb all, cols, fps;
 	int ret;
 
 	pthread_mutex_lock(&g_lock);
@@ -195,13 +195,19 @@ static int insert_grouped(struct sv_ch *ch, struct pending *me)
 	pthread_mutex_unlock(&g_lock);
 
 	sb_init(&all);
-	for (p = batch; p; p = p->next)
+	sb_init(&fps);
+	for (p = batch; p; p = p->next) {
 		sb_put(&all, p->rows.buf ? p->rows.buf : "", p->rows.len);
+		sb_put(&fps, p->fps.buf ? p->fps.buf : "", p->fps.len);
+	}
 	sb_init(&cols);
 	sb_printf(&cols, "day, box, id%s", ch_flow_cols);
-	ret = sb_failed(&cols) ? -ENOMEM : ch_insert(ch, "flows", cols.buf, -1, &all);
+	ret = sb_failed(&fps) ? -ENOMEM : ch_fps_insert(ch, &fps);
+	if (!ret && all.len)
+		ret = sb_failed(&cols) ? -ENOMEM : ch_insert(ch, "flows", cols.buf, -1, &all);
 	sb_free(&cols);
 	sb_free(&all);
+	sb_free(&fps);
 
 	pthread_mutex_lock(&g_lock);
 	for (p = batch; p; p = p->next) {
@@ -269,12 +275,21 @@ int ch_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, int *d
 		pr_warn("batch %s of %s: another post is storing it\n", b->batch_id, b->box);
 	if (!ret && unfinished && b->n)
 		ret = stored_already(ch, b);
-	if (ret == 0 && b->n) {
+	else if (!ret && unfinished && b->n_fps)
+		ret = ch_fps_stored(ch, b, batch_hash(b));
+	if (ret == 0 && (b->n || b->n_fps)) {
 		sb_init(&me.rows);
+		sb_init(&me.fps);
 		flow_rows(&me.rows, b);
-		ret = sb_failed(&me.rows) ? -ENOMEM : insert_grouped(ch, &me);
+		ch_fps_rows(&me.fps, b, batch_hash(b), now);
+		ret = sb_failed(&me.rows) || sb_failed(&me.fps) ? -ENOMEM :
+								 insert_grouped(ch, &me);
 		sb_free(&me.rows);
+		sb_free(&me.fps);
 	}
+	/* The analyser reads it from the feed (feed.c), once its records are in. */
+	if (ret >= 0 && (b->n || b->n_fps))
+		ret = ch_feed_mark(ch, b, batch_hash(b));
 	if (ret >= 0)
 		ret = mark(ch, b, now, DONE);
 	if (!ret)
@@ -294,6 +309,7 @@ static const struct {
 	{ "rollup_minute_local", 1 }, { "rollup_hour_local", 1 }, { "talk_minute_local", 1 },
 	{ "path_seg_local", 1 },      { "box_seen_local", 1 },
 	{ "talk_hour_local", 1 },     { "addr_minute_local", 0 },
+	{ "fps_local", 0 },	      { "feed_local", 0 },
 };
 
 /* A partition's value as digits: 20261203 for a day ('2026-12-03'), 202612 for a month. */

@@ -11,7 +11,7 @@
 #include "ch_int.h"
 
 /* The schema's version, in each shard's sv_schema_local; a new step bumps it. */
-#define CH_SCHEMA_VERSION 2
+#define CH_SCHEMA_VERSION 3
 
 #define COL_DEF(name, kind, part, when, ipfix, lp, agg) ", " #name " " SV_CH_##kind
 #define COL_NAME(name, kind, part, when, ipfix, lp, agg) ", " #name
@@ -160,40 +160,45 @@ static int version(struct sv_ch *ch, int k, int *v, char *err, size_t errlen)
 	return ret;
 }
 
-/* Each table of list on shard k, and with a cluster its Distributed table; each IF NOT EXISTS,
- * so a post that died half-way through a step finishes it next time. */
-#define MAKE_TABLES(ch, k, list, err, errlen)                                                     \
-	make_tables(ch, k, list, sizeof(list) / sizeof(list[0]), err, errlen)
-static int make_tables(struct sv_ch *ch, int k, const struct table *list, size_t n, char *err,
-		       size_t errlen)
+int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
+		    const char *engine, char *err, size_t errlen)
 {
 	struct sb sql;
-	size_t i;
-	int ret = 0;
+	int ret;
 
 	sb_init(&sql);
-	for (i = 0; !ret && i < n; i++) {
-		sql.len = 0;
-		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s",
-			  list[i].name, list[i].cols, list[i].engine);
-		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
-		if (ret || !ch->cluster[0])
-			continue;
+	sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s_local (%s) ENGINE = %s", name, cols,
+		  engine);
+	ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
+	if (!ret && ch->cluster[0]) {
 		sql.len = 0;
 		sb_printf(&sql, "CREATE TABLE IF NOT EXISTS %s AS %s_local ENGINE ="
-			  " Distributed(%s, %s, %s_local)", list[i].name, list[i].name,
-			  ch->cluster, ch->db, list[i].name);
+			  " Distributed(%s, %s, %s_local)", name, name, ch->cluster, ch->db, name);
 		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
 	}
 	sb_free(&sql);
 	return ret;
 }
 
-/* Version 1: every table, view and Distributed table. */
+/* Each table of list on shard k (ch_create_table). */
+static int make_tables(struct sv_ch *ch, int k, const struct table *list, size_t n, char *err,
+		       size_t errlen)
+{
+	size_t i;
+	int ret = 0;
+
+	for (i = 0; !ret && i < n; i++)
+		ret = ch_create_table(ch, k, list[i].name, list[i].cols, list[i].engine, err,
+				      errlen);
+	return ret;
+}
+
+/* Version 1: every table, view and Distributed table; each IF NOT EXISTS, so a post that
+ * died half-way through finishes the step next time. */
 static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
 {
 	size_t i;
-	int ret = MAKE_TABLES(ch, k, tables, err, errlen);
+	int ret = make_tables(ch, k, tables, sizeof(tables) / sizeof(tables[0]), err, errlen);
 
 	for (i = 0; !ret && i < sizeof(views) / sizeof(views[0]); i++)
 		ret = run(ch, k, views[i], NULL, err, errlen);
@@ -297,7 +302,7 @@ static int step2(struct sv_ch *ch, int k, char *err, size_t errlen)
 	struct timespec now;
 	int64_t until;
 	size_t i;
-	int ret = MAKE_TABLES(ch, k, tables2, err, errlen);
+	int ret = make_tables(ch, k, tables2, sizeof(tables2) / sizeof(tables2[0]), err, errlen);
 
 	sb_init(&have);
 	sb_init(&days);
@@ -330,7 +335,16 @@ static int step2(struct sv_ch *ch, int k, char *err, size_t errlen)
 	return ret;
 }
 
-static int (*const steps[CH_SCHEMA_VERSION])(struct sv_ch *, int, char *, size_t) = { step1, step2 };
+
+/* Version 3 (issue 14): the analyser's tables (feed.c). */
+static int step3(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
+	return ch_feed_schema(ch, k, err, errlen);
+}
+
+static int (*const steps[CH_SCHEMA_VERSION])(struct sv_ch *, int, char *, size_t) = {
+	step1, step2, step3
+};
 
 static int shard_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
 {

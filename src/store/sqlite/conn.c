@@ -184,6 +184,22 @@ int sv_prepare(struct sv_conn *c, sqlite3_stmt **s, const char *sql)
 		       -EIO;
 }
 
+/* One post writes an SQLite file: it feeds its detector and join from its own batches, so
+ * there is no analyser to elect and no feed to read (store.h). */
+static int one_writer_beat(struct sv_store *st, int64_t now_ns, struct sv_beat_row *mine,
+			   sv_beat_cb cb, void *ctx)
+{
+	(void)st, (void)now_ns, (void)mine, (void)cb, (void)ctx;
+	return -EOPNOTSUPP;
+}
+
+static int one_writer_feed(struct sv_store *st, int64_t since_ns, int max, sv_feed_want want,
+			   sv_feed_cb cb, void *ctx)
+{
+	(void)st, (void)since_ns, (void)max, (void)want, (void)cb, (void)ctx;
+	return -EOPNOTSUPP;
+}
+
 const struct sv_store_ops sv_sqlite_ops = {
 	.scheme = NULL, /* the default: a file path */
 	.open = sv_sqlite_open,
@@ -208,4 +224,6 @@ const struct sv_store_ops sv_sqlite_ops = {
 	.tap_del = sv_sqlite_tap_del,
 	.taps = sv_sqlite_taps,
 	.tap_report = sv_sqlite_tap_report,
+	.beat = one_writer_beat,
+	.feed = one_writer_feed,
 };
