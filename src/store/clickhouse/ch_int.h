@@ -4,6 +4,7 @@
  * conn.c    the handle: the places parsed, HTTP requests with libcurl, the operations table
  * schema.c  the schema, created and upgraded on open on every shard, with its version table
  * ingest.c  a batch once (the batch-id claims), big inserts, retention by partitions
+ * rows.c    a batch's records as the insert's TabSeparated rows, written by hand
  * query.c   reading: boxes, flow records, series, top talkers, sizes
  * state.c   alerts, packet trajectories and TAP rules: versioned rows, the newest wins
  *
@@ -83,10 +84,14 @@ static inline const char *ch_str(const struct ch_rows *r, int i)
 int ch_schema(struct sv_ch *ch, char *err, size_t errlen);
 /* The record's columns in the field list's order: ", iface, direction, ..." */
 extern const char ch_flow_cols[];
-/* A record as TabSeparated fields after the box's (each with a leading tab). */
-void ch_flow_tsv(struct sb *s, const struct sv_rec *r);
 /* A record from a row's fields col, col + 1, ... */
 void ch_flow_read(const struct ch_rows *r, int col, struct sv_rec *rec);
+
+/* --- rows.c --- */
+struct sv_batch;
+/* The batch's records as rows of flows: day, box, id (hash << 20 | the record's place), the
+ * record's fields. */
+void ch_flow_rows(struct sb *s, const struct sv_batch *b, uint64_t hash);
 
 /* --- the operations (backend.h) --- */
 int ch_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns, int *duplicate);

@@ -129,19 +129,6 @@ static uint64_t batch_hash(const struct sv_batch *b)
 	return (h >> 31) & ((1ULL << 33) - 1);
 }
 
-static void flow_rows(struct sb *s, const struct sv_batch *b)
-{
-	uint64_t h = batch_hash(b);
-	size_t i;
-
-	for (i = 0; i < b->n; i++) {
-		row_start(s, (int64_t)b->recs[i].last_ns, b->box);
-		sb_printf(s, "\t%llu", (unsigned long long)((h << 20) | (i & 0xfffff)));
-		ch_flow_tsv(s, &b->recs[i]);
-		sb_putc(s, '\n');
-	}
-}
-
 static int box_row(struct sv_ch *ch, const struct sv_batch *b, int64_t now)
 {
 	struct sb rows;
@@ -271,7 +258,7 @@ int ch_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now, int *d
 		ret = stored_already(ch, b);
 	if (ret == 0 && b->n) {
 		sb_init(&me.rows);
-		flow_rows(&me.rows, b);
+		ch_flow_rows(&me.rows, b, batch_hash(b));
 		ret = sb_failed(&me.rows) ? -ENOMEM : insert_grouped(ch, &me);
 		sb_free(&me.rows);
 	}
