@@ -4,10 +4,11 @@
 # per post CPU-second and per ClickHouse CPU-second with one post and with two, then p50/p99
 # of the dashboard's queries and disk bytes per record over CH_BENCH_FLOWS stored flows
 # (default 100 million, spread over the last 7 days), on a ClickHouse server this script
-# starts (tests/clickhouse.sh).
+# starts (tests/clickhouse.sh). CH_BENCH_INGEST_ONLY=1 stops after the ingest rows;
+# CH_BENCH_POST names another sitevisor-post to measure (a build from before a change).
 . "$(dirname "$0")/../tests/lib.sh"
 . "$(dirname "$0")/../tests/clickhouse.sh"
-POST=$SV_ROOT/build/sitevisor-post
+POST=${CH_BENCH_POST:-$SV_ROOT/build/sitevisor-post}
 LOAD=$SV_ROOT/build/bench/ingest_load
 TOKEN=bench-token-123
 PORT=$((20000 + $$ % 10000)) # below the ClickHouse servers' (tests/clickhouse.sh)
@@ -65,6 +66,7 @@ start_post 1
 load 1000000 30 0
 load 1000000 30 0 1
 stop_pid "${POSTS[1]}" >/dev/null
+[ -n "$CH_BENCH_INGEST_ONLY" ] && exit 0
 
 echo "== filling to $TOTAL flows over the last 7 days (steps of 4 million)"
 left=$((TOTAL - 2000000))
