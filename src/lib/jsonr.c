@@ -185,7 +185,8 @@ static int just_opened(const struct jr *j)
 	return *q == '{';
 }
 
-int jr_key(struct jr *j, char *key, size_t len)
+/* Up to a key's opening quote: 1 if a key follows, 0 at '}' (consumed), negative on error. */
+static int key_start(struct jr *j)
 {
 	if (j->err)
 		return -EINVAL;
@@ -196,6 +197,15 @@ int jr_key(struct jr *j, char *key, size_t len)
 	}
 	if (!just_opened(j) && expect(j, ',', "expected ',' or '}'"))
 		return -EINVAL;
+	return 1;
+}
+
+int jr_key(struct jr *j, char *key, size_t len)
+{
+	int r = key_start(j);
+
+	if (r <= 0)
+		return r;
 	if (jr_string(j, key, len) || expect(j, ':', "expected ':' after a key"))
 		return -EINVAL;
 	return 1;
@@ -203,17 +213,11 @@ int jr_key(struct jr *j, char *key, size_t len)
 
 int jr_key_ref(struct jr *j, char *key, size_t len, const char **name, size_t *n)
 {
+	int r = key_start(j);
 	const char *q;
 
-	if (j->err)
-		return -EINVAL;
-	ws(j);
-	if (j->p < j->end && *j->p == '}') {
-		j->p++;
-		return 0;
-	}
-	if (!just_opened(j) && expect(j, ',', "expected ',' or '}'"))
-		return -EINVAL;
+	if (r <= 0)
+		return r;
 	ws(j);
 	/* A key without escapes or control characters reads as itself: no copy. */
 	for (q = j->p + 1; j->p < j->end && q < j->end && (unsigned char)*q >= 0x20 &&
