@@ -300,8 +300,9 @@ static int keep_missing(struct sv_ch *ch, struct pending *p)
 	return ret;
 }
 
-/* The group's records in one insert, those of the batches still to store. */
-static int insert_flows(struct sv_ch *ch, struct pending *g)
+/* The group's records in one insert, those of the batches still to store; a failure fails
+ * the batches that had records in it. */
+static void insert_flows(struct sv_ch *ch, struct pending *g)
 {
 	struct pending *p;
 	struct sb all, cols;
@@ -315,9 +316,11 @@ static int insert_flows(struct sv_ch *ch, struct pending *g)
 	sb_printf(&cols, "day, box, id%s", ch_flow_cols);
 	if (all.len || sb_failed(&all))
 		ret = sb_failed(&cols) ? -ENOMEM : ch_insert(ch, "flows", cols.buf, -1, &all);
+	for (p = g; p && ret; p = p->next)
+		if (wants(p, DONE) && p->rows.len)
+			p->ret = ret;
 	sb_free(&cols);
 	sb_free(&all);
-	return ret;
 }
 
 /* The boxes' rows (last seen, version, interfaces) of the batches stored. */
@@ -394,7 +397,7 @@ static void run_group(struct sv_ch *ch, struct pending *g)
 	fail_step(g, CLAIM, ret);
 	if (!ret)
 		sort_out(ch, g);
-	fail_step(g, DONE, insert_flows(ch, g));
+	insert_flows(ch, g);
 	fail_step(g, DONE, marks(ch, g, DONE));
 	/* A box row that failed fails the batch, though done: the retry is a duplicate. */
 	fail_step(g, DONE, box_rows(ch, g));
