@@ -6,9 +6,11 @@
 # (default 100 million, spread over the last 7 days; all but the ingest's 2 million made by
 # ClickHouse itself unless CH_BENCH_FILL=post), on a ClickHouse server this script starts
 # (tests/clickhouse.sh); disk per record after merging, with LZ4 and then with zstd.
+# CH_BENCH_INGEST_ONLY=1 stops after the ingest rows; CH_BENCH_POST names another
+# sitevisor-post to measure (a build from before a change).
 . "$(dirname "$0")/../tests/lib.sh"
 . "$(dirname "$0")/../tests/clickhouse.sh"
-POST=$SV_ROOT/build/sitevisor-post
+POST=${CH_BENCH_POST:-$SV_ROOT/build/sitevisor-post}
 LOAD=$SV_ROOT/build/bench/ingest_load
 TOKEN=bench-token-123
 PORT=$((20000 + $$ % 10000)) # below the ClickHouse servers' (tests/clickhouse.sh)
@@ -66,6 +68,7 @@ start_post 1
 load 1000000 30 0
 load 1000000 30 0 1
 stop_pid "${POSTS[1]}" >/dev/null
+[ -n "$CH_BENCH_INGEST_ONLY" ] && exit 0
 
 # fill N FIRST TOTAL T0 SPAN: records FIRST..FIRST + N - 1 of TOTAL made by ClickHouse itself,
 # shaped as ingest_load's (3 boxes, 3000 skewed conversations, batches of 20000 of one box,

@@ -50,8 +50,10 @@ static int addr(struct jr *j, char *out, const char **why)
 	}
 	if (jr_string(j, s, sizeof(s)))
 		return -EINVAL;
+	/* inet_pton takes only dotted quads without leading zeros: the canonical text already,
+	 * at most 15 characters. */
 	if (inet_pton(AF_INET, s, bin) == 1)
-		inet_ntop(AF_INET, bin, out, SV_ADDR_MAX);
+		memcpy(out, s, strlen(s) + 1);
 	else if (inet_pton(AF_INET6, s, bin) == 1)
 		inet_ntop(AF_INET6, bin, out, SV_ADDR_MAX);
 	else {
@@ -148,19 +150,56 @@ static int vni(struct jr *j, int64_t *vni, const char **why)
 #define PARSE_REASON(j, v, why) jr_string(j, v, SV_REASON_MAX)
 #define PARSE_DROPS(j, v, why) sv_drop_reasons_read(j, &(v), why)
 
+/* A flow record's keys: the line's type and box, then the fields in the order the agent
+ * writes them (flowrec.h), which the parser guesses first. */
+enum {
+	RK_TYPE,
+	RK_BOX,
+#define X(name, kind, part, when, ipfix, lp, agg) RK_##name,
+	SV_FLOW_FIELDS(X)
+#undef X
+	RK_N
+};
+
+static const struct {
+	const char *name;
+	size_t len;
+} rec_keys[RK_N] = {
+	{ "type", 4 },
+	{ "box", 3 },
+#define X(name, kind, part, when, ipfix, lp, agg) { #name, sizeof(#name) - 1 },
+	SV_FLOW_FIELDS(X)
+#undef X
+};
+
+/* The key's index, trying from the one after the last key on; -1 for an unknown key. */
+static int rec_key(const char *k, size_t n, int from)
+{
+	int i, t;
+
+	for (i = 0; i < RK_N; i++) {
+		t = (from + i) % RK_N;
+		if (rec_keys[t].len == n && !memcmp(rec_keys[t].name, k, n))
+			return t;
+	}
+	return -1;
+}
+
 /* One member of a flow record. Unknown keys are skipped, so newer agents can add fields. */
-static int rec_field(struct jr *j, const char *k, struct sv_rec *r, char *type, char *box,
+static int rec_field(struct jr *j, int key, struct sv_rec *r, char *type, char *box,
 		     const char **why)
 {
-	if (!strcmp(k, "type"))
+	switch (key) {
+	case RK_TYPE:
 		return jr_string(j, type, 16);
-	if (!strcmp(k, "box"))
+	case RK_BOX:
 		return jr_string(j, box, SV_BOX_MAX);
 #define X(name, kind, part, when, ipfix, lp, agg)                                                \
-	if (!strcmp(k, #name))                                                                   \
+	case RK_##name:                                                                          \
 		return PARSE_##kind(j, r->name, why);
 	SV_FLOW_FIELDS(X)
 #undef X
+	}
 	return jr_skip(j);
 }
 
@@ -170,8 +209,10 @@ static int parse_rec(const char *p, size_t n, const char *batch_box, struct sv_r
 		     char type[16], const char **why)
 {
 	char key[KEY_MAX], box[SV_BOX_MAX] = "";
+	int k, i = -1;
+	const char *name;
+	size_t len;
 	struct jr j;
-	int k;
 
 	sv_rec_init(r);
 	type[0] = 0;
@@ -179,9 +220,11 @@ static int parse_rec(const char *p, size_t n, const char *batch_box, struct sv_r
 	jr_init(&j, p, n);
 	if (jr_object(&j))
 		goto bad;
-	while ((k = jr_key(&j, key, sizeof(key))) == 1)
-		if (rec_field(&j, key, r, type, box, why))
+	while ((k = jr_key_ref(&j, key, sizeof(key), &name, &len)) == 1) {
+		i = rec_key(name, len, i + 1);
+		if (rec_field(&j, i, r, type, box, why))
 			goto bad;
+	}
 	if (k < 0 || jr_end(&j))
 		goto bad;
 	if (!type[0])
@@ -439,7 +482,6 @@ int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err,
 	char type[16];
 	size_t line = 0;
 	struct sv_fp_rec fp;
-	struct sv_rec r;
 	int ret;
 
 	memset(b, 0, sizeof(*b));
@@ -458,7 +500,8 @@ int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err,
 			if (parse_header(p, nl - p, b, &why))
 				return set_err(err, errlen, line, why);
 		} else {
-			ret = parse_rec(p, nl - p, b->box, &r, type, &why);
+			/* In place: the array has room for every line (reserve_lines). */
+			ret = parse_rec(p, nl - p, b->box, &b->recs[b->n], type, &why);
 			if (ret == 0 && !strcmp(type, "fp")) {
 				if (parse_fp(p, nl - p, b->box, &fp, &why))
 					return set_err(err, errlen, line, why);
@@ -468,9 +511,9 @@ int sv_ingest_parse(const char *body, size_t len, struct sv_batch *b, char *err,
 				return set_err(err, errlen, line, why);
 			} else if (ret == 0) {
 				b->skipped++;
+			} else {
+				b->n++;
 			}
-			else if (sv_batch_push(b, &r))
-				return -ENOMEM;
 		}
 		p = nl + 1;
 	}

@@ -122,17 +122,26 @@ int jr_string(struct jr *j, char *out, size_t len)
 	if (expect(j, '"', "expected a string"))
 		return -EINVAL;
 	while (j->p < j->end && *j->p != '"') {
-		unsigned char c = *j->p++;
-		unsigned int cp = c;
+		const char *q = j->p;
+		unsigned int cp;
+		unsigned char c;
+		size_t run;
 
-		/* Plain characters, nearly all of them, are copied without the UTF-8 encoder. */
-		if (c >= 0x20 && c != '\\') {
-			if (out && n + 1 >= len)
+		/* Plain characters, nearly all of them, are copied a run at a time. */
+		while (q < j->end && (unsigned char)*q >= 0x20 && *q != '"' && *q != '\\')
+			q++;
+		run = q - j->p;
+		if (run) {
+			if (out && n + run >= len)
 				return fail(j, "string too long");
 			if (out)
-				out[n++] = c;
+				memcpy(out + n, j->p, run);
+			n += run;
+			j->p = q;
 			continue;
 		}
+		c = *j->p++;
+		cp = c;
 		if (c < 0x20)
 			return fail(j, "control character in a string");
 		if (c == '\\') {
@@ -176,7 +185,8 @@ static int just_opened(const struct jr *j)
 	return *q == '{';
 }
 
-int jr_key(struct jr *j, char *key, size_t len)
+/* Up to a key's opening quote: 1 if a key follows, 0 at '}' (consumed), negative on error. */
+static int key_start(struct jr *j)
 {
 	if (j->err)
 		return -EINVAL;
@@ -187,9 +197,45 @@ int jr_key(struct jr *j, char *key, size_t len)
 	}
 	if (!just_opened(j) && expect(j, ',', "expected ',' or '}'"))
 		return -EINVAL;
+	return 1;
+}
+
+int jr_key(struct jr *j, char *key, size_t len)
+{
+	int r = key_start(j);
+
+	if (r <= 0)
+		return r;
 	if (jr_string(j, key, len) || expect(j, ':', "expected ':' after a key"))
 		return -EINVAL;
 	return 1;
+}
+
+int jr_key_ref(struct jr *j, char *key, size_t len, const char **name, size_t *n)
+{
+	int r = key_start(j);
+	const char *q;
+
+	if (r <= 0)
+		return r;
+	ws(j);
+	/* A key without escapes or control characters reads as itself: no copy. */
+	for (q = j->p + 1; j->p < j->end && q < j->end && (unsigned char)*q >= 0x20 &&
+			   *q != '"' && *q != '\\';
+	     q++)
+		;
+	if (j->p < j->end && *j->p == '"' && q < j->end && *q == '"' &&
+	    (size_t)(q - j->p - 1) < len) {
+		*name = j->p + 1;
+		*n = q - j->p - 1;
+		j->p = q + 1;
+	} else {
+		if (jr_string(j, key, len))
+			return -EINVAL;
+		*name = key;
+		*n = strlen(key);
+	}
+	return expect(j, ':', "expected ':' after a key") ? -EINVAL : 1;
 }
 
 int jr_u64(struct jr *j, uint64_t *out)

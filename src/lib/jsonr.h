@@ -21,6 +21,9 @@ void jr_init(struct jr *j, const char *p, size_t n);
 int jr_object(struct jr *j);
 /* The next key of the current object into key: 1 if read, 0 at '}', negative on error. */
 int jr_key(struct jr *j, char *key, size_t len);
+/* The same, without a copy when the key has no escapes: *name (not NUL-terminated) and *n
+ * point into the input then, else into key. */
+int jr_key_ref(struct jr *j, char *key, size_t len, const char **name, size_t *n);
 /* A string value, unescaped (UTF-8 kept; \u escapes to UTF-8; NUL refused). */
 int jr_string(struct jr *j, char *out, size_t len);
 /* A non-negative integer without fraction or exponent. */

@@ -4,6 +4,7 @@
  * conn.c    the handle: the places parsed, HTTP requests with libcurl, the operations table
  * schema.c  the schema, created and upgraded on open on every shard, with its version table
  * ingest.c  a batch once (the batch-id claims), big inserts, retention by partitions
+ * rows.c    a batch's records as the insert's TabSeparated rows, written by hand
  * query.c   reading: boxes, flow records, series, top talkers, sizes
  * state.c   alerts, packet trajectories and TAP rules: versioned rows, the newest wins
  * feed.c    the analyser's side (issue 14): fingerprints, the feed of stored batches, heartbeats
@@ -88,10 +89,14 @@ int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
 		    const char *engine, char *err, size_t errlen);
 /* The record's columns in the field list's order: ", iface, direction, ..." */
 extern const char ch_flow_cols[];
-/* A record as TabSeparated fields after the box's (each with a leading tab). */
-void ch_flow_tsv(struct sb *s, const struct sv_rec *r);
 /* A record from a row's fields col, col + 1, ... */
 void ch_flow_read(const struct ch_rows *r, int col, struct sv_rec *rec);
+
+/* --- rows.c --- */
+struct sv_batch;
+/* The batch's records as rows of flows: day, box, id (hash << 20 | the record's place), the
+ * record's fields. */
+void ch_flow_rows(struct sb *s, const struct sv_batch *b, uint64_t hash);
 
 /* --- the operations (backend.h) --- */
 int ch_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns, int *duplicate);
@@ -127,16 +132,15 @@ int ch_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row 
 		  int64_t now_ns);
 
 /* --- feed.c --- */
-/* The tables fps, feed and posts on shard k (schema version 2). */
+/* The tables fps, feed and posts on shard k (schema version 3). */
 int ch_feed_schema(struct sv_ch *ch, int k, char *err, size_t errlen);
 /* The batch's fingerprints as fps rows (bid: the batch's hash, as in its records' ids). */
 void ch_fps_rows(struct sb *s, const struct sv_batch *b, uint64_t bid, int64_t now);
 /* Inserts fps rows (none: nothing to do). 0, -ENOMEM or -EIO. */
 int ch_fps_insert(struct sv_ch *ch, const struct sb *rows);
-/* 1 if a batch's fingerprints are all stored, 0 if not, -EIO. */
-int ch_fps_stored(struct sv_ch *ch, const struct sv_batch *b, uint64_t bid);
-/* The batch's feed row, stamped with this post's clock now. 0, -ENOMEM or -EIO. */
-int ch_feed_mark(struct sv_ch *ch, const struct sv_batch *b, uint64_t bid);
+/* Appends the batch's feed row, stamped now; written once its records and fingerprints are
+ * in, before its done mark (ingest.c inserts the group's rows at once). */
+void ch_feed_row(struct sb *row, const struct sv_batch *b, uint64_t bid);
 int ch_beat(struct sv_store *st, int64_t now_ns, struct sv_beat_row *mine, sv_beat_cb cb,
 	    void *ctx);
 int ch_feed(struct sv_store *st, int64_t since_ns, int max, sv_feed_want want, sv_feed_cb cb,

@@ -92,38 +92,13 @@ int ch_fps_insert(struct sv_ch *ch, const struct sb *rows)
 	return rows->len ? ch_insert(ch, "fps", NULL, -1, rows) : 0;
 }
 
-/* Whether a batch without records has its fingerprints in already (an earlier try). */
-int ch_fps_stored(struct sv_ch *ch, const struct sv_batch *b, uint64_t bid)
-{
-	struct sb sql, out;
-	char err[256];
-	int ret;
-
-	sb_init(&sql);
-	sb_init(&out);
-	sb_printf(&sql, "SELECT count() FROM (SELECT DISTINCT hash, ts_ns, iface, direction FROM"
-		  " %s WHERE box = ", CH_T(ch, "fps"));
-	ch_quote(&sql, b->box);
-	sb_printf(&sql, " AND bid = %llu) FORMAT TabSeparated", (unsigned long long)bid);
-	ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, -1, sql.buf, &out, err, sizeof(err));
-	if (ret)
-		pr_warn("clickhouse: %s\n", err);
-	else
-		ret = out.buf && strtoull(out.buf, NULL, 10) >= b->n_fps;
-	sb_free(&sql);
-	sb_free(&out);
-	return ret;
-}
-
 /* Written once the records and fingerprints are in, stamped now: a reader looking a few
  * seconds back from its watermark sees every batch (post/analyse.c). */
-int ch_feed_mark(struct sv_ch *ch, const struct sv_batch *b, uint64_t bid)
+void ch_feed_row(struct sb *row, const struct sv_batch *b, uint64_t bid)
 {
 	uint64_t lo = 0, hi = 0;
 	int64_t now = wall_ns();
-	struct sb row;
 	size_t i;
-	int ret;
 
 	for (i = 0; i < b->n; i++) {
 		if (!i || b->recs[i].last_ns < lo)
@@ -131,18 +106,14 @@ int ch_feed_mark(struct sv_ch *ch, const struct sv_batch *b, uint64_t bid)
 		if (b->recs[i].last_ns > hi)
 			hi = b->recs[i].last_ns;
 	}
-	sb_init(&row);
-	day_of(&row, now);
-	sb_putc(&row, '\t');
-	ch_tsv(&row, b->box);
-	sb_putc(&row, '\t');
-	ch_tsv(&row, b->batch_id);
-	sb_printf(&row, "\t%llu\t%lld\t%llu\t%llu\t%zu\t%zu\n", (unsigned long long)bid,
+	day_of(row, now);
+	sb_putc(row, '\t');
+	ch_tsv(row, b->box);
+	sb_putc(row, '\t');
+	ch_tsv(row, b->batch_id);
+	sb_printf(row, "\t%llu\t%lld\t%llu\t%llu\t%zu\t%zu\n", (unsigned long long)bid,
 		  (long long)now, (unsigned long long)lo, (unsigned long long)hi, b->n,
 		  b->n_fps);
-	ret = ch_insert(ch, "feed", NULL, -1, &row);
-	sb_free(&row);
-	return ret;
 }
 
 /* --- heartbeats ---------------------------------------------------------------------- */

@@ -382,47 +382,7 @@ int ch_schema(struct sv_ch *ch, char *err, size_t errlen)
 	return ret;
 }
 
-/* How each kind is written in a TabSeparated row and read back. */
-#define TSV_TEXT(s, v) ch_tsv(s, v)
-#define TSV_INT(s, v) sb_printf(s, "%lld", (long long)(v))
-#define TSV_UINT(s, v) sb_printf(s, "%llu", (unsigned long long)(v))
-#define TSV_IFACE TSV_TEXT
-#define TSV_DIR TSV_INT
-#define TSV_U8 TSV_UINT
-#define TSV_U16 TSV_UINT
-#define TSV_IPVER TSV_UINT
-#define TSV_OPT8 TSV_INT
-#define TSV_VLAN TSV_INT
-#define TSV_VNI TSV_INT
-#define TSV_ADDR TSV_TEXT
-#define TSV_MAC TSV_TEXT
-#define TSV_COUNT TSV_UINT
-#define TSV_NS TSV_UINT
-#define TSV_REASON TSV_TEXT
-#define TSV_DROPS(s, v) tsv_drops(s, &(v))
-
-/* Drop reasons as their JSON object (as SQLite keeps them); "" for a record without drops. */
-static void tsv_drops(struct sb *s, const struct sv_drop_reasons *v)
-{
-	struct sb b;
-
-	if (!v->n)
-		return;
-	sb_init(&b);
-	sv_drop_reasons_json(&b, v);
-	ch_tsv(s, b.buf ? b.buf : "");
-	sb_free(&b);
-}
-
-void ch_flow_tsv(struct sb *s, const struct sv_rec *r)
-{
-#define X(name, kind, part, when, ipfix, lp, agg)                                                \
-	sb_putc(s, '\t');                                                                        \
-	TSV_##kind(s, r->name);
-	SV_FLOW_FIELDS(X)
-#undef X
-}
-
+/* How each kind is read back from a row (rows.c writes them). */
 #define RD_TEXT(r, i, v) snprintf(v, sizeof(v), "%s", ch_str(r, i))
 #define RD_INT(r, i, v) (v) = ch_i64(r, i)
 #define RD_UINT(r, i, v) (v) = strtoull(ch_str(r, i), NULL, 10)
