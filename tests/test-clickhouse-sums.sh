@@ -97,6 +97,11 @@ check_eq "newest page at offset 3000 (the last hour's)" \
 check_eq "newest 40 of a box's ingress" \
 	"$(jq -c '[.flows[] | select(.box == "box2" and .direction == "ingress") | .id][:40]' \
 		<<<"$all")" "$(page 'limit=40&box=box2&direction=ingress')"
+# until inside a 10-s unit: the sums count records after it, the page must not.
+u=$((now - 605))
+check_eq "newest 50 before an until" \
+	"$(jq -c --argjson u "${u}000000000" '[.flows[] | select(.last_ns < $u) | .id][:50]' \
+		<<<"$all")" "$(page "limit=50&until=$u")"
 A=198.19.0.1
 alla=$(api "flows?limit=10000&addr=$A")
 n=$(jq '.flows | length' <<<"$alla")

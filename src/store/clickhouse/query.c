@@ -242,14 +242,34 @@ static int nth_newest(struct sv_ch *ch, const struct sv_filter *f, int64_t since
 	return ret;
 }
 
+/* Runs sql (built in s, freed here) that answers (unit, records) rows, the newest unit
+ * first: the start of the unit by which they add up to n records, or -1. */
+static int64_t count_back(struct sv_ch *ch, struct sb *s, int64_t n, int64_t unit)
+{
+	int64_t from = -1, seen = 0;
+	struct ch_rows r;
+	struct sb out;
+
+	if (fetch(ch, s, &out)) {
+		sb_free(&out);
+		return -1;
+	}
+	ch_rows_init(&r, &out);
+	while (from < 0 && ch_next(&r)) {
+		seen += ch_i64(&r, 1);
+		if (seen >= n)
+			from = ch_i64(&r, 0) * unit;
+	}
+	sb_free(&out);
+	return from;
+}
+
 /* With an address filter: the start of the newest minute by which the minutes the address
  * was seen in (addr_minute) hold n records, or -1. More filters or the range's end can make
  * that too late: nth_newest checks it. */
 static int64_t addr_since(struct sv_ch *ch, const struct sv_filter *f, int64_t end, int64_t n)
 {
-	struct sb s, out;
-	struct ch_rows r;
-	int64_t since = -1, seen = 0;
+	struct sb s;
 
 	sb_init(&s);
 	sb_puts(&s, "SELECT minute, sum(flows) FROM ");
@@ -260,18 +280,7 @@ static int64_t addr_since(struct sv_ch *ch, const struct sv_filter *f, int64_t e
 		  "intDiv(%lld, 1000000000))) GROUP BY minute ORDER BY minute DESC",
 		  (long long)(f->since_ns / CH_NS_PER_MIN), (long long)(end / CH_NS_PER_MIN),
 		  (long long)f->since_ns);
-	if (fetch(ch, &s, &out)) {
-		sb_free(&out);
-		return -1;
-	}
-	ch_rows_init(&r, &out);
-	while (since < 0 && ch_next(&r)) {
-		seen += ch_i64(&r, 1);
-		if (seen >= n)
-			since = ch_i64(&r, 0) * CH_NS_PER_MIN;
-	}
-	sb_free(&out);
-	return since;
+	return count_back(ch, &s, n, CH_NS_PER_MIN);
 }
 
 /* Filtered at most by box, interface and direction: the start of the newest 10 seconds by
@@ -279,9 +288,8 @@ static int64_t addr_since(struct sv_ch *ch, const struct sv_filter *f, int64_t e
  * range's end can make that too late: nth_newest checks it. */
 static int64_t ten_since(struct sv_ch *ch, const struct sv_filter *f, int64_t end, int64_t n)
 {
-	int64_t since = f->since_ns, seen = 0, from = -1;
-	struct sb w, s, out;
-	struct ch_rows r;
+	int64_t since = f->since_ns;
+	struct sb w, s;
 
 	if (since < end - 1440 * CH_NS_PER_MIN)
 		since = end - 1440 * CH_NS_PER_MIN;
@@ -294,18 +302,7 @@ static int64_t ten_since(struct sv_ch *ch, const struct sv_filter *f, int64_t en
 	sb_printf(&s, "SELECT ten, sum(flows) FROM %s%s GROUP BY ten ORDER BY ten DESC",
 		  CH_T(ch, "rollup_10s"), w.buf);
 	sb_free(&w);
-	if (fetch(ch, &s, &out)) {
-		sb_free(&out);
-		return -1;
-	}
-	ch_rows_init(&r, &out);
-	while (from < 0 && ch_next(&r)) {
-		seen += ch_i64(&r, 1);
-		if (seen >= n)
-			from = ch_i64(&r, 0) * CH_NS_PER_TEN;
-	}
-	sb_free(&out);
-	return from;
+	return count_back(ch, &s, n, CH_NS_PER_TEN);
 }
 
 /* The start of the i-th window to look for the newest need records of in, each wider than
