@@ -316,8 +316,11 @@ static int64_t newest_window(struct sv_ch *ch, const struct sv_filter *f, int64_
 
 	if (f->addr)
 		return i ? f->since_ns : addr_since(ch, f, end, need);
-	if (only_common(f) && !i--)
-		return ten_since(ch, f, end, need);
+	if (only_common(f)) {
+		if (!i)
+			return ten_since(ch, f, end, need);
+		i--;
+	}
 	return i < sizeof(windows) / sizeof(windows[0]) ? end - windows[i] : f->since_ns;
 }
 
