@@ -144,12 +144,20 @@ disk() {
 		AND active GROUP BY table WITH TOTALS ORDER BY table FORMAT TabSeparated" |
 		awk -F'\t' 'NF { printf "%-12s %-20s %8s %8s\n", $1, ($2 == "" ? "(all)" : $2), $3, $4 }'
 }
+# cols WHAT: the raw records' largest columns, compressed bytes per record.
+cols() {
+	ch_query 0 "SELECT '$1', name, round(data_compressed_bytes / $stored, 2) AS b
+		FROM system.columns WHERE database = 'sv' AND table = 'flows_local'
+		ORDER BY b DESC LIMIT 10 FORMAT TabSeparated" |
+		awk -F'\t' 'NF { printf "%-12s flows_local.%-20s %6s\n", $1, $2, $3 }'
+}
 ts=$(date +%s)
 optimize || exit 1
 stored=$(ch_query 0 "SELECT count() FROM sv.flows_local")
 echo "stored flows: $stored; every partition merged (OPTIMIZE FINAL) in $(($(date +%s) - ts)) s"
 printf '\n%-12s %-20s %8s %8s\n' compression table "data B/rec" "disk B/rec"
 disk lz4
+cols lz4
 URL=http://127.0.0.1:$PORT
 . "$(dirname "$0")/lat.sh"
 printf '\n%-42s %8s %8s %8s\n' query p50_ms p99_ms items
@@ -160,7 +168,7 @@ lat "top by port, last hour" "/api/v1/top?by=port"
 lat "top by src, last 24 h" "/api/v1/top?by=src&since=$((now - 86400))"
 lat "top by pair, last 24 h" "/api/v1/top?by=pair&since=$((now - 86400))"
 lat "top by src, box0 egress, last hour" "/api/v1/top?by=src&box=box0&direction=egress"
-lat "series, last 15 min, 10 s steps (raw)" "/api/v1/series?since=$((now - 900))&step=10"
+lat "series, last 15 min, 10 s steps (10-s sums)" "/api/v1/series?since=$((now - 900))&step=10"
 lat "series box0, last hour, 60 s (sums)" "/api/v1/series?box=box0&step=60"
 lat "series, last 24 h, 60 s (sums)" "/api/v1/series?since=$((now - 86400))&step=60"
 lat "series, last 7 days, 1 h (sums)" "/api/v1/series?since=$((now - 7 * 86400))&step=3600"
@@ -178,6 +186,7 @@ optimize || exit 1
 echo
 echo "rewritten with zstd in $(($(date +%s) - ts)) s"
 disk zstd
+cols zstd
 echo
 echo "Targets: 500000 records per post CPU-second; dashboard queries p99 < 100 ms at 100 M;"
 echo "at most 20 bytes of disk per record."

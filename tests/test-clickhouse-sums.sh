@@ -3,10 +3,12 @@
 # The ClickHouse store's shortcuts answer exactly what its raw records do (issue 14): records
 # over 3 days and the last 3 hours; top talkers of ranges with odd edges, read from the hour
 # and minute sums, equal the same asked with ip_version=4 (every record has it, and any field
-# filter makes the post read the raw records); pages of the newest flows, with and without an
-# address filter, equal slices of one page of them all. Then the store is taken back to
-# schema v1 (its later views, tables and pair sums dropped) and a post upgrades it in
-# place: the same questions get the same answers, from sums filled back from the records.
+# filter makes the post read the raw records); series in 10 s steps (the 10-s sums) equal those
+# in 5 s steps (the raw records) summed two by two; pages of the newest flows, with and
+# without an address or box filter, equal slices of one page of them all. Then the store is
+# taken back to schema v1 (its later views, tables and pair sums dropped) and a post
+# upgrades it in place: the same questions get the same answers, from sums filled back from
+# the records.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/clickhouse.sh"
 POST=$SV_ROOT/build/sitevisor-post
@@ -36,6 +38,17 @@ check_eq "every record stored" 50000 "$(ch_query 0 'SELECT count() FROM sv.flows
 now=$(date +%s)
 RANGES=("since=$((now - 3600))" "since=$((now - 3 * 3600 + 17))&until=$((now - 7))"
 	"since=$((now - 2 * 86400 + 123))" "since=$((now - 7200))&until=$((now - 3600 + 59))")
+now10=$((now / 10 * 10))
+SERIES=("since=$((now10 - 900))&until=$((now - 3))"
+	"since=$((now10 - 3600))&until=$((now - 1))&box=box1&direction=egress"
+	"since=$((now10 - 2 * 86400))&until=$((now10 - 2 * 86400 + 3607))")
+# series R STEP: the points' (bytes, packets) of R in steps of STEP seconds, those of 5 s
+# summed two by two (steps of 10 s read the 10-s sums; of 5 s the raw records).
+series() {
+	api "series?$1&step=$2" | jq -c --argjson pair "$(test "$2" = 5 && echo 2 || echo 1)" \
+		'.points | [range(0; length; $pair) as $i | .[$i:$i + $pair] |
+		 {bytes: (map(.bytes) | add), packets: (map(.packets) | add)}]'
+}
 # answers: every question this test asks, one line each, for the upgrade to repeat.
 answers() {
 	local r by
@@ -45,7 +58,11 @@ answers() {
 		done
 		api "top?by=src&box=box1&direction=egress&$r" | jq -c .items
 	done
+	for r in "${SERIES[@]}"; do
+		series "$r" 10
+	done
 	api "flows?limit=100" | jq -c '[.flows[].id]'
+	api "flows?limit=40&box=box2&direction=ingress" | jq -c '[.flows[].id]'
 	api "flows?limit=50&offset=3000" | jq -c '[.flows[].id]'
 	api "flows?limit=30&offset=20&addr=198.19.0.1" | jq -c '[.flows[].id]'
 }
@@ -60,6 +77,14 @@ for r in "${RANGES[@]}"; do
 	done
 done
 
+for r in "${SERIES[@]}"; do
+	tens=$(series "$r" 10)
+	fives=$(series "$r" 5)
+	[ "$(jq '[.[].packets] | add' <<<"$tens")" -gt 0 ] && [ "$tens" = "$fives" ] &&
+		pass "series in 10 s steps ($r): sums = raw records" ||
+		fail "series in 10 s steps ($r): sums $tens, raw $fives"
+done
+
 # Pages of the newest records against one page of all of the last 40 minutes'.
 all=$(api "flows?limit=10000&since=$((now - 2400))&sort=-last_ns")
 n=$(jq '.flows | length' <<<"$all")
@@ -69,6 +94,14 @@ check_eq "newest 100 (the last minute's)" "$(jq -c '[.flows[:100][].id]' <<<"$al
 	"$(page limit=100)"
 check_eq "newest page at offset 3000 (the last hour's)" \
 	"$(jq -c '[.flows[3000:3050][].id]' <<<"$all")" "$(page 'limit=50&offset=3000')"
+check_eq "newest 40 of a box's ingress" \
+	"$(jq -c '[.flows[] | select(.box == "box2" and .direction == "ingress") | .id][:40]' \
+		<<<"$all")" "$(page 'limit=40&box=box2&direction=ingress')"
+# until inside a 10-s unit: the sums count records after it, the page must not.
+u=$((now - 605))
+check_eq "newest 50 before an until" \
+	"$(jq -c --argjson u "${u}000000000" '[.flows[] | select(.last_ns < $u) | .id][:50]' \
+		<<<"$all")" "$(page "limit=50&until=$u")"
 A=198.19.0.1
 alla=$(api "flows?limit=10000&addr=$A")
 n=$(jq '.flows | length' <<<"$alla")
@@ -87,7 +120,7 @@ answers >"$SV_TMP/before"
 stop_pid "$POST_PID"
 for v in talk_pair_mv talk_hour_src_mv talk_hour_dst_mv talk_hour_pair_mv talk_hour_port_mv \
 	talk_hour_proto_mv addr_minute_mv talk_hour_local addr_minute_local fps_local feed_local \
-	posts_local; do
+	posts_local rollup_10s_mv rollup_10s_local; do
 	ch_query 0 "DROP TABLE sv.$v"
 done
 ch_query 0 "ALTER TABLE sv.talk_minute_local DELETE WHERE dim = 2"
@@ -95,13 +128,16 @@ ch_query 0 "ALTER TABLE sv.sv_schema_local DELETE WHERE version >= 2"
 check "v1 store: no pair sums, version 1" wait_for 30 sh -c \
 	"[ \"\$(curl -s --data-binary 'SELECT countIf(dim = 2), (SELECT max(version) FROM sv.sv_schema_local) FROM sv.talk_minute_local' http://127.0.0.1:${CH_HTTP[0]}/)\" = \"$(printf '0\t1')\" ]"
 start || fail "post starts on a v1 store"
-check_eq "upgraded to the current version" 3 "$(ch_query 0 'SELECT max(version) FROM sv.sv_schema_local')"
+check_eq "upgraded to the current version" 4 "$(ch_query 0 'SELECT max(version) FROM sv.sv_schema_local')"
 answers >"$SV_TMP/after"
 check "answers after the upgrade are those before" cmp "$SV_TMP/before" "$SV_TMP/after"
 check_eq "the upgrade filled back the hour sums of every record" 50000 \
 	"$(ch_query 0 'SELECT sum(flows) FROM sv.talk_hour_local WHERE dim = 0')"
+check_eq "the upgrade filled back the 10-s sums of every record" 50000 \
+	"$(ch_query 0 'SELECT sum(flows) FROM sv.rollup_10s_local')"
 stop_pid "$POST_PID"
 start || fail "post starts again"
-check_eq "a second start fills nothing twice" 50000 \
-	"$(ch_query 0 'SELECT sum(flows) FROM sv.talk_hour_local WHERE dim = 0')"
+check_eq "a second start fills nothing twice" "50000 50000" \
+	"$(ch_query 0 'SELECT sum(flows) FROM sv.talk_hour_local WHERE dim = 0') $(ch_query 0 \
+		'SELECT sum(flows) FROM sv.rollup_10s_local')"
 finish

@@ -23,6 +23,7 @@
 
 #define CH_MAX_SHARDS 16
 #define CH_NS_PER_MIN 60000000000LL
+#define CH_NS_PER_TEN 10000000000LL /* rollup_10s's unit */
 
 struct ch_shard {
 	char *url; /* http(s)://HOST:PORT/ */

@@ -40,6 +40,15 @@ static void where_common(struct sb *w, const struct sv_filter *f)
 	w_num(w, "direction = %lld", f->direction);
 }
 
+/* Whether f filters at most by box, interface and direction: what the sums can answer. */
+static int only_common(const struct sv_filter *f)
+{
+	return !f->src_addr && !f->dst_addr && !f->addr && f->protocol < 0 && f->ip_version < 0 &&
+	       f->src_port < 0 && f->dst_port < 0 && f->port < 0 && f->vni < 0 && f->drops < 0 &&
+	       !f->reason && f->min_rtt_ns < 0 && f->min_retransmits < 0 &&
+	       f->min_dns_latency_ns < 0 && f->dns_rcode < 0;
+}
+
 /* Kernel drops (issue 16): drop_reasons holds the JSON object {"REASON":packets,...}. */
 static void where_drops(struct sb *w, const struct sv_filter *f)
 {
@@ -233,14 +242,34 @@ static int nth_newest(struct sv_ch *ch, const struct sv_filter *f, int64_t since
 	return ret;
 }
 
+/* Runs sql (built in s, freed here) that answers (unit, records) rows, the newest unit
+ * first: the start of the unit by which they add up to n records, or -1. */
+static int64_t count_back(struct sv_ch *ch, struct sb *s, int64_t n, int64_t unit)
+{
+	int64_t from = -1, seen = 0;
+	struct ch_rows r;
+	struct sb out;
+
+	if (fetch(ch, s, &out)) {
+		sb_free(&out);
+		return -1;
+	}
+	ch_rows_init(&r, &out);
+	while (from < 0 && ch_next(&r)) {
+		seen += ch_i64(&r, 1);
+		if (seen >= n)
+			from = ch_i64(&r, 0) * unit;
+	}
+	sb_free(&out);
+	return from;
+}
+
 /* With an address filter: the start of the newest minute by which the minutes the address
  * was seen in (addr_minute) hold n records, or -1. More filters or the range's end can make
  * that too late: nth_newest checks it. */
 static int64_t addr_since(struct sv_ch *ch, const struct sv_filter *f, int64_t end, int64_t n)
 {
-	struct sb s, out;
-	struct ch_rows r;
-	int64_t since = -1, seen = 0;
+	struct sb s;
 
 	sb_init(&s);
 	sb_puts(&s, "SELECT minute, sum(flows) FROM ");
@@ -251,30 +280,59 @@ static int64_t addr_since(struct sv_ch *ch, const struct sv_filter *f, int64_t e
 		  "intDiv(%lld, 1000000000))) GROUP BY minute ORDER BY minute DESC",
 		  (long long)(f->since_ns / CH_NS_PER_MIN), (long long)(end / CH_NS_PER_MIN),
 		  (long long)f->since_ns);
-	if (fetch(ch, &s, &out)) {
-		sb_free(&out);
-		return -1;
+	return count_back(ch, &s, n, CH_NS_PER_MIN);
+}
+
+/* Filtered at most by box, interface and direction: the start of the newest 10 seconds by
+ * which the 10-s sums (rollup_10s) hold n records, looking back a day at most; or -1. The
+ * range's end can make that too late: nth_newest checks it. */
+static int64_t ten_since(struct sv_ch *ch, const struct sv_filter *f, int64_t end, int64_t n)
+{
+	int64_t since = f->since_ns;
+	struct sb w, s;
+
+	if (since < end - 1440 * CH_NS_PER_MIN)
+		since = end - 1440 * CH_NS_PER_MIN;
+	sb_init(&w);
+	sb_init(&s);
+	where_common(&w, f);
+	w_num(&w, "ten >= %lld", since / CH_NS_PER_TEN);
+	w_num(&w, "ten <= %lld", end / CH_NS_PER_TEN);
+	w_num(&w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", since);
+	sb_printf(&s, "SELECT ten, sum(flows) FROM %s%s GROUP BY ten ORDER BY ten DESC",
+		  CH_T(ch, "rollup_10s"), w.buf);
+	sb_free(&w);
+	return count_back(ch, &s, n, CH_NS_PER_TEN);
+}
+
+/* The start of the i-th window to look for the newest need records of in, each wider than
+ * the one before: from the sums first where they can say, then the last minute, hour, day,
+ * then the whole range. */
+static int64_t newest_window(struct sv_ch *ch, const struct sv_filter *f, int64_t end,
+			     int64_t need, size_t i)
+{
+	static const int64_t windows[] = { CH_NS_PER_MIN, 60 * CH_NS_PER_MIN,
+					   1440 * CH_NS_PER_MIN };
+
+	if (f->addr)
+		return i ? f->since_ns : addr_since(ch, f, end, need);
+	if (only_common(f)) {
+		if (!i)
+			return ten_since(ch, f, end, need);
+		i--;
 	}
-	ch_rows_init(&r, &out);
-	while (since < 0 && ch_next(&r)) {
-		seen += ch_i64(&r, 1);
-		if (seen >= n)
-			since = ch_i64(&r, 0) * CH_NS_PER_MIN;
-	}
-	sb_free(&out);
-	return since;
+	return i < sizeof(windows) / sizeof(windows[0]) ? end - windows[i] : f->since_ns;
 }
 
 /* The newest records first (the dashboard's default) would read every column of the whole
  * range to sort it: ClickHouse 18.16 does not read a table in its sort order. So the
  * last_ns of the page's last record is found first on the narrow columns of a short window
- * (the last minute, hour, day; with an address filter the minutes it was seen in), and only
- * records at least that new are read whole. */
+ * (the 10 seconds the sums say hold the page; with an address filter the minutes it was seen
+ * in; with other filters the last minute, hour, day), and only records at least that new are
+ * read whole. */
 int ch_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
 	     int offset, sv_flow_row_cb cb, void *ctx)
 {
-	static const int64_t windows[] = { CH_NS_PER_MIN, 60 * CH_NS_PER_MIN,
-					   1440 * CH_NS_PER_MIN };
 	struct sv_ch *ch = sv_ch(st);
 	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
 	int64_t end = f->until_ns, bound = -1, need = (int64_t)offset + limit, w;
@@ -289,10 +347,7 @@ int ch_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, i
 		end = now.tv_sec * 1000000000LL;
 	}
 	for (i = 0; !strcmp(sort, "-last_ns") && limit > 0 && !ret && bound < 0; i++) {
-		if (f->addr)
-			w = i ? f->since_ns : addr_since(ch, f, end, need);
-		else
-			w = i < sizeof(windows) / sizeof(windows[0]) ? end - windows[i] : f->since_ns;
+		w = newest_window(ch, f, end, need, i);
 		if (w < f->since_ns)
 			w = f->since_ns;
 		ret = nth_newest(ch, f, w, need, &bound);
@@ -320,37 +375,53 @@ static int series_row(struct ch_rows *r, void *p)
 	return 0;
 }
 
+/* The series' sums, coarsest first: a step and start both in whole units of one read it. */
+static const struct {
+	const char *table, *local, *col;
+	int64_t ns;
+} series_sums[] = {
+	{ "rollup_minute", "rollup_minute_local", "minute", CH_NS_PER_MIN },
+	{ "rollup_10s", "rollup_10s_local", "ten", CH_NS_PER_TEN },
+};
+
 int ch_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns, size_t n,
 	      uint64_t *bytes, uint64_t *packets)
 {
 	struct sv_ch *ch = sv_ch(st);
 	struct cb_ctx c = { .n = n, .bytes = bytes, .packets = packets };
-	int64_t since = f->since_ns, until_min = f->until_ns / CH_NS_PER_MIN;
+	int64_t since = f->since_ns, unit, until_u;
 	struct sb w, s;
+	size_t i;
 	int err;
 
 	if (step_ns <= 0)
 		return -EIO;
+	for (i = 0; i < sizeof(series_sums) / sizeof(series_sums[0]); i++)
+		if (step_ns % series_sums[i].ns == 0 && since % series_sums[i].ns == 0)
+			break;
 	sb_init(&w);
 	sb_init(&s);
 	where_common(&w, f);
-	if (step_ns % CH_NS_PER_MIN == 0 && since % CH_NS_PER_MIN == 0) {
-		/* Whole minutes from the per-minute sums; the minute until cuts from the raw
-		 * records below, so nothing after until is counted. */
-		w_num(&w, "minute >= %lld", since / CH_NS_PER_MIN);
-		w_num(&w, "minute < %lld", until_min);
-		sb_printf(&s, "SELECT intDiv(minute - %lld, %lld) AS b, sum(bytes), sum(packets)"
-			  " FROM %s%s GROUP BY b", (long long)(since / CH_NS_PER_MIN),
-			  (long long)(step_ns / CH_NS_PER_MIN), CH_T(ch, "rollup_minute"),
-			  w.buf ? w.buf : "");
+	if (i < sizeof(series_sums) / sizeof(series_sums[0])) {
+		/* Whole units from the sums; the unit until cuts from the raw records below,
+		 * so nothing after until is counted. */
+		unit = series_sums[i].ns;
+		until_u = f->until_ns / unit;
+		w_and(&w);
+		sb_printf(&w, "%s >= %lld AND %s < %lld", series_sums[i].col,
+			  (long long)(since / unit), series_sums[i].col, (long long)until_u);
+		sb_printf(&s, "SELECT intDiv(%s - %lld, %lld) AS b, sum(bytes), sum(packets)"
+			  " FROM %s%s GROUP BY b", series_sums[i].col, (long long)(since / unit),
+			  (long long)(step_ns / unit),
+			  ch->cluster[0] ? series_sums[i].table : series_sums[i].local, w.buf);
 		sb_free(&w);
 		err = each_row(ch, &s, series_row, &c);
-		if (err || until_min * CH_NS_PER_MIN == f->until_ns)
+		if (err || until_u * unit == f->until_ns)
 			return err;
 		sb_init(&w);
 		sb_init(&s);
 		where_common(&w, f);
-		where_time(&w, until_min * CH_NS_PER_MIN, f->until_ns);
+		where_time(&w, until_u * unit, f->until_ns);
 	} else {
 		where_time(&w, since, f->until_ns);
 	}
@@ -469,10 +540,7 @@ int ch_top(struct sv_store *st, const struct sv_filter *f, enum sv_top_by by, in
 {
 	struct sv_ch *ch = sv_ch(st);
 	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx, .by = by };
-	int sums = !f->src_addr && !f->dst_addr && !f->addr && f->protocol < 0 &&
-		   f->ip_version < 0 && f->src_port < 0 && f->dst_port < 0 && f->port < 0 &&
-		   f->vni < 0 && f->drops < 0 && !f->reason && f->min_rtt_ns < 0 &&
-		   f->min_retransmits < 0 && f->min_dns_latency_ns < 0 && f->dns_rcode < 0;
+	int sums = only_common(f);
 	int parts = 0;
 	struct sb s;
 

@@ -11,7 +11,7 @@
 #include "ch_int.h"
 
 /* The schema's version, in each shard's sv_schema_local; a new step bumps it. */
-#define CH_SCHEMA_VERSION 3
+#define CH_SCHEMA_VERSION 4
 
 #define COL_DEF(name, kind, part, when, ipfix, lp, agg) ", " #name " " SV_CH_##kind
 #define COL_NAME(name, kind, part, when, ipfix, lp, agg) ", " #name
@@ -181,6 +181,8 @@ int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
 }
 
 /* Each table of list on shard k (ch_create_table). */
+#define MAKE_TABLES(ch, k, list, err, errlen)                                                     \
+	make_tables(ch, k, list, sizeof(list) / sizeof(list[0]), err, errlen)
 static int make_tables(struct sv_ch *ch, int k, const struct table *list, size_t n, char *err,
 		       size_t errlen)
 {
@@ -198,7 +200,7 @@ static int make_tables(struct sv_ch *ch, int k, const struct table *list, size_t
 static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
 {
 	size_t i;
-	int ret = make_tables(ch, k, tables, sizeof(tables) / sizeof(tables[0]), err, errlen);
+	int ret = MAKE_TABLES(ch, k, tables, err, errlen);
 
 	for (i = 0; !ret && i < sizeof(views) / sizeof(views[0]); i++)
 		ret = run(ch, k, views[i], NULL, err, errlen);
@@ -236,9 +238,11 @@ static const struct table tables2[] = {
 	", p"
 #define EXPAND(m, ...) m(__VA_ARGS__)
 
-static const struct {
+struct view {
 	const char *view, *table, *sel;
-} views2[] = {
+};
+
+static const struct view views2[] = {
 	{ "talk_pair_mv", "talk_minute_local",
 	  EXPAND(TALK_SEL, "minute", "60000000000", 2, K_PAIR) },
 	{ "talk_hour_src_mv", "talk_hour_local", EXPAND(TALK_HOUR, 0, K_SRC) },
@@ -265,10 +269,10 @@ static int has_name(const struct sb *list, const char *name)
 	return 0;
 }
 
-/* The records stored before view i into its table, one day at a time (each a bounded
+/* The records stored before view v into its table, one day at a time (each a bounded
  * query): those of before until, as the view sums every record inserted after it. */
-static int backfill(struct sv_ch *ch, int k, size_t i, int64_t until, const struct sb *days,
-		    char *err, size_t errlen)
+static int backfill(struct sv_ch *ch, int k, const struct view *v, int64_t until,
+		    const struct sb *days, char *err, size_t errlen)
 {
 	const char *p = days->buf, *nl;
 	struct sb sql, cond;
@@ -284,8 +288,8 @@ static int backfill(struct sv_ch *ch, int k, size_t i, int64_t until, const stru
 		cond.len = 0;
 		sb_printf(&cond, " AND last_ns < %lld AND day = '%.*s'", (long long)until,
 			  (int)(nl - p), p);
-		sb_printf(&sql, "INSERT INTO %s", views2[i].table);
-		sb_printf(&sql, views2[i].sel, cond.buf);
+		sb_printf(&sql, "INSERT INTO %s", v->table);
+		sb_printf(&sql, v->sel, cond.buf);
 		ret = sb_failed(&sql) || sb_failed(&cond) ? -ENOMEM :
 							     run(ch, k, sql.buf, NULL, err, errlen);
 	}
@@ -294,23 +298,25 @@ static int backfill(struct sv_ch *ch, int k, size_t i, int64_t until, const stru
 	return ret;
 }
 
-/* Version 2: the new tables and views; a view this step makes is filled with the records
- * stored before it (a step that dies half-way leaves its views unfilled: docs/scale-out.md). */
-static int step2(struct sv_ch *ch, int k, char *err, size_t errlen)
+/* The views of list on shard k; a view made here is filled with the records stored before
+ * it (a step that dies half-way leaves its views unfilled: docs/scale-out.md). */
+#define ADD_VIEWS(ch, k, list, err, errlen)                                                       \
+	add_views(ch, k, list, sizeof(list) / sizeof(list[0]), err, errlen)
+static int add_views(struct sv_ch *ch, int k, const struct view *list, size_t n, char *err,
+		     size_t errlen)
 {
 	struct sb have, days, sql;
 	struct timespec now;
 	int64_t until;
 	size_t i;
-	int ret = make_tables(ch, k, tables2, sizeof(tables2) / sizeof(tables2[0]), err, errlen);
+	int ret;
 
 	sb_init(&have);
 	sb_init(&days);
 	sb_init(&sql);
 	sb_printf(&sql, "SELECT name FROM system.tables WHERE database = '%s'"
 		  " FORMAT TabSeparated", ch->db);
-	if (!ret)
-		ret = run(ch, k, sql.buf, &have, err, errlen);
+	ret = run(ch, k, sql.buf, &have, err, errlen);
 	sql.len = 0;
 	sb_printf(&sql, "SELECT DISTINCT partition FROM system.parts WHERE database = '%s' AND"
 		  " table = 'flows_local' AND active ORDER BY partition FORMAT TabSeparated", ch->db);
@@ -318,16 +324,16 @@ static int step2(struct sv_ch *ch, int k, char *err, size_t errlen)
 		ret = run(ch, k, sql.buf, &days, err, errlen);
 	clock_gettime(CLOCK_REALTIME, &now);
 	until = now.tv_sec * 1000000000LL + now.tv_nsec;
-	for (i = 0; !ret && i < sizeof(views2) / sizeof(views2[0]); i++) {
-		int had = has_name(&have, views2[i].view);
+	for (i = 0; !ret && i < n; i++) {
+		int had = has_name(&have, list[i].view);
 
 		sql.len = 0;
 		sb_printf(&sql, "CREATE MATERIALIZED VIEW IF NOT EXISTS %s TO %s AS",
-			  views2[i].view, views2[i].table);
-		sb_printf(&sql, views2[i].sel, "");
+			  list[i].view, list[i].table);
+		sb_printf(&sql, list[i].sel, "");
 		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
 		if (!ret && !had)
-			ret = backfill(ch, k, i, until, &days, err, errlen);
+			ret = backfill(ch, k, &list[i], until, &days, err, errlen);
 	}
 	sb_free(&have);
 	sb_free(&days);
@@ -335,6 +341,13 @@ static int step2(struct sv_ch *ch, int k, char *err, size_t errlen)
 	return ret;
 }
 
+/* Version 2: the new tables and views. */
+static int step2(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
+	int ret = MAKE_TABLES(ch, k, tables2, err, errlen);
+
+	return ret ? ret : ADD_VIEWS(ch, k, views2, err, errlen);
+}
 
 /* Version 3 (issue 14): the analyser's tables (feed.c). */
 static int step3(struct sv_ch *ch, int k, char *err, size_t errlen)
@@ -342,8 +355,32 @@ static int step3(struct sv_ch *ch, int k, char *err, size_t errlen)
 	return ch_feed_schema(ch, k, err, errlen);
 }
 
+/* Version 4 (issue 14): bytes, packets and records per 10 seconds, box, interface and
+ * direction. Series in steps of 10 s read them instead of the raw records, and the newest
+ * flows find there the 10 seconds that hold their page. */
+static const struct table tables4[] = {
+	{ "rollup_10s", "day Date, box String, iface String, direction UInt8, ten Int64,"
+	  " packets UInt64, bytes UInt64, flows UInt64",
+	  "SummingMergeTree((packets, bytes, flows)) PARTITION BY day"
+	  " ORDER BY (box, iface, direction, ten)" },
+};
+
+static const struct view views4[] = {
+	{ "rollup_10s_mv", "rollup_10s_local",
+	  " SELECT day, box, iface, direction, toInt64(intDiv(last_ns, 10000000000)) AS ten,"
+	  " sum(packets) AS packets, sum(bytes) AS bytes, count() AS flows FROM flows_local"
+	  " WHERE 1%s GROUP BY day, box, iface, direction, ten" },
+};
+
+static int step4(struct sv_ch *ch, int k, char *err, size_t errlen)
+{
+	int ret = MAKE_TABLES(ch, k, tables4, err, errlen);
+
+	return ret ? ret : ADD_VIEWS(ch, k, views4, err, errlen);
+}
+
 static int (*const steps[CH_SCHEMA_VERSION])(struct sv_ch *, int, char *, size_t) = {
-	step1, step2, step3
+	step1, step2, step3, step4,
 };
 
 static int shard_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
