@@ -253,7 +253,9 @@ static __always_inline int sv_sock_own(struct __sk_buff *skb, const struct sv_me
 	return sv_sock_tp && m->key.direction == SV_EGRESS && skb->sk;
 }
 
-static __always_inline void sv_sock_note(const struct sv_meta *m)
+/* Not inlined: its tuple gets a stack frame of its own, off the deepest chain of calls (the
+ * verifier limits their combined stack to 512 bytes). */
+static __noinline void sv_sock_note(const struct sv_meta *m)
 {
 	struct sv_sock_tuple t = {};
 
@@ -442,6 +444,34 @@ static __always_inline __u32 sv_conv_way(struct sv_conv_set *set, __u64 key, __u
 	return way;
 }
 
+static __always_inline void sv_conv_seen(struct sv_conv *c, __u64 coarse)
+{
+	if (c->seen != (__u32)(coarse >> 20))
+		c->seen = coarse >> 20;
+}
+
+/* A segment without SYN, FIN or RST of a disarmed conversation whose side has sent before:
+ * the common data segment of a bulk transfer. Disarmed, nothing waits for an echo and
+ * neither side is SV_SIDE_FRESH (sv_conv_arm), so the handshake and the timestamps have
+ * nothing to do (a TSval seen now cannot be timed, and the first segment once armed
+ * notes its side's TSval anew): only the sequence end, and arming once a side is due.
+ * Returns 0 if the segment needs the whole path. */
+static __always_inline int sv_tcp_quiet(struct __sk_buff *skb, const struct sv_meta *m,
+					struct sv_conv *c, __u64 *tag, __u64 key, __u32 s,
+					__u64 segs, __u64 coarse)
+{
+	if (*tag != key || (m->tcp_flags & (SV_TCP_SYN | SV_TCP_FIN | SV_TCP_RST)) ||
+	    !(c->side[s & 1].flags & SV_SIDE_SEQ))
+		return 0;
+	sv_tcp_seq(skb, m, c, s, segs);
+	sv_conv_seen(c, coarse);
+	if (sv_side_due(&c->side[0], coarse) || sv_side_due(&c->side[1], coarse)) {
+		c->arm_ns = coarse;
+		*tag = key | SV_TAG_ARMED;
+	}
+	return 1;
+}
+
 /* A TCP segment of conversation conv (sv_conv_of): its state, then retransmission,
  * handshake and timestamps. */
 __noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs, __u64 coarse,
@@ -460,13 +490,14 @@ __noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs
 		return 0;
 	way = sv_conv_way(set, key, coarse >> 20) & (SV_CONV_WAYS - 1);
 	c = &set->conv[way];
+	if (sv_tcp_quiet(skb, m, c, &set->tag[way], key, s, segs, coarse))
+		return 0;
 	armed = set->tag[way] & SV_TAG_ARMED;
 	if ((!(c->side[s].flags & SV_SIDE_SEQ) || (m->tcp_flags & SV_TCP_SYN)) &&
 	    sv_sock_own(skb, m))
 		sv_sock_note(m); /* before its first retransmission can come */
 	fresh = sv_tcp_seq(skb, m, c, s, segs);
-	if (c->seen != (__u32)(coarse >> 20))
-		c->seen = coarse >> 20;
+	sv_conv_seen(c, coarse);
 	if (m->tcp_flags & (SV_TCP_SYN | SV_TCP_ACK))
 		sv_tcp_handshake(m, c, s, fresh);
 	sv_tcp_tsrtt(skb, m, c, s, coarse, armed);
