@@ -17,7 +17,9 @@
 # Environment: LATCOST_ROUNDS (default 9), LATCOST_CPU (default: the last CPU),
 # LATCOST_AGENT_ON (another agent binary for the "on" column), LATCOST_AGENT_OFF (another
 # agent binary for the "off" column, still with --no-latency
-# unless LATCOST_OFF_LATENCY=1: then it compares two builds with latency on).
+# unless LATCOST_OFF_LATENCY=1: then it compares two builds with latency on),
+# LATCOST_ON_ARGS (more options for the "on" agent: "--rtt-gap 0" keeps every conversation
+# armed, so every data segment takes the whole path, timestamps and all).
 . "$(dirname "$0")/../tests/lib.sh"
 
 ROUNDS=${LATCOST_ROUNDS:-9}
@@ -46,13 +48,15 @@ start() {
 }
 ON=$(ns_add on) && OFF=$(ns_add off) || die "namespaces"
 veth "$ON" lca "$ON" lcb && veth "$OFF" lca "$OFF" lcb || die "veths"
-start on "$ON" "${LATCOST_AGENT_ON:-$AGENT}"
+# shellcheck disable=SC2086 # options, split on purpose
+start on "$ON" "${LATCOST_AGENT_ON:-$AGENT}" ${LATCOST_ON_ARGS:-}
 off_args=(--no-latency)
 [ "${LATCOST_OFF_LATENCY:-0}" = 1 ] && off_args=()
 start off "$OFF" "${OFF_AGENT:-$AGENT}" "${off_args[@]}"
 
-echo "latcost: $ROUNDS rounds on CPU $CPU, kernel $(uname -r), $(nproc) CPUs; off =" \
-	"${OFF_AGENT:-this agent} ${off_args[*]}"
+echo "latcost: $ROUNDS rounds on CPU $CPU, kernel $(uname -r), $(nproc) CPUs; on =" \
+	"${LATCOST_AGENT_ON:-this agent} ${LATCOST_ON_ARGS:-}; off = ${OFF_AGENT:-this agent}" \
+	"${off_args[*]}"
 echo "round config empty udp tcp_ack tcp_data_above_empty tcp_data_mid_above_empty"
 for r in $(seq 1 "$ROUNDS"); do
 	a=on b=off
