@@ -1944,6 +1944,46 @@ static void lat_checks(void)
 	flow_bpf__destroy(s);
 }
 
+/* Data segments of a disarmed conversation take the short path (sv_tcp_quiet): with a gap
+ * no side ever reaches, the conversation is never armed, and retransmissions still count
+ * exactly (a fifth copy: the gap is read-only data). */
+static void lat_quiet_checks(void)
+{
+	struct why w = { 0 };
+	struct sv_conv_set set = { 0 };
+	struct flow_bpf *s;
+	__u32 zero = 0;
+	int i;
+
+	s = flow_bpf__open();
+	if (!s)
+		die("opening a fifth copy of the programs");
+	s->rodata->sv_latency = 1;
+	s->rodata->sv_conv_mask = 0;
+	s->rodata->sv_rtt_gap_ns = ~0ull >> 1;
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, false);
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, false);
+	if (flow_bpf__load(s))
+		die("loading a fifth copy of the programs");
+	lat_run(s, 42000, TH_SYN, 999, 0, &w);
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1000, 100, &w);
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1100, 100, &w);
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1000, 100, &w); /* again: one retransmission */
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1150, 100, &w); /* overlaps the end: one more */
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1250, 100, &w);
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1400, 100, &w); /* past a hole: the end moves on */
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1400, 100, &w); /* again: a third */
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1500, 100, &w);
+	lat_expect(&w, s, 42000, 3);
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.sv_convs), &zero, &set))
+		note(&w, "reading the set: %s", strerror(errno));
+	for (i = 0; i < SV_CONV_WAYS; i++)
+		if (set.tag[i] & SV_TAG_ARMED)
+			note(&w, "way %d armed with no side ever due", i);
+	report("conversation table: a disarmed conversation's data segments counted exactly", &w);
+	flow_bpf__destroy(s);
+}
+
 int main(void)
 {
 	int err;
@@ -1984,6 +2024,7 @@ int main(void)
 	cache_checks();
 	traj_checks();
 	lat_checks();
+	lat_quiet_checks();
 	t_ipv4_udp();
 	t_ipv4_tcp();
 	t_ipv4_options();
