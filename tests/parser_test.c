@@ -1894,6 +1894,25 @@ static void lat_expect(struct why *w, struct flow_bpf *s, __u16 sport, __u64 wan
 		     (unsigned long long)got, (unsigned long long)want);
 }
 
+/* Another copy of the programs with latency on, every conversation in one set and, unless
+ * 0, a gap of gap_ns between a side's samples. */
+static struct flow_bpf *lat_open(__u64 gap_ns)
+{
+	struct flow_bpf *s = flow_bpf__open();
+
+	if (!s)
+		die("opening a copy of the programs with latency on");
+	s->rodata->sv_latency = 1;
+	s->rodata->sv_conv_mask = 0;
+	if (gap_ns)
+		s->rodata->sv_rtt_gap_ns = gap_ns;
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, false);
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, false);
+	if (flow_bpf__load(s))
+		die("loading a copy of the programs with latency on");
+	return s;
+}
+
 /* Every conversation in one set of SV_CONV_WAYS ways: a pure ACK takes no way, a fifth
  * conversation makes room by the least recently seen one, whose state (and so its next
  * retransmission) is gone, while the others keep counting theirs exactly. */
@@ -1904,15 +1923,7 @@ static void lat_checks(void)
 	__u16 p;
 	int n;
 
-	s = flow_bpf__open();
-	if (!s)
-		die("opening a fourth copy of the programs");
-	s->rodata->sv_latency = 1;
-	s->rodata->sv_conv_mask = 0;
-	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, false);
-	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, false);
-	if (flow_bpf__load(s))
-		die("loading a fourth copy of the programs");
+	s = lat_open(0);
 	lat_run(s, 41000, TH_ACK, 5000, 0, &w);
 	if ((n = lat_ways(s)) != 0)
 		note(&w, "a pure ACK took %d ways, want 0", n);
@@ -1946,7 +1957,7 @@ static void lat_checks(void)
 
 /* Data segments of a disarmed conversation take the short path (sv_tcp_quiet): with a gap
  * no side ever reaches, the conversation is never armed, and retransmissions still count
- * exactly (a fifth copy: the gap is read-only data). */
+ * exactly (a copy of its own: the gap is read-only data). */
 static void lat_quiet_checks(void)
 {
 	struct why w = { 0 };
@@ -1955,16 +1966,7 @@ static void lat_quiet_checks(void)
 	__u32 zero = 0;
 	int i;
 
-	s = flow_bpf__open();
-	if (!s)
-		die("opening a fifth copy of the programs");
-	s->rodata->sv_latency = 1;
-	s->rodata->sv_conv_mask = 0;
-	s->rodata->sv_rtt_gap_ns = ~0ull >> 1;
-	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, false);
-	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, false);
-	if (flow_bpf__load(s))
-		die("loading a fifth copy of the programs");
+	s = lat_open(~0ull >> 1);
 	lat_run(s, 42000, TH_SYN, 999, 0, &w);
 	lat_run(s, 42000, TH_PSH | TH_ACK, 1000, 100, &w);
 	lat_run(s, 42000, TH_PSH | TH_ACK, 1100, 100, &w);
