@@ -10,13 +10,16 @@
 # Frames: a 60-byte UDP frame and a 66-byte TCP ACK with timestamps (the common segment of
 # a connection), each the best of 10 tries of 200,000 runs; and a stream of TCP segments
 # with 200 bytes of data, each following on from the last, as the median of 20,000 single
-# runs above the empty program's (bpfcost's comment says why). Prints every round, then
+# runs above the empty program's (bpfcost's comment says why), and the mean of their middle
+# half above the empty program's (finer than the clock's steps). Prints every round, then
 # min / median / max per configuration and the ratios.
 #
 # Environment: LATCOST_ROUNDS (default 9), LATCOST_CPU (default: the last CPU),
 # LATCOST_AGENT_ON (another agent binary for the "on" column), LATCOST_AGENT_OFF (another
 # agent binary for the "off" column, still with --no-latency
-# unless LATCOST_OFF_LATENCY=1: then it compares two builds with latency on).
+# unless LATCOST_OFF_LATENCY=1: then it compares two builds with latency on),
+# LATCOST_ON_ARGS (more options for the "on" agent: "--rtt-gap 0" keeps every conversation
+# armed, so every data segment takes the whole path, timestamps and all).
 . "$(dirname "$0")/../tests/lib.sh"
 
 ROUNDS=${LATCOST_ROUNDS:-9}
@@ -45,14 +48,16 @@ start() {
 }
 ON=$(ns_add on) && OFF=$(ns_add off) || die "namespaces"
 veth "$ON" lca "$ON" lcb && veth "$OFF" lca "$OFF" lcb || die "veths"
-start on "$ON" "${LATCOST_AGENT_ON:-$AGENT}"
+# shellcheck disable=SC2086 # options, split on purpose
+start on "$ON" "${LATCOST_AGENT_ON:-$AGENT}" ${LATCOST_ON_ARGS:-}
 off_args=(--no-latency)
 [ "${LATCOST_OFF_LATENCY:-0}" = 1 ] && off_args=()
 start off "$OFF" "${OFF_AGENT:-$AGENT}" "${off_args[@]}"
 
-echo "latcost: $ROUNDS rounds on CPU $CPU, kernel $(uname -r), $(nproc) CPUs; off =" \
-	"${OFF_AGENT:-this agent} ${off_args[*]}"
-echo "round config empty udp tcp_ack tcp_data_above_empty"
+echo "latcost: $ROUNDS rounds on CPU $CPU, kernel $(uname -r), $(nproc) CPUs; on =" \
+	"${LATCOST_AGENT_ON:-this agent} ${LATCOST_ON_ARGS:-}; off = ${OFF_AGENT:-this agent}" \
+	"${off_args[*]}"
+echo "round config empty udp tcp_ack tcp_data_above_empty tcp_data_mid_above_empty"
 for r in $(seq 1 "$ROUNDS"); do
 	a=on b=off
 	[ $((r % 2)) -eq 0 ] && a=off b=on
@@ -60,9 +65,10 @@ for r in $(seq 1 "$ROUNDS"); do
 	out=$(ip netns exec "$ON" taskset -c "$CPU" "$BPFCOST" -P "$pa" -Q "$pb") ||
 		die "bpfcost failed"
 	v() { sed -n "s/.*\<$1=\([0-9.]*\).*/\1/p" <<<"$out"; }
-	echo "$r $a $(v empty) $(v prog) $(v prog_tcp) $(v data_above_empty)" | tee -a "$SV_TMP/res"
-	echo "$r $b $(v empty) $(v prog_b) $(v prog_tcp_b) $(v data_above_empty_b)" |
-		tee -a "$SV_TMP/res"
+	echo "$r $a $(v empty) $(v prog) $(v prog_tcp) $(v data_above_empty)" \
+		"$(v data_mid_above_empty)" | tee -a "$SV_TMP/res"
+	echo "$r $b $(v empty) $(v prog_b) $(v prog_tcp_b) $(v data_above_empty_b)" \
+		"$(v data_mid_above_empty_b)" | tee -a "$SV_TMP/res"
 done
 
 # stats CONFIG COLUMN: "min median max" of a column over the rounds.
@@ -73,12 +79,12 @@ stats() {
 }
 echo
 printf "%-28s %-20s %-20s\n" "ns per run (min med max)" on off
-for col in 3:empty 4:udp 5:tcp_ack 6:tcp_data_above_empty; do
+for col in 3:empty 4:udp 5:tcp_ack 6:tcp_data_above_empty 7:tcp_data_mid_above_empty; do
 	k=${col%%:*} name=${col#*:}
 	printf "%-28s %-20s %-20s\n" "$name" "$(stats on "$k")" "$(stats off "$k")"
 done
 read -r e1 e2 _ <<<"$(stats on 3)"
-for col in 4:udp 5:tcp_ack 6:tcp_data_above_empty; do
+for col in 4:udp 5:tcp_ack 6:tcp_data_above_empty 7:tcp_data_mid_above_empty; do
 	k=${col%%:*} name=${col#*:}
 	read -r a1 a2 _ <<<"$(stats on "$k")"
 	read -r b1 b2 _ <<<"$(stats off "$k")"

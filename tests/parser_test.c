@@ -1894,6 +1894,25 @@ static void lat_expect(struct why *w, struct flow_bpf *s, __u16 sport, __u64 wan
 		     (unsigned long long)got, (unsigned long long)want);
 }
 
+/* Another copy of the programs with latency on, every conversation in one set and, unless
+ * 0, a gap of gap_ns between a side's samples. */
+static struct flow_bpf *lat_open(__u64 gap_ns)
+{
+	struct flow_bpf *s = flow_bpf__open();
+
+	if (!s)
+		die("opening a copy of the programs with latency on");
+	s->rodata->sv_latency = 1;
+	s->rodata->sv_conv_mask = 0;
+	if (gap_ns)
+		s->rodata->sv_rtt_gap_ns = gap_ns;
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, false);
+	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, false);
+	if (flow_bpf__load(s))
+		die("loading a copy of the programs with latency on");
+	return s;
+}
+
 /* Every conversation in one set of SV_CONV_WAYS ways: a pure ACK takes no way, a fifth
  * conversation makes room by the least recently seen one, whose state (and so its next
  * retransmission) is gone, while the others keep counting theirs exactly. */
@@ -1904,15 +1923,7 @@ static void lat_checks(void)
 	__u16 p;
 	int n;
 
-	s = flow_bpf__open();
-	if (!s)
-		die("opening a fourth copy of the programs");
-	s->rodata->sv_latency = 1;
-	s->rodata->sv_conv_mask = 0;
-	bpf_program__set_autoload(s->progs.sv_tcp_retransmit, false);
-	bpf_program__set_autoload(s->progs.sv_tcp_retransmit_synack, false);
-	if (flow_bpf__load(s))
-		die("loading a fourth copy of the programs");
+	s = lat_open(0);
 	lat_run(s, 41000, TH_ACK, 5000, 0, &w);
 	if ((n = lat_ways(s)) != 0)
 		note(&w, "a pure ACK took %d ways, want 0", n);
@@ -1941,6 +1952,37 @@ static void lat_checks(void)
 	if ((n = lat_ways(s)) != SV_CONV_WAYS)
 		note(&w2, "%d ways in use, want %d", n, SV_CONV_WAYS);
 	report("conversation table: a full set makes room by the least recently seen one", &w2);
+	flow_bpf__destroy(s);
+}
+
+/* Data segments of a disarmed conversation take the short path (sv_tcp_quiet): with a gap
+ * no side ever reaches, the conversation is never armed, and retransmissions still count
+ * exactly (a copy of its own: the gap is read-only data). */
+static void lat_quiet_checks(void)
+{
+	struct why w = { 0 };
+	struct sv_conv_set set = { 0 };
+	struct flow_bpf *s;
+	__u32 zero = 0;
+	int i;
+
+	s = lat_open(~0ull >> 1);
+	lat_run(s, 42000, TH_SYN, 999, 0, &w);
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1000, 100, &w);
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1100, 100, &w);
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1000, 100, &w); /* again: one retransmission */
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1150, 100, &w); /* overlaps the end: one more */
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1250, 100, &w);
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1400, 100, &w); /* past a hole: the end moves on */
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1400, 100, &w); /* again: a third */
+	lat_run(s, 42000, TH_PSH | TH_ACK, 1500, 100, &w);
+	lat_expect(&w, s, 42000, 3);
+	if (bpf_map_lookup_elem(bpf_map__fd(s->maps.sv_convs), &zero, &set))
+		note(&w, "reading the set: %s", strerror(errno));
+	for (i = 0; i < SV_CONV_WAYS; i++)
+		if (set.tag[i] & SV_TAG_ARMED)
+			note(&w, "way %d armed with no side ever due", i);
+	report("conversation table: a disarmed conversation's data segments counted exactly", &w);
 	flow_bpf__destroy(s);
 }
 
@@ -1984,6 +2026,7 @@ int main(void)
 	cache_checks();
 	traj_checks();
 	lat_checks();
+	lat_quiet_checks();
 	t_ipv4_udp();
 	t_ipv4_tcp();
 	t_ipv4_options();

@@ -18,12 +18,15 @@
  *           minus the median of the empty program run the same way: single runs carry the
  *           test run's own clock reads, which that takes out (and the empty program's own
  *           cost with them, so it compares with prog_tcp - empty, not with prog_tcp)
+ *   data_mid_above_empty  the same with the mean of the middle half of the runs for the
+ *           median (finer than the clock's steps, which the median keeps)
  * Each is the best of several tries (the least disturbed by a noisy machine), in ns.
  * With -Q PID2, the same for PID2's sv_ingress as prog_b, prog_tcp_b, data_above_empty_b, the
  * tries of the two interleaved (A, B, A, B, ...) so both see the same moments of a shared
  * machine.
  * Prints one line: "empty=N ktime=N lookup=N stats=N keysize=N [prog=N prog_tcp=N
- * data_above_empty=N [prog_b=N prog_tcp_b=N data_above_empty_b=N]]".
+ * data_above_empty=N [prog_b=N prog_tcp_b=N data_above_empty_b=N] data_mid_above_empty=N
+ * [data_mid_above_empty_b=N]]".
  *
  *   bpfcost [-P PID [-Q PID2]] */
 #define _GNU_SOURCE
@@ -167,11 +170,23 @@ static int seg_run(int fd, unsigned char *seg, __u32 len, __u32 seq, __u8 flags,
 	return 0;
 }
 
-/* Median ns of STREAM single runs of each of the n programs fd[] on TCP segments of
- * PAYLOAD bytes, interleaved. Each program's stream opens with a SYN of a new initial
+/* The mean of the middle half of n sorted run times: single runs' times come in steps of
+ * the clock's resolution (10 ns here), which a median keeps and this averages out. */
+static double mid_mean(const __u32 *v, int n)
+{
+	double sum = 0;
+	int i;
+
+	for (i = n / 4; i < n - n / 4; i++)
+		sum += v[i];
+	return sum / (n - 2 * (n / 4));
+}
+
+/* Median ns (and in mid[] the mean of the middle half) of STREAM single runs of each of the
+ * n programs fd[] on TCP segments of PAYLOAD bytes, interleaved. Each program's stream opens with a SYN of a new initial
  * sequence number (its conversation starts over, whatever an earlier bpfcost sent) and
  * each segment follows on from the one before, so none is a retransmission. */
-static int stream_medians(const int *fd, double *med, int n)
+static int stream_medians(const int *fd, double *med, double *mid, int n)
 {
 	static unsigned char seg[sizeof(tcp_frame) + PAYLOAD];
 	static __u32 ns[3][STREAM];
@@ -202,6 +217,7 @@ static int stream_medians(const int *fd, double *med, int n)
 	for (i = 0; i < n; i++) {
 		qsort(ns[i], STREAM, sizeof(ns[i][0]), cmp_u32);
 		med[i] = ns[i][STREAM / 2];
+		mid[i] = mid_mean(ns[i], STREAM);
 	}
 	return 0;
 }
@@ -258,7 +274,7 @@ int main(int argc, char **argv)
 	union bpf_attr a;
 	double empty, ktime, lookup, stats;
 	int n, i, fd_empty, fd_ktime, fd_lookup, map, sfd, fd_prog[3], nprog = 0;
-	double prog[2], prog_tcp[2], data[3];
+	double prog[2], prog_tcp[2], data[3], data_mid[3];
 
 	if ((argc != 1 && argc != 3 && argc != 5) || (argc > 1 && strcmp(argv[1], "-P")) ||
 	    (argc > 3 && strcmp(argv[3], "-Q"))) {
@@ -344,7 +360,7 @@ int main(int argc, char **argv)
 		run_frame = frame;
 		run_frame_len = sizeof(frame);
 		fd_prog[nprog] = fd_empty; /* the floor of single runs, last in data[] */
-		if (stream_medians(fd_prog, data, nprog + 1))
+		if (stream_medians(fd_prog, data, data_mid, nprog + 1))
 			return 1;
 	}
 	memset(&a, 0, sizeof(a));
@@ -365,6 +381,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < nprog; i++)
 		printf(" prog%s=%.1f prog_tcp%s=%.1f data_above_empty%s=%.1f", i ? "_b" : "", prog[i],
 		       i ? "_b" : "", prog_tcp[i], i ? "_b" : "", data[i] - data[nprog]);
+	for (i = 0; i < nprog; i++)
+		printf(" data_mid_above_empty%s=%.1f", i ? "_b" : "", data_mid[i] - data_mid[nprog]);
 	printf("\n");
 	return 0;
 }

@@ -253,7 +253,9 @@ static __always_inline int sv_sock_own(struct __sk_buff *skb, const struct sv_me
 	return sv_sock_tp && m->key.direction == SV_EGRESS && skb->sk;
 }
 
-static __always_inline void sv_sock_note(const struct sv_meta *m)
+/* Not inlined: its tuple gets a stack frame of its own, off the deepest chain of calls (the
+ * verifier limits their combined stack to 512 bytes). */
+static __noinline void sv_sock_note(const struct sv_meta *m)
 {
 	struct sv_sock_tuple t = {};
 
@@ -442,6 +444,12 @@ static __always_inline __u32 sv_conv_way(struct sv_conv_set *set, __u64 key, __u
 	return way;
 }
 
+static __always_inline void sv_conv_seen(struct sv_conv *c, __u64 coarse)
+{
+	if (c->seen != (__u32)(coarse >> 20))
+		c->seen = coarse >> 20;
+}
+
 /* A TCP segment of conversation conv (sv_conv_of): its state, then retransmission,
  * handshake and timestamps. */
 __noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs, __u64 coarse,
@@ -465,8 +473,7 @@ __noinline int sv_tcp_track(struct __sk_buff *skb, struct sv_meta *m, __u64 segs
 	    sv_sock_own(skb, m))
 		sv_sock_note(m); /* before its first retransmission can come */
 	fresh = sv_tcp_seq(skb, m, c, s, segs);
-	if (c->seen != (__u32)(coarse >> 20))
-		c->seen = coarse >> 20;
+	sv_conv_seen(c, coarse);
 	if (m->tcp_flags & (SV_TCP_SYN | SV_TCP_ACK))
 		sv_tcp_handshake(m, c, s, fresh);
 	sv_tcp_tsrtt(skb, m, c, s, coarse, armed);
@@ -490,20 +497,60 @@ static __always_inline __u64 sv_conv_of(const struct sv_meta *m, struct sv_cache
 	return conv;
 }
 
+/* A data segment of len bytes (no SYN, FIN or RST) of a disarmed conversation that follows
+ * on from what its side sent: the common segment of a bulk transfer, taken here without a
+ * call (a call into sv_tcp_track's code costs more than all the work below). Disarmed,
+ * nothing waits for an echo and neither side is SV_SIDE_FRESH (sv_conv_arm), so the
+ * handshake and the timestamps have nothing to do (a TSval seen now cannot be timed, and
+ * the first segment once armed notes its side's TSval anew): only the sequence end, and
+ * arming once a side is due. A segment that starts below its side's end (a retransmission)
+ * goes to sv_tcp_track, which counts it: returns 0 for those and whatever else needs it. */
+static __always_inline int sv_tcp_quiet(const struct sv_meta *m, struct sv_conv_set *set,
+					__u64 conv, __u32 len, __u64 coarse)
+{
+	__u64 key = conv & ~SV_TAG_ARMED;
+	struct sv_conv_side *me;
+	struct sv_conv *c;
+	__u32 s = conv & 1;
+	int i;
+
+	for (i = 0; i < SV_CONV_WAYS; i++)
+		if (set->tag[i] == key)
+			break;
+	if (i == SV_CONV_WAYS)
+		return 0;
+	c = &set->conv[i & (SV_CONV_WAYS - 1)];
+	me = &c->side[s];
+	if (!(me->flags & SV_SIDE_SEQ) || (__s32)(m->tcp_seq - me->seq_end) < 0)
+		return 0;
+	me->seq_end = m->tcp_seq + len;
+	sv_conv_seen(c, coarse);
+	if (sv_side_due(&c->side[0], coarse) || sv_side_due(&c->side[1], coarse)) {
+		c->arm_ns = coarse;
+		set->tag[i & (SV_CONV_WAYS - 1)] = conv | SV_TAG_ARMED;
+	}
+	return 1;
+}
+
 /* A TCP segment. A pure ACK (no data, no SYN, FIN or RST) is looked at only while its
  * conversation is armed for it: the common segment costs an array lookup and four compares
- * in the cache line of the set's tags. */
+ * in the cache line of the set's tags; a data segment of a disarmed conversation, a few
+ * more (sv_tcp_quiet). */
 static __always_inline void sv_tcp_note(struct __sk_buff *skb, struct sv_meta *m,
 					struct sv_cache_slot *slot, __u64 segs, __u64 coarse)
 {
 	__u64 conv = sv_conv_of(m, slot), armed = conv | SV_TAG_ARMED;
-	__u32 idx = (conv >> 32) & sv_conv_mask;
+	__u32 idx = (conv >> 32) & sv_conv_mask, len;
 	struct sv_conv_set *set;
 
-	if (!(m->tcp_flags & (SV_TCP_SYN | SV_TCP_FIN | SV_TCP_RST)) && !sv_payload_len(skb, m)) {
+	if (!(m->tcp_flags & (SV_TCP_SYN | SV_TCP_FIN | SV_TCP_RST))) {
 		set = bpf_map_lookup_elem(&sv_convs, &idx);
-		if (!set || (set->tag[0] != armed && set->tag[1] != armed && set->tag[2] != armed &&
-			     set->tag[3] != armed))
+		if (!set)
+			return;
+		len = sv_payload_len(skb, m);
+		if (len ? sv_tcp_quiet(m, set, conv, len, coarse) :
+		    (set->tag[0] != armed && set->tag[1] != armed && set->tag[2] != armed &&
+		     set->tag[3] != armed))
 			return;
 	}
 	sv_tcp_track(skb, m, segs, coarse, conv);
