@@ -48,7 +48,8 @@ sv_cleanup() {
 	for ns in $(ip netns list | awk -v p="sv$RUN_ID-" 'index($1, p) == 1 { print $1 }'); do
 		ip netns del "$ns" 2>/dev/null
 	done
-	rm -rf "$SV_TMP"
+	# SV_KEEP=1 keeps the files of a run, to read after a failure.
+	[ -n "${SV_KEEP:-}" ] || rm -rf "$SV_TMP"
 }
 trap sv_cleanup EXIT
 trap 'exit 130' INT TERM
