@@ -409,7 +409,9 @@ static int age_dns(struct sv_flowtab *t)
 	while (!bpf_map_get_next_key(t->dns_fd, first ? NULL : &k, &next)) {
 		k = next;
 		first = 0;
-		if (bpf_map_lookup_elem(t->dns_fd, &k, &sent) || now - sent < t->dns_timeout_ns)
+		/* A query sent after now was read is young, not 2^64 ns old. */
+		if (bpf_map_lookup_elem(t->dns_fd, &k, &sent) || sent > now ||
+		    now - sent < t->dns_timeout_ns)
 			continue;
 		if (n == cap) {
 			struct sv_dns_key *p = realloc(old, (cap = cap ? 2 * cap : 64) * sizeof(*p));
