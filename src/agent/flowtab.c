@@ -343,12 +343,16 @@ static int merge_val(void *ctx, const void *k, const void *v)
 	return merge(ctx, k, v);
 }
 
-/* A flow with results and no packets pending takes the window's start as its time. */
+/*
+ * A flow with results and no packets pending takes the time they were read as its time, the
+ * latest their packets can have been, not the window's start: a program that ran between the
+ * swap of the cache and that of the results counted its packet in the new cache (the next
+ * record) and its result in the old map (this one), so the result's packet came after the
+ * window began, and a record stamped with that start would date an answer before its query.
+ */
 static int merge_lat_now(void *ctx, const void *k, const void *v)
 {
-	struct sv_flowtab *t = ctx;
-
-	return merge_lat(t, k, v, t->window_start_ns);
+	return merge_lat(ctx, k, v, sv_mono_ns());
 }
 
 /* Reads and empties a map no program writes any more: the flow map (values of struct
