@@ -137,8 +137,6 @@ int ch_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row 
 int ch_feed_schema(struct sv_ch *ch, int k, char *err, size_t errlen);
 /* The batch's fingerprints as fps rows (bid: the batch's hash, as in its records' ids). */
 void ch_fps_rows(struct sb *s, const struct sv_batch *b, uint64_t bid, int64_t now);
-/* Inserts fps rows (none: nothing to do). 0, -ENOMEM or -EIO. */
-int ch_fps_insert(struct sv_ch *ch, const struct sb *rows);
 /* Appends the batch's feed row, stamped now; written once its records and fingerprints are
  * in, before its done mark (ingest.c inserts the group's rows at once). */
 void ch_feed_row(struct sb *row, const struct sv_batch *b, uint64_t bid);

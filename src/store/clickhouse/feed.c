@@ -87,11 +87,6 @@ void ch_fps_rows(struct sb *s, const struct sv_batch *b, uint64_t bid, int64_t n
 	}
 }
 
-int ch_fps_insert(struct sv_ch *ch, const struct sb *rows)
-{
-	return rows->len ? ch_insert(ch, "fps", NULL, -1, rows) : 0;
-}
-
 /* Written once the records and fingerprints are in, stamped now: a reader looking a few
  * seconds back from its watermark sees every batch (post/analyse.c). */
 void ch_feed_row(struct sb *row, const struct sv_batch *b, uint64_t bid)

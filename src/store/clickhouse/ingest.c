@@ -14,6 +14,7 @@
  * Each batch's own steps keep their order; the waiters get their batch's answer.
  * Retention drops whole day partitions. */
 #include <errno.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -301,47 +302,47 @@ static int keep_missing(struct sv_ch *ch, struct pending *p)
 	return ret;
 }
 
-/* The group's records in one insert, those of the batches still to store; a failure fails
- * the batches that had records in it. */
-static void insert_flows(struct sv_ch *ch, struct pending *g)
+/* One insert of the group's rows of one kind (the sb at off in each batch still to store);
+ * a failure fails the batches that had rows in it. */
+static void insert_group(struct sv_ch *ch, struct pending *g, const char *table,
+			 const char *cols, size_t off)
 {
+	const struct sb *rows;
 	struct pending *p;
-	struct sb all, cols;
+	struct sb all;
 	int ret = 0;
 
 	sb_init(&all);
-	for (p = g; p; p = p->next)
+	for (p = g; p; p = p->next) {
+		rows = (const struct sb *)((const char *)p + off);
 		if (wants(p, DONE))
-			sb_put(&all, p->rows.buf ? p->rows.buf : "", p->rows.len);
-	sb_init(&cols);
-	sb_printf(&cols, "day, box, id%s", ch_flow_cols);
+			sb_put(&all, rows->buf ? rows->buf : "", rows->len);
+	}
 	if (all.len || sb_failed(&all))
-		ret = sb_failed(&cols) ? -ENOMEM : ch_insert(ch, "flows", cols.buf, -1, &all);
-	for (p = g; p && ret; p = p->next)
-		if (wants(p, DONE) && p->rows.len)
+		ret = sb_failed(&all) ? -ENOMEM : ch_insert(ch, table, cols, -1, &all);
+	for (p = g; p && ret; p = p->next) {
+		rows = (const struct sb *)((const char *)p + off);
+		if (wants(p, DONE) && rows->len)
 			p->ret = ret;
-	sb_free(&cols);
+	}
 	sb_free(&all);
 }
 
-/* The group's fingerprints, before its records: the analyser reads a batch (post/analyse.c)
- * once its feed row says both are in. A retry stores them again, which is harmless: they are
- * read back DISTINCT (feed.c). A failure fails the batches that had fingerprints in it. */
-static void insert_fps(struct sv_ch *ch, struct pending *g)
+/* The group's fingerprints, then its records: the analyser reads a batch (post/analyse.c)
+ * once its feed row says both are in. A retry stores fingerprints again, which is harmless:
+ * they are read back DISTINCT (feed.c). */
+static void insert_records(struct sv_ch *ch, struct pending *g)
 {
-	struct pending *p;
-	struct sb all;
-	int ret;
+	struct sb cols;
 
-	sb_init(&all);
-	for (p = g; p; p = p->next)
-		if (wants(p, DONE))
-			sb_put(&all, p->fps.buf ? p->fps.buf : "", p->fps.len);
-	ret = sb_failed(&all) ? -ENOMEM : ch_fps_insert(ch, &all);
-	for (p = g; p && ret; p = p->next)
-		if (wants(p, DONE) && p->fps.len)
-			p->ret = ret;
-	sb_free(&all);
+	insert_group(ch, g, "fps", NULL, offsetof(struct pending, fps));
+	sb_init(&cols);
+	sb_printf(&cols, "day, box, id%s", ch_flow_cols);
+	if (sb_failed(&cols))
+		fail_step(g, DONE, -ENOMEM);
+	else
+		insert_group(ch, g, "flows", cols.buf, offsetof(struct pending, rows));
+	sb_free(&cols);
 }
 
 /* The feed rows of the batches whose records and fingerprints are in, before their done
@@ -436,8 +437,7 @@ static void run_group(struct sv_ch *ch, struct pending *g)
 	fail_step(g, CLAIM, ret);
 	if (!ret)
 		sort_out(ch, g);
-	insert_fps(ch, g);
-	insert_flows(ch, g);
+	insert_records(ch, g);
 	fail_step(g, DONE, feed_rows(ch, g));
 	fail_step(g, DONE, marks(ch, g, DONE));
 	/* A box row that failed fails the batch, though done: the retry is a duplicate. */
