@@ -60,7 +60,7 @@ ch_up() {
 	CH_PID[$k]=$!
 	SV_PIDS+=("${CH_PID[$k]}")
 	wait_for 30 curl -sf -o /dev/null "http://127.0.0.1:${CH_HTTP[$k]}/ping" || {
-		tail -5 "$dir/log/error.log" "$dir/log/stdout" >&2
+		tail -n 5 "$dir/log/error.log" "$dir/log/stdout" >&2
 		return 1
 	}
 }
@@ -70,9 +70,10 @@ ch_down() {
 	stop_pid "${CH_PID[$1]}"
 }
 
-# ch_start N: N servers, ports from a base of our run id, one cluster "sv" over them.
+# ch_start N: N servers, ports from a base of our run id, one cluster "sv" over them; above
+# the kernel's ephemeral ports (32768-60999), which a connection of anyone's may hold.
 ch_start() {
-	local n=$1 k base=$((40000 + ($$ % 500) * 10))
+	local n=$1 k base=$((61000 + ($$ % 400) * 10))
 	command -v clickhouse-server >/dev/null || return 1
 	CH_TCP=()
 	for ((k = 0; k < n; k++)); do
