@@ -7,7 +7,7 @@
 POST=$SV_ROOT/build/sitevisor-post
 LOAD=$SV_ROOT/build/bench/ingest_load
 TOKEN=bench-token-123
-PORT=$((30000 + $$ % 20000))
+PORT=$((20000 + $$ % 12000)) # below the ephemeral ports (32768-60999)
 URL=http://127.0.0.1:$PORT
 TOTAL=${POST_BENCH_FLOWS:-10000000}
 TCK=$(getconf CLK_TCK)

@@ -17,7 +17,7 @@ if [ "${STORE:-sqlite}" = clickhouse ]; then
 	DB_CONF=$(printf '%s %s\n' "${DB[@]}" | sed 's/^--//')
 fi
 # A free port per run: 20000 + something of our run id.
-PORT=$((20000 + $$ % 20000))
+PORT=$((20000 + $$ % 12000)) # below the ephemeral ports (32768-60999)
 URL=http://127.0.0.1:$PORT
 
 # post_start NAME ARGS...: starts a post, waits until it listens; sets POST_PID.

@@ -14,7 +14,7 @@
 POST=$SV_ROOT/build/sitevisor-post
 LOAD=$SV_ROOT/build/bench/ingest_load
 TOKEN=sums-token-$RUN_ID
-PORT=$((20000 + $$ % 20000))
+PORT=$((20000 + $$ % 12000)) # below the ephemeral ports (32768-60999)
 URL=http://127.0.0.1:$PORT
 
 [ -x "$LOAD" ] || { fail "build/bench/ingest_load is built (make $LOAD)"; finish; }

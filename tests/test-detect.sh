@@ -338,7 +338,7 @@ grep '^sitevisor_post_detect' <<<"$m"
 
 # The IPFIX path: the captured connect scan, metered by softflowd and exported to a post's
 # collector, raises the same alert (its box is the exporter).
-UPORT=$((40000 + $$ % 20000))
+UPORT=$((61000 + $$ % 4000)) # above the ephemeral ports (32768-60999)
 post_start ipfix --db "$SV_TMP/ipfix.db" --ipfix-listen "127.0.0.1:$UPORT" || finish
 ipfix_post=$POST_PID
 timeout 30 softflowd -d -r "$SV_TMP/scan-t.pcap" -n "127.0.0.1:$UPORT" -v 10 -c none \

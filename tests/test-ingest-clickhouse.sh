@@ -8,7 +8,7 @@
 . "$(dirname "$0")/clickhouse.sh"
 POST=$SV_ROOT/build/sitevisor-post
 TOKEN=ingest-ch-token-$RUN_ID
-PORT=$((20000 + $$ % 20000))
+PORT=$((20000 + $$ % 12000)) # below the ephemeral ports (32768-60999)
 URL=http://127.0.0.1:$PORT
 
 ch_start 1 || { fail "ClickHouse server starts"; finish; }

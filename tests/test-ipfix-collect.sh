@@ -9,7 +9,7 @@
 . "$(dirname "$0")/lib.sh"
 POST=$SV_ROOT/build/sitevisor-post
 UDPMSG=$TOOLS/udpmsg
-PORT=$((40000 + $$ % 20000))
+PORT=$((61000 + $$ % 4000)) # above the ephemeral ports (32768-60999)
 UPORT=$((PORT + 1))
 URL=http://127.0.0.1:$PORT
 BOX=ipfix:127.0.0.1

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/lib.sh"
 need_root metrics
 POST=$SV_ROOT/build/sitevisor-post
-PORT=$((24000 + $$ % 10000))
+PORT=$((24000 + $$ % 8000)) # below the ephemeral ports (32768-60999)
 TOKEN=metrics-token-1
 
 promcheck() { # NAME FILE
