@@ -500,6 +500,20 @@ static const struct {
 	{ "talk_hour", "talk_hour_local", "hour", 60 * CH_NS_PER_MIN },
 };
 
+/* The rows of level lv's table t that where takes as dimension by's (a, b, p, q, bytes,
+ * packets, flows). Per minute, sources and destinations are those of the pairs (schema v6):
+ * rows of their own took 2 of a record's bytes on disk, and pair rows per minute are few. */
+static void top_sums(struct sb *s, enum sv_top_by by, int lv, const char *t, const char *where)
+{
+	if (lv || (by != SV_TOP_SRC && by != SV_TOP_DST))
+		sb_printf(s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s", t, where);
+	else if (by == SV_TOP_SRC)
+		sb_printf(s, "SELECT a, '' AS b, p, q, bytes, packets, flows FROM %s%s", t, where);
+	else /* b is a name and an alias here: the pairs' b goes through d */
+		sb_printf(s, "SELECT d AS a, '' AS b, p, q, bytes, packets, flows FROM (SELECT b AS"
+			  " d, p, q, bytes, packets, flows FROM %s%s)", t, where);
+}
+
 /* [since, until) as rows of (a, b, p, q, bytes, packets, flows), each part after the first
  * UNION ALL'd: the whole units of level lv (and the ones below it) from its sums, the edges
  * from the level below, the last edges from the raw records. */
@@ -521,15 +535,17 @@ static void top_span(struct sv_ch *ch, struct sb *s, const struct sv_filter *f,
 		return;
 	}
 	sb_init(&w);
-	sb_printf(&w, " WHERE dim = %d", by);
+	sb_printf(&w, " WHERE dim = %d", by == SV_TOP_PAIR || (!lv && by == SV_TOP_SRC) ||
+					 (!lv && by == SV_TOP_DST) ? SV_TOP_PAIR : by);
+	sb_puts(&w, by == SV_TOP_DST && !lv ? " AND b != ''" :
+		    by == SV_TOP_PAIR || by == SV_TOP_SRC ? " AND a != ''" : "");
 	where_common(&w, f);
 	sb_printf(&w, " AND %s >= %lld AND %s < %lld", levels[lv].col, (long long)(a / unit),
 		  levels[lv].col, (long long)(b / unit));
 	w_num(&w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", a);
 	w_num(&w, "day <= toDate(toDateTime(intDiv(%lld, 1000000000)))", b);
 	sb_puts(s, (*parts)++ ? " UNION ALL " : "");
-	sb_printf(s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s",
-		  ch->cluster[0] ? levels[lv].table : levels[lv].local, w.buf);
+	top_sums(s, by, lv, ch->cluster[0] ? levels[lv].table : levels[lv].local, w.buf);
 	sb_free(&w);
 	if (since < a)
 		top_span(ch, s, f, by, since, a, lv - 1, parts);

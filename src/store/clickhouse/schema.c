@@ -108,8 +108,9 @@ struct view {
 #define TALK_HOUR(dim, keys, only, group) TALK_SEL("hour", "3600000", dim, keys, only, group)
 #define K_SRC "src_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q", "src_addr != ''", ", a"
 #define K_DST "dst_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q", "dst_addr != ''", ", a"
+/* Pairs of either address, so that the destinations per minute are all among them. */
 #define K_PAIR "src_addr AS a, dst_addr AS b, toUInt16(0) AS p, toUInt16(0) AS q",             \
-	"src_addr != ''", ", a, b"
+	"(src_addr != '' OR dst_addr != '')", ", a, b"
 #define K_PORT "'' AS a, '' AS b, toUInt16(protocol) AS p, dst_port AS q",                       \
 	"protocol IN (6, 17, 132)", ", p, q"
 #define K_PROTO "'' AS a, '' AS b, toUInt16(protocol) AS p, toUInt16(0) AS q", "ip_version > 0", \
@@ -122,8 +123,7 @@ struct view {
 	" GROUP BY day, box, iface, direction, " unit
 
 static const struct view views[] = {
-	{ "talk_src_mv", "talk_minute_local", EXPAND(TALK_MIN, 0, K_SRC), 1 },
-	{ "talk_dst_mv", "talk_minute_local", EXPAND(TALK_MIN, 1, K_DST), 1 },
+	/* Sources and destinations per minute are read from the pairs (query.c top_sums). */
 	{ "talk_port_mv", "talk_minute_local", EXPAND(TALK_MIN, 3, K_PORT), 1 },
 	{ "talk_proto_mv", "talk_minute_local", EXPAND(TALK_MIN, 4, K_PROTO), 1 },
 	{ "rollup_minute_mv", "rollup_minute_local", ROLLUP_SEL("minute", "60000", ""), 1 },
@@ -143,6 +143,9 @@ static const struct view views[] = {
 };
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Views of older versions no longer made: sources and destinations per minute (v1-v5). */
+static const char *const retired[] = { "talk_src_mv", "talk_dst_mv" };
 
 static int run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *err,
 	       size_t errlen)
@@ -377,9 +380,10 @@ static int rebuild(struct sv_ch *ch, int k, char *err, size_t errlen)
 		goto out; /* done before */
 	pr_info("clickhouse: %s: the records' times in ms (schema v6): rebuilding flows_local\n",
 		ch->shard[k].url);
-	for (i = 0; !ret && i < N_OF(views); i++) {
+	for (i = 0; !ret && i < N_OF(views) + N_OF(retired); i++) {
 		sql.len = 0;
-		sb_printf(&sql, "DROP TABLE IF EXISTS %s", views[i].view);
+		sb_printf(&sql, "DROP TABLE IF EXISTS %s",
+			  i < N_OF(views) ? views[i].view : retired[i - N_OF(views)]);
 		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
 	}
 	if (!ret)
@@ -423,7 +427,13 @@ static int upgrade(struct sv_ch *ch, int k, int from, char *err, size_t errlen)
 				      errlen);
 	if (!ret)
 		ret = ch_feed_schema(ch, k, err, errlen);
-	return ret ? ret : add_views(ch, k, from, err, errlen);
+	if (!ret)
+		ret = add_views(ch, k, from, err, errlen);
+	/* The retired views' rows (a mutation: ClickHouse deletes them in the background). */
+	if (!ret && from > 0)
+		ret = run(ch, k, "ALTER TABLE talk_minute_local DELETE WHERE dim IN (0, 1)", NULL, err,
+			  errlen);
+	return ret;
 }
 
 static int shard_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
