@@ -152,8 +152,13 @@ check_eq "the records rebuilt once, times in ms, the old table gone" "50000 0 1 
 		FROM system.columns WHERE database = 'sv' AND table = 'flows_local' AND
 		name = 'last_ns'), (SELECT count() FROM system.tables WHERE database = 'sv' AND
 		name = 'flows_old_local')" | tr '\t' ' ')"
-check_eq "the per-minute sums not filled twice" 50000 \
-	"$(ch_query 0 'SELECT sum(flows) FROM sv.talk_minute_local WHERE dim = 0')"
+check_eq "the per-minute sums not filled twice" "50000 50000" \
+	"$(ch_query 0 'SELECT sum(flows) FROM sv.talk_minute_local WHERE dim = 2') $(ch_query 0 \
+		'SELECT sum(flows) FROM sv.rollup_10s_local')"
+# Sources and destinations per minute are the pairs' now: their own rows are deleted.
+minute_rows() { ch_query 0 'SELECT count() FROM sv.talk_minute_local WHERE dim IN (0, 1)'; }
+wait_eq 30 0 minute_rows
+check_eq "the retired per-minute rows of sources and destinations deleted" 0 "$(minute_rows)"
 answers >"$SV_TMP/after"
 check "answers after the upgrade are those before" cmp "$SV_TMP/before" "$SV_TMP/after"
 check_eq "the upgrade filled back the hour sums of every record" 50000 \

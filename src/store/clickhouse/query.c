@@ -505,12 +505,16 @@ static const struct {
  * rows of their own took 2 of a record's bytes on disk, and pair rows per minute are few. */
 static void top_sums(struct sb *s, enum sv_top_by by, int lv, const char *t, const char *where)
 {
+/* A Distributed table's answer refuses a constant where its shards' parts of a UNION ALL
+ * have a column ("Cannot convert column b because it is non constant"). */
+#define NO_B "materialize('') AS b"
+
 	if (lv || (by != SV_TOP_SRC && by != SV_TOP_DST))
 		sb_printf(s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s", t, where);
 	else if (by == SV_TOP_SRC)
-		sb_printf(s, "SELECT a, '' AS b, p, q, bytes, packets, flows FROM %s%s", t, where);
+		sb_printf(s, "SELECT a, " NO_B ", p, q, bytes, packets, flows FROM %s%s", t, where);
 	else /* b is a name and an alias here: the pairs' b goes through d */
-		sb_printf(s, "SELECT d AS a, '' AS b, p, q, bytes, packets, flows FROM (SELECT b AS"
+		sb_printf(s, "SELECT d AS a, " NO_B ", p, q, bytes, packets, flows FROM (SELECT b AS"
 			  " d, p, q, bytes, packets, flows FROM %s%s)", t, where);
 }
 
