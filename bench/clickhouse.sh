@@ -72,13 +72,14 @@ stop_pid "${POSTS[1]}" >/dev/null
 
 # fill N FIRST TOTAL T0 SPAN: records FIRST..FIRST + N - 1 of TOTAL made by ClickHouse itself,
 # shaped as ingest_load's (3 boxes, 3000 skewed conversations, batches of 20000 of one box,
-# times even over [T0, T0 + SPAN) ns), into flows_local: the views sum them as the post's.
+# times even over [T0, T0 + SPAN) ns, each jittered within its share, durations of up to 10 s
+# in ns but for records of one packet), into flows_local: the views sum them as the post's.
 fill() {
 	local n=$1 first=$2 total=$3 t0=$4 span=$5
 	ch_query 0 "INSERT INTO sv.flows_local (day, box, id, iface, direction, eth_type,
 		ip_version, protocol, src_addr, dst_addr, src_port, dst_port, icmp_type, icmp_code,
 		vlan, inner_vlan, vni, outer_src_addr, outer_dst_addr, src_mac, dst_mac, packets,
-		bytes, tcp_flags, first_ns, last_ns, end_reason, rtt_samples, rtt_min_ns,
+		bytes, tcp_flags, first_ms, last_ms, end_reason, rtt_samples, rtt_min_ns,
 		rtt_max_ns, rtt_sum_ns, retransmits, dns_answers, dns_latency_sum_ns, dns_rcode,
 		dns_failures, dns_unanswered, drops, drop_bytes, drop_reasons) SELECT
 		toDate(toDateTime(intDiv(last_ns, 1000000000))) AS day, concat('box',
@@ -90,14 +91,18 @@ fill() {
 		concat('198.19.0.', toString(bitShiftRight(h, 9) % 200 + 1)),
 		32768 + (h + bitShiftRight(r, 16) % 4) % 28000,
 		[443, 80, 53, 22, 8080, 5432, 6379, 123, 3306, 9100][svc + 1], -1, -1, 0, 0, -1,
-		'', '', '02:00:00:00:00:01', '02:00:00:00:00:02', 1 + bitShiftRight(r, 20) % 100,
-		64 + bitShiftRight(r, 14) % 100000, 24, last_ns - 1000000000, last_ns, 'active',
+		'', '', '02:00:00:00:00:01', '02:00:00:00:00:02', pk,
+		64 + bitShiftRight(r, 14) % 100000, 24, intDiv(last_ns - dur, 1000000),
+		intDiv(last_ns, 1000000), 'active',
 		0, 0, 0, 0, 0, 0, 0, -1, 0, 0, 0, 0, ''
 		FROM (SELECT number + $first AS i, intHash32(i + $SEED) AS r,
 			toUInt32(3000 * pow(bitAnd(r, 65535) / 65536, 3)) AS c,
 			toUInt32((c * 2654435761) % 4294967296) AS h,
 			bitShiftRight(h, 17) % 10 AS svc,
-			toUInt64($t0 + i * ($span / $total)) AS last_ns
+			1 + bitShiftRight(r, 20) % 100 AS pk,
+			if(pk = 1, 0, cityHash64(i, $SEED) % 10000000000) AS dur,
+			toUInt64($t0 + i * ($span / $total) + cityHash64(i, 1) % toUInt64($span / $total))
+				AS last_ns
 			FROM numbers($n))"
 }
 left=$((TOTAL - 2000000))
@@ -175,11 +180,11 @@ lat "series, last 7 days, 1 h (sums)" "/api/v1/series?since=$((now - 7 * 86400))
 lat "flows, newest 100" "/api/v1/flows?limit=100"
 lat "flows of an address, newest 100" "/api/v1/flows?addr=198.18.0.5&limit=100"
 
-# The server's <compression> method zstd (a setting of the operator's, docs/scale-out.md):
-# the same parts rewritten with it.
+# The server's <compression> method zstd (a setting of the operator's, docs/scale-out.md), as
+# the Debian package ships it: the same parts rewritten with it.
 ch_down 0
-sed -i 's|</yandex>|<compression><case><method>zstd</method></case></compression></yandex>|' \
-	"$SV_TMP/ch0/config.xml"
+mkdir -p "$SV_TMP/ch0/config.d"
+cp "$SV_ROOT/deploy/clickhouse/sitevisor-zstd.xml" "$SV_TMP/ch0/config.d/"
 ch_up 0 || exit 1
 ts=$(date +%s)
 optimize || exit 1

@@ -292,6 +292,8 @@ start retention "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retenti
 ingest "$SV_TMP/ret.ndjson" >/dev/null
 stop_pid "$POST_PID"
 start retention "${DB[@]}" --listen "127.0.0.1:$PORT" --token "$TOKEN" --retention 7
+# The first pass runs as the post starts listening: over two shards it may take a moment.
+wait_eq 10 1 count "box=retbox&since=$(($(date +%s) - 9 * 86400))"
 check_eq "retention: only records older than it are pruned" 1 "$(count "box=retbox&since=$(($(date +%s) - 9 * 86400))")"
 stop_pid "$POST_PID"
 if [ "${STORE:-sqlite}" = sqlite ]; then

@@ -6,9 +6,9 @@
 # filter makes the post read the raw records); series in 10 s steps (the 10-s sums) equal those
 # in 5 s steps (the raw records) summed two by two; pages of the newest flows, with and
 # without an address or box filter, equal slices of one page of them all. Then the store is
-# taken back to schema v1 (its later views, tables and pair sums dropped) and a post
-# upgrades it in place: the same questions get the same answers, from sums filled back from
-# the records.
+# taken back to schema v1 (its later views, tables and pair sums dropped, the records' times
+# in ns as v1-v5 kept them, and a rebuild that died half-way) and a post upgrades it in place:
+# the same questions get the same answers, from sums filled back from the records.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/clickhouse.sh"
 POST=$SV_ROOT/build/sitevisor-post
@@ -124,11 +124,41 @@ for v in talk_pair_mv talk_hour_src_mv talk_hour_dst_mv talk_hour_pair_mv talk_h
 	ch_query 0 "DROP TABLE sv.$v"
 done
 ch_query 0 "ALTER TABLE sv.talk_minute_local DELETE WHERE dim = 2"
+# The records as v1-v5 kept them: times in ns, here with digits below the ms (v6 drops them).
+cols=$(ch_query 0 "SELECT name FROM system.columns WHERE database = 'sv' AND
+	table = 'flows_local' FORMAT TabSeparated" |
+	sed 's/^\(first\|last\)_ms$/\1_ms * 1000000 + 999999 AS \1_ns/' | paste -sd,)
+ch_query 0 "CREATE TABLE sv.flows_ns ENGINE = MergeTree PARTITION BY day
+	ORDER BY (box, iface, direction, last_ns) AS SELECT $cols FROM sv.flows_local"
+ch_query 0 "DROP TABLE sv.flows_local"
+# A post that died in the rebuild: the old table renamed, the new one half filled.
+ch_query 0 "RENAME TABLE sv.flows_ns TO sv.flows_old_local"
+ch_query 0 "CREATE TABLE sv.flows_local (day Date, box String, id Int64, last_ms UInt64)
+	ENGINE = MergeTree PARTITION BY day ORDER BY last_ms"
+ch_query 0 "INSERT INTO sv.flows_local VALUES ('2026-01-01', 'half', 1, 1)"
+check_eq "old records: times in ns, below the ms too" "50000 50000" \
+	"$(ch_query 0 "SELECT count(), countIf(last_ns % 1000000 = 999999) FROM sv.flows_old_local" |
+		tr '\t' ' ')"
 ch_query 0 "ALTER TABLE sv.sv_schema_local DELETE WHERE version >= 2"
+ch_query 0 "INSERT INTO sv.sv_schema_local VALUES (1)"
 check "v1 store: no pair sums, version 1" wait_for 30 sh -c \
 	"[ \"\$(curl -s --data-binary 'SELECT countIf(dim = 2), (SELECT max(version) FROM sv.sv_schema_local) FROM sv.talk_minute_local' http://127.0.0.1:${CH_HTTP[0]}/)\" = \"$(printf '0\t1')\" ]"
 start || fail "post starts on a v1 store"
-check_eq "upgraded to the current version" 4 "$(ch_query 0 'SELECT max(version) FROM sv.sv_schema_local')"
+check_eq "upgraded to the current version" 6 "$(ch_query 0 'SELECT max(version) FROM sv.sv_schema_local')"
+check_eq "the records rebuilt once, times in ms, the old table gone" "50000 0 1 0 0" \
+	"$(ch_query 0 "SELECT (SELECT count() FROM sv.flows_local), (SELECT count() FROM
+		sv.flows_local WHERE box = 'half'), (SELECT count() FROM system.columns WHERE
+		database = 'sv' AND table = 'flows_local' AND name = 'last_ms'), (SELECT count()
+		FROM system.columns WHERE database = 'sv' AND table = 'flows_local' AND
+		name = 'last_ns'), (SELECT count() FROM system.tables WHERE database = 'sv' AND
+		name = 'flows_old_local')" | tr '\t' ' ')"
+check_eq "the per-minute sums not filled twice" "50000 50000" \
+	"$(ch_query 0 'SELECT sum(flows) FROM sv.talk_minute_local WHERE dim = 2') $(ch_query 0 \
+		'SELECT sum(flows) FROM sv.rollup_10s_local')"
+# Sources and destinations per minute are the pairs' now: their own rows are deleted.
+minute_rows() { ch_query 0 'SELECT count() FROM sv.talk_minute_local WHERE dim IN (0, 1)'; }
+wait_eq 30 0 minute_rows
+check_eq "the retired per-minute rows of sources and destinations deleted" 0 "$(minute_rows)"
 answers >"$SV_TMP/after"
 check "answers after the upgrade are those before" cmp "$SV_TMP/before" "$SV_TMP/after"
 check_eq "the upgrade filled back the hour sums of every record" 50000 \

@@ -85,6 +85,9 @@ check_eq "conffiles" "/etc/sitevisor/agent.env /etc/sitevisor/post.conf" \
 		xargs)"
 check_eq "the agent is on PATH" /usr/sbin/sitevisor-agent "$(command -v sitevisor-agent)"
 check_eq "the post is on PATH" /usr/bin/sitevisor-post "$(command -v sitevisor-post)"
+check_eq "the ClickHouse servers' zstd setting ships as an example" \
+	/usr/share/doc/sitevisor-post/examples/sitevisor-zstd.xml \
+	"$(dpkg -L sitevisor-post | grep '/examples/sitevisor-zstd.xml$')"
 for p in sitevisor-agent sitevisor-post; do
 	ver=$(dpkg-query -W -f='${Version}' "$p")
 	check_eq "$p --version is the package's" "$p $ver" "$("$p" --version 2>&1 | head -1)"

@@ -36,8 +36,10 @@ static size_t sink(void *p, size_t s, size_t n, void *u)
 
 /* One batch of records shaped like a site's: a pool of conversations (client, server,
  * service) per box, picked with a strong skew, each using a few source ports; times spread
- * evenly over the range and increasing. Real flow records repeat conversations (a long flow
- * is re-exported every interval, clients reconnect); purely random tuples would not. */
+ * over the range and increasing, each jittered within its share of it; a record of one
+ * packet lasts 0 ns, others anything up to the agent's 10-s interval, in ns. Real flow
+ * records repeat conversations (a long flow is re-exported every interval, clients
+ * reconnect); purely random tuples would not. */
 #define CONVERSATIONS 3000
 
 static void build(struct body *b, long first, long n, long total, int boxes, long long t0,
@@ -57,7 +59,11 @@ static void build(struct body *b, long first, long n, long total, int boxes, lon
 		/* u^3 skews towards the first conversations: a few talk most. */
 		unsigned int c = CONVERSATIONS * u * u * u, h = c * 2654435761u;
 		int src = h % 500, dst = (h >> 9) % 200, svc = (h >> 17) % 10;
-		long long last = t0 + (long long)((double)span * i / total);
+		long long step = span / total > 1 ? span / total : 1;
+		long long last = t0 + (long long)((double)span * i / total) + rand_r(&seed) % step;
+		unsigned int pk = 1 + (r >> 20) % 100;
+		long long dur = pk == 1 ? 0 : ((long long)rand_r(&seed) << 16 ^ rand_r(&seed)) %
+						   10000000000LL;
 
 		fprintf(f,
 			"{\"type\":\"flow\",\"box\":\"box%d\",\"iface\":\"eth%d\",\"direction\":\"%s\","
@@ -68,8 +74,7 @@ static void build(struct body *b, long first, long n, long total, int boxes, lon
 			"\"end_reason\":\"active\"}\n",
 			box, (h >> 5) & 1, (h >> 6) & 1 ? "egress" : "ingress", svc == 2 || svc == 7 ? 17 : 6,
 			src / 250, src % 250 + 1, dst + 1, 32768 + (h + (r >> 16) % 4) % 28000,
-			ports[svc], 1 + (r >> 20) % 100, 64 + (r >> 14) % 100000,
-			last - 1000000000LL, last);
+			ports[svc], pk, 64 + (r >> 14) % 100000, last - dur, last);
 	}
 	fclose(f);
 }

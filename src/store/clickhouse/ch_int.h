@@ -25,6 +25,37 @@
 #define CH_NS_PER_MIN 60000000000LL
 #define CH_NS_PER_TEN 10000000000LL /* rollup_10s's unit */
 
+/* A record's times are kept to the millisecond, in columns first_ms and last_ms (schema v6):
+ * nanoseconds below that are the clock's noise, not information, and took 6 of a record's
+ * bytes on disk. A record read back is at t ms = t * 10^6 ns (as IPFIX's flowEndMilliseconds
+ * has it), so the range [since, until) in ns is [ch_ms_ceil(since), ch_ms_ceil(until)) in ms,
+ * and every boundary of whole seconds counts each record where the ns did. */
+#define CH_NS_PER_MS 1000000LL
+
+static inline int64_t ch_ms_ceil(int64_t ns)
+{
+	return ns / CH_NS_PER_MS + (ns % CH_NS_PER_MS > 0);
+}
+
+/* The column of a field (SV_FLOW_FIELDS): its name, but the times' in ms. */
+#define CH_COL(name, kind) CH_COL_##kind(name)
+#define CH_COL_NS(name) CH_MS_##name
+#define CH_MS_first_ns "first_ms"
+#define CH_MS_last_ns "last_ms"
+#define CH_COL_IFACE(name) #name
+#define CH_COL_DIR(name) #name
+#define CH_COL_U8(name) #name
+#define CH_COL_U16(name) #name
+#define CH_COL_IPVER(name) #name
+#define CH_COL_OPT8(name) #name
+#define CH_COL_VLAN(name) #name
+#define CH_COL_VNI(name) #name
+#define CH_COL_ADDR(name) #name
+#define CH_COL_MAC(name) #name
+#define CH_COL_COUNT(name) #name
+#define CH_COL_REASON(name) #name
+#define CH_COL_DROPS(name) #name
+
 struct ch_shard {
 	char *url; /* http(s)://HOST:PORT/ */
 	char *user, *password; /* NULL: ClickHouse's default user */
@@ -88,7 +119,7 @@ int ch_schema(struct sv_ch *ch, char *err, size_t errlen);
  * it; both IF NOT EXISTS. */
 int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
 		    const char *engine, char *err, size_t errlen);
-/* The record's columns in the field list's order: ", iface, direction, ..." */
+/* The record's columns in the field list's order: ", iface, direction, ..." (CH_COL) */
 extern const char ch_flow_cols[];
 /* A record from a row's fields col, col + 1, ... */
 void ch_flow_read(const struct ch_rows *r, int col, struct sv_rec *rec);

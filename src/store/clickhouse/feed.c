@@ -201,10 +201,12 @@ static void chunk_where(struct sb *s, const struct fed *c, int n, int fps)
 		sb_printf(s, " AND day >= toDate(toDateTime(intDiv(%lld, 1000000000))) - 1",
 			  (long long)first);
 	else
-		sb_printf(s, " AND last_ns >= %llu AND last_ns <= %llu AND day >="
+		sb_printf(s, " AND last_ms >= %llu AND last_ms <= %llu AND day >="
 			  " toDate(toDateTime(intDiv(%llu, 1000000000))) AND day <="
-			  " toDate(toDateTime(intDiv(%llu, 1000000000)))", (unsigned long long)lo,
-			  (unsigned long long)hi, (unsigned long long)lo, (unsigned long long)hi);
+			  " toDate(toDateTime(intDiv(%llu, 1000000000)))",
+			  (unsigned long long)(lo / CH_NS_PER_MS),
+			  (unsigned long long)(hi / CH_NS_PER_MS), (unsigned long long)lo,
+			  (unsigned long long)hi);
 }
 
 static int push_fp(struct sv_batch *b, const struct ch_rows *r)

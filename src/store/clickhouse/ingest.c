@@ -218,7 +218,7 @@ static uint64_t batch_hash(const struct sv_batch *b)
 }
 
 /* Marks in in[] the batch's records found in flows: of its hash and box, on the days and
- * times its records have, matched by place (id modulo 2^20) and last_ns. */
+ * times its records have, matched by place (id modulo 2^20) and time (last_ms). */
 static int stored(struct sv_ch *ch, const struct sv_batch *b, unsigned char *in)
 {
 	uint64_t lo = UINT64_MAX, hi = 0, id, last;
@@ -234,13 +234,14 @@ static int stored(struct sv_ch *ch, const struct sv_batch *b, unsigned char *in)
 	}
 	sb_init(&sql);
 	sb_init(&out);
-	sb_printf(&sql, "SELECT id, last_ns FROM %s WHERE box = ", CH_T(ch, "flows"));
+	sb_printf(&sql, "SELECT id, last_ms FROM %s WHERE box = ", CH_T(ch, "flows"));
 	ch_quote(&sql, b->box);
-	sb_printf(&sql, " AND bitShiftRight(id, 20) = %llu AND last_ns >= %llu AND last_ns <= %llu"
+	sb_printf(&sql, " AND bitShiftRight(id, 20) = %llu AND last_ms >= %llu AND last_ms <= %llu"
 		  " AND day >= toDate(toDateTime(intDiv(%llu, 1000000000))) AND day <="
 		  " toDate(toDateTime(intDiv(%llu, 1000000000))) FORMAT TabSeparated",
-		  (unsigned long long)batch_hash(b), (unsigned long long)lo,
-		  (unsigned long long)hi, (unsigned long long)lo, (unsigned long long)hi);
+		  (unsigned long long)batch_hash(b), (unsigned long long)(lo / CH_NS_PER_MS),
+		  (unsigned long long)(hi / CH_NS_PER_MS), (unsigned long long)lo,
+		  (unsigned long long)hi);
 	ret = sb_failed(&sql) ? -ENOMEM : ch_run(ch, -1, sql.buf, &out, err, sizeof(err));
 	if (ret == -EIO || ret == -ETIMEDOUT)
 		pr_warn("clickhouse: %s\n", err);
@@ -249,7 +250,7 @@ static int stored(struct sv_ch *ch, const struct sv_batch *b, unsigned char *in)
 		id = strtoull(ch_str(&r, 0), NULL, 10) & 0xfffff;
 		last = strtoull(ch_str(&r, 1), NULL, 10);
 		for (i = id; i < b->n; i += 1 << 20)
-			if (!in[i] && b->recs[i].last_ns == last) {
+			if (!in[i] && b->recs[i].last_ns / CH_NS_PER_MS == last) {
 				in[i] = 1;
 				break;
 			}

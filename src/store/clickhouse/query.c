@@ -90,13 +90,14 @@ static void where_fields(struct sb *w, const struct sv_filter *f)
 	w_num(w, "dns_rcode = %lld", f->dns_rcode);
 }
 
-/* The raw records' time range; the day column lets ClickHouse skip whole partitions. */
+/* The raw records' time range [since, until) in ns, of their times in ms (ch_ms_ceil); the
+ * day column lets ClickHouse skip whole partitions. */
 static void where_time(struct sb *w, int64_t since, int64_t until)
 {
-	w_num(w, "last_ns >= %lld", since);
+	w_num(w, "last_ms >= %lld", ch_ms_ceil(since));
 	w_num(w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", since);
 	if (until != INT64_MAX) {
-		w_num(w, "last_ns < %lld", until);
+		w_num(w, "last_ms < %lld", ch_ms_ceil(until));
 		w_num(w, "day <= toDate(toDateTime(intDiv(%lld, 1000000000)))", until);
 	}
 }
@@ -190,6 +191,10 @@ static int flow_row(struct ch_rows *r, void *p)
 /* A sort column, or the expression of a mean the records keep as sum and count. */
 static const char *sort_expr(const char *col)
 {
+	if (!strcmp(col, "last_ns"))
+		return "last_ms";
+	if (!strcmp(col, "first_ns"))
+		return "first_ms";
 	if (!strcmp(col, "rtt_mean_ns"))
 		return "if(rtt_samples = 0, 0, intDiv(rtt_sum_ns, rtt_samples))";
 	if (!strcmp(col, "dns_latency_ns"))
@@ -197,7 +202,7 @@ static const char *sort_expr(const char *col)
 	return col;
 }
 
-/* Fetches a page of flows whose last_ns is at least since into out. */
+/* Fetches a page of flows at least as new as since (ns) into out. */
 static int flows_page(struct sv_ch *ch, const struct sv_filter *f, int64_t since,
 		      const char *sort, int limit, int offset, struct sb *out)
 {
@@ -212,15 +217,15 @@ static int flows_page(struct sv_ch *ch, const struct sv_filter *f, int64_t since
 	/* id breaks ties so pages never repeat or skip a record. ClickHouse moves no condition
 	 * on a sort key column to PREWHERE by itself: without it, every column of each granule
 	 * of the range's days is read, not only of those holding records at least since. */
-	sb_printf(&s, "SELECT id, box%s FROM %s PREWHERE last_ns >= %lld%s ORDER BY %s %s, id %s"
-		  " LIMIT %d, %d", ch_flow_cols, CH_T(ch, "flows"), (long long)since,
+	sb_printf(&s, "SELECT id, box%s FROM %s PREWHERE last_ms >= %lld%s ORDER BY %s %s, id %s"
+		  " LIMIT %d, %d", ch_flow_cols, CH_T(ch, "flows"), (long long)ch_ms_ceil(since),
 		  w.buf ? w.buf : "", sort_expr(sort + desc),
 		  desc ? "DESC" : "ASC", desc ? "DESC" : "ASC", offset, limit);
 	sb_free(&w);
 	return fetch(ch, &s, out);
 }
 
-/* The last_ns of the n-th newest record of [since, until) that f takes, reading only the
+/* The time (ns) of the n-th newest record of [since, until) that f takes, reading only the
  * columns the filters name: into *bound, or -1 if the range has fewer than n. */
 static int nth_newest(struct sv_ch *ch, const struct sv_filter *f, int64_t since, int64_t n,
 		      int64_t *bound)
@@ -233,11 +238,11 @@ static int nth_newest(struct sv_ch *ch, const struct sv_filter *f, int64_t since
 	where_common(&w, f);
 	where_time(&w, since, f->until_ns);
 	where_fields(&w, f);
-	sb_printf(&s, "SELECT last_ns FROM %s%s ORDER BY last_ns DESC LIMIT %lld, 1",
+	sb_printf(&s, "SELECT last_ms FROM %s%s ORDER BY last_ms DESC LIMIT %lld, 1",
 		  CH_T(ch, "flows"), w.buf ? w.buf : "", (long long)n - 1);
 	sb_free(&w);
 	ret = fetch(ch, &s, &out);
-	*bound = !ret && out.buf && out.len ? strtoll(out.buf, NULL, 10) : -1;
+	*bound = !ret && out.buf && out.len ? strtoll(out.buf, NULL, 10) * CH_NS_PER_MS : -1;
 	sb_free(&out);
 	return ret;
 }
@@ -425,7 +430,7 @@ int ch_series(struct sv_store *st, const struct sv_filter *f, int64_t step_ns, s
 	} else {
 		where_time(&w, since, f->until_ns);
 	}
-	sb_printf(&s, "SELECT intDiv(last_ns - %lld, %lld) AS b, sum(bytes), sum(packets)"
+	sb_printf(&s, "SELECT intDiv(last_ms * 1000000 - %lld, %lld) AS b, sum(bytes), sum(packets)"
 		  " FROM %s%s GROUP BY b", (long long)since, (long long)step_ns,
 		  CH_T(ch, "flows"), w.buf ? w.buf : "");
 	sb_free(&w);
@@ -495,6 +500,24 @@ static const struct {
 	{ "talk_hour", "talk_hour_local", "hour", 60 * CH_NS_PER_MIN },
 };
 
+/* The rows of level lv's table t that where takes as dimension by's (a, b, p, q, bytes,
+ * packets, flows). Per minute, sources and destinations are those of the pairs (schema v6):
+ * rows of their own took 2 of a record's bytes on disk, and pair rows per minute are few. */
+static void top_sums(struct sb *s, enum sv_top_by by, int lv, const char *t, const char *where)
+{
+/* A Distributed table's answer refuses a constant where its shards' parts of a UNION ALL
+ * have a column ("Cannot convert column b because it is non constant"). */
+#define NO_B "materialize('') AS b"
+
+	if (lv || (by != SV_TOP_SRC && by != SV_TOP_DST))
+		sb_printf(s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s", t, where);
+	else if (by == SV_TOP_SRC)
+		sb_printf(s, "SELECT a, " NO_B ", p, q, bytes, packets, flows FROM %s%s", t, where);
+	else /* b is a name and an alias here: the pairs' b goes through d */
+		sb_printf(s, "SELECT d AS a, " NO_B ", p, q, bytes, packets, flows FROM (SELECT b AS"
+			  " d, p, q, bytes, packets, flows FROM %s%s)", t, where);
+}
+
 /* [since, until) as rows of (a, b, p, q, bytes, packets, flows), each part after the first
  * UNION ALL'd: the whole units of level lv (and the ones below it) from its sums, the edges
  * from the level below, the last edges from the raw records. */
@@ -516,15 +539,17 @@ static void top_span(struct sv_ch *ch, struct sb *s, const struct sv_filter *f,
 		return;
 	}
 	sb_init(&w);
-	sb_printf(&w, " WHERE dim = %d", by);
+	sb_printf(&w, " WHERE dim = %d", by == SV_TOP_PAIR || (!lv && by == SV_TOP_SRC) ||
+					 (!lv && by == SV_TOP_DST) ? SV_TOP_PAIR : by);
+	sb_puts(&w, by == SV_TOP_DST && !lv ? " AND b != ''" :
+		    by == SV_TOP_PAIR || by == SV_TOP_SRC ? " AND a != ''" : "");
 	where_common(&w, f);
 	sb_printf(&w, " AND %s >= %lld AND %s < %lld", levels[lv].col, (long long)(a / unit),
 		  levels[lv].col, (long long)(b / unit));
 	w_num(&w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", a);
 	w_num(&w, "day <= toDate(toDateTime(intDiv(%lld, 1000000000)))", b);
 	sb_puts(s, (*parts)++ ? " UNION ALL " : "");
-	sb_printf(s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s",
-		  ch->cluster[0] ? levels[lv].table : levels[lv].local, w.buf);
+	top_sums(s, by, lv, ch->cluster[0] ? levels[lv].table : levels[lv].local, w.buf);
 	sb_free(&w);
 	if (since < a)
 		top_span(ch, s, f, by, since, a, lv - 1, parts);
@@ -640,7 +665,8 @@ int ch_drop_series(struct sv_store *st, const struct sv_filter *f, int64_t step_
 	w_and(&w);
 	sb_puts(&w, "drops > 0");
 	w_text(&w, "reason", f->reason);
-	sb_printf(&s, "SELECT box, reason, intDiv(last_ns - %lld, %lld) AS b, sum(toUInt64(n))"
+	sb_printf(&s, "SELECT box, reason, intDiv(last_ms * 1000000 - %lld, %lld) AS b,"
+		  " sum(toUInt64(n))"
 		  " FROM %s" DROP_PAIRS "%s GROUP BY box, reason, b ORDER BY box, reason, b",
 		  (long long)f->since_ns, (long long)step_ns, CH_T(ch, "flows"),
 		  w.buf ? w.buf : "");
@@ -694,7 +720,8 @@ int ch_drop_flows(struct sv_store *st, const struct sv_filter *f, int limit, sv_
 	where_fields(&w, f);
 	w_and(&w);
 	sb_puts(&w, "drops > 0");
-	sb_printf(&s, "SELECT " DROP_FLOW_KEY ", min(first_ns), max(last_ns), sum(drops) AS d,"
+	sb_printf(&s, "SELECT " DROP_FLOW_KEY ", min(first_ms) * 1000000, max(last_ms) * 1000000,"
+		  " sum(drops) AS d,"
 		  " sum(drop_bytes), concat('[', arrayStringConcat(groupArray(drop_reasons), ','), ']') FROM %s%s"
 		  " GROUP BY " DROP_FLOW_KEY " ORDER BY d DESC LIMIT %d",
 		  CH_T(ch, "flows"), w.buf ? w.buf : "", limit);

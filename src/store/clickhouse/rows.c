@@ -116,7 +116,7 @@ static char *put_drops(char *w, const struct sv_drop_reasons *v)
 #define PUT_ADDR(w, v) put_text(w, v)
 #define PUT_MAC(w, v) put_text(w, v)
 #define PUT_COUNT(w, v) put_u64(w, v)
-#define PUT_NS(w, v) put_u64(w, v)
+#define PUT_NS(w, v) put_u64(w, (v) / CH_NS_PER_MS) /* first_ms, last_ms */
 #define PUT_REASON(w, v) put_text(w, v)
 #define PUT_DROPS(w, v) put_drops(w, &(v))
 

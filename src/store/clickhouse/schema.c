@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /* The ClickHouse schema, made by the post on every shard on open: local tables, materialized
- * views that sum the records per minute and per hour, and with a cluster the Distributed
+ * views that sum the records per 10 s, minute and hour, and with a cluster the Distributed
  * tables over them. The flow columns come from the record's field list (flowrec.h); a field
  * added to the list becomes a column of an existing store on open. Only what ClickHouse 18.16
  * and current releases both do: no TTL, no LowCardinality, no codecs, no DateTime64. */
@@ -9,12 +9,16 @@
 #include <string.h>
 #include <time.h>
 #include "ch_int.h"
+#include "log.h"
 
-/* The schema's version, in each shard's sv_schema_local; a new step bumps it. */
-#define CH_SCHEMA_VERSION 4
+/* The schema's version, in each shard's sv_schema_local. A store of any older version is
+ * brought to this one in one go (upgrade()); the versions: 1 the records and per-minute sums,
+ * 2 hourly top talkers, pairs per minute, addresses per minute, 3 the analyser's tables
+ * (feed.c), 4 sums per 10 s, 6 the records' times in ms (5 was not released). */
+#define CH_SCHEMA_VERSION 6
 
-#define COL_DEF(name, kind, part, when, ipfix, lp, agg) ", " #name " " SV_CH_##kind
-#define COL_NAME(name, kind, part, when, ipfix, lp, agg) ", " #name
+#define COL_DEF(name, kind, part, when, ipfix, lp, agg) ", " CH_COL(name, kind) " " SV_CH_##kind
+#define COL_NAME(name, kind, part, when, ipfix, lp, agg) ", " CH_COL(name, kind)
 
 const char ch_flow_cols[] = "" SV_FLOW_FIELDS(COL_NAME);
 
@@ -25,9 +29,16 @@ struct table {
 	const char *name, *cols, *engine;
 };
 
+#define FLOWS_ENGINE "MergeTree PARTITION BY day ORDER BY (box, iface, direction, last_ms)"
+#define TALK_COLS(unit)                                                                           \
+	"day Date, " unit " Int64, dim UInt8, box String, iface String, direction UInt8,"        \
+	" a String, b String, p UInt16, q UInt16, bytes UInt64, packets UInt64, flows UInt64"
+#define TALK_ENGINE(part, unit)                                                                   \
+	"SummingMergeTree((bytes, packets, flows)) PARTITION BY " part                            \
+	" ORDER BY (dim, " unit ", box, iface, direction, a, b, p, q)"
+
 static const struct table tables[] = {
-	{ "flows", "day Date, box String, id Int64" SV_FLOW_FIELDS(COL_DEF),
-	  "MergeTree PARTITION BY day ORDER BY (box, iface, direction, last_ns)" },
+	{ "flows", "day Date, box String, id Int64" SV_FLOW_FIELDS(COL_DEF), FLOWS_ENGINE },
 	{ "rollup_minute", "day Date, box String, iface String, direction UInt8, minute Int64,"
 	  " packets UInt64, bytes UInt64",
 	  "SummingMergeTree((packets, bytes)) PARTITION BY day"
@@ -36,11 +47,20 @@ static const struct table tables[] = {
 	  " packets UInt64, bytes UInt64",
 	  "SummingMergeTree((packets, bytes)) PARTITION BY toYYYYMM(day)"
 	  " ORDER BY (box, iface, direction, hour)" },
-	{ "talk_minute", "day Date, minute Int64, dim UInt8, box String, iface String,"
-	  " direction UInt8, a String, b String, p UInt16, q UInt16, bytes UInt64,"
-	  " packets UInt64, flows UInt64",
-	  "SummingMergeTree((bytes, packets, flows)) PARTITION BY day"
-	  " ORDER BY (dim, minute, box, iface, direction, a, b, p, q)" },
+	/* Bytes, packets and records per 10 s: series in steps of 10 s read them instead of
+	 * the raw records, and the newest flows find there the 10 seconds that hold their
+	 * page. */
+	{ "rollup_10s", "day Date, box String, iface String, direction UInt8, ten Int64,"
+	  " packets UInt64, bytes UInt64, flows UInt64",
+	  "SummingMergeTree((packets, bytes, flows)) PARTITION BY day"
+	  " ORDER BY (box, iface, direction, ten)" },
+	/* Top talkers per minute and per hour, so neither a day's top talkers nor an hour's
+	 * read the raw records of the whole range. */
+	{ "talk_minute", TALK_COLS("minute"), TALK_ENGINE("day", "minute") },
+	{ "talk_hour", TALK_COLS("hour"), TALK_ENGINE("toYYYYMM(day)", "hour") },
+	/* The minutes each address was seen in: an address filter reads only those. */
+	{ "addr_minute", "day Date, addr String, minute Int64, flows UInt64",
+	  "SummingMergeTree((flows)) PARTITION BY day ORDER BY (addr, minute)" },
 	{ "batches", "day Date, box String, batch_id String, post String, state UInt8,"
 	  " received_ns Int64",
 	  "MergeTree PARTITION BY day ORDER BY (box, batch_id)" },
@@ -69,34 +89,63 @@ static const struct table tables[] = {
 	  "ReplacingMergeTree(version) ORDER BY id" },
 };
 
-/* The sums the engine keeps by itself: every block inserted into flows_local. */
-/* Top talkers per minute: one view per dimension (query.c's enum sv_top_by, but pairs, which
- * differ in nearly every minute and are read raw), each row keyed as (a, b, p, q). */
-#define TALK_MV(name, dim, keys, only, group)                                                     \
-	"CREATE MATERIALIZED VIEW IF NOT EXISTS talk_" name "_mv TO talk_minute_local AS"        \
-	" SELECT day, toInt64(intDiv(last_ns, 60000000000)) AS minute, toUInt8(" #dim ") AS dim," \
-	" box, iface, direction, " keys ", sum(bytes) AS bytes, sum(packets) AS packets,"        \
-	" count() AS flows FROM flows_local WHERE " only " GROUP BY day, minute, box, iface,"    \
-	" direction" group
-
-static const char *const views[] = {
-	TALK_MV("src", 0, "src_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
-		"src_addr != ''", ", a"),
-	TALK_MV("dst", 1, "dst_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q",
-		"dst_addr != ''", ", a"),
-	TALK_MV("port", 3, "'' AS a, '' AS b, toUInt16(protocol) AS p, dst_port AS q",
-		"protocol IN (6, 17, 132)", ", p, q"),
-	TALK_MV("proto", 4, "'' AS a, '' AS b, toUInt16(protocol) AS p, toUInt16(0) AS q",
-		"ip_version > 0", ", p"),
-	"CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_minute_mv TO rollup_minute_local AS"
-	" SELECT day, box, iface, direction, toInt64(intDiv(last_ns, 60000000000)) AS minute,"
-	" sum(packets) AS packets, sum(bytes) AS bytes FROM flows_local"
-	" GROUP BY day, box, iface, direction, minute",
-	"CREATE MATERIALIZED VIEW IF NOT EXISTS rollup_hour_mv TO rollup_hour_local AS"
-	" SELECT day, box, iface, direction, toInt64(intDiv(last_ns, 3600000000000)) AS hour,"
-	" sum(packets) AS packets, sum(bytes) AS bytes FROM flows_local"
-	" GROUP BY day, box, iface, direction, hour",
+/* The sums the engine keeps by itself, of every block inserted into flows_local: each view
+ * into its table, with the version that brought it (a view newer than the store is filled
+ * with the records stored before it on upgrade). sel is the view's SELECT in its table's
+ * column order; its %s takes a further condition (the fill's), "" in the view. */
+struct view {
+	const char *view, *table, *sel;
+	int since;
 };
+
+/* Top talkers: one dimension (query.c's enum sv_top_by) a view, each row keyed (a, b, p, q). */
+#define TALK_SEL(unit, ms, dim, keys, only, group)                                                \
+	" SELECT day, toInt64(intDiv(last_ms, " ms ")) AS " unit ", toUInt8(" #dim ") AS dim,"    \
+	" box, iface, direction, " keys ", sum(bytes) AS bytes, sum(packets) AS packets,"         \
+	" count() AS flows FROM flows_local WHERE " only "%s GROUP BY day, " unit ", box, iface," \
+	" direction" group
+#define TALK_MIN(dim, keys, only, group) TALK_SEL("minute", "60000", dim, keys, only, group)
+#define TALK_HOUR(dim, keys, only, group) TALK_SEL("hour", "3600000", dim, keys, only, group)
+#define K_SRC "src_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q", "src_addr != ''", ", a"
+#define K_DST "dst_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q", "dst_addr != ''", ", a"
+/* Pairs of either address, so that the destinations per minute are all among them. */
+#define K_PAIR "src_addr AS a, dst_addr AS b, toUInt16(0) AS p, toUInt16(0) AS q",             \
+	"(src_addr != '' OR dst_addr != '')", ", a, b"
+#define K_PORT "'' AS a, '' AS b, toUInt16(protocol) AS p, dst_port AS q",                       \
+	"protocol IN (6, 17, 132)", ", p, q"
+#define K_PROTO "'' AS a, '' AS b, toUInt16(protocol) AS p, toUInt16(0) AS q", "ip_version > 0", \
+	", p"
+#define EXPAND(m, ...) m(__VA_ARGS__)
+/* Bytes and packets (and records) per unit of ms, box, interface and direction. */
+#define ROLLUP_SEL(unit, ms, flows)                                                              \
+	" SELECT day, box, iface, direction, toInt64(intDiv(last_ms, " ms ")) AS " unit ","      \
+	" sum(packets) AS packets, sum(bytes) AS bytes" flows " FROM flows_local WHERE 1%s"      \
+	" GROUP BY day, box, iface, direction, " unit
+
+static const struct view views[] = {
+	/* Sources and destinations per minute are read from the pairs (query.c top_sums). */
+	{ "talk_port_mv", "talk_minute_local", EXPAND(TALK_MIN, 3, K_PORT), 1 },
+	{ "talk_proto_mv", "talk_minute_local", EXPAND(TALK_MIN, 4, K_PROTO), 1 },
+	{ "rollup_minute_mv", "rollup_minute_local", ROLLUP_SEL("minute", "60000", ""), 1 },
+	{ "rollup_hour_mv", "rollup_hour_local", ROLLUP_SEL("hour", "3600000", ""), 1 },
+	{ "talk_pair_mv", "talk_minute_local", EXPAND(TALK_MIN, 2, K_PAIR), 2 },
+	{ "talk_hour_src_mv", "talk_hour_local", EXPAND(TALK_HOUR, 0, K_SRC), 2 },
+	{ "talk_hour_dst_mv", "talk_hour_local", EXPAND(TALK_HOUR, 1, K_DST), 2 },
+	{ "talk_hour_pair_mv", "talk_hour_local", EXPAND(TALK_HOUR, 2, K_PAIR), 2 },
+	{ "talk_hour_port_mv", "talk_hour_local", EXPAND(TALK_HOUR, 3, K_PORT), 2 },
+	{ "talk_hour_proto_mv", "talk_hour_local", EXPAND(TALK_HOUR, 4, K_PROTO), 2 },
+	/* A record counts once for an address, also when it is both ends. */
+	{ "addr_minute_mv", "addr_minute_local",
+	  " SELECT day, addr, toInt64(intDiv(last_ms, 60000)) AS minute, count() AS flows"
+	  " FROM flows_local ARRAY JOIN if(src_addr = dst_addr, [src_addr], [src_addr, dst_addr])"
+	  " AS addr WHERE addr != ''%s GROUP BY day, addr, minute", 2 },
+	{ "rollup_10s_mv", "rollup_10s_local", ROLLUP_SEL("ten", "10000", ", count() AS flows"), 4 },
+};
+
+#define N_OF(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Views of older versions no longer made: sources and destinations per minute (v1-v5). */
+static const char *const retired[] = { "talk_src_mv", "talk_dst_mv" };
 
 static int run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *err,
 	       size_t errlen)
@@ -104,13 +153,46 @@ static int run(struct sv_ch *ch, int k, const char *sql, struct sb *out, char *e
 	return ch_run(ch, k, sql, out, err, errlen);
 }
 
+/* Whether a TabSeparated list of names holds name. */
+static int has_name(const struct sb *list, const char *name)
+{
+	size_t n = strlen(name);
+	const char *p = list->buf;
+
+	for (; p && (p = strstr(p, name)); p += n)
+		if ((p == list->buf || p[-1] == '\n') && (p[n] == '\n' || !p[n]))
+			return 1;
+	return 0;
+}
+
+/* Shard k's names of what (a SELECT name ... with %s the database) into out. */
+static int names(struct sv_ch *ch, int k, const char *what, struct sb *out, char *err,
+		 size_t errlen)
+{
+	struct sb sql;
+	int ret;
+
+	sb_init(&sql);
+	sb_printf(&sql, what, ch->db);
+	sb_puts(&sql, " FORMAT TabSeparated");
+	ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, out, err, errlen);
+	sb_free(&sql);
+	return ret;
+}
+
+#define COLUMNS_OF(t) "SELECT name FROM system.columns WHERE database = '%s' AND table = '" t "'"
+#define TABLES "SELECT name FROM system.tables WHERE database = '%s'"
+#define DAYS_OF(t)                                                                                \
+	"SELECT DISTINCT partition FROM system.parts WHERE database = '%s' AND table = '" t "'"  \
+	" AND active ORDER BY partition"
+
 /* Adds the columns of fields the list has and shard k's flows table lacks. */
 static int sync_cols(struct sv_ch *ch, int k, char *err, size_t errlen)
 {
 	static const struct {
 		const char *name, *type;
 	} cols[] = {
-#define X(name, kind, part, when, ipfix, lp, agg) { #name, SV_CH_##kind },
+#define X(name, kind, part, when, ipfix, lp, agg) { CH_COL(name, kind), SV_CH_##kind },
 		SV_FLOW_FIELDS(X)
 #undef X
 	};
@@ -120,15 +202,9 @@ static int sync_cols(struct sv_ch *ch, int k, char *err, size_t errlen)
 	int ret;
 
 	sb_init(&have);
-	snprintf(sql, sizeof(sql), "SELECT name FROM system.columns WHERE database = '%s' AND"
-		 " table = 'flows_local' FORMAT TabSeparated", ch->db);
-	ret = run(ch, k, sql, &have, err, errlen);
-	for (i = 0; !ret && i < sizeof(cols) / sizeof(cols[0]); i++) {
-		char line[64];
-
-		snprintf(line, sizeof(line), "\n%s\n", cols[i].name);
-		if (have.buf && (strstr(have.buf, line) ||
-				 !strncmp(have.buf, line + 1, strlen(line + 1))))
+	ret = names(ch, k, COLUMNS_OF("flows_local"), &have, err, errlen);
+	for (i = 0; !ret && i < N_OF(cols); i++) {
+		if (has_name(&have, cols[i].name))
 			continue;
 		snprintf(sql, sizeof(sql), "ALTER TABLE flows_local ADD COLUMN %s %s", cols[i].name,
 			 cols[i].type);
@@ -180,130 +256,53 @@ int ch_create_table(struct sv_ch *ch, int k, const char *name, const char *cols,
 	return ret;
 }
 
-/* Each table of list on shard k (ch_create_table). */
-#define MAKE_TABLES(ch, k, list, err, errlen)                                                     \
-	make_tables(ch, k, list, sizeof(list) / sizeof(list[0]), err, errlen)
-static int make_tables(struct sv_ch *ch, int k, const struct table *list, size_t n, char *err,
-		       size_t errlen)
+/* Runs fmt (one %s, given each line of list in turn) on shard k, one statement a line. */
+static int each_line(struct sv_ch *ch, int k, const struct sb *list, const char *fmt, char *err,
+		     size_t errlen)
 {
-	size_t i;
-	int ret = 0;
-
-	for (i = 0; !ret && i < n; i++)
-		ret = ch_create_table(ch, k, list[i].name, list[i].cols, list[i].engine, err,
-				      errlen);
-	return ret;
-}
-
-/* Version 1: every table, view and Distributed table; each IF NOT EXISTS, so a post that
- * died half-way through finishes the step next time. */
-static int step1(struct sv_ch *ch, int k, char *err, size_t errlen)
-{
-	size_t i;
-	int ret = MAKE_TABLES(ch, k, tables, err, errlen);
-
-	for (i = 0; !ret && i < sizeof(views) / sizeof(views[0]); i++)
-		ret = run(ch, k, views[i], NULL, err, errlen);
-	return ret;
-}
-
-/* Version 2 (issue 14: the dashboard's queries at 100 M flows): top talkers per hour, pairs
- * per minute too, and the minutes each address was seen in, so neither a day's top talkers
- * nor an address filter reads the raw records of the whole range. */
-static const struct table tables2[] = {
-	{ "talk_hour", "day Date, hour Int64, dim UInt8, box String, iface String,"
-	  " direction UInt8, a String, b String, p UInt16, q UInt16, bytes UInt64,"
-	  " packets UInt64, flows UInt64",
-	  "SummingMergeTree((bytes, packets, flows)) PARTITION BY toYYYYMM(day)"
-	  " ORDER BY (dim, hour, box, iface, direction, a, b, p, q)" },
-	{ "addr_minute", "day Date, addr String, minute Int64, flows UInt64",
-	  "SummingMergeTree((flows)) PARTITION BY day ORDER BY (addr, minute)" },
-};
-
-/* A view's SELECT over flows_local in its table's column order; %s: a further condition
- * (the backfill's), "" in the view. */
-#define TALK_SEL(unit, ns, dim, keys, only, group)                                                \
-	" SELECT day, toInt64(intDiv(last_ns, " ns ")) AS " unit ", toUInt8(" #dim ") AS dim,"    \
-	" box, iface, direction, " keys ", sum(bytes) AS bytes, sum(packets) AS packets,"         \
-	" count() AS flows FROM flows_local WHERE " only "%s GROUP BY day, " unit ", box, iface," \
-	" direction" group
-#define TALK_HOUR(dim, keys, only, group) TALK_SEL("hour", "3600000000000", dim, keys, only, group)
-#define K_SRC "src_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q", "src_addr != ''", ", a"
-#define K_DST "dst_addr AS a, '' AS b, toUInt16(0) AS p, toUInt16(0) AS q", "dst_addr != ''", ", a"
-#define K_PAIR "src_addr AS a, dst_addr AS b, toUInt16(0) AS p, toUInt16(0) AS q",             \
-	"src_addr != ''", ", a, b"
-#define K_PORT "'' AS a, '' AS b, toUInt16(protocol) AS p, dst_port AS q",                       \
-	"protocol IN (6, 17, 132)", ", p, q"
-#define K_PROTO "'' AS a, '' AS b, toUInt16(protocol) AS p, toUInt16(0) AS q", "ip_version > 0", \
-	", p"
-#define EXPAND(m, ...) m(__VA_ARGS__)
-
-struct view {
-	const char *view, *table, *sel;
-};
-
-static const struct view views2[] = {
-	{ "talk_pair_mv", "talk_minute_local",
-	  EXPAND(TALK_SEL, "minute", "60000000000", 2, K_PAIR) },
-	{ "talk_hour_src_mv", "talk_hour_local", EXPAND(TALK_HOUR, 0, K_SRC) },
-	{ "talk_hour_dst_mv", "talk_hour_local", EXPAND(TALK_HOUR, 1, K_DST) },
-	{ "talk_hour_pair_mv", "talk_hour_local", EXPAND(TALK_HOUR, 2, K_PAIR) },
-	{ "talk_hour_port_mv", "talk_hour_local", EXPAND(TALK_HOUR, 3, K_PORT) },
-	{ "talk_hour_proto_mv", "talk_hour_local", EXPAND(TALK_HOUR, 4, K_PROTO) },
-	/* A record counts once for an address, also when it is both ends. */
-	{ "addr_minute_mv", "addr_minute_local",
-	  " SELECT day, addr, toInt64(intDiv(last_ns, 60000000000)) AS minute, count() AS flows"
-	  " FROM flows_local ARRAY JOIN if(src_addr = dst_addr, [src_addr], [src_addr, dst_addr])"
-	  " AS addr WHERE addr != ''%s GROUP BY day, addr, minute" },
-};
-
-/* Whether a TabSeparated list of names holds name. */
-static int has_name(const struct sb *list, const char *name)
-{
-	size_t n = strlen(name);
-	const char *p = list->buf;
-
-	for (; p && (p = strstr(p, name)); p += n)
-		if ((p == list->buf || p[-1] == '\n') && (p[n] == '\n' || !p[n]))
-			return 1;
-	return 0;
-}
-
-/* The records stored before view v into its table, one day at a time (each a bounded
- * query): those of before until, as the view sums every record inserted after it. */
-static int backfill(struct sv_ch *ch, int k, const struct view *v, int64_t until,
-		    const struct sb *days, char *err, size_t errlen)
-{
-	const char *p = days->buf, *nl;
-	struct sb sql, cond;
+	const char *p = list->buf, *nl;
+	struct sb sql, line;
 	int ret = 0;
 
 	sb_init(&sql);
-	sb_init(&cond);
-	for (; !ret && p && *p; p = nl + 1) {
-		nl = strchr(p, '\n');
-		if (!nl)
-			break;
-		sql.len = 0;
-		cond.len = 0;
-		sb_printf(&cond, " AND last_ns < %lld AND day = '%.*s'", (long long)until,
-			  (int)(nl - p), p);
-		sb_printf(&sql, "INSERT INTO %s", v->table);
-		sb_printf(&sql, v->sel, cond.buf);
-		ret = sb_failed(&sql) || sb_failed(&cond) ? -ENOMEM :
+	sb_init(&line);
+	for (; !ret && p && (nl = strchr(p, '\n')); p = nl + 1) {
+		sql.len = line.len = 0;
+		sb_printf(&line, "%.*s", (int)(nl - p), p);
+		sb_printf(&sql, fmt, line.buf);
+		ret = sb_failed(&sql) || sb_failed(&line) ? -ENOMEM :
 							     run(ch, k, sql.buf, NULL, err, errlen);
 	}
 	sb_free(&sql);
+	sb_free(&line);
+	return ret;
+}
+
+/* The records stored before view v into its table, one day at a time (each a bounded
+ * query): those before until (ms), as the view sums every record inserted after it. */
+static int backfill(struct sv_ch *ch, int k, const struct view *v, int64_t until,
+		    const struct sb *days, char *err, size_t errlen)
+{
+	struct sb fmt, cond;
+	int ret;
+
+	sb_init(&fmt);
+	sb_init(&cond);
+	/* The day goes in last, through each_line: the view's %s takes the condition. */
+	sb_printf(&cond, " AND last_ms < %lld AND day = '%%s'", (long long)until);
+	sb_printf(&fmt, "INSERT INTO %s", v->table);
+	sb_printf(&fmt, v->sel, cond.buf ? cond.buf : "");
+	ret = sb_failed(&fmt) || sb_failed(&cond) ? -ENOMEM :
+						     each_line(ch, k, days, fmt.buf, err, errlen);
+	sb_free(&fmt);
 	sb_free(&cond);
 	return ret;
 }
 
-/* The views of list on shard k; a view made here is filled with the records stored before
- * it (a step that dies half-way leaves its views unfilled: docs/scale-out.md). */
-#define ADD_VIEWS(ch, k, list, err, errlen)                                                       \
-	add_views(ch, k, list, sizeof(list) / sizeof(list[0]), err, errlen)
-static int add_views(struct sv_ch *ch, int k, const struct view *list, size_t n, char *err,
-		     size_t errlen)
+/* Every view on shard k; one the store lacks and newer than its version from (> 0) is filled
+ * with the records stored before it (a post that dies in between leaves it unfilled:
+ * docs/scale-out.md). */
+static int add_views(struct sv_ch *ch, int k, int from, char *err, size_t errlen)
 {
 	struct sb have, days, sql;
 	struct timespec now;
@@ -314,26 +313,21 @@ static int add_views(struct sv_ch *ch, int k, const struct view *list, size_t n,
 	sb_init(&have);
 	sb_init(&days);
 	sb_init(&sql);
-	sb_printf(&sql, "SELECT name FROM system.tables WHERE database = '%s'"
-		  " FORMAT TabSeparated", ch->db);
-	ret = run(ch, k, sql.buf, &have, err, errlen);
-	sql.len = 0;
-	sb_printf(&sql, "SELECT DISTINCT partition FROM system.parts WHERE database = '%s' AND"
-		  " table = 'flows_local' AND active ORDER BY partition FORMAT TabSeparated", ch->db);
+	ret = names(ch, k, TABLES, &have, err, errlen);
 	if (!ret)
-		ret = run(ch, k, sql.buf, &days, err, errlen);
+		ret = names(ch, k, DAYS_OF("flows_local"), &days, err, errlen);
 	clock_gettime(CLOCK_REALTIME, &now);
-	until = now.tv_sec * 1000000000LL + now.tv_nsec;
-	for (i = 0; !ret && i < n; i++) {
-		int had = has_name(&have, list[i].view);
+	until = now.tv_sec * 1000LL + now.tv_nsec / CH_NS_PER_MS;
+	for (i = 0; !ret && i < N_OF(views); i++) {
+		int had = has_name(&have, views[i].view);
 
 		sql.len = 0;
 		sb_printf(&sql, "CREATE MATERIALIZED VIEW IF NOT EXISTS %s TO %s AS",
-			  list[i].view, list[i].table);
-		sb_printf(&sql, list[i].sel, "");
+			  views[i].view, views[i].table);
+		sb_printf(&sql, views[i].sel, "");
 		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
-		if (!ret && !had)
-			ret = backfill(ch, k, &list[i], until, &days, err, errlen);
+		if (!ret && !had && from && views[i].since > from)
+			ret = backfill(ch, k, &views[i], until, &days, err, errlen);
 	}
 	sb_free(&have);
 	sb_free(&days);
@@ -341,47 +335,106 @@ static int add_views(struct sv_ch *ch, int k, const struct view *list, size_t n,
 	return ret;
 }
 
-/* Version 2: the new tables and views. */
-static int step2(struct sv_ch *ch, int k, char *err, size_t errlen)
+/* The copy of a day of v1-v5 records: their times were ns. */
+static int copy_sql(struct sb *sql)
 {
-	int ret = MAKE_TABLES(ch, k, tables2, err, errlen);
+	const char *p = ch_flow_cols, *t;
 
-	return ret ? ret : ADD_VIEWS(ch, k, views2, err, errlen);
+	sb_printf(sql, "INSERT INTO flows_local (day, box, id%s) SELECT day, box, id",
+		  ch_flow_cols);
+	/* Every column named ..._ms (CH_COL_NS) was ..._ns. */
+	for (t = p; (t = strstr(t, "_ms")); t += 3) {
+		const char *name = t;
+
+		if (t[3] && t[3] != ',')
+			continue;
+		while (name > p && name[-1] != ' ')
+			name--;
+		sb_printf(sql, "%.*sintDiv(%.*s_ns, %lld)", (int)(name - p), p, (int)(t - name),
+			  name, CH_NS_PER_MS);
+		p = t + 3;
+	}
+	sb_printf(sql, "%s FROM flows_old_local WHERE day = '%%s'", p);
+	return sb_failed(sql) ? -ENOMEM : 0;
 }
 
-/* Version 3 (issue 14): the analyser's tables (feed.c). */
-static int step3(struct sv_ch *ch, int k, char *err, size_t errlen)
+/* Version 6 keeps a record's times in ms, sorted by them: shard k's flows table of an older
+ * version is rebuilt. Its views go first (they name their table, and would sum the copy a
+ * second time), the old table is renamed, so no post's insert reaches it any more, and its
+ * records are copied day by day into the new table before any view is made on it. A post
+ * that dies half-way finds flows_old_local and starts the copy again. */
+static int rebuild(struct sv_ch *ch, int k, char *err, size_t errlen)
 {
-	return ch_feed_schema(ch, k, err, errlen);
+	struct sb have, cols, days, sql;
+	size_t i;
+	int ret;
+
+	sb_init(&have);
+	sb_init(&cols);
+	sb_init(&days);
+	sb_init(&sql);
+	ret = names(ch, k, TABLES, &have, err, errlen);
+	if (!ret)
+		ret = names(ch, k, COLUMNS_OF("flows_local"), &cols, err, errlen);
+	if (ret || (has_name(&cols, "last_ms") && !has_name(&have, "flows_old_local")))
+		goto out; /* done before */
+	pr_info("clickhouse: %s: the records' times in ms (schema v6): rebuilding flows_local\n",
+		ch->shard[k].url);
+	for (i = 0; !ret && i < N_OF(views) + N_OF(retired); i++) {
+		sql.len = 0;
+		sb_printf(&sql, "DROP TABLE IF EXISTS %s",
+			  i < N_OF(views) ? views[i].view : retired[i - N_OF(views)]);
+		ret = sb_failed(&sql) ? -ENOMEM : run(ch, k, sql.buf, NULL, err, errlen);
+	}
+	if (!ret)
+		ret = run(ch, k, has_name(&have, "flows_old_local") ?
+				 "DROP TABLE IF EXISTS flows_local" :
+				 "RENAME TABLE flows_local TO flows_old_local", NULL, err, errlen);
+	/* With a cluster, the Distributed table has the old columns. */
+	if (!ret)
+		ret = run(ch, k, "DROP TABLE IF EXISTS flows", NULL, err, errlen);
+	if (!ret)
+		ret = ch_create_table(ch, k, tables[0].name, tables[0].cols, tables[0].engine, err,
+				      errlen);
+	if (!ret)
+		ret = names(ch, k, DAYS_OF("flows_old_local"), &days, err, errlen);
+	sql.len = 0;
+	if (!ret)
+		ret = copy_sql(&sql);
+	if (!ret)
+		ret = each_line(ch, k, &days, sql.buf, err, errlen);
+	if (!ret)
+		ret = run(ch, k, "DROP TABLE flows_old_local", NULL, err, errlen);
+out:
+	sb_free(&have);
+	sb_free(&cols);
+	sb_free(&days);
+	sb_free(&sql);
+	return ret;
 }
 
-/* Version 4 (issue 14): bytes, packets and records per 10 seconds, box, interface and
- * direction. Series in steps of 10 s read them instead of the raw records, and the newest
- * flows find there the 10 seconds that hold their page. */
-static const struct table tables4[] = {
-	{ "rollup_10s", "day Date, box String, iface String, direction UInt8, ten Int64,"
-	  " packets UInt64, bytes UInt64, flows UInt64",
-	  "SummingMergeTree((packets, bytes, flows)) PARTITION BY day"
-	  " ORDER BY (box, iface, direction, ten)" },
-};
-
-static const struct view views4[] = {
-	{ "rollup_10s_mv", "rollup_10s_local",
-	  " SELECT day, box, iface, direction, toInt64(intDiv(last_ns, 10000000000)) AS ten,"
-	  " sum(packets) AS packets, sum(bytes) AS bytes, count() AS flows FROM flows_local"
-	  " WHERE 1%s GROUP BY day, box, iface, direction, ten" },
-};
-
-static int step4(struct sv_ch *ch, int k, char *err, size_t errlen)
+/* Shard k from version from (0: a new database) to this one: every table and view IF NOT
+ * EXISTS, so a post that died half-way finishes the work next time. */
+static int upgrade(struct sv_ch *ch, int k, int from, char *err, size_t errlen)
 {
-	int ret = MAKE_TABLES(ch, k, tables4, err, errlen);
+	size_t i;
+	int ret = 0;
 
-	return ret ? ret : ADD_VIEWS(ch, k, views4, err, errlen);
+	if (from > 0)
+		ret = rebuild(ch, k, err, errlen);
+	for (i = 0; !ret && i < N_OF(tables); i++)
+		ret = ch_create_table(ch, k, tables[i].name, tables[i].cols, tables[i].engine, err,
+				      errlen);
+	if (!ret)
+		ret = ch_feed_schema(ch, k, err, errlen);
+	if (!ret)
+		ret = add_views(ch, k, from, err, errlen);
+	/* The retired views' rows (a mutation: ClickHouse deletes them in the background). */
+	if (!ret && from > 0)
+		ret = run(ch, k, "ALTER TABLE talk_minute_local DELETE WHERE dim IN (0, 1)", NULL, err,
+			  errlen);
+	return ret;
 }
-
-static int (*const steps[CH_SCHEMA_VERSION])(struct sv_ch *, int, char *, size_t) = {
-	step1, step2, step3, step4,
-};
 
 static int shard_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
 {
@@ -400,9 +453,10 @@ static int shard_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
 			 ch->shard[k].url, v, CH_SCHEMA_VERSION);
 		return -EINVAL;
 	}
-	for (; v < CH_SCHEMA_VERSION && !ret; v++) {
-		ret = steps[v](ch, k, err, errlen);
-		snprintf(sql, sizeof(sql), "INSERT INTO sv_schema_local VALUES (%d)", v + 1);
+	if (v < CH_SCHEMA_VERSION) {
+		ret = upgrade(ch, k, v, err, errlen);
+		snprintf(sql, sizeof(sql), "INSERT INTO sv_schema_local VALUES (%d)",
+			 CH_SCHEMA_VERSION);
 		if (!ret)
 			ret = run(ch, k, sql, NULL, err, errlen);
 	}
@@ -434,7 +488,7 @@ int ch_schema(struct sv_ch *ch, char *err, size_t errlen)
 #define RD_ADDR RD_TEXT
 #define RD_MAC RD_TEXT
 #define RD_COUNT RD_UINT
-#define RD_NS RD_UINT
+#define RD_NS(r, i, v) (v) = strtoull(ch_str(r, i), NULL, 10) * CH_NS_PER_MS
 #define RD_REASON RD_TEXT
 /* Text the store wrote itself; anything else reads as no reasons. */
 #define RD_DROPS(r, i, v)                                                                        \
