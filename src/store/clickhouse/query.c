@@ -304,7 +304,7 @@ static void addr_units(struct sb *s, const struct sv_filter *f, int64_t end, int
  * exact, and addr_sec's seconds, a lower bound (only where an insert held the address
  * densely: schema.c's step5); the later of the two is the shorter read, the earlier one
  * goes into *first. More filters, the range's end or a sum counted twice can make them too
- * late: the caller checks. */
+ * late: nth_newest checks them. */
 static int64_t addr_since(struct sv_ch *ch, const struct sv_filter *f, int64_t end, int64_t n,
 			  int64_t *first)
 {
@@ -343,16 +343,23 @@ static int64_t ten_since(struct sv_ch *ch, const struct sv_filter *f, int64_t en
 
 /* The start of the i-th window to look for the newest need records of in, each wider than
  * the one before: from the sums first where they can say, then the last minute, hour, day,
- * then the whole range. With an address filter: addr_w (the earlier of addr_since's), then
- * the whole range. */
+ * then the whole range. With an address filter: the later of addr_since's two, the earlier
+ * (kept in *addr_w meanwhile), then the whole range. */
 static int64_t newest_window(struct sv_ch *ch, const struct sv_filter *f, int64_t end,
-			     int64_t need, int64_t addr_w, size_t i)
+			     int64_t need, int64_t *addr_w, size_t i)
 {
 	static const int64_t windows[] = { CH_NS_PER_MIN, 60 * CH_NS_PER_MIN,
 					   1440 * CH_NS_PER_MIN };
+	int64_t w;
 
+	if (f->addr && !i) {
+		w = addr_since(ch, f, end, need, addr_w);
+		if (*addr_w == w) /* one window: the whole range after it */
+			*addr_w = -1;
+		return w;
+	}
 	if (f->addr)
-		return i ? f->since_ns : addr_w;
+		return i == 1 ? *addr_w : f->since_ns;
 	if (only_common(f)) {
 		if (!i)
 			return ten_since(ch, f, end, need);
@@ -361,66 +368,37 @@ static int64_t newest_window(struct sv_ch *ch, const struct sv_filter *f, int64_
 	return i < sizeof(windows) / sizeof(windows[0]) ? end - windows[i] : f->since_ns;
 }
 
-/* With an address filter, the page read straight from the window addr_since finds. Its
- * whole rows are read only where the address is (flows_page's PREWHERE), which in a dense
- * stretch is everywhere: finding the page's last record first (nth_newest) would read the
- * window twice. A whole page is the answer, as every record the window leaves out is older
- * than all of its own; a short one (other filters, a sum counted twice) is not: *done says
- * whether out holds the page, *first is the window to look in next. */
-static int addr_page(struct sv_ch *ch, const struct sv_filter *f, int64_t end, const char *sort,
-		     int limit, int offset, struct sb *out, int *done, int64_t *first)
-{
-	int64_t w = addr_since(ch, f, end, (int64_t)offset + limit, first);
-	const char *p;
-	int rows = 0, ret;
-
-	*done = 0;
-	if (w <= f->since_ns)
-		return 0;
-	ret = flows_page(ch, f, w, sort, limit, offset, out);
-	for (p = out->buf; !ret && p && (p = strchr(p, '\n')); p++)
-		rows++;
-	*done = !ret && rows == limit;
-	if (!*done)
-		sb_free(out);
-	if (*first == w) /* read already */
-		*first = -1;
-	return ret;
-}
-
 /* The newest records first (the dashboard's default) would read every column of the whole
  * range to sort it: ClickHouse 18.16 does not read a table in its sort order. So the
  * last_ns of the page's last record is found first on the narrow columns of a short window
- * (the 10 seconds the sums say hold the page; with other filters the last minute, hour,
- * day), and only records at least that new are read whole. An address filter reads its page
- * from the seconds or minutes it was seen in first (addr_page). */
+ * (the 10 seconds the sums say hold the page; with an address filter the seconds or minutes
+ * it was seen in; with other filters the last minute, hour, day), and only records at least
+ * that new are read whole. */
 int ch_flows(struct sv_store *st, const struct sv_filter *f, const char *sort, int limit,
 	     int offset, sv_flow_row_cb cb, void *ctx)
 {
 	struct sv_ch *ch = sv_ch(st);
 	struct cb_ctx c = { .cb = (void *)cb, .ctx = ctx };
 	int64_t end = f->until_ns, bound = -1, need = (int64_t)offset + limit, w, addr_w = -1;
-	int newest = !strcmp(sort, "-last_ns") && limit > 0, done = 0, ret = 0;
 	struct timespec now;
 	struct sb out;
 	size_t i;
+	int ret = 0;
 
 	sb_init(&out);
 	if (end == INT64_MAX) {
 		clock_gettime(CLOCK_REALTIME, &now);
 		end = now.tv_sec * 1000000000LL;
 	}
-	if (newest && f->addr)
-		ret = addr_page(ch, f, end, sort, limit, offset, &out, &done, &addr_w);
-	for (i = 0; newest && !done && !ret && bound < 0; i++) {
-		w = newest_window(ch, f, end, need, addr_w, i);
+	for (i = 0; !strcmp(sort, "-last_ns") && limit > 0 && !ret && bound < 0; i++) {
+		w = newest_window(ch, f, end, need, &addr_w, i);
 		if (w < f->since_ns)
 			w = f->since_ns;
 		ret = nth_newest(ch, f, w, need, &bound);
 		if (w == f->since_ns)
 			break;
 	}
-	if (!ret && !done)
+	if (!ret)
 		ret = flows_page(ch, f, bound >= 0 ? bound : f->since_ns, sort, limit, offset, &out);
 	if (ret) {
 		sb_free(&out);
