@@ -380,13 +380,13 @@ static int step4(struct sv_ch *ch, int k, char *err, size_t errlen)
 }
 
 /* Version 5 (issue 14): where an address's newest records are, per second, so an address
- * filter reads the raw records of about a second, not of a minute (at 66,000 records/s a
- * minute is 4 M of them). Only the seconds an insert holds at least CH_ADDR_SEC_MIN records
- * of an address in: a row per address and second (or 10 s) of every record would cost
- * ~5 bytes per record, nearly a row per record in a site's sparse hours, where a minute's
- * read is cheap anyway. So its sums are a lower bound of the address's records (query.c
- * checks each window on the raw records), dense stretches (big inserts) are in it, and it
- * stays small. */
+ * filter finds its page's bound in the raw records of a second or two, not of a minute (at
+ * 66,000 records/s a minute is 4 M of them). Only the seconds an insert holds at least
+ * CH_ADDR_SEC_MIN records of an address in: a row per address and 10 s of every record took
+ * 5.3 bytes per record at bench/clickhouse.sh's 20 M flows (nearly a row per record in
+ * sparse hours, where a minute's read is cheap anyway); this takes 0.08 at 100 M. So its sums
+ * are a lower bound of the address's records (query.c checks each window on the raw
+ * records), and dense stretches (big inserts) are in it. */
 #define CH_ADDR_SEC_MIN 8
 #define STR_(x) #x
 #define STR(x) STR_(x)
