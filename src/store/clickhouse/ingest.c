@@ -518,7 +518,7 @@ static const struct {
 	{ "path_seg_local", 1 },      { "box_seen_local", 1 },
 	{ "talk_hour_local", 1 },     { "addr_minute_local", 0 },
 	{ "fps_local", 0 },	      { "feed_local", 0 },
-	{ "rollup_10s_local", 0 },
+	{ "rollup_10s_local", 0 },    { "addr_sec_local", 0 },
 };
 
 /* A partition's value as digits: 20261203 for a day ('2026-12-03'), 202612 for a month. */

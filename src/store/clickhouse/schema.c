@@ -14,7 +14,8 @@
 /* The schema's version, in each shard's sv_schema_local. A store of any older version is
  * brought to this one in one go (upgrade()); the versions: 1 the records and per-minute sums,
  * 2 hourly top talkers, pairs per minute, addresses per minute, 3 the analyser's tables
- * (feed.c), 4 sums per 10 s, 6 the records' times in ms (5 was not released). */
+ * (feed.c), 4 sums per 10 s, 5 the seconds an address was dense in, 6 the records' times
+ * in ms and the minutes' sources and destinations read from the pairs. */
 #define CH_SCHEMA_VERSION 6
 
 #define COL_DEF(name, kind, part, when, ipfix, lp, agg) ", " CH_COL(name, kind) " " SV_CH_##kind
@@ -61,6 +62,16 @@ static const struct table tables[] = {
 	/* The minutes each address was seen in: an address filter reads only those. */
 	{ "addr_minute", "day Date, addr String, minute Int64, flows UInt64",
 	  "SummingMergeTree((flows)) PARTITION BY day ORDER BY (addr, minute)" },
+	/* Where an address's newest records are, per second, so an address filter finds its
+	 * page's bound in the raw records of a second or two, not of a minute (at 66,000
+	 * records/s a minute is 4 M of them). Only the seconds an insert holds at least
+	 * CH_ADDR_SEC_MIN records of an address in (addr_sec_mv): a row per address and 10 s of
+	 * every record took 5.3 bytes per record at bench/clickhouse.sh's 20 M flows (nearly a
+	 * row per record in sparse hours, where a minute's read is cheap anyway); this takes
+	 * 0.08 at 100 M. So its sums are a lower bound of the address's records (query.c checks
+	 * each window on the raw records), and dense stretches (big inserts) are in it. */
+	{ "addr_sec", "day Date, addr String, sec Int64, flows UInt64",
+	  "SummingMergeTree((flows)) PARTITION BY day ORDER BY (addr, sec)" },
 	{ "batches", "day Date, box String, batch_id String, post String, state UInt8,"
 	  " received_ns Int64",
 	  "MergeTree PARTITION BY day ORDER BY (box, batch_id)" },
@@ -97,6 +108,10 @@ struct view {
 	const char *view, *table, *sel;
 	int since;
 };
+
+#define CH_ADDR_SEC_MIN 8
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
 /* Top talkers: one dimension (query.c's enum sv_top_by) a view, each row keyed (a, b, p, q). */
 #define TALK_SEL(unit, ms, dim, keys, only, group)                                                \
@@ -140,6 +155,11 @@ static const struct view views[] = {
 	  " FROM flows_local ARRAY JOIN if(src_addr = dst_addr, [src_addr], [src_addr, dst_addr])"
 	  " AS addr WHERE addr != ''%s GROUP BY day, addr, minute", 2 },
 	{ "rollup_10s_mv", "rollup_10s_local", ROLLUP_SEL("ten", "10000", ", count() AS flows"), 4 },
+	{ "addr_sec_mv", "addr_sec_local",
+	  " SELECT day, addr, toInt64(intDiv(last_ms, 1000)) AS sec, count() AS flows"
+	  " FROM flows_local ARRAY JOIN if(src_addr = dst_addr, [src_addr], [src_addr, dst_addr])"
+	  " AS addr WHERE addr != ''%s GROUP BY day, addr, sec"
+	  " HAVING flows >= " STR(CH_ADDR_SEC_MIN), 5 },
 };
 
 #define N_OF(a) (sizeof(a) / sizeof((a)[0]))
