@@ -59,7 +59,10 @@ ch_up() {
 	clickhouse-server --config-file="$dir/config.xml" >>"$dir/log/stdout" 2>&1 &
 	CH_PID[$k]=$!
 	SV_PIDS+=("${CH_PID[$k]}")
-	wait_for 30 curl -sf -o /dev/null "http://127.0.0.1:${CH_HTTP[$k]}/ping" || {
+	# Ours answers: another run's server that took the port first would answer the ping
+	# while ours exits, unable to listen.
+	wait_for 30 curl -sf -o /dev/null "http://127.0.0.1:${CH_HTTP[$k]}/ping" &&
+		kill -0 "${CH_PID[$k]}" 2>/dev/null || {
 		tail -n 5 "$dir/log/error.log" "$dir/log/stdout" >&2
 		return 1
 	}
@@ -73,8 +76,13 @@ ch_down() {
 # ch_start N: N servers, ports from a base of our run id, one cluster "sv" over them; above
 # the kernel's ephemeral ports (32768-60999), which a connection of anyone's may hold.
 ch_start() {
-	local n=$1 k base=$((61000 + ($$ % 400) * 10))
+	local n=$1 k try base
 	command -v clickhouse-server >/dev/null || return 1
+	# A base none of whose ports anyone listens on: runs share the machine.
+	for ((try = 0; try < 400; try++)); do
+		base=$((61000 + (($$ + 37 * try) % 400) * 10))
+		[ -z "$(ss -Hltn "( sport >= :$base and sport < :$((base + 2 * n)) )")" ] && break
+	done
 	CH_TCP=()
 	for ((k = 0; k < n; k++)); do
 		CH_HTTP[$k]=$((base + 2 * k))
