@@ -159,6 +159,12 @@ stop_pid() {
 	if kill -0 "$pid" 2>/dev/null; then
 		kill -KILL "$pid"
 		echo "process $pid ignored SIGTERM for 10 s" >&2
+		# Gone before we return: a server started next on its files finds no lock held.
+		wait "$pid" 2>/dev/null
+		for i in $(seq 1 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
 		return 124
 	fi
 	wait "$pid"
