@@ -161,10 +161,13 @@ enum {
 	RK_N
 };
 
-static const struct {
+/* A known key of a line, for key_index. */
+struct key_name {
 	const char *name;
 	size_t len;
-} rec_keys[RK_N] = {
+};
+
+static const struct key_name rec_keys[RK_N] = {
 	{ "type", 4 },
 	{ "box", 3 },
 #define X(name, kind, part, when, ipfix, lp, agg) { #name, sizeof(#name) - 1 },
@@ -172,14 +175,15 @@ static const struct {
 #undef X
 };
 
-/* The key's index, trying from the one after the last key on; -1 for an unknown key. */
-static int rec_key(const char *k, size_t n, int from)
+/* The key's index in keys[n], trying from the one after the last key on (a writer's order
+ * guessed right costs one compare); -1 for an unknown key. */
+static int key_index(const struct key_name *keys, int n, const char *k, size_t len, int from)
 {
 	int i, t;
 
-	for (i = 0; i < RK_N; i++) {
-		t = (from + i) % RK_N;
-		if (rec_keys[t].len == n && !memcmp(rec_keys[t].name, k, n))
+	for (i = 0; i < n; i++) {
+		t = (from + i) % n;
+		if (keys[t].len == len && !memcmp(keys[t].name, k, len))
 			return t;
 	}
 	return -1;
@@ -221,7 +225,7 @@ static int parse_rec(const char *p, size_t n, const char *batch_box, struct sv_r
 	if (jr_object(&j))
 		goto bad;
 	while ((k = jr_key_ref(&j, key, sizeof(key), &name, &len)) == 1) {
-		i = rec_key(name, len, i + 1);
+		i = key_index(rec_keys, RK_N, name, len, i + 1);
 		if (rec_field(&j, i, r, type, box, why))
 			goto bad;
 		/* A fingerprint (its type first, as the agent writes it) is read by parse_fp,
@@ -289,28 +293,13 @@ enum {
 	FK_N
 };
 
-static const struct {
-	const char *name;
-	size_t len;
-} fp_keys[FK_N] = {
+static const struct key_name fp_keys[FK_N] = {
 #define K(s) { s, sizeof(s) - 1 }
 	K("type"),	 K("hash"),	  K("ts_ns"),	 K("box"),	K("iface"),
 	K("direction"),	 K("ip_version"), K("protocol"), K("src_addr"), K("dst_addr"),
 	K("src_port"),	 K("dst_port"),	  K("tunnel"),	 K("len"),
 #undef K
 };
-
-static int fp_key(const char *k, size_t n, int from)
-{
-	int i, t;
-
-	for (i = 0; i < FK_N; i++) {
-		t = (from + i) % FK_N;
-		if (fp_keys[t].len == n && !memcmp(fp_keys[t].name, k, n))
-			return t;
-	}
-	return -1;
-}
 
 static int fp_field(struct jr *j, int key, struct sv_fp_rec *f, char *box, const char **why)
 {
@@ -374,7 +363,7 @@ static int parse_fp(const char *p, size_t n, const char *batch_box, struct sv_fp
 	if (jr_object(&j))
 		goto bad;
 	while ((k = jr_key_ref(&j, key, sizeof(key), &name, &len)) == 1) {
-		i = fp_key(name, len, i + 1);
+		i = key_index(fp_keys, FK_N, name, len, i + 1);
 		if (fp_field(&j, i, f, box, why))
 			goto bad;
 	}
