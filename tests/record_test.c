@@ -231,6 +231,8 @@ static void fp_parse(void)
 		{ FP_LINE("9f2c41d07be83a15", "b", ",\"dst_addr\":\"198.18.1\""), "not an IP" },
 		{ FP_LINE("9f2c41d07be83a15", "b", ",\"tunnel\":1"), "" },
 		{ FP_LINE("9f2c41d07be83a15", "b", ",\"len\":"), "" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"ts_ns\":18446744073709551616"), "too large" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"ts_ns\":9223372036854775808"), "out of range" },
 		{ "{\"type\":\"fp\",\"hash\":\"9f2c41d07be83a15\",\"ts_ns\":1,\"box\":\"b\","
 		  "\"direction\":\"egress\",\"ip_version\":4,\"src_addr\":\"198.18.1.1\","
 		  "\"dst_addr\":\"198.18.1.2\"}\n", "fp lacks" },
@@ -260,6 +262,16 @@ static void fp_parse(void)
 	      "a fingerprint in another order parses: %s", err);
 	if (b.n_fps == 1)
 		fp_fields("another order", &b.fps[0]);
+	sv_batch_free(&b);
+	/* Keys that the guessed next key ("hash") begins or ends: others, skipped. */
+	check(!parse(FP_HEAD "{\"type\":\"fp\",\"hashx\":\"z\",\"has\":\"z\",\"hash\\\"\":1,"
+		     "\"hash\":\"9f2c41d07be83a15\",\"ts_ns\":1795319943181624381,\"box\":\"b\","
+		     "\"iface\":\"eth\\t0\",\"direction\":\"egress\",\"ip_version\":6,\"protocol\":17,"
+		     "\"src_addr\":\"2001:db8::1\",\"dst_addr\":\"198.18.1.2\",\"src_port\":41002,"
+		     "\"dst_port\":9302,\"tunnel\":true,\"len\":1500}\n", &b, err, sizeof(err)) &&
+	      b.n_fps == 1, "keys like the next one are others: %s", err);
+	if (b.n_fps == 1)
+		fp_fields("keys like the next one", &b.fps[0]);
 	sv_batch_free(&b);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(body, sizeof(body), FP_HEAD "%s", bad[i].line);
