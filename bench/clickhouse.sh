@@ -5,7 +5,7 @@
 # and with trajectory fingerprints (1 packet in CH_BENCH_TRAJ, default 64, as the agent's
 # --trajectory 64 that docs/paths.md advises), then p50/p99
 # of the dashboard's queries and disk bytes per record over CH_BENCH_FLOWS stored flows
-# (default 100 million, spread over the last 7 days; all but the ingest's 2 million made by
+# (default 100 million, spread over the last 7 days; all but the ingest's 4 million made by
 # ClickHouse itself unless CH_BENCH_FILL=post), on a ClickHouse server this script starts
 # (tests/clickhouse.sh); disk per record after merging, with LZ4 and then with zstd.
 # CH_BENCH_INGEST_ONLY=1 stops after the ingest rows (CH_BENCH_ROUNDS=N repeats them, for a
@@ -109,6 +109,7 @@ load() {
 	for p in "$@"; do c1=$((c1 + $(ingest_ticks "${POSTS[$p]}"))); done
 	h1=$(cpu_ticks "${CH_PID[0]}")
 	n=$((per * 2 * $#))
+	INGESTED=$((INGESTED + n))
 	L_POST=$((n * TCK / (c1 - c0 + 1)))
 	L_CH=$((n * TCK / (h1 - h0 + 1)))
 	if [ "$traj" -gt 0 ]; then
@@ -148,6 +149,7 @@ sleep 3
 start_post 0
 start_post 1
 TRAJ=${CH_BENCH_TRAJ:-64}
+INGESTED=0
 for round in $(seq 1 "${CH_BENCH_ROUNDS:-1}"); do
 	# Without and with fingerprints in turn: the ratio is of the same minutes' load.
 	load 1000000 30 0 0
@@ -163,6 +165,14 @@ for round in $(seq 1 "${CH_BENCH_ROUNDS:-1}"); do
 done
 stop_pid "${POSTS[1]}" >/dev/null
 unset 'POSTS[1]'
+# What a fingerprint takes on disk, merged; then the fingerprints and the paths made of them
+# go, so the disk rows below are the records' and their sums', as without fingerprints.
+ch_query 0 "OPTIMIZE TABLE sv.fps_local FINAL" &&
+	ch_query 0 "SELECT 'fps: ' || toString(count()) || ' rows stored, ' ||
+		toString(round((SELECT sum(data_compressed_bytes) FROM system.parts WHERE
+		database = 'sv' AND table = 'fps_local' AND active) / count(), 1)) ||
+		' bytes each (LZ4)' FROM sv.fps_local"
+for t in fps paths path_seg; do ch_query 0 "TRUNCATE TABLE sv.${t}_local" || exit 1; done
 [ -n "$CH_BENCH_INGEST_ONLY" ] && exit 0
 
 # fill N FIRST TOTAL T0 SPAN: records FIRST..FIRST + N - 1 of TOTAL made by ClickHouse itself,
@@ -195,7 +205,7 @@ fill() {
 			toUInt64($t0 + i * ($span / $total)) AS last_ns
 			FROM numbers($n))"
 }
-left=$((TOTAL - 2000000))
+left=$((TOTAL - INGESTED))
 if [ "${CH_BENCH_FILL:-server}" = post ]; then
 	echo "== filling to $TOTAL flows over the last 7 days through the post (steps of 4 million)"
 	while [ "$left" -gt 0 ]; do
