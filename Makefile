@@ -67,7 +67,7 @@ REPLAYS    := $(addprefix $(BUILD)/fuzz/replay_,ingest ipfix)
 TEST_TOOLS := $(FUZZERS) $(BUILD)/tests/parser_test \
 	      $(BUILD)/tests/udpsend $(BUILD)/tests/udpmsg $(BUILD)/tests/tcpxfer $(BUILD)/tests/ipfix_test \
 	      $(BUILD)/tests/store_test $(BUILD)/tests/sendq_test $(BUILD)/tests/record_test \
-	      $(BUILD)/tests/tcxquery $(BUILD)/tests/tcxattach $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o \
+	      $(BUILD)/tests/join_test $(BUILD)/tests/tcxquery $(BUILD)/tests/tcxattach $(BUILD)/tests/notifywait $(BUILD)/tests/fixture.bpf.o \
 	      $(BUILD)/tests/dropper.bpf.o $(BUILD)/tests/cbpf_test $(BUILD)/bench/udpsink \
 	      $(BUILD)/bench/ingest_load
 BENCH_TOOLS := $(BUILD)/bench/udpsink $(BUILD)/bench/bpfcost $(BUILD)/bench/udprate \
@@ -153,6 +153,12 @@ $(BUILD)/tests/record_test: tests/record_test.c $(filter $(BUILD)/store/%,$(POST
 	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,store/sqlite) $(filter %.c %.o,$^) -o $@ \
 		$(POST_LDLIBS)
 
+$(BUILD)/tests/join_test: tests/join_test.c $(BUILD)/post/paths.o \
+			  $(filter $(BUILD)/store/%,$(POST_OBJS)) $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) $(DEPFLAGS) $(call inc,post) $(filter %.c %.o,$^) -o $@ $(POST_LDLIBS)
+
 $(BUILD)/tests/sendq_test: tests/sendq_test.c $(BUILD)/lib/sendq.o $(BUILD)/lib/sender.o \
 			   $(BUILD)/lib/thread.o $(BUILD)/lib/log.o
 	@mkdir -p $(dir $@)
@@ -217,6 +223,7 @@ check: deps all man $(TEST_TOOLS)
 # The tests that need neither root nor network nor packages, for the edit-compile-test loop
 # (cbpf_test loads programs into the kernel: skipped without root). The same last line as check.
 unit: $(BUILD)/tests/store_test $(BUILD)/tests/sendq_test $(BUILD)/tests/record_test \
+      $(BUILD)/tests/join_test \
       $(BUILD)/tests/ipfix_test $(BUILD)/tests/cbpf_test $(REPLAYS)
 	$(Q)UNIT=1 bash tests/run.sh
 

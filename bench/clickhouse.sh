@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-2.0
 # The ClickHouse store's benchmark (a report, not a test; docs/scale-out.md): ingest records
-# per post CPU-second and per ClickHouse CPU-second with one post and with two, then p50/p99
+# per post CPU-second and per ClickHouse CPU-second with one post and with two, each without
+# and with trajectory fingerprints (1 packet in CH_BENCH_TRAJ, default 64, as the agent's
+# --trajectory 64 that docs/paths.md advises), then p50/p99
 # of the dashboard's queries and disk bytes per record over CH_BENCH_FLOWS stored flows
-# (default 100 million, spread over the last 7 days; all but the ingest's 2 million made by
+# (default 100 million, spread over the last 7 days; all but the ingest's 4 million made by
 # ClickHouse itself unless CH_BENCH_FILL=post), on a ClickHouse server this script starts
 # (tests/clickhouse.sh); disk per record after merging, with LZ4 and then with zstd.
-# CH_BENCH_INGEST_ONLY=1 stops after the ingest rows; CH_BENCH_POST names another
-# sitevisor-post to measure (a build from before a change).
+# CH_BENCH_INGEST_ONLY=1 stops after the ingest rows (CH_BENCH_ROUNDS=N repeats them, for a
+# spread on a noisy machine); CH_BENCH_POST names another sitevisor-post to measure (a build
+# from before a change).
 . "$(dirname "$0")/../tests/lib.sh"
 . "$(dirname "$0")/../tests/clickhouse.sh"
 POST=${CH_BENCH_POST:-$SV_ROOT/build/sitevisor-post}
@@ -18,6 +21,18 @@ TOTAL=${CH_BENCH_FLOWS:-100000000}
 TCK=$(getconf CLK_TCK)
 SEED=$$
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+# ingest_ticks PID: CPU ticks of the post's HTTP workers, where a batch is parsed, turned into
+# rows and inserted (the group's leader inserts for all). The post's other threads (the
+# analyser's feed and join, heartbeats) are not ingest: whichever post the election makes the
+# analyser, its reading the batches back stays out of the ingest's figures.
+ingest_ticks() {
+	local t s=0
+	for t in /proc/"$1"/task/*; do
+		[ "$(cat "$t/comm" 2>/dev/null)" = MHD-worker ] &&
+			s=$((s + $(awk '{ print $14 + $15 }' "$t/stat")))
+	done
+	echo "$s"
+}
 
 ch_start 1 || { echo "ClickHouse does not start (make deps installs it)"; exit 1; }
 POSTS=()
@@ -28,13 +43,43 @@ start_post() { # N: post N on PORT + N
 	SV_PIDS+=("${POSTS[$1]}")
 	wait_for 20 grep -q 'listening on' "$SV_TMP/post$1.err"
 }
+# metric NAME: the sum over the posts of their metric NAME (its first sample each).
+metric() {
+	local p s=0 v
+	for p in "${!POSTS[@]}"; do
+		v=$(curl -sf --max-time 10 -H "Authorization: Bearer $TOKEN" \
+			"http://127.0.0.1:$((PORT + p))/metrics" |
+			awk -v m="$1" '$1 == m || index($1, m "{") == 1 { print $2; exit }')
+		s=$((s + ${v:-0}))
+	done
+	echo "$s"
+}
+analysed() { [ "$(metric sitevisor_post_analyser_batches_total)" -ge "$1" ]; } # N batches
+joined() { metric 'sitevisor_post_path_fingerprints_total{result="joined"}'; }
+dropped() { metric 'sitevisor_post_path_fingerprints_total{result="dropped"}'; }
+# paths_final N: the analyser has finalized N packets' paths (ingest_load's fingerprints have
+# hashes of their own: one packet each).
+paths_final() { [ "$(metric sitevisor_post_paths_total)" -ge "$1" ]; }
+# other_ticks: CPU ticks of every post's threads but the HTTP workers: the analysis.
+other_ticks() {
+	local p s=0
+	for p in "${POSTS[@]}"; do s=$((s + $(cpu_ticks "$p") - $(ingest_ticks "$p"))); done
+	echo "$s"
+}
+rows() { ch_query 0 "SELECT count() FROM sv.$1_local"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b ? a / b : 0 }'; }
 
-# load N SECONDS POSTS...: two senders per post of N/(2 * posts) records each over the last
-# SECONDS; prints records per second of wall time, per post CPU-second (all posts) and per
-# ClickHouse CPU-second.
+# load N SECONDS TRAJ POSTS...: two senders per post of N/(2 * posts) records each over the last
+# SECONDS, with fingerprints of 1 packet in TRAJ (0: none); prints records per second of wall
+# time, per post CPU-second (the ingest's threads of all posts) and per ClickHouse CPU-second,
+# and checks that every fingerprint and a feed row per batch are stored. Then waits until the
+# analyser has read every batch back and finalized its fingerprints' paths, and prints the
+# records per CPU-second of the analysis (every post's other threads) and ClickHouse's for
+# ingest and analysis together. Sets L_POST, L_CH, L_AN.
 load() {
-	local n=$1 secs=$2 go=$SV_TMP/go.$RANDOM p i pids=() per c0=0 c1=0 h0 h1 t0 t1
-	shift 2
+	local n=$1 secs=$2 traj=$3 go=$SV_TMP/go.$RANDOM p i pids=() per c0=0 c1=0 h0 h1 h2 t0 t1
+	local a0 a1 b0 j0 d0 f0 nb fp0 fd0 fps=0 fpline=""
+	shift 3
 	per=$((n / (2 * $#)))
 	for p in "$@"; do
 		for i in 1 2; do
@@ -42,32 +87,92 @@ load() {
 			# which the store keeps once.
 			SEED=$((SEED + 1))
 			"$LOAD" -u "http://127.0.0.1:$((PORT + p))" -t "$TOKEN" -n "$per" -b 20000 \
-				-r "$secs" -s "$SEED" -w "$go" >"$SV_TMP/l$p$i" &
+				-r "$secs" -s "$SEED" -T "$traj" -w "$go" >"$SV_TMP/l$p$i" &
 			pids+=($!)
 		done
 	done
+	nb=$(((per + 19999) / 20000 * 2 * $#))
 	wait_for 600 sh -c "[ \$(cat $SV_TMP/l[0-9]* | grep -c ready) -eq ${#pids[@]} ]"
-	for p in "$@"; do c0=$((c0 + $(cpu_ticks "${POSTS[$p]}"))); done
+	fp0=$(rows fps)
+	fd0=$(rows feed)
+	b0=$(metric sitevisor_post_analyser_batches_total)
+	j0=$(joined)
+	d0=$(dropped)
+	f0=$(metric sitevisor_post_paths_total)
+	for p in "$@"; do c0=$((c0 + $(ingest_ticks "${POSTS[$p]}"))); done
 	h0=$(cpu_ticks "${CH_PID[0]}")
+	a0=$(other_ticks)
 	t0=$(date +%s%N)
 	touch "$go"
 	wait "${pids[@]}"
 	t1=$(date +%s%N)
-	for p in "$@"; do c1=$((c1 + $(cpu_ticks "${POSTS[$p]}"))); done
+	for p in "$@"; do c1=$((c1 + $(ingest_ticks "${POSTS[$p]}"))); done
 	h1=$(cpu_ticks "${CH_PID[0]}")
 	n=$((per * 2 * $#))
-	echo "$n records, $# post(s): $((n * 1000000000 / (t1 - t0))) records/s wall," \
-		"$((n * TCK / (c1 - c0 + 1))) per post CPU-second," \
-		"$((n * TCK / (h1 - h0 + 1))) per ClickHouse CPU-second"
+	INGESTED=$((INGESTED + n))
+	L_POST=$((n * TCK / (c1 - c0 + 1)))
+	L_CH=$((n * TCK / (h1 - h0 + 1)))
+	if [ "$traj" -gt 0 ]; then
+		fps=$(sed -n 's/.*; \([0-9]*\) fingerprints.*/\1/p' "$SV_TMP"/l[0-9]* |
+			awk '{ s += $1 } END { print s + 0 }')
+		fpline=", $fps fps ($((fps * 1000000000 / (t1 - t0))) rows/s wall,"
+		fpline+=" $((fps * TCK / (c1 - c0 + 1))) per post CPU-second)"
+	fi
+	echo "$n records, $# post(s)$([ "$traj" -gt 0 ] && echo ", fps 1 in $traj"):" \
+		"$((n * 1000000000 / (t1 - t0))) records/s wall, $L_POST per post CPU-second," \
+		"$L_CH per ClickHouse CPU-second$fpline"
+	echo "   stored: fps $(($(rows fps) - fp0)) of $fps sent;" \
+		"feed rows $(($(rows feed) - fd0)) of $nb batches"
+	wait_for 180 analysed $((b0 + nb)) ||
+		echo "   the analyser did not read every batch in 180 s"
+	# Then the join's hold (30 s): its paths are stored as they become final.
+	wait_for 120 paths_final $((f0 + $(joined) - j0)) ||
+		echo "   the analyser did not finalize every path in 120 s"
+	h2=$(cpu_ticks "${CH_PID[0]}")
+	a1=$(other_ticks)
+	L_AN=$((n * TCK / (a1 - a0 + 1)))
+	echo "   analysis (reading every batch back, the join: $(($(joined) - j0)) fps joined," \
+		"$(($(dropped) - d0)) dropped, the join full;" \
+		"$(($(metric sitevisor_post_paths_total) - f0)) paths) done" \
+		"$((($(date +%s%N) - t1) / 1000000000)) s after:" \
+		"$L_AN records per its CPU-second;" \
+		"ingest and analysis $((n * TCK / (h2 - h0 + 1))) per ClickHouse CPU-second"
 	rm -f "$SV_TMP"/l[0-9]*
 }
 
 echo "== ClickHouse $(ch_query 0 'SELECT version()'), one server, records of the last 30 s"
+# A third post, started first, usually takes the analyser's role (detection off here, the
+# trajectory join on); the figures hold wherever the role goes (ingest_ticks).
+A=2
+start_post $A
+sleep 3
 start_post 0
 start_post 1
-load 1000000 30 0
-load 1000000 30 0 1
+TRAJ=${CH_BENCH_TRAJ:-64}
+INGESTED=0
+for round in $(seq 1 "${CH_BENCH_ROUNDS:-1}"); do
+	# Without and with fingerprints in turn: the ratio is of the same minutes' load.
+	load 1000000 30 0 0
+	p0=$L_POST c0=$L_CH a0=$L_AN
+	load 1000000 30 "$TRAJ" 0
+	echo "   with / without fingerprints, one post: post $(ratio "$L_POST" "$p0")," \
+		"ClickHouse $(ratio "$L_CH" "$c0"), analysis $(ratio "$L_AN" "$a0")"
+	load 1000000 30 0 0 1
+	p0=$L_POST c0=$L_CH a0=$L_AN
+	load 1000000 30 "$TRAJ" 0 1
+	echo "   with / without fingerprints, two posts: post $(ratio "$L_POST" "$p0")," \
+		"ClickHouse $(ratio "$L_CH" "$c0"), analysis $(ratio "$L_AN" "$a0")"
+done
 stop_pid "${POSTS[1]}" >/dev/null
+unset 'POSTS[1]'
+# What a fingerprint takes on disk, merged; then the fingerprints and the paths made of them
+# go, so the disk rows below are the records' and their sums', as without fingerprints.
+ch_query 0 "OPTIMIZE TABLE sv.fps_local FINAL" &&
+	ch_query 0 "SELECT 'fps: ' || toString(count()) || ' rows stored, ' ||
+		toString(round((SELECT sum(data_compressed_bytes) FROM system.parts WHERE
+		database = 'sv' AND table = 'fps_local' AND active) / count(), 1)) ||
+		' bytes each (LZ4)' FROM sv.fps_local"
+for t in fps paths path_seg; do ch_query 0 "TRUNCATE TABLE sv.${t}_local" || exit 1; done
 [ -n "$CH_BENCH_INGEST_ONLY" ] && exit 0
 
 # fill N FIRST TOTAL T0 SPAN: records FIRST..FIRST + N - 1 of TOTAL made by ClickHouse itself,
@@ -105,12 +210,12 @@ fill() {
 				AS last_ns
 			FROM numbers($n))"
 }
-left=$((TOTAL - 2000000))
+left=$((TOTAL - INGESTED))
 if [ "${CH_BENCH_FILL:-server}" = post ]; then
 	echo "== filling to $TOTAL flows over the last 7 days through the post (steps of 4 million)"
 	while [ "$left" -gt 0 ]; do
 		n=$((left > 4000000 ? 4000000 : left))
-		load "$n" $((7 * 86400)) 0 >/dev/null
+		load "$n" $((7 * 86400)) 0 0 >/dev/null
 		left=$((left - n))
 	done
 else

@@ -3,12 +3,15 @@
  * every field, given a value that is not its absent one, survives the JSON writer and the
  * batch parser, the store's insert and read, appears in the line protocol as its lp column
  * says, and has its IPFIX element in the templates. A field added to the list is covered
- * here without a line of this file changing. No root, no network. */
+ * here without a line of this file changing. The trajectory fingerprint's line likewise: the
+ * parser's checks and the ClickHouse backend's row. No root, no network. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "check.h"
+#include "clickhouse/ch_int.h"
 #include "flowrec.h"
 #include "ingest.h"
 #include "ipfix_msg.h"
@@ -186,6 +189,123 @@ static void ipfix(void)
 #undef X
 }
 
+/* --- trajectory fingerprints ------------------------------------------------------------ */
+
+#define FP_HEAD "{\"type\":\"batch\",\"batch_id\":\"f1\",\"box\":\"b\"}\n"
+/* As the agent writes one (src/agent/output.c). */
+#define FP_LINE(hash, box, tail)                                                                 \
+	"{\"type\":\"fp\",\"hash\":\"" hash "\",\"ts_ns\":1795319943181624381,\"box\":\"" box      \
+	"\",\"iface\":\"eth\\t0\",\"direction\":\"egress\",\"ip_version\":6,\"protocol\":17,"     \
+	"\"src_addr\":\"2001:DB8::1\",\"dst_addr\":\"198.18.1.2\",\"src_port\":41002,"             \
+	"\"dst_port\":9302,\"tunnel\":true,\"len\":1500" tail "}\n"
+
+/* parse BODY: 0 and the batch, or the parser's reason in err. */
+static int parse(const char *body, struct sv_batch *b, char *err, size_t len)
+{
+	err[0] = 0;
+	return sv_ingest_parse(body, strlen(body), b, err, len);
+}
+
+static void fp_fields(const char *what, const struct sv_fp_rec *f)
+{
+	check(f->hash == 0x9f2c41d07be83a15ULL && f->ts_ns == 1795319943181624381LL &&
+		      !strcmp(f->iface, "eth\t0") && f->direction == 1 && f->ip_version == 6 &&
+		      f->protocol == 17 && f->src_port == 41002 && f->dst_port == 9302 &&
+		      f->len == 1500 && f->tunnel == 1 && !strcmp(f->src_addr, "2001:db8::1") &&
+		      !strcmp(f->dst_addr, "198.18.1.2"),
+	      "%s: every field read (addresses canonical)", what);
+}
+
+/* The parser's fingerprint lines: read whole in the agent's order and in any other, with a
+ * flow record after them; refused when any part is wrong, even after a good start. */
+static void fp_parse(void)
+{
+	static const struct {
+		const char *line, *why;
+	} bad[] = {
+		{ FP_LINE("9f2c41d07be83a1", "b", ""), "hash is not 16 hex digits" },
+		{ FP_LINE("9f2c41d07be83a15", "c", ""), "record's box differs" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"src_port\":65536"), "number out of range" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"direction\":\"up\""), "neither" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"ip_version\":0"), "not 4 or 6" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"dst_addr\":\"198.18.1\""), "not an IP" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"tunnel\":1"), "" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"len\":"), "" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"ts_ns\":18446744073709551616"), "too large" },
+		{ FP_LINE("9f2c41d07be83a15", "b", ",\"ts_ns\":9223372036854775808"), "out of range" },
+		{ "{\"type\":\"fp\",\"hash\":\"9f2c41d07be83a15\",\"ts_ns\":1,\"box\":\"b\","
+		  "\"direction\":\"egress\",\"ip_version\":4,\"src_addr\":\"198.18.1.1\","
+		  "\"dst_addr\":\"198.18.1.2\"}\n", "fp lacks" },
+	};
+	struct sv_batch b;
+	char err[256], body[2048];
+	size_t i;
+
+	check(!parse(FP_HEAD FP_LINE("9f2c41d07be83a15", "b", "") "{\"type\":\"flow\",\"box\":"
+	      "\"b\",\"iface\":\"e\",\"direction\":\"ingress\",\"packets\":3,\"last_ns\":5}\n"
+	      FP_LINE("9f2c41d07be83a15", "b", ",\"newer\":[1,{}]"), &b, err, sizeof(err)) &&
+	      b.n_fps == 2 && b.n == 1 && b.skipped == 0,
+	      "two fingerprints and a record between them parse: %s", err);
+	if (b.n_fps == 2 && b.n == 1) {
+		fp_fields("the agent's line", &b.fps[0]);
+		fp_fields("with a key of a newer agent", &b.fps[1]);
+		check(!strcmp(b.recs[0].iface, "e") && b.recs[0].packets == 3,
+		      "the record after a fingerprint is read whole");
+	}
+	sv_batch_free(&b);
+	/* The same members reversed, type last, a key escaped: not the agent's order. */
+	check(!parse(FP_HEAD "{\"len\":1500,\"tunnel\":true,\"dst_port\":9302,\"src_port\":41002,"
+		     "\"dst_addr\":\"198.18.1.2\",\"src_addr\":\"2001:db8::1\",\"protocol\":17,"
+		     "\"ip_version\":6,\"direction\":\"egress\",\"\\u0069face\":\"eth\\t0\","
+		     "\"box\":\"b\",\"ts_ns\":1795319943181624381,\"hash\":\"9F2C41D07BE83A15\","
+		     "\"type\":\"fp\"}\n", &b, err, sizeof(err)) && b.n_fps == 1 && b.n == 0,
+	      "a fingerprint in another order parses: %s", err);
+	if (b.n_fps == 1)
+		fp_fields("another order", &b.fps[0]);
+	sv_batch_free(&b);
+	/* Keys that the guessed next key ("hash") begins or ends: others, skipped. */
+	check(!parse(FP_HEAD "{\"type\":\"fp\",\"hashx\":\"z\",\"has\":\"z\",\"hash\\\"\":1,"
+		     "\"hash\":\"9f2c41d07be83a15\",\"ts_ns\":1795319943181624381,\"box\":\"b\","
+		     "\"iface\":\"eth\\t0\",\"direction\":\"egress\",\"ip_version\":6,\"protocol\":17,"
+		     "\"src_addr\":\"2001:db8::1\",\"dst_addr\":\"198.18.1.2\",\"src_port\":41002,"
+		     "\"dst_port\":9302,\"tunnel\":true,\"len\":1500}\n", &b, err, sizeof(err)) &&
+	      b.n_fps == 1, "keys like the next one are others: %s", err);
+	if (b.n_fps == 1)
+		fp_fields("keys like the next one", &b.fps[0]);
+	sv_batch_free(&b);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(body, sizeof(body), FP_HEAD "%s", bad[i].line);
+		check(parse(body, &b, err, sizeof(err)) == -EINVAL &&
+			      !strncmp(err, "line 2: ", 8) && strstr(err, bad[i].why),
+		      "refused (%s): %s", err, bad[i].line);
+		sv_batch_free(&b);
+	}
+}
+
+/* The ClickHouse backend's fps rows (TabSeparated, the columns of feed.c's table): the day
+ * of the time stored, text escaped. */
+static void fp_rows(void)
+{
+	struct sv_batch b;
+	char err[256];
+	struct sb s;
+
+	sb_init(&s);
+	check(!parse(FP_HEAD FP_LINE("9f2c41d07be83a15", "b", "") FP_LINE("0000000000000001", "b",
+		     ",\"tunnel\":false,\"direction\":\"ingress\",\"ip_version\":4,"
+		     "\"ts_ns\":1,\"len\":0"), &b, err, sizeof(err)) && b.n_fps == 2,
+	      "two fingerprints parse: %s", err);
+	snprintf(b.box, sizeof(b.box), "b\\x");
+	ch_fps_rows(&s, &b, 8589934591ULL, 1795319943181624381LL);
+	check(s.buf && !strcmp(s.buf,
+		"2026-11-22\tb\\\\x\t8589934591\t11469614714693630485\t1795319943181624381\t"
+		"eth\\t0\t1\t6\t17\t41002\t9302\t1500\t1\t2001:db8::1\t198.18.1.2\n"
+		"2026-11-22\tb\\\\x\t8589934591\t1\t1\teth\\t0\t0\t4\t17\t41002\t9302\t0\t0\t"
+		"2001:db8::1\t198.18.1.2\n"), "fps rows: %s", s.buf ? s.buf : "(none)");
+	sb_free(&s);
+	sv_batch_free(&b);
+}
+
 int main(void)
 {
 	struct sv_batch b = { 0 };
@@ -199,6 +319,8 @@ int main(void)
 	sv_batch_free(&b);
 	line_protocol(&r);
 	ipfix();
+	fp_parse();
+	fp_rows();
 	printf("%d fields: %d checks passed, %d failed\n", SV_REC_NFIELDS, passed, failed);
 	return failed ? 1 : 0;
 }

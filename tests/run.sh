@@ -54,6 +54,7 @@ unit() {
 wanted store && run_one store build/tests/store_test
 wanted sendq && run_one sendq build/tests/sendq_test
 wanted record && run_one record build/tests/record_test
+wanted join && run_one join build/tests/join_test
 wanted layers && run_one layers bash scripts/check-layers.sh
 if [ -n "${UNIT:-}" ]; then
 	unit

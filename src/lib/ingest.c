@@ -161,10 +161,13 @@ enum {
 	RK_N
 };
 
-static const struct {
+/* A known key of a line, for key_index. */
+struct key_name {
 	const char *name;
 	size_t len;
-} rec_keys[RK_N] = {
+};
+
+static const struct key_name rec_keys[RK_N] = {
 	{ "type", 4 },
 	{ "box", 3 },
 #define X(name, kind, part, when, ipfix, lp, agg) { #name, sizeof(#name) - 1 },
@@ -172,14 +175,15 @@ static const struct {
 #undef X
 };
 
-/* The key's index, trying from the one after the last key on; -1 for an unknown key. */
-static int rec_key(const char *k, size_t n, int from)
+/* The key's index in keys[n], trying from the one after the last key on (a writer's order
+ * guessed right costs one compare); -1 for an unknown key. */
+static int key_index(const struct key_name *keys, int n, const char *k, size_t len, int from)
 {
 	int i, t;
 
-	for (i = 0; i < RK_N; i++) {
-		t = (from + i) % RK_N;
-		if (rec_keys[t].len == n && !memcmp(rec_keys[t].name, k, n))
+	for (i = 0; i < n; i++) {
+		t = (from + i) % n;
+		if (keys[t].len == len && !memcmp(keys[t].name, k, len))
 			return t;
 	}
 	return -1;
@@ -221,9 +225,14 @@ static int parse_rec(const char *p, size_t n, const char *batch_box, struct sv_r
 	if (jr_object(&j))
 		goto bad;
 	while ((k = jr_key_ref(&j, key, sizeof(key), &name, &len)) == 1) {
-		i = rec_key(name, len, i + 1);
+		i = key_index(rec_keys, RK_N, name, len, i + 1);
 		if (rec_field(&j, i, r, type, box, why))
 			goto bad;
+		/* A fingerprint (its type first, as the agent writes it) is read by parse_fp,
+		 * which checks all of it: reading it as a flow record too cost half of its
+		 * parse. */
+		if (i == RK_TYPE && !strcmp(type, "fp"))
+			return 0;
 	}
 	if (k < 0 || jr_end(&j))
 		goto bad;
@@ -264,52 +273,78 @@ static int fp_hash(struct jr *j, uint64_t *h, const char **why)
 	return 0;
 }
 
-static int fp_field(struct jr *j, const char *k, struct sv_fp_rec *f, char *box,
-		    const char **why)
+/* A fingerprint's keys, in the order the agent writes them (src/agent/output.c), which the
+ * parser guesses first as for flow records. */
+enum {
+	FK_TYPE,
+	FK_HASH,
+	FK_TS,
+	FK_BOX,
+	FK_IFACE,
+	FK_DIR,
+	FK_IPVER,
+	FK_PROTO,
+	FK_SRC,
+	FK_DST,
+	FK_SPORT,
+	FK_DPORT,
+	FK_TUNNEL,
+	FK_LEN,
+	FK_N
+};
+
+static const struct key_name fp_keys[FK_N] = {
+#define K(s) { s, sizeof(s) - 1 }
+	K("type"),	 K("hash"),	  K("ts_ns"),	 K("box"),	K("iface"),
+	K("direction"),	 K("ip_version"), K("protocol"), K("src_addr"), K("dst_addr"),
+	K("src_port"),	 K("dst_port"),	  K("tunnel"),	 K("len"),
+#undef K
+};
+
+static int fp_field(struct jr *j, int key, struct sv_fp_rec *f, char *box, const char **why)
 {
 	uint64_t v;
 	int b;
 
-	if (!strcmp(k, "box"))
+	switch (key) {
+	case FK_BOX:
 		return jr_string(j, box, SV_BOX_MAX);
-	if (!strcmp(k, "hash"))
+	case FK_HASH:
 		return fp_hash(j, &f->hash, why);
-	if (!strcmp(k, "ts_ns")) {
+	case FK_TS:
 		if (u64_in(j, INT64_MAX, &v, why))
 			return -EINVAL;
 		f->ts_ns = v;
 		return 0;
-	}
-	if (!strcmp(k, "iface"))
+	case FK_IFACE:
 		return jr_string(j, f->iface, SV_IFNAME_MAX);
-	if (!strcmp(k, "direction"))
+	case FK_DIR:
 		return direction(j, &f->direction, why);
-	if (!strcmp(k, "ip_version")) {
+	case FK_IPVER:
 		if (uint_in(j, 6, &f->ip_version, why))
 			return -EINVAL;
 		if (f->ip_version != 4 && f->ip_version != 6)
 			*why = "ip_version is not 4 or 6";
 		return f->ip_version != 4 && f->ip_version != 6 ? -EINVAL : 0;
-	}
-	if (!strcmp(k, "protocol"))
+	case FK_PROTO:
 		return uint_in(j, 255, &f->protocol, why);
-	if (!strcmp(k, "src_port"))
+	case FK_SPORT:
 		return uint_in(j, 65535, &f->src_port, why);
-	if (!strcmp(k, "dst_port"))
+	case FK_DPORT:
 		return uint_in(j, 65535, &f->dst_port, why);
-	if (!strcmp(k, "len"))
+	case FK_LEN:
 		return uint_in(j, 0xffffffffu, &f->len, why);
-	if (!strcmp(k, "src_addr"))
+	case FK_SRC:
 		return addr(j, f->src_addr, why);
-	if (!strcmp(k, "dst_addr"))
+	case FK_DST:
 		return addr(j, f->dst_addr, why);
-	if (!strcmp(k, "tunnel")) {
+	case FK_TUNNEL:
 		if (jr_bool(j, &b))
 			return -EINVAL;
 		f->tunnel = b;
 		return 0;
 	}
-	return jr_skip(j);
+	return jr_skip(j); /* the type (known to be "fp"), and keys of newer agents */
 }
 
 /* A fingerprint line (its type already known to be "fp"); 0 or negative (*why says). */
@@ -317,17 +352,21 @@ static int parse_fp(const char *p, size_t n, const char *batch_box, struct sv_fp
 		    const char **why)
 {
 	char key[KEY_MAX], box[SV_BOX_MAX] = "";
+	const char *name;
+	int k, i = -1;
+	size_t len;
 	struct jr j;
-	int k;
 
 	memset(f, 0, sizeof(*f));
 	f->direction = -1;
 	jr_init(&j, p, n);
 	if (jr_object(&j))
 		goto bad;
-	while ((k = jr_key(&j, key, sizeof(key))) == 1)
-		if (fp_field(&j, key, f, box, why))
+	while ((k = jr_key_ref(&j, key, sizeof(key), &name, &len)) == 1) {
+		i = key_index(fp_keys, FK_N, name, len, i + 1);
+		if (fp_field(&j, i, f, box, why))
 			goto bad;
+	}
 	if (k < 0 || jr_end(&j))
 		goto bad;
 	if (strcmp(box, batch_box))

@@ -121,9 +121,17 @@ static int point_id(struct sv_paths *j, const char *box, const char *iface, int 
 	return i;
 }
 
+/* A hash's bucket, by its high bits: the agents select the packets whose hash is 0 modulo
+ * their N (up to 2^30), so the low bits are all zero, and with them as the index 1 in 64 used
+ * 1/64 of the buckets, a 64th of the room (MAX_CHAIN each) and chains 64 times as long. */
+static struct pkt **bucket(struct sv_paths *j, uint64_t hash)
+{
+	return &j->buckets[(hash >> 32) % PENDING_BUCKETS];
+}
+
 static void unlink_pkt(struct sv_paths *j, struct pkt *p)
 {
-	struct pkt **pp = &j->buckets[p->hash % PENDING_BUCKETS];
+	struct pkt **pp = bucket(j, p->hash);
 
 	while (*pp != p)
 		pp = &(*pp)->next;
@@ -146,7 +154,7 @@ static struct pkt *find_or_add(struct sv_paths *j, const struct sv_fp_rec *f, in
 	int64_t d;
 	int chain = 0;
 
-	for (p = j->buckets[f->hash % PENDING_BUCKETS]; p; p = p->next, chain++) {
+	for (p = *bucket(j, f->hash); p; p = p->next, chain++) {
 		d = f->ts_ns - p->first_ts;
 		if (p->hash == f->hash && d < SV_PATHS_WINDOW_NS && d > -SV_PATHS_WINDOW_NS)
 			return p;
@@ -168,8 +176,8 @@ static struct pkt *find_or_add(struct sv_paths *j, const struct sv_fp_rec *f, in
 	p->dst_port = f->dst_port;
 	memcpy(p->src_addr, f->src_addr, sizeof(p->src_addr));
 	memcpy(p->dst_addr, f->dst_addr, sizeof(p->dst_addr));
-	p->next = j->buckets[f->hash % PENDING_BUCKETS];
-	j->buckets[f->hash % PENDING_BUCKETS] = p;
+	p->next = *bucket(j, f->hash);
+	*bucket(j, f->hash) = p;
 	p->older = j->newest;
 	if (j->newest)
 		j->newest->newer = p;

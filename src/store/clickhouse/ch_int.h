@@ -129,6 +129,9 @@ struct sv_batch;
 /* The batch's records as rows of flows: day, box, id (hash << 20 | the record's place), the
  * record's fields. */
 void ch_flow_rows(struct sb *s, const struct sv_batch *b, uint64_t hash);
+/* The batch's fingerprints as fps rows (bid: the batch's hash, as in its records' ids), filed
+ * by the day of now, when they are stored. */
+void ch_fps_rows(struct sb *s, const struct sv_batch *b, uint64_t bid, int64_t now);
 
 /* --- the operations (backend.h) --- */
 int ch_ingest(struct sv_store *st, const struct sv_batch *b, int64_t now_ns, int *duplicate);
@@ -166,8 +169,6 @@ int ch_tap_report(struct sv_store *st, const char *box, const struct sv_tap_row 
 /* --- feed.c --- */
 /* The tables fps, feed and posts on shard k (schema version 3). */
 int ch_feed_schema(struct sv_ch *ch, int k, char *err, size_t errlen);
-/* The batch's fingerprints as fps rows (bid: the batch's hash, as in its records' ids). */
-void ch_fps_rows(struct sb *s, const struct sv_batch *b, uint64_t bid, int64_t now);
 /* Appends the batch's feed row, stamped now; written once its records and fingerprints are
  * in, before its done mark (ingest.c inserts the group's rows at once). */
 void ch_feed_row(struct sb *row, const struct sv_batch *b, uint64_t bid);

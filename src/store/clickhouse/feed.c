@@ -63,29 +63,7 @@ static void day_of(struct sb *s, int64_t ns)
 	sb_puts(s, day);
 }
 
-/* --- writing: fingerprints and the feed row (ingest.c) ------------------------------- */
-
-void ch_fps_rows(struct sb *s, const struct sv_batch *b, uint64_t bid, int64_t now)
-{
-	const struct sv_fp_rec *f;
-	size_t i;
-
-	for (i = 0; i < b->n_fps; i++) {
-		f = &b->fps[i];
-		day_of(s, now);
-		sb_putc(s, '\t');
-		ch_tsv(s, b->box);
-		sb_printf(s, "\t%llu\t%llu\t%lld\t", (unsigned long long)bid,
-			  (unsigned long long)f->hash, (long long)f->ts_ns);
-		ch_tsv(s, f->iface);
-		sb_printf(s, "\t%d\t%u\t%u\t%u\t%u\t%u\t%d\t", f->direction, f->ip_version,
-			  f->protocol, f->src_port, f->dst_port, f->len, !!f->tunnel);
-		ch_tsv(s, f->src_addr);
-		sb_putc(s, '\t');
-		ch_tsv(s, f->dst_addr);
-		sb_putc(s, '\n');
-	}
-}
+/* --- writing: the feed row (ingest.c; the fingerprints' rows are rows.c's) ------------ */
 
 /* Written once the records and fingerprints are in, stamped now: a reader looking a few
  * seconds back from its watermark sees every batch (post/analyse.c). */

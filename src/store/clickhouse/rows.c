@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
-/* The ClickHouse backend's insert rows: a batch's records as TabSeparated text, the bulk of
- * the post's work per record after the parser. Written by hand into room reserved once per
- * row: printf and a bounds check per character were most of the ingest's time. */
+/* The ClickHouse backend's insert rows: a batch's records and trajectory fingerprints as
+ * TabSeparated text, the bulk of the post's work per record after the parser. Written by hand
+ * into room reserved once per row: printf and a bounds check per character were most of the
+ * ingest's time. */
 #include <string.h>
 #include "ch_int.h"
 #include "ingest.h"
@@ -31,6 +32,9 @@
 #define MAX_REC (0 SV_FLOW_FIELDS(MAX_FIELD))
 /* A flow row: day, box, id, the record, the newline. */
 #define MAX_ROW (10 + 1 + MAX_TEXT(SV_BOX_MAX) + 1 + MAX_NUM + MAX_REC + 1)
+/* A fingerprint's row: day, box, 11 numbers, the interface, two addresses, their tabs and
+ * the newline. */
+#define MAX_FP_ROW (10 + MAX_TEXT(SV_BOX_MAX) + 11 * MAX_NUM + MAX_IFACE + 2 * MAX_ADDR + 16)
 
 static char *put_u64(char *w, uint64_t v)
 {
@@ -146,6 +150,58 @@ void ch_flow_rows(struct sb *s, const struct sv_batch *b, uint64_t hash)
 		*w++ = '\t';
 		w = put_u64(w, (hash << 20) | (i & 0xfffff));
 		w = put_rec(w, &b->recs[i]);
+		*w++ = '\n';
+		s->len = w - s->buf;
+	}
+	if (s->buf)
+		s->buf[s->len] = 0;
+}
+
+/* In feed.c's columns. Every row's day is the day stored (now), written once: the day and box
+ * start each row alike. */
+void ch_fps_rows(struct sb *s, const struct sv_batch *b, uint64_t bid, int64_t now)
+{
+	const struct sv_fp_rec *f;
+	char head[16 + MAX_TEXT(SV_BOX_MAX) + MAX_NUM], *w;
+	size_t i, n;
+
+	w = put_day(head, now);
+	*w++ = '\t';
+	w = put_text(w, b->box);
+	*w++ = '\t';
+	w = put_u64(w, bid);
+	n = w - head;
+	for (i = 0; i < b->n_fps; i++) {
+		if (sb_reserve(s, MAX_FP_ROW))
+			return;
+		f = &b->fps[i];
+		w = s->buf + s->len;
+		memcpy(w, head, n);
+		w += n;
+		*w++ = '\t';
+		w = put_u64(w, f->hash);
+		*w++ = '\t';
+		w = put_i64(w, f->ts_ns);
+		*w++ = '\t';
+		w = put_text(w, f->iface);
+		*w++ = '\t';
+		w = put_i64(w, f->direction);
+		*w++ = '\t';
+		w = put_u64(w, f->ip_version);
+		*w++ = '\t';
+		w = put_u64(w, f->protocol);
+		*w++ = '\t';
+		w = put_u64(w, f->src_port);
+		*w++ = '\t';
+		w = put_u64(w, f->dst_port);
+		*w++ = '\t';
+		w = put_u64(w, f->len);
+		*w++ = '\t';
+		*w++ = f->tunnel ? '1' : '0';
+		*w++ = '\t';
+		w = put_text(w, f->src_addr);
+		*w++ = '\t';
+		w = put_text(w, f->dst_addr);
 		*w++ = '\n';
 		s->len = w - s->buf;
 	}
