@@ -60,7 +60,7 @@ static void same(const char *what, const struct sv_rec *a, const struct sv_rec *
 /* The agent's JSON line parsed by the post. */
 static void json_round_trip(const struct sv_rec *r, struct sv_batch *b)
 {
-	char err[256];
+	char err[256] = "";
 	struct sb s;
 
 	sb_init(&s);
