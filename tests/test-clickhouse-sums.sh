@@ -202,6 +202,8 @@ ch_query 0 "CREATE TABLE sv.flows_ns ENGINE = MergeTree PARTITION BY day
 ch_query 0 "DROP TABLE sv.flows_local"
 # A post that died in the rebuild: the old table renamed, the new one half filled.
 ch_query 0 "RENAME TABLE sv.flows_ns TO sv.flows_old_local"
+# ...written by an older post, before the fields of kernel drops were in the list.
+ch_query 0 "ALTER TABLE sv.flows_old_local DROP COLUMN drop_reasons"
 ch_query 0 "CREATE TABLE sv.flows_local (day Date, box String, id Int64, last_ms UInt64)
 	ENGINE = MergeTree PARTITION BY day ORDER BY last_ms"
 ch_query 0 "INSERT INTO sv.flows_local VALUES ('2026-01-01', 'half', 1, 1)"

@@ -295,7 +295,7 @@ static int64_t addr_units(struct sv_ch *ch, const char *addr, int64_t since, int
 
 /* With an address filter: the start of the newest minute by which the minutes the address
  * was seen in (addr_minute) hold n records, into *minute; the start of the newest second by
- * which the seconds it was dense in (addr_sec, a lower bound: schema.c's step5) hold them, if
+ * which the seconds it was dense in (addr_sec, a lower bound: schema.c's addr_sec_mv) hold them, if
  * later, as the shorter read; -1 if the range holds fewer. More filters, the range's end or a
  * sum counted twice can make either too late: nth_newest checks them. Two plain queries, not
  * one UNION ALL: on a busy 18.16 that took 5 ms, each of them 1. */

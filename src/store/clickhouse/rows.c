@@ -171,6 +171,8 @@ void ch_fps_rows(struct sb *s, const struct sv_batch *b, uint64_t bid, int64_t n
 	*w++ = '\t';
 	w = put_u64(w, bid);
 	n = w - head;
+	/* About what a row takes, as ch_flow_rows does. */
+	sb_reserve(s, b->n_fps * 160);
 	for (i = 0; i < b->n_fps; i++) {
 		if (sb_reserve(s, MAX_FP_ROW))
 			return;

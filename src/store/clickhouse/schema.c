@@ -206,32 +206,40 @@ static int names(struct sv_ch *ch, int k, const char *what, struct sb *out, char
 	"SELECT DISTINCT partition FROM system.parts WHERE database = '%s' AND table = '" t "'"  \
 	" AND active ORDER BY partition"
 
-/* Adds the columns of fields the list has and shard k's flows table lacks. */
-static int sync_cols(struct sv_ch *ch, int k, char *err, size_t errlen)
-{
-	static const struct {
-		const char *name, *type;
-	} cols[] = {
-#define X(name, kind, part, when, ipfix, lp, agg) { CH_COL(name, kind), SV_CH_##kind },
-		SV_FLOW_FIELDS(X)
+/* Each field's column: its name in v1-v5 (the field's own), now (CH_COL), and type. */
+static const struct {
+	const char *old, *name, *type;
+} fields[] = {
+#define X(name, kind, part, when, ipfix, lp, agg) { #name, CH_COL(name, kind), SV_CH_##kind },
+	SV_FLOW_FIELDS(X)
 #undef X
-	};
+};
+
+/* Adds the columns of fields the list has and shard k's flows table lacks: of the current
+ * one, or (old) of a v1-v5 table being copied, which an older post may have left without the
+ * fields added since. */
+static int sync_cols(struct sv_ch *ch, int k, int old, char *err, size_t errlen)
+{
+	const char *table = old ? "flows_old_local" : "flows_local";
 	char sql[256];
 	struct sb have;
 	size_t i;
 	int ret;
 
 	sb_init(&have);
-	ret = names(ch, k, COLUMNS_OF("flows_local"), &have, err, errlen);
-	for (i = 0; !ret && i < N_OF(cols); i++) {
-		if (has_name(&have, cols[i].name))
+	ret = old ? names(ch, k, COLUMNS_OF("flows_old_local"), &have, err, errlen) :
+		    names(ch, k, COLUMNS_OF("flows_local"), &have, err, errlen);
+	for (i = 0; !ret && i < N_OF(fields); i++) {
+		const char *name = old ? fields[i].old : fields[i].name;
+
+		if (has_name(&have, name))
 			continue;
-		snprintf(sql, sizeof(sql), "ALTER TABLE flows_local ADD COLUMN %s %s", cols[i].name,
-			 cols[i].type);
+		snprintf(sql, sizeof(sql), "ALTER TABLE %s ADD COLUMN %s %s", table, name,
+			 fields[i].type);
 		ret = run(ch, k, sql, NULL, err, errlen);
-		if (!ret && ch->cluster[0]) {
-			snprintf(sql, sizeof(sql), "ALTER TABLE flows ADD COLUMN %s %s",
-				 cols[i].name, cols[i].type);
+		if (!ret && !old && ch->cluster[0]) {
+			snprintf(sql, sizeof(sql), "ALTER TABLE flows ADD COLUMN %s %s", name,
+				 fields[i].type);
 			ret = run(ch, k, sql, NULL, err, errlen);
 		}
 	}
@@ -358,23 +366,14 @@ static int add_views(struct sv_ch *ch, int k, int from, char *err, size_t errlen
 /* The copy of a day of v1-v5 records: their times were ns. */
 static int copy_sql(struct sb *sql)
 {
-	const char *p = ch_flow_cols, *t;
+	size_t i;
 
 	sb_printf(sql, "INSERT INTO flows_local (day, box, id%s) SELECT day, box, id",
 		  ch_flow_cols);
-	/* Every column named ..._ms (CH_COL_NS) was ..._ns. */
-	for (t = p; (t = strstr(t, "_ms")); t += 3) {
-		const char *name = t;
-
-		if (t[3] && t[3] != ',')
-			continue;
-		while (name > p && name[-1] != ' ')
-			name--;
-		sb_printf(sql, "%.*sintDiv(%.*s_ns, %lld)", (int)(name - p), p, (int)(t - name),
-			  name, CH_NS_PER_MS);
-		p = t + 3;
-	}
-	sb_printf(sql, "%s FROM flows_old_local WHERE day = '%%s'", p);
+	for (i = 0; i < N_OF(fields); i++)
+		sb_printf(sql, strcmp(fields[i].old, fields[i].name) ? ", intDiv(%s, 1000000)" :
+								       ", %s", fields[i].old);
+	sb_puts(sql, " FROM flows_old_local WHERE day = '%s'");
 	return sb_failed(sql) ? -ENOMEM : 0;
 }
 
@@ -416,6 +415,8 @@ static int rebuild(struct sv_ch *ch, int k, char *err, size_t errlen)
 	if (!ret)
 		ret = ch_create_table(ch, k, tables[0].name, tables[0].cols, tables[0].engine, err,
 				      errlen);
+	if (!ret)
+		ret = sync_cols(ch, k, 1, err, errlen);
 	if (!ret)
 		ret = names(ch, k, DAYS_OF("flows_old_local"), &days, err, errlen);
 	sql.len = 0;
@@ -480,7 +481,7 @@ static int shard_schema(struct sv_ch *ch, int k, char *err, size_t errlen)
 		if (!ret)
 			ret = run(ch, k, sql, NULL, err, errlen);
 	}
-	return ret ? ret : sync_cols(ch, k, err, errlen);
+	return ret ? ret : sync_cols(ch, k, 0, err, errlen);
 }
 
 int ch_schema(struct sv_ch *ch, char *err, size_t errlen)
