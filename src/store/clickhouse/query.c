@@ -532,16 +532,29 @@ static const struct {
 	{ "talk_hour", "talk_hour_local", "hour", 60 * CH_NS_PER_MIN },
 };
 
-/* The rows of level lv's table t that where takes as dimension by's (a, b, p, q, bytes,
- * packets, flows). Per minute, sources and destinations are those of the pairs (schema v6):
- * rows of their own took 2 of a record's bytes on disk, and pair rows per minute are few. */
-static void top_sums(struct sb *s, enum sv_top_by by, int lv, const char *t, const char *where)
+/* The dim of level lv's rows that hold dimension by, and the condition on them (*cond). Per
+ * minute, sources and destinations are those of the pairs (schema v6): rows of their own
+ * took 2 of a record's bytes on disk, and pair rows per minute are few. */
+static int sums_dim(enum sv_top_by by, int lv, const char **cond)
+{
+	int pairs = !lv && (by == SV_TOP_SRC || by == SV_TOP_DST);
+
+	if (pairs && by == SV_TOP_DST)
+		*cond = " AND b != ''";
+	else
+		*cond = by == SV_TOP_SRC || by == SV_TOP_PAIR ? " AND a != ''" : "";
+	return pairs ? SV_TOP_PAIR : by;
+}
+
+/* The rows of table t that where takes (of dim, sums_dim's) as dimension by's (a, b, p, q,
+ * bytes, packets, flows). */
+static void top_sums(struct sb *s, enum sv_top_by by, int dim, const char *t, const char *where)
 {
 /* A Distributed table's answer refuses a constant where its shards' parts of a UNION ALL
  * have a column ("Cannot convert column b because it is non constant"). */
 #define NO_B "materialize('') AS b"
 
-	if (lv || (by != SV_TOP_SRC && by != SV_TOP_DST))
+	if (dim == (int)by)
 		sb_printf(s, "SELECT a, b, p, q, bytes, packets, flows FROM %s%s", t, where);
 	else if (by == SV_TOP_SRC)
 		sb_printf(s, "SELECT a, " NO_B ", p, q, bytes, packets, flows FROM %s%s", t, where);
@@ -557,7 +570,9 @@ static void top_span(struct sv_ch *ch, struct sb *s, const struct sv_filter *f,
 		     enum sv_top_by by, int64_t since, int64_t until, int lv, int *parts)
 {
 	int64_t unit = lv >= 0 ? levels[lv].ns : 1, a, b;
+	const char *cond;
 	struct sb w;
+	int dim;
 
 	if (lv < 0 || since > INT64_MAX - unit) {
 		sb_puts(s, (*parts)++ ? " UNION ALL " : "");
@@ -571,17 +586,15 @@ static void top_span(struct sv_ch *ch, struct sb *s, const struct sv_filter *f,
 		return;
 	}
 	sb_init(&w);
-	sb_printf(&w, " WHERE dim = %d", by == SV_TOP_PAIR || (!lv && by == SV_TOP_SRC) ||
-					 (!lv && by == SV_TOP_DST) ? SV_TOP_PAIR : by);
-	sb_puts(&w, by == SV_TOP_DST && !lv ? " AND b != ''" :
-		    by == SV_TOP_PAIR || by == SV_TOP_SRC ? " AND a != ''" : "");
+	dim = sums_dim(by, lv, &cond);
+	sb_printf(&w, " WHERE dim = %d%s", dim, cond);
 	where_common(&w, f);
 	sb_printf(&w, " AND %s >= %lld AND %s < %lld", levels[lv].col, (long long)(a / unit),
 		  levels[lv].col, (long long)(b / unit));
 	w_num(&w, "day >= toDate(toDateTime(intDiv(%lld, 1000000000)))", a);
 	w_num(&w, "day <= toDate(toDateTime(intDiv(%lld, 1000000000)))", b);
 	sb_puts(s, (*parts)++ ? " UNION ALL " : "");
-	top_sums(s, by, lv, ch->cluster[0] ? levels[lv].table : levels[lv].local, w.buf);
+	top_sums(s, by, dim, ch->cluster[0] ? levels[lv].table : levels[lv].local, w.buf);
 	sb_free(&w);
 	if (since < a)
 		top_span(ch, s, f, by, since, a, lv - 1, parts);
